@@ -1,0 +1,34 @@
+# Two commands on a fresh machine with Python 3.11 and make: `make serve`, `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CONFIG := config/radicale.conf
+
+.PHONY: serve test bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/radicale-tracks --config $(CONFIG) db upgrade
+	@echo
+	@echo "radicale-tracks: CalDAV at http://127.0.0.1:5232/  (users alice, bob, carol;"
+	@echo "  passwords alice-secret, bob-secret, carol-secret; data in var/collections)"
+	@echo "  settings: $(BIN)/radicale-tracks --config $(CONFIG) info"
+	@echo
+	$(BIN)/radicale --config $(CONFIG)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) var .pytest_cache test-artifacts radicale_tracks.egg-info

@@ -1,0 +1,160 @@
+"""``radicale-tracks``: the admin's command line.
+
+Every command reads the same Radicale config file as the server (``--config``, or
+Radicale's own ``RADICALE_CONFIG`` variable) and reports problems as one line naming what
+is wrong, with exit status 2 for bad configuration and 1 for a failed check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Sequence
+
+from radicale_tracks.errors import TracksError
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s: %(message)s")
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_CONFIG
+    try:
+        return int(args.handler(args))
+    except TracksError as e:
+        print("radicale-tracks: %s" % e, file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="radicale-tracks", description="Administer a Radicale with radicale-tracks.")
+    parser.add_argument("--config", default=os.environ.get("RADICALE_CONFIG"),
+                        help="Radicale config file (default: $RADICALE_CONFIG)")
+    parser.add_argument("--verbose", action="store_true", help="log at DEBUG level")
+    commands = parser.add_subparsers(dest="command")
+
+    info = commands.add_parser("info", help="print the effective settings as JSON")
+    info.set_defaults(handler=_info)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_upgrade = db_commands.add_parser("upgrade", help="migrate the schema to this version")
+    db_upgrade.set_defaults(handler=_db_upgrade)
+    db_current = db_commands.add_parser("current", help="print the schema revision")
+    db_current.set_defaults(handler=_db_current)
+
+    reindex = commands.add_parser("reindex", help="rebuild the index from the files")
+    reindex.add_argument("--quiet", action="store_true", help="no progress bar")
+    reindex.set_defaults(handler=_reindex)
+
+    verify = commands.add_parser(
+        "verify", help="compare index and files; exit 1 on any difference")
+    verify.set_defaults(handler=_verify)
+    return parser
+
+
+def _info(args: argparse.Namespace) -> int:
+    from radicale_tracks.settings import load_settings
+
+    _configuration, settings = load_settings(args.config)
+    print(settings.to_json())
+    return 0
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from radicale_tracks.index.database import (create_database_engine, current_revision,
+                                                upgrade)
+    from radicale_tracks.settings import load_settings
+
+    _configuration, settings = load_settings(args.config)
+    engine = create_database_engine(settings.database_url)
+    before = current_revision(engine)
+    upgrade(engine)
+    print("database %s: %s -> %s" % (engine.url.render_as_string(hide_password=True),
+                                     before or "(new)", current_revision(engine)))
+    return 0
+
+
+def _db_current(args: argparse.Namespace) -> int:
+    from radicale_tracks.index.database import create_database_engine, current_revision
+    from radicale_tracks.settings import load_settings
+
+    _configuration, settings = load_settings(args.config)
+    print(current_revision(create_database_engine(settings.database_url)) or "(none)")
+    return 0
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    from radicale_tracks.plugin.maintenance import reindex
+
+    storage = _storage(args.config)
+    bar = None if args.quiet else ProgressBar(sys.stderr)
+    report = reindex(storage, bar)
+    if bar:
+        bar.finish()
+    print("reindexed %d collections, %d items, %d unreadable" % (
+        report.collections, report.items, report.failed))
+    return EXIT_FAILED if report.failed else 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from radicale_tracks.plugin.maintenance import verify
+
+    differences = verify(_storage(args.config))
+    for difference in differences:
+        print(difference)
+    if differences:
+        print("%d differences between index and files; 'radicale-tracks reindex' "
+              "rebuilds the index" % len(differences), file=sys.stderr)
+        return EXIT_FAILED
+    print("index and files agree")
+    return 0
+
+
+def _storage(config_path: str | None):  # type: ignore[no-untyped-def]
+    from radicale_tracks.plugin.storage import Storage
+    from radicale_tracks.settings import load_settings
+
+    configuration, _settings = load_settings(config_path)
+    storage_type = configuration.get("storage", "type")
+    if storage_type not in ("radicale_tracks.storage", "radicale_tracks.plugin.storage"):
+        raise TracksError("[storage] type is %r in the config; radicale-tracks needs "
+                          "'radicale_tracks.storage'" % storage_type)
+    return Storage(configuration)
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; a line per tenth elsewhere (logs, CI)."""
+
+    def __init__(self, stream) -> None:  # type: ignore[no-untyped-def]
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.shown = -1
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        fraction = done / total if total else 1.0
+        if self.tty:
+            filled = int(fraction * 30)
+            self.stream.write("\r[%s%s] %d/%d %s" % (
+                "#" * filled, " " * (30 - filled), done, total, what[-30:].ljust(30)))
+            self.stream.flush()
+        elif int(fraction * 10) != self.shown:
+            self.shown = int(fraction * 10)
+            self.stream.write("%3d%% %d/%d %s\n" % (fraction * 100, done, total, what))
+
+    def finish(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

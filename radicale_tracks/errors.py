@@ -1,0 +1,25 @@
+"""One root exception for the project; subclasses carry what an adapter needs to report.
+
+Adapters translate these once, at the edge (CLI message and exit code, HTTP status).
+"""
+
+from __future__ import annotations
+
+
+class TracksError(Exception):
+    """Root of every error radicale-tracks raises on purpose."""
+
+
+class ConfigurationError(TracksError):
+    """A configuration value is missing or invalid; the message names option and value."""
+
+
+class SchemaOutdatedError(TracksError):
+    """The database schema is older than this code; ``radicale-tracks db upgrade`` fixes it."""
+
+    def __init__(self, found: str | None, expected: str) -> None:
+        super().__init__(
+            "database schema is at revision %s, this version needs %s: run "
+            "'radicale-tracks --config FILE db upgrade'" % (found or "(none)", expected))
+        self.found = found
+        self.expected = expected

@@ -1,0 +1,92 @@
+"""Engines and schema revisions.
+
+SQLite by default (WAL, so readers never wait for the single writer), PostgreSQL by URL.
+The server checks the schema revision with one query and only imports Alembic when it
+has to migrate: Alembic costs memory that a running Radicale should not pay.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import make_url
+
+from radicale_tracks.errors import SchemaOutdatedError
+from radicale_tracks.index.schema import SCHEMA_REVISION
+
+logger = logging.getLogger("radicale.tracks.database")
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+
+
+def create_database_engine(url: str) -> Engine:
+    """An engine with the settings the index needs on each backend."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"future": True}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 60, "check_same_thread": False}
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _configure_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision stored in the database, or None for a new database."""
+    if not inspect(engine).has_table("alembic_version"):
+        return None
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT version_num FROM alembic_version")).first()
+    return row[0] if row else None
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Run the Alembic migrations up to ``revision`` (imports Alembic)."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def alembic_config() -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS_DIR)
+    return config
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Create the schema of a new database; refuse to run on an outdated one.
+
+    A new database is migrated automatically so that ``make serve`` needs no step of its
+    own; an existing one is only ever upgraded by the admin (``db upgrade``), because a
+    migration of a shared PostgreSQL is an admin's decision.
+    """
+    found = current_revision(engine)
+    if found is None:
+        logger.info("New tracks database at %s: creating schema",
+                    engine.url.render_as_string(hide_password=True))
+        upgrade(engine)
+        return
+    if found != SCHEMA_REVISION:
+        raise SchemaOutdatedError(found, SCHEMA_REVISION)

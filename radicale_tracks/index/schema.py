@@ -1,0 +1,91 @@
+"""Tables of the index (SQLAlchemy Core: the hot paths are set-based and bulk inserts).
+
+Times are integer POSIX seconds in UTC: portable between SQLite and PostgreSQL, cheap to
+compare, and exact for iCalendar's one-second resolution. ``TIMESTAMP_MIN``/``MAX``
+stand for "unbounded", as in Radicale's own item cache.
+
+Changing a table means a new Alembic revision in ``radicale_tracks/migrations/versions``
+and bumping :data:`SCHEMA_REVISION`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Index, Integer,
+                        MetaData, String, Table, Text, UniqueConstraint)
+
+#: The Alembic head this code expects; tests check it matches the migrations.
+SCHEMA_REVISION = "0001"
+
+#: Occurrences up to this many seconds are "short": a window [s, e) finds them among
+#: starts in (s - LONG_OCCURRENCE, e).
+LONG_OCCURRENCE = 8 * 24 * 3600
+
+metadata = MetaData()
+
+#: One row per indexed collection (calendar or address book).
+collections = Table(
+    "tracks_collection", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("path", String(1024), nullable=False, unique=True),
+    Column("tag", String(32), nullable=False, default=""),
+    # mtime of the collection folder when the index last matched it: a cheap check that
+    # no file was added or removed behind Radicale's back
+    Column("dir_mtime_ns", BigInteger, nullable=True),
+)
+
+#: One row per stored object (``.ics``/``.vcf`` file).
+items = Table(
+    "tracks_item", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("collection_id", Integer,
+           ForeignKey("tracks_collection.id", ondelete="CASCADE"), nullable=False),
+    Column("href", String(1024), nullable=False),
+    Column("uid", String(1024), nullable=False),
+    Column("component", String(32), nullable=False),
+    Column("etag", String(128), nullable=False),
+    Column("organizer", String(512), nullable=True),
+    Column("recurring", Boolean, nullable=False, default=False),
+    # overall bounds, as Radicale computes them (fallback when coverage is partial)
+    Column("range_start", BigInteger, nullable=False),
+    Column("range_end", BigInteger, nullable=False),
+    # occurrences in [covered_from, covered_until) are all in tracks_occurrence
+    Column("covered_from", BigInteger, nullable=False),
+    Column("covered_until", BigInteger, nullable=False),
+    Column("file_mtime_ns", BigInteger, nullable=False),
+    Column("file_size", BigInteger, nullable=False),
+    UniqueConstraint("collection_id", "href", name="uq_tracks_item_href"),
+    Index("ix_tracks_item_uid", "collection_id", "uid"),
+    Index("ix_tracks_item_covered_from", "collection_id", "covered_from"),
+    Index("ix_tracks_item_covered_until", "collection_id", "covered_until"),
+)
+
+#: Attendees of an object, addresses normalised (lower-case, ``mailto:`` stripped).
+attendees = Table(
+    "tracks_attendee", metadata,
+    Column("item_id", Integer, ForeignKey("tracks_item.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("address", String(512), nullable=False),
+    Column("partstat", String(32), nullable=True),
+    Column("role", String(32), nullable=True),
+    Column("recurrence_id", Text, nullable=True),
+    Index("ix_tracks_attendee_item", "item_id"),
+    Index("ix_tracks_attendee_address", "address"),
+)
+
+#: Occurrence intervals of an object (RFC 4791 §9.9 semantics, UTC) and whether each
+#: one blocks time. ``fbtype`` is NULL for time that never counts as busy (transparent
+#: events, to-dos, journals), "FREE" for cancelled events, else an RFC 5545 FBTYPE.
+occurrences = Table(
+    "tracks_occurrence", metadata,
+    Column("item_id", Integer, ForeignKey("tracks_item.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("collection_id", Integer, nullable=False),
+    Column("start", BigInteger, nullable=False),
+    Column("end", BigInteger, nullable=False),
+    Column("fbtype", String(32), nullable=True),
+    # longer than LONG_OCCURRENCE: window queries look these up apart, so that the
+    # others can be found by a bounded range scan on start
+    Column("long", Boolean, nullable=False),
+    Index("ix_tracks_occurrence_window", "collection_id", "long", "start"),
+    Index("ix_tracks_occurrence_item", "item_id"),
+)

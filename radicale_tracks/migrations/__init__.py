@@ -1,0 +1,1 @@
+"""Alembic migrations of the tracks database (``radicale-tracks db upgrade``)."""

@@ -1,0 +1,14 @@
+"""Alembic environment: runs on the connection handed over by ``database.upgrade``."""
+
+from alembic import context
+
+from radicale_tracks.index.schema import metadata
+
+config = context.config
+connection = config.attributes.get("connection")
+if connection is None:  # pragma: no cover - only when someone runs alembic by hand
+    raise RuntimeError("run migrations with 'radicale-tracks db upgrade'")
+context.configure(connection=connection, target_metadata=metadata,
+                  render_as_batch=connection.dialect.name == "sqlite")
+with context.begin_transaction():
+    context.run_migrations()

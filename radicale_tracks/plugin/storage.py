@@ -1,0 +1,255 @@
+"""Radicale storage plugin: the multifilesystem storage plus a SQL index kept in step.
+
+Items stay plain ``.ics`` files (existing data keeps working; the index is derived and
+rebuildable). Every write Radicale makes through the storage API — upload, delete, move,
+collection replace — updates the index inside the same storage write lock, in one
+database transaction. Files changed behind Radicale's back are noticed (folder mtime on
+the write path, per-file mtime and size on the query path) and re-indexed on access.
+
+The index replaces Radicale's two full scans:
+- ``has_uid`` (the UID-clash check of every PUT) is one indexed lookup;
+- ``get_filtered`` (calendar-query and free-busy-query) reads only the objects that
+  have an occurrence in the requested window, and tells Radicale when the index is sure
+  so that it does not parse them again.
+Anything the index cannot answer exactly falls back to Radicale's own code, so answers
+stay those of vanilla Radicale.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import time
+import xml.etree.ElementTree as ET
+from typing import Any, ClassVar, Iterable, Iterator, Mapping
+
+from radicale import config as radicale_config
+from radicale import item as radicale_item
+from radicale import pathutils
+from radicale.item import filter as radicale_filter
+from radicale.storage import multifilesystem
+
+from radicale_tracks.index.database import create_database_engine, ensure_schema
+from radicale_tracks.index.extract import Expansion, IndexEntry, extract_entry
+from radicale_tracks.index.store import FileState, IndexStore
+from radicale_tracks.settings import Settings
+
+logger = logging.getLogger("radicale.tracks.storage")
+
+
+def file_state(path: str) -> FileState:
+    stat = os.stat(path)
+    return FileState(stat.st_mtime_ns, stat.st_size)
+
+
+def folder_mtime_ns(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+class Collection(multifilesystem.Collection):
+    """A Radicale collection whose writes and time-range queries go through the index."""
+
+    _storage: "Storage"
+    #: last history clean-up per collection folder, see ``_clean_history``
+    _history_cleaned_at: ClassVar[dict[str, float]] = {}
+
+    # -- writes ---------------------------------------------------------------
+
+    def upload(self, href: str, item: radicale_item.Item
+               ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
+        self.sync_index_if_folder_changed()
+        uploaded, replaced = super().upload(href, item)
+        self._index_uploaded(href, item)
+        return uploaded, replaced
+
+    def delete(self, href: str | None = None) -> None:
+        super().delete(href)
+        try:
+            if href is None:
+                self._storage.index.delete_collection(self.path)
+            else:
+                self._storage.index.delete_entry(
+                    self.path, href, folder_mtime_ns(self._filesystem_path))
+        except Exception:
+            logger.exception("Index not updated after deleting %r in %r; it will be "
+                             "repaired on next access", href, self.path)
+
+    def _index_uploaded(self, href: str, item: radicale_item.Item) -> None:
+        try:
+            entry = self._storage.extract(item)
+            state = file_state(os.path.join(self._filesystem_path, href))
+            self._storage.index.write_entries(
+                self.path, self.tag, [(href, entry, state)],
+                folder_mtime_ns(self._filesystem_path))
+        except Exception:
+            # the file is stored: never turn a good write into an error; the folder
+            # mtime in the index is now stale, so the next access re-indexes
+            logger.exception("Index not updated for %r in %r; it will be repaired on "
+                             "next access", href, self.path)
+
+    def _clean_history(self) -> None:
+        """Radicale scans the whole history folder on every write (O(items) per PUT).
+
+        Expired history entries only matter for sync tokens older than
+        ``max_sync_token_age``; cleaning them once per ``history_clean_interval`` keeps
+        the same guarantees without the per-write scan.
+        """
+        interval = self._storage.settings.history_clean_interval
+        now = time.monotonic()
+        last = self._history_cleaned_at.get(self._filesystem_path)
+        if interval and last is not None and now - last < interval:
+            return
+        self._history_cleaned_at[self._filesystem_path] = now
+        super()._clean_history()
+
+    # -- reads ----------------------------------------------------------------
+
+    def has_uid(self, uid: str) -> bool:
+        self.sync_index_if_folder_changed()
+        return self._storage.index.has_uid(self.path, uid)
+
+    def get_filtered(self, filters: Iterable[ET.Element]
+                     ) -> Iterator[tuple[radicale_item.Item, bool]]:
+        filters = list(filters)
+        if self.tag != "VCALENDAR":
+            yield from super().get_filtered(filters)
+            return
+        tag, start, end, simple = radicale_filter.simplify_prefilters(filters, self.tag)
+        if start <= radicale_filter.TIMESTAMP_MIN and end >= radicale_filter.TIMESTAMP_MAX:
+            # no time restriction: every object is a candidate, Radicale's scan is right
+            yield from super().get_filtered(filters)
+            return
+        files = self.sync_index()
+        limit = self._storage._max_resource_size
+        for candidate in self._storage.index.candidates(self.path, tag, start, end):
+            state = files.get(candidate.href)
+            if state is None or state.size > limit:
+                continue
+            item = self._get(candidate.href, verify_href=False)
+            if item is None:
+                continue
+            yield item, bool(simple and tag is not None and candidate.exact)
+
+    # -- drift ----------------------------------------------------------------
+
+    def sync_index_if_folder_changed(self) -> None:
+        """Cheap check (one stat, one query) for files added or removed behind our back."""
+        current = folder_mtime_ns(self._filesystem_path)
+        if current is None:
+            return
+        if self._storage.index.dir_mtime_ns(self.path) != current:
+            self.sync_index()
+
+    def sync_index(self) -> dict[str, FileState]:
+        """Bring the index in line with the folder; returns the state of every file."""
+        mtime = folder_mtime_ns(self._filesystem_path)
+        files = self.scan_files()
+        indexed = self._storage.index.files(self.path)
+        changed = [href for href, state in files.items()
+                   if href not in indexed or indexed[href].state != state]
+        removed = [href for href in indexed if href not in files]
+        if not changed and not removed and mtime == self._storage.index.dir_mtime_ns(
+                self.path):
+            return files
+        entries: list[tuple[str, IndexEntry, FileState]] = []
+        for href in changed:
+            entry = self.entry_from_file(href)
+            if entry is None:
+                removed.append(href)
+            else:
+                entries.append((href, entry, files[href]))
+        if changed or removed:
+            logger.info("Index of %r repaired: %d re-indexed, %d removed",
+                        self.path, len(entries), len(removed))
+        self._storage.index.write_entries(self.path, self.tag or "", entries, mtime,
+                                          removed=removed)
+        return files
+
+    def scan_files(self) -> dict[str, FileState]:
+        found: dict[str, FileState] = {}
+        with os.scandir(self._filesystem_path) as entries:
+            for entry in entries:
+                if not pathutils.is_safe_filesystem_path_component(entry.name):
+                    continue
+                if not entry.is_file():
+                    continue
+                stat = entry.stat()
+                found[entry.name] = FileState(stat.st_mtime_ns, stat.st_size)
+        return found
+
+    def entry_from_file(self, href: str) -> IndexEntry | None:
+        try:
+            item = self._get(href, verify_href=False)
+            return None if item is None else self._storage.extract(item)
+        except Exception as e:
+            logger.warning("Cannot index %r in %r: %s", href, self.path, e)
+            return None
+
+
+class Storage(multifilesystem.Storage):
+    """``[storage] type = radicale_tracks.storage``: multifilesystem plus the index."""
+
+    _collection_class: ClassVar[type[multifilesystem.Collection]] = Collection
+
+    def __init__(self, configuration: radicale_config.Configuration) -> None:
+        self.settings = Settings.from_configuration(configuration)
+        super().__init__(configuration)
+        self.engine = create_database_engine(self.settings.database_url)
+        ensure_schema(self.engine)
+        self.index = IndexStore(self.engine)
+        logger.info("Tracks index at %s",
+                    self.engine.url.render_as_string(hide_password=True))
+
+    def expansion(self) -> Expansion:
+        return Expansion.around(datetime.datetime.now(datetime.timezone.utc),
+                                self.settings.index_past_days,
+                                self.settings.index_horizon_days,
+                                self.settings.index_max_occurrences)
+
+    def extract(self, item: radicale_item.Item) -> IndexEntry:
+        return extract_entry(item, self.expansion())
+
+    def create_collection(self, href: str,
+                          items: Iterable[radicale_item.Item] | None = None,
+                          props: Mapping[str, str] | None = None) -> Any:
+        result = super().create_collection(href, items=items, props=props)
+        if props:
+            collection = result[0]
+            try:
+                collection.sync_index()
+            except Exception:
+                logger.exception("Index not updated for new collection %r", href)
+        return result
+
+    def move(self, item: radicale_item.Item, to_collection: Any, to_href: str) -> None:
+        source = item.collection
+        assert isinstance(source, Collection) and isinstance(to_collection, Collection)
+        assert item.href
+        super().move(item, to_collection, to_href)
+        try:
+            moved = self.index.move_entry(
+                source.path, item.href, folder_mtime_ns(source._filesystem_path),
+                to_collection.path, to_collection.tag or "", to_href,
+                folder_mtime_ns(to_collection._filesystem_path))
+            if not moved:
+                to_collection.sync_index()
+        except Exception:
+            logger.exception("Index not updated after moving %r to %r", item.href,
+                             to_collection.path)
+
+    def collections(self) -> Iterator[Collection]:
+        """Every calendar and address book below the collection root."""
+        root = self._get_collection_root_folder()
+        for folder, dirs, _files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs
+                             if pathutils.is_safe_filesystem_path_component(d))
+            if folder == root:
+                continue
+            path = os.path.relpath(folder, root).replace(os.sep, "/")
+            collection = Collection(self, pathutils.unstrip_path(path, True))
+            if collection.tag:
+                yield collection

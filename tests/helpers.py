@@ -1,0 +1,183 @@
+"""Test harness: real Radicale servers on 127.0.0.1, raw HTTP, answer normalisation."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
+PLUGIN = "radicale_tracks.storage"
+VANILLA = "multifilesystem"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(path: Path, folder: Path, storage_type: str, port: int,
+                 storage_options: dict[str, str] | None = None) -> Path:
+    users = path.parent / "users"
+    users.write_text("".join("%s:%s\n" % kv for kv in USERS.items()))
+    lines = [
+        "[server]", "hosts = 127.0.0.1:%d" % port, "",
+        "[auth]", "type = htpasswd", "htpasswd_filename = %s" % users,
+        "htpasswd_encryption = plain", "",
+        "[rights]", "type = owner_only", "",
+        "[storage]", "type = %s" % storage_type, "filesystem_folder = %s" % folder,
+    ]
+    for key, value in (storage_options or {}).items():
+        lines.append("%s = %s" % (key, value))
+    lines += ["", "[logging]", "level = warning", ""]
+    path.write_text("\n".join(lines))
+    return path
+
+
+@dataclass
+class RadicaleServer:
+    """``python -m radicale`` in a subprocess, as an admin would run it."""
+
+    workdir: Path
+    storage_type: str = PLUGIN
+    storage_options: dict[str, str] = field(default_factory=dict)
+    folder: Path | None = None
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.folder = self.folder or self.workdir / "collections"
+        self.port = free_port()
+        self.config = write_config(self.workdir / "radicale.conf", self.folder,
+                                   self.storage_type, self.port, self.storage_options)
+        self.log = self.workdir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self, timeout: float = 30.0) -> "RadicaleServer":
+        log = open(self.log, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "radicale", "--config", str(self.config)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("radicale exited with %s:\n%s" % (
+                    self.process.returncode, self.log.read_text()))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("radicale did not listen within %ss" % timeout)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+
+    def session(self, user: str = "alice") -> requests.Session:
+        session = requests.Session()
+        session.auth = (user, USERS[user])
+        return session
+
+    def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "radicale_tracks.cli", "--config", str(self.config),
+             *args], capture_output=True, text=True, check=check, timeout=300)
+
+
+def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "radicale_tracks.cli", "--config", str(config), *args],
+        capture_output=True, text=True, timeout=300)
+
+
+# -- answers ------------------------------------------------------------------
+
+_VOLATILE_ICAL = re.compile(r"^(DTSTAMP|PRODID):.*$", re.M)
+
+
+def normalize_ical(text: str) -> str:
+    """Calendar text without the lines that differ between two honest servers."""
+    return _VOLATILE_ICAL.sub("", text.replace("\r\n", "\n"))
+
+
+def normalize_multistatus(text: str, drop: tuple[str, ...] = ("sync-token",)) -> Any:
+    """A multistatus as a sorted structure: response order is not meaningful."""
+    root = ET.fromstring(text)
+
+    def canon(element: ET.Element) -> Any:
+        tag = element.tag.split("}")[-1]
+        if tag in drop:
+            return (tag,)
+        body = (element.text or "").strip()
+        if tag == "calendar-data":
+            body = normalize_ical(body)
+        children = sorted((canon(child) for child in element), key=repr)
+        return (tag, body, tuple(children))
+
+    return canon(root)
+
+
+def response_hrefs(text: str) -> list[str]:
+    """The hrefs of a multistatus, in answer order."""
+    return [e.text or "" for e in ET.fromstring(text).iter("{DAV:}href")]
+
+
+def report(session: requests.Session, url: str, body: str, depth: str = "1"
+           ) -> requests.Response:
+    return session.request("REPORT", url, data=body.encode(), headers={
+        "Depth": depth, "Content-Type": "application/xml; charset=utf-8"})
+
+
+def calendar_query(start: str, end: str, component: str = "VEVENT",
+                   expand: bool = False, extra_filter: str = "") -> str:
+    expand_xml = '<C:expand start="%s" end="%s"/>' % (start, end) if expand else ""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<C:calendar-query xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav">'
+        '<D:prop><D:getetag/><C:calendar-data>%s</C:calendar-data></D:prop>'
+        '<C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter name="%s">'
+        '<C:time-range start="%s" end="%s"/>%s'
+        '</C:comp-filter></C:comp-filter></C:filter></C:calendar-query>'
+        % (expand_xml, component, start, end, extra_filter))
+
+
+def free_busy_query(start: str, end: str) -> str:
+    return ('<?xml version="1.0" encoding="utf-8"?>'
+            '<C:free-busy-query xmlns:C="urn:ietf:params:xml:ns:caldav">'
+            '<C:time-range start="%s" end="%s"/></C:free-busy-query>' % (start, end))
+
+
+def mkcalendar(session: requests.Session, url: str) -> None:
+    response = session.request("MKCALENDAR", url)
+    assert response.status_code == 201, (response.status_code, response.text)
+
+
+def put(session: requests.Session, url: str, text: str, **headers: str) -> requests.Response:
+    return session.put(url, data=text.encode(), headers={
+        "Content-Type": "text/calendar; charset=utf-8", **headers})
+
+
+def postgres_admin_url() -> str | None:
+    return os.environ.get("TRACKS_TEST_DATABASE_URL") or None
