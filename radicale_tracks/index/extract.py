@@ -81,7 +81,10 @@ class IndexEntry:
 def extract_entry(item: Any, expansion: Expansion) -> IndexEntry:
     """Index data of a Radicale ``Item`` (parses its text if it was not parsed yet)."""
     component = item.component_name or ""
-    range_start, range_end = item.time_range
+    try:
+        range_start, range_end = item.time_range
+    except (ValueError, AttributeError, TypeError, OverflowError):
+        range_start, range_end = TIMESTAMP_MIN, TIMESTAMP_MAX
     vobject_item = item.vobject_item
     organizer, attendee_entries = _people(vobject_item, component)
     if component in _OCCURRING:
