@@ -1,0 +1,42 @@
+"""Imports point inward: the pure core knows nothing of Radicale, SQL or the clock."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "radicale_tracks"
+FORBIDDEN_IN_CORE = ("radicale", "sqlalchemy", "alembic", "smtplib", "aiosmtpd",
+                     "vobject", "radicale_tracks.plugin", "radicale_tracks.index")
+FORBIDDEN_CALLS = ("now", "utcnow", "today", "random", "urandom", "token_hex")
+
+
+def imported_modules(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_core_imports_no_adapter_library() -> None:
+    for path in (PACKAGE / "core").glob("*.py"):
+        for module in imported_modules(path):
+            assert not module.startswith(FORBIDDEN_IN_CORE), "%s imports %s" % (
+                path.name, module)
+
+
+def test_core_reads_no_clock_and_draws_no_randomness() -> None:
+    for path in (PACKAGE / "core").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_CALLS:
+                raise AssertionError("%s uses .%s" % (path.name, node.attr))
+
+
+def test_index_store_does_not_import_radicale() -> None:
+    for name in ("schema.py", "store.py", "database.py"):
+        for module in imported_modules(PACKAGE / "index" / name):
+            assert not module.startswith("radicale."), (name, module)
+            assert module != "radicale", name

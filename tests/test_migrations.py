@@ -1,0 +1,49 @@
+"""Schema: Alembic migrations match the tables the code uses, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from helpers import RadicaleServer, run_cli, write_config
+from radicale_tracks.index.database import (alembic_config, create_database_engine,
+                                            current_revision, ensure_schema)
+from radicale_tracks.index.schema import SCHEMA_REVISION, metadata
+
+
+def test_code_expects_the_newest_migration() -> None:
+    assert ScriptDirectory.from_config(alembic_config()).get_current_head() == SCHEMA_REVISION
+
+
+def test_migrated_schema_matches_the_tables(database_url: str) -> None:
+    engine = create_database_engine(database_url)
+    ensure_schema(engine)
+    assert current_revision(engine) == SCHEMA_REVISION
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    assert differences == []
+    engine.dispose()
+
+
+def test_db_upgrade_is_idempotent_and_server_refuses_an_old_schema(
+        tmp_path: Path, database_url: str) -> None:
+    config = write_config(tmp_path / "radicale.conf", tmp_path / "collections",
+                          "radicale_tracks.storage", 5232, {"database_url": database_url})
+    for _ in range(2):
+        result = run_cli(config, "db", "upgrade")
+        assert result.returncode == 0, result.stderr
+    assert run_cli(config, "db", "current").stdout.strip() == SCHEMA_REVISION
+
+    engine = create_database_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    engine.dispose()
+    server = RadicaleServer(tmp_path / "old", storage_options={"database_url": database_url})
+    with pytest.raises(RuntimeError) as failure:
+        server.start(timeout=20)
+    assert "db upgrade" in str(failure.value)
