@@ -22,7 +22,7 @@ serve: $(STAMP)
 	@echo "  passwords alice-secret, bob-secret, carol-secret; data in var/collections)"
 	@echo "  settings: $(BIN)/radicale-tracks --config $(CONFIG) info"
 	@echo
-	$(BIN)/radicale --config $(CONFIG)
+	$(BIN)/radicale-tracks --config $(CONFIG) serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -42,6 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--verbose", action="store_true", help="log at DEBUG level")
     commands = parser.add_subparsers(dest="command")
 
+    serve = commands.add_parser(
+        "serve", help="run the server: Radicale's own server, options and logging, with "
+        "the radicale-tracks application", add_help=False)
+    serve.add_argument("radicale_args", nargs=argparse.REMAINDER,
+                       help="any option of 'radicale' (see 'radicale --help')")
+    serve.set_defaults(handler=_serve)
+
     info = commands.add_parser("info", help="print the effective settings as JSON")
     info.set_defaults(handler=_info)
 
@@ -60,6 +67,20 @@ def _parser() -> argparse.ArgumentParser:
         "verify", help="compare index and files; exit 1 on any difference")
     verify.set_defaults(handler=_verify)
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """Run ``radicale`` itself (same options, logging, TLS) with our application class."""
+    import radicale.__main__
+    import radicale.server
+
+    from radicale_tracks.plugin.application import Application
+
+    radicale.server.Application = Application  # type: ignore[misc]
+    config_args = ["--config", args.config] if args.config else []
+    sys.argv = ["radicale-tracks serve", *config_args, *args.radicale_args]
+    radicale.__main__.run()
+    return 0
 
 
 def _info(args: argparse.Namespace) -> int:

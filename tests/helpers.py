@@ -54,6 +54,8 @@ class RadicaleServer:
     folder: Path | None = None
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    #: "tracks" runs ``radicale-tracks serve`` (the product), "radicale" plain Radicale
+    launcher: str = ""
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -62,6 +64,8 @@ class RadicaleServer:
         self.config = write_config(self.workdir / "radicale.conf", self.folder,
                                    self.storage_type, self.port, self.storage_options)
         self.log = self.workdir / "server.log"
+        if not self.launcher:
+            self.launcher = "tracks" if self.storage_type == PLUGIN else "radicale"
 
     @property
     def url(self) -> str:
@@ -69,9 +73,13 @@ class RadicaleServer:
 
     def start(self, timeout: float = 30.0) -> "RadicaleServer":
         log = open(self.log, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "radicale", "--config", str(self.config)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir)
+        if self.launcher == "tracks":
+            command = [sys.executable, "-m", "radicale_tracks.cli", "--config",
+                       str(self.config), "serve"]
+        else:
+            command = [sys.executable, "-m", "radicale", "--config", str(self.config)]
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                        cwd=self.workdir)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

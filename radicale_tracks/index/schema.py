@@ -31,6 +31,9 @@ collections = Table(
     # mtime of the collection folder when the index last matched it: a cheap check that
     # no file was added or removed behind Radicale's back
     Column("dir_mtime_ns", BigInteger, nullable=True),
+    # XOR of file_digest(href, mtime, size) over the indexed files: one scan of the
+    # folder and one row tell whether any file changed since it was indexed
+    Column("files_digest", BigInteger, nullable=False, default=0),
 )
 
 #: One row per stored object (``.ics``/``.vcf`` file).

@@ -8,8 +8,11 @@ idempotent replace to make that harmless.
 from __future__ import annotations
 
 import logging
+import zlib
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from functools import reduce
+from operator import xor
+from typing import Iterable, Mapping, Sequence
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, union, update
 
@@ -28,11 +31,43 @@ class FileState:
     size: int
 
 
+_MASK63 = (1 << 63) - 1
+
+
+def file_digest(href: str, state: FileState) -> int:
+    """A 63-bit fingerprint of one file's name and state (fits a signed BIGINT).
+
+    Cheap on purpose — it runs for every file of a collection on every query: any edit
+    changes the nanosecond mtime, which the odd multiplier spreads over all bits.
+    """
+    mixed = state.mtime_ns * 0x9E3779B97F4A7C15 + state.size * 0xC2B2AE3D27D4EB4F
+    return ((zlib.crc32(href.encode()) << 31) ^ mixed) & _MASK63
+
+
+def folder_digest(files: Mapping[str, FileState]) -> int:
+    """XOR of the file fingerprints: order-free, and updated per write in O(1)."""
+    return reduce(xor, (file_digest(href, state) for href, state in files.items()), 0)
+
+
+@dataclass(frozen=True)
+class CollectionState:
+    dir_mtime_ns: int | None
+    files_digest: int
+
+
 @dataclass(frozen=True)
 class IndexedFile:
     href: str
     state: FileState
     etag: str
+
+
+@dataclass(frozen=True)
+class BusyTime:
+    """Occurrences with a free-busy type in a window, from the objects the index covers."""
+
+    periods: list[tuple[str, int, int, str]]  # href, start, end, fbtype
+    fallback_hrefs: list[str]  # objects partly outside their expansion: read them
 
 
 @dataclass(frozen=True)
@@ -57,24 +92,28 @@ class IndexStore:
         """Replace the rows of the given hrefs (and drop ``removed``) in one transaction."""
         with self.engine.begin() as connection:
             collection_id = self._collection_id(connection, path, tag)
+            digest = self._digest(connection, collection_id)
             for href in removed:
-                self._delete_item(connection, collection_id, href)
+                digest ^= self._delete_item(connection, collection_id, href)
             for href, entry, state in entries:
-                self._delete_item(connection, collection_id, href)
+                digest ^= self._delete_item(connection, collection_id, href)
                 self._insert_item(connection, collection_id, href, entry, state)
+                digest ^= file_digest(href, state)
             connection.execute(update(collections)
                                .where(collections.c.id == collection_id)
-                               .values(dir_mtime_ns=dir_mtime_ns, tag=tag))
+                               .values(dir_mtime_ns=dir_mtime_ns, tag=tag,
+                                       files_digest=digest))
 
     def delete_entry(self, path: str, href: str, dir_mtime_ns: int | None) -> None:
         with self.engine.begin() as connection:
             collection_id = self._existing_collection_id(connection, path)
             if collection_id is None:
                 return
-            self._delete_item(connection, collection_id, href)
+            digest = self._digest(connection, collection_id) ^ self._delete_item(
+                connection, collection_id, href)
             connection.execute(update(collections)
                                .where(collections.c.id == collection_id)
-                               .values(dir_mtime_ns=dir_mtime_ns))
+                               .values(dir_mtime_ns=dir_mtime_ns, files_digest=digest))
 
     def delete_collection(self, path: str) -> None:
         """Forget a collection and every collection below it."""
@@ -100,15 +139,20 @@ class IndexStore:
             target_id = self._collection_id(connection, to_path, to_tag)
             if source_id is None:
                 return False
-            item_id = connection.execute(select(items.c.id).where(
-                items.c.collection_id == source_id, items.c.href == from_href)).scalar()
-            if item_id is None:
+            row = connection.execute(
+                select(items.c.id, items.c.file_mtime_ns, items.c.file_size).where(
+                    items.c.collection_id == source_id, items.c.href == from_href)).first()
+            if row is None:
                 return False
-            self._delete_item(connection, target_id, to_href)
+            item_id, state = row[0], FileState(row[1], row[2])
+            self._xor_digest(connection, target_id,
+                             self._delete_item(connection, target_id, to_href))
+            self._xor_digest(connection, source_id, file_digest(from_href, state))
             connection.execute(update(items).where(items.c.id == item_id).values(
                 collection_id=target_id, href=to_href))
             connection.execute(update(occurrences).where(occurrences.c.item_id == item_id)
                                .values(collection_id=target_id))
+            self._xor_digest(connection, target_id, file_digest(to_href, state))
             connection.execute(update(collections).where(collections.c.id == source_id)
                                .values(dir_mtime_ns=from_dir_mtime_ns))
             connection.execute(update(collections).where(collections.c.id == target_id)
@@ -116,6 +160,18 @@ class IndexStore:
             return True
 
     # -- reads ----------------------------------------------------------------
+
+    def collection_state(self, path: str) -> CollectionState | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(collections.c.dir_mtime_ns, collections.c.files_digest).where(
+                    collections.c.path == path)).first()
+        return None if row is None else CollectionState(row[0], row[1])
+
+    def set_dir_mtime_ns(self, path: str, dir_mtime_ns: int | None) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(update(collections).where(collections.c.path == path)
+                               .values(dir_mtime_ns=dir_mtime_ns))
 
     def dir_mtime_ns(self, path: str) -> int | None:
         """The folder mtime recorded when the index last matched; None if never indexed."""
@@ -180,6 +236,37 @@ class IndexStore:
         found.sort(key=lambda c: c.href)
         return found
 
+    def busy_time(self, path: str, start: int, end: int) -> BusyTime:
+        """Everything a free-busy answer over ``[start, end)`` needs from ``path``.
+
+        Events whose expansion covers the window contribute their indexed occurrences;
+        the others (series beyond the horizon or the cap) are named for the caller to
+        expand, exactly as Radicale would.
+        """
+        with self.engine.connect() as connection:
+            collection_id = self._existing_collection_id(connection, path)
+            if collection_id is None:
+                return BusyTime([], [])
+            covered = and_(items.c.covered_from <= start, items.c.covered_until >= end)
+            window = and_(occurrences.c.collection_id == collection_id,
+                          occurrences.c.end > start, occurrences.c.start < end,
+                          occurrences.c.fbtype.is_not(None),
+                          or_(occurrences.c.long.is_(True),
+                              occurrences.c.start > start - LONG_OCCURRENCE))
+            rows = connection.execute(
+                select(items.c.href, occurrences.c.start, occurrences.c.end,
+                       occurrences.c.fbtype)
+                .join(items, items.c.id == occurrences.c.item_id)
+                .where(window, items.c.component == "VEVENT", covered))
+            periods = [(href, s, e, fbtype) for href, s, e, fbtype in rows]
+            fallback = [row[0] for row in connection.execute(
+                select(items.c.href).where(
+                    items.c.collection_id == collection_id, items.c.component == "VEVENT",
+                    or_(items.c.covered_from > start, items.c.covered_until < end),
+                    items.c.range_start < end, items.c.range_end > start)
+                .order_by(items.c.href))]
+        return BusyTime(periods, fallback)
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as connection:
             return {
@@ -203,19 +290,35 @@ class IndexStore:
         found = self._existing_collection_id(connection, path)
         if found is not None:
             return found
-        result = connection.execute(collections.insert().values(path=path, tag=tag))
+        result = connection.execute(collections.insert().values(path=path, tag=tag,
+                                                                files_digest=0))
         primary_key: Sequence[int] = result.inserted_primary_key or ()
         return int(primary_key[0])
 
     @staticmethod
-    def _delete_item(connection: Connection, collection_id: int, href: str) -> None:
-        item_id = connection.execute(select(items.c.id).where(
-            items.c.collection_id == collection_id, items.c.href == href)).scalar()
-        if item_id is None:
-            return
+    def _digest(connection: Connection, collection_id: int) -> int:
+        return int(connection.execute(select(collections.c.files_digest).where(
+            collections.c.id == collection_id)).scalar() or 0)
+
+    def _xor_digest(self, connection: Connection, collection_id: int, value: int) -> None:
+        if value:
+            connection.execute(update(collections).where(collections.c.id == collection_id)
+                               .values(files_digest=self._digest(connection, collection_id)
+                                       ^ value))
+
+    @staticmethod
+    def _delete_item(connection: Connection, collection_id: int, href: str) -> int:
+        """Drop an object's rows; returns its file fingerprint (0 if it was not there)."""
+        row = connection.execute(
+            select(items.c.id, items.c.file_mtime_ns, items.c.file_size).where(
+                items.c.collection_id == collection_id, items.c.href == href)).first()
+        if row is None:
+            return 0
+        item_id = row[0]
         connection.execute(delete(occurrences).where(occurrences.c.item_id == item_id))
         connection.execute(delete(attendees).where(attendees.c.item_id == item_id))
         connection.execute(delete(items).where(items.c.id == item_id))
+        return file_digest(href, FileState(row[1], row[2]))
 
     @staticmethod
     def _insert_item(connection: Connection, collection_id: int, href: str,

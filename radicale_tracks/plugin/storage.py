@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import sys
 import time
 import xml.etree.ElementTree as ET
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
@@ -27,12 +28,14 @@ from typing import Any, ClassVar, Iterable, Iterator, Mapping
 from radicale import config as radicale_config
 from radicale import item as radicale_item
 from radicale import pathutils
+from radicale.app import report as radicale_report
+from radicale.app.report import FreeBusyPeriod
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
 
 from radicale_tracks.index.database import create_database_engine, ensure_schema
 from radicale_tracks.index.extract import Expansion, IndexEntry, extract_entry
-from radicale_tracks.index.store import FileState, IndexStore
+from radicale_tracks.index.store import FileState, IndexStore, folder_digest
 from radicale_tracks.settings import Settings
 
 logger = logging.getLogger("radicale.tracks.storage")
@@ -41,6 +44,20 @@ logger = logging.getLogger("radicale.tracks.storage")
 def file_state(path: str) -> FileState:
     stat = os.stat(path)
     return FileState(stat.st_mtime_ns, stat.st_size)
+
+
+def _utc(timestamp: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+
+
+def is_item_file_name(name: str) -> bool:
+    """Radicale's ``is_safe_filesystem_path_component`` for names read from a folder.
+
+    A directory entry cannot contain a separator, which leaves the cheap tests; this runs
+    for every file of a collection on every query.
+    """
+    return (bool(name) and name[0] != "." and name[-1] != "~"
+            and (sys.platform != "win32" or ":" not in name))
 
 
 def folder_mtime_ns(path: str) -> int | None:
@@ -134,6 +151,41 @@ class Collection(multifilesystem.Collection):
                 continue
             yield item, bool(simple and tag is not None and candidate.exact)
 
+    def free_busy(self, start: datetime.datetime, end: datetime.datetime,
+                  max_occurrence: int) -> list[FreeBusyPeriod]:
+        """The periods Radicale's free-busy-query would find, mostly without parsing.
+
+        Same rules as ``radicale.app.report.freebusy_periods``: only VEVENT objects,
+        occurrences clipped to the window, and a ValueError when one object has
+        ``max_occurrence`` occurrences in it (Radicale answers 400 then).
+        """
+        files = self.sync_index()
+        limit = self._storage._max_resource_size
+        start_ts, end_ts = int(start.timestamp()), int(end.timestamp())
+        busy = self._storage.index.busy_time(self.path, start_ts, end_ts)
+        per_object: dict[str, int] = {}
+        periods: list[FreeBusyPeriod] = []
+        for href, occurrence_start, occurrence_end, fbtype in busy.periods:
+            state = files.get(href)
+            if state is None or state.size > limit:
+                continue
+            per_object[href] = per_object.get(href, 0) + 1
+            if max_occurrence > 0 and per_object[href] >= max_occurrence:
+                raise ValueError("FREEBUSY occurrences limit of %d hit" % max_occurrence)
+            clipped_start = max(occurrence_start, start_ts)
+            clipped_end = min(occurrence_end, end_ts)
+            if clipped_end > clipped_start:
+                periods.append((_utc(clipped_start), _utc(clipped_end), fbtype))
+        for href in busy.fallback_hrefs:
+            state = files.get(href)
+            if state is None or state.size > limit:
+                continue
+            item = self._get(href, verify_href=False)
+            if item is not None:
+                periods.extend(radicale_report.freebusy_periods(item, start, end,
+                                                                max_occurrence))
+        return periods
+
     # -- drift ----------------------------------------------------------------
 
     def sync_index_if_folder_changed(self) -> None:
@@ -145,16 +197,22 @@ class Collection(multifilesystem.Collection):
             self.sync_index()
 
     def sync_index(self) -> dict[str, FileState]:
-        """Bring the index in line with the folder; returns the state of every file."""
+        """Bring the index in line with the folder; returns the state of every file.
+
+        The common case costs one ``stat`` per file and one row: the fingerprint of the
+        folder equals the one the index maintains. Only a difference reads the index.
+        """
         mtime = folder_mtime_ns(self._filesystem_path)
         files = self.scan_files()
+        known = self._storage.index.collection_state(self.path)
+        if known is not None and known.files_digest == folder_digest(files):
+            if known.dir_mtime_ns != mtime:
+                self._storage.index.set_dir_mtime_ns(self.path, mtime)
+            return files
         indexed = self._storage.index.files(self.path)
         changed = [href for href, state in files.items()
                    if href not in indexed or indexed[href].state != state]
         removed = [href for href in indexed if href not in files]
-        if not changed and not removed and mtime == self._storage.index.dir_mtime_ns(
-                self.path):
-            return files
         entries: list[tuple[str, IndexEntry, FileState]] = []
         for href in changed:
             entry = self.entry_from_file(href)
@@ -173,9 +231,7 @@ class Collection(multifilesystem.Collection):
         found: dict[str, FileState] = {}
         with os.scandir(self._filesystem_path) as entries:
             for entry in entries:
-                if not pathutils.is_safe_filesystem_path_component(entry.name):
-                    continue
-                if not entry.is_file():
+                if not is_item_file_name(entry.name) or not entry.is_file():
                     continue
                 stat = entry.stat()
                 found[entry.name] = FileState(stat.st_mtime_ns, stat.st_size)

@@ -20,6 +20,7 @@ def upgrade() -> None:
         sa.Column("path", sa.String(1024), nullable=False, unique=True),
         sa.Column("tag", sa.String(32), nullable=False),
         sa.Column("dir_mtime_ns", sa.BigInteger, nullable=True),
+        sa.Column("files_digest", sa.BigInteger, nullable=False),
     )
     op.create_table(
         "tracks_item",

@@ -1,0 +1,214 @@
+"""Vanilla Radicale and Radicale with radicale-tracks, side by side on the same data.
+
+For each calendar size (default 0, 2 000 and 10 000 events, 10 % recurring) the same
+generated files are laid out for two servers on loopback, both warmed, then measured in
+alternation so that machine noise hits both alike:
+
+- PUT latency of new events (each a new UID: Radicale's UID-clash check runs);
+- calendar-query and free-busy-query REPORT latency over two weeks;
+- each server's peak resident memory (VmHWM).
+
+Medians and ratios are printed as a Markdown table; ``--write-doc`` puts it into
+docs/performance.md between the result markers. Every answer pair is also compared, so a
+fast wrong answer cannot pass unnoticed.
+
+    make bench                      # all sizes
+    make bench BENCH_ARGS="--sizes 0 2000 --reps 5"
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from calendars import generate, this_monday, write_collection  # noqa: E402
+from helpers import (PLUGIN, VANILLA, RadicaleServer, calendar_query,  # noqa: E402
+                     free_busy_query, normalize_ical, normalize_multistatus, put, report)
+
+DOC = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
+CALENDAR = "/alice/calendar/"
+
+
+@dataclass
+class Measure:
+    put: list[float] = field(default_factory=list)
+    calendar_query: list[float] = field(default_factory=list)
+    free_busy: list[float] = field(default_factory=list)
+    peak_kib: int = 0
+    matches: int = 0
+
+
+def stamp(value: datetime.datetime) -> str:
+    return value.strftime("%Y%m%dT%H%M%SZ")
+
+
+def peak_kib(server: RadicaleServer) -> int:
+    assert server.process is not None
+    for line in Path("/proc/%d/status" % server.process.pid).read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def timed(function, *args):  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - start, result
+
+
+def new_event(number: int, anchor: datetime.datetime) -> tuple[str, str]:
+    start = anchor + datetime.timedelta(days=number % 5, hours=8 + number % 9)
+    uid = "bench-put-%04d@tracks.test" % number
+    text = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\nBEGIN:VEVENT\r\n"
+            "UID:%s\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:%s\r\nDTEND:%s\r\n"
+            "SUMMARY:bench put %d\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n" % (
+                uid, stamp(start), stamp(start + datetime.timedelta(minutes=30)), number))
+    return "bench-put-%04d.ics" % number, text
+
+
+def run_size(size: int, reps: int, puts: int, workdir: Path, anchor: datetime.datetime
+             ) -> dict[str, Measure]:
+    objects = generate(size, seed=42, anchor=anchor)
+    servers: dict[str, RadicaleServer] = {}
+    for name, storage_type in (("vanilla", VANILLA), ("tracks", PLUGIN)):
+        folder = workdir / ("%s-%d" % (name, size))
+        write_collection(folder / "collection-root" / "alice" / "calendar", objects)
+        servers[name] = RadicaleServer(workdir / ("srv-%s-%d" % (name, size)),
+                                       storage_type=storage_type, folder=folder)
+    tracks = servers["tracks"]
+    started = time.perf_counter()
+    reindex = tracks.cli("reindex", "--quiet")
+    if reindex.returncode != 0:
+        raise SystemExit("reindex failed: %s" % reindex.stderr)
+    print("  size %d: reindex %.1fs" % (size, time.perf_counter() - started), flush=True)
+    measures = {name: Measure() for name in servers}
+    window = (stamp(anchor), stamp(anchor + datetime.timedelta(days=14)))
+    queries = {"calendar_query": calendar_query(*window),
+               "free_busy": free_busy_query(*window)}
+    try:
+        for server in servers.values():
+            server.start()
+        sessions = {name: server.session() for name, server in servers.items()}
+        for name, server in servers.items():  # warm caches (Radicale builds its own)
+            report(sessions[name], server.url + CALENDAR, calendar_query(
+                stamp(anchor - datetime.timedelta(days=400)),
+                stamp(anchor + datetime.timedelta(days=400))))
+        for number in range(puts):
+            href, text = new_event(number, anchor)
+            for name, server in servers.items():
+                elapsed, response = timed(put, sessions[name], server.url + CALENDAR + href,
+                                          text)
+                assert response.status_code == 201, response.text
+                measures[name].put.append(elapsed)
+        for _ in range(reps):
+            for kind, body in queries.items():
+                answers = {}
+                for name, server in servers.items():
+                    elapsed, response = timed(report, sessions[name], server.url + CALENDAR,
+                                              body)
+                    assert response.status_code in (200, 207), response.text
+                    getattr(measures[name], kind).append(elapsed)
+                    answers[name] = response.text
+                if kind == "free_busy":
+                    same = normalize_ical(answers["vanilla"]) == normalize_ical(answers["tracks"])
+                else:
+                    same = (normalize_multistatus(answers["vanilla"])
+                            == normalize_multistatus(answers["tracks"]))
+                if not same:
+                    raise SystemExit("answers differ for %s at size %d" % (kind, size))
+                measures["tracks"].matches += 1
+        for name, server in servers.items():
+            measures[name].peak_kib = peak_kib(server)
+    finally:
+        for server in servers.values():
+            server.stop()
+    return measures
+
+
+def ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000 if values else float("nan")
+
+
+def table(results: dict[int, dict[str, Measure]]) -> str:
+    baseline_put = ms(results[min(results)]["tracks"].put)
+    lines = [
+        "| events | metric | vanilla (ms) | tracks (ms) | vanilla / tracks |",
+        "| ---: | --- | ---: | ---: | ---: |"]
+    for size, measures in sorted(results.items()):
+        vanilla, tracks = measures["vanilla"], measures["tracks"]
+        for label, attr in (("PUT", "put"), ("calendar-query 2 weeks", "calendar_query"),
+                            ("free-busy-query 2 weeks", "free_busy")):
+            v, t = ms(getattr(vanilla, attr)), ms(getattr(tracks, attr))
+            lines.append("| %d | %s | %.1f | %.1f | %.1f× |" % (size, label, v, t, v / t))
+        lines.append("| %d | peak memory (MiB) | %.1f | %.1f | tracks = %.2f× vanilla |" % (
+            size, vanilla.peak_kib / 1024, tracks.peak_kib / 1024,
+            tracks.peak_kib / max(vanilla.peak_kib, 1)))
+    lines.append("")
+    lines.append("PUT median with the plugin, relative to an empty calendar: " + ", ".join(
+        "%d events %.2f×" % (size, ms(m["tracks"].put) / baseline_put)
+        for size, m in sorted(results.items())) + ".")
+    return "\n".join(lines)
+
+
+def environment() -> str:
+    import radicale
+
+    return "Python %s, Radicale %s, %s, %d CPUs, %s" % (
+        platform.python_version(), radicale.VERSION, platform.machine(), os.cpu_count() or 0,
+        datetime.date.today().isoformat())
+
+
+def write_doc(text: str) -> None:
+    doc = DOC.read_text()
+    head, rest = doc.split(BEGIN, 1)
+    _old, tail = rest.split(END, 1)
+    DOC.write_text(head + BEGIN + "\n" + text + "\n" + END + tail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[0, 2000, 10000])
+    parser.add_argument("--reps", type=int, default=9, help="REPORTs per query and server")
+    parser.add_argument("--puts", type=int, default=25, help="PUTs per server and size")
+    parser.add_argument("--write-doc", action="store_true",
+                        help="replace the results in docs/performance.md")
+    parser.add_argument("--json", type=Path, help="also write raw timings here")
+    args = parser.parse_args()
+    anchor = this_monday()
+    workdir = Path(tempfile.mkdtemp(prefix="tracks-bench-"))
+    results: dict[int, dict[str, Measure]] = {}
+    try:
+        for size in args.sizes:
+            print("size %d ..." % size, flush=True)
+            results[size] = run_size(size, args.reps, args.puts, workdir, anchor)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    text = "%s\n\nMeasured on: %s; %d PUTs and %d REPORTs of each kind per server and " \
+           "size; all answers compared equal.\n" % (
+               table(results), environment(), args.puts, args.reps)
+    print()
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps({size: {name: m.__dict__ for name, m in ms_.items()}
+                                         for size, ms_ in results.items()}, indent=1))
+    if args.write_doc:
+        write_doc(text)
+
+
+if __name__ == "__main__":
+    main()
