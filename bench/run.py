@@ -108,6 +108,7 @@ def run_size(size: int, reps: int, puts: int, workdir: Path, anchor: datetime.da
             report(sessions[name], server.url + CALENDAR, calendar_query(
                 stamp(anchor - datetime.timedelta(days=400)),
                 stamp(anchor + datetime.timedelta(days=400))))
+        os.sync()  # flush the warm-up's cache files: no server's fsync should pay for them
         for number in range(puts):
             href, text = new_event(number, anchor)
             for name, server in servers.items():

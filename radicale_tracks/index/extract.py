@@ -71,6 +71,7 @@ class IndexEntry:
     range_end: int
     covered_from: int
     covered_until: int
+    text: str = ""
     occurrences: tuple[Occurrence, ...] = field(default=())
     attendees: tuple[AttendeeEntry, ...] = field(default=())
 
@@ -99,7 +100,7 @@ def extract_entry(item: Any, expansion: Expansion) -> IndexEntry:
     return IndexEntry(
         uid=item.uid, component=component, etag=item.etag, organizer=organizer,
         recurring=recurring, range_start=range_start, range_end=range_end,
-        covered_from=covered_from, covered_until=covered_until,
+        covered_from=covered_from, covered_until=covered_until, text=item.serialize(),
         occurrences=tuple(found), attendees=tuple(attendee_entries))
 
 

@@ -56,6 +56,9 @@ items = Table(
     Column("covered_until", BigInteger, nullable=False),
     Column("file_mtime_ns", BigInteger, nullable=False),
     Column("file_size", BigInteger, nullable=False),
+    # the object as Radicale serves it (like Radicale's own item cache): queries answer
+    # from here without opening files once the folder fingerprint matched
+    Column("text", Text, nullable=False),
     UniqueConstraint("collection_id", "href", name="uq_tracks_item_href"),
     Index("ix_tracks_item_uid", "collection_id", "uid"),
     Index("ix_tracks_item_covered_from", "collection_id", "covered_from"),

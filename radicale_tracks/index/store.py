@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass
 from functools import reduce
 from operator import xor
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, union, update
 
@@ -72,10 +72,20 @@ class BusyTime:
 
 @dataclass(frozen=True)
 class Candidate:
-    """An object that may match a time-range query; ``exact`` when the index is sure."""
+    """An object that may match a time-range query; ``exact`` when the index is sure.
+
+    It carries what Radicale needs to build its ``Item`` without reading the file.
+    """
 
     href: str
     exact: bool
+    uid: str
+    etag: str
+    text: str
+    component: str
+    range_start: int
+    range_end: int
+    state: FileState
 
 
 class IndexStore:
@@ -221,20 +231,21 @@ class IndexStore:
             long_ = select(occurrences.c.item_id).where(
                 window, occurrences.c.long.is_(True), occurrences.c.start < end)
             hits = union(short, long_).subquery()
-            exact_query = select(items.c.href, items.c.component).where(
-                items.c.id.in_(select(hits.c.item_id)))
-            partial_query = select(items.c.href, items.c.component).where(
+            columns = (items.c.href, items.c.uid, items.c.etag, items.c.text,
+                       items.c.component, items.c.range_start, items.c.range_end,
+                       items.c.file_mtime_ns, items.c.file_size)
+            exact_query = select(*columns).where(items.c.id.in_(select(hits.c.item_id)))
+            partial_query = select(*columns).where(
                 items.c.collection_id == collection_id,
                 or_(items.c.covered_from > start, items.c.covered_until < end),
                 items.c.range_start < end, items.c.range_end > start)
-            exact = {href for href, kind in connection.execute(exact_query)
-                     if component is None or kind == component}
-            partial = {href for href, kind in connection.execute(partial_query)
-                       if component is None or kind == component}
-        found = [Candidate(href, True) for href in exact]
-        found.extend(Candidate(href, False) for href in partial - exact)
-        found.sort(key=lambda c: c.href)
-        return found
+            if component is not None:
+                exact_query = exact_query.where(items.c.component == component)
+                partial_query = partial_query.where(items.c.component == component)
+            found = {row.href: _candidate(row, True) for row in connection.execute(exact_query)}
+            for row in connection.execute(partial_query):
+                found.setdefault(row.href, _candidate(row, False))
+        return [found[href] for href in sorted(found)]
 
     def busy_time(self, path: str, start: int, end: int) -> BusyTime:
         """Everything a free-busy answer over ``[start, end)`` needs from ``path``.
@@ -329,7 +340,7 @@ class IndexStore:
             recurring=entry.recurring, range_start=entry.range_start,
             range_end=entry.range_end, covered_from=entry.covered_from,
             covered_until=entry.covered_until, file_mtime_ns=state.mtime_ns,
-            file_size=state.size))
+            file_size=state.size, text=entry.text))
         primary_key: Sequence[int] = result.inserted_primary_key or ()
         item_id = int(primary_key[0])
         if entry.occurrences:
@@ -343,3 +354,9 @@ class IndexStore:
                 {"item_id": item_id, "address": a.address, "partstat": a.partstat,
                  "role": a.role, "recurrence_id": a.recurrence_id}
                 for a in entry.attendees])
+
+
+def _candidate(row: Any, exact: bool) -> Candidate:
+    return Candidate(row.href, exact, row.uid, row.etag, row.text, row.component,
+                     row.range_start, row.range_end,
+                     FileState(row.file_mtime_ns, row.file_size))

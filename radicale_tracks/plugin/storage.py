@@ -35,7 +35,7 @@ from radicale.storage import multifilesystem
 
 from radicale_tracks.index.database import create_database_engine, ensure_schema
 from radicale_tracks.index.extract import Expansion, IndexEntry, extract_entry
-from radicale_tracks.index.store import FileState, IndexStore, folder_digest
+from radicale_tracks.index.store import Candidate, FileState, IndexStore, folder_digest
 from radicale_tracks.settings import Settings
 
 logger = logging.getLogger("radicale.tracks.storage")
@@ -146,10 +146,23 @@ class Collection(multifilesystem.Collection):
             state = files.get(candidate.href)
             if state is None or state.size > limit:
                 continue
-            item = self._get(candidate.href, verify_href=False)
+            if state == candidate.state:
+                item: radicale_item.Item | None = self._item_from_index(candidate)
+            else:  # changed since the scan (another process): read it like Radicale
+                item = self._get(candidate.href, verify_href=False)
             if item is None:
                 continue
             yield item, bool(simple and tag is not None and candidate.exact)
+
+    def _item_from_index(self, candidate: Candidate) -> radicale_item.Item:
+        """The ``Item`` Radicale's ``_get`` would build, from the row instead of files."""
+        last_modified = time.strftime("%a, %d %b %Y %H:%M:%S GMT",
+                                      time.gmtime(candidate.state.mtime_ns // 10**9))
+        return radicale_item.Item(
+            collection=self, href=candidate.href, last_modified=last_modified,
+            etag=candidate.etag, text=candidate.text, uid=candidate.uid, name="VCALENDAR",
+            component_name=candidate.component,
+            time_range=(candidate.range_start, candidate.range_end))
 
     def free_busy(self, start: datetime.datetime, end: datetime.datetime,
                   max_occurrence: int) -> list[FreeBusyPeriod]:

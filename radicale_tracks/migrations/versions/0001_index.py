@@ -40,6 +40,7 @@ def upgrade() -> None:
         sa.Column("covered_until", sa.BigInteger, nullable=False),
         sa.Column("file_mtime_ns", sa.BigInteger, nullable=False),
         sa.Column("file_size", sa.BigInteger, nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
         sa.UniqueConstraint("collection_id", "href", name="uq_tracks_item_href"),
     )
     op.create_index("ix_tracks_item_uid", "tracks_item", ["collection_id", "uid"])
