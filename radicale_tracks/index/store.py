@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass
 from functools import reduce
 from operator import xor
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, union, update
 
@@ -23,9 +23,11 @@ from radicale_tracks.index.schema import (LONG_OCCURRENCE, attendees, collection
 logger = logging.getLogger("radicale.tracks.index")
 
 
-@dataclass(frozen=True)
-class FileState:
-    """What the file system says about a stored object, to detect edits behind our back."""
+class FileState(NamedTuple):
+    """What the file system says about a stored object, to detect edits behind our back.
+
+    A named tuple, not a dataclass: one is built per file per query.
+    """
 
     mtime_ns: int
     size: int

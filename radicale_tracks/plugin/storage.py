@@ -21,6 +21,7 @@ import datetime
 import logging
 import os
 import sys
+from stat import S_ISREG
 import time
 import xml.etree.ElementTree as ET
 from typing import Any, ClassVar, Iterable, Iterator, Mapping
@@ -241,13 +242,19 @@ class Collection(multifilesystem.Collection):
         return files
 
     def scan_files(self) -> dict[str, FileState]:
+        """Name → (mtime, size) of every item file: one ``stat`` each, nothing read."""
         found: dict[str, FileState] = {}
         with os.scandir(self._filesystem_path) as entries:
             for entry in entries:
-                if not is_item_file_name(entry.name) or not entry.is_file():
+                name = entry.name
+                if not is_item_file_name(name):
                     continue
-                stat = entry.stat()
-                found[entry.name] = FileState(stat.st_mtime_ns, stat.st_size)
+                try:
+                    stat = entry.stat()
+                except FileNotFoundError:
+                    continue
+                if S_ISREG(stat.st_mode):
+                    found[name] = FileState(stat.st_mtime_ns, stat.st_size)
         return found
 
     def entry_from_file(self, href: str) -> IndexEntry | None:
