@@ -100,6 +100,11 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "5000", _positive_int,
         "hard cap of occurrences visited per item while indexing; beyond it queries "
         "expand the item on demand"),
+    "index_rescan_interval": _option(
+        "5", _non_negative_int,
+        "seconds between full scans of a collection for files edited in place behind "
+        "Radicale's back (added or removed files and the files a query returns are "
+        "checked every time); 0 scans on every query"),
     "history_clean_interval": _option(
         "3600", _non_negative_int,
         "seconds between clean-ups of expired sync history per collection "
@@ -133,6 +138,7 @@ class Settings:
     index_horizon_days: int
     index_past_days: int
     index_max_occurrences: int
+    index_rescan_interval: int
     history_clean_interval: int
     domain: str
     assistant_address: str
@@ -172,6 +178,7 @@ class Settings:
             index_horizon_days=get("index_horizon_days"),
             index_past_days=get("index_past_days"),
             index_max_occurrences=get("index_max_occurrences"),
+            index_rescan_interval=get("index_rescan_interval"),
             history_clean_interval=get("history_clean_interval"),
             domain=domain,
             assistant_address=assistant,

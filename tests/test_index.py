@@ -74,6 +74,34 @@ def test_files_changed_behind_radicales_back_are_reindexed_on_access(
     assert clash.status_code == 409
 
 
+@pytest.mark.parametrize("interval", ["0", "1"])
+def test_in_place_edit_into_the_window_is_seen_within_the_rescan_interval(
+        make_server: ServerFactory, database_url: str, interval: str) -> None:
+    """A file rewritten in place (folder mtime unchanged) that was not a candidate."""
+    server = make_server("plugin", database_url=database_url, index_rescan_interval=interval)
+    session = server.session()
+    mkcalendar(session, server.url + "/alice/calendar/")
+    monday = ANCHOR + datetime.timedelta(hours=9)
+    put(session, server.url + "/alice/calendar/in.ics", event_text("in", monday))
+    put(session, server.url + "/alice/calendar/later.ics",
+        event_text("later", monday + datetime.timedelta(days=60)))
+    assert uids_in_week(server) == {"in.ics"}
+    folder = folder_of(server)
+    mtime = os.stat(folder).st_mtime_ns
+    with open(folder / "later.ics", "r+") as f:  # in place: same inode, same folder mtime
+        text = event_text("later", monday + datetime.timedelta(days=1))
+        f.seek(0)
+        f.write(text)
+        f.truncate()
+    assert os.stat(folder).st_mtime_ns == mtime
+    if interval != "0":
+        time.sleep(float(interval) + 0.2)
+    assert uids_in_week(server) == {"in.ics", "later.ics"}
+    free_busy = report(session, server.url + "/alice/calendar/", free_busy_query(
+        stamp(ANCHOR), stamp(ANCHOR + datetime.timedelta(days=7))))
+    assert free_busy.text.count("FREEBUSY;") == 2
+
+
 def test_verify_reports_drift_and_reindex_repairs_it(plugin_server: RadicaleServer) -> None:
     server = plugin_server
     session = server.session()

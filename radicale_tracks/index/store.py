@@ -70,6 +70,7 @@ class BusyTime:
 
     periods: list[tuple[str, int, int, str]]  # href, start, end, fbtype
     fallback_hrefs: list[str]  # objects partly outside their expansion: read them
+    states: dict[str, FileState]  # file state the periods were indexed from, per href
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ class IndexStore:
         with self.engine.connect() as connection:
             collection_id = self._existing_collection_id(connection, path)
             if collection_id is None:
-                return BusyTime([], [])
+                return BusyTime([], [], {})
             covered = and_(items.c.covered_from <= start, items.c.covered_until >= end)
             window = and_(occurrences.c.collection_id == collection_id,
                           occurrences.c.end > start, occurrences.c.start < end,
@@ -268,17 +269,21 @@ class IndexStore:
                               occurrences.c.start > start - LONG_OCCURRENCE))
             rows = connection.execute(
                 select(items.c.href, occurrences.c.start, occurrences.c.end,
-                       occurrences.c.fbtype)
+                       occurrences.c.fbtype, items.c.file_mtime_ns, items.c.file_size)
                 .join(items, items.c.id == occurrences.c.item_id)
                 .where(window, items.c.component == "VEVENT", covered))
-            periods = [(href, s, e, fbtype) for href, s, e, fbtype in rows]
+            periods = []
+            states = {}
+            for href, s, e, fbtype, mtime_ns, size in rows:
+                periods.append((href, s, e, fbtype))
+                states[href] = FileState(mtime_ns, size)
             fallback = [row[0] for row in connection.execute(
                 select(items.c.href).where(
                     items.c.collection_id == collection_id, items.c.component == "VEVENT",
                     or_(items.c.covered_from > start, items.c.covered_until < end),
                     items.c.range_start < end, items.c.range_end > start)
                 .order_by(items.c.href))]
-        return BusyTime(periods, fallback)
+        return BusyTime(periods, fallback, states)
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as connection:

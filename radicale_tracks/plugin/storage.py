@@ -74,6 +74,8 @@ class Collection(multifilesystem.Collection):
     _storage: "Storage"
     #: last history clean-up per collection folder, see ``_clean_history``
     _history_cleaned_at: ClassVar[dict[str, float]] = {}
+    #: last full drift scan per collection folder, see ``refresh_index``
+    _scanned_at: ClassVar[dict[str, float]] = {}
 
     # -- writes ---------------------------------------------------------------
 
@@ -141,9 +143,16 @@ class Collection(multifilesystem.Collection):
             # no time restriction: every object is a candidate, Radicale's scan is right
             yield from super().get_filtered(filters)
             return
-        files = self.sync_index()
+        scanned = self.refresh_index()
+        candidates = self._storage.index.candidates(self.path, tag, start, end)
+        files = scanned if scanned is not None else self.stat_files(
+            c.href for c in candidates)
+        if any(files.get(c.href) != c.state for c in candidates):
+            # edited in place behind Radicale's back since the last full scan
+            files = self.sync_index()
+            candidates = self._storage.index.candidates(self.path, tag, start, end)
         limit = self._storage._max_resource_size
-        for candidate in self._storage.index.candidates(self.path, tag, start, end):
+        for candidate in candidates:
             state = files.get(candidate.href)
             if state is None or state.size > limit:
                 continue
@@ -173,10 +182,15 @@ class Collection(multifilesystem.Collection):
         occurrences clipped to the window, and a ValueError when one object has
         ``max_occurrence`` occurrences in it (Radicale answers 400 then).
         """
-        files = self.sync_index()
-        limit = self._storage._max_resource_size
+        scanned = self.refresh_index()
         start_ts, end_ts = int(start.timestamp()), int(end.timestamp())
         busy = self._storage.index.busy_time(self.path, start_ts, end_ts)
+        files = scanned if scanned is not None else self.stat_files(
+            list(busy.states) + busy.fallback_hrefs)
+        if any(files.get(href) != state for href, state in busy.states.items()):
+            files = self.sync_index()
+            busy = self._storage.index.busy_time(self.path, start_ts, end_ts)
+        limit = self._storage._max_resource_size
         per_object: dict[str, int] = {}
         periods: list[FreeBusyPeriod] = []
         for href, occurrence_start, occurrence_end, fbtype in busy.periods:
@@ -209,6 +223,35 @@ class Collection(multifilesystem.Collection):
             return
         if self._storage.index.dir_mtime_ns(self.path) != current:
             self.sync_index()
+
+    def refresh_index(self) -> dict[str, FileState] | None:
+        """Re-sync when files were added or removed, or a full scan is due.
+
+        Returns the scanned file states, or None when only the folder mtime was checked;
+        callers then check the files they are about to use (``stat_files``), which
+        catches in-place edits of those at once and of all others within
+        ``index_rescan_interval`` seconds.
+        """
+        interval = self._storage.settings.index_rescan_interval
+        now = time.monotonic()
+        last = self._scanned_at.get(self._filesystem_path)
+        known = self._storage.index.collection_state(self.path)
+        if (interval == 0 or last is None or now - last >= interval or known is None
+                or known.dir_mtime_ns != folder_mtime_ns(self._filesystem_path)):
+            files = self.sync_index()
+            self._scanned_at[self._filesystem_path] = now
+            return files
+        return None
+
+    def stat_files(self, hrefs: Iterable[str]) -> dict[str, FileState]:
+        found: dict[str, FileState] = {}
+        for href in hrefs:
+            try:
+                stat = os.stat(os.path.join(self._filesystem_path, href))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            found[href] = FileState(stat.st_mtime_ns, stat.st_size)
+        return found
 
     def sync_index(self) -> dict[str, FileState]:
         """Bring the index in line with the folder; returns the state of every file.
