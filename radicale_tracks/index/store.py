@@ -12,7 +12,7 @@ import zlib
 from dataclasses import dataclass
 from functools import reduce
 from operator import xor
-from typing import Any, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, union, update
 
@@ -215,16 +215,18 @@ class IndexStore:
             ).first() is not None
 
     def candidates(self, path: str, component: str | None, start: int, end: int
-                   ) -> list[Candidate]:
-        """Objects of ``path`` that may overlap ``[start, end)``, sorted by href.
+                   ) -> Iterator[Candidate]:
+        """Objects of ``path`` that may overlap ``[start, end)``, streamed.
 
         ``exact`` objects have an indexed occurrence in the window; the others lie
-        partly outside their expansion and only their overall bounds overlap.
+        partly outside their expansion and only their overall bounds overlap. Rows carry
+        the object's text, so they are streamed, not collected: a whole-year query of a
+        big calendar must not hold every text at once.
         """
         with self.engine.connect() as connection:
             collection_id = self._existing_collection_id(connection, path)
             if collection_id is None:
-                return []
+                return
             window = and_(occurrences.c.collection_id == collection_id,
                           occurrences.c.end > start)
             short = select(occurrences.c.item_id).where(
@@ -237,7 +239,8 @@ class IndexStore:
             columns = (items.c.href, items.c.uid, items.c.etag, items.c.text,
                        items.c.component, items.c.range_start, items.c.range_end,
                        items.c.file_mtime_ns, items.c.file_size)
-            exact_query = select(*columns).where(items.c.id.in_(select(hits.c.item_id)))
+            exact_query = select(*columns).where(
+                items.c.id.in_(select(hits.c.item_id))).order_by(items.c.href)
             partial_query = select(*columns).where(
                 items.c.collection_id == collection_id,
                 or_(items.c.covered_from > start, items.c.covered_until < end),
@@ -245,10 +248,14 @@ class IndexStore:
             if component is not None:
                 exact_query = exact_query.where(items.c.component == component)
                 partial_query = partial_query.where(items.c.component == component)
-            found = {row.href: _candidate(row, True) for row in connection.execute(exact_query)}
-            for row in connection.execute(partial_query):
-                found.setdefault(row.href, _candidate(row, False))
-        return [found[href] for href in sorted(found)]
+            # partial objects are few (series beyond the horizon): keep them, stream the rest
+            partial = {row.href: _candidate(row, False)
+                       for row in connection.execute(partial_query)}
+            for row in connection.execution_options(stream_results=True).execute(
+                    exact_query):
+                partial.pop(row.href, None)
+                yield _candidate(row, True)
+            yield from partial.values()
 
     def busy_time(self, path: str, start: int, end: int) -> BusyTime:
         """Everything a free-busy answer over ``[start, end)`` needs from ``path``.

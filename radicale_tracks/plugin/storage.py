@@ -144,25 +144,44 @@ class Collection(multifilesystem.Collection):
             yield from super().get_filtered(filters)
             return
         scanned = self.refresh_index()
-        candidates = self._storage.index.candidates(self.path, tag, start, end)
-        files = scanned if scanned is not None else self.stat_files(
-            c.href for c in candidates)
-        if any(files.get(c.href) != c.state for c in candidates):
-            # edited in place behind Radicale's back since the last full scan
-            files = self.sync_index()
-            candidates = self._storage.index.candidates(self.path, tag, start, end)
         limit = self._storage._max_resource_size
-        for candidate in candidates:
-            state = files.get(candidate.href)
+        edited: list[str] = []
+        for candidate in self._storage.index.candidates(self.path, tag, start, end):
+            if scanned is not None:
+                state = scanned.get(candidate.href)
+            else:
+                state = self.stat_files([candidate.href]).get(candidate.href)
             if state is None or state.size > limit:
                 continue
+            exact = candidate.exact
             if state == candidate.state:
                 item: radicale_item.Item | None = self._item_from_index(candidate)
-            else:  # changed since the scan (another process): read it like Radicale
+            else:
+                # edited in place behind Radicale's back since the last full scan: read
+                # the file and let Radicale test it; re-index it afterwards
                 item = self._get(candidate.href, verify_href=False)
-            if item is None:
-                continue
-            yield item, bool(simple and tag is not None and candidate.exact)
+                exact = False
+                edited.append(candidate.href)
+            if item is not None:
+                yield item, bool(simple and tag is not None and exact)
+        if edited:
+            self.reindex_files(edited)
+
+    def reindex_files(self, hrefs: list[str]) -> None:
+        """Re-index files found changed; a file that cannot be read is dropped."""
+        states = self.stat_files(hrefs)
+        entries: list[tuple[str, IndexEntry, FileState]] = []
+        removed = [href for href in hrefs if href not in states]
+        for href, state in states.items():
+            entry = self.entry_from_file(href)
+            if entry is None:
+                removed.append(href)
+            else:
+                entries.append((href, entry, state))
+        known = self._storage.index.collection_state(self.path)
+        self._storage.index.write_entries(
+            self.path, self.tag or "", entries,
+            known.dir_mtime_ns if known else None, removed=removed)
 
     def _item_from_index(self, candidate: Candidate) -> radicale_item.Item:
         """The ``Item`` Radicale's ``_get`` would build, from the row instead of files."""
