@@ -40,3 +40,15 @@ def test_index_store_does_not_import_radicale() -> None:
         for module in imported_modules(PACKAGE / "index" / name):
             assert not module.startswith("radicale."), (name, module)
             assert module != "radicale", name
+
+
+def test_package_type_checks() -> None:
+    """mypy over the package, and --strict over the pure core."""
+    import subprocess
+    import sys
+
+    for extra in ([str(PACKAGE)], ["--strict", str(PACKAGE / "core")]):
+        result = subprocess.run([sys.executable, "-m", "mypy", *extra],
+                                capture_output=True, text=True, timeout=600,
+                                cwd=PACKAGE.parent)
+        assert result.returncode == 0, result.stdout + result.stderr

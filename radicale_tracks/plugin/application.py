@@ -43,7 +43,7 @@ class Application(radicale_app.Application):
         answer = self._free_busy_from_index(raw, environ, path, user, user_groups)
         if answer is not None:
             return answer
-        environ["wsgi.input"] = io.BytesIO(raw)
+        environ["wsgi.input"] = io.BytesIO(raw)  # type: ignore[index]  # WSGI dict
         return super().do_REPORT(environ, base_prefix, path, user, user_groups,
                                  request_info)
 

@@ -355,8 +355,8 @@ class Storage(multifilesystem.Storage):
                           items: Iterable[radicale_item.Item] | None = None,
                           props: Mapping[str, str] | None = None) -> Any:
         result = super().create_collection(href, items=items, props=props)
-        if props:
-            collection = result[0]
+        collection = result[0]
+        if props and isinstance(collection, Collection):
             try:
                 collection.sync_index()
             except Exception:
