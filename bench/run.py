@@ -81,15 +81,16 @@ def new_event(number: int, anchor: datetime.datetime) -> tuple[str, str]:
     return "bench-put-%04d.ics" % number, text
 
 
-def run_size(size: int, reps: int, puts: int, workdir: Path, anchor: datetime.datetime
-             ) -> dict[str, Measure]:
+def run_size(size: int, reps: int, puts: int, workdir: Path, anchor: datetime.datetime,
+             launcher: str = "tracks") -> dict[str, Measure]:
     objects = generate(size, seed=42, anchor=anchor)
     servers: dict[str, RadicaleServer] = {}
     for name, storage_type in (("vanilla", VANILLA), ("tracks", PLUGIN)):
         folder = workdir / ("%s-%d" % (name, size))
         write_collection(folder / "collection-root" / "alice" / "calendar", objects)
         servers[name] = RadicaleServer(workdir / ("srv-%s-%d" % (name, size)),
-                                       storage_type=storage_type, folder=folder)
+                                       storage_type=storage_type, folder=folder,
+                                       launcher="" if name == "vanilla" else launcher)
     tracks = servers["tracks"]
     started = time.perf_counter()
     reindex = tracks.cli("reindex", "--quiet")
@@ -189,6 +190,9 @@ def main() -> None:
     parser.add_argument("--write-doc", action="store_true",
                         help="replace the results in docs/performance.md")
     parser.add_argument("--json", type=Path, help="also write raw timings here")
+    parser.add_argument("--storage-only", action="store_true",
+                        help="run the plugin under plain 'radicale' (storage plugin only) "
+                        "instead of 'radicale-tracks serve'")
     args = parser.parse_args()
     anchor = this_monday()
     workdir = Path(tempfile.mkdtemp(prefix="tracks-bench-"))
@@ -196,12 +200,15 @@ def main() -> None:
     try:
         for size in args.sizes:
             print("size %d ..." % size, flush=True)
-            results[size] = run_size(size, args.reps, args.puts, workdir, anchor)
+            results[size] = run_size(size, args.reps, args.puts, workdir, anchor,
+                                     "radicale" if args.storage_only else "tracks")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    text = "%s\n\nMeasured on: %s; %d PUTs and %d REPORTs of each kind per server and " \
-           "size; all answers compared equal.\n" % (
-               table(results), environment(), args.puts, args.reps)
+    text = "%s\n\nMeasured on: %s; plugin run by %s; %d PUTs and %d REPORTs of each kind " \
+           "per server and size; all answers compared equal.\n" % (
+               table(results), environment(),
+               "`radicale`" if args.storage_only else "`radicale-tracks serve`",
+               args.puts, args.reps)
     print()
     print(text)
     if args.json:
