@@ -216,6 +216,37 @@ def test_existing_radicale_data_is_indexed_on_first_access(make_server: ServerFa
     assert plugin.cli("verify").returncode == 0
 
 
+def test_a_broken_database_degrades_to_vanilla_and_heals(plugin_server: RadicaleServer,
+                                                         database_url: str) -> None:
+    """The index accelerates; it never costs a write or a wrong answer."""
+    from sqlalchemy import create_engine, text
+
+    server = plugin_server
+    session = server.session()
+    mkcalendar(session, server.url + "/alice/calendar/")
+    monday = ANCHOR + datetime.timedelta(hours=9)
+    assert put(session, server.url + "/alice/calendar/a.ics", event_text("a", monday)
+               ).status_code == 201
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("ALTER TABLE tracks_item RENAME TO tracks_item_away"))
+    try:
+        assert put(session, server.url + "/alice/calendar/b.ics",
+                   event_text("b", monday + datetime.timedelta(hours=2))).status_code == 201
+        assert put(session, server.url + "/alice/calendar/c.ics", event_text("b", monday)
+                   ).status_code == 409  # UID clash found by Radicale's own scan
+        assert uids_in_week(server) == {"a.ics", "b.ics"}
+        free_busy = report(session, server.url + "/alice/calendar/", free_busy_query(
+            stamp(ANCHOR), stamp(ANCHOR + datetime.timedelta(days=7))))
+        assert free_busy.status_code == 200 and free_busy.text.count("FREEBUSY;") == 2
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE tracks_item_away RENAME TO tracks_item"))
+        engine.dispose()
+    assert uids_in_week(server) == {"a.ics", "b.ics"}
+    assert server.cli("verify").returncode == 0
+
+
 def test_index_survives_a_restart(plugin_server: RadicaleServer) -> None:
     server = plugin_server
     session = server.session()

@@ -11,6 +11,7 @@ index through ``get_filtered``; it just parses the events it finds.
 from __future__ import annotations
 
 import io
+import logging
 import socket
 import xml.etree.ElementTree as ET
 from http import client
@@ -22,8 +23,11 @@ from radicale import httputils, types, xmlutils
 from radicale.app.base import Access
 from radicale.app.report import render_freebusy
 from radicale.item import filter as radicale_filter
+from sqlalchemy.exc import SQLAlchemyError
 
 from radicale_tracks.plugin.storage import Collection, Storage
+
+logger = logging.getLogger("radicale.tracks.application")
 
 FREE_BUSY_QUERY = xmlutils.make_clark("C:free-busy-query")
 TIME_RANGE = xmlutils.make_clark("C:time-range")
@@ -79,6 +83,10 @@ class Application(radicale_app.Application):
                 periods = collection.free_busy(start, end, max_occurrence)
             except ValueError:
                 return httputils.BAD_REQUEST
+            except SQLAlchemyError:
+                logger.exception("Index unavailable; Radicale answers the free-busy "
+                                 "query of %r", path)
+                return None
         body = render_freebusy(periods, start, end)
         headers = {"Content-Type": "text/calendar; charset=%s" % self._encoding}
         return client.OK, headers, body, xmlutils.pretty_xml(xml_request)

@@ -18,6 +18,7 @@ stay those of vanilla Radicale.
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
 import os
 import sys
@@ -33,6 +34,7 @@ from radicale.app import report as radicale_report
 from radicale.app.report import FreeBusyPeriod
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
+from sqlalchemy.exc import SQLAlchemyError
 
 from radicale_tracks.index.database import create_database_engine, ensure_schema
 from radicale_tracks.index.extract import Expansion, IndexEntry, extract_entry
@@ -81,7 +83,10 @@ class Collection(multifilesystem.Collection):
 
     def upload(self, href: str, item: radicale_item.Item
                ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
-        self.sync_index_if_folder_changed()
+        try:
+            self.sync_index_if_folder_changed()
+        except SQLAlchemyError:
+            logger.exception("Index unavailable before storing %r in %r", href, self.path)
         uploaded, replaced = super().upload(href, item)
         self._index_uploaded(href, item)
         return uploaded, replaced
@@ -129,8 +134,12 @@ class Collection(multifilesystem.Collection):
     # -- reads ----------------------------------------------------------------
 
     def has_uid(self, uid: str) -> bool:
-        self.sync_index_if_folder_changed()
-        return self._storage.index.has_uid(self.path, uid)
+        try:
+            self.sync_index_if_folder_changed()
+            return self._storage.index.has_uid(self.path, uid)
+        except SQLAlchemyError:
+            logger.exception("Index unavailable; UID check of %r scans the files", self.path)
+            return super().has_uid(uid)
 
     def get_filtered(self, filters: Iterable[ET.Element]
                      ) -> Iterator[tuple[radicale_item.Item, bool]]:
@@ -143,10 +152,18 @@ class Collection(multifilesystem.Collection):
             # no time restriction: every object is a candidate, Radicale's scan is right
             yield from super().get_filtered(filters)
             return
-        scanned = self.refresh_index()
+        try:
+            scanned = self.refresh_index()
+            found = self._storage.index.candidates(self.path, tag, start, end)
+            first = next(found, None)
+        except SQLAlchemyError:
+            # the index is an accelerator: without it, answer as Radicale does
+            logger.exception("Index unavailable; query of %r reads every file", self.path)
+            yield from super().get_filtered(filters)
+            return
         limit = self._storage._max_resource_size
         edited: list[str] = []
-        for candidate in self._storage.index.candidates(self.path, tag, start, end):
+        for candidate in itertools.chain([first] if first else [], found):
             if scanned is not None:
                 state = scanned.get(candidate.href)
             else:
