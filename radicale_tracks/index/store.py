@@ -14,7 +14,7 @@ from functools import reduce
 from operator import xor
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
-from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, union, update
+from sqlalchemy import Connection, Engine, and_, delete, or_, select, union, update
 
 from radicale_tracks.index.extract import IndexEntry
 from radicale_tracks.index.schema import (LONG_OCCURRENCE, attendees, collections, items,
@@ -291,13 +291,6 @@ class IndexStore:
                     items.c.range_start < end, items.c.range_end > start)
                 .order_by(items.c.href))]
         return BusyTime(periods, fallback, states)
-
-    def counts(self) -> dict[str, int]:
-        with self.engine.connect() as connection:
-            return {
-                name: connection.execute(select(func.count()).select_from(table)).scalar_one()
-                for name, table in (("collections", collections), ("items", items),
-                                    ("occurrences", occurrences), ("attendees", attendees))}
 
     def collection_paths(self) -> list[str]:
         with self.engine.connect() as connection:
