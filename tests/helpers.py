@@ -108,10 +108,8 @@ class RadicaleServer:
         session.auth = (user, USERS[user])
         return session
 
-    def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "radicale_tracks.cli", "--config", str(self.config),
-             *args], capture_output=True, text=True, check=check, timeout=300)
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(self.config, *args)
 
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

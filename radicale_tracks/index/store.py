@@ -186,12 +186,6 @@ class IndexStore:
             connection.execute(update(collections).where(collections.c.path == path)
                                .values(dir_mtime_ns=dir_mtime_ns))
 
-    def dir_mtime_ns(self, path: str) -> int | None:
-        """The folder mtime recorded when the index last matched; None if never indexed."""
-        with self.engine.connect() as connection:
-            return connection.execute(select(collections.c.dir_mtime_ns).where(
-                collections.c.path == path)).scalar()
-
     def is_indexed(self, path: str) -> bool:
         with self.engine.connect() as connection:
             return self._existing_collection_id(connection, path) is not None

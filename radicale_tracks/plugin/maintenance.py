@@ -41,21 +41,18 @@ def reindex(storage: Storage, progress: Progress | None = None) -> ReindexReport
     """Rebuild every collection's rows from its files; forget vanished collections."""
     with storage.acquire_lock("w", "", request="REINDEX"):
         collections = list(storage.collections())
-        total = sum(len(c.scan_files()) for c in collections)
+        scans = [(c, folder_mtime_ns(c._filesystem_path), c.scan_files()) for c in collections]
+        total = sum(len(files) for _, _, files in scans)
         done = failed = 0
         present = {c.path for c in collections}
         for path in storage.index.collection_paths():
             if path not in present:
                 storage.index.delete_collection(path)
-        for collection in collections:
-            files = collection.scan_files()
-            mtime = folder_mtime_ns(collection._filesystem_path)
+        for collection, mtime, files in scans:
             entries: list[tuple[str, IndexEntry, FileState]] = []
-            broken: list[str] = []
             for href, state in sorted(files.items()):
                 entry = collection.entry_from_file(href)
                 if entry is None:
-                    broken.append(href)
                     failed += 1
                 else:
                     entries.append((href, entry, state))

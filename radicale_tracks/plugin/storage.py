@@ -257,7 +257,8 @@ class Collection(multifilesystem.Collection):
         current = folder_mtime_ns(self._filesystem_path)
         if current is None:
             return
-        if self._storage.index.dir_mtime_ns(self.path) != current:
+        known = self._storage.index.collection_state(self.path)
+        if known is None or known.dir_mtime_ns != current:
             self.sync_index()
 
     def refresh_index(self) -> dict[str, FileState] | None:
