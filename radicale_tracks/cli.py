@@ -66,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     verify = commands.add_parser(
         "verify", help="compare index and files; exit 1 on any difference")
     verify.set_defaults(handler=_verify)
+
+    from radicale_tracks.outbox.commands import add_commands as add_outbox_commands
+    from radicale_tracks.tracks.commands import add_commands as add_tracks_commands
+
+    add_tracks_commands(commands)
+    add_outbox_commands(commands)
     return parser
 
 
@@ -92,7 +98,7 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
-    from radicale_tracks.index.database import (create_database_engine, current_revision,
+    from radicale_tracks.db.engine import (create_database_engine, current_revision,
                                                 upgrade)
     from radicale_tracks.settings import load_settings
 
@@ -106,7 +112,7 @@ def _db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _db_current(args: argparse.Namespace) -> int:
-    from radicale_tracks.index.database import create_database_engine, current_revision
+    from radicale_tracks.db.engine import create_database_engine, current_revision
     from radicale_tracks.settings import load_settings
 
     _configuration, settings = load_settings(args.config)
@@ -150,6 +156,7 @@ def _storage(config_path: str | None):  # type: ignore[no-untyped-def]
     if storage_type not in ("radicale_tracks.storage", "radicale_tracks.plugin.storage"):
         raise TracksError("[storage] type is %r in the config; radicale-tracks needs "
                           "'radicale_tracks.storage'" % storage_type)
+    Storage.start_sender = False
     return Storage(configuration)
 
 

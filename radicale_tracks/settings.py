@@ -25,6 +25,9 @@ from radicale_tracks.errors import ConfigurationError
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
 MAIL_TRANSPORTS = ("maildir", "smtp")
+SMTP_SECURITY = ("none", "starttls", "tls")
+SSL_VERIFY_MODES = ("REQUIRED", "OPTIONAL", "NONE")
+_USER = re.compile(r"^[^/\s:]+$")
 
 
 def _positive_int(value: Any) -> int:
@@ -80,6 +83,77 @@ def _base_url(value: Any) -> str:
     return text
 
 
+def _choice(choices: tuple[str, ...], upper: bool = False) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip()
+        text = text.upper() if upper else text.lower()
+        if text not in choices:
+            raise ValueError("must be one of %s" % ", ".join(choices))
+        return text
+    return parse
+
+
+def _port(value: Any) -> int:
+    text = str(value).strip()
+    if not text:
+        return 0
+    number = int(text)
+    if not 0 < number < 65536:
+        raise ValueError("must be a TCP port (1-65535) or empty")
+    return number
+
+
+def _user_name(value: Any) -> str:
+    text = str(value).strip()
+    if not _USER.match(text):
+        raise ValueError("not a Radicale user name")
+    return text
+
+
+def _address_map(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``user: address, address`` per line → ((user, (address, …)), …)."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+    seen: dict[str, str] = {}
+    for number, line in enumerate(str(value).splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, rest = line.partition(":")
+        if not sep or not user.strip():
+            raise ValueError("line %d: expected 'user: address, address'" % number)
+        user = _user_name(user)
+        addresses = tuple(_address(a) for a in rest.replace(" ", ",").split(",")
+                          if a.strip())
+        for address in addresses:
+            if not address:
+                continue
+            if seen.get(address, user) != user:
+                raise ValueError("line %d: %s is already an address of %s"
+                                 % (number, address, seen[address]))
+            seen[address] = user
+        found.append((user, addresses))
+    return tuple(found)
+
+
+def _folder(value: Any) -> str:
+    text = str(value).strip()
+    if text and not os.path.isdir(os.path.expanduser(text)):
+        raise ValueError("not an existing folder")
+    return os.path.abspath(os.path.expanduser(text)) if text else ""
+
+
+def _join_template(value: Any) -> str:
+    text = str(value).strip()
+    if text:
+        try:
+            text.format(track="t", uid="u")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError("placeholders are {track} and {uid}: %s" % e) from e
+        if not re.match(r"^https?://\S+$", text.format(track="t", uid="u")):
+            raise ValueError("must be an absolute http(s) URL template")
+    return text
+
+
 def _option(value: str, type_: Callable[[Any], Any], help_: str) -> dict[str, Any]:
     return {"value": value, "type": type_, "help": help_}
 
@@ -121,9 +195,58 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "maildir", _mail_transport, "where outgoing mail goes: maildir or smtp"),
     "maildir": _option(
         "", str, "Maildir for outgoing mail; empty means maildir inside filesystem_folder"),
+    "addresses": _option(
+        "", _address_map,
+        "extra addresses of users, one 'user: address, address' per line (every user "
+        "also has <user>@<domain>)"),
+    "assistant_principal": _option(
+        "assistant", _user_name,
+        "the Radicale principal that owns the track calendars (/<name>/<track>/)"),
+    "join_url_template": _option(
+        "", _join_template,
+        "conference link written into meetings, e.g. https://meet.example.org/{track}; "
+        "placeholders {track} (the track's id) and {uid}; empty writes none"),
+    "mail_templates": _option(
+        "", _folder,
+        "folder with Jinja2 templates that override the built-in mails (same file names)"),
+    "from_email": _option(
+        "", _address, "sender address of mails; empty means the assistant address"),
+    "smtp_server": _option("localhost", str, "SMTP server for mail_transport = smtp"),
+    "smtp_port": _option(
+        "", _port, "SMTP port; empty means 465 for tls, 587 for starttls, else 25"),
+    "smtp_security": _option(
+        "none", _choice(SMTP_SECURITY), "none, starttls or tls (as Radicale's [hook])"),
+    "smtp_ssl_verify_mode": _option(
+        "REQUIRED", _choice(SSL_VERIFY_MODES, upper=True),
+        "certificate check for starttls/tls: REQUIRED, OPTIONAL or NONE"),
+    "smtp_username": _option("", str, "SMTP user name; empty sends without AUTH"),
+    "smtp_password": _option("", str, "SMTP password"),
+    "outbox_sender": _option(
+        "True", bool,
+        "send queued mail from a background thread of the server; False leaves it to "
+        "'radicale-tracks worker'"),
+    "outbox_poll_interval": _option(
+        "10", _positive_int, "seconds between outbox checks of the sender (new mail "
+        "written by the same process wakes it at once)"),
+    "outbox_retry_base": _option(
+        "60", _positive_int,
+        "seconds before the first retry after a temporary failure; doubled each time, "
+        "at most one hour"),
+    "outbox_give_up_after": _option(
+        "259200", _positive_int,
+        "seconds after which a mail that still fails temporarily is given up"),
 }
 
-PLUGIN_CONFIG_SCHEMA: dict[str, dict[str, dict[str, Any]]] = {"storage": STORAGE_OPTIONS}
+#: Options the plugin adds to ``[rights]`` (read only with ``type = radicale_tracks.rights``).
+RIGHTS_OPTIONS: dict[str, dict[str, Any]] = {
+    "base": _option(
+        "owner_only", str,
+        "the Radicale rights type applied to everything but track calendars "
+        "(authenticated, owner_write, owner_only, from_file, or a plugin module)"),
+}
+
+PLUGIN_CONFIG_SCHEMA: dict[str, dict[str, dict[str, Any]]] = {
+    "storage": STORAGE_OPTIONS, "rights": RIGHTS_OPTIONS}
 
 DEFAULT_DATABASE_FILE = "tracks.sqlite3"
 DEFAULT_MAILDIR = "maildir"
@@ -145,6 +268,22 @@ class Settings:
     base_url: str
     mail_transport: str
     maildir: str
+    addresses: tuple[tuple[str, tuple[str, ...]], ...]
+    assistant_principal: str
+    join_url_template: str
+    mail_templates: str
+    from_email: str
+    smtp_server: str
+    smtp_port: int
+    smtp_security: str
+    smtp_ssl_verify_mode: str
+    smtp_username: str
+    smtp_password: str
+    outbox_sender: bool
+    outbox_poll_interval: int
+    outbox_retry_base: int
+    outbox_give_up_after: int
+    rights_base: str
 
     @classmethod
     def from_configuration(cls, configuration: radicale_config.Configuration) -> "Settings":
@@ -185,6 +324,23 @@ class Settings:
             base_url=base_url,
             mail_transport=get("mail_transport"),
             maildir=os.path.abspath(maildir),
+            addresses=get("addresses"),
+            assistant_principal=get("assistant_principal"),
+            join_url_template=get("join_url_template"),
+            mail_templates=get("mail_templates"),
+            from_email=get("from_email") or assistant,
+            smtp_server=get("smtp_server"),
+            smtp_port=get("smtp_port") or {"tls": 465, "starttls": 587}.get(
+                get("smtp_security"), 25),
+            smtp_security=get("smtp_security"),
+            smtp_ssl_verify_mode=get("smtp_ssl_verify_mode"),
+            smtp_username=get("smtp_username"),
+            smtp_password=get("smtp_password"),
+            outbox_sender=get("outbox_sender"),
+            outbox_poll_interval=get("outbox_poll_interval"),
+            outbox_retry_base=get("outbox_retry_base"),
+            outbox_give_up_after=get("outbox_give_up_after"),
+            rights_base=typed.get("rights", "base").strip() or "owner_only",
         )
 
     def public_dict(self) -> dict[str, Any]:
@@ -194,6 +350,9 @@ class Settings:
         shown = asdict(self)
         shown["database_url"] = make_url(self.database_url).render_as_string(
             hide_password=True)
+        if self.smtp_password:
+            shown["smtp_password"] = "***"
+        shown["addresses"] = {user: list(found) for user, found in self.addresses}
         return shown
 
     def to_json(self) -> str:

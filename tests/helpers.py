@@ -27,14 +27,15 @@ def free_port() -> int:
 
 
 def write_config(path: Path, folder: Path, storage_type: str, port: int,
-                 storage_options: dict[str, str] | None = None) -> Path:
+                 storage_options: dict[str, str] | None = None,
+                 rights_type: str = "owner_only") -> Path:
     users = path.parent / "users"
     users.write_text("".join("%s:%s\n" % kv for kv in USERS.items()))
     lines = [
         "[server]", "hosts = 127.0.0.1:%d" % port, "",
         "[auth]", "type = htpasswd", "htpasswd_filename = %s" % users,
         "htpasswd_encryption = plain", "",
-        "[rights]", "type = owner_only", "",
+        "[rights]", "type = %s" % rights_type, "",
         "[storage]", "type = %s" % storage_type, "filesystem_folder = %s" % folder,
     ]
     for key, value in (storage_options or {}).items():
@@ -56,13 +57,15 @@ class RadicaleServer:
     process: subprocess.Popen[bytes] | None = None
     #: "tracks" runs ``radicale-tracks serve`` (the product), "radicale" plain Radicale
     launcher: str = ""
+    rights_type: str = "owner_only"
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.folder = self.folder or self.workdir / "collections"
         self.port = free_port()
         self.config = write_config(self.workdir / "radicale.conf", self.folder,
-                                   self.storage_type, self.port, self.storage_options)
+                                   self.storage_type, self.port, self.storage_options,
+                                   self.rights_type)
         self.log = self.workdir / "server.log"
         if not self.launcher:
             self.launcher = "tracks" if self.storage_type == PLUGIN else "radicale"

@@ -11,9 +11,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from helpers import RadicaleServer, run_cli, write_config
-from radicale_tracks.index.database import (alembic_config, create_database_engine,
+from radicale_tracks.db.engine import (alembic_config, create_database_engine,
                                             current_revision, ensure_schema)
-from radicale_tracks.index.schema import SCHEMA_REVISION, metadata
+from radicale_tracks.db.metadata import SCHEMA_REVISION, load_tables
 
 
 def test_code_expects_the_newest_migration() -> None:
@@ -25,7 +25,7 @@ def test_migrated_schema_matches_the_tables(database_url: str) -> None:
     ensure_schema(engine)
     assert current_revision(engine) == SCHEMA_REVISION
     with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), load_tables())
     assert differences == []
     engine.dispose()
 

@@ -4,23 +4,19 @@ Times are integer POSIX seconds in UTC: portable between SQLite and PostgreSQL, 
 compare, and exact for iCalendar's one-second resolution. ``TIMESTAMP_MIN``/``MAX``
 stand for "unbounded", as in Radicale's own item cache.
 
-Changing a table means a new Alembic revision in ``radicale_tracks/migrations/versions``
-and bumping :data:`SCHEMA_REVISION`.
+Changing a table means a new Alembic revision (see ``radicale_tracks/db/metadata.py``).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Index, Integer,
-                        MetaData, String, Table, Text, UniqueConstraint)
+from sqlalchemy import (BigInteger, Boolean, Column, ForeignKey, Index, Integer, String,
+                        Table, Text, UniqueConstraint)
 
-#: The Alembic head this code expects; tests check it matches the migrations.
-SCHEMA_REVISION = "0001"
+from radicale_tracks.db.metadata import metadata
 
 #: Occurrences up to this many seconds are "short": a window [s, e) finds them among
 #: starts in (s - LONG_OCCURRENCE, e).
 LONG_OCCURRENCE = 8 * 24 * 3600
-
-metadata = MetaData()
 
 #: One row per indexed collection (calendar or address book).
 collections = Table(

@@ -1,7 +1,8 @@
 """Reads and writes of the index: one short transaction per operation.
 
 The storage plugin calls these inside Radicale's storage lock, so writers never race each
-other; readers that repair drift may race, and :meth:`IndexStore.write_entries` is an
+other; a write joins the transaction the thread has open (``db/session.py``), so that an
+invitation's index rows commit with its tracks and outbox rows; readers that repair drift may race, and :meth:`IndexStore.write_entries` is an
 idempotent replace to make that harmless.
 """
 
@@ -14,8 +15,9 @@ from functools import reduce
 from operator import xor
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
-from sqlalchemy import Connection, Engine, and_, delete, or_, select, union, update
+from sqlalchemy import Connection, and_, delete, or_, select, union, update
 
+from radicale_tracks.db.session import Database
 from radicale_tracks.index.extract import IndexEntry
 from radicale_tracks.index.schema import (LONG_OCCURRENCE, attendees, collections, items,
                                           occurrences)
@@ -94,8 +96,8 @@ class Candidate:
 class IndexStore:
     """The index of every collection of one Radicale storage."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     # -- writes ---------------------------------------------------------------
 
@@ -103,7 +105,7 @@ class IndexStore:
                       entries: Iterable[tuple[str, IndexEntry, FileState]],
                       dir_mtime_ns: int | None, removed: Iterable[str] = ()) -> None:
         """Replace the rows of the given hrefs (and drop ``removed``) in one transaction."""
-        with self.engine.begin() as connection:
+        with self.database.begin() as connection:
             collection_id = self._collection_id(connection, path, tag)
             digest = self._digest(connection, collection_id)
             for href in removed:
@@ -118,7 +120,7 @@ class IndexStore:
                                        files_digest=digest))
 
     def delete_entry(self, path: str, href: str, dir_mtime_ns: int | None) -> None:
-        with self.engine.begin() as connection:
+        with self.database.begin() as connection:
             collection_id = self._existing_collection_id(connection, path)
             if collection_id is None:
                 return
@@ -130,7 +132,7 @@ class IndexStore:
 
     def delete_collection(self, path: str) -> None:
         """Forget a collection and every collection below it."""
-        with self.engine.begin() as connection:
+        with self.database.begin() as connection:
             ids = [row[0] for row in connection.execute(
                 select(collections.c.id).where(or_(
                     collections.c.path == path,
@@ -147,7 +149,7 @@ class IndexStore:
                    to_path: str, to_tag: str, to_href: str, to_dir_mtime_ns: int | None
                    ) -> bool:
         """Re-home an object's rows; False when the source was not indexed."""
-        with self.engine.begin() as connection:
+        with self.database.begin() as connection:
             source_id = self._existing_collection_id(connection, from_path)
             target_id = self._collection_id(connection, to_path, to_tag)
             if source_id is None:
@@ -175,24 +177,24 @@ class IndexStore:
     # -- reads ----------------------------------------------------------------
 
     def collection_state(self, path: str) -> CollectionState | None:
-        with self.engine.connect() as connection:
+        with self.database.connect() as connection:
             row = connection.execute(
                 select(collections.c.dir_mtime_ns, collections.c.files_digest).where(
                     collections.c.path == path)).first()
         return None if row is None else CollectionState(row[0], row[1])
 
     def set_dir_mtime_ns(self, path: str, dir_mtime_ns: int | None) -> None:
-        with self.engine.begin() as connection:
+        with self.database.begin() as connection:
             connection.execute(update(collections).where(collections.c.path == path)
                                .values(dir_mtime_ns=dir_mtime_ns))
 
     def is_indexed(self, path: str) -> bool:
-        with self.engine.connect() as connection:
+        with self.database.connect() as connection:
             return self._existing_collection_id(connection, path) is not None
 
     def files(self, path: str) -> dict[str, IndexedFile]:
         """Per href, the file state and etag the index was built from."""
-        with self.engine.connect() as connection:
+        with self.database.connect() as connection:
             rows = connection.execute(
                 select(items.c.href, items.c.file_mtime_ns, items.c.file_size, items.c.etag)
                 .join(collections, collections.c.id == items.c.collection_id)
@@ -201,7 +203,7 @@ class IndexStore:
                     for href, mtime, size, etag in rows}
 
     def has_uid(self, path: str, uid: str) -> bool:
-        with self.engine.connect() as connection:
+        with self.database.connect() as connection:
             return connection.execute(
                 select(items.c.id)
                 .join(collections, collections.c.id == items.c.collection_id)
@@ -217,7 +219,7 @@ class IndexStore:
         the object's text, so they are streamed, not collected: a whole-year query of a
         big calendar must not hold every text at once.
         """
-        with self.engine.connect() as connection:
+        with self.database.connect() as connection:
             collection_id = self._existing_collection_id(connection, path)
             if collection_id is None:
                 return
@@ -258,7 +260,7 @@ class IndexStore:
         the others (series beyond the horizon or the cap) are named for the caller to
         expand, exactly as Radicale would.
         """
-        with self.engine.connect() as connection:
+        with self.database.connect() as connection:
             collection_id = self._existing_collection_id(connection, path)
             if collection_id is None:
                 return BusyTime([], [], {})
@@ -287,7 +289,7 @@ class IndexStore:
         return BusyTime(periods, fallback, states)
 
     def collection_paths(self) -> list[str]:
-        with self.engine.connect() as connection:
+        with self.database.connect() as connection:
             return [row[0] for row in connection.execute(
                 select(collections.c.path).order_by(collections.c.path))]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import socket
 import xml.etree.ElementTree as ET
 from http import client
@@ -26,6 +27,7 @@ from radicale.item import filter as radicale_filter
 from sqlalchemy.exc import SQLAlchemyError
 
 from radicale_tracks.plugin.storage import Collection, Storage
+from radicale_tracks.tracks.store import track_by_feed_token
 
 logger = logging.getLogger("radicale.tracks.application")
 
@@ -33,8 +35,53 @@ FREE_BUSY_QUERY = xmlutils.make_clark("C:free-busy-query")
 TIME_RANGE = xmlutils.make_clark("C:time-range")
 
 
+FEED_PREFIX = "/.tracks/feed/"
+_FEED_TOKEN = re.compile(r"^[0-9a-f]{16,64}$")
+
+
 class Application(radicale_app.Application):
-    """``radicale.Application`` plus free-busy answered from the SQL index."""
+    """``radicale.Application`` plus free-busy answered from the SQL index and the
+    read-only track feeds."""
+
+    def _handle_request(self, environ: types.WSGIEnviron) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(FEED_PREFIX) and isinstance(self._storage, Storage):
+            return self._track_feed(environ, path[len(FEED_PREFIX):])
+        return super()._handle_request(environ)
+
+    def _track_feed(self, environ: types.WSGIEnviron, name: str) -> Any:
+        """``GET /.tracks/feed/<feed token>.ics``: a track's calendar for subscribers.
+
+        The unguessable token is the credential (members without an account subscribe
+        with it from any calendar app); it only ever grants reading that one track.
+        """
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        token = name[:-4] if name.endswith(".ics") else name
+        storage = self._storage
+        assert isinstance(storage, Storage)
+        if method not in ("GET", "HEAD"):
+            return _plain(client.METHOD_NOT_ALLOWED, "read-only feed\n",
+                          [("Allow", "GET, HEAD")])
+        if not _FEED_TOKEN.match(token):
+            return _plain(client.NOT_FOUND, "no such feed\n")
+        try:
+            with storage.database.connect() as connection:
+                track = track_by_feed_token(connection, token)
+        except SQLAlchemyError:
+            logger.exception("Feed lookup failed")
+            return _plain(client.SERVICE_UNAVAILABLE, "try again later\n")
+        if track is None:
+            return _plain(client.NOT_FOUND, "no such feed\n")
+        with storage.acquire_lock("r", ""):
+            collection = next(iter(storage.discover("/%s/%s/" % (
+                storage.settings.assistant_principal, track.slug))), None)
+            if not isinstance(collection, Collection):
+                return _plain(client.NOT_FOUND, "no such feed\n")
+            body = collection.serialize().encode("utf-8")
+        logger.info("Feed of track %s served", track.slug)
+        return ("200 OK", [("Content-Type", "text/calendar; charset=utf-8"),
+                           ("Content-Length", str(len(body))),
+                           ("Cache-Control", "private, max-age=300")], [body])
 
     def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
@@ -90,3 +137,10 @@ class Application(radicale_app.Application):
         body = render_freebusy(periods, start, end)
         headers = {"Content-Type": "text/calendar; charset=%s" % self._encoding}
         return client.OK, headers, body, xmlutils.pretty_xml(xml_request)
+
+
+def _plain(status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Any:
+    body = text.encode("utf-8")
+    return ("%d %s" % (status, client.responses.get(status, "")),
+            [("Content-Type", "text/plain; charset=utf-8"),
+             ("Content-Length", str(len(body))), *(headers or [])], [body])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -16,7 +17,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.engine import make_url
 
 from radicale_tracks.errors import SchemaOutdatedError
-from radicale_tracks.index.schema import SCHEMA_REVISION
+from radicale_tracks.db.metadata import SCHEMA_REVISION
 
 logger = logging.getLogger("radicale.tracks.database")
 
@@ -38,6 +39,19 @@ def create_database_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
     return engine
+
+
+_shared: dict[str, Engine] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_engine(url: str) -> Engine:
+    """One engine per URL and process: the storage and rights plugins share its pool."""
+    with _shared_lock:
+        engine = _shared.get(url)
+        if engine is None:
+            engine = _shared[url] = create_database_engine(url)
+        return engine
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

@@ -1,0 +1,511 @@
+"""The scheduling broker: "old object, new object → iTIP messages" (RFC 5546, RFC 6638 §3.2).
+
+This module owns authoring. Given the stored version of a scheduling object and the one
+being written (``None`` for "did not exist" / "deleted"), it computes the messages the
+change implies, from one of two perspectives:
+
+* :func:`organizer_messages` — the organizer edits (RFC 6638 §3.2.1, RFC 5546 §3.2.2
+  REQUEST, §3.2.5 CANCEL of the whole object or of instances by RECURRENCE-ID);
+* :func:`attendee_messages` — an attendee edits their copy (RFC 6638 §3.2.2, RFC 5546
+  §3.2.3 REPLY), and :func:`build_reply` for an explicit answer.
+
+RFC 6638 §7.1 SCHEDULE-AGENT (CLIENT/NONE: someone else schedules) and §7.2
+SCHEDULE-FORCE-SEND are honoured. Only changes that matter for scheduling produce
+messages; see :func:`radicale_tracks.core.itip.component_signature`.
+
+Pure: callers pass ``now``; nothing here sends, stores or logs. Inputs are never mutated.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from icalendar import Calendar, Component, vCalAddress
+
+from .addresses import normalize_address
+from .itip import (
+    InstanceKey, ItipError, ItipMessage, Method, PartStat, as_list, attendees_of, build_message,
+    changed_properties, clean_address, copy_component, derive_instance, exdate_keys, first,
+    instance_key, instance_order, is_significant, main_components, new_component_like,
+    organizer_of, parameter, partstat_of, recurrence_id_for, schedule_agent_is_server,
+    sequence_of, set_property, sorted_instances, status_of, uid_of, utc)
+
+#: Properties a CANCEL or REPLY component carries besides UID/DTSTAMP/SEQUENCE/addresses
+#: (RFC 5546 §3.2.3, §3.2.5: enough for a recipient to recognise the occurrence).
+_CANCEL_CONTEXT = ("RECURRENCE-ID", "DTSTART", "DTEND", "DURATION", "DUE", "SUMMARY",
+                   "LOCATION")
+_REPLY_CONTEXT = ("RECURRENCE-ID", "DTSTART", "DTEND", "DURATION", "DUE", "SUMMARY")
+
+
+@dataclass(frozen=True)
+class _Version:
+    """One version of a scheduling object: its components keyed by instance."""
+
+    calendar: Calendar
+    components: dict[InstanceKey, Component]
+
+    @property
+    def master(self) -> Component | None:
+        return self.components.get(None)
+
+    @property
+    def reference(self) -> Component:
+        return self.master if self.master is not None else next(iter(self.components.values()))
+
+    @property
+    def exdates(self) -> frozenset[str]:
+        return exdate_keys(self.master) if self.master is not None else frozenset()
+
+    def instance(self, key: InstanceKey, *rid_sources: Component | None) -> Component | None:
+        """The component at ``key``: an override, or the master's occurrence, or None."""
+        if key in self.components:
+            return self.components[key]
+        if key is None or self.master is None or key in self.exdates:
+            return None
+        return derive_instance(self.master, recurrence_id_for(key, *rid_sources, self.master))
+
+
+def _version(calendar: Calendar | None) -> _Version | None:
+    if calendar is None:
+        return None
+    components = main_components(calendar)
+    return _Version(calendar, components) if components else None
+
+
+@dataclass
+class _Outbox:
+    """Messages being assembled: one per (recipient, method)."""
+
+    sender: str
+    sources: tuple[Calendar | None, ...]
+    components: dict[tuple[str, Method], dict[InstanceKey, Component]] = field(
+        default_factory=dict)
+    changes: dict[tuple[str, Method], set[str]] = field(default_factory=dict)
+    significant: dict[tuple[str, Method], bool] = field(default_factory=dict)
+
+    def add(self, recipient: str, method: Method, components: Iterable[Component],
+            significant: bool, changes: Iterable[str]) -> None:
+        slot = (recipient, method)
+        bucket = self.components.setdefault(slot, {})
+        for component in components:
+            bucket.setdefault(instance_key(component), component)
+        self.changes.setdefault(slot, set()).update(changes)
+        self.significant[slot] = self.significant.get(slot, False) or significant
+
+    def messages(self) -> list[ItipMessage]:
+        result = []
+        for recipient, method in sorted(self.components):
+            bucket = self.components[(recipient, method)]
+            ordered = [bucket[key] for key in sorted(bucket, key=instance_order)]
+            result.append(build_message(
+                method, recipient, self.sender, ordered, self.sources,
+                self.significant[(recipient, method)], self.changes[(recipient, method)]))
+        return result
+
+
+# --- building components ---------------------------------------------------------------
+
+
+def _outgoing(component: Component, now: datetime,
+              excluded: Sequence[Component] = ()) -> Component:
+    """A component as sent: DTSTAMP now, no VALARM, no SCHEDULE-STATUS/-FORCE-SEND.
+
+    ``excluded`` overrides (ones the recipient is not invited to) become EXDATEs of the
+    master, so the recipient's copy has no occurrence there.
+    """
+    result = copy_component(component)
+    result.subcomponents = [sub for sub in result.subcomponents
+                            if str(sub.name).upper() != "VALARM"]
+    set_property(result, "DTSTAMP", now)
+    for name in ("ORGANIZER", "ATTENDEE"):
+        props = [clean_address(prop) for prop in as_list(result.get(name))]
+        result.pop(name, None)
+        for prop in props:
+            result.add(name, prop)
+    for override in excluded:
+        result.add("EXDATE", recurrence_id_for(str(instance_key(override)), override).dt)
+    return result
+
+
+def _brief(source: Component, now: datetime, sequence: int,
+           attendees: Iterable[vCalAddress], status: str | None,
+           context: Sequence[str]) -> Component:
+    """A short component for CANCEL/REPLY: identity, time, summary, addresses."""
+    result = new_component_like(source)
+    result.add("UID", uid_of(source))
+    result.add("DTSTAMP", now)
+    result.add("SEQUENCE", sequence)
+    for name in context:
+        prop = first(source.get(name))
+        if prop is not None:
+            result.add(name, copy.deepcopy(prop))
+    organizer = first(source.get("ORGANIZER"))
+    if organizer is not None:
+        result.add("ORGANIZER", clean_address(organizer))
+    for attendee in attendees:
+        result.add("ATTENDEE", clean_address(attendee))
+    if status is not None:
+        result.add("STATUS", status)
+    return result
+
+
+def _cancel(source: Component, now: datetime, sequence: int,
+            attendees: Iterable[vCalAddress]) -> Component:
+    return _brief(source, now, sequence, attendees, "CANCELLED", _CANCEL_CONTEXT)
+
+
+# --- organizer -------------------------------------------------------------------------
+
+
+def organizer_messages(old: Calendar | None, new: Calendar | None,
+                       organizer_addresses: frozenset[str], now: datetime
+                       ) -> list[ItipMessage]:
+    """REQUEST/CANCEL messages for an organizer's change from ``old`` to ``new``.
+
+    ``new is None`` means deleted, ``old is None`` created. Nothing when the object is not
+    a VEVENT/VTODO, has no ORGANIZER, or its ORGANIZER is not one of
+    ``organizer_addresses``; never a message to the organizer. Sorted by
+    (recipient, method).
+    """
+    ours = frozenset(normalize_address(address) for address in organizer_addresses)
+    before, after = _version(old), _version(new)
+    if before is not None and after is not None and (
+            uid_of(before.reference) != uid_of(after.reference)
+            or before.reference.name != after.reference.name):
+        before = None
+    reference = after or before
+    if reference is None:
+        return []
+    organizer = organizer_of(after.reference) if after is not None else None
+    if organizer is None and before is not None:
+        # Thunderbird drops ORGANIZER with the last attendee: still ours to cancel.
+        organizer = organizer_of(before.reference)
+    if organizer is None or organizer not in ours:
+        return []
+    stamp = utc(now)
+    outbox = _Outbox(organizer, (new, old))
+    if after is None:
+        assert before is not None
+        _deleted(before, ours, stamp, outbox)
+    elif status_of(after.master) == "CANCELLED":
+        if before is not None and status_of(before.master) != "CANCELLED":
+            _master_cancelled(before, after, ours, stamp, outbox)
+    else:
+        _updated(before, after, ours, stamp, outbox)
+    return outbox.messages()
+
+
+def _recipients(versions: Iterable[_Version | None], ours: frozenset[str]
+                ) -> dict[str, vCalAddress]:
+    """Every attendee of the versions' components (the latest property wins), not ours."""
+    found: dict[str, vCalAddress] = {}
+    for version in versions:
+        if version is None:
+            continue
+        for component in version.components.values():
+            for address, prop in attendees_of(component).items():
+                if address not in ours:
+                    found.setdefault(address, prop)
+    return found
+
+
+def _deleted(before: _Version, ours: frozenset[str], now: datetime, outbox: _Outbox) -> None:
+    """The object was deleted: CANCEL the whole object, SEQUENCE + 1 (RFC 5546 §3.2.5)."""
+    if status_of(before.master) == "CANCELLED":
+        return
+    for address, prop in _recipients([before], ours).items():
+        if not schedule_agent_is_server(prop):
+            continue
+        if before.master is not None:
+            master = before.master
+            attendees = dict(attendees_of(master))
+            attendees.setdefault(address, prop)
+            parts = [_cancel(master, now, sequence_of(master) + 1, attendees.values())]
+        else:
+            parts = [_cancel(component, now, sequence_of(component) + 1,
+                             attendees_of(component).values())
+                     for component in before.components.values()
+                     if address in attendees_of(component)]
+        outbox.add(address, Method.CANCEL, parts, True, ())
+
+
+def _master_cancelled(before: _Version, after: _Version, ours: frozenset[str],
+                      now: datetime, outbox: _Outbox) -> None:
+    """STATUS:CANCELLED on the master: CANCEL the whole object to everyone."""
+    master = after.master
+    assert master is not None
+    for address, prop in _recipients([after, before], ours).items():
+        if not schedule_agent_is_server(prop):
+            continue
+        attendees = dict(attendees_of(master))
+        attendees.setdefault(address, prop)
+        outbox.add(address, Method.CANCEL,
+                   [_cancel(master, now, sequence_of(master), attendees.values())],
+                   True, ("STATUS",))
+
+
+@dataclass(frozen=True)
+class _Diff:
+    """Old and new, instance by instance (overrides and the master; RRULE not expanded)."""
+
+    before: _Version | None
+    after: _Version
+    old_at: dict[InstanceKey, Component]    # instance → component (override or occurrence)
+    new_at: dict[InstanceKey, Component]
+    cancelled: dict[InstanceKey, tuple[Component, str]]  # → (CANCEL source, why)
+    changed: dict[InstanceKey, tuple[str, ...]]  # → changed property names
+    fresh: frozenset[InstanceKey]                # instances without an old counterpart
+
+    def has(self, address: str, key: InstanceKey, *, old: bool = False) -> bool:
+        component = (self.old_at if old else self.new_at).get(key)
+        return component is not None and address in attendees_of(component)
+
+
+def _diff(before: _Version | None, after: _Version) -> _Diff:
+    keys = sorted_instances([None, *(before.components if before else {}),
+                             *after.components])
+    old_at: dict[InstanceKey, Component] = {}
+    new_at: dict[InstanceKey, Component] = {}
+    for key in keys:
+        sources = (after.components.get(key), before.components.get(key) if before else None,
+                   after.master, before.master if before else None)
+        current = after.instance(key, *sources)
+        previous = before.instance(key, *sources) if before else None
+        if current is not None:
+            new_at[key] = current
+        if previous is not None:
+            old_at[key] = previous
+
+    # Instances cancelled by this change (RFC 5546 §3.2.5 with RECURRENCE-ID): an EXDATE
+    # added to the master, or an override whose STATUS became CANCELLED.
+    cancelled: dict[InstanceKey, tuple[Component, str]] = {}
+    if before is not None:
+        for key in sorted_instances(after.exdates - before.exdates):
+            source = before.instance(key, before.components.get(key), after.master)
+            if source is not None and status_of(source) != "CANCELLED":
+                cancelled[key] = (source, "EXDATE")
+        for key, component in after.components.items():
+            previous = old_at.get(key)
+            if key is not None and status_of(component) == "CANCELLED" and (
+                    previous is not None and status_of(previous) != "CANCELLED"):
+                cancelled[key] = (component, "STATUS")
+
+    changed: dict[InstanceKey, tuple[str, ...]] = {}
+    fresh: set[InstanceKey] = set()
+    for key, current in new_at.items():
+        if key in cancelled:
+            continue
+        previous = old_at.get(key)
+        if previous is None:
+            fresh.add(key)
+            continue
+        if key is None and before is not None:
+            # Added EXDATEs are instance cancellations, sent as CANCEL; removed ones
+            # bring instances back.
+            differences = set(changed_properties(previous, current, ignore=("EXDATE",)))
+            if before.exdates - after.exdates:
+                differences.add("EXDATE")
+        else:
+            differences = set(changed_properties(previous, current))
+        if differences:
+            changed[key] = tuple(sorted(differences))
+    return _Diff(before, after, old_at, new_at, cancelled, changed, frozenset(fresh))
+
+
+def _updated(before: _Version | None, after: _Version, ours: frozenset[str],
+             now: datetime, outbox: _Outbox) -> None:
+    """Created or modified: REQUESTs for what changed, CANCELs for what was taken away."""
+    diff = _diff(before, after)
+    for address, prop in _recipients([after, before], ours).items():
+        _cancels_for(diff, address, prop, now, outbox)
+        _request_for(diff, address, now, outbox)
+
+
+def _cancels_for(diff: _Diff, address: str, prop: vCalAddress, now: datetime,
+                 outbox: _Outbox) -> None:
+    """CANCEL: taken off the object or off instances, or instances cancelled."""
+    sequence = sequence_of(diff.after.reference)
+    old_prop = _attendee_in(diff.before, address) if diff.before else None
+    removed = [key for key in diff.old_at if key not in diff.cancelled
+               and diff.has(address, key, old=True) and not diff.has(address, key)]
+    if removed and old_prop is not None and schedule_agent_is_server(old_prop):
+        if None in removed:  # off the master: the whole object, no RECURRENCE-ID
+            outbox.add(address, Method.CANCEL,
+                       [_cancel(diff.old_at[None], now, sequence, [old_prop])],
+                       True, ("ATTENDEE",))
+            return
+        outbox.add(address, Method.CANCEL,
+                   [_cancel(diff.old_at[key], now, sequence,
+                            [attendees_of(diff.old_at[key])[address]]) for key in removed],
+                   True, ("ATTENDEE",))
+    new_prop = _attendee_in(diff.after, address)
+    agent = new_prop if new_prop is not None else old_prop
+    if agent is None or not schedule_agent_is_server(agent):
+        return
+    for key, (source, reason) in diff.cancelled.items():
+        if diff.has(address, key, old=True) or address in attendees_of(source):
+            attendees = dict(attendees_of(source))
+            attendees.setdefault(address, prop)
+            outbox.add(address, Method.CANCEL,
+                       [_cancel(source, now, sequence_of(source) if reason == "STATUS"
+                                else sequence, attendees.values())],
+                       True, (reason,))
+
+
+def _request_for(diff: _Diff, address: str, now: datetime, outbox: _Outbox) -> None:
+    """REQUEST: the components the attendee is in, when one changed for them (or forced)."""
+    after = diff.after
+    new_prop = _attendee_in(after, address)
+    if new_prop is None or not schedule_agent_is_server(new_prop):
+        return
+    mine = [key for key, component in after.components.items()
+            if address in attendees_of(component)]
+    invited = [key for key in diff.new_at if diff.has(address, key)]
+    hits = [key for key in invited if key in diff.changed or key in diff.fresh
+            or not diff.has(address, key, old=True)]
+    forced = any(parameter(attendees_of(after.components[key])[address],
+                           "SCHEDULE-FORCE-SEND") == "REQUEST" for key in mine)
+    if not mine or not (hits or forced):
+        return
+    changes = {name for key in hits for name in diff.changed.get(key, ())}
+    significant = (diff.before is None or is_significant(changes)
+                   or any(key in diff.fresh or not diff.has(address, key, old=True)
+                          for key in hits))
+    excluded = [component for key, component in after.components.items()
+                if key is not None and key not in mine]
+    parts = [_outgoing(after.components[key], now, excluded if key is None else ())
+             for key in mine]
+    outbox.add(address, Method.REQUEST, parts, significant,
+               changes if diff.before is not None else ())
+
+
+def _attendee_in(version: _Version, address: str) -> vCalAddress | None:
+    """The attendee's property in the master, else in the first override listing them."""
+    for component in version.components.values():
+        prop = attendees_of(component).get(address)
+        if prop is not None:
+            return prop
+    return None
+
+
+# --- attendee --------------------------------------------------------------------------
+
+
+def _reply_component(source: Component, attendee: vCalAddress, partstat: str,
+                     now: datetime, comment: str | None) -> Component:
+    """One REPLY component: the organizer's identity of the instance, one ATTENDEE."""
+    answer = clean_address(attendee, ("SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND", "RSVP"))
+    answer.params["PARTSTAT"] = partstat
+    result = _brief(source, now, sequence_of(source), [answer], None, _REPLY_CONTEXT)
+    if comment:
+        result.add("COMMENT", comment)
+    return result
+
+
+def build_reply(calendar: Calendar, attendee: str, partstat: PartStat, now: datetime,
+                instances: Iterable[InstanceKey] | None = None,
+                comment: str | None = None) -> ItipMessage:
+    """A REPLY from ``attendee`` to the organizer of ``calendar`` (RFC 5546 §3.2.3).
+
+    One component per instance (default: every component listing the attendee; an
+    instance without an override is the master's occurrence), each with the organizer's
+    UID, SEQUENCE and RECURRENCE-ID, DTSTAMP ``now`` and the one ATTENDEE with
+    ``partstat``. Raises :class:`ItipError` when the attendee is not invited.
+    """
+    address = normalize_address(attendee)
+    version = _version(calendar)
+    if version is None:
+        raise ItipError("RFC 5546 §3.2.3: a REPLY answers a VEVENT or VTODO; none found",
+                        method=Method.REPLY)
+    uid = uid_of(version.reference)
+    organizer = organizer_of(version.reference)
+    if organizer is None:
+        raise ItipError("RFC 5546 §3.2.3: a REPLY goes to the ORGANIZER; the object has none",
+                        method=Method.REPLY, uid=uid)
+    if instances is None:
+        wanted = [key for key, component in version.components.items()
+                  if address in attendees_of(component)]
+    else:
+        wanted = list(sorted_instances(instances))
+    parts = []
+    for key in wanted:
+        source = version.instance(key)
+        if source is None and key is not None and version.master is not None:
+            source = derive_instance(version.master, recurrence_id_for(key, version.master))
+        prop = attendees_of(source).get(address) if source is not None else None
+        if source is None or prop is None:
+            raise ItipError("RFC 5546 §3.2.3: a REPLY must come from an ATTENDEE of the "
+                            "instance; %s is not one of %s" % (address, key or "the master"),
+                            method=Method.REPLY, uid=uid)
+        parts.append(_reply_component(source, prop, PartStat(partstat).value, utc(now),
+                                      comment))
+    if not parts:
+        raise ItipError("RFC 5546 §3.2.3: a REPLY must come from an ATTENDEE; %s is not one"
+                        % address, method=Method.REPLY, uid=uid)
+    return build_message(Method.REPLY, organizer, address, parts, (calendar,), True,
+                         ("ATTENDEE",))
+
+
+def attendee_messages(old: Calendar | None, new: Calendar | None, attendee_address: str,
+                      now: datetime) -> list[ItipMessage]:
+    """The REPLY an attendee's change from ``old`` to ``new`` implies (RFC 6638 §3.2.2).
+
+    A REPLY to the organizer carries every instance whose PARTSTAT changed (a new
+    override with another PARTSTAT included), every instance the attendee excluded with
+    EXDATE (DECLINED), or every instance when the copy was deleted (DECLINED). Nothing
+    when the organizer is the attendee, is absent, or schedules by itself
+    (SCHEDULE-AGENT=CLIENT/NONE on ORGANIZER, RFC 6638 §7.1).
+    """
+    address = normalize_address(attendee_address)
+    before, after = _version(old), _version(new)
+    reference = after or before
+    if reference is None:
+        return []
+    organizer_prop = first(reference.reference.get("ORGANIZER"))
+    organizer = organizer_of(reference.reference)
+    if organizer is None or organizer == address or not schedule_agent_is_server(
+            organizer_prop):
+        return []
+    stamp = utc(now)
+    answers: list[tuple[Component, vCalAddress, str]] = []
+    declined = PartStat.DECLINED.value
+    if after is None:
+        assert before is not None
+        for component in before.components.values():
+            prop = attendees_of(component).get(address)
+            if prop is not None and partstat_of(prop) != declined and (
+                    status_of(component) != "CANCELLED"):
+                answers.append((component, prop, declined))
+    else:
+        added_exdates = after.exdates - before.exdates if before else frozenset()
+        keys = sorted_instances([None, *(before.components if before else {}),
+                                 *after.components, *added_exdates])
+        for key in keys:
+            sources = (after.components.get(key),
+                       before.components.get(key) if before else None,
+                       after.master, before.master if before else None)
+            previous = before.instance(key, *sources) if before else None
+            old_prop = attendees_of(previous).get(address) if previous is not None else None
+            if key in added_exdates:
+                if previous is not None and old_prop is not None and (
+                        partstat_of(old_prop) != declined):
+                    answers.append((previous, old_prop, declined))
+                continue
+            current = after.instance(key, *sources)
+            new_prop = attendees_of(current).get(address) if current is not None else None
+            if current is None or new_prop is None:
+                continue
+            was = partstat_of(old_prop) if old_prop is not None else (
+                PartStat.NEEDS_ACTION.value)
+            forced = parameter(new_prop, "SCHEDULE-FORCE-SEND") == "REPLY"
+            if partstat_of(new_prop) != was or forced:
+                answers.append((current, new_prop, partstat_of(new_prop)))
+    if not answers:
+        return []
+    parts = [_reply_component(source, prop, partstat, stamp, None)
+             for source, prop, partstat in answers]
+    return [build_message(Method.REPLY, organizer, address, parts, (new, old), True,
+                          ("ATTENDEE",))]

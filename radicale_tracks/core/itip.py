@@ -1,0 +1,706 @@
+"""iTIP vocabulary, validation and the message value object (RFC 5546, RFC 6638 §7).
+
+This module owns what every other part of scheduling shares:
+
+* the RFC vocabulary: :class:`Method` (RFC 5546 §1.4, §3.2–§3.5) and :class:`PartStat`
+  (RFC 5545 §3.2.12);
+* :func:`parse_calendar` and :func:`validate`, which check an incoming iTIP object against
+  the restriction tables of RFC 5546 §3.2 (VEVENT), §3.3 (VFREEBUSY), §3.4 (VTODO) and
+  §3.5 (VJOURNAL), plus the RFC 5545 rules that matter for scheduling (§3.6.1 DTEND xor
+  DURATION, §3.6.2 DUE xor DURATION, §3.8.7.4 SEQUENCE, §3.8.4.4 RECURRENCE-ID);
+* instance keys: a RECURRENCE-ID normalised so that ``20260105T090000Z`` and
+  ``TZID=Europe/Berlin:20260105T100000`` name the same instance (RFC 5545 §3.8.4.4);
+* the scheduling signature of a component (what matters for scheduling, without
+  DTSTAMP, SEQUENCE, alarms, SCHEDULE-STATUS and client bookkeeping) and the diff of two;
+* :class:`ItipMessage`, the serialised message handed to delivery, and
+  :func:`build_message`, the one place a METHOD/PRODID/VTIMEZONE envelope is built.
+
+Pure: no I/O, no clock (callers pass ``now``), no logging. Inputs are never mutated.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from enum import StrEnum
+from typing import Any, TypeAlias, cast
+
+from icalendar import Calendar, Component, vBroken, vCalAddress, vDDDTypes
+
+from .addresses import normalize_address
+from ..errors import TracksError
+
+PRODID = "-//radicale-tracks//iTIP//EN"
+
+
+class Method(StrEnum):
+    """RFC 5546 §1.4 iTIP methods, valued with their RFC spelling."""
+
+    PUBLISH = "PUBLISH"
+    REQUEST = "REQUEST"
+    REPLY = "REPLY"
+    ADD = "ADD"
+    CANCEL = "CANCEL"
+    REFRESH = "REFRESH"
+    COUNTER = "COUNTER"
+    DECLINECOUNTER = "DECLINECOUNTER"
+
+
+class PartStat(StrEnum):
+    """RFC 5545 §3.2.12 participation status of an attendee of a VEVENT."""
+
+    NEEDS_ACTION = "NEEDS-ACTION"
+    ACCEPTED = "ACCEPTED"
+    DECLINED = "DECLINED"
+    TENTATIVE = "TENTATIVE"
+    DELEGATED = "DELEGATED"
+
+
+class ItipError(TracksError):
+    """An iTIP object breaks a rule of RFC 5546 / RFC 5545; ``rule`` names the section."""
+
+    def __init__(self, rule: str, method: str | None = None, uid: str | None = None) -> None:
+        context = []
+        if method:
+            context.append("METHOD:%s" % method)
+        if uid:
+            context.append("UID:%s" % uid)
+        super().__init__(rule + (" (%s)" % ", ".join(context) if context else ""))
+        self.rule = rule
+        self.method = method
+        self.uid = uid
+
+
+InstanceKey: TypeAlias = str | None
+"""None is the master (or the whole object); else the RECURRENCE-ID as
+``YYYYMMDDTHHMMSSZ`` (UTC), ``YYYYMMDDTHHMMSS`` (floating) or ``YYYYMMDD`` (date)."""
+
+Signature: TypeAlias = tuple[tuple[str, tuple[str, ...]], ...]
+"""Property name → sorted canonical values, sorted by name; see :func:`component_signature`."""
+
+#: Components that are scheduled (RFC 6638 scheduling object resources: VEVENT, VTODO).
+SCHEDULED_COMPONENTS = ("VEVENT", "VTODO")
+
+#: A change of one of these is a "significant" change (sabre/vobject's list: the ones that
+#: warrant a SEQUENCE increment and a new answer from attendees, RFC 5545 §3.8.7.4).
+SIGNIFICANT_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "DUE", "RRULE", "RDATE", "EXDATE",
+                          "STATUS")
+
+#: Properties that change without anything happening for the attendees.
+BOOKKEEPING_PROPERTIES = ("DTSTAMP", "LAST-MODIFIED", "CREATED", "SEQUENCE", "PRODID")
+#: Client bookkeeping properties, by prefix (Thunderbird, libical, Apple).
+BOOKKEEPING_PREFIXES = ("X-MOZ-", "X-LIC-", "X-APPLE-")
+#: Subcomponents that are personal to each copy, never scheduled.
+BOOKKEEPING_COMPONENTS = ("VALARM",)
+#: Parameters of ORGANIZER/ATTENDEE that the server or client sets per delivery
+#: (RFC 6638 §7.2 SCHEDULE-FORCE-SEND, §7.3 SCHEDULE-STATUS) or per request (RSVP).
+BOOKKEEPING_PARAMETERS = ("SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND", "RSVP")
+#: Parameters stripped from outgoing messages (they only make sense inside a store).
+PRIVATE_PARAMETERS = ("SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND")
+
+_RECURRENCE_PROPERTIES = ("RRULE", "RDATE", "EXDATE", "EXRULE")
+_DATE_PROPERTIES = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "DTSTAMP")
+_ADDRESS_PARAMETERS = ("DELEGATED-TO", "DELEGATED-FROM", "SENT-BY", "MEMBER")
+_ENUM_PARAMETERS = ("PARTSTAT", "ROLE", "CUTYPE", "SCHEDULE-AGENT", "VALUE")
+
+
+@dataclass(frozen=True)
+class ItipMessage:
+    """One iTIP message for one recipient: a value, ignorant of mail and HTTP."""
+
+    method: Method
+    recipient: str
+    sender: str
+    uid: str
+    sequence: int
+    instances: tuple[InstanceKey, ...]
+    significant: bool
+    changes: tuple[str, ...]
+    ics: str
+
+    def calendar(self) -> Calendar:
+        """The message parsed again (a fresh object on every call)."""
+        return parse_calendar(self.ics)
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def parse_calendar(data: str | bytes) -> Calendar:
+    """Parse one VCALENDAR; garbage raises :class:`ItipError` naming RFC 5545."""
+    # bytes, never str: icalendar probes a one-line str as a file path.
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        parsed = Calendar.from_ical(raw)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
+        raise ItipError("RFC 5545: not a valid iCalendar object: %s" % error) from error
+    if not isinstance(parsed, Calendar) or str(parsed.name).upper() != "VCALENDAR":
+        raise ItipError("RFC 5545: not a valid iCalendar object: expected VCALENDAR, found %s"
+                        % getattr(parsed, "name", "nothing"))
+    return parsed
+
+
+def copy_component(component: Component) -> Component:
+    """A deep copy of one component with its subcomponents."""
+    return component.copy(recursive=True)
+
+
+# --- small readers ---------------------------------------------------------------------
+
+
+def as_list(value: Any) -> list[Any]:
+    """icalendar stores a repeated property as a list; give every property as one."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def uid_of(component: Component) -> str:
+    """The UID, or the empty string."""
+    return str(component.get("UID", ""))
+
+
+def recurrence_key(value: date | datetime) -> str:
+    """Normalise a RECURRENCE-ID/EXDATE/RDATE value to an :data:`InstanceKey` string."""
+    if isinstance(value, datetime):
+        if value.tzinfo is not None and value.utcoffset() is not None:
+            return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        return value.strftime("%Y%m%dT%H%M%S")
+    return value.strftime("%Y%m%d")
+
+
+def date_value(prop: Any) -> date | datetime | None:
+    """The DATE or DATE-TIME of a property, or None (absent, broken or another type)."""
+    if prop is None or isinstance(prop, vBroken):
+        return None
+    value = getattr(prop, "dt", None)
+    return value if isinstance(value, (date, datetime)) else None
+
+
+def instance_key(component: Component) -> InstanceKey:
+    """None for the master; else the normalised RECURRENCE-ID (RFC 5545 §3.8.4.4)."""
+    prop = first(component.get("RECURRENCE-ID"))
+    if prop is None:
+        return None
+    value = date_value(prop)
+    return recurrence_key(value) if value is not None else _to_text(prop)
+
+
+def first(value: Any) -> Any:
+    """The first of a repeated property, the property itself, or None."""
+    values = as_list(value)
+    return values[0] if values else None
+
+
+def instance_order(key: InstanceKey) -> tuple[bool, str]:
+    """Sort key: the master first, then instances in time order."""
+    return (key is not None, key or "")
+
+
+def sorted_instances(keys: Iterable[InstanceKey]) -> tuple[InstanceKey, ...]:
+    """Instance keys, the master first, then by RECURRENCE-ID."""
+    return tuple(sorted(set(keys), key=instance_order))
+
+
+def main_components(calendar: Calendar) -> dict[InstanceKey, Component]:
+    """The VEVENT/VTODO components of the object's UID, keyed by instance, master first.
+
+    The UID and type are those of the first VEVENT/VTODO; components of another UID or
+    type are not part of the object. Empty when there is no VEVENT/VTODO.
+    """
+    return _object_components(calendar, SCHEDULED_COMPONENTS)
+
+
+def _object_components(calendar: Calendar, names: Sequence[str]
+                       ) -> dict[InstanceKey, Component]:
+    found = [c for c in calendar.subcomponents if str(c.name).upper() in names]
+    if not found:
+        return {}
+    kind, uid = str(found[0].name).upper(), uid_of(found[0])
+    result: dict[InstanceKey, Component] = {}
+    for component in found:
+        if str(component.name).upper() == kind and uid_of(component) == uid:
+            result.setdefault(instance_key(component), component)
+    return {key: result[key] for key in sorted_instances(result)}
+
+
+def organizer_of(component: Component) -> str | None:
+    """The normalised ORGANIZER address, or None."""
+    prop = first(component.get("ORGANIZER"))
+    if prop is None:
+        return None
+    address = normalize_address(str(prop))
+    return address or None
+
+
+def attendees_of(component: Component) -> dict[str, vCalAddress]:
+    """Normalised address → ATTENDEE property (the first one when listed twice)."""
+    result: dict[str, vCalAddress] = {}
+    for prop in as_list(component.get("ATTENDEE")):
+        address = normalize_address(str(prop))
+        if address:
+            result.setdefault(address, prop)
+    return result
+
+
+def sequence_of(component: Component) -> int:
+    """SEQUENCE as an int; 0 when absent or unreadable (RFC 5545 §3.8.7.4 default)."""
+    value = component.get("SEQUENCE")
+    if value is None:
+        return 0
+    try:
+        return int(str(first(value)))
+    except ValueError:
+        return 0
+
+
+def dtstamp_of(component: Component) -> datetime | None:
+    """DTSTAMP as an aware UTC datetime, or None."""
+    value = date_value(first(component.get("DTSTAMP")))
+    if isinstance(value, datetime):
+        return utc(value)
+    return None
+
+
+def utc(value: datetime) -> datetime:
+    """An aware datetime in UTC (naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def status_of(component: Component | None) -> str:
+    """STATUS upper-cased, or the empty string."""
+    if component is None:
+        return ""
+    return str(component.get("STATUS", "")).strip().upper()
+
+
+def parameter(prop: Any, name: str) -> str:
+    """A parameter of a property, upper-cased, or the empty string."""
+    params = getattr(prop, "params", None)
+    if not params:
+        return ""
+    return str(params.get(name, "")).strip().upper()
+
+
+def partstat_of(prop: Any) -> str:
+    """PARTSTAT of an ATTENDEE, NEEDS-ACTION by default (RFC 5545 §3.2.12)."""
+    return parameter(prop, "PARTSTAT") or PartStat.NEEDS_ACTION.value
+
+
+def schedule_agent_is_server(prop: Any) -> bool:
+    """False when SCHEDULE-AGENT is CLIENT or NONE (RFC 6638 §7.1)."""
+    return parameter(prop, "SCHEDULE-AGENT") not in ("CLIENT", "NONE")
+
+
+def exdate_keys(component: Component) -> frozenset[str]:
+    """Instance keys excluded by EXDATE."""
+    return frozenset(recurrence_key(dt) for dt in _date_values(component, "EXDATE"))
+
+
+def recurrence_values(component: Component, name: str) -> list[vDDDTypes]:
+    """The single values of a list-valued date property (EXDATE, RDATE), with params."""
+    result = []
+    for prop in as_list(component.get(name)):
+        params = dict(getattr(prop, "params", {}) or {})
+        for item in ([] if isinstance(prop, vBroken) else getattr(prop, "dts", [])):
+            dt = date_value(item)
+            if dt is not None:
+                result.append(vDDDTypes(dt, params={k: v for k, v in params.items()
+                                                    if k.upper() in ("TZID", "VALUE")}))
+    return result
+
+
+def _date_values(component: Component, name: str) -> list[date | datetime]:
+    return [dt for dt in (value.dt for value in recurrence_values(component, name))
+            if isinstance(dt, (date, datetime))]
+
+
+def recurrence_id_for(key: str, *sources: Component | None) -> vDDDTypes:
+    """A RECURRENCE-ID value for ``key``, in the form the sources use when they name it.
+
+    Looks at overrides' RECURRENCE-ID and the masters' EXDATE/RDATE; otherwise builds the
+    value from the key itself (UTC, floating or date).
+    """
+    for source in sources:
+        if source is None:
+            continue
+        prop = first(source.get("RECURRENCE-ID"))
+        if prop is not None and instance_key(source) == key:
+            return cast(vDDDTypes, copy.deepcopy(prop))
+        for name in ("EXDATE", "RDATE"):
+            for value in recurrence_values(source, name):
+                if isinstance(value.dt, (date, datetime)) and recurrence_key(value.dt) == key:
+                    return value
+    if len(key) == 8:
+        return vDDDTypes(datetime.strptime(key, "%Y%m%d").date())
+    if not key.endswith("Z"):
+        return vDDDTypes(datetime.strptime(key, "%Y%m%dT%H%M%S"))
+    instant = datetime.strptime(key, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    for source in sources:  # in the zone of the series, as clients write it
+        start = date_value(first(source.get("DTSTART"))) if source else None
+        if isinstance(start, datetime) and start.tzinfo is not None:
+            return vDDDTypes(instant.astimezone(start.tzinfo))
+    return vDDDTypes(instant)
+
+
+def derive_instance(master: Component, recurrence_id: vDDDTypes) -> Component:
+    """The master's occurrence at ``recurrence_id`` as an override (RFC 5545 §3.8.4.4).
+
+    A copy of the master without RRULE/RDATE/EXDATE/EXRULE, with RECURRENCE-ID set,
+    DTSTART at the recurrence id (in the master's time zone) and DTEND/DUE keeping the
+    master's duration.
+    """
+    instance = copy_component(master)
+    for name in (*_RECURRENCE_PROPERTIES, "RECURRENCE-ID"):
+        instance.pop(name, None)
+    start = date_value(recurrence_id)
+    if start is None:
+        raise ItipError("RFC 5545 §3.8.4.4: RECURRENCE-ID must be a DATE or DATE-TIME value")
+    master_start = date_value(first(master.get("DTSTART")))
+    if isinstance(master_start, datetime) and isinstance(start, datetime):
+        if master_start.tzinfo is not None and start.tzinfo is not None:
+            start = start.astimezone(master_start.tzinfo)
+    if isinstance(master_start, (date, datetime)):
+        instance.pop("DTSTART", None)
+        instance.add("DTSTART", start)
+        for name in ("DTEND", "DUE"):
+            end = date_value(first(master.get(name)))
+            if isinstance(end, (date, datetime)) and type(end) is type(master_start):
+                duration: timedelta = end - master_start
+                instance.pop(name, None)
+                instance.add(name, start + duration)
+    instance.add("RECURRENCE-ID", copy.deepcopy(recurrence_id))
+    return instance
+
+
+# --- signature and diff ----------------------------------------------------------------
+
+
+def is_bookkeeping(name: str) -> bool:
+    """True for properties whose change alone schedules nothing."""
+    name = name.upper()
+    return name in BOOKKEEPING_PROPERTIES or name.startswith(BOOKKEEPING_PREFIXES)
+
+
+def _canonical_parameters(prop: Any, ignore: Sequence[str]) -> str:
+    params = getattr(prop, "params", None) or {}
+    items = []
+    for key, value in params.items():
+        key = str(key).upper()
+        if key in ignore:
+            continue
+        values = value if isinstance(value, list) else [value]
+        texts = [str(v) for v in values]
+        if key in _ADDRESS_PARAMETERS:
+            texts = sorted(normalize_address(t) for t in texts)
+        elif key in _ENUM_PARAMETERS:
+            texts = [t.upper() for t in texts]
+        items.append("%s=%s" % (key, ",".join(texts)))
+    return ";".join(sorted(items))
+
+
+def _canonical_values(component: Component, name: str, prop: Any) -> list[str]:
+    if name in ("ATTENDEE", "ORGANIZER"):
+        return ["%s;%s" % (normalize_address(str(prop)),
+                           _canonical_parameters(prop, BOOKKEEPING_PARAMETERS))]
+    if name in ("EXDATE", "RDATE"):
+        values = []
+        for item in ([prop] if isinstance(prop, vBroken) else getattr(prop, "dts", [prop])):
+            dt = date_value(item)
+            if dt is not None:
+                values.append(recurrence_key(dt))
+            else:
+                values.append(_to_text(item))
+        return values
+    if name in _DATE_PROPERTIES:
+        dt = date_value(prop)
+        if dt is not None:
+            return [recurrence_key(dt)]
+    return [str(component.content_line(name, prop))]
+
+
+def _to_text(prop: Any) -> str:
+    value = prop.to_ical() if hasattr(prop, "to_ical") else prop
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def component_signature(component: Component) -> Signature:
+    """What matters for scheduling: every property but bookkeeping, values canonical.
+
+    Addresses are normalised, DATE-TIMEs compared as UTC instants, EXDATE/RDATE as sets,
+    ATTENDEE/ORGANIZER without SCHEDULE-STATUS, SCHEDULE-FORCE-SEND and RSVP, and
+    VALARM subcomponents left out. Equal signatures mean "nothing to schedule".
+    """
+    entries: dict[str, list[str]] = {}
+    for raw_name, value in component.items():
+        name = str(raw_name).upper()
+        if is_bookkeeping(name):
+            continue
+        for prop in as_list(value):
+            entries.setdefault(name, []).extend(_canonical_values(component, name, prop))
+    for sub in component.subcomponents:
+        name = str(sub.name).upper()
+        if name not in BOOKKEEPING_COMPONENTS:
+            entries.setdefault(name, []).append(_to_text(sub))
+    return tuple(sorted((name, tuple(sorted(values))) for name, values in entries.items()))
+
+
+def changed_properties(old: Component, new: Component,
+                       ignore: Iterable[str] = ()) -> tuple[str, ...]:
+    """Sorted names of the non-bookkeeping properties that differ between two components."""
+    skip = {name.upper() for name in ignore}
+    before, after = dict(component_signature(old)), dict(component_signature(new))
+    return tuple(sorted(name for name in set(before) | set(after)
+                        if name not in skip and before.get(name) != after.get(name)))
+
+
+def is_significant(changes: Iterable[str]) -> bool:
+    """True when one of :data:`SIGNIFICANT_PROPERTIES` is among ``changes``."""
+    return any(name in SIGNIFICANT_PROPERTIES for name in changes)
+
+
+# --- validation ------------------------------------------------------------------------
+
+_SECTIONS: dict[str, dict[Method, str]] = {
+    "VEVENT": {method: "§3.2.%d" % (index + 1) for index, method in enumerate(Method)},
+    "VTODO": {method: "§3.4.%d" % (index + 1) for index, method in enumerate(Method)},
+    "VJOURNAL": {Method.PUBLISH: "§3.5.1", Method.ADD: "§3.5.2", Method.CANCEL: "§3.5.3"},
+    "VFREEBUSY": {Method.PUBLISH: "§3.3.1", Method.REQUEST: "§3.3.2", Method.REPLY: "§3.3.3"},
+}
+
+# Required properties per component and method (RFC 5546 §3.2–§3.5 tables, "1" and "1+").
+# ORGANIZER is not required of a REPLY (outlook.com omits it) nor of a PUBLISH (feeds).
+_BASE = ("DTSTAMP", "UID")
+_REQUIRED: dict[str, dict[Method, tuple[str, ...]]] = {
+    "VEVENT": {
+        Method.PUBLISH: (*_BASE, "DTSTART"),
+        Method.REQUEST: (*_BASE, "ORGANIZER", "DTSTART"),
+        Method.REPLY: _BASE,
+        Method.ADD: (*_BASE, "ORGANIZER", "DTSTART"),
+        Method.CANCEL: (*_BASE, "ORGANIZER"),
+        Method.REFRESH: (*_BASE, "ORGANIZER"),
+        Method.COUNTER: (*_BASE, "ORGANIZER", "DTSTART"),
+        Method.DECLINECOUNTER: (*_BASE, "ORGANIZER"),
+    },
+    "VTODO": {
+        Method.PUBLISH: _BASE,
+        Method.REQUEST: (*_BASE, "ORGANIZER"),
+        Method.REPLY: _BASE,
+        Method.ADD: (*_BASE, "ORGANIZER"),
+        Method.CANCEL: (*_BASE, "ORGANIZER"),
+        Method.REFRESH: (*_BASE, "ORGANIZER"),
+        Method.COUNTER: (*_BASE, "ORGANIZER"),
+        Method.DECLINECOUNTER: (*_BASE, "ORGANIZER"),
+    },
+    "VJOURNAL": {
+        Method.PUBLISH: (*_BASE, "DTSTART"),
+        Method.ADD: (*_BASE, "ORGANIZER", "DTSTART"),
+        Method.CANCEL: (*_BASE, "ORGANIZER"),
+    },
+    "VFREEBUSY": {
+        Method.PUBLISH: ("DTSTAMP", "DTSTART", "DTEND"),
+        Method.REQUEST: (*_BASE, "ORGANIZER", "DTSTART", "DTEND"),
+        Method.REPLY: (*_BASE, "DTSTART", "DTEND"),
+    },
+}
+
+# (minimum, maximum) number of ATTENDEE properties; absent = no constraint.
+_ATTENDEES: dict[Method, tuple[int, int | None]] = {
+    Method.REQUEST: (1, None),
+    Method.REPLY: (1, 1),
+    Method.ADD: (1, None),
+    Method.REFRESH: (1, 1),
+    Method.COUNTER: (1, None),
+    Method.DECLINECOUNTER: (1, None),
+}
+
+
+
+def _a(word: str) -> str:
+    """``a REQUEST``, ``an ADD``: the rule sentences read as English."""
+    return ("an %s" if word in ("ADD", "ATTENDEE", "ORGANIZER") else "a %s") % word
+
+
+def validate(calendar: Calendar) -> Method:
+    """Check an iTIP object and return its METHOD; raise :class:`ItipError` naming the rule.
+
+    Checks METHOD (RFC 5546 §1.4), one component type and one UID (§3: "all components
+    MUST have the same UID"; a PUBLISH may carry several objects), the required
+    properties and ATTENDEE counts of §3.2 (VEVENT), §3.3 (VFREEBUSY), §3.4 (VTODO) and
+    §3.5 (VJOURNAL), and RFC 5545 DTEND/DUE xor DURATION, SEQUENCE and date values.
+    """
+    raw_method = calendar.get("METHOD")
+    if raw_method is None or not str(first(raw_method)).strip():
+        raise ItipError("RFC 5546 §1.4: an iTIP message must have a METHOD property")
+    text = str(first(raw_method)).strip().upper()
+    try:
+        method = Method(text)
+    except ValueError:
+        raise ItipError("RFC 5546 §1.4: unknown METHOD %s" % text, method=text) from None
+
+    found = [c for c in calendar.subcomponents
+             if str(c.name).upper() in ("VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY")]
+    if not found:
+        raise ItipError("RFC 5546 §3: an iTIP message must contain a VEVENT, VTODO, VJOURNAL "
+                        "or VFREEBUSY component", method=method)
+    kinds = sorted({str(c.name).upper() for c in found})
+    if len(kinds) > 1:
+        raise ItipError("RFC 5546 §3: an iTIP message carries one component type, found %s"
+                        % " and ".join(kinds), method=method, uid=uid_of(found[0]))
+    kind = kinds[0]
+    sections = _SECTIONS[kind]
+    if method not in sections:
+        raise ItipError("RFC 5546 §3.%d: %s is not defined for %s" % (
+            {"VJOURNAL": 5, "VFREEBUSY": 3}[kind], method.value, kind), method=method)
+    section = "RFC 5546 %s" % sections[method]
+    uids = sorted({uid_of(c) for c in found})
+    if len(uids) > 1 and method is not Method.PUBLISH:
+        raise ItipError("%s: all components of %s must have the same UID, found %s" % (
+            section, _a(method.value), ", ".join(uids)), method=method)
+
+    seen: set[tuple[str, InstanceKey]] = set()
+    for component in found:
+        _validate_component(component, kind, method, section)
+        key = (uid_of(component), instance_key(component))
+        if kind != "VFREEBUSY" and key in seen:
+            raise ItipError("RFC 5545 §3.8.4.4: two components share UID and RECURRENCE-ID %s"
+                            % (key[1] or "(master)"), method=method, uid=key[0])
+        seen.add(key)
+    return method
+
+
+def _validate_component(component: Component, kind: str, method: Method,
+                        section: str) -> None:
+    uid = uid_of(component) or None
+    what = "%s %s" % (_a(method.value), kind)
+    for name in _REQUIRED[kind][method]:
+        if component.get(name) is None or (name == "UID" and not uid):
+            raise ItipError("%s: %s must have %s" % (section, what, _a(name)),
+                            method=method, uid=uid)
+    for name in _DATE_PROPERTIES:
+        prop = first(component.get(name))
+        if prop is not None and date_value(prop) is None:
+            raise ItipError("RFC 5545 §3.3.4: %s must be a DATE or DATE-TIME value" % name,
+                            method=method, uid=uid)
+    if kind in SCHEDULED_COMPONENTS:
+        organizers = as_list(component.get("ORGANIZER"))
+        if len(organizers) > 1:
+            raise ItipError("%s: %s must have at most one ORGANIZER" % (section, what),
+                            method=method, uid=uid)
+    if kind in SCHEDULED_COMPONENTS or kind == "VFREEBUSY":
+        limits = _ATTENDEES.get(method)
+        count = len(as_list(component.get("ATTENDEE")))
+        if limits is not None:
+            low, high = limits
+            if count < low:
+                raise ItipError("%s: %s must have %s" % (
+                    section, what, "an ATTENDEE" if high == 1 else "at least one ATTENDEE"),
+                    method=method, uid=uid)
+            if high is not None and count > high:
+                raise ItipError("%s: %s must have exactly one ATTENDEE, found %d" % (
+                    section, what, count), method=method, uid=uid)
+    if component.get("DURATION") is not None:
+        for end, rule in (("DTEND", "RFC 5545 §3.6.1"), ("DUE", "RFC 5545 §3.6.2")):
+            if component.get(end) is not None:
+                raise ItipError("%s: %s and DURATION must not both occur in a %s" % (
+                    rule, end, kind), method=method, uid=uid)
+    raw_sequence = component.get("SEQUENCE")
+    if raw_sequence is not None:
+        try:
+            sequence = int(str(first(raw_sequence)))
+        except ValueError:
+            sequence = -1
+        if sequence < 0 or any(str(name).upper() == "SEQUENCE" for name, _ in component.errors):
+            raise ItipError("RFC 5545 §3.8.7.4: SEQUENCE must be a non-negative integer, "
+                            "found %s" % _to_text(first(raw_sequence)), method=method, uid=uid)
+
+
+# --- building messages -----------------------------------------------------------------
+
+
+def clean_address(prop: Any, drop: Sequence[str] = PRIVATE_PARAMETERS) -> Any:
+    """A copy of an ORGANIZER/ATTENDEE property without the ``drop`` parameters."""
+    result = copy.deepcopy(prop)
+    params = getattr(result, "params", None)
+    if params is not None:
+        for name in drop:
+            params.pop(name, None)
+    return result
+
+
+def set_property(component: Component, name: str, value: Any) -> None:
+    """Replace every ``name`` property of ``component`` by one with ``value``."""
+    component.pop(name, None)
+    component.add(name, value)
+
+
+def timezone_ids(components: Iterable[Component]) -> set[str]:
+    """TZIDs referenced by the properties of ``components`` and their subcomponents."""
+    found: set[str] = set()
+    for component in components:
+        for sub in component.walk():
+            for _, value in sub.items():
+                for prop in as_list(value):
+                    params = getattr(prop, "params", None)
+                    if params and params.get("TZID"):
+                        found.add(str(params.get("TZID")))
+    return found
+
+
+def timezones_for(components: Sequence[Component], sources: Iterable[Calendar | None]
+                  ) -> list[Component]:
+    """Copies of the VTIMEZONEs (from the first source that has each) that are used."""
+    wanted = timezone_ids(components)
+    result: dict[str, Component] = {}
+    for source in sources:
+        if source is None:
+            continue
+        for sub in source.subcomponents:
+            tzid = str(sub.get("TZID", ""))
+            if str(sub.name).upper() == "VTIMEZONE" and tzid in wanted and tzid not in result:
+                result[tzid] = copy_component(sub)
+    return [result[tzid] for tzid in sorted(result)]
+
+
+def serialize(calendar: Calendar) -> str:
+    """RFC 5545 text with CRLF line ends and folding."""
+    return bytes(calendar.to_ical()).decode("utf-8")
+
+
+def build_message(method: Method, recipient: str, sender: str,
+                  components: Sequence[Component], sources: Iterable[Calendar | None],
+                  significant: bool, changes: Iterable[str]) -> ItipMessage:
+    """Wrap ``components`` (already prepared, owned by the caller) in an iTIP VCALENDAR.
+
+    Adds METHOD, PRODID, VERSION and the VTIMEZONEs the components use, taken from
+    ``sources``. The first component without RECURRENCE-ID gives ``sequence``.
+    """
+    calendar = Calendar()
+    calendar.add("PRODID", PRODID)
+    calendar.add("VERSION", "2.0")
+    calendar.add("METHOD", method.value)
+    for tz in timezones_for(components, sources):
+        calendar.add_component(tz)
+    keys = []
+    for component in components:
+        calendar.add_component(component)
+        keys.append(instance_key(component))
+    master = next((c for c in components if instance_key(c) is None), components[0])
+    return ItipMessage(
+        method=method, recipient=normalize_address(recipient),
+        sender=normalize_address(sender), uid=uid_of(components[0]),
+        sequence=sequence_of(master), instances=sorted_instances(keys),
+        significant=significant, changes=tuple(sorted(set(changes))),
+        ics=serialize(calendar))
+
+
+def new_component_like(component: Component) -> Component:
+    """An empty component of the same class and name (VEVENT → VEVENT)."""
+    result = type(component)()
+    if not getattr(result, "name", None):
+        setattr(result, "name", component.name)
+    return result

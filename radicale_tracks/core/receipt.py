@@ -1,0 +1,344 @@
+"""Receiving iTIP: "message, stored object → receipt" (RFC 5546 §2.1.5, §3.2; RFC 6638).
+
+This module owns what happens to a stored scheduling object when an iTIP message for it
+arrives, by mail or from a local organizer/attendee:
+
+* REQUEST (RFC 5546 §3.2.2): create the object, replace it (a master REQUEST replaces
+  the master and the overrides it carries), or update one instance (RECURRENCE-ID);
+* CANCEL (§3.2.5): cancel the whole object or single instances (STATUS:CANCELLED);
+* REPLY (§3.2.3): set the replying attendee's PARTSTAT in the organizer's copy.
+
+Ordering follows RFC 5546 §2.1.5: a component is newer when its SEQUENCE is higher, or
+equal with a later DTSTAMP; anything else (older or a duplicate) is stale. A REPLY is
+stale only when its SEQUENCE is lower than the stored instance's. Other methods are the
+caller's business and come back IGNORED.
+
+Pure: the answer is a :class:`Receipt` (an outcome, the object to store or None, and a
+reason); nothing is stored, sent or logged. Inputs are never mutated.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from enum import StrEnum
+
+from icalendar import Calendar, Component
+
+from .addresses import normalize_address
+from .itip import (
+    InstanceKey, Method, as_list, attendees_of, changed_properties, copy_component,
+    derive_instance, dtstamp_of, exdate_keys, first, is_significant,
+    main_components, partstat_of, sequence_of, set_property, sorted_instances, uid_of,
+    validate)
+
+
+class Outcome(StrEnum):
+    """What applying a message did."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    CANCELLED = "cancelled"
+    INSTANCE_CANCELLED = "instance-cancelled"
+    REPLY_APPLIED = "reply-applied"
+    STALE = "stale"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The result of :func:`apply_message`.
+
+    ``calendar`` is the object to store (no METHOD), or None when nothing is to be stored
+    (STALE, IGNORED). ``reason`` is a sentence for logs and request-status.
+    """
+
+    outcome: Outcome
+    calendar: Calendar | None
+    reason: str
+    instances: tuple[InstanceKey, ...]
+    significant: bool
+    changes: tuple[str, ...]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def apply_message(message: Calendar, existing: Calendar | None) -> Receipt:
+    """Apply an iTIP ``message`` to the ``existing`` stored object (None: there is none).
+
+    Validates first (:class:`~radicale_tracks.core.itip.ItipError` propagates).
+    """
+    method = validate(message)
+    incoming = main_components(message)
+    touched = tuple(incoming)
+    if method not in (Method.REQUEST, Method.CANCEL, Method.REPLY) or not incoming:
+        return _ignored("method %s is handled by the caller" % method.value, touched)
+    stored = main_components(existing) if existing is not None else {}
+    if stored:
+        mine, theirs = next(iter(stored.values())), next(iter(incoming.values()))
+        if uid_of(mine) != uid_of(theirs):
+            return _ignored("UID %s does not match the stored UID %s" % (
+                uid_of(theirs), uid_of(mine)), touched)
+        if str(mine.name).upper() != str(theirs.name).upper():
+            return _ignored("a %s message does not apply to a stored %s" % (
+                theirs.name, mine.name), touched)
+    if method is Method.REQUEST:
+        return _request(message, incoming, existing, stored)
+    if existing is None or not stored:
+        return _ignored("nothing to cancel" if method is Method.CANCEL
+                        else "no stored object to apply the REPLY to", touched)
+    if method is Method.CANCEL:
+        return _cancel(message, incoming, existing, stored)
+    return _reply(message, incoming, existing, stored)
+
+
+def _ignored(reason: str, touched: Iterable[InstanceKey]) -> Receipt:
+    return Receipt(Outcome.IGNORED, None, reason, tuple(touched), False, ())
+
+
+def _stale(reasons: list[str], touched: Iterable[InstanceKey]) -> Receipt:
+    return Receipt(Outcome.STALE, None, "; ".join(reasons), tuple(touched), False, ())
+
+
+# --- ordering --------------------------------------------------------------------------
+
+
+def _stored_for(stored: Mapping[InstanceKey, Component], key: InstanceKey
+                ) -> Component | None:
+    """The stored component a message component is ordered against (override, else master)."""
+    if key in stored:
+        return stored[key]
+    return stored.get(None) if key is not None else None
+
+
+def _staleness(incoming: Component, stored: Component | None) -> str | None:
+    """Why ``incoming`` is not newer than ``stored`` (RFC 5546 §2.1.5), or None."""
+    if stored is None:
+        return None
+    new_sequence, old_sequence = sequence_of(incoming), sequence_of(stored)
+    if new_sequence != old_sequence:
+        if new_sequence < old_sequence:
+            return "SEQUENCE %d is older than stored SEQUENCE %d" % (new_sequence, old_sequence)
+        return None
+    new_stamp = dtstamp_of(incoming) or _EPOCH
+    old_stamp = dtstamp_of(stored) or _EPOCH
+    if new_stamp == old_stamp:
+        return "duplicate: SEQUENCE %d and DTSTAMP %s equal the stored ones" % (
+            new_sequence, _stamp(new_stamp))
+    if new_stamp < old_stamp:
+        return "DTSTAMP %s is older than stored DTSTAMP %s at SEQUENCE %d" % (
+            _stamp(new_stamp), _stamp(old_stamp), new_sequence)
+    return None
+
+
+def _stamp(value: datetime) -> str:
+    return value.strftime("%Y%m%dT%H%M%SZ")
+
+
+def _label(key: InstanceKey) -> str:
+    return "RECURRENCE-ID %s" % key if key is not None else "the master"
+
+
+# --- assembling the stored object ------------------------------------------------------
+
+
+def _assemble(base: Calendar, components: Mapping[InstanceKey, Component],
+              timezone_sources: Iterable[Calendar | None]) -> Calendar:
+    """A new VCALENDAR: ``base``'s properties without METHOD, VTIMEZONEs, components."""
+    result = Calendar()
+    for name, value in base.items():
+        if str(name).upper() != "METHOD":
+            result[name] = copy.deepcopy(value)
+    seen: set[str] = set()
+    for source in timezone_sources:
+        for sub in source.subcomponents if source is not None else ():
+            tzid = str(sub.get("TZID", ""))
+            if str(sub.name).upper() == "VTIMEZONE" and tzid not in seen:
+                seen.add(tzid)
+                result.add_component(copy_component(sub))
+    for key in sorted_instances(components):
+        result.add_component(components[key])
+    return result
+
+
+def _with_alarms(component: Component, previous: Component | None) -> Component:
+    """A copy of ``component`` keeping the stored copy's VALARMs when it brings none."""
+    result = copy_component(component)
+    has_alarm = any(str(sub.name).upper() == "VALARM" for sub in result.subcomponents)
+    if previous is not None and not has_alarm:
+        result.subcomponents.extend(copy_component(sub) for sub in previous.subcomponents
+                                    if str(sub.name).upper() == "VALARM")
+    return result
+
+
+def _before(stored: Mapping[InstanceKey, Component], key: InstanceKey,
+            component: Component) -> Component | None:
+    """The stored version of an instance: its override, or the master's occurrence."""
+    if key in stored:
+        return stored[key]
+    master = stored.get(None)
+    rid = first(component.get("RECURRENCE-ID"))
+    if key is None or master is None or rid is None or key in exdate_keys(master):
+        return None
+    return derive_instance(master, rid)
+
+
+# --- methods ---------------------------------------------------------------------------
+
+
+def _request(message: Calendar, incoming: Mapping[InstanceKey, Component],
+             existing: Calendar | None, stored: Mapping[InstanceKey, Component]) -> Receipt:
+    fresh: dict[InstanceKey, Component] = {}
+    reasons: list[str] = []
+    for key, component in incoming.items():
+        reason = _staleness(component, _stored_for(stored, key))
+        if reason is None:
+            fresh[key] = component
+        else:
+            reasons.append("%s: %s" % (_label(key), reason) if len(incoming) > 1 else reason)
+    if not fresh:
+        return _stale(reasons, incoming)
+    if existing is None or not stored:
+        created = {key: copy_component(component) for key, component in incoming.items()}
+        return Receipt(Outcome.CREATED, _assemble(message, created, (message,)),
+                       "new object %s" % uid_of(next(iter(incoming.values()))),
+                       tuple(incoming), True, ())
+
+    result: dict[InstanceKey, Component] = {}
+    touched: list[InstanceKey] = list(fresh)
+    changes: set[str] = set()
+    significant = False
+    new_master = fresh.get(None)
+    if new_master is not None:
+        # A master REQUEST replaces the master and the overrides it carries; stored
+        # overrides it does not carry survive unless the series moved past them.
+        excluded = exdate_keys(new_master)
+        for key, component in stored.items():
+            if key is None or key in fresh:
+                continue
+            if key in excluded or sequence_of(component) < sequence_of(new_master):
+                touched.append(key)
+                significant = True
+                rid = first(component.get("RECURRENCE-ID"))
+                if key not in excluded and rid is not None:
+                    changes.update(changed_properties(component,
+                                                      derive_instance(new_master, rid)))
+                else:
+                    changes.add("EXDATE")
+                continue
+            result[key] = copy_component(component)
+    else:
+        result = {key: copy_component(component) for key, component in stored.items()}
+    for key, component in fresh.items():
+        previous = _before(stored, key, component)
+        result[key] = _with_alarms(component, stored.get(key, stored.get(None)))
+        if previous is None:
+            significant = True
+            continue
+        found = changed_properties(previous, component)
+        changes.update(found)
+        significant = significant or is_significant(found)
+    reason = "updated %s" % ", ".join(_label(key) for key in sorted_instances(fresh))
+    if reasons:
+        reason += "; kept stored %s" % "; ".join(reasons)
+    return Receipt(Outcome.UPDATED, _assemble(existing, result, (message, existing)), reason,
+                   sorted_instances(touched), significant, tuple(sorted(changes)))
+
+
+def _cancelled(component: Component, message_component: Component) -> Component:
+    """A copy with STATUS:CANCELLED and the message's SEQUENCE and DTSTAMP."""
+    result = copy_component(component)
+    set_property(result, "STATUS", "CANCELLED")
+    set_property(result, "SEQUENCE", sequence_of(message_component))
+    stamp = first(message_component.get("DTSTAMP"))
+    if stamp is not None:
+        set_property(result, "DTSTAMP", copy.deepcopy(stamp))
+    return result
+
+
+def _cancel(message: Calendar, incoming: Mapping[InstanceKey, Component],
+            existing: Calendar, stored: Mapping[InstanceKey, Component]) -> Receipt:
+    whole = incoming.get(None)
+    if whole is not None:
+        reason = _staleness(whole, stored.get(None) or next(iter(stored.values())))
+        if reason is not None:
+            return _stale([reason], incoming)
+        result = {key: _cancelled(component, whole) for key, component in stored.items()}
+        return Receipt(Outcome.CANCELLED, _assemble(existing, result, (existing, message)),
+                       "object %s cancelled" % uid_of(whole), (None,), True, ("STATUS",))
+
+    result = {key: copy_component(component) for key, component in stored.items()}
+    applied: list[InstanceKey] = []
+    missing: list[str] = []
+    stale: list[str] = []
+    for key, component in incoming.items():
+        target = _before(stored, key, component)
+        reference = _stored_for(stored, key)
+        if target is None or reference is None:
+            missing.append("%s is not in the stored object" % _label(key))
+            continue
+        reason = _staleness(component, reference)
+        if reason is not None:
+            stale.append("%s: %s" % (_label(key), reason))
+            continue
+        result[key] = _cancelled(target, component)
+        applied.append(key)
+    if not applied:
+        if stale:
+            return _stale(stale, incoming)
+        return _ignored("nothing to cancel: %s" % "; ".join(missing), incoming)
+    return Receipt(Outcome.INSTANCE_CANCELLED, _assemble(existing, result, (existing, message)),
+                   "cancelled %s" % ", ".join(_label(key) for key in applied),
+                   sorted_instances(applied), True, ("STATUS",))
+
+
+def _reply(message: Calendar, incoming: Mapping[InstanceKey, Component],
+           existing: Calendar, stored: Mapping[InstanceKey, Component]) -> Receipt:
+    result = {key: copy_component(component) for key, component in stored.items()}
+    applied: list[InstanceKey] = []
+    stale: list[str] = []
+    unknown: list[str] = []
+    changed = False
+    answers: list[str] = []
+    for key, component in incoming.items():
+        answer = first(component.get("ATTENDEE"))
+        address = normalize_address(str(answer))
+        target = _before(stored, key, component)
+        if target is None or address not in attendees_of(target):
+            unknown.append("%s is not an attendee of %s of %s" % (
+                address, _label(key), uid_of(component)))
+            continue
+        if sequence_of(component) < sequence_of(target):
+            stale.append("REPLY SEQUENCE %d is older than stored SEQUENCE %d" % (
+                sequence_of(component), sequence_of(target)))
+            continue
+        updated = copy_component(target)
+        attendees = []
+        for prop in as_list(updated.get("ATTENDEE")):
+            if normalize_address(str(prop)) == address:
+                prop = copy.deepcopy(prop)
+                before = partstat_of(prop)
+                prop.params["PARTSTAT"] = partstat_of(answer)
+                prop.params.pop("SCHEDULE-STATUS", None)
+                for name in ("DELEGATED-TO", "DELEGATED-FROM"):
+                    if answer.params.get(name):
+                        prop.params[name] = answer.params[name]
+                changed = changed or before != partstat_of(answer)
+            attendees.append(prop)
+        updated.pop("ATTENDEE", None)
+        for prop in attendees:
+            updated.add("ATTENDEE", prop)
+        result[key] = updated
+        applied.append(key)
+        answers.append("%s %s for %s" % (address, partstat_of(answer), _label(key)))
+    if not applied:
+        if stale:
+            return _stale(stale, incoming)
+        return _ignored("; ".join(unknown), incoming)
+    return Receipt(Outcome.REPLY_APPLIED, _assemble(existing, result, (existing, message)),
+                   "; ".join(answers), sorted_instances(applied), False,
+                   ("ATTENDEE",) if changed else ())
+

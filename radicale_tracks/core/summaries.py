@@ -1,0 +1,133 @@
+"""Human sentences about a meeting for mails: when it is, and what changed.
+
+Times are shown in the event's own time zone (its DTSTART TZID; UTC for UTC times), the
+zone the organizer chose, in English.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from icalendar import Calendar
+
+from radicale_tracks.core.addresses import normalize_address
+
+SCHEDULED = ("VEVENT", "VTODO")
+
+
+def master_component(calendar: Calendar) -> Any | None:
+    """The component without RECURRENCE-ID, else the first scheduled one."""
+    found = [c for c in calendar.subcomponents if c.name in SCHEDULED]
+    for component in found:
+        if "RECURRENCE-ID" not in component:
+            return component
+    return found[0] if found else None
+
+
+def _value(component: Any, name: str) -> Any:
+    prop = component.get(name)
+    return getattr(prop, "dt", prop)
+
+
+def _zone_name(value: datetime.datetime) -> str:
+    if value.tzinfo is None:
+        return "floating time"
+    key = getattr(value.tzinfo, "key", None) or getattr(value.tzinfo, "zone", None)
+    return str(key or value.tzname() or "UTC")
+
+
+def format_moment(value: Any) -> str:
+    if isinstance(value, datetime.datetime):
+        return "%s %d %s %d, %s" % (value.strftime("%A"), value.day, value.strftime("%B"),
+                                   value.year, value.strftime("%H:%M"))
+    if isinstance(value, datetime.date):
+        return "%s %d %s %d" % (value.strftime("%A"), value.day, value.strftime("%B"),
+                               value.year)
+    return str(value)
+
+
+def end_of(component: Any) -> Any:
+    end = _value(component, "DTEND") if "DTEND" in component else _value(component, "DUE")
+    if end is None and "DURATION" in component and "DTSTART" in component:
+        end = _value(component, "DTSTART") + _value(component, "DURATION")
+    return end
+
+
+def describe_when(component: Any) -> str:
+    """``Monday 4 January 2027, 10:00–11:00 (Europe/Berlin)``; all-day and multi-day too."""
+    start = _value(component, "DTSTART")
+    if start is None:
+        return "no time set"
+    end = end_of(component)
+    recurring = " (repeats)" if "RRULE" in component or "RDATE" in component else ""
+    if isinstance(start, datetime.datetime):
+        text = format_moment(start)
+        if isinstance(end, datetime.datetime):
+            end = end.astimezone(start.tzinfo) if start.tzinfo and end.tzinfo else end
+            text += "–" + (end.strftime("%H:%M") if end.date() == start.date()
+                           else format_moment(end))
+        return "%s (%s)%s" % (text, _zone_name(start), recurring)
+    text = format_moment(start)
+    if isinstance(end, datetime.date) and (end - start).days > 1:
+        text += " – " + format_moment(end - datetime.timedelta(days=1))
+    return text + " (all day)" + recurring
+
+
+def describe_instance(recurrence_id: Any) -> str:
+    value = getattr(recurrence_id, "dt", recurrence_id)
+    return format_moment(value)
+
+
+def meeting_facts(calendar: Calendar) -> dict[str, str]:
+    component = master_component(calendar)
+    if component is None:
+        return {"summary": "(no title)", "when": "", "location": "", "uid": ""}
+    return {
+        "summary": str(component.get("SUMMARY", "")) or "(no title)",
+        "when": describe_when(component),
+        "location": str(component.get("LOCATION", "")),
+        "uid": str(component.get("UID", "")),
+        "status": str(component.get("STATUS", "")),
+    }
+
+
+def _attendee_set(component: Any) -> set[str]:
+    found = component.get("ATTENDEE")
+    if found is None:
+        return set()
+    return {normalize_address(str(a)) for a in (found if isinstance(found, list) else [found])}
+
+
+def describe_changes(old: Calendar | None, new: Calendar, changes: tuple[str, ...] | list[str]
+                     ) -> list[str]:
+    """One sentence per changed property of the master, e.g. ``Time: … → …``."""
+    old_master = master_component(old) if old is not None else None
+    new_master = master_component(new)
+    if old_master is None or new_master is None:
+        return []
+    sentences: list[str] = []
+    if {"DTSTART", "DTEND", "DURATION", "DUE"} & set(changes):
+        sentences.append("Time: %s → %s" % (describe_when(old_master),
+                                            describe_when(new_master)))
+    for name, label in (("SUMMARY", "Title"), ("LOCATION", "Place")):
+        if name in changes:
+            sentences.append("%s: %s → %s" % (label, old_master.get(name, "(none)"),
+                                              new_master.get(name, "(none)")))
+    if {"RRULE", "RDATE", "EXDATE"} & set(changes):
+        sentences.append("The repetition changed.")
+    if "STATUS" in changes:
+        sentences.append("Status: %s → %s" % (old_master.get("STATUS", "CONFIRMED"),
+                                              new_master.get("STATUS", "CONFIRMED")))
+    if "DESCRIPTION" in changes:
+        sentences.append("The description changed.")
+    if "ATTENDEE" in changes:
+        added = sorted(_attendee_set(new_master) - _attendee_set(old_master))
+        removed = sorted(_attendee_set(old_master) - _attendee_set(new_master))
+        if added:
+            sentences.append("Invited: %s" % ", ".join(added))
+        if removed:
+            sentences.append("No longer invited: %s" % ", ".join(removed))
+    if not sentences and changes:
+        sentences.append("Changed: %s" % ", ".join(c.lower() for c in changes))
+    return sentences

@@ -1,0 +1,1 @@
+"""The database shared by the index, the tracks and the outbox: engines, schema revision."""

@@ -1,0 +1,1 @@
+"""Outgoing mail: rendering the assistant's messages as RFC 6047 iMIP."""

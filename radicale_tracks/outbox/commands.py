@@ -1,0 +1,202 @@
+"""Admin commands of the outbox: ``outbox list|show|retry|purge`` and ``worker``.
+
+A thin adapter: parse arguments, call :class:`OutboxStore` or :class:`Sender`, print.
+``radicale_tracks.cli`` adds these to its parser with :func:`add_commands`; errors that
+are :class:`TracksError` (bad configuration, outdated schema) are reported there, exit 2.
+Exit 1 means the command ran and found a problem (no such row, a mail failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from types import FrameType
+from typing import Iterator
+
+from radicale_tracks.db.engine import create_database_engine, ensure_schema
+from radicale_tracks.outbox.sender import Sender, SendReport
+from radicale_tracks.outbox.store import OutboxRow, OutboxStore, Status
+from radicale_tracks.outbox.transports import transport_from_settings
+from radicale_tracks.settings import Settings, load_settings
+
+logger = logging.getLogger("radicale.tracks.outbox")
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+DAY = 86400
+
+
+def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Add ``outbox`` (with its subcommands) and ``worker`` to a subparsers action."""
+    outbox = commands.add_parser("outbox", help="the queue of outgoing mail")
+    actions = outbox.add_subparsers(dest="outbox_command", required=True)
+
+    listing = actions.add_parser("list", help="one line per mail, newest first")
+    listing.add_argument("--status", choices=[status.value for status in Status])
+    listing.add_argument("--limit", type=_positive, default=100, help="default 100")
+    listing.set_defaults(handler=outbox_list)
+
+    show = actions.add_parser("show", help="every field of one mail and the message")
+    show.add_argument("id", type=int)
+    show.set_defaults(handler=outbox_show)
+
+    retry = actions.add_parser("retry", help="send failed mails again")
+    retry.add_argument("ids", type=int, nargs="*", metavar="ID")
+    retry.add_argument("--all-failed", action="store_true", help="every failed mail")
+    retry.set_defaults(handler=outbox_retry)
+
+    purge = actions.add_parser("purge", help="delete sent (and failed) mails")
+    purge.add_argument("--older-than-days", type=_non_negative, default=30,
+                       help="settled more than N days ago (default 30)")
+    purge.add_argument("--failed", action="store_true", help="failed mails too")
+    purge.set_defaults(handler=outbox_purge)
+
+    worker = commands.add_parser(
+        "worker", help="send queued mail until SIGTERM (or once, with --once)")
+    worker.add_argument("--once", action="store_true",
+                        help="send what is due and exit; exit 1 if a mail failed")
+    worker.set_defaults(handler=worker_run)
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return number
+
+
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError("must be zero or a positive integer")
+    return number
+
+
+@contextlib.contextmanager
+def _opened(args: argparse.Namespace) -> Iterator[tuple[Settings, OutboxStore]]:
+    _configuration, settings = load_settings(args.config)
+    engine = create_database_engine(settings.database_url)
+    try:
+        ensure_schema(engine)
+        yield settings, OutboxStore(engine)
+    finally:
+        engine.dispose()
+
+
+def _time(seconds: int | None) -> str:
+    if seconds is None:
+        return "-"
+    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    return "%d (%s)" % (seconds, moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _short(text: str | None, width: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def outbox_list(args: argparse.Namespace) -> int:
+    with _opened(args) as (_settings, store):
+        for row in store.rows(args.status, args.limit):
+            print(_line(row))
+    return 0
+
+
+def _line(row: OutboxRow) -> str:
+    error = "  [%s]" % _short(row.last_error, 60) if row.last_error else ""
+    return "%d  %s  %d  %s  %s  %s%s" % (row.id, row.status.value, row.attempts, row.kind,
+                                         row.recipient, _short(row.subject, 50), error)
+
+
+def outbox_show(args: argparse.Namespace) -> int:
+    with _opened(args) as (_settings, store):
+        row = store.get(args.id)
+    if row is None:
+        print("radicale-tracks: no outbox row %d" % args.id, file=sys.stderr)
+        return EXIT_FAILED
+    for name in ("id", "status", "kind", "envelope_from", "recipient", "subject",
+                 "message_id", "track_id", "uid", "attempts", "last_error"):
+        value = getattr(row, name)
+        print("%s: %s" % (name, "-" if value is None else value))
+    for name in ("created_at", "next_attempt_at", "lease_until", "sent_at"):
+        print("%s: %s" % (name, _time(getattr(row, name))))
+    print()
+    sys.stdout.write(row.message.replace("\r\n", "\n"))
+    if not row.message.endswith("\n"):
+        print()
+    return 0
+
+
+def outbox_retry(args: argparse.Namespace) -> int:
+    if not args.ids and not args.all_failed:
+        print("radicale-tracks: name IDs to retry, or --all-failed", file=sys.stderr)
+        return EXIT_USAGE
+    with _opened(args) as (_settings, store):
+        count = store.retry(None if args.all_failed else args.ids, int(time.time()))
+    print("requeued %d failed mails" % count)
+    return 0
+
+
+def outbox_purge(args: argparse.Namespace) -> int:
+    statuses = ["sent", "failed"] if args.failed else ["sent"]
+    before = int(time.time()) - args.older_than_days * DAY
+    with _opened(args) as (_settings, store):
+        count = store.purge(before, statuses)
+    print("deleted %d %s mails settled before %s" % (count, " and ".join(statuses),
+                                                     _time(before)))
+    return 0
+
+
+def worker_run(args: argparse.Namespace) -> int:
+    with _opened(args) as (settings, store):
+        sender = Sender(store, transport_from_settings(settings),
+                        settings.outbox_retry_base, settings.outbox_give_up_after)
+        if args.once:
+            report = send_due(sender)
+            print("sent %d, retried %d, failed %d" % (
+                report.sent, report.retried, report.failed))
+            return EXIT_FAILED if report.failed else 0
+        run_until_signal(sender, settings.outbox_poll_interval)
+    return 0
+
+
+def send_due(sender: Sender, batch: int = 100) -> SendReport:
+    """Run until a batch comes back short: everything due now has been tried once."""
+    sent = retried = failed = 0
+    while True:
+        report = sender.run_once(batch)
+        sent, retried, failed = (sent + report.sent, retried + report.retried,
+                                 failed + report.failed)
+        if report.handled < batch:
+            return SendReport(sent, retried, failed)
+
+
+def run_until_signal(sender: Sender, poll_interval: float) -> None:
+    """Send every ``poll_interval`` seconds until SIGTERM or SIGINT (main thread only)."""
+    stopping = threading.Event()
+
+    def stop(_number: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {number: signal.signal(number, stop)
+                for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not stopping.is_set():
+            try:
+                report = send_due(sender)
+                if report.handled:
+                    logger.info("outbox worker: sent %d, retried %d, failed %d",
+                                report.sent, report.retried, report.failed)
+            except Exception:
+                logger.exception("outbox worker: run failed; next try in %ss",
+                                 poll_interval)
+            stopping.wait(poll_interval)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

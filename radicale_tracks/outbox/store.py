@@ -1,0 +1,204 @@
+"""Rows of the outbox: queueing in the caller's transaction, claiming, settling.
+
+:func:`enqueue` takes the caller's connection so that a mail is committed — or rolled back
+— together with the change that caused it. Everything else is :class:`OutboxStore`, one
+short transaction per operation.
+
+Claiming is a lease, portable between SQLite and PostgreSQL and safe with several
+senders: candidates are read first, then each is taken with a conditional ``UPDATE``
+that only one sender can win (rowcount 1). A sender that crashes leaves its lease to
+expire, and the next sender takes the row over. Times are POSIX seconds (UTC).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import (Connection, Engine, and_, case, delete, func, insert, or_, select,
+                        update)
+from sqlalchemy.sql.elements import ColumnElement
+
+from radicale_tracks.outbox.mail import OutgoingMail
+from radicale_tracks.outbox.schema import outbox
+
+
+class Status(StrEnum):
+    """Life of a row: pending until sent, or failed for an admin to look at."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One row of ``tracks_outbox``.
+
+    ``next_attempt_at`` is when a pending row is due; on a failed row it is the time it
+    failed (``retry`` sets it back to now).
+    """
+
+    id: int
+    created_at: int
+    message_id: str
+    envelope_from: str
+    recipient: str
+    kind: str
+    subject: str
+    track_id: int | None
+    uid: str | None
+    message: str
+    status: Status
+    attempts: int
+    next_attempt_at: int
+    lease_until: int | None
+    last_error: str | None
+    sent_at: int | None
+
+    @classmethod
+    def from_mapping(cls, values: Any) -> "OutboxRow":
+        fields = dict(values)
+        fields["status"] = Status(fields["status"])
+        return cls(**fields)
+
+
+def enqueue(connection: Connection, mails: Iterable[OutgoingMail], now: int) -> list[int]:
+    """Queue mails as pending rows, due now, in the transaction of ``connection``.
+
+    Nothing is committed here: the caller's transaction decides, so a change that rolls
+    back sends nothing. Returns the new row ids in order.
+    """
+    ids = []
+    for mail in mails:
+        result = connection.execute(insert(outbox).values(
+            created_at=now, message_id=mail.message_id, envelope_from=mail.envelope_from,
+            recipient=mail.recipient, kind=mail.kind, subject=mail.subject,
+            track_id=mail.track_id, uid=mail.uid, message=mail.message,
+            status=Status.PENDING.value, attempts=0, next_attempt_at=now,
+            lease_until=None, last_error=None, sent_at=None))
+        key = result.inserted_primary_key
+        assert key is not None
+        ids.append(int(key[0]))
+    return ids
+
+
+def _free(now: int) -> ColumnElement[bool]:
+    """Pending and not leased by a live sender."""
+    return and_(outbox.c.status == Status.PENDING.value,
+                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
+
+
+class OutboxStore:
+    """The sender's and the admin's view of the outbox."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def claim_due(self, now: int, lease_seconds: int, limit: int) -> list[OutboxRow]:
+        """Lease up to ``limit`` due rows to this caller until ``now + lease_seconds``.
+
+        A row is due when pending, ``next_attempt_at <= now`` and not leased (or its lease
+        expired). Two callers never get the same row while a lease runs.
+        """
+        with self.engine.connect() as connection:
+            candidates = connection.execute(
+                select(outbox.c.id)
+                .where(_free(now), outbox.c.next_attempt_at <= now)
+                .order_by(outbox.c.next_attempt_at, outbox.c.id)
+                .limit(limit)).scalars().all()
+        if not candidates:
+            return []
+        claimed = []
+        # ascending ids: PostgreSQL senders lock rows in one order and never deadlock
+        with self.engine.begin() as connection:
+            for row_id in sorted(candidates):
+                result = connection.execute(
+                    update(outbox).where(outbox.c.id == row_id, _free(now))
+                    .values(lease_until=now + lease_seconds))
+                if result.rowcount == 1:
+                    claimed.append(row_id)
+        if not claimed:
+            return []
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(outbox).where(outbox.c.id.in_(claimed))
+                .order_by(outbox.c.next_attempt_at, outbox.c.id)).mappings().all()
+        return [OutboxRow.from_mapping(row) for row in found]
+
+    def mark_sent(self, row_id: int, now: int) -> bool:
+        """The transport accepted the row's mail. False if the row was no longer pending."""
+        return self._settle(row_id, status=Status.SENT.value, sent_at=now,
+                            attempts=outbox.c.attempts + 1)
+
+    def mark_retry(self, row_id: int, error: str, next_attempt_at: int) -> bool:
+        """A temporary failure: pending again, due at ``next_attempt_at``."""
+        return self._settle(row_id, next_attempt_at=next_attempt_at, last_error=error,
+                            attempts=outbox.c.attempts + 1)
+
+    def mark_failed(self, row_id: int, error: str, now: int) -> bool:
+        """Given up: failed with ``error``, kept until an admin retries or purges it."""
+        return self._settle(row_id, status=Status.FAILED.value, last_error=error,
+                            next_attempt_at=now, attempts=outbox.c.attempts + 1)
+
+    def _settle(self, row_id: int, **values: Any) -> bool:
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id, outbox.c.status == Status.PENDING.value)
+                .values(lease_until=None, **values))
+        return bool(result.rowcount == 1)
+
+    def rows(self, status: str | None = None, limit: int = 100) -> list[OutboxRow]:
+        """Rows newest first, all or of one status."""
+        query = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(outbox.c.status == Status(status).value)
+        with self.engine.connect() as connection:
+            found = connection.execute(query).mappings().all()
+        return [OutboxRow.from_mapping(row) for row in found]
+
+    def get(self, row_id: int) -> OutboxRow | None:
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                select(outbox).where(outbox.c.id == row_id)).mappings().first()
+        return OutboxRow.from_mapping(found) if found else None
+
+    def retry(self, ids: Sequence[int] | None, now: int) -> int:
+        """Requeue failed rows (``None``: all of them), due now, attempts counted afresh.
+
+        Giving up is measured from ``created_at``: a requeued row older than the sender's
+        ``give_up_after`` gets one more attempt. Returns how many rows were requeued.
+        """
+        query = update(outbox).where(outbox.c.status == Status.FAILED.value)
+        if ids is not None:
+            if not ids:
+                return 0
+            query = query.where(outbox.c.id.in_(list(ids)))
+        with self.engine.begin() as connection:
+            result = connection.execute(query.values(
+                status=Status.PENDING.value, attempts=0, next_attempt_at=now,
+                lease_until=None))
+        return int(result.rowcount)
+
+    def purge(self, before: int, statuses: Sequence[str] = (Status.SENT.value,)) -> int:
+        """Delete sent (or failed) rows settled before ``before``; pending rows never."""
+        chosen = [Status(status).value for status in statuses]
+        if Status.PENDING.value in chosen:
+            raise ValueError("pending rows are never purged")
+        settled_at = case((outbox.c.status == Status.SENT.value, outbox.c.sent_at),
+                          else_=outbox.c.next_attempt_at)
+        with self.engine.begin() as connection:
+            result = connection.execute(delete(outbox).where(
+                outbox.c.status.in_(chosen), settled_at < before))
+        return int(result.rowcount)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per status, every status present."""
+        found = {status.value: 0 for status in Status}
+        with self.engine.connect() as connection:
+            for status, count in connection.execute(
+                    select(outbox.c.status, func.count()).group_by(outbox.c.status)):
+                found[status] = int(count)
+        return found

@@ -1,0 +1,62 @@
+"""``[rights] type = radicale_tracks.rights``: Radicale's rights plus track membership.
+
+Track calendars live under the assistant principal (``/assistant/<track>/``) and are
+private to their members: a local user who is a member (by user name or by one of their
+addresses) may read the track, nobody else may see it, and only the assistant principal
+may write it. Every other path is decided by the rights type named in ``[rights] base``
+(default ``owner_only``), configured with Radicale's own ``[rights]`` options.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from radicale import config as radicale_config
+from radicale import pathutils, rights, utils
+from sqlalchemy.exc import SQLAlchemyError
+
+from radicale_tracks.core.addresses import AddressBook
+from radicale_tracks.db.engine import shared_engine
+from radicale_tracks.db.session import Database
+from radicale_tracks.settings import Settings
+from radicale_tracks.tracks.store import is_member_user
+
+logger = logging.getLogger("radicale.tracks.rights")
+
+
+class Rights(rights.BaseRights):
+    def __init__(self, configuration: radicale_config.Configuration) -> None:
+        super().__init__(configuration)
+        self.settings = Settings.from_configuration(configuration)
+        self.base: rights.BaseRights = utils.load_plugin(
+            rights.INTERNAL_TYPES, "rights", "Rights", rights.BaseRights,
+            _with_rights_type(configuration, self.settings.rights_base))
+        self.book = AddressBook.build(self.settings.domain, self.settings.assistant_address,
+                                      self.settings.addresses)
+        self.database = Database(shared_engine(self.settings.database_url))
+        self.principal = self.settings.assistant_principal
+
+    def authorization(self, user: str, user_groups: set, path: str) -> str:
+        parts = pathutils.strip_path(path).split("/")
+        if parts[0] != self.principal:
+            return self.base.authorization(user, user_groups, path)
+        if user == self.principal:
+            return self.base.authorization(user, user_groups, path)
+        if len(parts) < 2 or not user:
+            return ""
+        try:
+            with self.database.connect() as connection:
+                member = is_member_user(connection, parts[1], user,
+                                        self.book.addresses_of(user))
+        except SQLAlchemyError:
+            logger.exception("Track membership unknown (database); %r denied %r", user, path)
+            return ""
+        return "r" if member else ""
+
+
+def _with_rights_type(configuration: radicale_config.Configuration,
+                      type_: str) -> radicale_config.Configuration:
+    """A copy of the configuration whose ``[rights] type`` is the base type."""
+    copy = configuration.copy()
+    copy.update({"rights": {"type": type_}}, "radicale-tracks rights base", privileged=True)
+    return copy

@@ -1,0 +1,64 @@
+"""The assistant's calendars on Radicale's storage: the ``TrackCalendars`` port.
+
+Called inside the storage write lock of the organizer's request; writes go through the
+storage plugin's own ``upload``, so track copies are indexed in the same transaction.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import vobject
+from radicale import item as radicale_item
+from radicale import pathutils
+
+if TYPE_CHECKING:
+    from radicale_tracks.plugin.storage import Collection, Storage
+
+
+def item_from_text(collection_path: str, text: str) -> radicale_item.Item:
+    """A prepared Radicale item from iCalendar text, as Radicale's PUT builds one."""
+    vobject_item = vobject.readOne(text)
+    item = radicale_item.Item(collection_path=collection_path, vobject_item=vobject_item)
+    item.prepare()
+    return item
+
+
+class StorageTrackCalendars:
+    def __init__(self, storage: "Storage") -> None:
+        self.storage = storage
+
+    def path(self, slug: str) -> str:
+        return "/%s/%s/" % (self.storage.settings.assistant_principal, slug)
+
+    def collection(self, slug: str) -> "Collection":
+        from radicale_tracks.plugin.storage import Collection
+
+        found = next(iter(self.storage.discover(self.path(slug))), None)
+        if not isinstance(found, Collection) or found.tag != "VCALENDAR":
+            raise LookupError("track calendar %s is missing" % self.path(slug))
+        return found
+
+    def create_track_calendar(self, slug: str, title: str) -> None:
+        self.storage.create_collection(self.path(slug), props={
+            "tag": "VCALENDAR",
+            "D:displayname": title,
+            "C:calendar-description": "Meetings of the track \"%s\", kept by the "
+                                      "assistant" % title,
+            "C:supported-calendar-component-set": "VEVENT,VTODO,VJOURNAL",
+        })
+
+    def read_copy(self, slug: str, href: str) -> str | None:
+        item = self.collection(slug)._get(href, verify_href=False)
+        return item.serialize() if item is not None else None
+
+    def write_copy(self, slug: str, href: str, ics: str) -> None:
+        collection = self.collection(slug)
+        collection.upload(href, item_from_text(collection.path, ics))
+
+    def user_exists(self, user: str) -> bool:
+        if not pathutils.is_safe_filesystem_path_component(user):
+            return False
+        return os.path.isdir(os.path.join(
+            self.storage._get_collection_root_folder(), user))

@@ -1,0 +1,478 @@
+"""The assistant: an organizer's write that involves it → tracks, copies, mails.
+
+Owns the orchestration of issue "invite the assistant, get a track":
+
+- the organizer broker (``core/broker.py``) turns (old, new) into iTIP messages; those
+  addressed to the assistant or a track address are what the assistant receives;
+- receipt (``core/receipt.py``) applies them to the track's copy (newer/older by
+  SEQUENCE then DTSTAMP, stale ones ignored);
+- the organizer's object gets the assistant's answer and the meeting details
+  (``core/track_details.py``) before it is stored;
+- members, meetings and an activity line are recorded, and every mail is rendered and
+  queued in the same transaction (``outbox/store.enqueue``).
+
+It reaches calendars only through the :class:`TrackCalendars` port (the storage adapter
+implements it inside Radicale's write lock) and the database through the connection it is
+handed, so one storage write is one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from icalendar import Calendar
+from sqlalchemy import Connection
+
+from radicale_tracks.core.addresses import AddressBook, normalize_address
+from radicale_tracks.core.broker import build_reply, organizer_messages
+from radicale_tracks.core.itip import ItipMessage, Method, PartStat
+from radicale_tracks.core.receipt import Outcome, Receipt, apply_message
+from radicale_tracks.core.summaries import (describe_changes, describe_instance,
+                                            master_component, meeting_facts)
+from radicale_tracks.core.track_details import (TrackDetails, set_attendee_status,
+                                                track_copy, with_sent_by,
+                                                with_track_details)
+from radicale_tracks.mail.compose import MailTemplates, compose_mail, message_id_for
+from radicale_tracks.outbox.mail import OutgoingMail
+from radicale_tracks.outbox.store import enqueue
+from radicale_tracks.tracks import store
+from radicale_tracks.tracks.store import Track
+
+logger = logging.getLogger("radicale.tracks.assistant")
+
+#: RFC 6638 §3.2.9 / RFC 5546 §3.6 request-status codes the assistant writes.
+DELIVERED = "1.2"
+INVALID_USER = "3.7"
+
+
+class TrackCalendars(Protocol):
+    """The track collections under the assistant principal (the storage implements it)."""
+
+    def create_track_calendar(self, slug: str, title: str) -> None: ...
+
+    def read_copy(self, slug: str, href: str) -> str | None: ...
+
+    def write_copy(self, slug: str, href: str, ics: str) -> None: ...
+
+    def user_exists(self, user: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class AssistantConfig:
+    base_url: str
+    assistant_principal: str
+    join_url_template: str
+    from_email: str
+
+
+@dataclass(frozen=True)
+class OrganizerChange:
+    """A local user's write of an object they organize; ``new`` None means deleted."""
+
+    user: str
+    source_path: str
+    old: Calendar | None
+    new: Calendar | None
+
+
+def involves_assistant(book: AddressBook, *calendars: Calendar | None) -> bool:
+    """Cheap pre-check: does any version name the assistant or a track as attendee?"""
+    for calendar in calendars:
+        if calendar is None:
+            continue
+        for component in calendar.subcomponents:
+            found = component.get("ATTENDEE")
+            for attendee in (found if isinstance(found, list)
+                             else [found] if found is not None else []):
+                if book.is_assistant_side(str(attendee)):
+                    return True
+    return False
+
+
+def copy_href(uid: str) -> str:
+    """A file name for the track copy of ``uid`` (UIDs can hold anything)."""
+    return hashlib.sha256(uid.encode("utf-8")).hexdigest()[:40] + ".ics"
+
+
+def _attendees(calendar: Calendar | None) -> dict[str, str | None]:
+    """address → CN of every attendee in any component."""
+    found: dict[str, str | None] = {}
+    if calendar is None:
+        return found
+    for component in calendar.subcomponents:
+        if component.name not in ("VEVENT", "VTODO"):
+            continue
+        values = component.get("ATTENDEE")
+        for attendee in (values if isinstance(values, list)
+                         else [values] if values is not None else []):
+            address = normalize_address(str(attendee))
+            name = getattr(attendee, "params", {}).get("CN")
+            if address not in found or name:
+                found[address] = str(name) if name else found.get(address)
+    return found
+
+
+def _partstats(calendar: Calendar | None) -> dict[str, str]:
+    found: dict[str, str] = {}
+    master = master_component(calendar) if calendar is not None else None
+    values = master.get("ATTENDEE") if master is not None else None
+    for attendee in (values if isinstance(values, list)
+                     else [values] if values is not None else []):
+        found[normalize_address(str(attendee))] = str(
+            getattr(attendee, "params", {}).get("PARTSTAT", "NEEDS-ACTION"))
+    return found
+
+
+def _organizer(calendar: Calendar) -> tuple[str | None, str | None]:
+    master = master_component(calendar)
+    if master is None or master.get("ORGANIZER") is None:
+        return None, None
+    organizer = master.get("ORGANIZER")
+    name = getattr(organizer, "params", {}).get("CN")
+    return normalize_address(str(organizer)), str(name) if name else None
+
+
+def _timestamp(calendar: Calendar) -> int | None:
+    master = master_component(calendar)
+    value = getattr(master.get("DTSTART"), "dt", None) if master is not None else None
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return int(value.timestamp())
+    if isinstance(value, datetime.date):
+        return int(datetime.datetime(value.year, value.month, value.day,
+                                     tzinfo=datetime.timezone.utc).timestamp())
+    return None
+
+
+@dataclass
+class _Mails:
+    """Mails decided while handling one change, rendered at the end (track id known)."""
+
+    pending: list[tuple[str, str, str | None, dict[str, Any], str | None, str | None]] = \
+        field(default_factory=list)
+
+    def add(self, kind: str, recipient: str, name: str | None, context: dict[str, Any],
+            itip: str | None = None, method: str | None = None) -> None:
+        self.pending.append((kind, recipient, name, context, itip, method))
+
+
+class Assistant:
+    """Handles organizer writes that involve the assistant; one instance per storage."""
+
+    def __init__(self, config: AssistantConfig, book: AddressBook, templates: MailTemplates,
+                 calendars: TrackCalendars, clock: Callable[[], datetime.datetime],
+                 tokens: Callable[[], str]) -> None:
+        self.config = config
+        self.book = book
+        self.templates = templates
+        self.calendars = calendars
+        self.clock = clock
+        self.tokens = tokens
+
+    # -- addresses and links --------------------------------------------------------
+
+    def track_url(self, track: Track) -> str:
+        return "%s/%s/%s/" % (self.config.base_url, self.config.assistant_principal,
+                              track.slug)
+
+    def feed_url(self, track: Track) -> str:
+        return "%s/.tracks/feed/%s.ics" % (self.config.base_url, track.feed_token)
+
+    def details(self, track: Track, uid: str) -> TrackDetails:
+        join = (self.config.join_url_template.format(track=track.slug, uid=uid)
+                if self.config.join_url_template else None)
+        return TrackDetails(slug=track.slug, title=track.title, track_url=self.track_url(track),
+                            track_address=self.book.track_address(track.token),
+                            join_url=join)
+
+    def local_user(self, address: str) -> str | None:
+        user = self.book.user_of(address)
+        return user if user and self.calendars.user_exists(user) else None
+
+    # -- the entry point ------------------------------------------------------------
+
+    def handle_organizer_change(self, connection: Connection, change: OrganizerChange,
+                                store_organizer: Callable[[Calendar | None], None]) -> None:
+        """Process ``change``; ``store_organizer`` stores the organizer's object (the
+        given replacement, or as sent for None) — called exactly once, before any
+        other effect, so that a failure afterwards never loses the organizer's write."""
+        now = self.clock()
+        change = self._with_known_details(connection, change)
+        messages = organizer_messages(change.old, change.new,
+                                      self.book.addresses_of(change.user), now)
+        received = [m for m in messages if self.book.is_assistant_side(m.recipient)]
+        if not received:
+            store_organizer(None)
+            return
+        uid = received[0].uid
+        latest = change.new if change.new is not None else change.old
+        assert latest is not None
+        organizer, organizer_name = _organizer(latest)
+        assert organizer is not None  # the broker only speaks for objects with one
+        meeting = store.meeting_by_uid(connection, uid, organizer)
+        track = store.track_by_id(connection, meeting.track_id) if meeting else None
+        mails = _Mails()
+        now_ts = int(now.timestamp())
+        refused: list[tuple[str, str]] = []
+        if track is None:
+            track, message, refused = self._choose_track(connection, received)
+            for address, reason in refused:
+                latest = set_attendee_status(latest, address, partstat=None,
+                                             schedule_status=INVALID_USER)
+                mails.add("track_refused", organizer, organizer_name, {
+                    "address": address, "reason": reason,
+                    "assistant_address": self.book.assistant,
+                    "meeting": dict(meeting_facts(latest), join_url="")})
+                store.record_activity(connection, at=now_ts, kind="refused", uid=uid,
+                                      actor=organizer, summary="%s: %s" % (address, reason))
+                logger.info("Refused %s for uid %r of %s: %s", address, uid, organizer,
+                            reason)
+            if message is None:
+                store_organizer(latest if refused and change.new is not None else None)
+                self._send(connection, mails, None, uid, now)
+                return
+            creating = track is None
+        else:
+            message = next((m for m in received if m.recipient == self._attendee_of(
+                track, received)), received[0])
+            creating = False
+        existing_text = (self.calendars.read_copy(track.slug, meeting.href)
+                         if track is not None and meeting is not None else None)
+        existing = Calendar.from_ical(existing_text) if existing_text else None
+        receipt = apply_message(message.calendar(), existing)
+        if receipt.outcome in (Outcome.STALE, Outcome.IGNORED) or receipt.calendar is None:
+            store_organizer(None)
+            if track is not None:
+                store.record_activity(connection, at=now_ts, kind=receipt.outcome.value,
+                                      track_id=track.id, uid=uid, actor=organizer,
+                                      summary=receipt.reason)
+            logger.info("Assistant ignored %s for uid %r: %s", message.method, uid,
+                        receipt.reason)
+            return
+        if creating:
+            track = self._open_track(connection, change, organizer, latest, now_ts)
+        assert track is not None
+        assistant_address = message.recipient
+        details = self.details(track, uid)
+        if meeting is None and change.new is not None:
+            # participants' first invitation carries the track and join links too
+            messages = organizer_messages(change.old, with_track_details(change.new, details),
+                                          self.book.addresses_of(change.user), now)
+        if change.new is not None:
+            updated = set_attendee_status(change.new, assistant_address,
+                                          partstat=PartStat.ACCEPTED.value,
+                                          schedule_status=DELIVERED)
+            for address, _reason in refused:
+                updated = set_attendee_status(updated, address, partstat=None,
+                                              schedule_status=INVALID_USER)
+            store_organizer(with_track_details(updated, details))
+        else:
+            store_organizer(None)
+        copy = track_copy(with_track_details(receipt.calendar, details),
+                          self.book.is_assistant_side)
+        href = meeting.href if meeting is not None else copy_href(uid)
+        self.calendars.write_copy(track.slug, href, copy.to_ical().decode("utf-8"))
+        facts = meeting_facts(copy)
+        cancelled = receipt.outcome is Outcome.CANCELLED
+        store.save_meeting(connection, track.id, uid, href=href, organizer=organizer,
+                           source_path=change.source_path, summary=facts["summary"],
+                           dtstart=_timestamp(copy),
+                           sequence=next((m.sequence for m in received), 0),
+                           status="cancelled" if cancelled else "active", now=now_ts)
+        new_members = self._record_members(connection, track, organizer, organizer_name,
+                                           change, now_ts)
+        self._decide_mails(mails, track, message, messages, receipt, change, copy, details,
+                           organizer, organizer_name, new_members, creating,
+                           meeting is None, now)
+        kind = {Outcome.CREATED: "created" if creating else "added",
+                Outcome.UPDATED: "updated", Outcome.CANCELLED: "cancelled",
+                Outcome.INSTANCE_CANCELLED: "instance-cancelled",
+                Outcome.REPLY_APPLIED: "reply"}.get(receipt.outcome, receipt.outcome.value)
+        store.record_activity(connection, at=now_ts, kind=kind, track_id=track.id, uid=uid,
+                              actor=organizer, summary=self._activity_summary(
+                                  kind, facts["summary"], receipt))
+        store.touch_track(connection, track.id, now_ts)
+        self._send(connection, mails, track, uid, now)
+        logger.info("Assistant %s uid %r in track %s (%s)", kind, uid, track.slug,
+                    receipt.reason)
+
+    # -- steps ------------------------------------------------------------------------
+
+    def _with_known_details(self, connection: Connection, change: OrganizerChange
+                            ) -> OrganizerChange:
+        """Both versions with the details of the meeting's track, when it has one.
+
+        A client that saves its own copy drops what the assistant wrote (or keeps an
+        older copy of it); comparing versions that both carry the same details makes
+        only the organizer's own edits count as changes.
+        """
+        latest = change.new if change.new is not None else change.old
+        master = master_component(latest) if latest is not None else None
+        organizer = _organizer(latest)[0] if latest is not None else None
+        if master is None or organizer is None:
+            return change
+        meeting = store.meeting_by_uid(connection, str(master.get("UID", "")), organizer)
+        track = store.track_by_id(connection, meeting.track_id) if meeting else None
+        if track is None:
+            return change
+        details = self.details(track, str(master.get("UID", "")))
+        return OrganizerChange(
+            user=change.user, source_path=change.source_path,
+            old=with_track_details(change.old, details) if change.old is not None else None,
+            new=with_track_details(change.new, details) if change.new is not None else None)
+
+    def _attendee_of(self, track: Track, received: list[ItipMessage]) -> str:
+        track_address = self.book.track_address(track.token)
+        addresses = [m.recipient for m in received]
+        return track_address if track_address in addresses else addresses[0]
+
+    def _choose_track(self, connection: Connection, received: list[ItipMessage]
+                      ) -> tuple[Track | None, ItipMessage | None, list[tuple[str, str]]]:
+        """For a meeting new to the assistant: (existing track or None for a new one,
+        the message to act on or None, refused track addresses with reasons)."""
+        requests = [m for m in received if m.method is Method.REQUEST]
+        refused: list[tuple[str, str]] = []
+        for message in requests:
+            token = self.book.track_token(message.recipient)
+            if token is None:
+                continue
+            track = store.track_by_token(connection, token)
+            if track is None:
+                refused.append((message.recipient, "there is no track with this address"))
+            elif not track.is_open:
+                refused.append((message.recipient, "this track is closed"))
+            else:
+                return track, message, refused
+        for message in requests:
+            if self.book.is_assistant(message.recipient):
+                return None, message, refused
+        return None, None, refused
+
+    def _open_track(self, connection: Connection, change: OrganizerChange, organizer: str,
+                    latest: Calendar, now: int) -> Track:
+        title = meeting_facts(latest)["summary"]
+        slug = self.tokens()[:16]
+        track = store.insert_track(connection, slug=slug, token=self.tokens()[:20],
+                                   feed_token=self.tokens(), title=title,
+                                   organizer=organizer, organizer_user=change.user, now=now)
+        self.calendars.create_track_calendar(slug, title)
+        return track
+
+    def _record_members(self, connection: Connection, track: Track, organizer: str,
+                        organizer_name: str | None, change: OrganizerChange, now: int
+                        ) -> set[str]:
+        new: set[str] = set()
+        if store.upsert_member(connection, track.id, organizer, user=change.user,
+                               name=organizer_name, role="organizer", partstat="ACCEPTED",
+                               now=now):
+            new.add(organizer)
+        partstats = _partstats(change.new)
+        for address, name in _attendees(change.new).items():
+            if self.book.is_assistant_side(address) or address == organizer:
+                continue
+            if store.upsert_member(connection, track.id, address,
+                                   user=self.local_user(address), name=name,
+                                   role="attendee", partstat=partstats.get(address),
+                                   now=now):
+                new.add(address)
+        return new
+
+    def _decide_mails(self, mails: _Mails, track: Track, message: ItipMessage,
+                      messages: list[ItipMessage], receipt: Receipt,
+                      change: OrganizerChange, copy: Calendar, details: TrackDetails,
+                      organizer: str, organizer_name: str | None, new_members: set[str],
+                      creating: bool, new_meeting: bool, now: datetime.datetime) -> None:
+        facts = dict(meeting_facts(copy), join_url=details.join_url or "")
+        track_facts = {"title": track.title, "url": details.track_url,
+                       "address": details.track_address, "feed_url": self.feed_url(track)}
+        base = {"track": track_facts, "meeting": facts,
+                "organizer_name": organizer_name or organizer}
+        per_recipient = {m.recipient: m for m in messages
+                         if not self.book.is_assistant_side(m.recipient)}
+        names = {**_attendees(change.old), **_attendees(change.new)}
+        outcome = receipt.outcome
+        reply: str | None = None
+        if change.new is not None and outcome is not Outcome.CANCELLED:
+            reply = build_reply(change.new, message.recipient, PartStat.ACCEPTED, now).ics
+        if outcome is Outcome.CANCELLED or outcome is Outcome.INSTANCE_CANCELLED:
+            instance = ("" if outcome is Outcome.CANCELLED else ", ".join(
+                describe_instance(key) for key in receipt.instances if key))
+            context = dict(base, instance=instance)
+            mails.add("meeting_cancelled", organizer, organizer_name, context)
+            for recipient, sent in per_recipient.items():
+                if sent.method is Method.CANCEL:
+                    mails.add("meeting_cancelled", recipient, names.get(recipient), context,
+                              with_sent_by(sent.ics, details.track_address), "CANCEL")
+            return
+        if (not creating and not new_meeting and set(receipt.changes) <= {"ATTENDEE"}
+                and set(_attendees(change.old)) == set(_attendees(change.new))):
+            return  # only replies (PARTSTAT) changed: the track copy follows, no mail
+        if creating:
+            mails.add("track_created", organizer, organizer_name, base, reply, "REPLY")
+        elif new_meeting:
+            mails.add("meeting_ready", organizer, organizer_name, base, reply, "REPLY")
+        else:
+            changes = describe_changes(change.old, change.new or copy, receipt.changes)
+            mails.add("meeting_changed", organizer, organizer_name,
+                      dict(base, changes=changes), reply, "REPLY")
+        for recipient, sent in per_recipient.items():
+            itip = with_sent_by(sent.ics, details.track_address)
+            if sent.method is Method.CANCEL:
+                mails.add("meeting_cancelled", recipient, names.get(recipient),
+                          dict(base, instance=""),
+                          itip, "CANCEL")
+                continue
+            local = self.local_user(recipient)
+            subscribe = {"caldav_url": details.track_url if local else "",
+                         "feed_url": "" if local else self.feed_url(track)}
+            if recipient in new_members:
+                mails.add("member_added", recipient, names.get(recipient),
+                          dict(base, subscribe=subscribe),
+                          itip, "REQUEST")
+            elif new_meeting:
+                mails.add("meeting_added", recipient, names.get(recipient), base, itip,
+                          "REQUEST")
+            else:
+                changes = describe_changes(change.old, change.new or copy, sent.changes)
+                mails.add("meeting_changed", recipient, names.get(recipient),
+                          dict(base, changes=changes), itip, "REQUEST")
+
+    def _send(self, connection: Connection, mails: _Mails, track: Track | None,
+              uid: str, now: datetime.datetime) -> None:
+        if not mails.pending:
+            return
+        sender = self.book.track_address(track.token) if track else self.book.assistant
+        rendered: list[OutgoingMail] = []
+        for kind, recipient, name, context, itip, method in mails.pending:
+            full = dict(context, recipient_name=name or recipient, domain=self.book.domain)
+            rendered.append(compose_mail(
+                self.templates, kind, full, sender=sender, sender_name="Assistant",
+                recipient=recipient, recipient_name=name,
+                message_id=message_id_for(self.tokens(), self.book.domain), now=now,
+                itip=itip, method=method, envelope_from=self.config.from_email,
+                track_id=track.id if track else None, uid=uid))
+        enqueue(connection, rendered, int(now.timestamp()))
+
+    @staticmethod
+    def _activity_summary(kind: str, summary: str, receipt: Receipt) -> str:
+        if kind == "updated" and receipt.changes:
+            return "%s: %s changed" % (summary, ", ".join(c.lower() for c in receipt.changes))
+        return "%s %s" % (summary, kind.replace("-", " "))
+
+
+def record_failure(connection: Connection, *, at: int, uid: str | None, actor: str | None,
+                   error: BaseException, detail: str, track_id: int | None = None) -> None:
+    """An assistant failure, where ``tracks show`` and ``tracks list`` show it."""
+    store.record_activity(connection, at=at, kind="failed", uid=uid, actor=actor,
+                          track_id=track_id,
+                          summary="assistant failed: %s: %s" % (type(error).__name__, error),
+                          detail=detail)
+
+
+__all__ = ["Assistant", "AssistantConfig", "OrganizerChange", "TrackCalendars",
+           "involves_assistant", "record_failure", "copy_href"]

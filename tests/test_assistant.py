@@ -1,0 +1,330 @@
+"""End to end: invite the assistant from a CalDAV client, get a track, mails, changes.
+
+A real ``radicale-tracks serve`` on 127.0.0.1 with the storage and rights plugins, the
+python ``caldav`` library as the organizer's client, and a real SMTP server (aiosmtpd)
+receiving the mail the outbox sends.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import caldav
+import pytest
+import requests
+from icalendar import Calendar
+
+from conftest import fresh_database
+from helpers import PLUGIN, USERS, RadicaleServer, free_port
+from mailserver import MailSink, Received
+
+UTC = datetime.timezone.utc
+DOMAIN = "example.org"
+
+
+def server_options(smtp_port: int, database_url: str, **extra: str) -> dict[str, str]:
+    options = {"database_url": database_url, "domain": DOMAIN, "mail_transport": "smtp",
+               "smtp_server": "127.0.0.1", "smtp_port": str(smtp_port),
+               "outbox_poll_interval": "1", "outbox_retry_base": "1",
+               "join_url_template": "https://meet.example.org/{track}"}
+    options.update(extra)
+    return options
+
+
+def start_server(workdir: Path, options: dict[str, str]) -> RadicaleServer:
+    server = RadicaleServer(workdir, storage_type=PLUGIN, storage_options=options,
+                            rights_type="radicale_tracks.rights")
+    return server.start()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def setup(request: pytest.FixtureRequest, tmp_path: Path
+          ) -> Iterator[tuple[RadicaleServer, MailSink]]:
+    sink = MailSink().start()
+    with fresh_database(request.param, tmp_path) as url:
+        server = start_server(tmp_path / "server", server_options(sink.port, url))
+        try:
+            yield server, sink
+        finally:
+            server.stop()
+            sink.stop()
+
+
+def client(server: RadicaleServer, user: str) -> caldav.DAVClient:
+    return caldav.DAVClient("%s/%s/" % (server.url, user), username=user,
+                            password=USERS[user])
+
+
+def meeting(uid: str, summary: str, start: datetime.datetime, attendees: list[str], *,
+            sequence: int = 0, extra: str = "", hours: int = 1) -> str:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "BEGIN:VEVENT",
+             "UID:" + uid, "DTSTAMP:20270101T000000Z",
+             "DTSTART:" + start.strftime("%Y%m%dT%H%M%SZ"),
+             "DTEND:" + (start + datetime.timedelta(hours=hours)).strftime("%Y%m%dT%H%M%SZ"),
+             "SUMMARY:" + summary, "SEQUENCE:%d" % sequence,
+             "ORGANIZER;CN=Alice:mailto:alice@example.org"]
+    lines += ["ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:" + a for a in attendees]
+    lines += [line for line in extra.splitlines() if line]
+    lines += ["END:VEVENT", "END:VCALENDAR"]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def by_kind(mails: list[Received]) -> dict[tuple[str, str], Received]:
+    return {(m.kind, m.recipient): m for m in mails}
+
+
+def stored(calendar: caldav.Calendar, uid: str) -> Any:
+    return Calendar.from_ical(calendar.event_by_uid(uid).data).walk("VEVENT")[0]
+
+
+def attendee(component: Any, address: str) -> Any:
+    for found in component.get("ATTENDEE"):
+        if str(found).lower() == "mailto:" + address:
+            return found
+    raise AssertionError("%s not an attendee" % address)
+
+
+def track_slug(component: Any) -> str:
+    return str(component["X-TRACKS-TRACK"])
+
+
+MONDAY = datetime.datetime(2027, 1, 4, 10, tzinfo=UTC)
+
+
+def test_invite_opens_a_track_for_members_only(setup: tuple[RadicaleServer, MailSink]
+                                               ) -> None:
+    server, sink = setup
+    alice = client(server, "alice").principal().make_calendar(name="Work", cal_id="work")
+    client(server, "bob").principal()  # bob has logged in once: a local user
+    uid = "kickoff-%s@example.org" % uuid.uuid4().hex[:8]
+    alice.save_event(meeting(uid, "Project kickoff", MONDAY,
+                             ["assistant@example.org", "bob@example.org", "dana@external.test"]))
+
+    mails = by_kind(sink.wait_for(3))
+    assert set(mails) == {("track_created", "alice@example.org"),
+                          ("member_added", "bob@example.org"),
+                          ("member_added", "dana@external.test")}
+
+    # the organizer's stored event: the assistant accepted, details written once
+    event = stored(alice, uid)
+    assistant = attendee(event, "assistant@example.org")
+    assert assistant.params["PARTSTAT"] == "ACCEPTED"
+    assert assistant.params["SCHEDULE-STATUS"] == "1.2"
+    slug = track_slug(event)
+    description = str(event["DESCRIPTION"])
+    track_address = re.search(r"assistant\+[0-9a-f]+@example\.org", description).group(0)
+    assert description.count("-- Track --") == 1
+    assert str(event["URL"]) == "%s/assistant/%s/" % (server.url, slug)
+    assert "https://meet.example.org/%s" % slug in str(event["CONFERENCE"])
+
+    # iMIP: the organizer gets the assistant's REPLY, participants the REQUEST
+    reply = mails["track_created", "alice@example.org"]
+    assert track_address in reply.text() and str(event["URL"]) in reply.text()
+    assert reply.message["From"].addresses[0].addr_spec == track_address
+    calendar = reply.calendar()
+    assert calendar is not None and str(calendar["METHOD"]) == "REPLY"
+    component = calendar.walk("VEVENT")[0]
+    # (the caldav library bumps SEQUENCE on every save)
+    assert str(component["UID"]) == uid
+    assert int(component["SEQUENCE"]) == int(event["SEQUENCE"])
+    assert str(component["ATTENDEE"]).lower() == "mailto:assistant@example.org"
+    assert component["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
+    assert str(component["ORGANIZER"]).lower() == "mailto:alice@example.org"
+    for address in ("bob@example.org", "dana@external.test"):
+        request = mails["member_added", address].calendar()
+        assert request is not None and str(request["METHOD"]) == "REQUEST"
+        component = request.walk("VEVENT")[0]
+        assert str(component["UID"]) == uid
+        assert component["ORGANIZER"].params["SENT-BY"].lower() == "mailto:" + track_address
+        assert "mailto:" + address in [str(a).lower() for a in component["ATTENDEE"]]
+    bob_text = mails["member_added", "bob@example.org"].text()
+    dana_text = mails["member_added", "dana@external.test"].text()
+    assert "%s/assistant/%s/" % (server.url, slug) in bob_text
+    feed_url = re.search(r"http://\S+/\.tracks/feed/\S+\.ics", dana_text).group(0)
+
+    # the track: readable by members (bob), invisible to others (carol)
+    track_url = "%s/assistant/%s/" % (server.url, slug)
+    copy = client(server, "bob").calendar(url=track_url).event_by_uid(uid)
+    copy_event = Calendar.from_ical(copy.data).walk("VEVENT")[0]
+    assert str(copy_event["SUMMARY"]) == "Project kickoff"
+    assert attendee(copy_event, "assistant@example.org").params["PARTSTAT"] == "ACCEPTED"
+    for user in ("carol",):
+        answer = requests.request("PROPFIND", track_url, auth=(user, USERS[user]),
+                                  headers={"Depth": "1"}, timeout=10)
+        assert answer.status_code in (403, 404), answer.status_code
+    anonymous = requests.get(track_url, timeout=10)
+    assert anonymous.status_code == 401
+    assert requests.request("PUT", track_url + "x.ics", auth=("bob", USERS["bob"]),
+                            data=meeting("x", "x", MONDAY, []), timeout=10
+                            ).status_code == 403
+
+    # the read-only feed for members without an account
+    feed = requests.get(feed_url, timeout=10)
+    assert feed.status_code == 200 and feed.headers["Content-Type"].startswith("text/calendar")
+    assert uid in feed.text
+    assert requests.get(feed_url.replace(".ics", "0.ics"), timeout=10).status_code == 404
+    assert requests.put(feed_url, data="x", timeout=10).status_code == 405
+
+    listing = server.cli("tracks", "list")
+    assert listing.returncode == 0 and "Project kickoff" in listing.stdout
+    shown = server.cli("tracks", "show", slug)
+    assert shown.returncode == 0, shown.stderr
+    for address in ("alice@example.org", "bob@example.org", "dana@external.test"):
+        assert address in shown.stdout
+    assert server.cli("tracks", "show", track_address).stdout == shown.stdout
+
+
+def test_changes_and_cancellations_are_followed(setup: tuple[RadicaleServer, MailSink]
+                                               ) -> None:
+    server, sink = setup
+    alice = client(server, "alice").principal().make_calendar(name="Work", cal_id="work")
+    uid = "weekly-%s@example.org" % uuid.uuid4().hex[:8]
+    attendees = ["assistant@example.org", "dana@external.test"]
+    alice.save_event(meeting(uid, "Weekly", MONDAY, attendees, extra="RRULE:FREQ=WEEKLY;COUNT=10"))
+    sink.wait_for(2)
+    sink.take()
+    event = stored(alice, uid)
+    slug = track_slug(event)
+    track = client(server, "alice")  # alice is a member (the organizer)
+    track_calendar = track.calendar(url="%s/assistant/%s/" % (server.url, slug))
+
+    # re-saving what the server returned (bookkeeping only) sends nothing, adds nothing
+    saved = alice.event_by_uid(uid)
+    saved.save()
+    assert sink.settle(quiet=2.5) == []
+    assert str(stored(alice, uid)["DESCRIPTION"]).count("-- Track --") == 1
+
+    # move the meeting: the track copy follows and everyone hears what changed
+    moved = Calendar.from_ical(alice.event_by_uid(uid).data)
+    component = moved.walk("VEVENT")[0]
+    component["DTSTART"].dt = MONDAY + datetime.timedelta(hours=4)
+    component["DTEND"].dt = MONDAY + datetime.timedelta(hours=5)
+    alice.save_event(moved.to_ical().decode())
+    mails = by_kind(sink.wait_for(2))
+    assert set(mails) == {("meeting_changed", "alice@example.org"),
+                          ("meeting_changed", "dana@external.test")}
+    assert "Time:" in mails["meeting_changed", "dana@external.test"].text()
+    request = mails["meeting_changed", "dana@external.test"].calendar()
+    assert str(request["METHOD"]) == "REQUEST"
+    assert int(request.walk("VEVENT")[0]["SEQUENCE"]) == int(stored(alice, uid)["SEQUENCE"])
+    copy = Calendar.from_ical(track_calendar.event_by_uid(uid).data).walk("VEVENT")[0]
+    assert copy["DTSTART"].dt == MONDAY + datetime.timedelta(hours=4)
+    sink.take()
+
+    # cancel one instance (EXDATE): a CANCEL for that instance, the copy marks it
+    instance = MONDAY + datetime.timedelta(days=7, hours=4)
+    cancelled = Calendar.from_ical(alice.event_by_uid(uid).data)
+    cancelled.walk("VEVENT")[0].add("EXDATE", instance)
+    alice.save_event(cancelled.to_ical().decode())
+    mails = by_kind(sink.wait_for(2))
+    cancel = mails["meeting_cancelled", "dana@external.test"].calendar()
+    assert str(cancel["METHOD"]) == "CANCEL"
+    assert cancel.walk("VEVENT")[0]["RECURRENCE-ID"].dt == instance
+    copy_calendar = Calendar.from_ical(track_calendar.event_by_uid(uid).data)
+    marked = [c for c in copy_calendar.walk("VEVENT")
+              if "RECURRENCE-ID" in c and c["RECURRENCE-ID"].dt == instance]
+    excluded = [c for c in copy_calendar.walk("VEVENT") if "EXDATE" in c]
+    assert marked and str(marked[0]["STATUS"]) == "CANCELLED" or excluded
+    sink.take()
+
+    # delete the series: cancelled in the track, everyone told
+    alice.event_by_uid(uid).delete()
+    mails = by_kind(sink.wait_for(2))
+    assert set(mails) == {("meeting_cancelled", "alice@example.org"),
+                          ("meeting_cancelled", "dana@external.test")}
+    assert str(mails["meeting_cancelled", "dana@external.test"].calendar()["METHOD"]) == "CANCEL"
+    copy = Calendar.from_ical(track_calendar.event_by_uid(uid).data).walk("VEVENT")[0]
+    assert str(copy["STATUS"]) == "CANCELLED"
+
+
+def test_track_address_adds_meetings_and_unknown_ones_are_refused(
+        setup: tuple[RadicaleServer, MailSink]) -> None:
+    server, sink = setup
+    alice = client(server, "alice").principal().make_calendar(name="Work", cal_id="work")
+    first = "first-%s@example.org" % uuid.uuid4().hex[:8]
+    alice.save_event(meeting(first, "Board", MONDAY, ["assistant@example.org", "dana@external.test"]))
+    sink.wait_for(2)
+    sink.take()
+    slug = track_slug(stored(alice, first))
+    address = re.search(r"assistant\+[0-9a-f]+@example\.org",
+                        str(stored(alice, first)["DESCRIPTION"])).group(0)
+
+    second = "second-%s@example.org" % uuid.uuid4().hex[:8]
+    alice.save_event(meeting(second, "Board (March)", MONDAY + datetime.timedelta(days=60),
+                             [address.upper().replace("+", "%2B"), "dana@external.test",
+                              "erin@external.test"]))
+    mails = by_kind(sink.wait_for(3))
+    assert set(mails) == {("meeting_ready", "alice@example.org"),
+                          ("meeting_added", "dana@external.test"),
+                          ("member_added", "erin@external.test")}
+    event = stored(alice, second)
+    assert track_slug(event) == slug
+    track_calendar = client(server, "alice").calendar(url="%s/assistant/%s/" % (server.url, slug))
+    assert {str(Calendar.from_ical(e.data).walk("VEVENT")[0]["UID"])
+            for e in track_calendar.events()} == {first, second}
+    sink.take()
+
+    unknown = "assistant+0123456789abcdef0123@example.org"
+    third = "third-%s@example.org" % uuid.uuid4().hex[:8]
+    alice.save_event(meeting(third, "Lunch", MONDAY, [unknown, "dana@external.test"]))
+    mails = by_kind(sink.wait_for(1))
+    assert set(mails) == {("track_refused", "alice@example.org")}
+    assert unknown in mails["track_refused", "alice@example.org"].text()
+    assert attendee(stored(alice, third), unknown).params["SCHEDULE-STATUS"] == "3.7"
+    assert "X-TRACKS-TRACK" not in stored(alice, third)
+
+
+def test_a_failing_assistant_keeps_the_organizer_write(tmp_path: Path) -> None:
+    sink = MailSink().start()
+    folder = tmp_path / "server" / "collections"
+    folder.mkdir(parents=True)
+    (folder / "collection-root").mkdir()
+    # a file where the assistant's principal folder should be: creating a track fails
+    (folder / "collection-root" / "assistant").write_text("in the way")
+    server = start_server(tmp_path / "server", server_options(
+        sink.port, "sqlite:///%s" % (tmp_path / "db.sqlite3")))
+    try:
+        alice = client(server, "alice").principal().make_calendar(name="Work", cal_id="work")
+        uid = "fails@example.org"
+        alice.save_event(meeting(uid, "Kept anyway", MONDAY, ["assistant@example.org"]))
+        event = stored(alice, uid)
+        assert str(event["SUMMARY"]) == "Kept anyway"
+        assert "X-TRACKS-TRACK" not in event
+        listing = server.cli("tracks", "list")
+        assert "assistant failures" in listing.stdout and uid in listing.stdout
+        shown = server.cli("tracks", "show", uid)
+        assert shown.returncode == 0 and "failed" in shown.stdout
+        assert sink.settle(quiet=1.5) == []
+    finally:
+        server.stop()
+        sink.stop()
+
+
+def test_mail_waits_for_smtp_and_survives_restarts(tmp_path: Path) -> None:
+    port = free_port()
+    options = server_options(port, "sqlite:///%s" % (tmp_path / "db.sqlite3"))
+    server = start_server(tmp_path / "server", options)
+    try:
+        alice = client(server, "alice").principal().make_calendar(name="Work", cal_id="work")
+        alice.save_event(meeting("offline@example.org", "While SMTP is down", MONDAY,
+                                 ["assistant@example.org", "dana@external.test"]))
+        listing = server.cli("outbox", "list", "--status", "pending")
+        assert listing.stdout.count("pending") == 2, listing.stdout
+    finally:
+        server.stop()  # restart in the middle: the mails are rows, nothing is lost
+    sink = MailSink(port).start()
+    try:
+        server = start_server(tmp_path / "server", options)
+        mails = sink.wait_for(2)
+        assert sorted(m.kind for m in mails) == ["member_added", "track_created"]
+        server.stop()
+        server = start_server(tmp_path / "server", options)
+        assert len(sink.settle(quiet=3)) == 2  # nothing sent twice
+        assert server.cli("outbox", "list", "--status", "sent").stdout.count("sent") == 2
+    finally:
+        server.stop()
+        sink.stop()
