@@ -82,7 +82,8 @@ def stored(calendar: caldav.Calendar, uid: str) -> Any:
 
 
 def attendee(component: Any, address: str) -> Any:
-    for found in component.get("ATTENDEE"):
+    found_all = component.get("ATTENDEE")
+    for found in found_all if isinstance(found_all, list) else [found_all]:
         if str(found).lower() == "mailto:" + address:
             return found
     raise AssertionError("%s not an attendee" % address)
@@ -276,6 +277,59 @@ def test_track_address_adds_meetings_and_unknown_ones_are_refused(
     assert unknown in mails["track_refused", "alice@example.org"].text()
     assert attendee(stored(alice, third), unknown).params["SCHEDULE-STATUS"] == "3.7"
     assert "X-TRACKS-TRACK" not in stored(alice, third)
+    sink.take()
+
+    # a closed track refuses new meetings (and says so); reopened, it takes them again
+    assert server.cli("tracks", "close", address).returncode == 0
+    fourth = "fourth-%s@example.org" % uuid.uuid4().hex[:8]
+    alice.save_event(meeting(fourth, "Board (May)", MONDAY, [address]))
+    mails = by_kind(sink.wait_for(1))
+    assert "closed" in mails["track_refused", "alice@example.org"].text()
+    assert attendee(stored(alice, fourth), address).params["SCHEDULE-STATUS"] == "3.7"
+    sink.take()
+    assert server.cli("tracks", "reopen", slug).returncode == 0
+    fifth = "fifth-%s@example.org" % uuid.uuid4().hex[:8]
+    alice.save_event(meeting(fifth, "Board (June)", MONDAY, [address]))
+    assert set(by_kind(sink.wait_for(1))) == {("meeting_ready", "alice@example.org")}
+    assert track_slug(stored(alice, fifth)) == slug
+
+
+def test_stale_versions_are_ignored_and_rewritten_puts_carry_no_etag(
+        setup: tuple[RadicaleServer, MailSink]) -> None:
+    server, sink = setup
+    session = server.session("alice")
+    assert session.request("MKCALENDAR", server.url + "/alice/work/").status_code == 201
+    url = server.url + "/alice/work/review.ics"
+    headers = {"Content-Type": "text/calendar"}
+    attendees = ["assistant@example.org", "dana@external.test"]
+    answer = session.put(url, data=meeting("review@example.org", "Review", MONDAY,
+                                           attendees, sequence=3), headers=headers)
+    assert answer.status_code == 201
+    assert "ETag" not in answer.headers  # stored content differs: RFC 4791 §5.3.4
+    sink.wait_for(2)
+    sink.take()
+    slug = track_slug(Calendar.from_ical(session.get(url).text).walk("VEVENT")[0])
+    copy_url = "%s/assistant/%s/" % (server.url, slug)
+    before = client(server, "alice").calendar(url=copy_url).event_by_uid(
+        "review@example.org").data
+
+    # an offline client overwrites with an older version (lower SEQUENCE): the organizer's
+    # file takes it (a PUT is a PUT), the track keeps the newer meeting
+    answer = session.put(url, data=meeting("review@example.org", "Review (old)",
+                                           MONDAY - datetime.timedelta(days=1), attendees,
+                                           sequence=1), headers=headers)
+    assert answer.status_code == 204
+    assert sink.settle(quiet=2.5) == []
+    after = client(server, "alice").calendar(url=copy_url).event_by_uid(
+        "review@example.org").data
+    assert after == before
+    assert "stale" in server.cli("tracks", "show", slug).stdout
+
+    # writes that do not involve the assistant keep Radicale's ETag
+    plain = session.put(server.url + "/alice/work/plain.ics",
+                        data=meeting("plain@example.org", "Plain", MONDAY, []),
+                        headers=headers)
+    assert plain.status_code == 201 and plain.headers.get("ETag")
 
 
 def test_a_failing_assistant_keeps_the_organizer_write(tmp_path: Path) -> None:

@@ -51,7 +51,10 @@ def test_info_shows_configured_values_and_hides_the_password(tmp_path: Path) -> 
     ("index_max_occurrences", "many"), ("mail_transport", "pigeon"),
     ("domain", "not a domain"), ("assistant_address", "nobody"),
     ("assistant_address", "assistant+x@example.org"), ("base_url", "ftp://x"),
-    ("database_url", "not-a-url")])
+    ("database_url", "not-a-url"), ("smtp_security", "ssl"), ("smtp_port", "70000"),
+    ("addresses", "alice bob@example.org"), ("join_url_template", "https://x/{nope}"),
+    ("mail_templates", "/no/such/folder"), ("assistant_principal", "a/b"),
+    ("outbox_retry_base", "0"), ("from_email", "nobody")])
 def test_bad_value_is_refused_naming_option_and_value(tmp_path: Path, option: str,
                                                       value: str) -> None:
     result = run_cli(config_with(tmp_path, **{option: value}), "info")

@@ -83,6 +83,23 @@ class Application(radicale_app.Application):
                            ("Content-Length", str(len(body))),
                            ("Cache-Control", "private, max-age=300")], [body])
 
+    def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+               user_groups: set, request_info: dict) -> types.WSGIResponse:
+        """Radicale's PUT; no ETag when the assistant changed what was stored.
+
+        RFC 4791 §5.3.4: a client given an ETag assumes its own copy is what the server
+        holds, and would never fetch the assistant's answer and the track details.
+        """
+        storage = self._storage
+        if isinstance(storage, Storage):
+            storage.take_rewritten()
+        status, headers, answer, xml_request = super().do_PUT(
+            environ, base_prefix, path, user, user_groups, request_info)
+        if isinstance(storage, Storage) and storage.take_rewritten() and isinstance(
+                headers, dict):
+            headers = {k: v for k, v in headers.items() if k.lower() != "etag"}
+        return status, headers, answer, xml_request
+
     def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
         try:

@@ -29,7 +29,7 @@ import traceback
 from stat import S_ISREG
 import time
 import xml.etree.ElementTree as ET
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Mapping
 
 from radicale import config as radicale_config
 from radicale import item as radicale_item
@@ -38,7 +38,6 @@ from radicale.app import report as radicale_report
 from radicale.app.report import FreeBusyPeriod
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
-from icalendar import Calendar
 from sqlalchemy.exc import SQLAlchemyError
 
 from radicale_tracks.db.engine import ensure_schema, shared_engine
@@ -46,14 +45,18 @@ from radicale_tracks.db.session import Database
 from radicale_tracks.index.extract import Expansion, IndexEntry, extract_entry
 from radicale_tracks.index.store import Candidate, FileState, IndexStore, folder_digest
 from radicale_tracks.core.addresses import AddressBook
-from radicale_tracks.mail.compose import MailTemplates
 from radicale_tracks.outbox.sender import Sender, SenderThread
 from radicale_tracks.outbox.store import OutboxStore
 from radicale_tracks.outbox.transports import transport_from_settings
 from radicale_tracks.plugin.track_calendars import StorageTrackCalendars, item_from_text
 from radicale_tracks.settings import Settings
-from radicale_tracks.tracks.assistant import (Assistant, AssistantConfig, OrganizerChange,
-                                              involves_assistant, record_failure)
+
+if TYPE_CHECKING:
+    # imported when a write first involves the assistant: a server that never sees an
+    # invitation does not pay icalendar's and Jinja2's memory
+    from icalendar import Calendar
+
+    from radicale_tracks.tracks.assistant import Assistant, OrganizerChange
 
 logger = logging.getLogger("radicale.tracks.storage")
 
@@ -125,7 +128,7 @@ class Collection(multifilesystem.Collection):
 
     # -- the assistant ------------------------------------------------------------
 
-    def _old_calendar(self, href: str) -> Calendar | None:
+    def _old_calendar(self, href: str) -> "Calendar | None":
         """The stored object, parsed, when it names the assistant (else None)."""
         path = os.path.join(self._filesystem_path, href)
         try:
@@ -135,20 +138,29 @@ class Collection(multifilesystem.Collection):
             return None
         if not self._storage.mentions_assistant(text):
             return None
+        from icalendar import Calendar
+
         try:
             return Calendar.from_ical(text)
         except Exception:
             return None
 
     def _upload_with_assistant(self, user: str, href: str, item: radicale_item.Item,
-                               old: Calendar | None
+                               old: "Calendar | None"
                                ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
+        from icalendar import Calendar
+
+        from radicale_tracks.tracks.assistant import OrganizerChange
+
         stored: list[tuple[radicale_item.Item, radicale_item.Item | None]] = []
 
         def store_organizer(calendar: Calendar | None) -> None:
             chosen = item if calendar is None else item_from_text(
                 self.path, calendar.to_ical().decode("utf-8"))
             stored.append(self._upload_indexed(href, chosen))
+            if calendar is not None:
+                # stored content differs from the request's: RFC 4791 §5.3.4, no ETag
+                self._storage.note_rewritten()
 
         new = Calendar.from_ical(item.serialize())
         change = OrganizerChange(user=user, source_path="/%s/%s" % (self.path, href),
@@ -158,10 +170,12 @@ class Collection(multifilesystem.Collection):
             stored.append(self._upload_indexed(href, item))
         return stored[0]
 
-    def _delete_with_assistant(self, user: str, href: str, old: Calendar) -> None:
+    def _delete_with_assistant(self, user: str, href: str, old: "Calendar") -> None:
+        from radicale_tracks.tracks.assistant import OrganizerChange
+
         deleted: list[bool] = []
 
-        def store_organizer(_calendar: Calendar | None) -> None:
+        def store_organizer(_calendar: "Calendar | None") -> None:
             self._delete_indexed(href)
             deleted.append(True)
 
@@ -447,14 +461,7 @@ class Storage(multifilesystem.Storage):
         self.book = AddressBook.build(settings.domain, settings.assistant_address,
                                       settings.addresses)
         self._assistant_local = self.book.assistant.rpartition("@")[0]
-        self.assistant = Assistant(
-            AssistantConfig(base_url=settings.base_url,
-                            assistant_principal=settings.assistant_principal,
-                            join_url_template=settings.join_url_template,
-                            from_email=settings.from_email),
-            self.book, MailTemplates(settings.mail_templates), StorageTrackCalendars(self),
-            clock=lambda: datetime.datetime.now(datetime.timezone.utc),
-            tokens=lambda: secrets.token_hex(16))
+        self._assistant: Assistant | None = None
         self.sender_thread: SenderThread | None = None
         if self.start_sender and settings.outbox_sender:
             sender = Sender(OutboxStore(self.engine), transport_from_settings(settings),
@@ -475,6 +482,33 @@ class Storage(multifilesystem.Storage):
         finally:
             self._request.user = None
 
+    @property
+    def assistant(self) -> "Assistant":
+        if self._assistant is None:
+            from radicale_tracks.mail.compose import MailTemplates
+            from radicale_tracks.tracks.assistant import Assistant, AssistantConfig
+
+            settings = self.settings
+            self._assistant = Assistant(
+                AssistantConfig(base_url=settings.base_url,
+                                assistant_principal=settings.assistant_principal,
+                                join_url_template=settings.join_url_template,
+                                from_email=settings.from_email),
+                self.book, MailTemplates(settings.mail_templates),
+                StorageTrackCalendars(self),
+                clock=lambda: datetime.datetime.now(datetime.timezone.utc),
+                tokens=lambda: secrets.token_hex(16))
+        return self._assistant
+
+    def note_rewritten(self) -> None:
+        self._request.rewritten = True
+
+    def take_rewritten(self) -> bool:
+        """Whether this thread's last write stored other content than it was sent."""
+        rewritten = bool(getattr(self._request, "rewritten", False))
+        self._request.rewritten = False
+        return rewritten
+
     def organizer_user(self, collection: Collection) -> str | None:
         """The user whose own calendar ``collection`` is, when that user is writing."""
         user = getattr(self._request, "user", None)
@@ -489,8 +523,8 @@ class Storage(multifilesystem.Storage):
         """Cheap test before parsing: the assistant's local part appears in the text."""
         return self._assistant_local in text.lower()
 
-    def run_assistant(self, change: OrganizerChange,
-                      store_organizer: Callable[[Calendar | None], None],
+    def run_assistant(self, change: "OrganizerChange",
+                      store_organizer: Callable[["Calendar | None"], None],
                       uid: str | None) -> None:
         """Let the assistant handle ``change`` in one transaction; never raise.
 
@@ -498,6 +532,8 @@ class Storage(multifilesystem.Storage):
         assistant fails, the transaction rolls back, the failure is recorded for
         ``radicale-tracks tracks list|show``, and the caller stores the original.
         """
+        from radicale_tracks.tracks.assistant import involves_assistant, record_failure
+
         new_or_old = change.new if change.new is not None else change.old
         if not involves_assistant(self.book, change.old, change.new):
             store_organizer(None)

@@ -26,6 +26,13 @@ def add_commands(commands: Any) -> None:
     show = sub.add_parser("show", help="one track: members, meetings, activity")
     show.add_argument("track", help="track id, track address, or a meeting's UID")
     show.set_defaults(handler=_show)
+    for name, status, text in (
+            ("close", "closed", "refuse new meetings sent to the track's address "
+                                "(its meetings are still followed)"),
+            ("reopen", "open", "accept new meetings at the track's address again")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("track", help="track id or track address")
+        command.set_defaults(handler=_set_status, status=status)
 
 
 def _when(timestamp: int | None) -> str:
@@ -77,6 +84,25 @@ def _print_failures(connection: Connection, track_id: int | None, uid: str | Non
         for failure in failures:
             print("  %s  uid=%s by %s: %s" % (_when(failure.at), failure.uid or "-",
                                               failure.actor or "-", failure.summary))
+
+
+def _set_status(args: argparse.Namespace) -> int:
+    engine, book = _connect(args)
+    key = args.track.strip()
+    with engine.begin() as connection:
+        track = store.track_by_slug(connection, key)
+        token = book.track_token(key)
+        if track is None and token:
+            track = store.track_by_token(connection, token)
+        if track is None:
+            print("radicale-tracks: no track or track address %r" % key, file=sys.stderr)
+            return EXIT_FAILED
+        now = int(datetime.datetime.now(datetime.timezone.utc).timestamp())
+        store.set_track_status(connection, track.id, args.status, now)
+        store.record_activity(connection, at=now, kind=args.status, track_id=track.id,
+                              summary="track %s by the admin" % args.status)
+    print("track %s (%s) is %s" % (track.slug, track.title, args.status))
+    return 0
 
 
 def _show(args: argparse.Namespace) -> int:
