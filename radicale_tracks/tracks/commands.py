@@ -86,14 +86,20 @@ def _print_failures(connection: Connection, track_id: int | None, uid: str | Non
                                               failure.actor or "-", failure.summary))
 
 
+def _find_track(connection: Connection, book: Any, key: str) -> store.Track | None:
+    """A track by its id or its address."""
+    track = store.track_by_slug(connection, key)
+    token = book.track_token(key)
+    if track is None and token:
+        track = store.track_by_token(connection, token)
+    return track
+
+
 def _set_status(args: argparse.Namespace) -> int:
     engine, book = _connect(args)
     key = args.track.strip()
     with engine.begin() as connection:
-        track = store.track_by_slug(connection, key)
-        token = book.track_token(key)
-        if track is None and token:
-            track = store.track_by_token(connection, token)
+        track = _find_track(connection, book, key)
         if track is None:
             print("radicale-tracks: no track or track address %r" % key, file=sys.stderr)
             return EXIT_FAILED
@@ -109,10 +115,7 @@ def _show(args: argparse.Namespace) -> int:
     engine, book = _connect(args)
     key = args.track.strip()
     with engine.connect() as connection:
-        track = store.track_by_slug(connection, key)
-        token = book.track_token(key)
-        if track is None and token:
-            track = store.track_by_token(connection, token)
+        track = _find_track(connection, book, key)
         uid_failures = False
         if track is None:
             meeting = store.meeting_by_uid(connection, key)
