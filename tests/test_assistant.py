@@ -362,23 +362,37 @@ def test_mail_waits_for_smtp_and_survives_restarts(tmp_path: Path) -> None:
     port = free_port()
     options = server_options(port, "sqlite:///%s" % (tmp_path / "db.sqlite3"))
     server = start_server(tmp_path / "server", options)
+    sink: MailSink | None = None
     try:
+        # SMTP down: the mails wait as rows, then go out once it is back
         alice = client(server, "alice").principal().make_calendar(name="Work", cal_id="work")
-        alice.save_event(meeting("offline@example.org", "While SMTP is down", MONDAY,
+        uid = "offline@example.org"
+        alice.save_event(meeting(uid, "While SMTP is down", MONDAY,
                                  ["assistant@example.org", "dana@external.test"]))
         listing = server.cli("outbox", "list", "--status", "pending")
         assert listing.stdout.count("pending") == 2, listing.stdout
-    finally:
-        server.stop()  # restart in the middle: the mails are rows, nothing is lost
-    sink = MailSink(port).start()
-    try:
-        server = start_server(tmp_path / "server", options)
-        mails = sink.wait_for(2)
-        assert sorted(m.kind for m in mails) == ["member_added", "track_created"]
-        server.stop()
-        server = start_server(tmp_path / "server", options)
-        assert len(sink.settle(quiet=3)) == 2  # nothing sent twice
-        assert server.cli("outbox", "list", "--status", "sent").stdout.count("sent") == 2
-    finally:
-        server.stop()
+        sink = MailSink(port).start()
+        assert sorted(m.kind for m in sink.wait_for(2)) == ["member_added", "track_created"]
         sink.stop()
+        sink = None
+
+        # down again, and the server restarts in the middle: nothing lost
+        moved = Calendar.from_ical(alice.event_by_uid(uid).data)
+        moved.walk("VEVENT")[0]["DTSTART"].dt = MONDAY + datetime.timedelta(hours=2)
+        moved.walk("VEVENT")[0]["DTEND"].dt = MONDAY + datetime.timedelta(hours=3)
+        alice.save_event(moved.to_ical().decode())
+        assert server.cli("outbox", "list", "--status", "pending").stdout.count("pending") == 2
+        server.stop()
+        sink = MailSink(port).start()
+        server = start_server(tmp_path / "server", options)
+        assert sorted(m.kind for m in sink.wait_for(2)) == ["meeting_changed"] * 2
+
+        # and nothing is sent twice, across another restart
+        server.stop()
+        server = start_server(tmp_path / "server", options)
+        assert len(sink.settle(quiet=3)) == 2
+        assert server.cli("outbox", "list", "--status", "sent").stdout.count("sent") == 4
+    finally:
+        server.stop()
+        if sink is not None:
+            sink.stop()
