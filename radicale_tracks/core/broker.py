@@ -25,8 +25,8 @@ from datetime import datetime
 
 from icalendar import Calendar, Component, vCalAddress
 
-from .addresses import normalize_address
-from .itip import (
+from radicale_tracks.core.addresses import normalize_address
+from radicale_tracks.core.itip import (
     InstanceKey, ItipError, ItipMessage, Method, PartStat, as_list, attendees_of, build_message,
     changed_properties, clean_address, copy_component, derive_instance, exdate_keys, first,
     instance_key, instance_order, is_significant, main_components, new_component_like,

@@ -29,8 +29,8 @@ from typing import Any, TypeAlias, cast
 
 from icalendar import Calendar, Component, vBroken, vCalAddress, vDDDTypes
 
-from .addresses import normalize_address
-from ..errors import TracksError
+from radicale_tracks.core.addresses import normalize_address
+from radicale_tracks.errors import TracksError
 
 PRODID = "-//radicale-tracks//iTIP//EN"
 
@@ -211,6 +211,11 @@ def main_components(calendar: Calendar) -> dict[InstanceKey, Component]:
     type are not part of the object. Empty when there is no VEVENT/VTODO.
     """
     return _object_components(calendar, SCHEDULED_COMPONENTS)
+
+
+def master_of(calendar: Calendar) -> Component | None:
+    """The component without RECURRENCE-ID, else the first instance; None when empty."""
+    return next(iter(main_components(calendar).values()), None)
 
 
 def _object_components(calendar: Calendar, names: Sequence[str]

@@ -27,8 +27,8 @@ from enum import StrEnum
 
 from icalendar import Calendar, Component
 
-from .addresses import normalize_address
-from .itip import (
+from radicale_tracks.core.addresses import normalize_address
+from radicale_tracks.core.itip import (
     InstanceKey, Method, as_list, attendees_of, changed_properties, copy_component,
     derive_instance, dtstamp_of, exdate_keys, first, is_significant,
     main_components, partstat_of, sequence_of, set_property, sorted_instances, uid_of,

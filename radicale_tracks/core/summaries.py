@@ -11,18 +11,7 @@ from typing import Any
 
 from icalendar import Calendar
 
-from radicale_tracks.core.addresses import normalize_address
-
-SCHEDULED = ("VEVENT", "VTODO")
-
-
-def master_component(calendar: Calendar) -> Any | None:
-    """The component without RECURRENCE-ID, else the first scheduled one."""
-    found = [c for c in calendar.subcomponents if c.name in SCHEDULED]
-    for component in found:
-        if "RECURRENCE-ID" not in component:
-            return component
-    return found[0] if found else None
+from radicale_tracks.core.itip import attendees_of, master_of
 
 
 def _value(component: Any, name: str) -> Any:
@@ -80,7 +69,7 @@ def describe_instance(recurrence_id: Any) -> str:
 
 
 def meeting_facts(calendar: Calendar) -> dict[str, str]:
-    component = master_component(calendar)
+    component = master_of(calendar)
     if component is None:
         return {"summary": "(no title)", "when": "", "location": "", "uid": ""}
     return {
@@ -92,18 +81,12 @@ def meeting_facts(calendar: Calendar) -> dict[str, str]:
     }
 
 
-def _attendee_set(component: Any) -> set[str]:
-    found = component.get("ATTENDEE")
-    if found is None:
-        return set()
-    return {normalize_address(str(a)) for a in (found if isinstance(found, list) else [found])}
-
 
 def describe_changes(old: Calendar | None, new: Calendar, changes: tuple[str, ...] | list[str]
                      ) -> list[str]:
     """One sentence per changed property of the master, e.g. ``Time: … → …``."""
-    old_master = master_component(old) if old is not None else None
-    new_master = master_component(new)
+    old_master = master_of(old) if old is not None else None
+    new_master = master_of(new)
     if old_master is None or new_master is None:
         return []
     sentences: list[str] = []
@@ -122,8 +105,8 @@ def describe_changes(old: Calendar | None, new: Calendar, changes: tuple[str, ..
     if "DESCRIPTION" in changes:
         sentences.append("The description changed.")
     if "ATTENDEE" in changes:
-        added = sorted(_attendee_set(new_master) - _attendee_set(old_master))
-        removed = sorted(_attendee_set(old_master) - _attendee_set(new_master))
+        added = sorted(set(attendees_of(new_master)) - set(attendees_of(old_master)))
+        removed = sorted(set(attendees_of(old_master)) - set(attendees_of(new_master)))
         if added:
             sentences.append("Invited: %s" % ", ".join(added))
         if removed:

@@ -18,12 +18,12 @@ from typing import Callable
 from icalendar import Calendar, vCalAddress, vUri
 
 from radicale_tracks.core.addresses import normalize_address
+from radicale_tracks.core.itip import SCHEDULED_COMPONENTS, as_list
 
 #: First line of the DESCRIPTION appendix; everything from it to the end is ours.
 APPENDIX_MARKER = "-- Track --"
 #: The property naming the track an organizer's event belongs to (its slug).
 TRACK_PROPERTY = "X-TRACKS-TRACK"
-SCHEDULED_COMPONENTS = ("VEVENT", "VTODO")
 
 
 @dataclass(frozen=True)
@@ -72,9 +72,7 @@ def with_track_details(calendar: Calendar, details: TrackDetails) -> Calendar:
             component.add("URL", vUri(details.track_url))
         component.pop(TRACK_PROPERTY, None)
         component.add(TRACK_PROPERTY, details.slug)
-        conferences = component.get("CONFERENCE")
-        kept = [c for c in (conferences if isinstance(conferences, list)
-                            else [conferences] if conferences is not None else [])
+        kept = [c for c in as_list(component.get("CONFERENCE"))
                 if not (hasattr(c, "params") and c.params.get("X-TRACKS") == "TRUE")]
         component.pop("CONFERENCE", None)
         for conference in kept:
@@ -93,10 +91,7 @@ def set_attendee_status(calendar: Calendar, address: str, *, partstat: str | Non
     for component in result.subcomponents:
         if component.name not in SCHEDULED_COMPONENTS:
             continue
-        attendees = component.get("ATTENDEE")
-        if attendees is None:
-            continue
-        for attendee in attendees if isinstance(attendees, list) else [attendees]:
+        for attendee in as_list(component.get("ATTENDEE")):
             if normalize_address(str(attendee)) != wanted:
                 continue
             if partstat is not None:
@@ -120,9 +115,7 @@ def track_copy(calendar: Calendar, is_assistant_side: Callable[[str], bool]) -> 
             continue
         component.subcomponents = [c for c in component.subcomponents
                                    if c.name != "VALARM"]
-        attendees = component.get("ATTENDEE")
-        for attendee in (attendees if isinstance(attendees, list)
-                         else [attendees] if attendees is not None else []):
+        for attendee in as_list(component.get("ATTENDEE")):
             if not isinstance(attendee, vCalAddress):
                 continue
             attendee.params.pop("SCHEDULE-STATUS", None)

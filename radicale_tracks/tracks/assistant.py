@@ -27,12 +27,14 @@ from typing import Any, Callable, Protocol
 from icalendar import Calendar
 from sqlalchemy import Connection
 
-from radicale_tracks.core.addresses import AddressBook, normalize_address
+from radicale_tracks.core.addresses import AddressBook
 from radicale_tracks.core.broker import build_reply, organizer_messages
-from radicale_tracks.core.itip import ItipMessage, Method, PartStat
+from radicale_tracks.core.itip import (ItipMessage, Method, PartStat, as_list, attendees_of,
+                                      main_components, master_of, organizer_of,
+                                      partstat_of)
 from radicale_tracks.core.receipt import Outcome, Receipt, apply_message
 from radicale_tracks.core.summaries import (describe_changes, describe_instance,
-                                            master_component, meeting_facts)
+                                            meeting_facts)
 from radicale_tracks.core.track_details import (TrackDetails, set_attendee_status,
                                                 track_copy, with_sent_by,
                                                 with_track_details)
@@ -85,11 +87,9 @@ def involves_assistant(book: AddressBook, *calendars: Calendar | None) -> bool:
         if calendar is None:
             continue
         for component in calendar.subcomponents:
-            found = component.get("ATTENDEE")
-            for attendee in (found if isinstance(found, list)
-                             else [found] if found is not None else []):
-                if book.is_assistant_side(str(attendee)):
-                    return True
+            if any(book.is_assistant_side(str(attendee))
+                   for attendee in as_list(component.get("ATTENDEE"))):
+                return True
     return False
 
 
@@ -101,43 +101,32 @@ def copy_href(uid: str) -> str:
 def _attendees(calendar: Calendar | None) -> dict[str, str | None]:
     """address → CN of every attendee in any component."""
     found: dict[str, str | None] = {}
-    if calendar is None:
-        return found
-    for component in calendar.subcomponents:
-        if component.name not in ("VEVENT", "VTODO"):
-            continue
-        values = component.get("ATTENDEE")
-        for attendee in (values if isinstance(values, list)
-                         else [values] if values is not None else []):
-            address = normalize_address(str(attendee))
-            name = getattr(attendee, "params", {}).get("CN")
+    for component in main_components(calendar).values() if calendar is not None else ():
+        for address, attendee in attendees_of(component).items():
+            name = attendee.params.get("CN")
             if address not in found or name:
                 found[address] = str(name) if name else found.get(address)
     return found
 
 
 def _partstats(calendar: Calendar | None) -> dict[str, str]:
-    found: dict[str, str] = {}
-    master = master_component(calendar) if calendar is not None else None
-    values = master.get("ATTENDEE") if master is not None else None
-    for attendee in (values if isinstance(values, list)
-                     else [values] if values is not None else []):
-        found[normalize_address(str(attendee))] = str(
-            getattr(attendee, "params", {}).get("PARTSTAT", "NEEDS-ACTION"))
-    return found
+    master = master_of(calendar) if calendar is not None else None
+    if master is None:
+        return {}
+    return {address: partstat_of(attendee)
+            for address, attendee in attendees_of(master).items()}
 
 
 def _organizer(calendar: Calendar) -> tuple[str | None, str | None]:
-    master = master_component(calendar)
-    if master is None or master.get("ORGANIZER") is None:
+    master = master_of(calendar)
+    if master is None or organizer_of(master) is None:
         return None, None
-    organizer = master.get("ORGANIZER")
-    name = getattr(organizer, "params", {}).get("CN")
-    return normalize_address(str(organizer)), str(name) if name else None
+    name = getattr(master.get("ORGANIZER"), "params", {}).get("CN")
+    return organizer_of(master), str(name) if name else None
 
 
 def _timestamp(calendar: Calendar) -> int | None:
-    master = master_component(calendar)
+    master = master_of(calendar)
     value = getattr(master.get("DTSTART"), "dt", None) if master is not None else None
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
@@ -149,16 +138,25 @@ def _timestamp(calendar: Calendar) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class _PlannedMail:
+    kind: str
+    recipient: str
+    name: str | None
+    context: dict[str, Any]
+    itip: str | None
+    method: str | None
+
+
 @dataclass
 class _Mails:
     """Mails decided while handling one change, rendered at the end (track id known)."""
 
-    pending: list[tuple[str, str, str | None, dict[str, Any], str | None, str | None]] = \
-        field(default_factory=list)
+    pending: list[_PlannedMail] = field(default_factory=list)
 
     def add(self, kind: str, recipient: str, name: str | None, context: dict[str, Any],
             itip: str | None = None, method: str | None = None) -> None:
-        self.pending.append((kind, recipient, name, context, itip, method))
+        self.pending.append(_PlannedMail(kind, recipient, name, context, itip, method))
 
 
 class Assistant:
@@ -202,20 +200,23 @@ class Assistant:
         given replacement, or as sent for None) — called exactly once, before any
         other effect, so that a failure afterwards never loses the organizer's write."""
         now = self.clock()
-        change = self._with_known_details(connection, change)
+        latest = change.new if change.new is not None else change.old
+        assert latest is not None
+        organizer, organizer_name = _organizer(latest)
+        meeting = self._known_meeting(connection, latest, organizer)
+        track = store.track_by_id(connection, meeting.track_id) if meeting else None
+        if track is not None and meeting is not None:
+            change = self._with_details(change, self.details(track, meeting.uid))
         messages = organizer_messages(change.old, change.new,
                                       self.book.addresses_of(change.user), now)
         received = [m for m in messages if self.book.is_assistant_side(m.recipient)]
         if not received:
             store_organizer(None)
             return
+        assert organizer is not None  # the broker only speaks for objects with one
         uid = received[0].uid
         latest = change.new if change.new is not None else change.old
         assert latest is not None
-        organizer, organizer_name = _organizer(latest)
-        assert organizer is not None  # the broker only speaks for objects with one
-        meeting = store.meeting_by_uid(connection, uid, organizer)
-        track = store.track_by_id(connection, meeting.track_id) if meeting else None
         mails = _Mails()
         now_ts = int(now.timestamp())
         refused: list[tuple[str, str]] = []
@@ -303,24 +304,22 @@ class Assistant:
 
     # -- steps ------------------------------------------------------------------------
 
-    def _with_known_details(self, connection: Connection, change: OrganizerChange
-                            ) -> OrganizerChange:
-        """Both versions with the details of the meeting's track, when it has one.
+    @staticmethod
+    def _known_meeting(connection: Connection, latest: Calendar, organizer: str | None
+                       ) -> store.Meeting | None:
+        master = master_of(latest)
+        if master is None or organizer is None:
+            return None
+        return store.meeting_by_uid(connection, str(master.get("UID", "")), organizer)
+
+    @staticmethod
+    def _with_details(change: OrganizerChange, details: TrackDetails) -> OrganizerChange:
+        """Both versions with the details of the meeting's track.
 
         A client that saves its own copy drops what the assistant wrote (or keeps an
         older copy of it); comparing versions that both carry the same details makes
         only the organizer's own edits count as changes.
         """
-        latest = change.new if change.new is not None else change.old
-        master = master_component(latest) if latest is not None else None
-        organizer = _organizer(latest)[0] if latest is not None else None
-        if master is None or organizer is None:
-            return change
-        meeting = store.meeting_by_uid(connection, str(master.get("UID", "")), organizer)
-        track = store.track_by_id(connection, meeting.track_id) if meeting else None
-        if track is None:
-            return change
-        details = self.details(track, str(master.get("UID", "")))
         return OrganizerChange(
             user=change.user, source_path=change.source_path,
             old=with_track_details(change.old, details) if change.old is not None else None,
@@ -448,13 +447,14 @@ class Assistant:
             return
         sender = self.book.track_address(track.token) if track else self.book.assistant
         rendered: list[OutgoingMail] = []
-        for kind, recipient, name, context, itip, method in mails.pending:
-            full = dict(context, recipient_name=name or recipient, domain=self.book.domain)
+        for mail in mails.pending:
+            context = dict(mail.context, recipient_name=mail.name or mail.recipient,
+                           domain=self.book.domain)
             rendered.append(compose_mail(
-                self.templates, kind, full, sender=sender, sender_name="Assistant",
-                recipient=recipient, recipient_name=name,
+                self.templates, mail.kind, context, sender=sender, sender_name="Assistant",
+                recipient=mail.recipient, recipient_name=mail.name,
                 message_id=message_id_for(self.tokens(), self.book.domain), now=now,
-                itip=itip, method=method, envelope_from=self.config.from_email,
+                itip=mail.itip, method=mail.method, envelope_from=self.config.from_email,
                 track_id=track.id if track else None, uid=uid))
         enqueue(connection, rendered, int(now.timestamp()))
 
