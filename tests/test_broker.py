@@ -19,7 +19,8 @@ from icalendar import Calendar
 from radicale_tracks.core.broker import attendee_messages, build_reply, organizer_messages
 from radicale_tracks.core.itip import (
     InstanceKey, ItipError, ItipMessage, Method, PartStat, PRODID, attendees_of,
-    instance_key, main_components, parse_calendar, sequence_of, validate)
+    instance_key, main_components, parse_calendar, sequence_of)
+from radicale_tracks.core.validation import validate
 from vectors.itip.canonical import ROOT, canonical, components, load
 
 NOW = datetime(2027, 1, 1, 12, tzinfo=timezone.utc)

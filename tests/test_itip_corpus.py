@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from radicale_tracks.core.itip import ItipError, Method, parse_calendar, validate
+from radicale_tracks.core.itip import ItipError, Method, parse_calendar
+from radicale_tracks.core.validation import validate
 from radicale_tracks.core.receipt import Outcome, apply_message
 
 CORPUS = os.environ.get("ITIP_CORPUS_DIR", "")

@@ -14,9 +14,11 @@ import pytest
 from icalendar import Calendar, Event, vDDDTypes
 
 from radicale_tracks.core.itip import (
-    ItipError, ItipMessage, Method, PartStat, attendees_of, changed_properties,
-    component_signature, instance_key, main_components, organizer_of, parse_calendar,
-    recurrence_id_for, recurrence_key, sequence_of, validate)
+    ItipError, ItipMessage, Method, PartStat, attendees_of, instance_key,
+    main_components, organizer_of, parse_calendar, recurrence_id_for, recurrence_key,
+    sequence_of)
+from radicale_tracks.core.signature import changed_properties, component_signature
+from radicale_tracks.core.validation import validate
 from radicale_tracks.errors import TracksError
 from vectors.itip.canonical import ROOT
 

@@ -11,7 +11,7 @@ change implies, from one of two perspectives:
 
 RFC 6638 §7.1 SCHEDULE-AGENT (CLIENT/NONE: someone else schedules) and §7.2
 SCHEDULE-FORCE-SEND are honoured. Only changes that matter for scheduling produce
-messages; see :func:`radicale_tracks.core.itip.component_signature`.
+messages; see :func:`radicale_tracks.core.signature.component_signature`.
 
 Pure: callers pass ``now``; nothing here sends, stores or logs. Inputs are never mutated.
 """
@@ -27,11 +27,12 @@ from icalendar import Calendar, Component, vCalAddress
 
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.itip import (
-    InstanceKey, ItipError, ItipMessage, Method, PartStat, as_list, attendees_of, build_message,
-    changed_properties, clean_address, copy_component, derive_instance, exdate_keys, first,
-    instance_key, instance_order, is_significant, main_components, new_component_like,
-    organizer_of, parameter, partstat_of, recurrence_id_for, schedule_agent_is_server,
-    sequence_of, set_property, sorted_instances, status_of, uid_of, utc)
+    InstanceKey, ItipError, ItipMessage, Method, PartStat, as_list, attendees_of,
+    build_message, clean_address, copy_component, derive_instance, exdate_keys, first,
+    instance_key, instance_order, main_components, new_component_like, organizer_of,
+    parameter, partstat_of, recurrence_id_for, schedule_agent_is_server, sequence_of,
+    set_property, sorted_instances, status_of, uid_of, utc)
+from radicale_tracks.core.signature import changed_properties, is_significant
 
 #: Properties a CANCEL or REPLY component carries besides UID/DTSTAMP/SEQUENCE/addresses
 #: (RFC 5546 §3.2.3, §3.2.5: enough for a recipient to recognise the occurrence).

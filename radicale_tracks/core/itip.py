@@ -4,14 +4,11 @@ This module owns what every other part of scheduling shares:
 
 * the RFC vocabulary: :class:`Method` (RFC 5546 §1.4, §3.2–§3.5) and :class:`PartStat`
   (RFC 5545 §3.2.12);
-* :func:`parse_calendar` and :func:`validate`, which check an incoming iTIP object against
-  the restriction tables of RFC 5546 §3.2 (VEVENT), §3.3 (VFREEBUSY), §3.4 (VTODO) and
-  §3.5 (VJOURNAL), plus the RFC 5545 rules that matter for scheduling (§3.6.1 DTEND xor
-  DURATION, §3.6.2 DUE xor DURATION, §3.8.7.4 SEQUENCE, §3.8.4.4 RECURRENCE-ID);
+* :func:`parse_calendar` (validation per method is ``core/validation.py``);
 * instance keys: a RECURRENCE-ID normalised so that ``20260105T090000Z`` and
   ``TZID=Europe/Berlin:20260105T100000`` name the same instance (RFC 5545 §3.8.4.4);
-* the scheduling signature of a component (what matters for scheduling, without
-  DTSTAMP, SEQUENCE, alarms, SCHEDULE-STATUS and client bookkeeping) and the diff of two;
+* readers of components (organizer, attendees, SEQUENCE, DTSTAMP, EXDATE…) and the
+  property classes the signature of ``core/signature.py`` is made of;
 * :class:`ItipMessage`, the serialised message handed to delivery, and
   :func:`build_message`, the one place a METHOD/PRODID/VTIMEZONE envelope is built.
 
@@ -77,33 +74,15 @@ InstanceKey: TypeAlias = str | None
 """None is the master (or the whole object); else the RECURRENCE-ID as
 ``YYYYMMDDTHHMMSSZ`` (UTC), ``YYYYMMDDTHHMMSS`` (floating) or ``YYYYMMDD`` (date)."""
 
-Signature: TypeAlias = tuple[tuple[str, tuple[str, ...]], ...]
-"""Property name → sorted canonical values, sorted by name; see :func:`component_signature`."""
 
 #: Components that are scheduled (RFC 6638 scheduling object resources: VEVENT, VTODO).
 SCHEDULED_COMPONENTS = ("VEVENT", "VTODO")
 
-#: A change of one of these is a "significant" change (sabre/vobject's list: the ones that
-#: warrant a SEQUENCE increment and a new answer from attendees, RFC 5545 §3.8.7.4).
-SIGNIFICANT_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "DUE", "RRULE", "RDATE", "EXDATE",
-                          "STATUS")
-
-#: Properties that change without anything happening for the attendees.
-BOOKKEEPING_PROPERTIES = ("DTSTAMP", "LAST-MODIFIED", "CREATED", "SEQUENCE", "PRODID")
-#: Client bookkeeping properties, by prefix (Thunderbird, libical, Apple).
-BOOKKEEPING_PREFIXES = ("X-MOZ-", "X-LIC-", "X-APPLE-")
-#: Subcomponents that are personal to each copy, never scheduled.
-BOOKKEEPING_COMPONENTS = ("VALARM",)
-#: Parameters of ORGANIZER/ATTENDEE that the server or client sets per delivery
-#: (RFC 6638 §7.2 SCHEDULE-FORCE-SEND, §7.3 SCHEDULE-STATUS) or per request (RSVP).
-BOOKKEEPING_PARAMETERS = ("SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND", "RSVP")
 #: Parameters stripped from outgoing messages (they only make sense inside a store).
 PRIVATE_PARAMETERS = ("SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND")
 
 _RECURRENCE_PROPERTIES = ("RRULE", "RDATE", "EXDATE", "EXRULE")
-_DATE_PROPERTIES = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "DTSTAMP")
-_ADDRESS_PARAMETERS = ("DELEGATED-TO", "DELEGATED-FROM", "SENT-BY", "MEMBER")
-_ENUM_PARAMETERS = ("PARTSTAT", "ROLE", "CUTYPE", "SCHEDULE-AGENT", "VALUE")
+DATE_PROPERTIES = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "DTSTAMP")
 
 
 @dataclass(frozen=True)
@@ -185,7 +164,7 @@ def instance_key(component: Component) -> InstanceKey:
     if prop is None:
         return None
     value = date_value(prop)
-    return recurrence_key(value) if value is not None else _to_text(prop)
+    return recurrence_key(value) if value is not None else as_text(prop)
 
 
 def first(value: Any) -> Any:
@@ -382,246 +361,9 @@ def derive_instance(master: Component, recurrence_id: vDDDTypes) -> Component:
     return instance
 
 
-# --- signature and diff ----------------------------------------------------------------
-
-
-def is_bookkeeping(name: str) -> bool:
-    """True for properties whose change alone schedules nothing."""
-    name = name.upper()
-    return name in BOOKKEEPING_PROPERTIES or name.startswith(BOOKKEEPING_PREFIXES)
-
-
-def _canonical_parameters(prop: Any, ignore: Sequence[str]) -> str:
-    params = getattr(prop, "params", None) or {}
-    items = []
-    for key, value in params.items():
-        key = str(key).upper()
-        if key in ignore:
-            continue
-        values = value if isinstance(value, list) else [value]
-        texts = [str(v) for v in values]
-        if key in _ADDRESS_PARAMETERS:
-            texts = sorted(normalize_address(t) for t in texts)
-        elif key in _ENUM_PARAMETERS:
-            texts = [t.upper() for t in texts]
-        items.append("%s=%s" % (key, ",".join(texts)))
-    return ";".join(sorted(items))
-
-
-def _canonical_values(component: Component, name: str, prop: Any) -> list[str]:
-    if name in ("ATTENDEE", "ORGANIZER"):
-        return ["%s;%s" % (normalize_address(str(prop)),
-                           _canonical_parameters(prop, BOOKKEEPING_PARAMETERS))]
-    if name in ("EXDATE", "RDATE"):
-        values = []
-        for item in ([prop] if isinstance(prop, vBroken) else getattr(prop, "dts", [prop])):
-            dt = date_value(item)
-            if dt is not None:
-                values.append(recurrence_key(dt))
-            else:
-                values.append(_to_text(item))
-        return values
-    if name in _DATE_PROPERTIES:
-        dt = date_value(prop)
-        if dt is not None:
-            return [recurrence_key(dt)]
-    return [str(component.content_line(name, prop))]
-
-
-def _to_text(prop: Any) -> str:
+def as_text(prop: Any) -> str:
     value = prop.to_ical() if hasattr(prop, "to_ical") else prop
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def component_signature(component: Component) -> Signature:
-    """What matters for scheduling: every property but bookkeeping, values canonical.
-
-    Addresses are normalised, DATE-TIMEs compared as UTC instants, EXDATE/RDATE as sets,
-    ATTENDEE/ORGANIZER without SCHEDULE-STATUS, SCHEDULE-FORCE-SEND and RSVP, and
-    VALARM subcomponents left out. Equal signatures mean "nothing to schedule".
-    """
-    entries: dict[str, list[str]] = {}
-    for raw_name, value in component.items():
-        name = str(raw_name).upper()
-        if is_bookkeeping(name):
-            continue
-        for prop in as_list(value):
-            entries.setdefault(name, []).extend(_canonical_values(component, name, prop))
-    for sub in component.subcomponents:
-        name = str(sub.name).upper()
-        if name not in BOOKKEEPING_COMPONENTS:
-            entries.setdefault(name, []).append(_to_text(sub))
-    return tuple(sorted((name, tuple(sorted(values))) for name, values in entries.items()))
-
-
-def changed_properties(old: Component, new: Component,
-                       ignore: Iterable[str] = ()) -> tuple[str, ...]:
-    """Sorted names of the non-bookkeeping properties that differ between two components."""
-    skip = {name.upper() for name in ignore}
-    before, after = dict(component_signature(old)), dict(component_signature(new))
-    return tuple(sorted(name for name in set(before) | set(after)
-                        if name not in skip and before.get(name) != after.get(name)))
-
-
-def is_significant(changes: Iterable[str]) -> bool:
-    """True when one of :data:`SIGNIFICANT_PROPERTIES` is among ``changes``."""
-    return any(name in SIGNIFICANT_PROPERTIES for name in changes)
-
-
-# --- validation ------------------------------------------------------------------------
-
-_SECTIONS: dict[str, dict[Method, str]] = {
-    "VEVENT": {method: "§3.2.%d" % (index + 1) for index, method in enumerate(Method)},
-    "VTODO": {method: "§3.4.%d" % (index + 1) for index, method in enumerate(Method)},
-    "VJOURNAL": {Method.PUBLISH: "§3.5.1", Method.ADD: "§3.5.2", Method.CANCEL: "§3.5.3"},
-    "VFREEBUSY": {Method.PUBLISH: "§3.3.1", Method.REQUEST: "§3.3.2", Method.REPLY: "§3.3.3"},
-}
-
-# Required properties per component and method (RFC 5546 §3.2–§3.5 tables, "1" and "1+").
-# ORGANIZER is not required of a REPLY (outlook.com omits it) nor of a PUBLISH (feeds).
-_BASE = ("DTSTAMP", "UID")
-_REQUIRED: dict[str, dict[Method, tuple[str, ...]]] = {
-    "VEVENT": {
-        Method.PUBLISH: (*_BASE, "DTSTART"),
-        Method.REQUEST: (*_BASE, "ORGANIZER", "DTSTART"),
-        Method.REPLY: _BASE,
-        Method.ADD: (*_BASE, "ORGANIZER", "DTSTART"),
-        Method.CANCEL: (*_BASE, "ORGANIZER"),
-        Method.REFRESH: (*_BASE, "ORGANIZER"),
-        Method.COUNTER: (*_BASE, "ORGANIZER", "DTSTART"),
-        Method.DECLINECOUNTER: (*_BASE, "ORGANIZER"),
-    },
-    "VTODO": {
-        Method.PUBLISH: _BASE,
-        Method.REQUEST: (*_BASE, "ORGANIZER"),
-        Method.REPLY: _BASE,
-        Method.ADD: (*_BASE, "ORGANIZER"),
-        Method.CANCEL: (*_BASE, "ORGANIZER"),
-        Method.REFRESH: (*_BASE, "ORGANIZER"),
-        Method.COUNTER: (*_BASE, "ORGANIZER"),
-        Method.DECLINECOUNTER: (*_BASE, "ORGANIZER"),
-    },
-    "VJOURNAL": {
-        Method.PUBLISH: (*_BASE, "DTSTART"),
-        Method.ADD: (*_BASE, "ORGANIZER", "DTSTART"),
-        Method.CANCEL: (*_BASE, "ORGANIZER"),
-    },
-    "VFREEBUSY": {
-        Method.PUBLISH: ("DTSTAMP", "DTSTART", "DTEND"),
-        Method.REQUEST: (*_BASE, "ORGANIZER", "DTSTART", "DTEND"),
-        Method.REPLY: (*_BASE, "DTSTART", "DTEND"),
-    },
-}
-
-# (minimum, maximum) number of ATTENDEE properties; absent = no constraint.
-_ATTENDEES: dict[Method, tuple[int, int | None]] = {
-    Method.REQUEST: (1, None),
-    Method.REPLY: (1, 1),
-    Method.ADD: (1, None),
-    Method.REFRESH: (1, 1),
-    Method.COUNTER: (1, None),
-    Method.DECLINECOUNTER: (1, None),
-}
-
-
-
-def _a(word: str) -> str:
-    """``a REQUEST``, ``an ADD``: the rule sentences read as English."""
-    return ("an %s" if word in ("ADD", "ATTENDEE", "ORGANIZER") else "a %s") % word
-
-
-def validate(calendar: Calendar) -> Method:
-    """Check an iTIP object and return its METHOD; raise :class:`ItipError` naming the rule.
-
-    Checks METHOD (RFC 5546 §1.4), one component type and one UID (§3: "all components
-    MUST have the same UID"; a PUBLISH may carry several objects), the required
-    properties and ATTENDEE counts of §3.2 (VEVENT), §3.3 (VFREEBUSY), §3.4 (VTODO) and
-    §3.5 (VJOURNAL), and RFC 5545 DTEND/DUE xor DURATION, SEQUENCE and date values.
-    """
-    raw_method = calendar.get("METHOD")
-    if raw_method is None or not str(first(raw_method)).strip():
-        raise ItipError("RFC 5546 §1.4: an iTIP message must have a METHOD property")
-    text = str(first(raw_method)).strip().upper()
-    try:
-        method = Method(text)
-    except ValueError:
-        raise ItipError("RFC 5546 §1.4: unknown METHOD %s" % text, method=text) from None
-
-    found = [c for c in calendar.subcomponents
-             if str(c.name).upper() in ("VEVENT", "VTODO", "VJOURNAL", "VFREEBUSY")]
-    if not found:
-        raise ItipError("RFC 5546 §3: an iTIP message must contain a VEVENT, VTODO, VJOURNAL "
-                        "or VFREEBUSY component", method=method)
-    kinds = sorted({str(c.name).upper() for c in found})
-    if len(kinds) > 1:
-        raise ItipError("RFC 5546 §3: an iTIP message carries one component type, found %s"
-                        % " and ".join(kinds), method=method, uid=uid_of(found[0]))
-    kind = kinds[0]
-    sections = _SECTIONS[kind]
-    if method not in sections:
-        raise ItipError("RFC 5546 §3.%d: %s is not defined for %s" % (
-            {"VJOURNAL": 5, "VFREEBUSY": 3}[kind], method.value, kind), method=method)
-    section = "RFC 5546 %s" % sections[method]
-    uids = sorted({uid_of(c) for c in found})
-    if len(uids) > 1 and method is not Method.PUBLISH:
-        raise ItipError("%s: all components of %s must have the same UID, found %s" % (
-            section, _a(method.value), ", ".join(uids)), method=method)
-
-    seen: set[tuple[str, InstanceKey]] = set()
-    for component in found:
-        _validate_component(component, kind, method, section)
-        key = (uid_of(component), instance_key(component))
-        if kind != "VFREEBUSY" and key in seen:
-            raise ItipError("RFC 5545 §3.8.4.4: two components share UID and RECURRENCE-ID %s"
-                            % (key[1] or "(master)"), method=method, uid=key[0])
-        seen.add(key)
-    return method
-
-
-def _validate_component(component: Component, kind: str, method: Method,
-                        section: str) -> None:
-    uid = uid_of(component) or None
-    what = "%s %s" % (_a(method.value), kind)
-    for name in _REQUIRED[kind][method]:
-        if component.get(name) is None or (name == "UID" and not uid):
-            raise ItipError("%s: %s must have %s" % (section, what, _a(name)),
-                            method=method, uid=uid)
-    for name in _DATE_PROPERTIES:
-        prop = first(component.get(name))
-        if prop is not None and date_value(prop) is None:
-            raise ItipError("RFC 5545 §3.3.4: %s must be a DATE or DATE-TIME value" % name,
-                            method=method, uid=uid)
-    if kind in SCHEDULED_COMPONENTS:
-        organizers = as_list(component.get("ORGANIZER"))
-        if len(organizers) > 1:
-            raise ItipError("%s: %s must have at most one ORGANIZER" % (section, what),
-                            method=method, uid=uid)
-    if kind in SCHEDULED_COMPONENTS or kind == "VFREEBUSY":
-        limits = _ATTENDEES.get(method)
-        count = len(as_list(component.get("ATTENDEE")))
-        if limits is not None:
-            low, high = limits
-            if count < low:
-                raise ItipError("%s: %s must have %s" % (
-                    section, what, "an ATTENDEE" if high == 1 else "at least one ATTENDEE"),
-                    method=method, uid=uid)
-            if high is not None and count > high:
-                raise ItipError("%s: %s must have exactly one ATTENDEE, found %d" % (
-                    section, what, count), method=method, uid=uid)
-    if component.get("DURATION") is not None:
-        for end, rule in (("DTEND", "RFC 5545 §3.6.1"), ("DUE", "RFC 5545 §3.6.2")):
-            if component.get(end) is not None:
-                raise ItipError("%s: %s and DURATION must not both occur in a %s" % (
-                    rule, end, kind), method=method, uid=uid)
-    raw_sequence = component.get("SEQUENCE")
-    if raw_sequence is not None:
-        try:
-            sequence = int(str(first(raw_sequence)))
-        except ValueError:
-            sequence = -1
-        if sequence < 0 or any(str(name).upper() == "SEQUENCE" for name, _ in component.errors):
-            raise ItipError("RFC 5545 §3.8.7.4: SEQUENCE must be a non-negative integer, "
-                            "found %s" % _to_text(first(raw_sequence)), method=method, uid=uid)
 
 
 # --- building messages -----------------------------------------------------------------

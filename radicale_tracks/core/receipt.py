@@ -29,10 +29,11 @@ from icalendar import Calendar, Component
 
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.itip import (
-    InstanceKey, Method, as_list, attendees_of, changed_properties, copy_component,
-    derive_instance, dtstamp_of, exdate_keys, first, is_significant,
-    main_components, partstat_of, sequence_of, set_property, sorted_instances, uid_of,
-    validate)
+    InstanceKey, Method, as_list, attendees_of, copy_component, derive_instance,
+    dtstamp_of, exdate_keys, first, main_components, partstat_of, sequence_of,
+    set_property, sorted_instances, uid_of)
+from radicale_tracks.core.signature import changed_properties, is_significant
+from radicale_tracks.core.validation import validate
 
 
 class Outcome(StrEnum):
