@@ -12,24 +12,21 @@ The index replaces Radicale's two full scans:
   have an occurrence in the requested window, and tells Radicale when the index is sure
   so that it does not parse them again.
 Anything the index cannot answer exactly falls back to Radicale's own code, so answers
-stay those of vanilla Radicale.
+stay those of vanilla Radicale. An organizer's write that involves the assistant takes
+the path of ``plugin/assistant_writes.py`` (mixed in here).
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import itertools
 import logging
 import os
-import secrets
 import sys
-import threading
-import traceback
 from stat import S_ISREG
 import time
 import xml.etree.ElementTree as ET
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Iterable, Iterator, Mapping
 
 from radicale import config as radicale_config
 from radicale import item as radicale_item
@@ -44,19 +41,9 @@ from radicale_tracks.db.engine import ensure_schema, shared_engine
 from radicale_tracks.db.session import Database
 from radicale_tracks.index.extract import Expansion, IndexEntry, extract_entry
 from radicale_tracks.index.store import Candidate, FileState, IndexStore, folder_digest
-from radicale_tracks.core.addresses import AddressBook
-from radicale_tracks.outbox.sender import Sender, SenderThread
-from radicale_tracks.outbox.store import OutboxStore
-from radicale_tracks.outbox.transports import transport_from_settings
-from radicale_tracks.plugin.track_calendars import StorageTrackCalendars, item_from_text
+from radicale_tracks.plugin.assistant_writes import (AssistantCollectionMixin,
+                                                     AssistantStorageMixin)
 from radicale_tracks.settings import Settings
-
-if TYPE_CHECKING:
-    # imported when a write first involves the assistant: a server that never sees an
-    # invitation does not pay icalendar's and Jinja2's memory
-    from icalendar import Calendar
-
-    from radicale_tracks.tracks.assistant import Assistant, OrganizerChange
 
 logger = logging.getLogger("radicale.tracks.storage")
 
@@ -87,7 +74,7 @@ def folder_mtime_ns(path: str) -> int | None:
         return None
 
 
-class Collection(multifilesystem.Collection):
+class Collection(AssistantCollectionMixin, multifilesystem.Collection):
     """A Radicale collection whose writes and time-range queries go through the index."""
 
     _storage: "Storage"
@@ -125,65 +112,6 @@ class Collection(multifilesystem.Collection):
                 self._delete_with_assistant(user, href, old)
                 return
         self._delete_indexed(href)
-
-    # -- the assistant ------------------------------------------------------------
-
-    def _old_calendar(self, href: str) -> "Calendar | None":
-        """The stored object, parsed, when it names the assistant (else None)."""
-        path = os.path.join(self._filesystem_path, href)
-        try:
-            with open(path, encoding=self._encoding, newline="") as f:
-                text = f.read()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
-        if not self._storage.mentions_assistant(text):
-            return None
-        from icalendar import Calendar
-
-        try:
-            return Calendar.from_ical(text)
-        except Exception:
-            return None
-
-    def _upload_with_assistant(self, user: str, href: str, item: radicale_item.Item,
-                               old: "Calendar | None"
-                               ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
-        from icalendar import Calendar
-
-        from radicale_tracks.tracks.assistant import OrganizerChange
-
-        stored: list[tuple[radicale_item.Item, radicale_item.Item | None]] = []
-
-        def store_organizer(calendar: Calendar | None) -> None:
-            chosen = item if calendar is None else item_from_text(
-                self.path, calendar.to_ical().decode("utf-8"))
-            stored.append(self._upload_indexed(href, chosen))
-            if calendar is not None:
-                # stored content differs from the request's: RFC 4791 §5.3.4, no ETag
-                self._storage.note_rewritten()
-
-        new = Calendar.from_ical(item.serialize())
-        change = OrganizerChange(user=user, source_path="/%s/%s" % (self.path, href),
-                                 old=old, new=new)
-        self._storage.run_assistant(change, store_organizer, item.uid)
-        if not stored:
-            stored.append(self._upload_indexed(href, item))
-        return stored[0]
-
-    def _delete_with_assistant(self, user: str, href: str, old: "Calendar") -> None:
-        from radicale_tracks.tracks.assistant import OrganizerChange
-
-        deleted: list[bool] = []
-
-        def store_organizer(_calendar: "Calendar | None") -> None:
-            self._delete_indexed(href)
-            deleted.append(True)
-
-        change = OrganizerChange(user=user, source_path="/%s/%s" % (self.path, href),
-                                 old=old, new=None)
-        self._storage.run_assistant(change, store_organizer, None)
-        if not deleted:
-            self._delete_indexed(href)
 
     def _delete_indexed(self, href: str | None) -> None:
         super().delete(href)
@@ -440,12 +368,10 @@ class Collection(multifilesystem.Collection):
             return None
 
 
-class Storage(multifilesystem.Storage):
+class Storage(AssistantStorageMixin, multifilesystem.Storage):
     """``[storage] type = radicale_tracks.storage``: multifilesystem plus the index."""
 
     _collection_class: ClassVar[type[multifilesystem.Collection]] = Collection
-    #: the server sends queued mail from a thread; admin commands set this to False
-    start_sender: ClassVar[bool] = True
 
     def __init__(self, configuration: radicale_config.Configuration) -> None:
         self.settings = Settings.from_configuration(configuration)
@@ -456,108 +382,7 @@ class Storage(multifilesystem.Storage):
         self.index = IndexStore(self.database)
         logger.info("Tracks index at %s",
                     self.engine.url.render_as_string(hide_password=True))
-        self._request = threading.local()
-        settings = self.settings
-        self.book = AddressBook.build(settings.domain, settings.assistant_address,
-                                      settings.addresses)
-        self._assistant_local = self.book.assistant.rpartition("@")[0]
-        self._assistant: Assistant | None = None
-        self.sender_thread: SenderThread | None = None
-        if self.start_sender and settings.outbox_sender:
-            sender = Sender(OutboxStore(self.engine), transport_from_settings(settings),
-                            settings.outbox_retry_base, settings.outbox_give_up_after)
-            self.sender_thread = SenderThread(sender, settings.outbox_poll_interval)
-            self.sender_thread.start()
-
-    # -- who writes, and the assistant -------------------------------------------------
-
-    @contextlib.contextmanager
-    def acquire_lock(self, mode: str, user: str = "", *args: Any,
-                     **kwargs: Any) -> Iterator[None]:
-        """Radicale's lock; remembers the user for the writes made under it."""
-        self._request.user = user
-        try:
-            with super().acquire_lock(mode, user, *args, **kwargs):
-                yield
-        finally:
-            self._request.user = None
-
-    @property
-    def assistant(self) -> "Assistant":
-        if self._assistant is None:
-            from radicale_tracks.mail.compose import MailTemplates
-            from radicale_tracks.tracks.assistant import Assistant, AssistantConfig
-
-            settings = self.settings
-            self._assistant = Assistant(
-                AssistantConfig(base_url=settings.base_url,
-                                assistant_principal=settings.assistant_principal,
-                                join_url_template=settings.join_url_template,
-                                from_email=settings.from_email),
-                self.book, MailTemplates(settings.mail_templates),
-                StorageTrackCalendars(self),
-                clock=lambda: datetime.datetime.now(datetime.timezone.utc),
-                tokens=lambda: secrets.token_hex(16))
-        return self._assistant
-
-    def note_rewritten(self) -> None:
-        self._request.rewritten = True
-
-    def take_rewritten(self) -> bool:
-        """Whether this thread's last write stored other content than it was sent."""
-        rewritten = bool(getattr(self._request, "rewritten", False))
-        self._request.rewritten = False
-        return rewritten
-
-    def organizer_user(self, collection: Collection) -> str | None:
-        """The user whose own calendar ``collection`` is, when that user is writing."""
-        user = getattr(self._request, "user", None)
-        if not user or collection.tag != "VCALENDAR":
-            return None
-        owner = collection.path.split("/", 1)[0]
-        if owner != user or owner == self.settings.assistant_principal:
-            return None
-        return user
-
-    def mentions_assistant(self, text: str) -> bool:
-        """Cheap test before parsing: the assistant's local part appears in the text."""
-        return self._assistant_local in text.lower()
-
-    def run_assistant(self, change: "OrganizerChange",
-                      store_organizer: Callable[["Calendar | None"], None],
-                      uid: str | None) -> None:
-        """Let the assistant handle ``change`` in one transaction; never raise.
-
-        ``store_organizer`` is called by the assistant before any other effect; if the
-        assistant fails, the transaction rolls back, the failure is recorded for
-        ``radicale-tracks tracks list|show``, and the caller stores the original.
-        """
-        from radicale_tracks.tracks.assistant import involves_assistant, record_failure
-
-        new_or_old = change.new if change.new is not None else change.old
-        if not involves_assistant(self.book, change.old, change.new):
-            store_organizer(None)
-            return
-        try:
-            with self.database.begin() as connection:
-                self.assistant.handle_organizer_change(connection, change, store_organizer)
-        except Exception as e:
-            logger.exception("Assistant failed on %r by %r; the organizer's write is kept",
-                             change.source_path, change.user)
-            try:
-                uid = uid or (str(new_or_old.walk("VEVENT")[0].get("UID", ""))
-                              if new_or_old is not None and new_or_old.walk("VEVENT")
-                              else None)
-                with self.database.begin() as connection:
-                    record_failure(connection,
-                                   at=int(datetime.datetime.now().timestamp()), uid=uid,
-                                   actor=change.user, error=e,
-                                   detail=traceback.format_exc(limit=20))
-            except Exception:
-                logger.exception("Could not record the assistant failure")
-            return
-        if self.sender_thread is not None:
-            self.sender_thread.wake()
+        self.init_assistant()
 
     def expansion(self) -> Expansion:
         return Expansion.around(datetime.datetime.now(datetime.timezone.utc),
