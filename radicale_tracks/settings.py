@@ -28,6 +28,8 @@ MAIL_TRANSPORTS = ("maildir", "smtp")
 SMTP_SECURITY = ("none", "starttls", "tls")
 SSL_VERIFY_MODES = ("REQUIRED", "OPTIONAL", "NONE")
 _USER = re.compile(r"^[^/\s:]+$")
+CALENDAR_USER_TYPES = ("INDIVIDUAL", "GROUP", "RESOURCE", "ROOM", "UNKNOWN")
+FREEBUSY_VISIBILITY = ("authenticated", "self")
 
 
 def _positive_int(value: Any) -> int:
@@ -135,6 +137,22 @@ def _address_map(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(found)
 
 
+def _user_types(value: Any) -> tuple[tuple[str, str], ...]:
+    """``user: TYPE`` per line (RFC 6638 §2.4.2 calendar-user-type) → ((user, TYPE), …)."""
+    found: list[tuple[str, str]] = []
+    for number, line in enumerate(str(value).splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, kind = line.partition(":")
+        kind = kind.strip().upper()
+        if not sep or kind not in CALENDAR_USER_TYPES:
+            raise ValueError("line %d: expected 'user: %s'" % (
+                number, "|".join(CALENDAR_USER_TYPES)))
+        found.append((_user_name(user), kind))
+    return tuple(found)
+
+
 def _folder(value: Any) -> str:
     text = str(value).strip()
     if text and not os.path.isdir(os.path.expanduser(text)):
@@ -235,6 +253,27 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
     "outbox_give_up_after": _option(
         "259200", _positive_int,
         "seconds after which a mail that still fails temporarily is given up"),
+    "scheduling": _option(
+        "True", bool,
+        "RFC 6638 implicit scheduling: invitations, replies and cancellations between "
+        "users, and iMIP mail to everyone else"),
+    "scheduling_max_attendees": _option(
+        "200", _positive_int,
+        "most attendees one scheduling object is delivered to (the rest get "
+        "SCHEDULE-STATUS 5.3); also the most attendees of one free-busy request"),
+    "freebusy_visibility": _option(
+        "authenticated", _choice(FREEBUSY_VISIBILITY),
+        "whose free-busy a user may ask for through the outbox: 'authenticated' (every "
+        "user of this server) or 'self'"),
+    "freebusy_max_days": _option(
+        "366", _positive_int, "longest time range of one free-busy request, in days"),
+    "inbox_max_items": _option(
+        "500", _positive_int,
+        "scheduling messages kept per inbox; delivering more removes the oldest"),
+    "user_types": _option(
+        "", _user_types,
+        "calendar-user-type of principals that are not people, one 'user: ROOM' "
+        "(or RESOURCE, GROUP) per line; everyone else is INDIVIDUAL"),
 }
 
 #: Options the plugin adds to ``[rights]`` (read only with ``type = radicale_tracks.rights``).
@@ -283,6 +322,12 @@ class Settings:
     outbox_poll_interval: int
     outbox_retry_base: int
     outbox_give_up_after: int
+    scheduling: bool
+    scheduling_max_attendees: int
+    freebusy_visibility: str
+    freebusy_max_days: int
+    inbox_max_items: int
+    user_types: tuple[tuple[str, str], ...]
     rights_base: str
 
     @classmethod
@@ -340,6 +385,12 @@ class Settings:
             outbox_poll_interval=get("outbox_poll_interval"),
             outbox_retry_base=get("outbox_retry_base"),
             outbox_give_up_after=get("outbox_give_up_after"),
+            scheduling=get("scheduling"),
+            scheduling_max_attendees=get("scheduling_max_attendees"),
+            freebusy_visibility=get("freebusy_visibility"),
+            freebusy_max_days=get("freebusy_max_days"),
+            inbox_max_items=get("inbox_max_items"),
+            user_types=get("user_types"),
             rights_base=typed.get("rights", "base").strip() or "owner_only",
         )
 
@@ -353,6 +404,7 @@ class Settings:
         if self.smtp_password:
             shown["smtp_password"] = "***"
         shown["addresses"] = {user: list(found) for user, found in self.addresses}
+        shown["user_types"] = dict(self.user_types)
         return shown
 
     def to_json(self) -> str:

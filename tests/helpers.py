@@ -40,7 +40,7 @@ def write_config(path: Path, folder: Path, storage_type: str, port: int,
     ]
     for key, value in (storage_options or {}).items():
         lines.append("%s = %s" % (key, value))
-    lines += ["", "[logging]", "level = warning", ""]
+    lines += ["", "[logging]", "level = %s" % os.environ.get("TRACKS_TEST_LOG_LEVEL", "warning"), ""]
     path.write_text("\n".join(lines))
     return path
 

@@ -25,6 +25,7 @@ CONTEXT = {
     "subscribe": {"caldav_url": "", "feed_url": "http://x/.tracks/feed/f.ics"},
     "changes": ["Time: a \u2192 b"], "instance": "", "address": "assistant+k@example.org",
     "reason": "closed", "assistant_address": "assistant@example.org",
+    "attendee_name": "Bob", "answer": "accepted",
 }
 
 

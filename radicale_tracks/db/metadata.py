@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 #: The Alembic head this code expects; tests check it matches the migrations.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 metadata = MetaData()
 
@@ -20,6 +20,7 @@ def load_tables() -> MetaData:
     """The metadata with every table of the project registered."""
     import radicale_tracks.index.schema  # noqa: F401
     import radicale_tracks.outbox.schema  # noqa: F401
+    import radicale_tracks.scheduling.schema  # noqa: F401
     import radicale_tracks.tracks.schema  # noqa: F401
 
     return metadata

@@ -57,6 +57,8 @@ items = Table(
     Column("text", Text, nullable=False),
     UniqueConstraint("collection_id", "href", name="uq_tracks_item_href"),
     Index("ix_tracks_item_uid", "collection_id", "uid"),
+    # scheduling finds a user's copy of a meeting by UID across their calendars
+    Index("ix_tracks_item_uid_only", "uid"),
     Index("ix_tracks_item_covered_from", "collection_id", "covered_from"),
     Index("ix_tracks_item_covered_until", "collection_id", "covered_until"),
 )

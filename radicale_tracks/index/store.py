@@ -210,6 +210,26 @@ class IndexStore:
                 .where(collections.c.path == path, items.c.uid == uid).limit(1)
             ).first() is not None
 
+    def organizer_etags(self, path: str) -> dict[str, str]:
+        """href → ETag of the objects of ``path`` that have an ORGANIZER."""
+        with self.database.connect() as connection:
+            return {row[0]: row[1] for row in connection.execute(
+                select(items.c.href, items.c.etag)
+                .join(collections, collections.c.id == items.c.collection_id)
+                .where(collections.c.path == path, items.c.organizer.is_not(None)))}
+
+    def find_uid(self, paths: Iterable[str], uid: str) -> list[tuple[str, str]]:
+        """(collection path, href) of the objects with ``uid`` in any of ``paths``."""
+        wanted = list(paths)
+        if not wanted:
+            return []
+        with self.database.connect() as connection:
+            return [(row[0], row[1]) for row in connection.execute(
+                select(collections.c.path, items.c.href)
+                .join(collections, collections.c.id == items.c.collection_id)
+                .where(items.c.uid == uid, collections.c.path.in_(wanted))
+                .order_by(collections.c.path, items.c.href))]
+
     def candidates(self, path: str, component: str | None, start: int, end: int
                    ) -> Iterator[Candidate]:
         """Objects of ``path`` that may overlap ``[start, end)``, streamed.

@@ -28,7 +28,8 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, S
 from radicale_tracks.outbox.mail import OutgoingMail
 
 TEMPLATE_KINDS = ("track_created", "meeting_ready", "member_added", "meeting_added",
-                  "meeting_changed", "meeting_cancelled", "track_refused")
+                  "meeting_changed", "meeting_cancelled", "track_refused", "invitation",
+                  "cancellation", "reply")
 
 
 class MailTemplates:

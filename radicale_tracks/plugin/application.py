@@ -1,19 +1,31 @@
-"""Radicale's WSGI application with the requests the index answers better.
+"""Radicale's WSGI application with RFC 6638 scheduling and the index's fast answers.
 
-Radicale's plugin points cannot replace a REPORT, so the server runs this subclass
-(``radicale-tracks serve``, ``radicale_tracks.wsgi:application``). It answers a
-free-busy-query on a calendar of the tracks storage from the index — same access checks,
-same rendering as Radicale's own code — and hands every other request, and every unusual
-one, to Radicale unchanged. Plain ``radicale`` with only the storage plugin still gets the
-index through ``get_filtered``; it just parses the events it finds.
+Radicale's plugin points cannot add POST targets, principal properties, response headers
+or replace a REPORT, so the server runs this subclass (``radicale-tracks serve``,
+``radicale_tracks.wsgi:application``). On top of Radicale it
+
+- advertises ``calendar-auto-schedule`` and answers the scheduling properties of
+  principals, inboxes, outboxes and objects (``scheduling_dav.py``);
+- answers free-busy POSTs to a user's outbox (``outbox_post.py``) and free-busy-query
+  REPORTs from the index — same access checks, same rendering as Radicale's own code;
+- sends Schedule-Tag on GET and PUT of scheduling objects, checks If-Schedule-Tag-Match,
+  and drops the ETag of a PUT whose stored content the server changed;
+- lets users delete their inbox messages and nothing else write into inbox or outbox;
+- serves the read-only track feeds.
+
+Every other request, and every unusual one, goes to Radicale unchanged. Plain
+``radicale`` with only the storage plugin still schedules on writes and gets the index
+through ``get_filtered``; docs/admin.md lists what it loses.
 """
 
 from __future__ import annotations
 
+import datetime
 import io
 import logging
 import re
 import socket
+import threading
 import xml.etree.ElementTree as ET
 from http import client
 from typing import Any
@@ -26,6 +38,10 @@ from radicale.app.report import render_freebusy
 from radicale.item import filter as radicale_filter
 from sqlalchemy.exc import SQLAlchemyError
 
+from radicale_tracks.plugin.outbox_post import freebusy_post
+from radicale_tracks.plugin.schedule_boxes import INBOX, OUTBOX, box_of, ensure_boxes
+from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingProperties,
+                                                   requested_props, wants_us)
 from radicale_tracks.plugin.storage import Collection, Storage
 from radicale_tracks.tracks.store import track_by_feed_token
 
@@ -35,13 +51,19 @@ FREE_BUSY_QUERY = xmlutils.make_clark("C:free-busy-query")
 TIME_RANGE = xmlutils.make_clark("C:time-range")
 
 
+MULTISTATUS = xmlutils.make_clark("D:multistatus")
+AUTO_SCHEDULE = "calendar-auto-schedule"
+
 FEED_PREFIX = "/.tracks/feed/"
 _FEED_TOKEN = re.compile(r"^[0-9a-f]{16,64}$")
 
 
 class Application(radicale_app.Application):
-    """``radicale.Application`` plus free-busy answered from the SQL index and the
+    """``radicale.Application`` plus scheduling, free-busy from the SQL index and the
     read-only track feeds."""
+
+    #: the PROPFIND/REPORT being answered on this thread, for ``_xml_response``
+    _dav_request = threading.local()
 
     def _handle_request(self, environ: types.WSGIEnviron) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -83,37 +105,232 @@ class Application(radicale_app.Application):
                            ("Content-Length", str(len(body))),
                            ("Cache-Control", "private, max-age=300")], [body])
 
+    # -- discovery ------------------------------------------------------------------
+
+    def do_OPTIONS(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+                   user_groups: set, request_info: dict) -> types.WSGIResponse:
+        status, headers, answer, xml_request = super().do_OPTIONS(
+            environ, base_prefix, path, user, user_groups, request_info)
+        return status, _with_auto_schedule(headers), answer, xml_request
+
+    def do_PROPFIND(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
+                    user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
+        storage = self._storage
+        if not isinstance(storage, Storage):
+            return super().do_PROPFIND(environ, base_prefix, path, user, user_groups,
+                                       request_info)
+        raw = self._body(environ)
+        if not isinstance(raw, bytes):
+            return raw
+        self._ensure_boxes(user, path)
+        request = DavRequest(base_prefix, user, requested_props(
+            self._parse(raw, environ)) if raw else None)
+        environ["wsgi.input"] = io.BytesIO(raw)  # type: ignore[index]  # WSGI dict
+        self._dav_request.current = request if wants_us(request) else None
+        try:
+            status, headers, answer, xml_request = super().do_PROPFIND(
+                environ, base_prefix, path, user, user_groups, request_info)
+        finally:
+            self._dav_request.current = None
+        return status, _with_auto_schedule(headers), answer, xml_request
+
+    def _xml_response(self, xml_content: ET.Element, request_info: dict) -> bytes:
+        request: DavRequest | None = getattr(self._dav_request, "current", None)
+        if request is not None and xml_content.tag == MULTISTATUS and isinstance(
+                self._storage, Storage):
+            self._dav_request.current = None
+            try:
+                with self._storage.acquire_lock("r", request.user):
+                    SchedulingProperties(self._storage).augment(xml_content, request)
+            except Exception:
+                logger.exception("Scheduling properties not added")
+        return super()._xml_response(xml_content, request_info)
+
+    def _ensure_boxes(self, user: str, path: str) -> None:
+        """A user's inbox and outbox exist before their principal is discovered."""
+        storage = self._storage
+        if not user or not isinstance(storage, Storage) or not storage.settings.scheduling:
+            return
+        if user in storage._boxes_ready or user == storage.settings.assistant_principal:
+            return
+        if path.strip("/").split("/")[0] != user:
+            return
+        try:
+            with storage.acquire_lock("w", user):
+                ensure_boxes(storage, user)
+        except Exception:
+            logger.exception("Scheduling inbox and outbox of %r not created", user)
+
+    # -- outbox and inbox ---------------------------------------------------------------
+
+    def do_POST(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+                user_groups: set, request_info: dict) -> types.WSGIResponse:
+        box = box_of(path)
+        storage = self._storage
+        if box is None or not isinstance(storage, Storage):
+            return super().do_POST(environ, base_prefix, path, user, user_groups,
+                                   request_info)
+        owner, name = box
+        if name != OUTBOX or path.strip("/") != "%s/%s" % (owner, OUTBOX):
+            return httputils.METHOD_NOT_ALLOWED
+        if not user or owner != user:
+            return httputils.NOT_ALLOWED
+        raw = self._body(environ)
+        if not isinstance(raw, bytes):
+            return raw
+        max_occurrence = self.configuration.get("reporting", "max_freebusy_occurrence")
+        with storage.acquire_lock("r", user):
+            status, headers, body = freebusy_post(
+                storage, raw, environ.get("CONTENT_TYPE", ""), user, max_occurrence,
+                datetime.datetime.now(datetime.timezone.utc))
+        return status, headers, body, None
+
+    def do_DELETE(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
+                  user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
+        storage = self._storage
+        box = box_of(path)
+        if box is not None and isinstance(storage, Storage):
+            return self._delete_from_box(box, path, user)
+        refused = self._schedule_tag_precondition(environ, path, user)
+        if refused is not None:
+            return refused
+        return super().do_DELETE(environ, base_prefix, path, user, user_groups, request_info)
+
+    def _delete_from_box(self, box: tuple[str, str], path: str,
+                         user: str) -> types.WSGIResponse:
+        """Users delete their own inbox messages (RFC 6638 §2.1: DAV:unbind); the boxes
+        themselves stay."""
+        owner, name = box
+        parts = path.strip("/").split("/")
+        if not user or owner != user or name != INBOX or len(parts) != 3:
+            return httputils.NOT_ALLOWED
+        storage = self._storage
+        assert isinstance(storage, Storage)
+        with storage.acquire_lock("w", user):
+            inbox = next(iter(storage.discover("/%s/%s/" % (owner, INBOX))), None)
+            if not isinstance(inbox, Collection) or inbox._get(parts[2]) is None:
+                return httputils.NOT_FOUND
+            inbox._delete_indexed(parts[2])
+        return client.NO_CONTENT, {}, None, None
+
+    def do_PROPPATCH(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
+                     user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
+        if box_of(path) is not None:
+            return httputils.NOT_ALLOWED
+        return super().do_PROPPATCH(environ, base_prefix, path, user, user_groups,
+                                    request_info)
+
+    def do_MOVE(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+                user_groups: set, request_info: dict) -> types.WSGIResponse:
+        destination = environ.get("HTTP_DESTINATION", "")
+        if box_of(path) is not None or "/%s/" % INBOX in destination or (
+                "/%s/" % OUTBOX in destination):
+            return httputils.NOT_ALLOWED
+        return super().do_MOVE(environ, base_prefix, path, user, user_groups, request_info)
+
+    # -- objects --------------------------------------------------------------------------
+
+    def do_GET(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+               user_groups: set, request_info: dict) -> types.WSGIResponse:
+        status, headers, answer, xml_request = super().do_GET(
+            environ, base_prefix, path, user, user_groups, request_info)
+        if status == client.OK and isinstance(headers, dict):
+            tag = self._schedule_tag(path, user)
+            if tag:
+                headers = dict(headers, **{"Schedule-Tag": tag})
+        return status, headers, answer, xml_request
+
     def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                user_groups: set, request_info: dict) -> types.WSGIResponse:
-        """Radicale's PUT; no ETag when the assistant changed what was stored.
-
-        RFC 4791 §5.3.4: a client given an ETag assumes its own copy is what the server
-        holds, and would never fetch the assistant's answer and the track details.
-        """
+        """Radicale's PUT, with Schedule-Tag and If-Schedule-Tag-Match (RFC 6638 §3.2.10);
+        no ETag when the server changed what was stored (RFC 4791 §5.3.4: a client given
+        an ETag assumes its own copy is what the server holds)."""
         storage = self._storage
-        if isinstance(storage, Storage):
-            storage.take_rewritten()
-        status, headers, answer, xml_request = super().do_PUT(
-            environ, base_prefix, path, user, user_groups, request_info)
-        if isinstance(storage, Storage) and storage.take_rewritten() and isinstance(
-                headers, dict):
-            headers = {k: v for k, v in headers.items() if k.lower() != "etag"}
+        if not isinstance(storage, Storage):
+            return super().do_PUT(environ, base_prefix, path, user, user_groups,
+                                  request_info)
+        if box_of(path) is not None:
+            return httputils.NOT_ALLOWED
+        refused = self._schedule_tag_precondition(environ, path, user)
+        if refused is not None:
+            return refused
+        storage.take_rewritten()
+        storage.take_schedule_tag()
+        try:
+            status, headers, answer, xml_request = super().do_PUT(
+                environ, base_prefix, path, user, user_groups, request_info)
+        finally:
+            storage.expect_schedule_tag_match(False)
+        rewritten, tag = storage.take_rewritten(), storage.take_schedule_tag()
+        if isinstance(headers, dict) and status in (client.CREATED, client.NO_CONTENT):
+            if rewritten:
+                headers = {k: v for k, v in headers.items() if k.lower() != "etag"}
+            if tag:
+                headers = dict(headers, **{"Schedule-Tag": tag})
         return status, headers, answer, xml_request
+
+    def _schedule_tag(self, path: str, user: str) -> str | None:
+        storage = self._storage
+        parts = path.strip("/").split("/")
+        if not isinstance(storage, Storage) or len(parts) != 3 or box_of(path):
+            return None
+        try:
+            with storage.acquire_lock("r", user):
+                return storage.schedule_tag_of("%s/%s" % (parts[0], parts[1]), parts[2])
+        except Exception:
+            logger.exception("Schedule-Tag of %r unknown", path)
+            return None
+
+    def _schedule_tag_precondition(self, environ: types.WSGIEnviron, path: str,
+                                   user: str) -> types.WSGIResponse | None:
+        """412 unless If-Schedule-Tag-Match names the object's current tag; a match asks
+        the write to merge the server's inconsequential changes."""
+        wanted = environ.get("HTTP_IF_SCHEDULE_TAG_MATCH")
+        storage = self._storage
+        if wanted is None or not isinstance(storage, Storage):
+            return None
+        current = self._schedule_tag(path, user)
+        if current is None or current != wanted.strip():
+            logger.info("If-Schedule-Tag-Match %s failed on %r (tag %s)", wanted, path,
+                        current)
+            return httputils.PRECONDITION_FAILED
+        storage.expect_schedule_tag_match(True)
+        return None
 
     def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
-        try:
-            raw = httputils.read_raw_request_body(self.configuration, environ)
-        except RuntimeError:
-            return httputils.BAD_REQUEST
-        except socket.timeout:
-            return httputils.REQUEST_TIMEOUT
+        raw = self._body(environ)
+        if not isinstance(raw, bytes):
+            return raw
         answer = self._free_busy_from_index(raw, environ, path, user, user_groups)
         if answer is not None:
             return answer
         environ["wsgi.input"] = io.BytesIO(raw)  # type: ignore[index]  # WSGI dict
-        return super().do_REPORT(environ, base_prefix, path, user, user_groups,
-                                 request_info)
+        if b"schedule-tag" in raw and isinstance(self._storage, Storage):
+            root = self._parse(raw, environ)
+            self._dav_request.current = DavRequest(base_prefix, user, requested_props(root))
+        try:
+            return super().do_REPORT(environ, base_prefix, path, user, user_groups,
+                                     request_info)
+        finally:
+            self._dav_request.current = None
+
+    def _body(self, environ: types.WSGIEnviron) -> bytes | types.WSGIResponse:
+        """The request body, or the answer to a body that could not be read."""
+        try:
+            return httputils.read_raw_request_body(self.configuration, environ)
+        except RuntimeError:
+            return httputils.BAD_REQUEST
+        except socket.timeout:
+            return httputils.REQUEST_TIMEOUT
+
+    def _parse(self, raw: bytes, environ: types.WSGIEnviron) -> ET.Element | None:
+        try:
+            root: Any = DefusedET.fromstring(
+                httputils.decode_request(self.configuration, environ, raw))
+        except Exception:
+            return None
+        return root if isinstance(root, ET.Element) else None
 
     def _free_busy_from_index(self, raw: bytes, environ: types.WSGIEnviron, path: str,
                               user: str, user_groups: set) -> types.WSGIResponse | None:
@@ -154,6 +371,13 @@ class Application(radicale_app.Application):
         body = render_freebusy(periods, start, end)
         headers = {"Content-Type": "text/calendar; charset=%s" % self._encoding}
         return client.OK, headers, body, xmlutils.pretty_xml(xml_request)
+
+
+def _with_auto_schedule(headers: Any) -> Any:
+    """The DAV header with RFC 6638's ``calendar-auto-schedule`` (§2)."""
+    if isinstance(headers, dict) and "DAV" in headers and AUTO_SCHEDULE not in headers["DAV"]:
+        return dict(headers, DAV="%s, %s" % (headers["DAV"], AUTO_SCHEDULE))
+    return headers
 
 
 def _plain(status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Any:

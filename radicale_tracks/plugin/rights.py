@@ -1,10 +1,15 @@
-"""``[rights] type = radicale_tracks.rights``: Radicale's rights plus track membership.
+"""``[rights] type = radicale_tracks.rights``: Radicale's rights plus scheduling's rules.
 
-Track calendars live under the assistant principal (``/assistant/<track>/``) and are
-private to their members: a local user who is a member (by user name or by one of their
-addresses) may read the track, nobody else may see it, and only the assistant principal
-may write it. Every other path is decided by the rights type named in ``[rights] base``
-(default ``owner_only``), configured with Radicale's own ``[rights]`` options.
+- Track calendars live under the assistant principal (``/assistant/<track>/``) and are
+  private to their members: a local user who is a member (by user name or by one of their
+  addresses) may read the track, nobody else may see it, and only the assistant principal
+  may write it.
+- A user's scheduling inbox and outbox (``/<user>/schedule-inbox/``, ``…/schedule-outbox/``)
+  are readable by that user only and written only by the scheduling engine (deleting an
+  inbox message and POSTing to the outbox are the application's, checked there).
+
+Every other path is decided by the rights type named in ``[rights] base`` (default
+``owner_only``), configured with Radicale's own ``[rights]`` options.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from radicale_tracks.core.addresses import AddressBook
 from radicale_tracks.db.engine import shared_engine
 from radicale_tracks.db.session import Database
+from radicale_tracks.plugin.schedule_boxes import is_schedule_box
 from radicale_tracks.settings import Settings
 from radicale_tracks.tracks.store import is_member_user
 
@@ -38,6 +44,8 @@ class Rights(rights.BaseRights):
 
     def authorization(self, user: str, user_groups: set, path: str) -> str:
         parts = pathutils.strip_path(path).split("/")
+        if len(parts) >= 2 and is_schedule_box(parts[1]):
+            return "r" if user and parts[0] == user else ""
         if parts[0] != self.principal:
             return self.base.authorization(user, user_groups, path)
         if user == self.principal:

@@ -41,8 +41,8 @@ from radicale_tracks.db.engine import ensure_schema, shared_engine
 from radicale_tracks.db.session import Database
 from radicale_tracks.index.extract import Expansion, IndexEntry, extract_entry
 from radicale_tracks.index.store import Candidate, FileState, IndexStore, folder_digest
-from radicale_tracks.plugin.assistant_writes import (AssistantCollectionMixin,
-                                                     AssistantStorageMixin)
+from radicale_tracks.plugin.scheduling_writes import (SchedulingCollectionMixin,
+                                                      SchedulingStorageMixin)
 from radicale_tracks.settings import Settings
 
 logger = logging.getLogger("radicale.tracks.storage")
@@ -74,7 +74,7 @@ def folder_mtime_ns(path: str) -> int | None:
         return None
 
 
-class Collection(AssistantCollectionMixin, multifilesystem.Collection):
+class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
     """A Radicale collection whose writes and time-range queries go through the index."""
 
     _storage: "Storage"
@@ -91,11 +91,11 @@ class Collection(AssistantCollectionMixin, multifilesystem.Collection):
             self.sync_index_if_folder_changed()
         except SQLAlchemyError:
             logger.exception("Index unavailable before storing %r in %r", href, self.path)
-        user = self._storage.organizer_user(self)
-        if user is not None:
-            old = self._old_calendar(href)
-            if old is not None or self._storage.mentions_assistant(item.serialize()):
-                return self._upload_with_assistant(user, href, item, old)
+        owner = self._storage.scheduling_owner(self)
+        if owner is not None:
+            scheduled = self._scheduled_upload(owner, href, item)
+            if scheduled is not None:
+                return scheduled
         return self._upload_indexed(href, item)
 
     def _upload_indexed(self, href: str, item: radicale_item.Item
@@ -105,12 +105,9 @@ class Collection(AssistantCollectionMixin, multifilesystem.Collection):
         return uploaded, replaced
 
     def delete(self, href: str | None = None) -> None:
-        user = self._storage.organizer_user(self) if href is not None else None
-        if user is not None and href is not None:
-            old = self._old_calendar(href)
-            if old is not None:
-                self._delete_with_assistant(user, href, old)
-                return
+        owner = self._storage.scheduling_owner(self) if href is not None else None
+        if owner is not None and href is not None and self._scheduled_delete(owner, href):
+            return
         self._delete_indexed(href)
 
     def _delete_indexed(self, href: str | None) -> None:
@@ -118,6 +115,7 @@ class Collection(AssistantCollectionMixin, multifilesystem.Collection):
         try:
             if href is None:
                 self._storage.index.delete_collection(self.path)
+                self._storage.forget_schedule_tags(self.path)
             else:
                 self._storage.index.delete_entry(
                     self.path, href, folder_mtime_ns(self._filesystem_path))
@@ -368,7 +366,7 @@ class Collection(AssistantCollectionMixin, multifilesystem.Collection):
             return None
 
 
-class Storage(AssistantStorageMixin, multifilesystem.Storage):
+class Storage(SchedulingStorageMixin, multifilesystem.Storage):
     """``[storage] type = radicale_tracks.storage``: multifilesystem plus the index."""
 
     _collection_class: ClassVar[type[multifilesystem.Collection]] = Collection
@@ -382,7 +380,7 @@ class Storage(AssistantStorageMixin, multifilesystem.Storage):
         self.index = IndexStore(self.database)
         logger.info("Tracks index at %s",
                     self.engine.url.render_as_string(hide_password=True))
-        self.init_assistant()
+        self.init_scheduling()
 
     def expansion(self) -> Expansion:
         return Expansion.around(datetime.datetime.now(datetime.timezone.utc),
@@ -417,6 +415,7 @@ class Storage(AssistantStorageMixin, multifilesystem.Storage):
                 folder_mtime_ns(to_collection._filesystem_path))
             if not moved:
                 to_collection.sync_index()
+            self.move_schedule_tag(source.path, item.href, to_collection.path, to_href)
         except Exception:
             logger.exception("Index not updated after moving %r to %r", item.href,
                              to_collection.path)

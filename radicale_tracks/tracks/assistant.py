@@ -195,10 +195,17 @@ class Assistant:
     # -- the entry point ------------------------------------------------------------
 
     def handle_organizer_change(self, connection: Connection, change: OrganizerChange,
-                                store_organizer: Callable[[Calendar | None], None]) -> None:
+                                store_organizer: Callable[[Calendar | None], None],
+                                local_recipients: frozenset[str] = frozenset()
+                                ) -> frozenset[str]:
         """Process ``change``; ``store_organizer`` stores the organizer's object (the
         given replacement, or as sent for None) — called exactly once, before any
-        other effect, so that a failure afterwards never loses the organizer's write."""
+        other effect, so that a failure afterwards never loses the organizer's write.
+
+        ``local_recipients`` get their invitation from server-side scheduling (inbox and
+        calendar), so the assistant's mail to them carries none. The answer is who got
+        the organizer's iTIP message inside the assistant's mail: scheduling sends those
+        people nothing more (one invitation per person and change)."""
         now = self.clock()
         latest = change.new if change.new is not None else change.old
         assert latest is not None
@@ -212,7 +219,7 @@ class Assistant:
         received = [m for m in messages if self.book.is_assistant_side(m.recipient)]
         if not received:
             store_organizer(None)
-            return
+            return frozenset()
         assert organizer is not None  # the broker only speaks for objects with one
         uid = received[0].uid
         latest = change.new if change.new is not None else change.old
@@ -236,7 +243,7 @@ class Assistant:
             if message is None:
                 store_organizer(latest if refused and change.new is not None else None)
                 self._send(connection, mails, None, uid, now)
-                return
+                return frozenset()
             creating = track is None
         else:
             message = next((m for m in received if m.recipient == self._attendee_of(
@@ -254,7 +261,7 @@ class Assistant:
                                       summary=receipt.reason)
             logger.info("Assistant ignored %s for uid %r: %s", message.method, uid,
                         receipt.reason)
-            return
+            return frozenset()
         if creating:
             track = self._open_track(connection, change, organizer, latest, now_ts)
         assert track is not None
@@ -289,7 +296,7 @@ class Assistant:
                                            change, now_ts)
         self._decide_mails(mails, track, message, messages, receipt, change, copy, details,
                            organizer, organizer_name, new_members, creating,
-                           meeting is None, now)
+                           meeting is None, now, local_recipients)
         kind = {Outcome.CREATED: "created" if creating else "added",
                 Outcome.UPDATED: "updated", Outcome.CANCELLED: "cancelled",
                 Outcome.INSTANCE_CANCELLED: "instance-cancelled",
@@ -301,6 +308,8 @@ class Assistant:
         self._send(connection, mails, track, uid, now)
         logger.info("Assistant %s uid %r in track %s (%s)", kind, uid, track.slug,
                     receipt.reason)
+        return frozenset(mail.recipient for mail in mails.pending
+                         if mail.itip is not None and mail.recipient != organizer)
 
     # -- steps ------------------------------------------------------------------------
 
@@ -385,7 +394,8 @@ class Assistant:
                       messages: list[ItipMessage], receipt: Receipt,
                       change: OrganizerChange, copy: Calendar, details: TrackDetails,
                       organizer: str, organizer_name: str | None, new_members: set[str],
-                      creating: bool, new_meeting: bool, now: datetime.datetime) -> None:
+                      creating: bool, new_meeting: bool, now: datetime.datetime,
+                      local_recipients: frozenset[str] = frozenset()) -> None:
         facts = dict(meeting_facts(copy), join_url=details.join_url or "")
         track_facts = {"title": track.title, "url": details.track_url,
                        "address": details.track_address, "feed_url": self.feed_url(track)}
@@ -393,6 +403,12 @@ class Assistant:
                 "organizer_name": organizer_name or organizer}
         per_recipient = {m.recipient: m for m in messages
                          if not self.book.is_assistant_side(m.recipient)}
+
+        def itip_for(recipient: str, sent: ItipMessage) -> str | None:
+            if recipient in local_recipients:
+                return None  # delivered to their calendar by the server already
+            return with_sent_by(sent.ics, details.track_address)
+
         names = {**_attendees(change.old), **_attendees(change.new)}
         outcome = receipt.outcome
         reply: str | None = None
@@ -405,8 +421,9 @@ class Assistant:
             mails.add("meeting_cancelled", organizer, organizer_name, context)
             for recipient, sent in per_recipient.items():
                 if sent.method is Method.CANCEL:
+                    itip = itip_for(recipient, sent)
                     mails.add("meeting_cancelled", recipient, names.get(recipient), context,
-                              with_sent_by(sent.ics, details.track_address), "CANCEL")
+                              itip, "CANCEL" if itip else None)
             return
         if (not creating and not new_meeting and set(receipt.changes) <= {"ATTENDEE"}
                 and set(_attendees(change.old)) == set(_attendees(change.new))):
@@ -420,26 +437,25 @@ class Assistant:
             mails.add("meeting_changed", organizer, organizer_name,
                       dict(base, changes=changes), reply, "REPLY")
         for recipient, sent in per_recipient.items():
-            itip = with_sent_by(sent.ics, details.track_address)
+            itip = itip_for(recipient, sent)
+            method = sent.method.value if itip else None
             if sent.method is Method.CANCEL:
                 mails.add("meeting_cancelled", recipient, names.get(recipient),
-                          dict(base, instance=""),
-                          itip, "CANCEL")
+                          dict(base, instance=""), itip, method)
                 continue
             local = self.local_user(recipient)
             subscribe = {"caldav_url": details.track_url if local else "",
                          "feed_url": "" if local else self.feed_url(track)}
             if recipient in new_members:
                 mails.add("member_added", recipient, names.get(recipient),
-                          dict(base, subscribe=subscribe),
-                          itip, "REQUEST")
+                          dict(base, subscribe=subscribe), itip, method)
             elif new_meeting:
                 mails.add("meeting_added", recipient, names.get(recipient), base, itip,
-                          "REQUEST")
+                          method)
             else:
                 changes = describe_changes(change.old, change.new or copy, sent.changes)
                 mails.add("meeting_changed", recipient, names.get(recipient),
-                          dict(base, changes=changes), itip, "REQUEST")
+                          dict(base, changes=changes), itip, method)
 
     def _send(self, connection: Connection, mails: _Mails, track: Track | None,
               uid: str, now: datetime.datetime) -> None:

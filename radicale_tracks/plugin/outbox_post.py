@@ -1,0 +1,99 @@
+"""POST of a VFREEBUSY request to a user's outbox (RFC 6638 §5): busy time of the
+attendees, answered from the SQL index.
+
+One ``schedule-response`` entry per attendee: the busy time of a user of this server
+(transparent and cancelled events do not count, tentative ones are BUSY-TENTATIVE),
+3.7 for an address that is nobody here, 3.8 where ``freebusy_visibility`` does not let
+the requester see it. Refusals of the request itself name the CalDAV precondition.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import xml.etree.ElementTree as ET
+from http import client
+from typing import TYPE_CHECKING, Any
+
+from radicale import xmlutils
+
+if TYPE_CHECKING:
+    from radicale_tracks.plugin.storage import Storage
+
+logger = logging.getLogger("radicale.tracks.outbox")
+
+SUCCESS = "2.0;Success"
+INVALID_USER = "3.7;Invalid calendar user"
+NO_AUTHORITY = "3.8;No authority"
+NOT_SUPPORTED = "3.14;Unsupported capability"
+FAILED = "5.1;Service unavailable"
+
+
+def freebusy_post(storage: "Storage", body: bytes, content_type: str, user: str,
+                  max_occurrence: int, now: datetime.datetime) -> tuple[int, dict[str, str],
+                                                                        bytes]:
+    """(status, headers, body) of the answer to one outbox POST by ``user``."""
+    from radicale_tracks.core.freebusy import (FreeBusyRequest, busy_periods, freebusy_reply,
+                                               parse_freebusy_request)
+    from radicale_tracks.core.itip import ItipError
+
+    if content_type.split(";")[0].strip().lower() != "text/calendar":
+        return _error(client.UNSUPPORTED_MEDIA_TYPE, "C:supported-calendar-data",
+                      "the outbox takes text/calendar")
+    settings = storage.settings
+    try:
+        request: FreeBusyRequest = parse_freebusy_request(
+            body, max_attendees=settings.scheduling_max_attendees,
+            max_range=datetime.timedelta(days=settings.freebusy_max_days))
+    except ItipError as e:
+        return _error(client.BAD_REQUEST, "C:valid-scheduling-message", str(e))
+    if request.organizer not in storage.book.addresses_of(user):
+        return _error(client.FORBIDDEN, "C:organizer-allowed",
+                      "ORGANIZER %s is not one of your addresses" % request.organizer)
+    scheduler = storage.scheduler
+    root = ET.Element(xmlutils.make_clark("C:schedule-response"))
+    for address, uri in zip(request.attendees, request.attendee_uris):
+        recipient = scheduler.classify(uri)
+        status, data = INVALID_USER, None
+        if recipient.kind == "local" and recipient.user:
+            if settings.freebusy_visibility == "self" and recipient.user != user:
+                status = NO_AUTHORITY
+            else:
+                try:
+                    periods = storage.busy_periods(recipient.user, request.start,
+                                                   request.end, max_occurrence)
+                except Exception:
+                    logger.exception("Free-busy of %s unavailable", recipient.user)
+                    status = FAILED
+                else:
+                    status = SUCCESS
+                    data = freebusy_reply(request, uri, busy_periods(
+                        periods, request.start, request.end), now,
+                        "-//radicale-tracks//free-busy//EN")
+        root.append(_response(uri, status, data))
+        logger.info("Free-busy of %s for %s: %s", address, user, status)
+    body_out = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return client.OK, {"Content-Type": "text/xml; charset=utf-8"}, body_out
+
+
+def _response(uri: str, status: str, data: str | None) -> ET.Element:
+    response = ET.Element(xmlutils.make_clark("C:response"))
+    recipient = ET.SubElement(response, xmlutils.make_clark("C:recipient"))
+    ET.SubElement(recipient, xmlutils.make_clark("D:href")).text = uri
+    ET.SubElement(response, xmlutils.make_clark("C:request-status")).text = status
+    if data is not None:
+        ET.SubElement(response, xmlutils.make_clark("C:calendar-data")).text = data
+    return response
+
+
+def _error(status: int, precondition: str, message: str) -> tuple[int, dict[str, str], bytes]:
+    """A DAV:error body naming the precondition (RFC 4918 §16), with a readable reason."""
+    root = xmlutils.webdav_error(precondition)
+    description = ET.SubElement(root, xmlutils.make_clark("D:responsedescription"))
+    description.text = message
+    logger.info("Outbox POST refused (%s): %s", precondition, message)
+    return status, {"Content-Type": "text/xml; charset=utf-8"}, ET.tostring(
+        root, encoding="utf-8", xml_declaration=True)
+
+
+__all__: list[Any] = ["freebusy_post"]

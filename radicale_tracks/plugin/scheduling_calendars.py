@@ -1,0 +1,131 @@
+"""The users' calendars and inboxes on Radicale's storage: the scheduling engine's port.
+
+Called inside the storage write lock of the client's request. Every write goes through
+``_upload_indexed``: indexed in the same transaction, and never scheduled again (these
+are the server's writes, not a client's).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlsplit
+
+from radicale import pathutils
+
+from radicale_tracks.plugin.schedule_boxes import (INBOX, ensure_boxes, inbox_path,
+                                                   is_schedule_box)
+from radicale_tracks.plugin.track_calendars import item_from_text
+from radicale_tracks.scheduling.engine import StoredObject
+
+if TYPE_CHECKING:
+    from radicale_tracks.plugin.storage import Collection, Storage
+
+DEFAULT_CALENDAR = "calendar"
+_SAFE_HREF = re.compile(r"^[A-Za-z0-9@._-]{1,120}$")
+
+
+class StorageSchedulingCalendars:
+    def __init__(self, storage: "Storage") -> None:
+        self.storage = storage
+
+    # -- users ----------------------------------------------------------------------
+
+    def user_exists(self, user: str) -> bool:
+        """A user exists once they logged in (their principal folder is there) or when
+        the admin listed their addresses; the assistant principal is nobody's calendar."""
+        if not pathutils.is_safe_filesystem_path_component(user) or (
+                user == self.storage.settings.assistant_principal):
+            return False
+        if os.path.isdir(os.path.join(self.storage._get_collection_root_folder(), user)):
+            return True
+        return any(user == listed for listed, _ in self.storage.settings.addresses)
+
+    def user_of_uri(self, uri: str) -> str | None:
+        """``/bob/`` or ``https://host/bob/`` (the principal URL, RFC 6638 §2.4.1)."""
+        path = unquote(urlsplit(uri).path) if "://" in uri else unquote(uri)
+        parts = [p for p in path.split("/") if p]
+        if len(parts) != 1:
+            return None
+        return parts[0] if self.user_exists(parts[0]) else None
+
+    # -- objects --------------------------------------------------------------------
+
+    def calendars_of(self, user: str) -> list["Collection"]:
+        from radicale_tracks.plugin.storage import Collection
+
+        found: list[Collection] = []
+        for collection in self.storage.discover("/%s/" % user, depth="1"):
+            if not isinstance(collection, Collection) or collection.tag != "VCALENDAR":
+                continue
+            name = collection.path.partition("/")[2]
+            if name and "/" not in name and not is_schedule_box(name):
+                found.append(collection)
+        return sorted(found, key=lambda c: c.path)
+
+    def find_object(self, user: str, uid: str) -> StoredObject | None:
+        calendars = {c.path: c for c in self.calendars_of(user)}
+        for collection in calendars.values():
+            collection.sync_index_if_folder_changed()
+        for path, href in self.storage.index.find_uid(calendars, uid):
+            item = calendars[path]._get(href, verify_href=False)
+            if item is not None:
+                return StoredObject(path, href, item.serialize(), item.etag)
+        return None
+
+    def default_calendar(self, user: str) -> str:
+        """The first of the user's calendars that takes events; created when none does."""
+        for collection in self.calendars_of(user):
+            components = collection.get_meta("C:supported-calendar-component-set")
+            if not components or "VEVENT" in str(components).split(","):
+                return collection.path
+        ensure_boxes(self.storage, user)
+        path = "/%s/%s/" % (user, DEFAULT_CALENDAR)
+        if next(iter(self.storage.discover(path)), None) is None:
+            self.storage.create_collection(path, props={
+                "tag": "VCALENDAR", "D:displayname": "Calendar",
+                "C:supported-calendar-component-set": "VEVENT,VTODO"})
+        return path.strip("/")
+
+    def collection(self, path: str) -> "Collection":
+        from radicale_tracks.plugin.storage import Collection
+
+        found = next(iter(self.storage.discover("/%s/" % path.strip("/"))), None)
+        if not isinstance(found, Collection):
+            raise LookupError("collection /%s/ is missing" % path.strip("/"))
+        return found
+
+    def write_object(self, collection_path: str, href: str, text: str) -> None:
+        collection = self.collection(collection_path)
+        collection._upload_indexed(href, item_from_text(collection.path, text))
+
+    def new_href(self, uid: str) -> str:
+        if _SAFE_HREF.match(uid) and pathutils.is_safe_filesystem_path_component(uid):
+            return uid + ".ics"
+        return secrets.token_hex(16) + ".ics"
+
+    # -- inbox ----------------------------------------------------------------------
+
+    def deliver(self, user: str, text: str) -> str:
+        """An iTIP message into ``user``'s inbox; the oldest go beyond the limit."""
+        ensure_boxes(self.storage, user)
+        inbox = self.collection(inbox_path(user))
+        href = secrets.token_hex(16) + ".ics"
+        inbox._upload_indexed(href, item_from_text(inbox.path, text))
+        self._trim(inbox)
+        return href
+
+    def _trim(self, inbox: "Collection") -> None:
+        limit = self.storage.settings.inbox_max_items
+        folder = inbox._filesystem_path
+        names = [n for n in os.listdir(folder) if n.endswith(".ics")]
+        if len(names) <= limit:
+            return
+        names.sort(key=lambda n: os.stat(os.path.join(folder, n)).st_mtime_ns)
+        for name in names[:len(names) - limit]:
+            inbox._delete_indexed(name)
+
+
+__all__ = ["INBOX", "StorageSchedulingCalendars"]

@@ -1,0 +1,400 @@
+"""Client writes of calendar objects handed to scheduling (and the assistant).
+
+Radicale's storage sees every write under its lock but not who makes it; remembering the
+user of ``acquire_lock`` lets the owner's write of a scheduling object (one with an
+ORGANIZER) be handled by the scheduling engine (``scheduling/engine.py``) — which calls the
+assistant for the assistant's and track addresses — in the write's database transaction.
+Writes the server makes for scheduling (an attendee's copy, an inbox message) go through
+``_upload_indexed`` and never schedule again.
+
+The mixins also carry the per-request facts the application needs around Radicale's own
+PUT: whether the stored object differs from the request (no ETag, RFC 4791 §5.3.4),
+whether the client's If-Schedule-Tag-Match matched (merge), and the Schedule-Tag after
+the write. icalendar, Jinja2 and the engines are imported when a write first involves
+scheduling: a server that never sees an invitation does not pay their memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import os
+import secrets
+import threading
+import traceback
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, cast
+
+from radicale import item as radicale_item
+
+from radicale_tracks.core.addresses import AddressBook
+from radicale_tracks.outbox.sender import Sender, SenderThread
+from radicale_tracks.outbox.store import OutboxStore
+from radicale_tracks.outbox.transports import transport_from_settings
+from radicale_tracks.plugin.schedule_boxes import INBOX, OUTBOX, is_schedule_box
+from radicale_tracks.plugin.track_calendars import StorageTrackCalendars, item_from_text
+
+if TYPE_CHECKING:
+    from icalendar import Calendar
+
+    from radicale_tracks.plugin.storage import Collection, Storage
+    from radicale_tracks.scheduling.engine import ObjectWrite, Scheduler
+    from radicale_tracks.tracks.assistant import Assistant
+
+logger = logging.getLogger("radicale.tracks.storage")
+
+Upload = tuple[radicale_item.Item, "radicale_item.Item | None"]
+
+#: the cheap test before parsing anything: scheduling objects have an ORGANIZER
+_MARKER = "ORGANIZER"
+
+__all__ = ["INBOX", "OUTBOX", "SchedulingCollectionMixin", "SchedulingStorageMixin"]
+
+
+class SchedulingCollectionMixin:
+    """Upload and delete of an owner's calendar object, handed to scheduling."""
+
+    if TYPE_CHECKING:
+        _storage: Storage
+        _filesystem_path: str
+        _encoding: str
+        path: str
+
+        def _upload_indexed(self, href: str, item: radicale_item.Item) -> Upload: ...
+
+        def _delete_indexed(self, href: str | None) -> None: ...
+
+        def _get(self, href: str, verify_href: bool = True
+                 ) -> radicale_item.Item | None: ...
+
+    def _stored_text(self, href: str) -> str | None:
+        path = os.path.join(self._filesystem_path, href)
+        try:
+            with open(path, encoding=self._encoding, newline="") as f:
+                return f.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def _stored_etag(self, href: str) -> str | None:
+        item = self._get(href, verify_href=False)
+        return item.etag if item is not None else None
+
+    def _scheduled_upload(self, owner: str, href: str, item: radicale_item.Item
+                          ) -> Upload | None:
+        """The upload, when scheduling took it; None when it is no scheduling object."""
+        new_text = item.serialize()
+        old_text = self._stored_text(href)
+        if _MARKER not in new_text and (old_text is None or _MARKER not in old_text):
+            return None
+        stored: list[Upload] = []
+
+        def store(calendar: "Calendar | None") -> None:
+            chosen = item if calendar is None else item_from_text(
+                self.path, calendar.to_ical().decode("utf-8"))
+            stored.append(self._upload_indexed(href, chosen))
+            if calendar is not None:
+                self._storage.note_rewritten()
+
+        old_etag = self._stored_etag(href) if old_text is not None else None
+        self._storage.run_write(owner, self.path, href, old_text, new_text, old_etag, store)
+        if not stored:
+            stored.append(self._upload_indexed(href, item))
+        self._storage.note_schedule_tag(self.path, href, stored[-1][0].etag)
+        return stored[-1]
+
+    def _scheduled_delete(self, owner: str, href: str) -> bool:
+        """True when scheduling handled the delete of a scheduling object."""
+        old_text = self._stored_text(href)
+        if old_text is None or _MARKER not in old_text:
+            return False
+        deleted: list[bool] = []
+
+        def store(_calendar: "Calendar | None") -> None:
+            self._delete_indexed(href)
+            deleted.append(True)
+
+        self._storage.run_write(owner, self.path, href, old_text, None,
+                                self._stored_etag(href), store)
+        if not deleted:
+            self._delete_indexed(href)
+        return True
+
+
+class SchedulingStorageMixin:
+    """The writer of each request, the engines, and the server's outbox sender."""
+
+    #: the server sends queued mail from a thread; admin commands set this to False
+    start_sender: ClassVar[bool] = True
+
+    if TYPE_CHECKING:
+        from radicale_tracks.db.session import Database
+        from radicale_tracks.settings import Settings
+
+        settings: Settings
+        database: Database
+        engine: Any
+
+    def init_scheduling(self) -> None:
+        settings = self.settings
+        self._request = threading.local()
+        self.book = AddressBook.build(settings.domain, settings.assistant_address,
+                                      settings.addresses)
+        self._assistant: Assistant | None = None
+        self._scheduler: Scheduler | None = None
+        self._boxes_ready: set[str] = set()
+        self.sender_thread: SenderThread | None = None
+        if self.start_sender and settings.outbox_sender:
+            sender = Sender(OutboxStore(self.engine), transport_from_settings(settings),
+                            settings.outbox_retry_base, settings.outbox_give_up_after)
+            self.sender_thread = SenderThread(sender, settings.outbox_poll_interval)
+            self.sender_thread.start()
+
+    @contextlib.contextmanager
+    def acquire_lock(self, mode: str, user: str = "", *args: Any,
+                     **kwargs: Any) -> Iterator[None]:
+        """Radicale's lock; remembers the user for the writes made under it."""
+        self._request.user = user
+        try:
+            # the next class in the MRO is Radicale's multifilesystem Storage
+            with super().acquire_lock(  # type: ignore[misc]
+                    mode, user, *args, **kwargs):
+                yield
+        finally:
+            self._request.user = None
+
+    # -- the engines, built on first use ----------------------------------------------
+
+    @property
+    def assistant(self) -> "Assistant":
+        if self._assistant is None:
+            from radicale_tracks.mail.compose import MailTemplates
+            from radicale_tracks.tracks.assistant import Assistant, AssistantConfig
+
+            settings = self.settings
+            self._assistant = Assistant(
+                AssistantConfig(base_url=settings.base_url,
+                                assistant_principal=settings.assistant_principal,
+                                join_url_template=settings.join_url_template,
+                                from_email=settings.from_email),
+                self.book, MailTemplates(settings.mail_templates),
+                StorageTrackCalendars(cast("Storage", self)),
+                clock=_now, tokens=lambda: secrets.token_hex(16))
+        return self._assistant
+
+    @property
+    def scheduler(self) -> "Scheduler":
+        if self._scheduler is None:
+            from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
+            from radicale_tracks.scheduling.engine import Scheduler, SchedulingConfig
+
+            self._scheduler = Scheduler(
+                SchedulingConfig(from_email=self.settings.from_email,
+                                 max_attendees=self.settings.scheduling_max_attendees),
+                self.book, StorageSchedulingCalendars(cast("Storage", self)),
+                lambda: self.assistant.templates, clock=_now,
+                tokens=lambda: secrets.token_hex(16))
+        return self._scheduler
+
+    # -- per-request facts --------------------------------------------------------------
+
+    def note_rewritten(self) -> None:
+        self._request.rewritten = True
+
+    def take_rewritten(self) -> bool:
+        """Whether this thread's last write stored other content than it was sent."""
+        rewritten = bool(getattr(self._request, "rewritten", False))
+        self._request.rewritten = False
+        return rewritten
+
+    def expect_schedule_tag_match(self, matched: bool) -> None:
+        """The application checked If-Schedule-Tag-Match: merge on the next write."""
+        self._request.merge = matched
+
+    def note_schedule_tag(self, collection_path: str, href: str, etag: str) -> None:
+        from radicale_tracks.scheduling.tags import object_path, schedule_tag
+
+        try:
+            with self.database.connect() as connection:
+                tag = schedule_tag(connection, object_path(collection_path, href), etag)
+        except Exception:
+            logger.exception("Schedule-Tag of %s/%s unknown", collection_path, href)
+            tag = None
+        self._request.schedule_tag = tag
+
+    def take_schedule_tag(self) -> str | None:
+        tag: str | None = getattr(self._request, "schedule_tag", None)
+        self._request.schedule_tag = None
+        return tag
+
+    def scheduling_owner(self, collection: "Collection") -> str | None:
+        """The owner whose calendar ``collection`` is, when a user writes a calendar
+        object into it (RFC 6638 §3.1: the owner's addresses decide the role)."""
+        user = getattr(self._request, "user", None)
+        if not user or collection.tag != "VCALENDAR":
+            return None
+        owner, _, name = collection.path.partition("/")
+        if not name or "/" in name or owner == self.settings.assistant_principal:
+            return None
+        if is_schedule_box(name):
+            return None
+        return owner
+
+    # -- reads for the application ------------------------------------------------------
+
+    def schedule_tags(self, collection_path: str) -> dict[str, str]:
+        """href → Schedule-Tag of the scheduling objects (ORGANIZER set) of a collection."""
+        from radicale_tracks.plugin.storage import Collection
+        from radicale_tracks.scheduling.tags import stored_tags
+
+        collection = next(iter(cast("Storage", self).discover(
+            "/%s/" % collection_path.strip("/"))), None)
+        if not isinstance(collection, Collection) or collection.tag != "VCALENDAR":
+            return {}
+        collection.sync_index_if_folder_changed()
+        with self.database.connect() as connection:
+            etags = cast("Storage", self).index.organizer_etags(collection.path)
+            kept = stored_tags(connection, collection.path)
+        return {href: kept.get(href, etag) for href, etag in etags.items()}
+
+    def schedule_tag_of(self, collection_path: str, href: str) -> str | None:
+        """The Schedule-Tag of one object, None when it is no scheduling object."""
+        from radicale_tracks.plugin.storage import Collection
+        from radicale_tracks.scheduling.tags import object_path, schedule_tag
+
+        collection = next(iter(cast("Storage", self).discover(
+            "/%s/" % collection_path.strip("/"))), None)
+        if not isinstance(collection, Collection) or collection.tag != "VCALENDAR":
+            return None
+        item = collection._get(href, verify_href=False)
+        if item is None or _MARKER not in item.serialize():
+            return None
+        with self.database.connect() as connection:
+            return schedule_tag(connection, object_path(collection.path, href), item.etag)
+
+    def default_calendar_path(self, user: str) -> str | None:
+        from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
+
+        calendars = StorageSchedulingCalendars(cast("Storage", self))
+        for collection in calendars.calendars_of(user):
+            components = collection.get_meta("C:supported-calendar-component-set")
+            if not components or "VEVENT" in str(components).split(","):
+                return collection.path
+        return None
+
+    def busy_periods(self, user: str, start: datetime.datetime, end: datetime.datetime,
+                     max_occurrence: int) -> list[tuple[datetime.datetime, datetime.datetime,
+                                                         str]]:
+        """Every period of ``user``'s calendars in the window, as Radicale would find it."""
+        from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
+
+        periods: list[tuple[datetime.datetime, datetime.datetime, str]] = []
+        for collection in StorageSchedulingCalendars(cast("Storage", self)).calendars_of(user):
+            periods.extend(collection.free_busy(start, end, max_occurrence))
+        return periods
+
+    def forget_schedule_tags(self, collection_path: str) -> None:
+        from radicale_tracks.scheduling.tags import forget_collection
+
+        with self.database.begin() as connection:
+            forget_collection(connection, collection_path)
+
+    def move_schedule_tag(self, from_collection: str, from_href: str, to_collection: str,
+                          to_href: str) -> None:
+        from radicale_tracks.scheduling.tags import moved, object_path
+
+        with self.database.begin() as connection:
+            moved(connection, object_path(from_collection, from_href),
+                  object_path(to_collection, to_href))
+
+    # -- the write ----------------------------------------------------------------------
+
+    def run_write(self, owner: str, collection_path: str, href: str, old_text: str | None,
+                  new_text: str | None, old_etag: str | None,
+                  store: Callable[["Calendar | None"], None]) -> None:
+        """Schedule one client write in one transaction; never raise.
+
+        ``store`` stores the owner's object (a replacement, or as sent for None). If
+        scheduling fails with the assistant involved, the assistant's failure is recorded
+        and scheduling runs again without it; if it fails anyway, the caller stores the
+        object as sent and the failure is logged.
+        """
+        from icalendar import Calendar
+
+        from radicale_tracks.scheduling.engine import ObjectWrite
+
+        merge = bool(getattr(self._request, "merge", False))
+        self._request.merge = False
+        try:
+            old = Calendar.from_ical(old_text) if old_text is not None else None
+            new = Calendar.from_ical(new_text) if new_text is not None else None
+        except Exception:
+            logger.warning("Not scheduled: %s/%s does not parse", collection_path, href)
+            return
+        write = ObjectWrite(owner=owner, collection_path=collection_path, href=href,
+                            old=old, new=new, old_etag=old_etag, merge=merge)
+        involves = self._assistant_involved(old, new)
+        if not self.settings.scheduling:
+            if involves:
+                self._assistant_only(write, store)
+            return
+        attempts = (True, False) if involves else (False,)
+        for with_assistant in attempts:
+            try:
+                with self.database.begin() as connection:
+                    outcome = self.scheduler.handle_write(
+                        connection, write, store, self.assistant if with_assistant else None)
+            except Exception as e:
+                logger.exception("Scheduling failed on %s/%s by %r%s", collection_path, href,
+                                 owner, " (with the assistant)" if with_assistant else "")
+                if with_assistant:
+                    self._record_failure(write, e)
+                continue
+            if outcome.deliveries or outcome.statuses:
+                logger.info("Scheduled %s/%s (%s): %s", collection_path, href,
+                            outcome.role, ", ".join(
+                                ["%s %s" % (a, s) for a, s in outcome.statuses.items()] +
+                                outcome.deliveries))
+            if self.sender_thread is not None:
+                self.sender_thread.wake()
+            return
+
+    def _assistant_involved(self, *calendars: "Calendar | None") -> bool:
+        from radicale_tracks.tracks.assistant import involves_assistant
+
+        return involves_assistant(self.book, *calendars)
+
+    def _assistant_only(self, write: "ObjectWrite",
+                        store: Callable[["Calendar | None"], None]) -> None:
+        """``scheduling = False``: the assistant still follows its meetings."""
+        from radicale_tracks.tracks.assistant import OrganizerChange
+
+        try:
+            with self.database.begin() as connection:
+                self.assistant.handle_organizer_change(
+                    connection, OrganizerChange(user=write.owner,
+                                                source_path="/" + write.path,
+                                                old=write.old, new=write.new), store)
+        except Exception as e:
+            logger.exception("Assistant failed on %s", write.path)
+            self._record_failure(write, e)
+            return
+        if self.sender_thread is not None:
+            self.sender_thread.wake()
+
+    def _record_failure(self, write: "ObjectWrite", error: Exception) -> None:
+        from radicale_tracks.tracks.assistant import record_failure
+
+        latest = write.new if write.new is not None else write.old
+        events = latest.walk("VEVENT") if latest is not None else []
+        uid = str(events[0].get("UID", "")) if events else None
+        try:
+            with self.database.begin() as connection:
+                record_failure(connection, at=int(_now().timestamp()), uid=uid,
+                               actor=write.owner, error=error,
+                               detail=traceback.format_exc(limit=20))
+        except Exception:
+            logger.exception("Could not record the assistant failure")
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)

@@ -1,0 +1,473 @@
+"""Implicit scheduling (RFC 6638 §3): a user's write of a scheduling object → deliveries.
+
+The storage plugin calls :meth:`Scheduler.handle_write` for every write of a calendar
+object by the owner of its calendar, inside Radicale's write lock and one database
+transaction. The engine
+
+1. tells organizer from attendee objects (§3.1) by the owner's addresses;
+2. for an organizer: asks the broker for the REQUEST/CANCEL per attendee, lets the
+   assistant handle the assistant's and track addresses (its own mails then carry the
+   invitation for people outside the server), delivers to local users — a message in their
+   inbox and their copy created or updated in their calendar — and queues iMIP mail for
+   everyone else; SCHEDULE-STATUS on each ATTENDEE says what happened (§3.2.9, §7.3);
+3. for an attendee: sends the REPLY the PARTSTAT change implies to the organizer — into a
+   local organizer's inbox and copy (whose other local attendees' copies follow, §3.2.2.1
+   "refresh") or by mail — with SCHEDULE-STATUS on ORGANIZER;
+4. keeps Schedule-Tags (§3.2.10): a tag changes with consequential changes only.
+
+The owner's object is stored (``store``) before anything else happens, exactly once.
+Deliveries write other users' objects through :class:`SchedulingCalendars`, which never
+schedules again (a server write is not a client write).
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
+
+from icalendar import Calendar
+from sqlalchemy import Connection
+
+from radicale_tracks.core.addresses import AddressBook, normalize_address
+from radicale_tracks.core.broker import attendee_messages, organizer_messages
+from radicale_tracks.core.itip import (ItipError, ItipMessage, Method, as_list,
+                                       attendees_of, main_components, parameter, parse_calendar,
+                                       sequence_of)
+from radicale_tracks.core.receipt import Outcome, apply_message
+from radicale_tracks.core.scheduling import (
+    Role, is_consequential, merge_partstats, owner_attendee, partstats_of, scheduling_role,
+    strip_schedule_parameters, with_organizer_schedule_status, with_partstats,
+    with_schedule_status)
+from radicale_tracks.scheduling import tags
+
+if TYPE_CHECKING:
+    from radicale_tracks.mail.compose import MailTemplates
+    from radicale_tracks.outbox.mail import OutgoingMail
+    from radicale_tracks.tracks.assistant import Assistant
+
+logger = logging.getLogger("radicale.tracks.scheduling")
+
+#: RFC 6638 §7.3 / RFC 5546 §3.6 request-status codes used as SCHEDULE-STATUS.
+SENT = "1.1"        # sent (by mail): delivery not confirmed
+DELIVERED = "1.2"   # delivered to a calendar user on this server
+INVALID_USER = "3.7"
+NO_AUTHORITY = "3.8"
+DELIVERY_FAILED = "5.1"
+NOT_SUPPORTED = "5.3"  # beyond the attendee limit: not scheduled by the server
+
+
+class StoredObject(NamedTuple):
+    collection_path: str
+    href: str
+    text: str
+    etag: str
+
+
+class SchedulingCalendars(Protocol):
+    """The users' calendars and inboxes, as the engine needs them (``plugin/``)."""
+
+    def user_exists(self, user: str) -> bool: ...
+
+    def user_of_uri(self, uri: str) -> str | None:
+        """The local user a non-mailto calendar user address names (principal URL)."""
+        ...
+
+    def find_object(self, user: str, uid: str) -> StoredObject | None: ...
+
+    def default_calendar(self, user: str) -> str: ...
+
+    def write_object(self, collection_path: str, href: str, text: str) -> None: ...
+
+    def new_href(self, uid: str) -> str: ...
+
+    def deliver(self, user: str, text: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class ObjectWrite:
+    """A client's write of a calendar object, as the storage plugin saw it."""
+
+    owner: str
+    collection_path: str
+    href: str
+    old: Calendar | None
+    new: Calendar | None     # None: the object is deleted
+    old_etag: str | None
+    #: the client sent a matching If-Schedule-Tag-Match: merge the server's
+    #: inconsequential changes (other attendees' PARTSTAT) into what it sent
+    merge: bool = False
+
+    @property
+    def path(self) -> str:
+        return tags.object_path(self.collection_path, self.href)
+
+
+@dataclass(frozen=True)
+class SchedulingConfig:
+    from_email: str
+    max_attendees: int
+    prodid: str = "-//radicale-tracks//scheduling//EN"
+
+
+@dataclass
+class WriteOutcome:
+    role: Role | None = None
+    #: recipient → SCHEDULE-STATUS
+    statuses: dict[str, str] = field(default_factory=dict)
+    #: deliveries made, "user: outcome", for logs and tests
+    deliveries: list[str] = field(default_factory=list)
+    mails: int = 0
+
+
+class Recipient(NamedTuple):
+    kind: str         # "local" | "assistant" | "external" | "invalid"
+    user: str | None
+
+
+Store = Callable[[Calendar | None], None]
+
+
+class Scheduler:
+    """Implicit scheduling for one storage; stateless between writes."""
+
+    def __init__(self, config: SchedulingConfig, book: AddressBook,
+                 calendars: SchedulingCalendars, templates: Callable[[], "MailTemplates"],
+                 clock: Callable[[], datetime.datetime], tokens: Callable[[], str]) -> None:
+        self.config = config
+        self.book = book
+        self.calendars = calendars
+        self.templates = templates
+        self.clock = clock
+        self.tokens = tokens
+
+    # -- who is who -----------------------------------------------------------------
+
+    def classify(self, address: str) -> Recipient:
+        """Where a calendar user address leads: a user here, the assistant, mail, nowhere."""
+        uri = address.strip()
+        if not uri.lower().startswith("mailto:") and ("/" in uri or ":" in uri):
+            user = self.calendars.user_of_uri(uri)
+            return Recipient("local", user) if user else Recipient("invalid", None)
+        if self.book.is_assistant_side(uri):
+            return Recipient("assistant", None)
+        normalized = normalize_address(uri)
+        if "@" not in normalized:
+            return Recipient("invalid", None)
+        user = self.book.user_of(normalized)
+        if user is not None and self.calendars.user_exists(user):
+            return Recipient("local", user)
+        # someone without a calendar here, even at our domain: mail reaches them
+        return Recipient("external", None)
+
+    # -- the entry point ------------------------------------------------------------
+
+    def handle_write(self, connection: Connection, write: ObjectWrite, store: Store,
+                     assistant: "Assistant | None") -> WriteOutcome:
+        addresses = self.book.addresses_of(write.owner)
+        role = None
+        for version in (write.new, write.old):
+            if version is not None and role is None:
+                role = scheduling_role(version, addresses)
+        outcome = WriteOutcome(role=role)
+        if role is None:
+            store(None)
+            tags.forget(connection, write.path)
+            return outcome
+        now = self.clock()
+        new = write.new
+        if new is not None and write.old is not None and write.merge:
+            new = merge_partstats(new, write.old, addresses)
+        if role is Role.ORGANIZER:
+            self._organizer(connection, write, new, addresses, store, assistant, now, outcome)
+        else:
+            self._attendee(connection, write, new, addresses, store, now, outcome)
+        return outcome
+
+    # -- organizer ------------------------------------------------------------------
+
+    def _organizer(self, connection: Connection, write: ObjectWrite, new: Calendar | None,
+                   addresses: frozenset[str], store: Store, assistant: "Assistant | None",
+                   now: datetime.datetime, outcome: WriteOutcome) -> None:
+        messages = organizer_messages(write.old, new, addresses, now)
+        if _older(new, write.old):
+            # an offline client wrote back an older version: stored as written (a PUT is
+            # a PUT), but nobody is sent a version older than the one they have
+            logger.info("Not scheduled: %s has a lower SEQUENCE than the stored version",
+                        write.path)
+            messages = []
+        plan: list[tuple[ItipMessage, Recipient]] = []
+        statuses: dict[str, str] = {}
+        counted = 0
+        for message in messages:
+            recipient = self.classify(message.recipient)
+            if recipient.kind == "assistant":
+                continue
+            counted += 1
+            if counted > self.config.max_attendees:
+                statuses[message.recipient] = NOT_SUPPORTED
+                continue
+            if recipient.kind == "invalid":
+                statuses[message.recipient] = INVALID_USER
+                continue
+            statuses[message.recipient] = DELIVERED if recipient.kind == "local" else SENT
+            plan.append((message, recipient))
+        local = frozenset(m.recipient for m, r in plan if r.kind == "local")
+
+        base = new
+        mailed_by_assistant: frozenset[str] = frozenset()
+        if assistant is not None and self._involves_assistant(write.old, new):
+            from radicale_tracks.tracks.assistant import OrganizerChange
+
+            captured: list[Calendar | None] = []
+            mailed_by_assistant = assistant.handle_organizer_change(
+                connection, OrganizerChange(user=write.owner, source_path="/%s" % write.path,
+                                            old=write.old, new=new),
+                captured.append, local_recipients=local)
+            if captured and captured[0] is not None:
+                base = captured[0]
+        if base is not None:
+            statuses.update(self._kept_statuses(base))
+            stored = with_schedule_status(base, statuses, write.old)
+            store(None if write.new is not None and stored.to_ical() == write.new.to_ical()
+                  else stored)
+        else:
+            store(None)
+        tags.forget(connection, write.path)
+        outcome.statuses = statuses
+
+        mails: list[OutgoingMail] = []
+        latest = new if new is not None else write.old
+        assert latest is not None
+        for message, recipient in plan:
+            if recipient.kind == "local":
+                assert recipient.user is not None
+                result = self._deliver_to_attendee(connection, recipient.user, message)
+                outcome.deliveries.append("%s: %s" % (recipient.user, result))
+            elif message.recipient not in mailed_by_assistant:
+                mails.append(self._mail(message, latest, write.old))
+        self._enqueue(connection, mails, now)
+        outcome.mails = len(mails)
+
+    def _involves_assistant(self, *calendars: Calendar | None) -> bool:
+        from radicale_tracks.tracks.assistant import involves_assistant
+
+        return involves_assistant(self.book, *calendars)
+
+    def _kept_statuses(self, calendar: Calendar) -> dict[str, str]:
+        """SCHEDULE-STATUS set by someone else than this engine: the client's for attendees
+        it schedules itself (§7.1), the assistant's for its own addresses."""
+        found: dict[str, str] = {}
+        for component in main_components(calendar).values():
+            for address, prop in attendees_of(component).items():
+                agent = parameter(prop, "SCHEDULE-AGENT")
+                status = parameter(prop, "SCHEDULE-STATUS")
+                if status and (agent in ("CLIENT", "NONE")
+                               or self.book.is_assistant_side(address)):
+                    found[address] = status
+        return found
+
+    def _deliver_to_attendee(self, connection: Connection, user: str,
+                             message: ItipMessage) -> str:
+        """A REQUEST or CANCEL into ``user``'s inbox and calendar."""
+        existing = self.calendars.find_object(user, message.uid)
+        try:
+            receipt = apply_message(message.calendar(),
+                                    parse_calendar(existing.text) if existing else None)
+        except ItipError as e:
+            logger.warning("Not delivered to %s: %s", user, e)
+            return "refused: %s" % e
+        if receipt.outcome is Outcome.STALE:
+            return receipt.outcome.value
+        self.calendars.deliver(user, message.ics)
+        if receipt.calendar is None:
+            return receipt.outcome.value
+        copy = strip_schedule_parameters(receipt.calendar)
+        if existing is None:
+            collection, href = self.calendars.default_calendar(user), self.calendars.new_href(
+                message.uid)
+        else:
+            collection, href = existing.collection_path, existing.href
+            path = tags.object_path(collection, href)
+            old_copy = parse_calendar(existing.text)
+            if is_consequential(old_copy, copy):
+                tags.forget(connection, path)
+            else:
+                tags.keep(connection, path, existing.etag, int(self.clock().timestamp()))
+        self.calendars.write_object(collection, href, _text(copy))
+        return receipt.outcome.value
+
+    # -- attendee -------------------------------------------------------------------
+
+    def _attendee(self, connection: Connection, write: ObjectWrite, new: Calendar | None,
+                  addresses: frozenset[str], store: Store, now: datetime.datetime,
+                  outcome: WriteOutcome) -> None:
+        latest = new if new is not None else write.old
+        assert latest is not None
+        address = owner_attendee(latest, addresses)
+        messages = attendee_messages(write.old, new, address, now) if address else []
+        status: str | None = None
+        plan: list[tuple[ItipMessage, Recipient]] = []
+        for message in messages:
+            recipient = self.classify(message.recipient)
+            if recipient.kind in ("invalid", "assistant"):
+                status = INVALID_USER
+                continue
+            status = DELIVERED if recipient.kind == "local" else SENT
+            plan.append((message, recipient))
+        if new is not None:
+            stored = with_organizer_schedule_status(new, status) if status else new
+            store(None if write.new is not None and stored.to_ical() == write.new.to_ical()
+                  else stored)
+            if write.old is not None and not is_consequential(write.old, new) and (
+                    write.old_etag):
+                tags.keep(connection, write.path, write.old_etag, int(now.timestamp()))
+            else:
+                tags.forget(connection, write.path)
+        else:
+            store(None)
+            tags.forget(connection, write.path)
+        if status:
+            outcome.statuses = {message.recipient: status for message in messages}
+        mails: list[OutgoingMail] = []
+        for message, recipient in plan:
+            if recipient.kind == "local":
+                assert recipient.user is not None
+                result = self._deliver_reply(connection, recipient.user, message,
+                                             write.owner)
+                outcome.deliveries.append("%s: %s" % (recipient.user, result))
+            else:
+                mails.append(self._mail(message, latest, None))
+        self._enqueue(connection, mails, now)
+        outcome.mails = len(mails)
+
+    def _deliver_reply(self, connection: Connection, organizer_user: str,
+                       message: ItipMessage, replier_user: str) -> str:
+        """A REPLY into the organizer's inbox and copy; other local attendees follow."""
+        existing = self.calendars.find_object(organizer_user, message.uid)
+        reply = message.calendar()
+        try:
+            receipt = apply_message(reply, parse_calendar(existing.text) if existing else None)
+        except ItipError as e:
+            logger.warning("Reply not delivered to %s: %s", organizer_user, e)
+            return "refused: %s" % e
+        if receipt.outcome is Outcome.STALE:
+            return receipt.outcome.value
+        self.calendars.deliver(organizer_user, message.ics)
+        if receipt.calendar is None or existing is None:
+            return receipt.outcome.value
+        now = int(self.clock().timestamp())
+        tags.keep(connection, tags.object_path(existing.collection_path, existing.href),
+                  existing.etag, now)
+        self.calendars.write_object(existing.collection_path, existing.href,
+                                    _text(receipt.calendar))
+        replier = normalize_address(message.sender)
+        answers = partstats_of(reply, replier)
+        for address in _attendee_addresses(receipt.calendar):
+            if address == replier:
+                continue
+            recipient = self.classify(address)
+            if recipient.kind != "local" or recipient.user in (None, organizer_user,
+                                                                 replier_user):
+                continue
+            assert recipient.user is not None
+            other = self.calendars.find_object(recipient.user, message.uid)
+            if other is None:
+                continue
+            refreshed = with_partstats(parse_calendar(other.text), replier, answers)
+            tags.keep(connection, tags.object_path(other.collection_path, other.href),
+                      other.etag, now)
+            self.calendars.write_object(other.collection_path, other.href, _text(refreshed))
+        return receipt.outcome.value
+
+    # -- mail -----------------------------------------------------------------------
+
+    def _mail(self, message: ItipMessage, calendar: Calendar, old: Calendar | None
+              ) -> "OutgoingMail":
+        """An RFC 6047 message for someone outside this server."""
+        from radicale_tracks.core.summaries import (describe_changes, describe_instance,
+                                                    meeting_facts)
+        from radicale_tracks.mail.compose import compose_mail, message_id_for
+
+        sent = message.calendar()
+        facts = dict(meeting_facts(sent if message.method is not Method.REPLY else calendar),
+                     join_url="")
+        sender_name, recipient_name = _names(calendar, message.sender, message.recipient)
+        context: dict[str, object] = {
+            "meeting": facts, "organizer_name": sender_name or message.sender,
+            "recipient_name": recipient_name or message.recipient,
+            "domain": self.book.domain,
+            "signature": "the calendar server of %s" % self.book.domain,
+            "instance": ", ".join(describe_instance(key) for key in message.instances if key),
+            "changes": [], "attendee_name": sender_name or message.sender, "answer": ""}
+        if message.method is Method.REQUEST:
+            kind = "invitation"
+            if message.changes:
+                context["changes"] = describe_changes(old, sent, message.changes) or [
+                    "%s changed" % name.lower() for name in message.changes]
+        elif message.method is Method.CANCEL:
+            kind = "cancellation"
+        else:
+            kind = "reply"
+            answers = set(partstats_of(sent, normalize_address(message.sender)).values())
+            context["answer"] = _answer(answers)
+        return compose_mail(
+            self.templates(), kind, context, sender=message.sender,
+            sender_name=sender_name or "", recipient=message.recipient,
+            recipient_name=recipient_name, message_id=message_id_for(
+                self.tokens(), self.book.domain),
+            now=self.clock(), itip=message.ics, method=message.method.value,
+            envelope_from=self.config.from_email, uid=message.uid)
+
+    @staticmethod
+    def _enqueue(connection: Connection, mails: list["OutgoingMail"],
+                 now: datetime.datetime) -> None:
+        if mails:
+            from radicale_tracks.outbox.store import enqueue
+
+            enqueue(connection, mails, int(now.timestamp()))
+
+
+def _older(new: Calendar | None, old: Calendar | None) -> bool:
+    """Whether ``new``'s master (or first instance) has a lower SEQUENCE than ``old``'s."""
+    if new is None or old is None:
+        return False
+    new_main, old_main = main_components(new), main_components(old)
+    if not new_main or not old_main:
+        return False
+    new_first = new_main.get(None) or next(iter(new_main.values()))
+    old_first = old_main.get(None) or next(iter(old_main.values()))
+    return sequence_of(new_first) < sequence_of(old_first)
+
+
+def _text(calendar: Calendar) -> str:
+    return str(calendar.to_ical().decode("utf-8"))
+
+
+def _attendee_addresses(calendar: Calendar) -> list[str]:
+    found: dict[str, None] = {}
+    for component in main_components(calendar).values():
+        for address in attendees_of(component):
+            found[address] = None
+    return list(found)
+
+
+def _names(calendar: Calendar, *addresses: str) -> tuple[str | None, ...]:
+    """The CN of each address as the object writes it (ORGANIZER or ATTENDEE)."""
+    wanted = [normalize_address(a) for a in addresses]
+    names: dict[str, str] = {}
+    for component in main_components(calendar).values():
+        for prop in [*as_list(component.get("ORGANIZER")), *as_list(component.get("ATTENDEE"))]:
+            cn = parameter(prop, "CN") if hasattr(prop, "params") else ""
+            if cn:
+                names.setdefault(normalize_address(str(prop)), str(prop.params.get("CN")))
+    return tuple(names.get(address) for address in wanted)
+
+
+def _answer(partstats: set[str]) -> str:
+    words = {"ACCEPTED": "accepted", "DECLINED": "declined", "TENTATIVE": "tentatively accepted",
+             "DELEGATED": "delegated", "NEEDS-ACTION": "has not yet answered"}
+    if len(partstats) == 1:
+        return words.get(next(iter(partstats)), "answered")
+    return "answered"
