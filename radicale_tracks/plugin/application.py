@@ -39,7 +39,8 @@ from radicale.item import filter as radicale_filter
 from sqlalchemy.exc import SQLAlchemyError
 
 from radicale_tracks.plugin.outbox_post import freebusy_post
-from radicale_tracks.plugin.schedule_boxes import INBOX, OUTBOX, box_of, ensure_boxes
+from radicale_tracks.plugin.schedule_boxes import (INBOX, OUTBOX, box_of, ensure_boxes,
+                                                   remove_message)
 from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingProperties,
                                                    requested_props, wants_us)
 from radicale_tracks.plugin.storage import Collection, Storage
@@ -210,7 +211,7 @@ class Application(radicale_app.Application):
             inbox = next(iter(storage.discover("/%s/%s/" % (owner, INBOX))), None)
             if not isinstance(inbox, Collection) or inbox._get(parts[2]) is None:
                 return httputils.NOT_FOUND
-            inbox._delete_indexed(parts[2])
+            remove_message(inbox, parts[2])
         return client.NO_CONTENT, {}, None, None
 
     def do_PROPPATCH(self, environ: types.WSGIEnviron, base_prefix: str, path: str,

@@ -9,10 +9,12 @@ Both are created when first needed: a principal's discovery, or a delivery.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from radicale_tracks.plugin.storage import Storage
+    from radicale_tracks.plugin.storage import Collection, Storage
 
 INBOX = "schedule-inbox"
 OUTBOX = "schedule-outbox"
@@ -51,3 +53,18 @@ def ensure_boxes(storage: "Storage", user: str) -> None:
     if next(iter(storage.discover(outbox_path(user))), None) is None:
         storage.create_collection(outbox_path(user))
     storage._boxes_ready.add(user)
+
+
+def remove_message(inbox: "Collection", href: str) -> None:
+    """Delete an inbox message and its sync history.
+
+    Radicale lists deleted items still in the history in an *initial* sync-collection
+    report (as 404 members), and some clients (the python ``caldav`` library's
+    ``get_items``) then fail fetching them. Inbox messages are transient, read by their
+    owner only: forgetting them entirely is what clients expect.
+    """
+    inbox._delete_indexed(href)
+    history = inbox._storage._get_collection_cache_subfolder(
+        inbox._filesystem_path, ".Radicale.cache", "history")
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(history, href))

@@ -1,0 +1,447 @@
+"""End to end: RFC 6638 scheduling between three users, with the python ``caldav`` library.
+
+A real ``radicale-tracks serve`` on 127.0.0.1 (storage and rights plugins), alice, bob and
+carol on their own ``caldav`` clients, and a real SMTP server (aiosmtpd) receiving the
+iMIP mail for people outside the server. Each test uses its own UIDs on one server.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import caldav
+import pytest
+import requests
+from icalendar import Calendar
+
+from conftest import fresh_database
+from helpers import PLUGIN, USERS, RadicaleServer
+from mailserver import MailSink
+
+UTC = datetime.timezone.utc
+DOMAIN = "example.org"
+START = datetime.datetime(2027, 3, 1, 10, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module", params=[
+    "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[tuple[RadicaleServer, MailSink]]:
+    tmp_path = tmp_path_factory.mktemp("scheduling")
+    sink = MailSink().start()
+    with fresh_database(request.param, tmp_path) as url:
+        options = {"database_url": url, "domain": DOMAIN, "mail_transport": "smtp",
+                   "smtp_server": "127.0.0.1", "smtp_port": str(sink.port),
+                   "outbox_poll_interval": "1", "outbox_retry_base": "1",
+                   "addresses": "carol: carol.c@example.org"}
+        server = RadicaleServer(tmp_path / "server", storage_type=PLUGIN,
+                                storage_options=options,
+                                rights_type="radicale_tracks.rights").start()
+        try:
+            for user in USERS:
+                calendars(server, user)  # everyone has logged in once and has a calendar
+            yield server, sink
+        finally:
+            server.stop()
+            sink.stop()
+
+
+@pytest.fixture
+def mail(world: tuple[RadicaleServer, MailSink]) -> Iterator[MailSink]:
+    sink = world[1]
+    sink.settle(quiet=0.5)
+    sink.take()
+    yield sink
+
+
+def client(server: RadicaleServer, user: str) -> caldav.DAVClient:
+    return caldav.DAVClient("%s/%s/" % (server.url, user), username=user,
+                            password=USERS[user])
+
+
+def principal(server: RadicaleServer, user: str) -> Any:
+    return client(server, user).principal()
+
+
+def calendars(server: RadicaleServer, user: str) -> Any:
+    """The user's "Work" calendar, made on first use."""
+    owner = principal(server, user)
+    for calendar in owner.calendars():
+        if calendar.url.path.rstrip("/").endswith("/work"):
+            return calendar
+    return owner.make_calendar(name="Work", cal_id="work")
+
+
+def event_text(uid: str, summary: str, start: datetime.datetime, *, sequence: int = 0,
+               extra: str = "") -> str:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "BEGIN:VEVENT",
+             "UID:" + uid, "DTSTAMP:20270101T000000Z",
+             "DTSTART:" + start.strftime("%Y%m%dT%H%M%SZ"),
+             "DTEND:" + (start + datetime.timedelta(hours=1)).strftime("%Y%m%dT%H%M%SZ"),
+             "SUMMARY:" + summary, "SEQUENCE:%d" % sequence]
+    lines += [line for line in extra.splitlines() if line]
+    lines += ["END:VEVENT", "END:VCALENDAR"]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def organized(uid: str, summary: str, start: datetime.datetime, attendees: list[str], *,
+              sequence: int = 0, organizer: str = "alice") -> str:
+    extra = ["ORGANIZER;CN=%s:mailto:%s@example.org" % (organizer.title(), organizer)]
+    extra += ["ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:%s" % a for a in attendees]
+    return event_text(uid, summary, start, sequence=sequence, extra="\n".join(extra))
+
+
+def component(event: Any) -> Any:
+    return Calendar.from_ical(event.data).walk("VEVENT")[0]
+
+
+def partstat(event: Any, address: str) -> str:
+    for prop in _as_list(component(event).get("ATTENDEE", [])):
+        if str(prop).lower() == "mailto:" + address:
+            return str(prop.params.get("PARTSTAT", "NEEDS-ACTION"))
+    raise AssertionError("%s is not an attendee" % address)
+
+
+def schedule_status(event: Any, address: str) -> str | None:
+    for prop in _as_list(component(event).get("ATTENDEE", [])):
+        if str(prop).lower() == "mailto:" + address:
+            return prop.params.get("SCHEDULE-STATUS")
+    raise AssertionError("%s is not an attendee" % address)
+
+
+def find(server: RadicaleServer, user: str, uid: str) -> Any:
+    event = calendars(server, user).event_by_uid(uid)
+    event.load()
+    return event
+
+
+def inbox_items(server: RadicaleServer, user: str, uid: str) -> list[Any]:
+    items = []
+    for item in principal(server, user).schedule_inbox().get_items():
+        item.load()
+        if item.id == uid:
+            items.append(item)
+    return items
+
+
+def method_of(item: Any) -> str:
+    return str(Calendar.from_ical(item.data)["METHOD"])
+
+
+def uid_for(name: str) -> str:
+    return "%s-%s@example.org" % (name, uuid.uuid4().hex[:8])
+
+
+def tag_of(server: RadicaleServer, user: str, event: Any) -> str:
+    answer = requests.get(str(event.url), auth=(user, USERS[user]), timeout=10)
+    assert answer.status_code == 200
+    return answer.headers["Schedule-Tag"]
+
+
+# -- invite, accept, decline ------------------------------------------------------------
+
+
+def test_invitations_answers_and_schedule_tags(world: tuple[RadicaleServer, MailSink],
+                                               mail: MailSink) -> None:
+    server, _sink = world
+    uid = uid_for("plan")
+    alice = calendars(server, "alice")
+    saved = alice.save_with_invites(
+        organized(uid, "Planning", START, []),
+        ["mailto:bob@example.org", "mailto:carol.c@example.org", "mailto:dana@example.net"])
+    assert saved.id == uid
+
+    # alice's copy says what happened to each invitation (RFC 6638 §7.3)
+    mine = find(server, "alice", uid)
+    assert schedule_status(mine, "bob@example.org") == "1.2"
+    assert schedule_status(mine, "carol.c@example.org") == "1.2"  # carol's alias
+    assert schedule_status(mine, "dana@example.net") == "1.1"
+
+    # bob and carol: a REQUEST in the inbox and the meeting in their calendar
+    for user, address in (("bob", "bob@example.org"), ("carol", "carol.c@example.org")):
+        (item,) = inbox_items(server, user, uid)
+        assert method_of(item) == "REQUEST"
+        copy = find(server, user, uid)
+        assert partstat(copy, address) == "NEEDS-ACTION"
+        assert str(component(copy)["SUMMARY"]) == "Planning"
+        assert "SCHEDULE-STATUS" not in copy.data
+    # dana (elsewhere): one iMIP mail, from alice, carrying the REQUEST
+    (invitation,) = mail.wait_for(1)
+    assert invitation.recipient == "dana@example.net" and invitation.kind == "invitation"
+    assert invitation.message["From"].addresses[0].addr_spec == "alice@example.org"
+    request = invitation.calendar()
+    assert request is not None and str(request["METHOD"]) == "REQUEST"
+    assert str(request.walk("VEVENT")[0]["UID"]) == uid
+    mail.take()
+
+    tag_before = tag_of(server, "alice", mine)
+
+    # bob accepts from his inbox (caldav's accept_invite: his copy, If-Schedule-Tag-Match)
+    (item,) = inbox_items(server, "bob", uid)
+    bob_copy = find(server, "bob", uid)
+    bob_tag = tag_of(server, "bob", bob_copy)
+    item.accept_invite(calendar=calendars(server, "bob"))
+    assert partstat(find(server, "bob", uid), "bob@example.org") == "ACCEPTED"
+    assert tag_of(server, "bob", find(server, "bob", uid)) == bob_tag  # PARTSTAT only
+    mine = find(server, "alice", uid)
+    assert partstat(mine, "bob@example.org") == "ACCEPTED"
+    replies = [i for i in inbox_items(server, "alice", uid) if method_of(i) == "REPLY"]
+    assert len(replies) == 1
+    # a merged reply does not change the organizer's Schedule-Tag (§3.2.10)
+    assert tag_of(server, "alice", mine) == tag_before
+    # carol's copy follows bob's answer
+    assert partstat(find(server, "carol", uid), "bob@example.org") == "ACCEPTED"
+
+    # carol declines by editing her copy
+    carol_copy = find(server, "carol", uid)
+    carol_copy.change_attendee_status("mailto:carol.c@example.org", partstat="DECLINED")
+    carol_copy.save(increase_seqno=False)
+    mine = find(server, "alice", uid)
+    assert partstat(mine, "carol.c@example.org") == "DECLINED"
+    assert partstat(find(server, "bob", uid), "carol.c@example.org") == "DECLINED"
+    assert mail.settle(quiet=1.5) == []  # nobody outside hears about answers
+
+
+def test_if_schedule_tag_match_merges_and_a_stale_tag_is_refused(
+        world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
+    server, _sink = world
+    uid = uid_for("review")
+    alice = calendars(server, "alice")
+    alice.save_with_invites(organized(uid, "Review", START, []), ["mailto:bob@example.org"])
+    mine = find(server, "alice", uid)
+    tag = tag_of(server, "alice", mine)
+    stale_text = mine.data
+
+    (item,) = inbox_items(server, "bob", uid)
+    item.accept_invite(calendar=calendars(server, "bob"))
+    assert tag_of(server, "alice", find(server, "alice", uid)) == tag
+
+    # alice's client still has the copy from before bob answered: with her Schedule-Tag
+    # the server keeps bob's answer and takes her edit (§3.2.10)
+    edited = stale_text.replace("SUMMARY:Review", "SUMMARY:Review (room 2)")
+    answer = requests.put(str(mine.url), data=edited.encode(), timeout=10,
+                          auth=("alice", USERS["alice"]),
+                          headers={"Content-Type": "text/calendar",
+                                   "If-Schedule-Tag-Match": tag})
+    assert answer.status_code == 204, answer.text
+    new_tag = answer.headers["Schedule-Tag"]
+    assert new_tag != tag
+    merged = find(server, "alice", uid)
+    assert str(component(merged)["SUMMARY"]) == "Review (room 2)"
+    assert partstat(merged, "bob@example.org") == "ACCEPTED"
+    assert str(component(find(server, "bob", uid))["SUMMARY"]) == "Review (room 2)"
+
+    # the old tag no longer matches: 412, nothing stored
+    answer = requests.put(str(mine.url), data=stale_text.encode(), timeout=10,
+                          auth=("alice", USERS["alice"]),
+                          headers={"Content-Type": "text/calendar",
+                                   "If-Schedule-Tag-Match": tag})
+    assert answer.status_code == 412
+    assert str(component(find(server, "alice", uid))["SUMMARY"]) == "Review (room 2)"
+    answer = requests.delete(str(mine.url), auth=("alice", USERS["alice"]), timeout=10,
+                             headers={"If-Schedule-Tag-Match": tag})
+    assert answer.status_code == 412
+
+
+def test_changes_cancellations_and_removed_attendees(
+        world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
+    server, _sink = world
+    uid = uid_for("weekly")
+    alice = calendars(server, "alice")
+    people = ["bob@example.org", "carol@example.org", "dana@example.net"]
+    alice.save_event(organized(uid, "Weekly", START, people))
+    mail.wait_for(1)
+    mail.take()
+    bob_tag = tag_of(server, "bob", find(server, "bob", uid))
+
+    # moved an hour later: everyone's copy follows, bob's Schedule-Tag changes
+    later = START + datetime.timedelta(hours=1)
+    alice.save_event(organized(uid, "Weekly", later, people, sequence=1))
+    bob_copy = find(server, "bob", uid)
+    assert component(bob_copy)["DTSTART"].dt == later
+    assert tag_of(server, "bob", bob_copy) != bob_tag
+    (update,) = mail.wait_for(1)
+    assert update.recipient == "dana@example.net"
+    assert "Updated invitation" in str(update.message["Subject"])
+    assert update.calendar().walk("VEVENT")[0]["DTSTART"].dt == later
+    mail.take()
+
+    # carol taken off the meeting: she gets a CANCEL, her copy is cancelled
+    alice.save_event(organized(uid, "Weekly", later, ["bob@example.org", "dana@example.net"],
+                               sequence=2))
+    carol_copy = find(server, "carol", uid)
+    assert str(component(carol_copy)["STATUS"]) == "CANCELLED"
+    assert "CANCEL" in [method_of(i) for i in inbox_items(server, "carol", uid)]
+    # dana and bob see the new list of attendees (an update, not a new question)
+    (update,) = mail.wait_for(1)
+    attendees = [str(a).lower() for a in update.calendar().walk("VEVENT")[0]["ATTENDEE"]]
+    assert "mailto:carol@example.org" not in attendees
+    assert partstat(find(server, "bob", uid), "bob@example.org") == "NEEDS-ACTION"
+    assert len(component(find(server, "bob", uid))["ATTENDEE"]) == 2
+    mail.take()
+
+    # the whole meeting deleted: bob's copy cancelled, dana gets a cancellation
+    alice.event_by_uid(uid).delete()
+    assert str(component(find(server, "bob", uid))["STATUS"]) == "CANCELLED"
+    (cancel,) = mail.wait_for(1)
+    assert cancel.kind == "cancellation" and cancel.recipient == "dana@example.net"
+    assert str(cancel.calendar()["METHOD"]) == "CANCEL"
+
+
+def test_an_attendee_deleting_declines_and_replies_reach_external_organizers(
+        world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
+    server, _sink = world
+    uid = uid_for("standup")
+    calendars(server, "alice").save_event(
+        organized(uid, "Standup", START, ["bob@example.org"]))
+    find(server, "bob", uid).delete()
+    assert partstat(find(server, "alice", uid), "bob@example.org") == "DECLINED"
+
+    # bob keeps an invitation he got by mail from someone elsewhere, then accepts it
+    other = uid_for("external")
+    bob = calendars(server, "bob")
+    text = event_text(other, "Their meeting", START, extra="\n".join([
+        "ORGANIZER;CN=Dana:mailto:dana@example.net",
+        "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.org"]))
+    bob.save_event(text)
+    assert mail.settle(quiet=1.5) == []  # storing the invitation answers nothing
+    event = bob.event_by_uid(other)
+    event.load()
+    event.change_attendee_status("mailto:bob@example.org", partstat="ACCEPTED")
+    event.save(increase_seqno=False)
+    (reply,) = mail.wait_for(1)
+    assert reply.kind == "reply" and reply.recipient == "dana@example.net"
+    assert reply.message["From"].addresses[0].addr_spec == "bob@example.org"
+    calendar = reply.calendar()
+    assert str(calendar["METHOD"]) == "REPLY"
+    answer = calendar.walk("VEVENT")[0]["ATTENDEE"]
+    assert answer.params["PARTSTAT"] == "ACCEPTED"
+    stored = find(server, "bob", other)
+    assert component(stored)["ORGANIZER"].params["SCHEDULE-STATUS"] == "1.1"
+
+
+def test_schedule_agent_client_and_unknown_users(world: tuple[RadicaleServer, MailSink],
+                                                 mail: MailSink) -> None:
+    server, _sink = world
+    uid = uid_for("client-scheduled")
+    text = event_text(uid, "Client-scheduled", START, extra="\n".join([
+        "ORGANIZER:mailto:alice@example.org",
+        "ATTENDEE;SCHEDULE-AGENT=CLIENT;SCHEDULE-STATUS=1.0:mailto:bob@example.org",
+        "ATTENDEE;SCHEDULE-AGENT=CLIENT:mailto:erin@example.net",
+        "ATTENDEE:urn:uuid:00000000-0000-0000-0000-000000000000"]))
+    calendars(server, "alice").save_event(text)
+    with pytest.raises(caldav.lib.error.NotFoundError):
+        calendars(server, "bob").event_by_uid(uid)
+    assert inbox_items(server, "bob", uid) == []
+    assert mail.settle(quiet=1.5) == []
+    mine = find(server, "alice", uid)
+    assert schedule_status(mine, "bob@example.org") == "1.0"  # the client's own
+    statuses = {str(p): p.params.get("SCHEDULE-STATUS")
+                for p in component(mine)["ATTENDEE"]}
+    assert statuses["urn:uuid:00000000-0000-0000-0000-000000000000"] == "3.7"
+
+
+# -- free-busy --------------------------------------------------------------------------
+
+
+def test_free_busy_through_the_outbox(world: tuple[RadicaleServer, MailSink],
+                                      mail: MailSink) -> None:
+    server, _sink = world
+    day = datetime.datetime(2027, 5, 3, tzinfo=UTC)
+    bob = calendars(server, "bob")
+    bob.save_event(event_text(uid_for("busy"), "Busy", day + datetime.timedelta(hours=9)))
+    bob.save_event(event_text(uid_for("maybe"), "Maybe", day + datetime.timedelta(hours=11),
+                              extra="STATUS:TENTATIVE"))
+    bob.save_event(event_text(uid_for("off"), "Off", day + datetime.timedelta(hours=13),
+                              extra="STATUS:CANCELLED"))
+    bob.save_event(event_text(uid_for("free"), "Free", day + datetime.timedelta(hours=15),
+                              extra="TRANSP:TRANSPARENT"))
+
+    answers = principal(server, "alice").freebusy_request(
+        day, day + datetime.timedelta(days=1),
+        ["mailto:bob@example.org", "mailto:nobody@example.org", "mailto:dana@example.net"])
+    assert set(answers["errors"]) == {"mailto:nobody@example.org", "mailto:dana@example.net"}
+    assert all(status.startswith("3.7") for status in answers["errors"].values())
+    reply = Calendar.from_ical(answers["mailto:bob@example.org"].data)
+    assert str(reply["METHOD"]) == "REPLY"
+    lines = {p.params["FBTYPE"]: [(v.start, v.end) if hasattr(v, "start") else v
+                                  for v in _periods(p)]
+             for p in _as_list(reply.walk("VFREEBUSY")[0]["FREEBUSY"])}
+    nine, eleven = day + datetime.timedelta(hours=9), day + datetime.timedelta(hours=11)
+    assert lines == {"BUSY": [(nine, nine + datetime.timedelta(hours=1))],
+                     "BUSY-TENTATIVE": [(eleven, eleven + datetime.timedelta(hours=1))]}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _periods(prop: Any) -> list[Any]:
+    """FREEBUSY values as (start, end) in UTC, whatever icalendar parsed them into."""
+    text = prop.to_ical().decode() if hasattr(prop, "to_ical") else str(prop)
+    found = []
+    for period in text.split(","):
+        start, _, end = period.partition("/")
+        parse = lambda s: datetime.datetime.strptime(s, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        found.append((parse(start), parse(end)))
+    return found
+
+
+def test_free_busy_refusals(world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
+    server, _sink = world
+    outbox = server.url + "/alice/schedule-outbox/"
+    body = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nMETHOD:REQUEST\r\n"
+            "BEGIN:VFREEBUSY\r\nUID:fb1\r\nDTSTAMP:20270101T000000Z\r\n"
+            "DTSTART:20270503T000000Z\r\nDTEND:20270504T000000Z\r\n"
+            "ORGANIZER:mailto:%s\r\nATTENDEE:mailto:bob@example.org\r\n"
+            "END:VFREEBUSY\r\nEND:VCALENDAR\r\n")
+    headers = {"Content-Type": "text/calendar; charset=utf-8"}
+    # somebody else's outbox
+    answer = requests.post(outbox, data=body % "alice@example.org", headers=headers,
+                           auth=("bob", USERS["bob"]), timeout=10)
+    assert answer.status_code == 403
+    # an ORGANIZER that is not the requester
+    answer = requests.post(outbox, data=body % "bob@example.org", headers=headers,
+                           auth=("alice", USERS["alice"]), timeout=10)
+    assert answer.status_code == 403 and "organizer-allowed" in answer.text
+    # not a scheduling message
+    answer = requests.post(outbox, data="garbage", headers=headers,
+                           auth=("alice", USERS["alice"]), timeout=10)
+    assert answer.status_code == 400 and "valid-scheduling-message" in answer.text
+    answer = requests.post(outbox, data="<x/>", headers={"Content-Type": "text/xml"},
+                           auth=("alice", USERS["alice"]), timeout=10)
+    assert answer.status_code == 415
+
+
+# -- inbox ------------------------------------------------------------------------------
+
+
+def test_inboxes_are_private_and_written_only_by_the_server(
+        world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
+    server, _sink = world
+    uid = uid_for("private")
+    calendars(server, "alice").save_event(
+        organized(uid, "Private", START, ["bob@example.org"]))
+    (item,) = inbox_items(server, "bob", uid)
+    inbox = server.url + "/bob/schedule-inbox/"
+    # nobody else reads it, bob cannot write into it
+    for user in ("alice", "carol"):
+        answer = requests.request("PROPFIND", inbox, auth=(user, USERS[user]),
+                                  headers={"Depth": "1"}, timeout=10)
+        assert answer.status_code in (403, 404)
+        assert requests.get(str(item.url), auth=(user, USERS[user]),
+                            timeout=10).status_code in (403, 404)
+        assert requests.delete(str(item.url), auth=(user, USERS[user]),
+                               timeout=10).status_code in (403, 404)
+    answer = requests.put(inbox + "mine.ics", data=event_text("x", "x", START).encode(),
+                          auth=("bob", USERS["bob"]), timeout=10,
+                          headers={"Content-Type": "text/calendar"})
+    assert answer.status_code == 403
+    assert requests.delete(inbox, auth=("bob", USERS["bob"]), timeout=10).status_code == 403
+    # bob deletes what he has read
+    item.delete()
+    assert inbox_items(server, "bob", uid) == []
+    assert find(server, "bob", uid) is not None  # the meeting stays in his calendar
