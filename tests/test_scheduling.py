@@ -445,3 +445,37 @@ def test_inboxes_are_private_and_written_only_by_the_server(
     item.delete()
     assert inbox_items(server, "bob", uid) == []
     assert find(server, "bob", uid) is not None  # the meeting stays in his calendar
+
+
+# -- the assistant ----------------------------------------------------------------------
+
+
+def test_the_assistant_among_users_one_invitation_per_person(
+        world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
+    server, _sink = world
+    uid = uid_for("kickoff")
+    calendars(server, "alice").save_with_invites(
+        organized(uid, "Kickoff", START, []),
+        ["mailto:assistant@example.org", "mailto:bob@example.org", "mailto:dana@example.net"])
+    mails = {(m.kind, m.recipient): m for m in mail.settle(quiet=2.0)}
+    # one mail each: dana's carries the invitation, bob's none (his is in his calendar)
+    assert set(mails) == {("track_created", "alice@example.org"),
+                          ("member_added", "bob@example.org"),
+                          ("member_added", "dana@example.net")}
+    assert mails["member_added", "bob@example.org"].calendar() is None
+    request = mails["member_added", "dana@example.net"].calendar()
+    assert request is not None and str(request["METHOD"]) == "REQUEST"
+    mine = find(server, "alice", uid)
+    assert schedule_status(mine, "assistant@example.org") == "1.2"
+    assert partstat(mine, "assistant@example.org") == "ACCEPTED"
+    assert schedule_status(mine, "bob@example.org") == "1.2"
+    assert schedule_status(mine, "dana@example.net") == "1.1"
+    track_url = str(component(mine)["URL"])
+
+    # bob accepts from his inbox: alice's copy and the track copy show it, no mail
+    (item,) = inbox_items(server, "bob", uid)
+    item.accept_invite(calendar=calendars(server, "bob"))
+    assert partstat(find(server, "alice", uid), "bob@example.org") == "ACCEPTED"
+    track = client(server, "bob").calendar(url=track_url).event_by_uid(uid)
+    assert partstat(track, "bob@example.org") == "ACCEPTED"
+    assert mail.settle(quiet=1.5) == list(mails.values())

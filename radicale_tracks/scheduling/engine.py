@@ -182,7 +182,7 @@ class Scheduler:
         if role is Role.ORGANIZER:
             self._organizer(connection, write, new, addresses, store, assistant, now, outcome)
         else:
-            self._attendee(connection, write, new, addresses, store, now, outcome)
+            self._attendee(connection, write, new, addresses, store, assistant, now, outcome)
         return outcome
 
     # -- organizer ------------------------------------------------------------------
@@ -301,8 +301,8 @@ class Scheduler:
     # -- attendee -------------------------------------------------------------------
 
     def _attendee(self, connection: Connection, write: ObjectWrite, new: Calendar | None,
-                  addresses: frozenset[str], store: Store, now: datetime.datetime,
-                  outcome: WriteOutcome) -> None:
+                  addresses: frozenset[str], store: Store, assistant: "Assistant | None",
+                  now: datetime.datetime, outcome: WriteOutcome) -> None:
         latest = new if new is not None else write.old
         assert latest is not None
         address = owner_attendee(latest, addresses)
@@ -335,7 +335,7 @@ class Scheduler:
             if recipient.kind == "local":
                 assert recipient.user is not None
                 result = self._deliver_reply(connection, recipient.user, message,
-                                             write.owner)
+                                             write.owner, assistant)
                 outcome.deliveries.append("%s: %s" % (recipient.user, result))
             else:
                 mails.append(self._mail(message, latest, None))
@@ -343,7 +343,8 @@ class Scheduler:
         outcome.mails = len(mails)
 
     def _deliver_reply(self, connection: Connection, organizer_user: str,
-                       message: ItipMessage, replier_user: str) -> str:
+                       message: ItipMessage, replier_user: str,
+                       assistant: "Assistant | None") -> str:
         """A REPLY into the organizer's inbox and copy; other local attendees follow."""
         existing = self.calendars.find_object(organizer_user, message.uid)
         reply = message.calendar()
@@ -364,6 +365,9 @@ class Scheduler:
                                     _text(receipt.calendar))
         replier = normalize_address(message.sender)
         answers = partstats_of(reply, replier)
+        if assistant is not None and self._involves_assistant(receipt.calendar):
+            assistant.follow_reply(connection, message.uid, normalize_address(
+                message.recipient), replier, answers)
         for address in _attendee_addresses(receipt.calendar):
             if address == replier:
                 continue

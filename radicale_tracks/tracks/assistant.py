@@ -311,6 +311,31 @@ class Assistant:
         return frozenset(mail.recipient for mail in mails.pending
                          if mail.itip is not None and mail.recipient != organizer)
 
+    def follow_reply(self, connection: Connection, uid: str, organizer: str, attendee: str,
+                     partstats: dict[Any, str]) -> bool:
+        """An attendee answered a meeting of a track (merged into the organizer's copy by
+        scheduling): the track copy and the member's row show the answer, no mail."""
+        from radicale_tracks.core.scheduling import with_partstats
+
+        meeting = store.meeting_by_uid(connection, uid, organizer)
+        track = store.track_by_id(connection, meeting.track_id) if meeting else None
+        if meeting is None or track is None:
+            return False
+        text = self.calendars.read_copy(track.slug, meeting.href)
+        if text is None:
+            return False
+        copy = with_partstats(Calendar.from_ical(text), attendee, partstats)
+        self.calendars.write_copy(track.slug, meeting.href, copy.to_ical().decode("utf-8"))
+        answers = sorted(set(partstats.values()))
+        now = int(self.clock().timestamp())
+        store.upsert_member(connection, track.id, attendee, user=self.local_user(attendee),
+                            name=None, role="attendee",
+                            partstat=answers[0] if len(answers) == 1 else None, now=now)
+        store.record_activity(connection, at=now, kind="reply", track_id=track.id, uid=uid,
+                              actor=attendee, summary="%s answered %s" % (
+                                  attendee, ", ".join(answers).lower()))
+        return True
+
     # -- steps ------------------------------------------------------------------------
 
     @staticmethod
