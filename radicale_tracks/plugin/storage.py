@@ -12,8 +12,8 @@ The index replaces Radicale's two full scans:
   have an occurrence in the requested window, and tells Radicale when the index is sure
   so that it does not parse them again.
 Anything the index cannot answer exactly falls back to Radicale's own code, so answers
-stay those of vanilla Radicale. An organizer's write that involves the assistant takes
-the path of ``plugin/assistant_writes.py`` (mixed in here).
+stay those of vanilla Radicale. An owner's write of a scheduling object (one with an
+ORGANIZER) takes the path of ``plugin/scheduling_writes.py`` (mixed in here).
 """
 
 from __future__ import annotations
