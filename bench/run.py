@@ -6,6 +6,10 @@ alternation so that machine noise hits both alike:
 
 - PUT latency of new events (each a new UID: Radicale's UID-clash check runs);
 - calendar-query and free-busy-query REPORT latency over two weeks;
+- scheduling: a PUT inviting two users of the server and one address elsewhere (vanilla
+  only stores it; the plugin also delivers to inboxes and calendars and queues the mail),
+  and another user's busy time: a free-busy POST to bob's outbox (RFC 6638) against the
+  nearest vanilla equivalent, a free-busy-query REPORT on alice's calendar (same periods);
 - each server's peak resident memory (VmHWM).
 
 Medians and ratios are printed as a Markdown table; ``--write-doc`` puts it into
@@ -49,6 +53,8 @@ class Measure:
     put: list[float] = field(default_factory=list)
     calendar_query: list[float] = field(default_factory=list)
     free_busy: list[float] = field(default_factory=list)
+    invite: list[float] = field(default_factory=list)
+    outbox: list[float] = field(default_factory=list)
     peak_kib: int = 0
     matches: int = 0
 
@@ -81,6 +87,41 @@ def new_event(number: int, anchor: datetime.datetime) -> tuple[str, str]:
     return "bench-put-%04d.ics" % number, text
 
 
+def invitation(number: int, anchor: datetime.datetime) -> tuple[str, str]:
+    # outside the measured window: the stored invitation carries SCHEDULE-STATUS with the
+    # plugin, so it would make the compared query answers differ
+    href, text = new_event(10000 + number, anchor - datetime.timedelta(days=60))
+    people = ("ORGANIZER:mailto:alice@example.org\r\n"
+              "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.org\r\n"
+              "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:carol@example.org\r\n"
+              "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:dana@example.net\r\n")
+    return href, text.replace("END:VEVENT", people + "END:VEVENT")
+
+
+def outbox_request(start: str, end: str) -> str:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\nMETHOD:REQUEST\r\n"
+            "BEGIN:VFREEBUSY\r\nUID:bench-fb\r\nDTSTAMP:20260101T000000Z\r\n"
+            "DTSTART:%s\r\nDTEND:%s\r\nORGANIZER:mailto:bob@example.org\r\n"
+            "ATTENDEE:mailto:alice@example.org\r\nEND:VFREEBUSY\r\nEND:VCALENDAR\r\n"
+            % (start, end))
+
+
+def busy_lines(text: str) -> list[str]:
+    """FREEBUSY periods of an answer (a VFREEBUSY or a schedule-response), FREE dropped."""
+    import xml.etree.ElementTree as ET
+
+    if text.lstrip().startswith("<"):
+        data = ET.fromstring(text).find(".//{urn:ietf:params:xml:ns:caldav}calendar-data")
+        text = data.text or "" if data is not None else ""
+    unfolded = text.replace("\r\n ", "").replace("\n ", "")
+    found = []
+    for line in unfolded.splitlines():
+        if line.startswith("FREEBUSY") and "FBTYPE=FREE:" not in line:
+            kind = line.split("FBTYPE=")[1].split(":")[0].split(";")[0]
+            found += ["%s %s" % (kind, p) for p in line.split(":", 1)[1].split(",")]
+    return sorted(found)
+
+
 def run_size(size: int, reps: int, puts: int, workdir: Path, anchor: datetime.datetime,
              launcher: str = "tracks") -> dict[str, Measure]:
     objects = generate(size, seed=42, anchor=anchor)
@@ -90,7 +131,9 @@ def run_size(size: int, reps: int, puts: int, workdir: Path, anchor: datetime.da
         write_collection(folder / "collection-root" / "alice" / "calendar", objects)
         servers[name] = RadicaleServer(workdir / ("srv-%s-%d" % (name, size)),
                                        storage_type=storage_type, folder=folder,
-                                       launcher="" if name == "vanilla" else launcher)
+                                       launcher="" if name == "vanilla" else launcher,
+                                       storage_options={} if name == "vanilla" else {
+                                           "domain": "example.org"})
     tracks = servers["tracks"]
     started = time.perf_counter()
     reindex = tracks.cli("reindex", "--quiet")
@@ -105,6 +148,10 @@ def run_size(size: int, reps: int, puts: int, workdir: Path, anchor: datetime.da
         for server in servers.values():
             server.start()
         sessions = {name: server.session() for name, server in servers.items()}
+        bob = {name: server.session("bob") for name, server in servers.items()}
+        for name, server in servers.items():  # bob and carol have logged in once
+            for user in ("bob", "carol"):
+                server.session(user).request("PROPFIND", "%s/%s/" % (server.url, user))
         for name, server in servers.items():  # warm caches (Radicale builds its own)
             report(sessions[name], server.url + CALENDAR, calendar_query(
                 stamp(anchor - datetime.timedelta(days=400)),
@@ -117,6 +164,12 @@ def run_size(size: int, reps: int, puts: int, workdir: Path, anchor: datetime.da
                                           text)
                 assert response.status_code == 201, response.text
                 measures[name].put.append(elapsed)
+            href, text = invitation(number, anchor)
+            for name, server in servers.items():
+                elapsed, response = timed(put, sessions[name], server.url + CALENDAR + href,
+                                          text)
+                assert response.status_code == 201, response.text
+                measures[name].invite.append(elapsed)
         for _ in range(reps):
             for kind, body in queries.items():
                 answers = {}
@@ -134,6 +187,22 @@ def run_size(size: int, reps: int, puts: int, workdir: Path, anchor: datetime.da
                 if not same:
                     raise SystemExit("answers differ for %s at size %d" % (kind, size))
                 measures["tracks"].matches += 1
+            answers = {}
+            elapsed, response = timed(report, sessions["vanilla"],
+                                      servers["vanilla"].url + CALENDAR,
+                                      free_busy_query(*window))
+            measures["vanilla"].outbox.append(elapsed)
+            answers["vanilla"] = response.text
+            elapsed, response = timed(lambda: bob["tracks"].post(
+                servers["tracks"].url + "/bob/schedule-outbox/",
+                data=outbox_request(*window).encode(),
+                headers={"Content-Type": "text/calendar"}))
+            assert response.status_code == 200, response.text
+            measures["tracks"].outbox.append(elapsed)
+            if busy_lines(answers["vanilla"]) != busy_lines(response.text):
+                raise SystemExit("busy time differs between outbox POST and REPORT at "
+                                 "size %d" % size)
+            measures["tracks"].matches += 1
         for name, server in servers.items():
             measures[name].peak_kib = peak_kib(server)
     finally:
@@ -154,7 +223,10 @@ def table(results: dict[int, dict[str, Measure]]) -> str:
     for size, measures in sorted(results.items()):
         vanilla, tracks = measures["vanilla"], measures["tracks"]
         for label, attr in (("PUT", "put"), ("calendar-query 2 weeks", "calendar_query"),
-                            ("free-busy-query 2 weeks", "free_busy")):
+                            ("free-busy-query 2 weeks", "free_busy"),
+                            ("PUT invitation (2 users here, 1 by mail)", "invite"),
+                            ("another user's busy time, 2 weeks (vanilla: REPORT; "
+                             "tracks: outbox POST)", "outbox")):
             v, t = ms(getattr(vanilla, attr)), ms(getattr(tracks, attr))
             lines.append("| %d | %s | %.1f | %.1f | %.1f× |" % (size, label, v, t, v / t))
         lines.append("| %d | peak memory (MiB) | %.1f | %.1f | tracks = %.2f× vanilla |" % (
