@@ -496,9 +496,6 @@ def test_options_advertise_auto_schedule(world: World, path: str) -> None:
 OUTBOX_PROPS = [d("resourcetype"), d("current-user-privilege-set")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: radicale_tracks.rights returns 'r' for the outbox, an untagged "
-    "collection, and Radicale only honours 'R'/'W' there: PROPFIND answers 403"))
 def test_outbox_grants_schedule_send_to_its_owner(world: World) -> None:
     """RFC 6638 §2.1, §6.1: the outbox is a collection of type C:schedule-outbox on which
     its owner has C:schedule-send."""
@@ -513,9 +510,6 @@ def test_outbox_grants_schedule_send_to_its_owner(world: World) -> None:
     assert d("write") not in granted
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: same rights cause; the owner's Depth 1 PROPFIND of the home omits "
-    "/alice/schedule-outbox/"))
 def test_outbox_is_listed_in_the_home(world: World) -> None:
     answer = apple(world, "alice", "PROPFIND", "/alice/", apple_propfind_body(OUTBOX_PROPS),
                    "1")
@@ -565,9 +559,6 @@ def test_default_calendar_is_the_calendar_made_with_mkcalendar(world: World) -> 
         assert hrefs(ok(props, c("schedule-default-calendar-URL"))) == ["/carol/room/"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: an allprop PROPFIND (no body) of a principal gets Radicale's own "
-    "calendar-user-address-set (only the principal href), not the mailto addresses"))
 def test_allprop_gives_the_same_address_set(world: World) -> None:
     """A property has one value however it is asked for (RFC 4918 §9.1)."""
     answer = world.session("alice").request("PROPFIND", world.url("/alice/"),

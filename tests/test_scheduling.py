@@ -471,6 +471,13 @@ def test_the_assistant_among_users_one_invitation_per_person(
     assert schedule_status(mine, "bob@example.org") == "1.2"
     assert schedule_status(mine, "dana@example.net") == "1.1"
     track_url = str(component(mine)["URL"])
+    # the assistant is a principal with its own inbox: the REQUEST it was sent is there
+    inbox = requests.request("PROPFIND", server.url + "/assistant/schedule-inbox/",
+                             auth=("alice", USERS["alice"]), headers={"Depth": "1"},
+                             timeout=10)
+    assert inbox.status_code in (403, 404)  # and it is the assistant's alone
+    folder = server.folder / "collection-root" / "assistant" / "schedule-inbox"
+    assert any(uid in path.read_text() for path in folder.glob("*.ics"))
 
     # bob accepts from his inbox: alice's copy and the track copy show it, no mail
     (item,) = inbox_items(server, "bob", uid)

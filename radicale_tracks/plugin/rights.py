@@ -45,7 +45,8 @@ class Rights(rights.BaseRights):
     def authorization(self, user: str, user_groups: set, path: str) -> str:
         parts = pathutils.strip_path(path).split("/")
         if len(parts) >= 2 and is_schedule_box(parts[1]):
-            return "r" if user and parts[0] == user else ""
+            # "r" for the inbox (a calendar), "R" for the outbox (a plain collection)
+            return "rR" if user and parts[0] == user else ""
         if parts[0] != self.principal:
             return self.base.authorization(user, user_groups, path)
         if user == self.principal:

@@ -102,7 +102,8 @@ class SchedulingProperties:
             parts = [p for p in path.split("/") if p]
             answers = self._answers(parts, request, tags_by_collection)
             if answers:
-                _merge(response, answers, frozenset((DISPLAYNAME,)))
+                _merge(response, answers, frozenset((DISPLAYNAME,)),
+                       only_present=request.props is None)
 
     # -- per resource ---------------------------------------------------------------
 
@@ -114,7 +115,8 @@ class SchedulingProperties:
         answers: dict[str, ET.Element | None] = {}
 
         def asked(tag: str) -> bool:
-            return wanted is not None and tag in wanted
+            # allprop: every property, but only where Radicale answered it (see _merge)
+            return wanted is None or tag in wanted
 
         if len(parts) == 1:
             user = parts[0]
@@ -214,16 +216,17 @@ def _props(response: ET.Element) -> dict[str, ET.Element]:
 
 
 def _merge(response: ET.Element, answers: dict[str, ET.Element | None],
-           fallbacks: frozenset[str]) -> None:
+           fallbacks: frozenset[str], only_present: bool) -> None:
     """Put each answer in the 200 (found) or 404 propstat, replacing Radicale's.
 
-    ``fallbacks`` only fill in what Radicale did not find; the resource type is only
-    replaced where Radicale answered it.
+    ``fallbacks`` only fill in what Radicale did not find; the resource type — and every
+    property of an allprop answer (``only_present``) — is only replaced where Radicale
+    answered it.
     """
     props = _props(response)
     for tag, element in answers.items():
         holders = [prop for prop in props.values() if prop.find(tag) is not None]
-        if tag == RESOURCETYPE and not holders:
+        if (tag == RESOURCETYPE or only_present) and not holders:
             continue
         if tag in fallbacks and OK in props and props[OK].find(tag) is not None:
             continue

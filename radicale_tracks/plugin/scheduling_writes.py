@@ -189,7 +189,8 @@ class SchedulingStorageMixin:
 
             self._scheduler = Scheduler(
                 SchedulingConfig(from_email=self.settings.from_email,
-                                 max_attendees=self.settings.scheduling_max_attendees),
+                                 max_attendees=self.settings.scheduling_max_attendees,
+                                 assistant_principal=self.settings.assistant_principal),
                 self.book, StorageSchedulingCalendars(cast("Storage", self)),
                 lambda: self.assistant.templates, clock=_now,
                 tokens=lambda: secrets.token_hex(16))

@@ -108,6 +108,7 @@ class ObjectWrite:
 class SchedulingConfig:
     from_email: str
     max_attendees: int
+    assistant_principal: str = "assistant"
     prodid: str = "-//radicale-tracks//scheduling//EN"
 
 
@@ -198,11 +199,13 @@ class Scheduler:
                         write.path)
             messages = []
         plan: list[tuple[ItipMessage, Recipient]] = []
+        assistant_messages: list[ItipMessage] = []
         statuses: dict[str, str] = {}
         counted = 0
         for message in messages:
             recipient = self.classify(message.recipient)
             if recipient.kind == "assistant":
+                assistant_messages.append(message)
                 continue
             counted += 1
             if counted > self.config.max_attendees:
@@ -237,6 +240,10 @@ class Scheduler:
         tags.forget(connection, write.path)
         outcome.statuses = statuses
 
+        if assistant is not None:
+            # the assistant is a principal like any other: what it was sent is on record
+            for message in assistant_messages:
+                self.calendars.deliver(self.config.assistant_principal, message.ics)
         mails: list[OutgoingMail] = []
         latest = new if new is not None else write.old
         assert latest is not None
