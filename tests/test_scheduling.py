@@ -486,3 +486,19 @@ def test_the_assistant_among_users_one_invitation_per_person(
     track = client(server, "bob").calendar(url=track_url).event_by_uid(uid)
     assert partstat(track, "bob@example.org") == "ACCEPTED"
     assert mail.settle(quiet=1.5) == list(mails.values())
+
+
+def test_nobody_but_the_organizer_changes_a_copy(world: tuple[RadicaleServer, MailSink],
+                                                 mail: MailSink) -> None:
+    server, _sink = world
+    uid = uid_for("owned")
+    calendars(server, "alice").save_event(
+        organized(uid, "Alice's meeting", START, ["carol@example.org"]))
+    # bob writes an event with the same UID, as its organizer, inviting carol
+    calendars(server, "bob").save_event(
+        organized(uid, "Hijacked", START + datetime.timedelta(days=1),
+                  ["carol@example.org"], sequence=5, organizer="bob"))
+    carol_copy = find(server, "carol", uid)
+    assert str(component(carol_copy)["SUMMARY"]) == "Alice's meeting"
+    assert str(component(carol_copy)["ORGANIZER"]).lower() == "mailto:alice@example.org"
+    assert schedule_status(find(server, "bob", uid), "carol@example.org") == "3.8"

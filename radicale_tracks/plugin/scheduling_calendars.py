@@ -75,12 +75,19 @@ class StorageSchedulingCalendars:
                 return StoredObject(path, href, item.serialize(), item.etag)
         return None
 
-    def default_calendar(self, user: str) -> str:
-        """The first of the user's calendars that takes events; created when none does."""
+    def existing_default(self, user: str) -> str | None:
+        """The first of the user's calendars (by name) that takes events."""
         for collection in self.calendars_of(user):
             components = collection.get_meta("C:supported-calendar-component-set")
             if not components or "VEVENT" in str(components).split(","):
                 return collection.path
+        return None
+
+    def default_calendar(self, user: str) -> str:
+        """The user's default calendar; created when they have none that takes events."""
+        existing = self.existing_default(user)
+        if existing is not None:
+            return existing
         ensure_boxes(self.storage, user)
         path = "/%s/%s/" % (user, DEFAULT_CALENDAR)
         if next(iter(self.storage.discover(path)), None) is None:

@@ -275,12 +275,7 @@ class SchedulingStorageMixin:
     def default_calendar_path(self, user: str) -> str | None:
         from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
 
-        calendars = StorageSchedulingCalendars(cast("Storage", self))
-        for collection in calendars.calendars_of(user):
-            components = collection.get_meta("C:supported-calendar-component-set")
-            if not components or "VEVENT" in str(components).split(","):
-                return collection.path
-        return None
+        return StorageSchedulingCalendars(cast("Storage", self)).existing_default(user)
 
     def busy_periods(self, user: str, start: datetime.datetime, end: datetime.datetime,
                      max_occurrence: int) -> list[tuple[datetime.datetime, datetime.datetime,

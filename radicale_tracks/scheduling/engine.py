@@ -33,8 +33,8 @@ from sqlalchemy import Connection
 from radicale_tracks.core.addresses import AddressBook, normalize_address
 from radicale_tracks.core.broker import attendee_messages, organizer_messages
 from radicale_tracks.core.itip import (ItipError, ItipMessage, Method, as_list,
-                                       attendees_of, main_components, parameter, parse_calendar,
-                                       sequence_of)
+                                       attendees_of, main_components, organizer_of, parameter,
+                                       parse_calendar, sequence_of)
 from radicale_tracks.core.receipt import Outcome, apply_message
 from radicale_tracks.core.scheduling import (
     Role, is_consequential, merge_partstats, owner_attendee, partstats_of, scheduling_role,
@@ -214,6 +214,9 @@ class Scheduler:
             if recipient.kind == "invalid":
                 statuses[message.recipient] = INVALID_USER
                 continue
+            if recipient.kind == "local" and not self._organizes(recipient, message):
+                statuses[message.recipient] = NO_AUTHORITY
+                continue
             statuses[message.recipient] = DELIVERED if recipient.kind == "local" else SENT
             plan.append((message, recipient))
         local = frozenset(m.recipient for m, r in plan if r.kind == "local")
@@ -257,6 +260,14 @@ class Scheduler:
         self._enqueue(connection, mails, now)
         outcome.mails = len(mails)
 
+    def _organizes(self, recipient: Recipient, message: ItipMessage) -> bool:
+        """Whether the sender may update the recipient's copy of the meeting: it has none
+        yet, or the copy is the sender's meeting (not someone else's with the same UID)."""
+        assert recipient.user is not None
+        existing = self.calendars.find_object(recipient.user, message.uid)
+        return existing is None or _organizer(parse_calendar(existing.text)) == (
+            normalize_address(message.sender))
+
     def _involves_assistant(self, *calendars: Calendar | None) -> bool:
         from radicale_tracks.tracks.assistant import involves_assistant
 
@@ -279,9 +290,14 @@ class Scheduler:
                              message: ItipMessage) -> str:
         """A REQUEST or CANCEL into ``user``'s inbox and calendar."""
         existing = self.calendars.find_object(user, message.uid)
+        stored = parse_calendar(existing.text) if existing else None
+        if stored is not None and _organizer(stored) != normalize_address(message.sender):
+            # RFC 6638 §3.2: only the meeting's organizer may change an attendee's copy
+            logger.warning("Not delivered to %s: %s is not the organizer of %s", user,
+                           message.sender, message.uid)
+            return "refused: not the organizer"
         try:
-            receipt = apply_message(message.calendar(),
-                                    parse_calendar(existing.text) if existing else None)
+            receipt = apply_message(message.calendar(), stored)
         except ItipError as e:
             logger.warning("Not delivered to %s: %s", user, e)
             return "refused: %s" % e
@@ -291,14 +307,13 @@ class Scheduler:
         if receipt.calendar is None:
             return receipt.outcome.value
         copy = strip_schedule_parameters(receipt.calendar)
-        if existing is None:
+        if existing is None or stored is None:
             collection, href = self.calendars.default_calendar(user), self.calendars.new_href(
                 message.uid)
         else:
             collection, href = existing.collection_path, existing.href
             path = tags.object_path(collection, href)
-            old_copy = parse_calendar(existing.text)
-            if is_consequential(old_copy, copy):
+            if is_consequential(stored, copy):
                 tags.forget(connection, path)
             else:
                 tags.keep(connection, path, existing.etag, int(self.clock().timestamp()))
@@ -354,9 +369,14 @@ class Scheduler:
                        assistant: "Assistant | None") -> str:
         """A REPLY into the organizer's inbox and copy; other local attendees follow."""
         existing = self.calendars.find_object(organizer_user, message.uid)
+        stored = parse_calendar(existing.text) if existing else None
+        if stored is not None and _organizer(stored) != normalize_address(message.recipient):
+            logger.warning("Reply not delivered to %s: %s is not theirs", organizer_user,
+                           message.uid)
+            return "refused: not the organizer's meeting"
         reply = message.calendar()
         try:
-            receipt = apply_message(reply, parse_calendar(existing.text) if existing else None)
+            receipt = apply_message(reply, stored)
         except ItipError as e:
             logger.warning("Reply not delivered to %s: %s", organizer_user, e)
             return "refused: %s" % e
@@ -375,7 +395,7 @@ class Scheduler:
         if assistant is not None and self._involves_assistant(receipt.calendar):
             assistant.follow_reply(connection, message.uid, normalize_address(
                 message.recipient), replier, answers)
-        for address in _attendee_addresses(receipt.calendar):
+        for address in _attendee_addresses(receipt.calendar)[:self.config.max_attendees]:
             if address == replier:
                 continue
             recipient = self.classify(address)
@@ -450,6 +470,12 @@ def _older(new: Calendar | None, old: Calendar | None) -> bool:
     new_first = new_main.get(None) or next(iter(new_main.values()))
     old_first = old_main.get(None) or next(iter(old_main.values()))
     return sequence_of(new_first) < sequence_of(old_first)
+
+
+def _organizer(calendar: Calendar) -> str | None:
+    main = main_components(calendar)
+    first_component = main.get(None) or next(iter(main.values()), None)
+    return organizer_of(first_component) if first_component is not None else None
 
 
 def _text(calendar: Calendar) -> str:
