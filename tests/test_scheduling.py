@@ -479,6 +479,11 @@ def test_the_assistant_among_users_one_invitation_per_person(
     folder = server.folder / "collection-root" / "assistant" / "schedule-inbox"
     assert any(uid in path.read_text() for path in folder.glob("*.ics"))
 
+    # bob's copy is the meeting as stored: the assistant accepted, the track's link
+    bob_copy = find(server, "bob", uid)
+    assert partstat(bob_copy, "assistant@example.org") == "ACCEPTED"
+    assert str(component(bob_copy)["URL"]) == track_url
+
     # bob accepts from his inbox: alice's copy and the track copy show it, no mail
     (item,) = inbox_items(server, "bob", uid)
     item.accept_invite(calendar=calendars(server, "bob"))

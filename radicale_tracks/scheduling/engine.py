@@ -233,6 +233,11 @@ class Scheduler:
                 captured.append, local_recipients=local)
             if captured and captured[0] is not None:
                 base = captured[0]
+                # attendees get the meeting as stored: the assistant's answer and the
+                # track's details included
+                again = {m.recipient: m for m in organizer_messages(write.old, base,
+                                                                      addresses, now)}
+                plan = [(again.get(m.recipient, m), r) for m, r in plan]
         if base is not None:
             statuses.update(self._kept_statuses(base))
             stored = with_schedule_status(base, statuses, write.old)
