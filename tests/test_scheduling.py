@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from pathlib import Path
 from typing import Any, Iterator
 
 import caldav

@@ -10,8 +10,6 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-from typing import Any
-
 from icalendar import Calendar, Component
 
 from radicale_tracks.core.itip import (DATE_PROPERTIES, SCHEDULED_COMPONENTS, InstanceKey,

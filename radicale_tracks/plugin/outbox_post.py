@@ -13,7 +13,7 @@ import datetime
 import logging
 import xml.etree.ElementTree as ET
 from http import client
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from radicale import xmlutils
 
@@ -94,6 +94,3 @@ def _error(status: int, precondition: str, message: str) -> tuple[int, dict[str,
     logger.info("Outbox POST refused (%s): %s", precondition, message)
     return status, {"Content-Type": "text/xml; charset=utf-8"}, ET.tostring(
         root, encoding="utf-8", xml_declaration=True)
-
-
-__all__: list[Any] = ["freebusy_post"]

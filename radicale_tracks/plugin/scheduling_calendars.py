@@ -15,8 +15,8 @@ from urllib.parse import unquote, urlsplit
 
 from radicale import pathutils
 
-from radicale_tracks.plugin.schedule_boxes import (INBOX, ensure_boxes, inbox_path,
-                                                   is_schedule_box, remove_message)
+from radicale_tracks.plugin.schedule_boxes import (ensure_boxes, inbox_path, is_schedule_box,
+                                                   remove_message)
 from radicale_tracks.plugin.track_calendars import item_from_text
 from radicale_tracks.scheduling.engine import StoredObject
 
@@ -133,6 +133,3 @@ class StorageSchedulingCalendars:
         names.sort(key=lambda n: os.stat(os.path.join(folder, n)).st_mtime_ns)
         for name in names[:len(names) - limit]:
             remove_message(inbox, name)
-
-
-__all__ = ["INBOX", "StorageSchedulingCalendars"]

@@ -31,12 +31,13 @@ from radicale_tracks.core.addresses import AddressBook
 from radicale_tracks.outbox.sender import Sender, SenderThread
 from radicale_tracks.outbox.store import OutboxStore
 from radicale_tracks.outbox.transports import transport_from_settings
-from radicale_tracks.plugin.schedule_boxes import INBOX, OUTBOX, is_schedule_box
+from radicale_tracks.plugin.schedule_boxes import is_schedule_box
 from radicale_tracks.plugin.track_calendars import StorageTrackCalendars, item_from_text
 
 if TYPE_CHECKING:
     from icalendar import Calendar
 
+    from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
     from radicale_tracks.plugin.storage import Collection, Storage
     from radicale_tracks.scheduling.engine import ObjectWrite, Scheduler
     from radicale_tracks.tracks.assistant import Assistant
@@ -47,9 +48,6 @@ Upload = tuple[radicale_item.Item, "radicale_item.Item | None"]
 
 #: the cheap test before parsing anything: scheduling objects have an ORGANIZER
 _MARKER = "ORGANIZER"
-
-__all__ = ["INBOX", "OUTBOX", "SchedulingCollectionMixin", "SchedulingStorageMixin"]
-
 
 class SchedulingCollectionMixin:
     """Upload and delete of an owner's calendar object, handed to scheduling."""
@@ -64,9 +62,6 @@ class SchedulingCollectionMixin:
 
         def _delete_indexed(self, href: str | None) -> None: ...
 
-        def _get(self, href: str, verify_href: bool = True
-                 ) -> radicale_item.Item | None: ...
-
     def _stored_text(self, href: str) -> str | None:
         path = os.path.join(self._filesystem_path, href)
         try:
@@ -74,10 +69,6 @@ class SchedulingCollectionMixin:
                 return f.read()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
-
-    def _stored_etag(self, href: str) -> str | None:
-        item = self._get(href, verify_href=False)
-        return item.etag if item is not None else None
 
     def _scheduled_upload(self, owner: str, href: str, item: radicale_item.Item
                           ) -> Upload | None:
@@ -95,7 +86,7 @@ class SchedulingCollectionMixin:
             if calendar is not None:
                 self._storage.note_rewritten()
 
-        old_etag = self._stored_etag(href) if old_text is not None else None
+        old_etag = radicale_item.get_etag(old_text) if old_text is not None else None
         self._storage.run_write(owner, self.path, href, old_text, new_text, old_etag, store)
         if not stored:
             stored.append(self._upload_indexed(href, item))
@@ -114,7 +105,7 @@ class SchedulingCollectionMixin:
             deleted.append(True)
 
         self._storage.run_write(owner, self.path, href, old_text, None,
-                                self._stored_etag(href), store)
+                                radicale_item.get_etag(old_text), store)
         if not deleted:
             self._delete_indexed(href)
         return True
@@ -141,6 +132,7 @@ class SchedulingStorageMixin:
                                       settings.addresses)
         self._assistant: Assistant | None = None
         self._scheduler: Scheduler | None = None
+        self._calendars: StorageSchedulingCalendars | None = None
         self._boxes_ready: set[str] = set()
         self.sender_thread: SenderThread | None = None
         if self.start_sender and settings.outbox_sender:
@@ -182,16 +174,23 @@ class SchedulingStorageMixin:
         return self._assistant
 
     @property
+    def scheduling_calendars(self) -> "StorageSchedulingCalendars":
+        if self._calendars is None:
+            from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
+
+            self._calendars = StorageSchedulingCalendars(cast("Storage", self))
+        return self._calendars
+
+    @property
     def scheduler(self) -> "Scheduler":
         if self._scheduler is None:
-            from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
             from radicale_tracks.scheduling.engine import Scheduler, SchedulingConfig
 
             self._scheduler = Scheduler(
                 SchedulingConfig(from_email=self.settings.from_email,
                                  max_attendees=self.settings.scheduling_max_attendees,
                                  assistant_principal=self.settings.assistant_principal),
-                self.book, StorageSchedulingCalendars(cast("Storage", self)),
+                self.book, self.scheduling_calendars,
                 lambda: self.assistant.templates, clock=_now,
                 tokens=lambda: secrets.token_hex(16))
         return self._scheduler
@@ -273,18 +272,14 @@ class SchedulingStorageMixin:
             return schedule_tag(connection, object_path(collection.path, href), item.etag)
 
     def default_calendar_path(self, user: str) -> str | None:
-        from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
-
-        return StorageSchedulingCalendars(cast("Storage", self)).existing_default(user)
+        return self.scheduling_calendars.existing_default(user)
 
     def busy_periods(self, user: str, start: datetime.datetime, end: datetime.datetime,
                      max_occurrence: int) -> list[tuple[datetime.datetime, datetime.datetime,
                                                          str]]:
         """Every period of ``user``'s calendars in the window, as Radicale would find it."""
-        from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
-
         periods: list[tuple[datetime.datetime, datetime.datetime, str]] = []
-        for collection in StorageSchedulingCalendars(cast("Storage", self)).calendars_of(user):
+        for collection in self.scheduling_calendars.calendars_of(user):
             periods.extend(collection.free_busy(start, end, max_occurrence))
         return periods
 

@@ -127,6 +127,15 @@ class Recipient(NamedTuple):
     user: str | None
 
 
+class Delivery(NamedTuple):
+    """One message to send: where to, and a local recipient's copy as found (looked up
+    once, for the organizer check and for the update)."""
+
+    message: ItipMessage
+    recipient: Recipient
+    existing: StoredObject | None = None
+
+
 Store = Callable[[Calendar | None], None]
 
 
@@ -166,6 +175,8 @@ class Scheduler:
 
     def handle_write(self, connection: Connection, write: ObjectWrite, store: Store,
                      assistant: "Assistant | None") -> WriteOutcome:
+        """Schedule ``write``; ``assistant`` is given when the write involves it (the
+        caller tests that cheaply, and retries without it when it fails)."""
         addresses = self.book.addresses_of(write.owner)
         role = None
         for version in (write.new, write.old):
@@ -191,14 +202,15 @@ class Scheduler:
     def _organizer(self, connection: Connection, write: ObjectWrite, new: Calendar | None,
                    addresses: frozenset[str], store: Store, assistant: "Assistant | None",
                    now: datetime.datetime, outcome: WriteOutcome) -> None:
-        messages = organizer_messages(write.old, new, addresses, now)
+        messages: list[ItipMessage] = []
         if _older(new, write.old):
             # an offline client wrote back an older version: stored as written (a PUT is
             # a PUT), but nobody is sent a version older than the one they have
             logger.info("Not scheduled: %s has a lower SEQUENCE than the stored version",
                         write.path)
-            messages = []
-        plan: list[tuple[ItipMessage, Recipient]] = []
+        else:
+            messages = organizer_messages(write.old, new, addresses, now)
+        plan: list[Delivery] = []
         assistant_messages: list[ItipMessage] = []
         statuses: dict[str, str] = {}
         counted = 0
@@ -214,16 +226,24 @@ class Scheduler:
             if recipient.kind == "invalid":
                 statuses[message.recipient] = INVALID_USER
                 continue
-            if recipient.kind == "local" and not self._organizes(recipient, message):
-                statuses[message.recipient] = NO_AUTHORITY
-                continue
+            existing = None
+            if recipient.kind == "local":
+                assert recipient.user is not None
+                existing = self.calendars.find_object(recipient.user, message.uid)
+                if existing is not None and _organizer(parse_calendar(existing.text)) != (
+                        normalize_address(message.sender)):
+                    # RFC 6638 §3.2: only a meeting's organizer changes an attendee's copy
+                    logger.warning("Not delivered to %s: %s is not the organizer of %s",
+                                   recipient.user, message.sender, message.uid)
+                    statuses[message.recipient] = NO_AUTHORITY
+                    continue
             statuses[message.recipient] = DELIVERED if recipient.kind == "local" else SENT
-            plan.append((message, recipient))
-        local = frozenset(m.recipient for m, r in plan if r.kind == "local")
+            plan.append(Delivery(message, recipient, existing))
+        local = frozenset(d.message.recipient for d in plan if d.recipient.kind == "local")
 
         base = new
         mailed_by_assistant: frozenset[str] = frozenset()
-        if assistant is not None and self._involves_assistant(write.old, new):
+        if assistant is not None:
             from radicale_tracks.tracks.assistant import OrganizerChange
 
             captured: list[Calendar | None] = []
@@ -237,7 +257,8 @@ class Scheduler:
                 # track's details included
                 again = {m.recipient: m for m in organizer_messages(write.old, base,
                                                                       addresses, now)}
-                plan = [(again.get(m.recipient, m), r) for m, r in plan]
+                plan = [d._replace(message=again.get(d.message.recipient, d.message))
+                        for d in plan]
         if base is not None:
             statuses.update(self._kept_statuses(base))
             stored = with_schedule_status(base, statuses, write.old)
@@ -255,28 +276,16 @@ class Scheduler:
         mails: list[OutgoingMail] = []
         latest = new if new is not None else write.old
         assert latest is not None
-        for message, recipient in plan:
+        for message, recipient, existing in plan:
             if recipient.kind == "local":
                 assert recipient.user is not None
-                result = self._deliver_to_attendee(connection, recipient.user, message)
+                result = self._deliver_to_attendee(connection, recipient.user, message,
+                                                   existing)
                 outcome.deliveries.append("%s: %s" % (recipient.user, result))
             elif message.recipient not in mailed_by_assistant:
                 mails.append(self._mail(message, latest, write.old))
         self._enqueue(connection, mails, now)
         outcome.mails = len(mails)
-
-    def _organizes(self, recipient: Recipient, message: ItipMessage) -> bool:
-        """Whether the sender may update the recipient's copy of the meeting: it has none
-        yet, or the copy is the sender's meeting (not someone else's with the same UID)."""
-        assert recipient.user is not None
-        existing = self.calendars.find_object(recipient.user, message.uid)
-        return existing is None or _organizer(parse_calendar(existing.text)) == (
-            normalize_address(message.sender))
-
-    def _involves_assistant(self, *calendars: Calendar | None) -> bool:
-        from radicale_tracks.tracks.assistant import involves_assistant
-
-        return involves_assistant(self.book, *calendars)
 
     def _kept_statuses(self, calendar: Calendar) -> dict[str, str]:
         """SCHEDULE-STATUS set by someone else than this engine: the client's for attendees
@@ -291,16 +300,11 @@ class Scheduler:
                     found[address] = status
         return found
 
-    def _deliver_to_attendee(self, connection: Connection, user: str,
-                             message: ItipMessage) -> str:
-        """A REQUEST or CANCEL into ``user``'s inbox and calendar."""
-        existing = self.calendars.find_object(user, message.uid)
+    def _deliver_to_attendee(self, connection: Connection, user: str, message: ItipMessage,
+                             existing: StoredObject | None) -> str:
+        """A REQUEST or CANCEL into ``user``'s inbox and calendar (``existing``: their
+        copy, already checked to be the sender's meeting)."""
         stored = parse_calendar(existing.text) if existing else None
-        if stored is not None and _organizer(stored) != normalize_address(message.sender):
-            # RFC 6638 §3.2: only the meeting's organizer may change an attendee's copy
-            logger.warning("Not delivered to %s: %s is not the organizer of %s", user,
-                           message.sender, message.uid)
-            return "refused: not the organizer"
         try:
             receipt = apply_message(message.calendar(), stored)
         except ItipError as e:
@@ -312,13 +316,13 @@ class Scheduler:
         if receipt.calendar is None:
             return receipt.outcome.value
         copy = strip_schedule_parameters(receipt.calendar)
-        if existing is None or stored is None:
+        if existing is None:
             collection, href = self.calendars.default_calendar(user), self.calendars.new_href(
                 message.uid)
         else:
             collection, href = existing.collection_path, existing.href
             path = tags.object_path(collection, href)
-            if is_consequential(stored, copy):
+            if stored is None or is_consequential(stored, copy):
                 tags.forget(connection, path)
             else:
                 tags.keep(connection, path, existing.etag, int(self.clock().timestamp()))
@@ -397,7 +401,7 @@ class Scheduler:
                                     _text(receipt.calendar))
         replier = normalize_address(message.sender)
         answers = partstats_of(reply, replier)
-        if assistant is not None and self._involves_assistant(receipt.calendar):
+        if assistant is not None:
             assistant.follow_reply(connection, message.uid, normalize_address(
                 message.recipient), replier, answers)
         for address in _attendee_addresses(receipt.calendar)[:self.config.max_attendees]:
@@ -501,9 +505,9 @@ def _names(calendar: Calendar, *addresses: str) -> tuple[str | None, ...]:
     names: dict[str, str] = {}
     for component in main_components(calendar).values():
         for prop in [*as_list(component.get("ORGANIZER")), *as_list(component.get("ATTENDEE"))]:
-            cn = parameter(prop, "CN") if hasattr(prop, "params") else ""
+            cn = getattr(prop, "params", {}).get("CN")
             if cn:
-                names.setdefault(normalize_address(str(prop)), str(prop.params.get("CN")))
+                names.setdefault(normalize_address(str(prop)), str(cn))
     return tuple(names.get(address) for address in wanted)
 
 
