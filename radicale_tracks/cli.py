@@ -67,11 +67,13 @@ def _parser() -> argparse.ArgumentParser:
         "verify", help="compare index and files; exit 1 on any difference")
     verify.set_defaults(handler=_verify)
 
+    from radicale_tracks.inbound.commands import add_commands as add_inbound_commands
     from radicale_tracks.outbox.commands import add_commands as add_outbox_commands
     from radicale_tracks.tracks.commands import add_commands as add_tracks_commands
 
     add_tracks_commands(commands)
     add_outbox_commands(commands)
+    add_inbound_commands(commands)
     return parser
 
 

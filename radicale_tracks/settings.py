@@ -172,6 +172,24 @@ def _join_template(value: Any) -> str:
     return text
 
 
+def _allowed_senders(value: Any) -> tuple[str, ...]:
+    """Domains, addresses, ``*.domain`` or ``*``, separated by commas or spaces."""
+    from radicale_tracks.core.mail_trust import allowed_entry
+
+    return tuple(allowed_entry(entry) for entry in re.split(r"[\s,]+", str(value))
+                 if entry.strip())
+
+
+def _authserv_ids(value: Any) -> tuple[str, ...]:
+    found = tuple(entry.strip().lower() for entry in re.split(r"[\s,]+", str(value))
+                  if entry.strip())
+    for entry in found:
+        if not _DOMAIN.match(entry):
+            raise ValueError("%r is not an authserv-id (a host name, as in the MTA's "
+                             "Authentication-Results)" % entry)
+    return found
+
+
 def _option(value: str, type_: Callable[[Any], Any], help_: str) -> dict[str, Any]:
     return {"value": value, "type": type_, "help": help_}
 
@@ -274,6 +292,31 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "", _user_types,
         "calendar-user-type of principals that are not people, one 'user: ROOM' "
         "(or RESOURCE, GROUP) per line; everyone else is INDIVIDUAL"),
+    "inbound_allowed_senders": _option(
+        "", _allowed_senders,
+        "who may send invitations and answers by mail: domains (example.com), "
+        "subdomains (*.example.com), addresses (ann@example.com) or * for anyone, "
+        "separated by commas; empty means the server's own domain"),
+    "inbound_trusted_authserv_ids": _option(
+        "", _authserv_ids,
+        "authserv-ids of your MTA's Authentication-Results headers; when set, inbound "
+        "mail must carry one showing dkim=pass (sender's domain) or dmarc=pass"),
+    "inbound_max_message_bytes": _option(
+        "10485760", _positive_int, "largest inbound mail taken, in bytes"),
+    "inbound_max_components": _option(
+        "100", _positive_int, "most calendar components in one inbound message"),
+    "inbound_max_attendees": _option(
+        "500", _positive_int, "most attendees of one component of an inbound message"),
+    "inbound_max_instances": _option(
+        "1000", _positive_int,
+        "most recurrence instances one inbound message may name (overrides, RDATE, "
+        "EXDATE, RRULE COUNT)"),
+    "inbound_max_attachment_bytes": _option(
+        "1048576", _positive_int,
+        "largest attachment of a mail shared into a track (larger ones are named, not "
+        "kept)"),
+    "inbound_max_shared_bytes": _option(
+        "5242880", _positive_int, "most attachment bytes kept from one shared mail"),
 }
 
 #: Options the plugin adds to ``[rights]`` (read only with ``type = radicale_tracks.rights``).
@@ -328,6 +371,14 @@ class Settings:
     freebusy_max_days: int
     inbox_max_items: int
     user_types: tuple[tuple[str, str], ...]
+    inbound_allowed_senders: tuple[str, ...]
+    inbound_trusted_authserv_ids: tuple[str, ...]
+    inbound_max_message_bytes: int
+    inbound_max_components: int
+    inbound_max_attendees: int
+    inbound_max_instances: int
+    inbound_max_attachment_bytes: int
+    inbound_max_shared_bytes: int
     rights_base: str
 
     @classmethod
@@ -391,6 +442,14 @@ class Settings:
             freebusy_max_days=get("freebusy_max_days"),
             inbox_max_items=get("inbox_max_items"),
             user_types=get("user_types"),
+            inbound_allowed_senders=get("inbound_allowed_senders") or (domain,),
+            inbound_trusted_authserv_ids=get("inbound_trusted_authserv_ids"),
+            inbound_max_message_bytes=get("inbound_max_message_bytes"),
+            inbound_max_components=get("inbound_max_components"),
+            inbound_max_attendees=get("inbound_max_attendees"),
+            inbound_max_instances=get("inbound_max_instances"),
+            inbound_max_attachment_bytes=get("inbound_max_attachment_bytes"),
+            inbound_max_shared_bytes=get("inbound_max_shared_bytes"),
             rights_base=typed.get("rights", "base").strip() or "owner_only",
         )
 

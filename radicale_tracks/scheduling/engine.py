@@ -421,6 +421,29 @@ class Scheduler:
             self.calendars.write_object(other.collection_path, other.href, _text(refreshed))
         return receipt.outcome.value
 
+    # -- messages from elsewhere (iMIP, inbound/processor.py) --------------------------
+
+    def receive_request(self, connection: Connection, user: str, message: ItipMessage
+                        ) -> str:
+        """A REQUEST or CANCEL mailed by an organizer elsewhere to ``user``: the same
+        delivery as a local organizer's, and the same rule that only a meeting's
+        organizer changes an attendee's copy."""
+        existing = self.calendars.find_object(user, message.uid)
+        if existing is not None and _organizer(parse_calendar(existing.text)) != (
+                normalize_address(message.sender)):
+            return "refused: %s's copy of UID %s belongs to another organizer (%s)" % (
+                user, message.uid, NO_AUTHORITY)
+        return self._deliver_to_attendee(connection, user, message, existing)
+
+    def receive_reply(self, connection: Connection, organizer_user: str,
+                      message: ItipMessage, assistant: "Assistant | None") -> str:
+        """A REPLY mailed by an attendee elsewhere to ``organizer_user`` here."""
+        return self._deliver_reply(connection, organizer_user, message, "", assistant)
+
+    def deliver_to_inbox(self, user: str, message: ItipMessage) -> None:
+        """Methods only the user's client acts on (REFRESH, COUNTER, …): the inbox."""
+        self.calendars.deliver(user, message.ics)
+
     # -- mail -----------------------------------------------------------------------
 
     def _mail(self, message: ItipMessage, calendar: Calendar, old: Calendar | None

@@ -31,7 +31,7 @@ from radicale_tracks.core.addresses import AddressBook
 from radicale_tracks.core.broker import build_reply, organizer_messages
 from radicale_tracks.core.itip import (ItipMessage, Method, PartStat, as_list, attendees_of,
                                       main_components, master_of, organizer_of,
-                                      partstat_of)
+                                      partstat_of, uid_of)
 from radicale_tracks.core.receipt import Outcome, Receipt, apply_message
 from radicale_tracks.core.summaries import (describe_changes, describe_instance,
                                             meeting_facts)
@@ -73,12 +73,25 @@ class AssistantConfig:
 
 @dataclass(frozen=True)
 class OrganizerChange:
-    """A local user's write of an object they organize; ``new`` None means deleted."""
+    """A change of a meeting by its organizer; ``new`` None means deleted.
 
-    user: str
-    source_path: str
+    Either a local user's write of an object they organize (``user``, ``source_path``),
+    or a message from an organizer elsewhere (``user`` None, ``external_organizer`` their
+    address): then ``old`` is the track's copy as it was and ``new`` the copy with the
+    message applied, and the participants already got the organizer's own invitation.
+    """
+
+    user: str | None
+    source_path: str | None
     old: Calendar | None
     new: Calendar | None
+    external_organizer: str | None = None
+
+    def organizer_addresses(self, book: AddressBook) -> frozenset[str]:
+        if self.external_organizer is not None:
+            return frozenset({self.external_organizer})
+        assert self.user is not None
+        return book.addresses_of(self.user)
 
 
 def involves_assistant(book: AddressBook, *calendars: Calendar | None) -> bool:
@@ -215,7 +228,7 @@ class Assistant:
         if track is not None and meeting is not None:
             change = self._with_details(change, self.details(track, meeting.uid))
         messages = organizer_messages(change.old, change.new,
-                                      self.book.addresses_of(change.user), now)
+                                      change.organizer_addresses(self.book), now)
         received = [m for m in messages if self.book.is_assistant_side(m.recipient)]
         if not received:
             store_organizer(None)
@@ -270,7 +283,7 @@ class Assistant:
         if meeting is None and change.new is not None:
             # participants' first invitation carries the track and join links too
             messages = organizer_messages(change.old, with_track_details(change.new, details),
-                                          self.book.addresses_of(change.user), now)
+                                          change.organizer_addresses(self.book), now)
         if change.new is not None:
             updated = set_attendee_status(change.new, assistant_address,
                                           partstat=PartStat.ACCEPTED.value,
@@ -336,6 +349,27 @@ class Assistant:
                                   attendee, ", ".join(answers).lower()))
         return True
 
+    # -- for answers to mail (tracks/mailed.py) ---------------------------------------
+
+    def track_context(self, track: Track, copy: Calendar, organizer_name: str
+                      ) -> dict[str, Any]:
+        """The template context every track mail shares (track facts, the meeting)."""
+        master = master_of(copy)
+        details = self.details(track, uid_of(master) if master is not None else "")
+        return {"track": {"title": track.title, "url": details.track_url,
+                          "address": details.track_address,
+                          "feed_url": self.feed_url(track)},
+                "meeting": dict(meeting_facts(copy), join_url=details.join_url or ""),
+                "organizer_name": organizer_name}
+
+    def queue_mail(self, connection: Connection, track: Track, uid: str, kind: str,
+                   recipient: str, name: str | None, context: dict[str, Any],
+                   itip: str | None = None, method: str | None = None) -> None:
+        """One mail from the track's address, queued in the caller's transaction."""
+        mails = _Mails()
+        mails.add(kind, recipient, name, context, itip, method)
+        self._send(connection, mails, track, uid, self.clock())
+
     # -- steps ------------------------------------------------------------------------
 
     @staticmethod
@@ -357,7 +391,8 @@ class Assistant:
         return OrganizerChange(
             user=change.user, source_path=change.source_path,
             old=with_track_details(change.old, details) if change.old is not None else None,
-            new=with_track_details(change.new, details) if change.new is not None else None)
+            new=with_track_details(change.new, details) if change.new is not None else None,
+            external_organizer=change.external_organizer)
 
     def _attendee_of(self, track: Track, received: list[ItipMessage]) -> str:
         track_address = self.book.track_address(track.token)
@@ -424,10 +459,18 @@ class Assistant:
         facts = dict(meeting_facts(copy), join_url=details.join_url or "")
         track_facts = {"title": track.title, "url": details.track_url,
                        "address": details.track_address, "feed_url": self.feed_url(track)}
+        external = change.external_organizer is not None
         base = {"track": track_facts, "meeting": facts,
-                "organizer_name": organizer_name or organizer}
+                "organizer_name": organizer_name or organizer,
+                "organizer_external": external}
         per_recipient = {m.recipient: m for m in messages
                          if not self.book.is_assistant_side(m.recipient)}
+        if external:
+            # the organizer's own calendar invites, updates and cancels its participants:
+            # the assistant only tells new members how to follow the track
+            per_recipient = {r: m for r, m in per_recipient.items()
+                             if r in new_members and m.method is not Method.CANCEL}
+            local_recipients = frozenset(per_recipient)
 
         def itip_for(recipient: str, sent: ItipMessage) -> str | None:
             if recipient in local_recipients:

@@ -1,0 +1,1 @@
+"""Inbound iMIP: mail from other calendars to the assistant, tracks and users here."""

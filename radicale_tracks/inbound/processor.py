@@ -1,0 +1,584 @@
+"""Inbound iMIP: one mail and its envelope recipients → what became of it, per recipient.
+
+The MTA hands us a raw RFC 5322 message (``deliver`` on stdin, or ``lmtp``) and the
+envelope. For each recipient this module decides, in order:
+
+1. whose address it is: the assistant, a track address, a user here — else "unknown
+   recipient" (67), and nothing is stored (the MTA returns the mail to its sender);
+2. whether we saw it before (same Message-ID, or same bytes without trace headers, to the
+   same recipient): an MTA retry gets the first answer again and changes nothing;
+3. what it is: a bounce (kept), no calendar data (a note for a track, nothing for a user,
+   refused for the assistant), iCalendar that parses, has a METHOD (MIME or body, and they
+   agree — RFC 6047 §2.4), stays within the limits and passes RFC 5546 validation;
+4. whether the sender is who the calendar data says (``core/mail_trust.py``): ORGANIZER
+   for REQUEST/CANCEL, the ATTENDEE for REPLY/REFRESH/COUNTER; allow-list;
+   Authentication-Results; and for a track address, a member of that track;
+5. the effect: users here through the scheduling engine (the same delivery as a CalDAV
+   organizer's), the assistant through ``tracks/mailed.py``.
+
+Everything refused, and everything accepted without an effect, keeps its raw bytes in
+the quarantine (``tracks_inbound``) with its reason, in the same transaction as any
+effect. Exit codes follow sysexits(3): 0 done, 65 refused (the MTA bounces with our
+reason), 67 unknown recipient, 75 temporary failure (the MTA retries). A refusal of a
+mail that must not be answered (null envelope sender, Auto-Submitted) is quarantined but
+answered 0: bounces of bounces and of auto-replies help nobody.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import TYPE_CHECKING, Callable, ContextManager, Protocol
+
+from icalendar import Calendar
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from radicale_tracks.core.addresses import AddressBook, normalize_address
+from radicale_tracks.core.answers import SharedFile, received_message
+from radicale_tracks.core.imip import InboundMail, MailError, parse_mail
+from radicale_tracks.core.itip import (ItipError, Method, as_list, attendees_of,
+                                       main_components, master_of, organizer_of, parameter,
+                                       parse_calendar, uid_of)
+from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
+from radicale_tracks.core.timezones import normalize_timezones
+from radicale_tracks.core.validation import validate
+from radicale_tracks.inbound import store
+from radicale_tracks.inbound.store import InboundRow, Status
+from radicale_tracks.tracks import store as tracks_store
+from radicale_tracks.tracks.store import Track
+
+if TYPE_CHECKING:
+    from radicale_tracks.scheduling.engine import Scheduler
+    from radicale_tracks.tracks.assistant import Assistant
+    from radicale_tracks.tracks.mailed import AssistantMail
+
+logger = logging.getLogger("radicale.tracks.inbound")
+
+#: headers an MTA adds on the way: a retried delivery may differ in them only
+_TRACE_HEADERS = ("received", "return-path", "delivered-to", "x-original-to",
+                  "x-delivered-to", "authentication-results", "arc-authentication-results",
+                  "arc-seal", "arc-message-signature", "x-spam-status", "x-spam-score")
+
+DEFAULT_PRODID = "-//radicale-tracks//inbound (no PRODID)//EN"
+
+
+class Code(IntEnum):
+    """sysexits(3) as MTAs read them."""
+
+    OK = 0
+    REFUSED = 65      # EX_DATAERR: bounced with the reason
+    NO_USER = 67      # EX_NOUSER
+    TEMPORARY = 75    # EX_TEMPFAIL: the MTA tries again later
+
+
+@dataclass(frozen=True)
+class Disposition:
+    """What became of the message for one recipient."""
+
+    recipient: str
+    code: Code
+    status: Status | None   # None: nothing recorded (unknown recipient, temporary)
+    reason: str
+    row_id: int | None = None
+
+
+@dataclass(frozen=True)
+class InboundLimits:
+    max_message_bytes: int
+    max_components: int
+    max_attendees: int
+    max_instances: int
+    max_file_bytes: int
+    max_shared_bytes: int
+
+
+class InboundPorts(Protocol):
+    """What the processor needs from the server (``plugin/inbound_delivery.py``)."""
+
+    book: AddressBook
+
+    def write_lock(self) -> ContextManager[None]: ...
+
+    def begin(self) -> ContextManager[Connection]: ...
+
+    def user_exists(self, user: str) -> bool: ...
+
+    @property
+    def scheduler(self) -> "Scheduler": ...
+
+    @property
+    def assistant(self) -> "Assistant": ...
+
+    @property
+    def assistant_mail(self) -> "AssistantMail": ...
+
+    def wake_sender(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class _Target:
+    kind: str                 # assistant | track | user
+    address: str
+    user: str | None = None
+    track: Track | None = None
+
+
+@dataclass(frozen=True)
+class _Result:
+    status: Status
+    code: Code
+    reason: str
+    method: str | None = None
+    uid: str | None = None
+
+
+class _Refusal(Exception):
+    def __init__(self, reason: str, method: str | None = None, uid: str | None = None
+                 ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.method = method
+        self.uid = uid
+
+
+def _processed(reason: str) -> _Result:
+    return _Result(Status.PROCESSED, Code.OK, reason)
+
+
+def _kept(reason: str) -> _Result:
+    return _Result(Status.KEPT, Code.OK, reason)
+
+
+class InboundProcessor:
+    def __init__(self, ports: InboundPorts, policy: TrustPolicy, limits: InboundLimits,
+                 clock: Callable[[], datetime.datetime]) -> None:
+        self.ports = ports
+        self.book = ports.book
+        self.policy = policy
+        self.limits = limits
+        self.clock = clock
+
+    # -- entry points ---------------------------------------------------------------
+
+    def process(self, raw: bytes, envelope_sender: str | None,
+                recipients: list[str]) -> list[Disposition]:
+        """Handle one message for each envelope recipient (one transaction each)."""
+        sender = normalize_address(envelope_sender or "")
+        parsed: InboundMail | None = None
+        failure: str | None = None
+        if len(raw) > self.limits.max_message_bytes:
+            failure = "the message is %d bytes; the limit is %d (inbound_max_message_bytes)" % (
+                len(raw), self.limits.max_message_bytes)
+        else:
+            try:
+                parsed = parse_mail(raw)
+            except MailError as e:
+                failure = "not a readable mail message: %s" % e
+        digest = message_digest(raw, parsed.message_id if parsed else None)
+        results = []
+        for recipient in recipients:
+            results.append(self._one(raw, parsed, failure, digest, sender,
+                                     normalize_address(recipient), None))
+        self.ports.wake_sender()
+        return results
+
+    def knows(self, recipient: str) -> bool:
+        """Whether mail to ``recipient`` is ours to take (LMTP asks at RCPT)."""
+        with self.ports.begin() as connection:
+            return self._target(connection, normalize_address(recipient)) is not None
+
+    def release(self, row: InboundRow) -> Disposition:
+        """Process a held message again as if its sender were trusted (an admin vouches
+        for it); the row becomes "released" when that worked."""
+        if row.raw is None:
+            return Disposition(row.recipient, Code.REFUSED, row.status,
+                               "message #%d has no raw bytes to release" % row.id, row.id)
+        try:
+            parsed: InboundMail | None = parse_mail(row.raw)
+            failure = None
+        except MailError as e:
+            parsed, failure = None, "not a readable mail message: %s" % e
+        result = self._one(row.raw, parsed, failure, row.digest,
+                           normalize_address(row.envelope_sender or ""), row.recipient, row)
+        self.ports.wake_sender()
+        return result
+
+    # -- one recipient --------------------------------------------------------------
+
+    def _one(self, raw: bytes, mail: InboundMail | None, failure: str | None, digest: str,
+             envelope_sender: str, recipient: str, releasing: InboundRow | None
+             ) -> Disposition:
+        try:
+            with self.ports.write_lock(), self.ports.begin() as connection:
+                target = self._target(connection, recipient)
+                if target is None:
+                    return Disposition(recipient, Code.NO_USER, None,
+                                       "no such recipient here: %s" % recipient)
+                if releasing is None:
+                    before = store.previous(connection, digest, recipient)
+                    if before is not None:
+                        return Disposition(recipient, Code(before.exit_code), before.status,
+                                           "already received (#%d): %s" % (
+                                               before.id, before.reason), before.id)
+                if failure is not None or mail is None:
+                    result = _Result(Status.QUARANTINED, Code.REFUSED,
+                                     failure or "not a readable mail message")
+                else:
+                    result = self._decide(connection, mail, envelope_sender, target,
+                                          trusted=releasing is not None)
+                    if result.status is Status.QUARANTINED and (
+                            not envelope_sender or (mail.auto_submitted or "no") != "no"):
+                        result = _Result(result.status, Code.OK, result.reason +
+                                         " (not bounced: automatic mail)", result.method,
+                                         result.uid)
+                row_id = self._record(connection, raw, mail, digest, envelope_sender,
+                                      recipient, result, releasing)
+        except (OperationalError, DBAPIError, TimeoutError, OSError) as e:
+            logger.exception("Inbound mail to %s: temporary failure", recipient)
+            return Disposition(recipient, Code.TEMPORARY, None,
+                               "temporary failure, try again later: %s" % _short(e))
+        except Exception as e:  # a bug must not lose the mail: keep it, say so
+            logger.exception("Inbound mail to %s could not be processed", recipient)
+            return self._keep_after_error(raw, mail, digest, envelope_sender, recipient, e,
+                                          releasing)
+        level = logging.INFO if result.code is Code.OK else logging.WARNING
+        logger.log(level, "Inbound mail to %s from %s: %s (%s)", recipient,
+                   envelope_sender or "<>", result.status.value, result.reason)
+        return Disposition(recipient, result.code, result.status, result.reason, row_id)
+
+    def _record(self, connection: Connection, raw: bytes, mail: InboundMail | None,
+                digest: str, envelope_sender: str, recipient: str, result: _Result,
+                releasing: InboundRow | None) -> int:
+        keep = result.status in (Status.KEPT, Status.QUARANTINED)
+        if releasing is not None:
+            status = Status.RELEASED if result.status is Status.PROCESSED else result.status
+            store.settle(connection, releasing.id, status, result.reason, int(result.code),
+                         keep_raw=keep)
+            return releasing.id
+        return store.record(
+            connection, received_at=int(self.clock().timestamp()), digest=digest,
+            recipient=recipient, envelope_sender=envelope_sender or None,
+            from_address=mail.from_address if mail else None,
+            message_id=mail.message_id if mail else None,
+            subject=mail.subject if mail else "", method=result.method, uid=result.uid,
+            status=result.status, exit_code=int(result.code), reason=result.reason,
+            size=len(raw), raw=raw if keep and len(raw) <= self.limits.max_message_bytes
+            else None)
+
+    def _keep_after_error(self, raw: bytes, mail: InboundMail | None, digest: str,
+                          envelope_sender: str, recipient: str, error: Exception,
+                          releasing: InboundRow | None) -> Disposition:
+        reason = "could not be processed (%s: %s); kept for the admin" % (
+            type(error).__name__, _short(error))
+        try:
+            with self.ports.begin() as connection:
+                result = _Result(Status.QUARANTINED, Code.REFUSED, reason)
+                if releasing is None and store.previous(connection, digest,
+                                                        recipient) is not None:
+                    return Disposition(recipient, Code.REFUSED, None, reason)
+                row_id = self._record(connection, raw, mail, digest, envelope_sender,
+                                      recipient, result, releasing)
+        except Exception:
+            logger.exception("Could not keep the inbound mail to %s", recipient)
+            return Disposition(recipient, Code.TEMPORARY, None,
+                               "temporary failure, try again later")
+        return Disposition(recipient, Code.REFUSED, Status.QUARANTINED, reason, row_id)
+
+    def _target(self, connection: Connection, recipient: str) -> _Target | None:
+        if self.book.is_assistant(recipient):
+            return _Target("assistant", recipient)
+        token = self.book.track_token(recipient)
+        if token is not None:
+            track = tracks_store.track_by_token(connection, token)
+            return _Target("track", recipient, track=track) if track is not None else None
+        user = self.book.user_of(recipient)
+        if user is not None and self.ports.user_exists(user):
+            return _Target("user", recipient, user=user)
+        return None
+
+    # -- deciding -------------------------------------------------------------------
+
+    def _decide(self, connection: Connection, mail: InboundMail, envelope_sender: str,
+                target: _Target, trusted: bool) -> _Result:
+        try:
+            return self._act(connection, mail, envelope_sender, target, trusted)
+        except _Refusal as refusal:
+            return _Result(Status.QUARANTINED, Code.REFUSED, refusal.reason, refusal.method,
+                           refusal.uid)
+
+    def _act(self, connection: Connection, mail: InboundMail, envelope_sender: str,
+             target: _Target, trusted: bool) -> _Result:
+        if mail.is_delivery_report:
+            return _kept("a delivery status notification (a mail sent from here could "
+                         "not be delivered?)")
+        part = mail.calendar()
+        if part is None:
+            if target.kind == "track":
+                return self._share(connection, mail, envelope_sender, target, trusted)
+            if target.kind == "user":
+                return _processed("no calendar data: nothing to schedule")
+            raise _Refusal("no calendar data (text/calendar or an .ics attachment): the "
+                           "assistant reads invitations; to share a note, write to a "
+                           "track's address")
+        if part.methods_disagree:
+            raise _Refusal("METHOD %s in the MIME type but %s in the calendar data "
+                           "(RFC 6047 §2.4)" % (part.mime_method, part.body_method))
+        if not part.method:
+            raise _Refusal("no METHOD in the MIME type or the calendar data: not an iTIP "
+                           "message (RFC 6047 §2.4)")
+        try:
+            method = Method(part.method)
+        except ValueError:
+            raise _Refusal("unknown METHOD %s (RFC 5546 §1.4)" % part.method) from None
+        try:
+            calendar = parse_calendar(part.text)
+        except ItipError as e:
+            raise _Refusal(str(e), method.value) from None
+        calendar = self._repaired(connection, calendar, method, target)
+        kinds = {str(c.name).upper() for c in calendar.subcomponents} - {"VTIMEZONE"}
+        uid = next((uid_of(c) for c in calendar.subcomponents if c.name != "VTIMEZONE"), "")
+        if kinds & {"VFREEBUSY"}:
+            return _Result(Status.KEPT, Code.OK, "free-busy by mail is not answered here "
+                           "(users ask through their CalDAV outbox)", method.value, uid)
+        self._check_limits(calendar, method.value, uid)
+        try:
+            validate(calendar)
+        except ItipError as e:
+            raise _Refusal(e.rule, method.value, uid) from None
+        sender = self._trusted_sender(connection, mail, envelope_sender, calendar, method,
+                                      target, trusted, uid)
+        result = self._dispatch(connection, calendar, method, target, sender)
+        return _Result(result.status, result.code, result.reason, method.value, uid)
+
+    def _repaired(self, connection: Connection, calendar: Calendar, method: Method,
+                  target: _Target) -> Calendar:
+        """What real clients leave out, put back where it is unambiguous."""
+        calendar = normalize_timezones(calendar)
+        if "METHOD" not in calendar:
+            calendar.add("METHOD", method.value)
+        if "VERSION" not in calendar:
+            calendar.add("VERSION", "2.0")
+        if "PRODID" not in calendar:
+            calendar.add("PRODID", DEFAULT_PRODID)
+        if method is Method.REPLY:
+            # outlook.com answers without ORGANIZER: the mail went to the organizer
+            organizer = self._organizer_for_reply(connection, calendar, target)
+            for component in main_components(calendar).values():
+                if component.get("ORGANIZER") is None and organizer:
+                    component.add("ORGANIZER", "mailto:" + organizer)
+        return calendar
+
+    def _organizer_for_reply(self, connection: Connection, calendar: Calendar,
+                             target: _Target) -> str | None:
+        if target.kind == "user":
+            return target.address
+        master = master_of(calendar)
+        meeting = tracks_store.meeting_by_uid(connection, uid_of(master)) if master else None
+        return meeting.organizer if meeting is not None else None
+
+    def _check_limits(self, calendar: Calendar, method: str, uid: str) -> None:
+        components = [c for c in calendar.subcomponents if c.name != "VTIMEZONE"]
+        limits = self.limits
+        if len(components) > limits.max_components:
+            raise _Refusal("%d components; the limit is %d (inbound_max_components)" % (
+                len(components), limits.max_components), method, uid)
+        instances = 0
+        for component in components:
+            attendees = len(as_list(component.get("ATTENDEE")))
+            if attendees > limits.max_attendees:
+                raise _Refusal("%d attendees in one component; the limit is %d "
+                               "(inbound_max_attendees)" % (attendees, limits.max_attendees),
+                               method, uid)
+            instances += 1
+            for name in ("RDATE", "EXDATE"):
+                for prop in as_list(component.get(name)):
+                    instances += len(getattr(prop, "dts", [])) or 1
+            for rule in as_list(component.get("RRULE")):
+                count = rule.get("COUNT") if hasattr(rule, "get") else None
+                if count:
+                    instances += int(as_list(count)[0])
+        if instances > limits.max_instances:
+            raise _Refusal("%d recurrence instances; the limit is %d "
+                           "(inbound_max_instances)" % (instances, limits.max_instances),
+                           method, uid)
+
+    def _trusted_sender(self, connection: Connection, mail: InboundMail,
+                        envelope_sender: str, calendar: Calendar, method: Method,
+                        target: _Target, trusted: bool, uid: str) -> str:
+        """The address the message speaks for, once we believe the mail is from it."""
+        expected = _expected_senders(calendar, method)
+        if not expected:
+            raise _Refusal("no %s to check the sender against" % (
+                "ORGANIZER" if _from_organizer(method) else "ATTENDEE"), method.value, uid)
+        if trusted:
+            sender = next(iter(expected))
+        else:
+            verdict = judge_sender(self.policy, envelope_sender=envelope_sender or None,
+                                   from_address=mail.from_address, expected=expected,
+                                   authentication_results=mail.authentication_results,
+                                   role="ORGANIZER" if _from_organizer(method)
+                                   else "replying ATTENDEE")
+            if not verdict.trusted or verdict.matched is None:
+                raise _Refusal(verdict.reason, method.value, uid)
+            sender = verdict.matched
+        if target.kind == "track" and not trusted:
+            assert target.track is not None
+            self._require_member(connection, target.track, sender, method.value, uid)
+        return sender
+
+    def _require_member(self, connection: Connection, track: Track, sender: str,
+                        method: str | None, uid: str | None) -> None:
+        members = {m.address for m in tracks_store.track_members(connection, track.id)}
+        members.add(track.organizer)
+        if sender not in members:
+            raise _Refusal("%s is not a member of this track: a track's address takes "
+                           "mail from its organizer and members only" % sender, method, uid)
+        if not track.is_open:
+            raise _Refusal("this track is closed", method, uid)
+
+    # -- effects --------------------------------------------------------------------
+
+    def _dispatch(self, connection: Connection, calendar: Calendar, method: Method,
+                  target: _Target, sender: str) -> _Result:
+        if target.kind == "user":
+            return self._to_user(connection, calendar, method, target, sender)
+        from radicale_tracks.tracks.mailed import Answer
+
+        answer = self.ports.assistant_mail.receive(connection, calendar, method,
+                                                   target.address, sender)
+        if answer.answer is Answer.REFUSED:
+            raise _Refusal(answer.reason)
+        if answer.answer is Answer.KEPT:
+            return _kept(answer.reason)
+        return _processed(answer.reason)
+
+    def _to_user(self, connection: Connection, calendar: Calendar, method: Method,
+                 target: _Target, sender: str) -> _Result:
+        assert target.user is not None
+        scheduler = self.ports.scheduler
+        if method in (Method.REQUEST, Method.CANCEL):
+            if target.address not in _all_attendees(calendar):
+                raise _Refusal("%s is not an ATTENDEE of this %s" % (target.address,
+                                                                     method.value))
+            message = received_message(calendar, target.address, sender)
+            outcome = scheduler.receive_request(connection, target.user, message)
+        elif method is Method.REPLY:
+            master = master_of(calendar)
+            organizer = (organizer_of(master) if master is not None else None) or (
+                target.address)
+            message = received_message(calendar, organizer, sender)
+            outcome = scheduler.receive_reply(connection, target.user, message,
+                                              self.ports.assistant)
+        else:
+            scheduler.deliver_to_inbox(target.user, received_message(
+                calendar, target.address, sender))
+            return _processed("%s delivered to %s's inbox" % (method.value, target.user))
+        if outcome.startswith("refused"):
+            raise _Refusal(outcome.partition(": ")[2] or outcome)
+        if outcome == "ignored":
+            return _kept("nothing in %s's calendars to apply the %s to" % (
+                target.user, method.value))
+        return _processed("%s for %s" % (outcome, target.user))
+
+    def _share(self, connection: Connection, mail: InboundMail, envelope_sender: str,
+               target: _Target, trusted: bool) -> _Result:
+        from radicale_tracks.tracks.mailed import Answer, SharedMail
+
+        assert target.track is not None
+        track = target.track
+        sender = mail.from_address or envelope_sender
+        if not trusted:
+            members = [m.address for m in tracks_store.track_members(connection, track.id)]
+            verdict = judge_sender(self.policy, envelope_sender=envelope_sender or None,
+                                   from_address=mail.from_address,
+                                   expected=[track.organizer, *members],
+                                   authentication_results=mail.authentication_results,
+                                   role="track member")
+            if not verdict.trusted or verdict.matched is None:
+                raise _Refusal("%s (a track's address takes mail from its organizer and "
+                               "members only)" % verdict.reason)
+            sender = verdict.matched
+            self._require_member(connection, track, sender, None, None)
+        if not sender:
+            raise _Refusal("no sender to credit the note to")
+        files = tuple(SharedFile(a.filename, a.content_type, a.data)
+                      for a in mail.attachments)
+        answer = self.ports.assistant_mail.share(connection, track, SharedMail(
+            key=mail.message_id or hashlib.sha256(mail.text_body.encode()).hexdigest(),
+            subject=mail.subject, text=mail.text_body, sender=sender,
+            sender_name=mail.from_name, files=files))
+        if answer.answer is Answer.REFUSED:
+            raise _Refusal(answer.reason)
+        return _processed(answer.reason)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+def _from_organizer(method: Method) -> bool:
+    return method in (Method.REQUEST, Method.CANCEL, Method.ADD, Method.PUBLISH,
+                      Method.DECLINECOUNTER)
+
+
+def _expected_senders(calendar: Calendar, method: Method) -> list[str]:
+    """Who may send this: the ORGANIZER (and its SENT-BY), or the replying ATTENDEEs."""
+    found: dict[str, None] = {}
+    for component in main_components(calendar).values():
+        if _from_organizer(method):
+            prop = component.get("ORGANIZER")
+            if prop is None:
+                continue
+            found[normalize_address(str(prop))] = None
+            sent_by = parameter(prop, "SENT-BY")
+            if sent_by:
+                found[normalize_address(sent_by)] = None
+        else:
+            for address, prop in attendees_of(component).items():
+                found[address] = None
+                sent_by = parameter(prop, "SENT-BY")
+                if sent_by:
+                    found[normalize_address(sent_by)] = None
+    return [address for address in found if address]
+
+
+def _all_attendees(calendar: Calendar) -> set[str]:
+    found: set[str] = set()
+    for component in main_components(calendar).values():
+        found.update(attendees_of(component))
+    return found
+
+
+def message_digest(raw: bytes, message_id: str | None) -> str:
+    """Identity of a message across MTA retries: its Message-ID, else its bytes without
+    the trace headers MTAs add on the way."""
+    if message_id:
+        return hashlib.sha256(b"mid:" + message_id.strip().encode("utf-8", "replace")
+                              ).hexdigest()
+    head, separator, body = raw.partition(b"\r\n\r\n")
+    if not separator:
+        head, separator, body = raw.partition(b"\n\n")
+    kept: list[bytes] = []
+    skipping = False
+    for line in re.split(rb"\r?\n", head):
+        if line[:1] in (b" ", b"\t"):
+            if not skipping:
+                kept.append(line)
+            continue
+        name = line.split(b":", 1)[0].strip().lower().decode("ascii", "replace")
+        skipping = name in _TRACE_HEADERS
+        if not skipping:
+            kept.append(line)
+    return hashlib.sha256(b"raw:" + b"\n".join(kept) + b"\n\n" + body).hexdigest()
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return text[:300]
+
+
+__all__ = ["Code", "Disposition", "InboundLimits", "InboundPorts", "InboundProcessor",
+           "message_digest"]

@@ -1,0 +1,97 @@
+"""The inbound processor on Radicale's storage: the ``InboundPorts`` of a delivery.
+
+``deliver`` and ``lmtp`` run outside the server process; they open the same storage
+(same folder, same database) and take Radicale's own write lock around each recipient's
+delivery, so a mail and a client's PUT never interleave. Writes go through the storage
+plugin (indexed in the delivery's transaction) exactly as in the server.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import TYPE_CHECKING, ContextManager, cast
+
+from sqlalchemy import Connection
+
+from radicale_tracks.core.mail_trust import TrustPolicy
+from radicale_tracks.errors import TracksError
+from radicale_tracks.inbound.processor import InboundLimits, InboundProcessor
+
+if TYPE_CHECKING:
+    from radicale_tracks.plugin.storage import Storage
+    from radicale_tracks.scheduling.engine import Scheduler
+    from radicale_tracks.tracks.assistant import Assistant
+    from radicale_tracks.tracks.mailed import AssistantMail
+
+
+class StorageInboundPorts:
+    def __init__(self, storage: "Storage") -> None:
+        self.storage = storage
+        self.book = storage.book
+        self._assistant_mail: AssistantMail | None = None
+
+    def write_lock(self) -> ContextManager[None]:
+        return cast(ContextManager[None], self.storage.acquire_lock("w", ""))
+
+    def begin(self) -> ContextManager[Connection]:
+        return self.storage.database.begin()
+
+    def user_exists(self, user: str) -> bool:
+        return self.storage.scheduling_calendars.user_exists(user)
+
+    @property
+    def scheduler(self) -> "Scheduler":
+        return self.storage.scheduler
+
+    @property
+    def assistant(self) -> "Assistant":
+        return self.storage.assistant
+
+    @property
+    def assistant_mail(self) -> "AssistantMail":
+        if self._assistant_mail is None:
+            from radicale_tracks.tracks.mailed import AssistantMail
+
+            settings = self.storage.settings
+            self._assistant_mail = AssistantMail(
+                self.storage.assistant,
+                lambda connection, user, message: self.storage.scheduler.receive_reply(
+                    connection, user, message, self.storage.assistant),
+                max_file_bytes=settings.inbound_max_attachment_bytes,
+                max_total_bytes=settings.inbound_max_shared_bytes)
+        return self._assistant_mail
+
+    def wake_sender(self) -> None:
+        if self.storage.sender_thread is not None:
+            self.storage.sender_thread.wake()
+
+
+def open_processor(config_path: str | None, start_sender: bool = False
+                   ) -> tuple["Storage", InboundProcessor]:
+    """The storage of a config file and a processor on it (for ``deliver``/``lmtp``;
+    ``start_sender``: a long-running process sends its answers from a thread)."""
+    from radicale_tracks.plugin.storage import Storage
+    from radicale_tracks.settings import load_settings
+
+    configuration, settings = load_settings(config_path)
+    storage_type = configuration.get("storage", "type")
+    if storage_type not in ("radicale_tracks.storage", "radicale_tracks.plugin.storage"):
+        raise TracksError("[storage] type is %r in the config; radicale-tracks needs "
+                          "'radicale_tracks.storage'" % storage_type)
+    Storage.start_sender = start_sender
+    storage = Storage(configuration)
+    policy = TrustPolicy(allowed=settings.inbound_allowed_senders,
+                         authserv_ids=settings.inbound_trusted_authserv_ids)
+    limits = InboundLimits(
+        max_message_bytes=settings.inbound_max_message_bytes,
+        max_components=settings.inbound_max_components,
+        max_attendees=settings.inbound_max_attendees,
+        max_instances=settings.inbound_max_instances,
+        max_file_bytes=settings.inbound_max_attachment_bytes,
+        max_shared_bytes=settings.inbound_max_shared_bytes)
+    return storage, InboundProcessor(StorageInboundPorts(storage), policy, limits,
+                                     clock=_now)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)

@@ -1,0 +1,487 @@
+"""End to end: invitations by mail from Google, Outlook, Apple and Thunderbird.
+
+A real ``radicale-tracks serve`` on 127.0.0.1, a real SMTP server (aiosmtpd) receiving
+what the assistant answers, and the mail fixtures of ``tests/fixtures/imip/`` piped into
+``radicale-tracks deliver`` as an MTA's pipe transport runs it — or sent over TCP to
+``radicale-tracks lmtp`` with Python's LMTP client. The MTA is played by the test: it
+stamps ``Authentication-Results`` from the trusted authserv-id, as Postfix with OpenDKIM
+and OpenDMARC would.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email
+import email.policy
+import smtplib
+import subprocess
+import sys
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from icalendar import Calendar
+
+from conftest import fresh_database
+from helpers import RadicaleServer, free_port, mkcalendar, put
+from mailserver import MailSink, Received
+from test_assistant import DOMAIN, client, server_options, start_server
+
+FIXTURES = Path(__file__).parent / "fixtures" / "imip"
+AUTHSERV = "mx.example.org"
+ALLOWED = ("example.org, gmail.test, outlook.test, icloud.test, thunder.test, external.test, "
+           "notes.test, booking.test")
+UTC = datetime.timezone.utc
+
+
+class Inbound:
+    """The server, its mail sink, and the MTA's side of delivery."""
+
+    def __init__(self, server: RadicaleServer, sink: MailSink) -> None:
+        self.server = server
+        self.sink = sink
+
+    def deliver(self, raw: bytes, sender: str, *recipients: str, authenticated: str = "pass"
+                ) -> subprocess.CompletedProcess[bytes]:
+        """``radicale-tracks deliver`` as Postfix's pipe runs it: the mail on stdin."""
+        stamped = stamp(raw, authenticated) if authenticated else raw
+        arguments = [sys.executable, "-m", "radicale_tracks.cli", "--config",
+                     str(self.server.config), "deliver", "--sender", sender]
+        for recipient in recipients:
+            arguments += ["--recipient", recipient]
+        return subprocess.run(arguments, input=stamped, capture_output=True, timeout=120)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.server.cli(*args)
+
+    def track_of(self, uid: str) -> dict[str, str]:
+        shown = self.cli("tracks", "list")
+        assert shown.returncode == 0, shown.stderr
+        for line in shown.stdout.splitlines():
+            slug = line.split()[0] if line.strip() else ""
+            detail = self.cli("tracks", "show", slug).stdout if slug else ""
+            if uid in detail:
+                return {"slug": slug, "detail": detail}
+        raise AssertionError("no track holds %s:\n%s" % (uid, shown.stdout))
+
+
+def stamp(raw: bytes, result: str) -> bytes:
+    """Prepend our MTA's Authentication-Results for the From domain."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    domain = str(message.get("From", "")).rpartition("@")[2].strip("> ").lower()
+    header = ("Authentication-Results: %s; dkim=%s header.d=%s header.s=s1; "
+              "dmarc=%s header.from=%s\r\n" % (AUTHSERV, result, domain, result, domain))
+    return header.encode("ascii") + raw
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def calendar_of(raw: bytes) -> Calendar:
+    from radicale_tracks.core.imip import parse_mail
+
+    part = parse_mail(raw).calendar()
+    assert part is not None
+    return Calendar.from_ical(part.text)
+
+
+def uid_in(raw: bytes) -> str:
+    component = next(c for c in calendar_of(raw).subcomponents if c.name == "VEVENT")
+    return str(component["UID"])
+
+
+@pytest.fixture(scope="module", params=["sqlite",
+                                        pytest.param("postgresql",
+                                                     marks=pytest.mark.postgresql)])
+def inbound(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[Inbound]:
+    folder = tmp_path_factory.mktemp("inbound-%s" % request.param)
+    sink = MailSink().start()
+    with fresh_database(request.param, folder) as url:
+        options = server_options(sink.port, url, inbound_allowed_senders=ALLOWED,
+                                 inbound_trusted_authserv_ids=AUTHSERV)
+        server = start_server(folder / "server", options)
+        try:
+            for user in ("alice", "bob"):
+                client(server, user).principal()  # they have logged in: users here
+            yield Inbound(server, sink)
+        finally:
+            server.stop()
+            sink.stop()
+
+
+def mails_for(sink: MailSink, count: int) -> dict[tuple[str, str], Received]:
+    return {(m.kind, m.recipient): m for m in sink.wait_for(count)}
+
+
+def track_events(server: RadicaleServer, slug: str, user: str = "bob") -> list[Any]:
+    """Every object of a track, as a member reads it."""
+    return collection_objects(server, user, "/assistant/%s/" % slug)
+
+
+def collection_objects(server: RadicaleServer, user: str, path: str) -> list[Any]:
+    """Every object of a calendar collection (calendar-query without a filter)."""
+    body = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
+            'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/></D:prop>'
+            '<C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>')
+    answer = server.session(user).request(
+        "REPORT", server.url + path, data=body,
+        headers={"Depth": "1", "Content-Type": "application/xml"})
+    assert answer.status_code == 207, answer.text
+    tree = ET.fromstring(answer.content)
+    return [Calendar.from_ical(node.text) for node in tree.iter(
+        "{urn:ietf:params:xml:ns:caldav}calendar-data") if node.text]
+
+
+# -- the four clients --------------------------------------------------------------------
+
+def test_google_invitation_update_and_cancellation(inbound: Inbound) -> None:
+    inbound.sink.take()
+    raw = fixture("google_request.eml")
+    uid = uid_in(raw)
+    done = inbound.deliver(raw, "bounce-123@calendar-server.bounces.google.test",
+                           "assistant@example.org")
+    assert done.returncode == 0, done.stderr
+    assert b"created" in done.stderr
+
+    mails = mails_for(inbound.sink, 3)
+    confirmation = mails[("track_created", "olivia@gmail.test")]
+    reply = confirmation.calendar()
+    assert reply is not None and str(reply["METHOD"]) == "REPLY"
+    answer = reply.walk("VEVENT")[0]
+    assert str(answer["ATTENDEE"]).lower() == "mailto:assistant@example.org"
+    assert answer["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
+    track_address = confirmation.message["From"].addresses[0].addr_spec
+    assert track_address.startswith("assistant+") and track_address.endswith("@example.org")
+    assert "/.tracks/feed/" in confirmation.text()  # the organizer has no account here
+    # participants learn how to follow the track; their invitation came from Google
+    for member in ("bob@example.org", "dana@external.test"):
+        assert mails[("member_added", member)].calendar() is None
+
+    track = inbound.track_of(uid)
+    events = track_events(inbound.server, track["slug"])
+    assert [str(e.walk("VEVENT")[0]["UID"]) for e in events] == [uid]
+
+    # Google moves one instance (UTC RECURRENCE-ID, the instance's own SEQUENCE)
+    inbound.sink.take()
+    update = fixture("google_update_instance.eml")
+    done = inbound.deliver(update, "olivia@gmail.test", "assistant@example.org")
+    assert done.returncode == 0, done.stderr
+    copy = track_events(inbound.server, track["slug"])[0]
+    overrides = [c for c in copy.walk("VEVENT") if c.get("RECURRENCE-ID") is not None]
+    moved = calendar_of(update).walk("VEVENT")[0]
+    assert [o.decoded("RECURRENCE-ID") for o in overrides] == [
+        moved.decoded("RECURRENCE-ID")]
+    assert overrides[0].decoded("DTSTART") == moved.decoded("DTSTART")
+
+    # … and cancels another one
+    cancel = fixture("google_cancel_instance.eml")
+    done = inbound.deliver(cancel, "olivia@gmail.test", "assistant@example.org")
+    assert done.returncode == 0, done.stderr
+    copy = track_events(inbound.server, track["slug"])[0]
+    cancelled = calendar_of(cancel).walk("VEVENT")[0].decoded("RECURRENCE-ID")
+    statuses = {c.decoded("RECURRENCE-ID"): str(c.get("STATUS", ""))
+                for c in copy.walk("VEVENT") if c.get("RECURRENCE-ID") is not None}
+    master = next(c for c in copy.walk("VEVENT") if c.get("RECURRENCE-ID") is None)
+    exdates = [d.dt for e in _as_list(master.get("EXDATE")) for d in e.dts]
+    assert statuses.get(cancelled) == "CANCELLED" or cancelled in exdates
+
+    # the MTA retries the first mail: nothing changes, nothing is sent twice
+    inbound.sink.settle()
+    inbound.sink.take()
+    again = inbound.deliver(raw, "bounce-123@calendar-server.bounces.google.test",
+                            "assistant@example.org")
+    assert again.returncode == 0, again.stderr
+    assert b"already received" in again.stderr
+    assert inbound.sink.settle(quiet=1.0) == []
+    assert len(track_events(inbound.server, track["slug"])) == 1
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def test_outlook_invitation_gets_iana_zones(inbound: Inbound) -> None:
+    inbound.sink.take()
+    raw = fixture("outlook_request.eml")
+    uid = uid_in(raw)
+    done = inbound.deliver(raw, "oscar@outlook.test", "assistant@example.org")
+    assert done.returncode == 0, done.stderr
+    mails = inbound.sink.wait_for(1)
+    assert ("track_created", "oscar@outlook.test") in {(m.kind, m.recipient) for m in mails}
+    track = inbound.track_of(uid)
+    copy = track_events(inbound.server, track["slug"])[0]
+    start = copy.walk("VEVENT")[0]["DTSTART"]
+    assert start.params["TZID"] == "Europe/Berlin"
+    assert [str(tz["TZID"]) for tz in copy.walk("VTIMEZONE")] == ["Europe/Berlin"]
+
+
+def test_exchange_display_zone_name_and_body_method(inbound: Inbound) -> None:
+    raw = fixture("exchange_request_gmt_name.eml")
+    uid = uid_in(raw)
+    done = inbound.deliver(raw, "oscar@outlook.test", "assistant@example.org")
+    assert done.returncode == 0, done.stderr
+    copy = track_events(inbound.server, inbound.track_of(uid)["slug"])[0]
+    assert copy.walk("VEVENT")[0]["DTSTART"].params["TZID"] == "America/New_York"
+
+
+@pytest.mark.parametrize("name, sender", [("apple_mail_request.eml", "ada@icloud.test"),
+                                          ("thunderbird_request.eml", "theo@thunder.test")])
+def test_apple_and_thunderbird_invitations(inbound: Inbound, name: str, sender: str
+                                           ) -> None:
+    inbound.sink.take()
+    raw = fixture(name)
+    done = inbound.deliver(raw, sender, "assistant@example.org")
+    assert done.returncode == 0, done.stderr
+    kinds = {(m.kind, m.recipient) for m in inbound.sink.wait_for(1)}
+    assert ("track_created", sender) in kinds
+    assert inbound.track_of(uid_in(raw))
+
+
+def test_thunderbird_cancellation_follows(inbound: Inbound) -> None:
+    request = fixture("thunderbird_request.eml")
+    uid = uid_in(request)
+    inbound.deliver(request, "theo@thunder.test", "assistant@example.org")
+    inbound.sink.settle()
+    inbound.sink.take()
+    done = inbound.deliver(fixture("thunderbird_cancel.eml"), "theo@thunder.test",
+                           "assistant@example.org")
+    assert done.returncode == 0, done.stderr
+    track = inbound.track_of(uid)
+    copy = track_events(inbound.server, track["slug"])[0]
+    assert str(copy.walk("VEVENT")[0]["STATUS"]) == "CANCELLED"
+    assert "cancelled" in track["detail"]
+
+
+@pytest.mark.parametrize("name", ["latin1_bom_request.eml", "utf8_bom_request.eml"])
+def test_charsets_and_byte_order_marks(inbound: Inbound, name: str) -> None:
+    raw = fixture(name)
+    # a booking system sends From: noreply@…, its envelope sender is the organizer's
+    organizer = str(calendar_of(raw).walk("VEVENT")[0]["ORGANIZER"]).split(":", 1)[1]
+    done = inbound.deliver(raw, organizer, "assistant@example.org")
+    assert done.returncode == 0, done.stderr
+    track = inbound.track_of(uid_in(raw))
+    folder = inbound.server.folder / "collection-root" / "assistant" / track["slug"]
+    copy = Calendar.from_ical(next(folder.glob("*.ics")).read_bytes())  # no member here
+    summary = str(copy.walk("VEVENT")[0]["SUMMARY"])
+    assert summary == str(calendar_of(raw).walk("VEVENT")[0]["SUMMARY"])
+
+
+# -- users here --------------------------------------------------------------------------
+
+def test_invitation_to_a_user_here_reaches_inbox_and_calendar(inbound: Inbound) -> None:
+    raw = fixture("google_request.eml")
+    uid = uid_in(raw)
+    done = inbound.deliver(raw, "olivia@gmail.test", "bob@example.org")
+    assert done.returncode == 0, done.stderr
+    copies = [c for c in collection_objects(inbound.server, "bob", "/bob/calendar/")
+              if any(str(e["UID"]) == uid for e in c.walk("VEVENT"))]
+    assert copies, "bob's copy is in his calendar"
+    assert any(str(e["UID"]) == uid for c in collection_objects(
+        inbound.server, "bob", "/bob/schedule-inbox/") for e in c.walk("VEVENT"))
+
+
+# -- trust -------------------------------------------------------------------------------
+
+def invitation(uid: str, organizer: str, from_address: str, attendees: list[str],
+               method: str = "REQUEST", summary: str = "Planning", extra: str = "") -> bytes:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "METHOD:" + method,
+             "BEGIN:VEVENT", "UID:" + uid, "DTSTAMP:20270101T000000Z",
+             "DTSTART:20270301T100000Z", "DTEND:20270301T110000Z", "SEQUENCE:0",
+             "SUMMARY:" + summary, "ORGANIZER:mailto:" + organizer]
+    lines += ["ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:" + a for a in attendees]
+    lines += [line for line in extra.splitlines() if line]
+    lines += ["END:VEVENT", "END:VCALENDAR", ""]
+    message = EmailMessage()
+    message["From"] = from_address
+    message["To"] = ", ".join(attendees)
+    message["Subject"] = "Invitation: " + summary
+    message["Message-ID"] = "<%s@tests>" % uuid.uuid4().hex
+    message.set_content("You are invited.")
+    message.add_attachment("\r\n".join(lines).encode("utf-8"), maintype="text",
+                           subtype="calendar", params={"method": method},
+                           disposition="inline")
+    return message.as_bytes(policy=email.policy.SMTP)
+
+
+def test_forged_invitation_is_quarantined_and_can_be_released(inbound: Inbound) -> None:
+    uid = "forged-%s" % uuid.uuid4().hex
+    raw = invitation(uid, "olivia@gmail.test", "mallory@evil.test",
+                     ["assistant@example.org"])
+    done = inbound.deliver(raw, "mallory@evil.test", "assistant@example.org")
+    assert done.returncode == 65
+    reason = done.stderr.decode()
+    assert "ORGANIZER" in reason and len(reason.strip().splitlines()) == 1
+    held = inbound.cli("quarantine", "list")
+    line = next(line for line in held.stdout.splitlines() if "mallory@evil.test" in line)
+    row_id = line.split()[0]
+    shown = inbound.cli("quarantine", "show", row_id)
+    assert "quarantined" in shown.stdout and uid in shown.stdout
+    assert inbound.cli("quarantine", "show", row_id, "--raw").stdout.startswith(
+        "Authentication-Results")
+
+    released = inbound.cli("quarantine", "release", row_id)
+    assert released.returncode == 0, released.stdout + released.stderr
+    assert inbound.track_of(uid)
+    assert row_id not in inbound.cli("quarantine", "list").stdout.split()
+
+
+def test_failed_dmarc_and_unlisted_domain_are_refused(inbound: Inbound) -> None:
+    uid = "dmarc-%s" % uuid.uuid4().hex
+    raw = invitation(uid, "olivia@gmail.test", "Olivia <olivia@gmail.test>",
+                     ["assistant@example.org"])
+    done = inbound.deliver(raw, "olivia@gmail.test", "assistant@example.org",
+                           authenticated="fail")
+    assert done.returncode == 65 and b"dmarc=fail" in done.stderr
+    unstamped = inbound.deliver(raw, "olivia@gmail.test", "assistant@example.org",
+                                authenticated="")
+    assert unstamped.returncode == 65 and AUTHSERV.encode() in unstamped.stderr
+    other = invitation("list-%s" % uuid.uuid4().hex, "eve@elsewhere.test",
+                       "eve@elsewhere.test", ["assistant@example.org"])
+    refused = inbound.deliver(other, "eve@elsewhere.test", "assistant@example.org")
+    assert refused.returncode == 65 and b"allow" in refused.stderr
+
+
+def test_limits_garbage_and_unknown_recipients(inbound: Inbound) -> None:
+    many = invitation("many-%s" % uuid.uuid4().hex, "olivia@gmail.test",
+                      "olivia@gmail.test",
+                      ["assistant@example.org"] + ["p%d@external.test" % n
+                                                   for n in range(600)])
+    done = inbound.deliver(many, "olivia@gmail.test", "assistant@example.org")
+    assert done.returncode == 65 and b"inbound_max_attendees" in done.stderr
+    garbage = inbound.deliver(b"\x00\xff garbage", "x@external.test",
+                              "assistant@example.org", authenticated="")
+    assert garbage.returncode == 65, garbage.stderr
+    assert b"Traceback" not in garbage.stderr
+    nobody = inbound.deliver(fixture("google_request.eml"), "olivia@gmail.test",
+                             "nobody@example.org")
+    assert nobody.returncode == 67
+    unknown_track = inbound.deliver(fixture("google_request.eml"), "olivia@gmail.test",
+                                    "assistant+nosuchtoken@example.org")
+    assert unknown_track.returncode == 67
+
+
+def test_bounces_are_kept_not_answered(inbound: Inbound) -> None:
+    inbound.sink.take()
+    done = inbound.deliver(fixture("dsn_bounce.eml"), "", "assistant@example.org",
+                           authenticated="")
+    assert done.returncode == 0, done.stderr
+    assert "kept" in inbound.cli("quarantine", "list").stdout
+    assert inbound.sink.settle(quiet=1.0) == []
+
+
+# -- track addresses ---------------------------------------------------------------------
+
+def open_track(inbound: Inbound, members: list[str]) -> tuple[str, str, str]:
+    """A track organised from elsewhere by olivia: (uid, slug, track address)."""
+    inbound.sink.take()
+    uid = "track-%s" % uuid.uuid4().hex
+    raw = invitation(uid, "olivia@gmail.test", "olivia@gmail.test",
+                     ["assistant@example.org", *members], summary="Weekly sync")
+    done = inbound.deliver(raw, "olivia@gmail.test", "assistant@example.org")
+    assert done.returncode == 0, done.stderr
+    mails = mails_for(inbound.sink, 1 + len(members))
+    address = mails[("track_created", "olivia@gmail.test")].message["From"].addresses[
+        0].addr_spec
+    return uid, inbound.track_of(uid)["slug"], address
+
+
+def test_members_share_notes_into_their_track(inbound: Inbound) -> None:
+    _uid, slug, address = open_track(inbound, ["bob@example.org"])
+    token = address.split("+", 1)[1].split("@", 1)[0]
+    note = fixture("shared_note.eml").replace(b"TRACKTOKEN", token.encode())
+    done = inbound.deliver(note, "bob@example.org", address)
+    assert done.returncode == 0, done.stderr
+    journals = [c for cal in track_events(inbound.server, slug) for c in cal.walk("VJOURNAL")]
+    assert len(journals) == 1
+    journal = journals[0]
+    subject = str(email.message_from_bytes(note, policy=email.policy.default)["Subject"])
+    assert str(journal["SUMMARY"]) == subject
+    assert "bob@example.org" in str(journal["ORGANIZER"])
+    attachments = _as_list(journal.get("ATTACH"))
+    assert attachments and attachments[0].params["FILENAME"] == "agenda.pdf"
+
+    stranger = note.replace(b"bob@example.org", b"dana@external.test").replace(
+        b"Message-ID: <", b"Message-ID: <other-")
+    refused = inbound.deliver(stranger, "dana@external.test", address)
+    assert refused.returncode == 65 and b"member" in refused.stderr
+
+
+def test_refresh_counter_and_reply_to_a_track(inbound: Inbound) -> None:
+    uid, slug, address = open_track(inbound, ["dana@external.test", "bob@example.org"])
+    inbound.sink.settle()
+    inbound.sink.take()
+
+    refresh = invitation(uid, "olivia@gmail.test", "dana@external.test",
+                         ["dana@external.test"], method="REFRESH")
+    done = inbound.deliver(refresh, "dana@external.test", address)
+    assert done.returncode == 0, done.stderr
+    current = mails_for(inbound.sink, 1)[("meeting_current", "dana@external.test")]
+    sent = current.calendar()
+    assert sent is not None and str(sent["METHOD"]) == "REQUEST"
+    assert "SENT-BY" in sent.walk("VEVENT")[0]["ORGANIZER"].params
+
+    inbound.sink.take()
+    counter = invitation(uid, "olivia@gmail.test", "dana@external.test",
+                         ["dana@external.test"], method="COUNTER")
+    done = inbound.deliver(counter, "dana@external.test", address)
+    assert done.returncode == 0, done.stderr
+    declined = mails_for(inbound.sink, 1)[("counter_declined", "dana@external.test")]
+    assert str(declined.calendar()["METHOD"]) == "DECLINECOUNTER"
+
+    reply = invitation(uid, "olivia@gmail.test", "dana@external.test", [],
+                       method="REPLY", extra="ATTENDEE;PARTSTAT=DECLINED:"
+                                             "mailto:dana@external.test")
+    done = inbound.deliver(reply, "dana@external.test", address)
+    assert done.returncode == 0, done.stderr
+    copy = track_events(inbound.server, slug)[0].walk("VEVENT")[0]
+    dana = next(a for a in _as_list(copy["ATTENDEE"]) if "dana@" in str(a))
+    assert dana.params["PARTSTAT"] == "DECLINED"
+
+
+# -- LMTP --------------------------------------------------------------------------------
+
+def test_lmtp_answers_per_recipient(inbound: Inbound) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "radicale_tracks.cli", "--config", str(inbound.server.config),
+         "lmtp", "--listen", "127.0.0.1:%d" % port],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        connection = _connect_lmtp(port)
+        uid = "lmtp-%s" % uuid.uuid4().hex
+        raw = stamp(invitation(uid, "olivia@gmail.test", "olivia@gmail.test",
+                               ["assistant@example.org", "bob@example.org"]), "pass")
+        connection.ehlo_or_helo_if_needed()
+        assert connection.mail("olivia@gmail.test")[0] == 250
+        assert connection.rcpt("assistant@example.org")[0] == 250
+        assert connection.rcpt("nobody@example.org")[0] == 550
+        assert connection.rcpt("bob@example.org")[0] == 250
+        first = connection.data(raw)
+        second = connection.getreply()
+        assert first[0] == 250 and b"assistant@example.org" in first[1]
+        assert second[0] == 250 and b"bob@example.org" in second[1]
+        connection.quit()
+        assert inbound.track_of(uid)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=30)[0]
+    assert process.returncode == 0, output
+
+
+def _connect_lmtp(port: int) -> smtplib.LMTP:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return smtplib.LMTP("127.0.0.1", port, timeout=30)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
