@@ -293,7 +293,7 @@ def test_invitation_to_a_user_here_reaches_inbox_and_calendar(inbound: Inbound) 
 def invitation(uid: str, organizer: str, from_address: str, attendees: list[str],
                method: str = "REQUEST", summary: str = "Planning", extra: str = "") -> bytes:
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "METHOD:" + method,
-             "BEGIN:VEVENT", "UID:" + uid, "DTSTAMP:20270101T000000Z",
+             "BEGIN:VEVENT", "UID:" + uid, "DTSTAMP:20260101T000000Z",
              "DTSTART:20270301T100000Z", "DTEND:20270301T110000Z", "SEQUENCE:0",
              "SUMMARY:" + summary, "ORGANIZER:mailto:" + organizer]
     lines += ["ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:" + a for a in attendees]
@@ -332,6 +332,15 @@ def test_forged_invitation_is_quarantined_and_can_be_released(inbound: Inbound) 
     assert inbound.track_of(uid)
     assert row_id not in inbound.cli("quarantine", "list").stdout.split()
 
+    other = invitation("forged-%s" % uuid.uuid4().hex, "olivia@gmail.test",
+                       "mallory@evil.test", ["assistant@example.org"])
+    assert inbound.deliver(other, "mallory@evil.test", "assistant@example.org"
+                           ).returncode == 65
+    row_id = next(line.split()[0] for line in inbound.cli("quarantine", "list"
+                                                          ).stdout.splitlines())
+    assert inbound.cli("quarantine", "delete", row_id).returncode == 0
+    assert inbound.cli("quarantine", "show", row_id).returncode == 1
+
 
 def test_failed_dmarc_and_unlisted_domain_are_refused(inbound: Inbound) -> None:
     uid = "dmarc-%s" % uuid.uuid4().hex
@@ -360,6 +369,11 @@ def test_limits_garbage_and_unknown_recipients(inbound: Inbound) -> None:
                               "assistant@example.org", authenticated="")
     assert garbage.returncode == 65, garbage.stderr
     assert b"Traceback" not in garbage.stderr
+    endless = invitation("count-%s" % uuid.uuid4().hex, "olivia@gmail.test",
+                         "olivia@gmail.test", ["assistant@example.org"],
+                         extra="RRULE:FREQ=DAILY;COUNT=5000")
+    done = inbound.deliver(endless, "olivia@gmail.test", "assistant@example.org")
+    assert done.returncode == 65 and b"inbound_max_instances" in done.stderr
     nobody = inbound.deliver(fixture("google_request.eml"), "olivia@gmail.test",
                              "nobody@example.org")
     assert nobody.returncode == 67
@@ -435,6 +449,26 @@ def test_refresh_counter_and_reply_to_a_track(inbound: Inbound) -> None:
     assert done.returncode == 0, done.stderr
     declined = mails_for(inbound.sink, 1)[("counter_declined", "dana@external.test")]
     assert str(declined.calendar()["METHOD"]) == "DECLINECOUNTER"
+
+    # inviting the track's address adds a meeting to the track
+    inbound.sink.take()
+    second = "second-%s" % uuid.uuid4().hex
+    done = inbound.deliver(invitation(second, "olivia@gmail.test", "olivia@gmail.test",
+                                      [address, "dana@external.test"], summary="Retro"),
+                           "olivia@gmail.test", address)
+    assert done.returncode == 0, done.stderr
+    ready = mails_for(inbound.sink, 1)[("meeting_ready", "olivia@gmail.test")]
+    assert str(ready.calendar()["METHOD"]) == "REPLY"
+    assert inbound.track_of(second)["slug"] == slug
+
+    # the same version again, in another mail: stale, nothing changes
+    inbound.sink.settle()
+    inbound.sink.take()
+    again = inbound.deliver(invitation(second, "olivia@gmail.test", "olivia@gmail.test",
+                                       [address, "dana@external.test"], summary="Retro"),
+                            "olivia@gmail.test", address)
+    assert again.returncode == 0 and b"stale" in again.stderr
+    assert inbound.sink.settle(quiet=1.0) == []
 
     reply = invitation(uid, "olivia@gmail.test", "dana@external.test", [],
                        method="REPLY", extra="ATTENDEE;PARTSTAT=DECLINED:"

@@ -46,6 +46,8 @@ from radicale_tracks.core.itip import (ItipError, Method, as_list, attendees_of,
                                        parse_calendar, uid_of)
 from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
 from radicale_tracks.core.timezones import normalize_timezones
+from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
+                                           drop_or_refuse_broken, drop_redundant_duration)
 from radicale_tracks.core.validation import validate
 from radicale_tracks.inbound import store
 from radicale_tracks.inbound.store import InboundRow, Status
@@ -320,11 +322,10 @@ class InboundProcessor:
         if part is None:
             if target.kind == "track":
                 return self._share(connection, mail, envelope_sender, target, trusted)
-            if target.kind == "user":
-                return _processed("no calendar data: nothing to schedule")
-            raise _Refusal("no calendar data (text/calendar or an .ics attachment): the "
-                           "assistant reads invitations; to share a note, write to a "
-                           "track's address")
+            raise _Refusal("no calendar data (text/calendar or an .ics attachment): "
+                           "nothing to schedule%s" % (
+                               "; to share a note, write to a track's address"
+                               if target.kind == "assistant" else ""))
         if part.methods_disagree:
             raise _Refusal("METHOD %s in the MIME type but %s in the calendar data "
                            "(RFC 6047 §2.4)" % (part.mime_method, part.body_method))
@@ -339,6 +340,10 @@ class InboundProcessor:
             calendar = parse_calendar(part.text)
         except ItipError as e:
             raise _Refusal(str(e), method.value) from None
+        try:
+            drop_or_refuse_broken(calendar)
+        except ItipError as e:
+            raise _Refusal(str(e), method.value) from None
         calendar = self._repaired(connection, calendar, method, target)
         kinds = {str(c.name).upper() for c in calendar.subcomponents} - {"VTIMEZONE"}
         uid = next((uid_of(c) for c in calendar.subcomponents if c.name != "VTIMEZONE"), "")
@@ -347,6 +352,7 @@ class InboundProcessor:
                            "(users ask through their CalDAV outbox)", method.value, uid)
         self._check_limits(calendar, method.value, uid)
         try:
+            check_value_types(calendar)
             validate(calendar)
         except ItipError as e:
             raise _Refusal(e.rule, method.value, uid) from None
@@ -365,6 +371,9 @@ class InboundProcessor:
             calendar.add("VERSION", "2.0")
         if "PRODID" not in calendar:
             calendar.add("PRODID", DEFAULT_PRODID)
+        for component in main_components(calendar).values():
+            drop_redundant_duration(component)
+            drop_local_attachments(component)
         if method is Method.REPLY:
             # outlook.com answers without ORGANIZER: the mail went to the organizer
             organizer = self._organizer_for_reply(connection, calendar, target)
@@ -553,14 +562,15 @@ def _all_attendees(calendar: Calendar) -> set[str]:
 
 
 def message_digest(raw: bytes, message_id: str | None) -> str:
-    """Identity of a message across MTA retries: its Message-ID, else its bytes without
-    the trace headers MTAs add on the way."""
-    if message_id:
-        return hashlib.sha256(b"mid:" + message_id.strip().encode("utf-8", "replace")
-                              ).hexdigest()
+    """Identity of a message across MTA retries: its Message-ID with its body (two
+    different messages that share a Message-ID stay two), else its bytes without the
+    trace headers MTAs add on the way."""
     head, separator, body = raw.partition(b"\r\n\r\n")
     if not separator:
         head, separator, body = raw.partition(b"\n\n")
+    if message_id:
+        return hashlib.sha256(b"mid:" + message_id.strip().encode("utf-8", "replace") +
+                              b"\n" + body).hexdigest()
     kept: list[bytes] = []
     skipping = False
     for line in re.split(rb"\r?\n", head):
