@@ -248,6 +248,9 @@ class InboundProcessor:
             logger.exception("Inbound mail to %s could not be processed", recipient)
             return self._keep_after_error(raw, mail, digest, envelope_sender, recipient, e,
                                           releasing)
+        if releasing is not None and result.status is Status.PROCESSED:
+            result = _Result(Status.RELEASED, result.code, result.reason, result.method,
+                             result.uid)
         level = logging.INFO if result.code is Code.OK else logging.WARNING
         logger.log(level, "Inbound mail to %s from %s: %s (%s)", recipient,
                    envelope_sender or "<>", result.status.value, result.reason)
