@@ -150,16 +150,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _storage(config_path: str | None):  # type: ignore[no-untyped-def]
-    from radicale_tracks.plugin.storage import Storage
-    from radicale_tracks.settings import load_settings
+    from radicale_tracks.plugin.storage import open_storage
 
-    configuration, _settings = load_settings(config_path)
-    storage_type = configuration.get("storage", "type")
-    if storage_type not in ("radicale_tracks.storage", "radicale_tracks.plugin.storage"):
-        raise TracksError("[storage] type is %r in the config; radicale-tracks needs "
-                          "'radicale_tracks.storage'" % storage_type)
-    Storage.start_sender = False
-    return Storage(configuration)
+    return open_storage(config_path)[0]
 
 
 class ProgressBar:

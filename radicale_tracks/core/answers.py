@@ -22,8 +22,8 @@ from icalendar.prop import vBinary
 
 from radicale_tracks.core.addresses import as_uri, normalize_address
 from radicale_tracks.core.itip import (ItipMessage, Method, attendees_of, build_message,
-                                       first, instance_key, main_components, organizer_of,
-                                       sequence_of, serialize, sorted_instances, uid_of)
+                                       first, main_components, sequence_of, serialize,
+                                       sorted_instances, uid_of)
 
 PRODID = "-//radicale-tracks//assistant//EN"
 
@@ -125,10 +125,4 @@ def shared_note(*, uid: str, subject: str, text: str, sender: str, sender_name: 
     return calendar
 
 
-def instance_keys(calendar: Calendar) -> list[str | None]:
-    """The instance keys a message speaks about (for logs and activity lines)."""
-    return [instance_key(c) for c in main_components(calendar).values()]
-
-
-__all__ = ["SharedFile", "declinecounter", "organizer_of", "received_message",
-           "shared_note"]
+__all__ = ["SharedFile", "declinecounter", "received_message", "shared_note"]

@@ -229,6 +229,14 @@ def attendees_of(component: Component) -> dict[str, vCalAddress]:
     return result
 
 
+def all_attendees(calendar: Calendar) -> list[str]:
+    """Every attendee address of the object, over all its instances, first seen first."""
+    found: dict[str, None] = {}
+    for component in main_components(calendar).values():
+        found.update(dict.fromkeys(attendees_of(component)))
+    return list(found)
+
+
 def sequence_of(component: Component) -> int:
     """SEQUENCE as an int; 0 when absent or unreadable (RFC 5545 §3.8.7.4 default)."""
     value = component.get("SEQUENCE")

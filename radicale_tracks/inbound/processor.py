@@ -41,9 +41,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from radicale_tracks.core.addresses import AddressBook, normalize_address
 from radicale_tracks.core.answers import SharedFile, received_message
 from radicale_tracks.core.imip import InboundMail, MailError, parse_mail
-from radicale_tracks.core.itip import (ItipError, Method, as_list, attendees_of,
-                                       main_components, master_of, organizer_of, parameter,
-                                       parse_calendar, uid_of)
+from radicale_tracks.core.itip import (ItipError, Method, all_attendees, as_list,
+                                       attendees_of, main_components, master_of, organizer_of,
+                                       parameter, parse_calendar, uid_of)
 from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
 from radicale_tracks.core.timezones import normalize_timezones
 from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
@@ -428,26 +428,34 @@ class InboundProcessor:
             raise _Refusal("no %s to check the sender against" % (
                 "ORGANIZER" if _from_organizer(method) else "ATTENDEE"), method.value, uid)
         if trusted:
-            sender = next(iter(expected))
-        else:
-            verdict = judge_sender(self.policy, envelope_sender=envelope_sender or None,
-                                   from_address=mail.from_address, expected=expected,
-                                   authentication_results=mail.authentication_results,
-                                   role="ORGANIZER" if _from_organizer(method)
-                                   else "replying ATTENDEE")
-            if not verdict.trusted or verdict.matched is None:
-                raise _Refusal(verdict.reason, method.value, uid)
-            sender = verdict.matched
-        if target.kind == "track" and not trusted:
+            return expected[0]
+        sender = self._believed(mail, envelope_sender, expected, "ORGANIZER" if (
+            _from_organizer(method)) else "replying ATTENDEE", method.value, uid)
+        if target.kind == "track":
             assert target.track is not None
             self._require_member(connection, target.track, sender, method.value, uid)
         return sender
 
+    def _believed(self, mail: InboundMail, envelope_sender: str, expected: list[str],
+                  role: str, method: str | None = None, uid: str | None = None) -> str:
+        """The ``expected`` address the mail comes from, when the trust rules say so."""
+        verdict = judge_sender(self.policy, envelope_sender=envelope_sender or None,
+                               from_address=mail.from_address, expected=expected,
+                               authentication_results=mail.authentication_results,
+                               role=role)
+        if not verdict.trusted or verdict.matched is None:
+            raise _Refusal(verdict.reason, method, uid)
+        return verdict.matched
+
+    @staticmethod
+    def _members(connection: Connection, track: Track) -> list[str]:
+        """A track's address takes mail from these: its organizer and members."""
+        members = [m.address for m in tracks_store.track_members(connection, track.id)]
+        return [track.organizer, *(m for m in members if m != track.organizer)]
+
     def _require_member(self, connection: Connection, track: Track, sender: str,
                         method: str | None, uid: str | None) -> None:
-        members = {m.address for m in tracks_store.track_members(connection, track.id)}
-        members.add(track.organizer)
-        if sender not in members:
+        if sender not in self._members(connection, track):
             raise _Refusal("%s is not a member of this track: a track's address takes "
                            "mail from its organizer and members only" % sender, method, uid)
         if not track.is_open:
@@ -474,7 +482,7 @@ class InboundProcessor:
         assert target.user is not None
         scheduler = self.ports.scheduler
         if method in (Method.REQUEST, Method.CANCEL):
-            if target.address not in _all_attendees(calendar):
+            if target.address not in all_attendees(calendar):
                 raise _Refusal("%s is not an ATTENDEE of this %s" % (target.address,
                                                                      method.value))
             message = received_message(calendar, target.address, sender)
@@ -505,17 +513,11 @@ class InboundProcessor:
         track = target.track
         sender = mail.from_address or envelope_sender
         if not trusted:
-            members = [m.address for m in tracks_store.track_members(connection, track.id)]
-            verdict = judge_sender(self.policy, envelope_sender=envelope_sender or None,
-                                   from_address=mail.from_address,
-                                   expected=[track.organizer, *members],
-                                   authentication_results=mail.authentication_results,
-                                   role="track member")
-            if not verdict.trusted or verdict.matched is None:
-                raise _Refusal("%s (a track's address takes mail from its organizer and "
-                               "members only)" % verdict.reason)
-            sender = verdict.matched
-            self._require_member(connection, track, sender, None, None)
+            sender = self._believed(mail, envelope_sender, self._members(connection, track),
+                                    "track member (a track's address takes mail from its "
+                                    "organizer and members only)")
+            if not track.is_open:
+                raise _Refusal("this track is closed")
         if not sender:
             raise _Refusal("no sender to credit the note to")
         files = tuple(SharedFile(a.filename, a.content_type, a.data)
@@ -555,13 +557,6 @@ def _expected_senders(calendar: Calendar, method: Method) -> list[str]:
                 if sent_by:
                     found[normalize_address(sent_by)] = None
     return [address for address in found if address]
-
-
-def _all_attendees(calendar: Calendar) -> set[str]:
-    found: set[str] = set()
-    for component in main_components(calendar).values():
-        found.update(attendees_of(component))
-    return found
 
 
 def message_digest(raw: bytes, message_id: str | None) -> str:

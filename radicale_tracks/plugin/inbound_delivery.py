@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, ContextManager, cast
 from sqlalchemy import Connection
 
 from radicale_tracks.core.mail_trust import TrustPolicy
-from radicale_tracks.errors import TracksError
 from radicale_tracks.inbound.processor import InboundLimits, InboundProcessor
 
 if TYPE_CHECKING:
@@ -70,16 +69,9 @@ def open_processor(config_path: str | None, start_sender: bool = False
                    ) -> tuple["Storage", InboundProcessor]:
     """The storage of a config file and a processor on it (for ``deliver``/``lmtp``;
     ``start_sender``: a long-running process sends its answers from a thread)."""
-    from radicale_tracks.plugin.storage import Storage
-    from radicale_tracks.settings import load_settings
+    from radicale_tracks.plugin.storage import open_storage
 
-    configuration, settings = load_settings(config_path)
-    storage_type = configuration.get("storage", "type")
-    if storage_type not in ("radicale_tracks.storage", "radicale_tracks.plugin.storage"):
-        raise TracksError("[storage] type is %r in the config; radicale-tracks needs "
-                          "'radicale_tracks.storage'" % storage_type)
-    Storage.start_sender = start_sender
-    storage = Storage(configuration)
+    storage, settings = open_storage(config_path, start_sender=start_sender)
     policy = TrustPolicy(allowed=settings.inbound_allowed_senders,
                          authserv_ids=settings.inbound_trusted_authserv_ids)
     limits = InboundLimits(

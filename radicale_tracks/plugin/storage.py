@@ -43,6 +43,7 @@ from radicale_tracks.index.extract import Expansion, IndexEntry, extract_entry
 from radicale_tracks.index.store import Candidate, FileState, IndexStore, folder_digest
 from radicale_tracks.plugin.scheduling_writes import (SchedulingCollectionMixin,
                                                       SchedulingStorageMixin)
+from radicale_tracks.errors import TracksError
 from radicale_tracks.settings import Settings
 
 logger = logging.getLogger("radicale.tracks.storage")
@@ -432,3 +433,18 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
             collection = Collection(self, pathutils.unstrip_path(path, True))
             if collection.tag:
                 yield collection
+
+
+def open_storage(config_path: str | None, start_sender: bool = False
+                 ) -> tuple[Storage, Settings]:
+    """The storage a config file names, for admin commands and mail delivery outside the
+    server (``start_sender``: a long-running command sends queued mail from a thread)."""
+    from radicale_tracks.settings import load_settings
+
+    configuration, settings = load_settings(config_path)
+    storage_type = configuration.get("storage", "type")
+    if storage_type not in ("radicale_tracks.storage", "radicale_tracks.plugin.storage"):
+        raise TracksError("[storage] type is %r in the config; radicale-tracks needs "
+                          "'radicale_tracks.storage'" % storage_type)
+    Storage.start_sender = start_sender
+    return Storage(configuration), settings

@@ -32,9 +32,9 @@ from sqlalchemy import Connection
 
 from radicale_tracks.core.addresses import AddressBook, normalize_address
 from radicale_tracks.core.broker import attendee_messages, organizer_messages
-from radicale_tracks.core.itip import (ItipError, ItipMessage, Method, as_list,
-                                       attendees_of, main_components, organizer_of, parameter,
-                                       parse_calendar, sequence_of)
+from radicale_tracks.core.itip import (ItipError, ItipMessage, Method, all_attendees,
+                                       as_list, attendees_of, main_components, organizer_of,
+                                       parameter, parse_calendar, sequence_of)
 from radicale_tracks.core.receipt import Outcome, apply_message
 from radicale_tracks.core.scheduling import (
     Role, is_consequential, merge_partstats, owner_attendee, partstats_of, scheduling_role,
@@ -404,7 +404,7 @@ class Scheduler:
         if assistant is not None:
             assistant.follow_reply(connection, message.uid, normalize_address(
                 message.recipient), replier, answers)
-        for address in _attendee_addresses(receipt.calendar)[:self.config.max_attendees]:
+        for address in all_attendees(receipt.calendar)[:self.config.max_attendees]:
             if address == replier:
                 continue
             recipient = self.classify(address)
@@ -512,14 +512,6 @@ def _organizer(calendar: Calendar) -> str | None:
 
 def _text(calendar: Calendar) -> str:
     return str(calendar.to_ical().decode("utf-8"))
-
-
-def _attendee_addresses(calendar: Calendar) -> list[str]:
-    found: dict[str, None] = {}
-    for component in main_components(calendar).values():
-        for address in attendees_of(component):
-            found[address] = None
-    return list(found)
 
 
 def _names(calendar: Calendar, *addresses: str) -> tuple[str | None, ...]:

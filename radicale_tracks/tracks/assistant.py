@@ -351,16 +351,16 @@ class Assistant:
 
     # -- for answers to mail (tracks/mailed.py) ---------------------------------------
 
-    def track_context(self, track: Track, copy: Calendar, organizer_name: str
-                      ) -> dict[str, Any]:
+    def track_context(self, track: Track, copy: Calendar) -> dict[str, Any]:
         """The template context every track mail shares (track facts, the meeting)."""
+        organizer, organizer_name = _organizer(copy)
         master = master_of(copy)
         details = self.details(track, uid_of(master) if master is not None else "")
         return {"track": {"title": track.title, "url": details.track_url,
                           "address": details.track_address,
                           "feed_url": self.feed_url(track)},
                 "meeting": dict(meeting_facts(copy), join_url=details.join_url or ""),
-                "organizer_name": organizer_name}
+                "organizer_name": organizer_name or organizer or track.organizer}
 
     def queue_mail(self, connection: Connection, track: Track, uid: str, kind: str,
                    recipient: str, name: str | None, context: dict[str, Any],

@@ -23,15 +23,16 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from icalendar import Calendar
 from sqlalchemy import Connection
 
-from radicale_tracks.core.answers import SharedFile, declinecounter, shared_note
+from radicale_tracks.core.answers import (SharedFile, declinecounter, received_message,
+                                          shared_note)
 from radicale_tracks.core.broker import organizer_messages
-from radicale_tracks.core.itip import (ItipMessage, Method, attendees_of, main_components,
-                                       master_of, organizer_of, parse_calendar, uid_of)
+from radicale_tracks.core.itip import (ItipMessage, Method, all_attendees, master_of,
+                                       organizer_of, parse_calendar, uid_of)
 from radicale_tracks.core.receipt import Outcome, apply_message
 from radicale_tracks.core.scheduling import partstats_of
 from radicale_tracks.core.track_details import with_sent_by
@@ -69,6 +70,14 @@ class SharedMail:
     files: tuple[SharedFile, ...]
 
 
+class _Found(NamedTuple):
+    """The track meeting a participant's message is about, and its copy."""
+
+    meeting: Meeting
+    track: Track
+    copy: Calendar
+
+
 #: delivers a REPLY to a local organizer (the scheduling engine's path); answers how
 #: it went ("reply-applied", "stale", "ignored", "refused: …")
 DeliverReply = Callable[[Connection, str, ItipMessage], str]
@@ -91,12 +100,13 @@ class AssistantMail:
         matched)."""
         if method in (Method.REQUEST, Method.CANCEL):
             return self._from_organizer(connection, calendar, method, recipient)
-        if method is Method.REPLY:
-            return self._reply(connection, calendar, sender)
-        if method is Method.REFRESH:
-            return self._refresh(connection, calendar, sender)
-        if method is Method.COUNTER:
-            return self._counter(connection, calendar, sender)
+        answer_to = {Method.REPLY: self._reply, Method.REFRESH: self._refresh,
+                     Method.COUNTER: self._counter}.get(method)
+        if answer_to is not None:
+            found = self._meeting_of(connection, calendar, sender)
+            if isinstance(found, MailAnswer):
+                return found
+            return answer_to(connection, calendar, sender, found)
         if method is Method.ADD:
             return MailAnswer(Answer.REFUSED, "METHOD:ADD is not supported by the "
                               "assistant; the organizer's calendar can send the whole "
@@ -113,7 +123,7 @@ class AssistantMail:
         organizer = organizer_of(master)
         assert organizer is not None
         uid = uid_of(master)
-        if not any(recipient in attendees_of(c) for c in main_components(calendar).values()):
+        if recipient not in all_attendees(calendar):
             return MailAnswer(Answer.REFUSED, "%s is not an ATTENDEE of UID %s: invite the "
                               "address instead of copying it" % (recipient, uid))
         meeting = store.meeting_by_uid(connection, uid, organizer)
@@ -159,7 +169,7 @@ class AssistantMail:
     # -- participants ---------------------------------------------------------------
 
     def _meeting_of(self, connection: Connection, calendar: Calendar, attendee: str
-                    ) -> tuple[Meeting, Track, Calendar] | MailAnswer:
+                    ) -> "_Found | MailAnswer":
         """The track meeting a participant's message is about, with its copy."""
         master = master_of(calendar)
         assert master is not None
@@ -173,24 +183,16 @@ class AssistantMail:
         if meeting is None or track is None or text is None:
             return MailAnswer(Answer.KEPT, "UID %s is in no track" % uid)
         copy = parse_calendar(text)
-        invited: set[str] = set()
-        for component in main_components(copy).values():
-            invited.update(attendees_of(component))
-        if attendee not in invited:
+        if attendee not in all_attendees(copy):
             return MailAnswer(Answer.REFUSED, "%s is not invited to UID %s" % (attendee, uid))
-        return meeting, track, copy
+        return _Found(meeting, track, copy)
 
-    def _reply(self, connection: Connection, calendar: Calendar, attendee: str
-               ) -> MailAnswer:
-        found = self._meeting_of(connection, calendar, attendee)
-        if isinstance(found, MailAnswer):
-            return found
+    def _reply(self, connection: Connection, calendar: Calendar, attendee: str,
+               found: "_Found") -> MailAnswer:
         meeting, track, copy = found
         organizer_user = self.assistant.local_user(meeting.organizer)
         if organizer_user is not None:
             # the organizer is here: their copy takes the answer, the track follows
-            from radicale_tracks.core.answers import received_message
-
             result = self.deliver_reply(connection, organizer_user, received_message(
                 calendar, meeting.organizer, attendee))
             if result.startswith("refused"):
@@ -206,11 +208,8 @@ class AssistantMail:
         return MailAnswer(Answer.PROCESSED, "%s answered in track %s" % (attendee,
                                                                          track.slug))
 
-    def _refresh(self, connection: Connection, calendar: Calendar, attendee: str
-                 ) -> MailAnswer:
-        found = self._meeting_of(connection, calendar, attendee)
-        if isinstance(found, MailAnswer):
-            return found
+    def _refresh(self, connection: Connection, calendar: Calendar, attendee: str,
+                 found: "_Found") -> MailAnswer:
         meeting, track, copy = found
         requests = [m for m in organizer_messages(None, copy, frozenset({meeting.organizer}),
                                                   self.assistant.clock())
@@ -218,27 +217,22 @@ class AssistantMail:
         if not requests:
             return MailAnswer(Answer.KEPT, "nothing current to send to %s" % attendee)
         track_address = self.assistant.book.track_address(track.token)
-        context = self.assistant.track_context(track, copy, self._organizer_name(
-            copy, meeting.organizer))
+        context = self.assistant.track_context(track, copy)
         self.assistant.queue_mail(connection, track, meeting.uid, "meeting_current",
-                                  attendee, None, dict(context),
+                                  attendee, None, context,
                                   with_sent_by(requests[0].ics, track_address), "REQUEST")
         store.record_activity(connection, at=self._now(), kind="refresh", track_id=track.id,
                               uid=meeting.uid, actor=attendee,
                               summary="%s asked for the current state" % attendee)
         return MailAnswer(Answer.PROCESSED, "current state sent to %s" % attendee)
 
-    def _counter(self, connection: Connection, calendar: Calendar, attendee: str
-                 ) -> MailAnswer:
-        found = self._meeting_of(connection, calendar, attendee)
-        if isinstance(found, MailAnswer):
-            return found
+    def _counter(self, connection: Connection, calendar: Calendar, attendee: str,
+                 found: "_Found") -> MailAnswer:
         meeting, track, copy = found
         track_address = self.assistant.book.track_address(track.token)
         answer = declinecounter(calendar, meeting.organizer, track_address,
                                 self.assistant.clock(), COUNTER_COMMENT)
-        context = self.assistant.track_context(track, copy, self._organizer_name(
-            copy, meeting.organizer))
+        context = self.assistant.track_context(track, copy)
         self.assistant.queue_mail(connection, track, meeting.uid, "counter_declined",
                                   attendee, None, context, answer.ics, "DECLINECOUNTER")
         store.record_activity(connection, at=self._now(), kind="counter", track_id=track.id,
@@ -270,10 +264,3 @@ class AssistantMail:
 
     def _now(self) -> int:
         return int(self.assistant.clock().timestamp())
-
-    @staticmethod
-    def _organizer_name(copy: Calendar, organizer: str) -> str:
-        master = master_of(copy)
-        prop = master.get("ORGANIZER") if master is not None else None
-        name = getattr(prop, "params", {}).get("CN") if prop is not None else None
-        return str(name) if name else organizer
