@@ -69,11 +69,13 @@ def _parser() -> argparse.ArgumentParser:
 
     from radicale_tracks.inbound.commands import add_commands as add_inbound_commands
     from radicale_tracks.outbox.commands import add_commands as add_outbox_commands
+    from radicale_tracks.rooms.commands import add_commands as add_rooms_commands
     from radicale_tracks.tracks.commands import add_commands as add_tracks_commands
 
     add_tracks_commands(commands)
     add_outbox_commands(commands)
     add_inbound_commands(commands)
+    add_rooms_commands(commands)
     return parser
 
 

@@ -16,11 +16,14 @@ import json
 import os
 import re
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from radicale import config as radicale_config
 
 from radicale_tracks.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from radicale_tracks.rooms.directory import Room
 
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
@@ -292,6 +295,18 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "", _user_types,
         "calendar-user-type of principals that are not people, one 'user: ROOM' "
         "(or RESOURCE, GROUP) per line; everyone else is INDIVIDUAL"),
+    "rooms": _option(
+        "", str,
+        "rooms and resources, one per line: 'address: name=…; capacity=…; pools=a,b; "
+        "policy=always|if-free|manual; max_conflicts=…; max_conflict_percent=…; "
+        "max_duration=minutes; window_days=…; priority=…; kind=ROOM|RESOURCE; "
+        "delegates=user,user' (docs/admin.md); more with 'radicale-tracks rooms add'"),
+    "default_working_hours": _option(
+        "Mon-Fri 09:00-17:00", str,
+        "working hours of users who set none (calendar-availability), in their zone"),
+    "default_time_zone": _option(
+        "UTC", str,
+        "time zone of users whose own is unknown: IANA (Europe/Berlin) or Windows name"),
     "inbound_allowed_senders": _option(
         "", _allowed_senders,
         "who may send invitations and answers by mail: domains (example.com), "
@@ -371,6 +386,9 @@ class Settings:
     freebusy_max_days: int
     inbox_max_items: int
     user_types: tuple[tuple[str, str], ...]
+    rooms: tuple[Room, ...]
+    default_working_hours: str
+    default_time_zone: str
     inbound_allowed_senders: tuple[str, ...]
     inbound_trusted_authserv_ids: tuple[str, ...]
     inbound_max_message_bytes: int
@@ -442,6 +460,10 @@ class Settings:
             freebusy_max_days=get("freebusy_max_days"),
             inbox_max_items=get("inbox_max_items"),
             user_types=get("user_types"),
+            rooms=_rooms(get("rooms"), domain),
+            default_working_hours=_working_hours(get("default_working_hours"),
+                                                 get("default_time_zone")),
+            default_time_zone=_time_zone(get("default_time_zone")),
             inbound_allowed_senders=get("inbound_allowed_senders") or (domain,),
             inbound_trusted_authserv_ids=get("inbound_trusted_authserv_ids"),
             inbound_max_message_bytes=get("inbound_max_message_bytes"),
@@ -464,10 +486,57 @@ class Settings:
             shown["smtp_password"] = "***"
         shown["addresses"] = {user: list(found) for user, found in self.addresses}
         shown["user_types"] = dict(self.user_types)
+        shown["rooms"] = {room.address: "%s (%s%s) pools: %s; policy: %s" % (
+            room.name, room.kind, ", %d seats" % room.capacity if room.capacity else "",
+            ",".join(room.pools) or "-", room.policy.describe()) for room in self.rooms}
         return shown
 
     def to_json(self) -> str:
         return json.dumps(self.public_dict(), indent=2, sort_keys=True)
+
+
+def _rooms(text: str, domain: str) -> tuple["Room", ...]:
+    from radicale_tracks.rooms.directory import RoomError, parse_room_line
+
+    found: dict[str, Room] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            room = parse_room_line(line, domain)
+        except RoomError as e:
+            raise ConfigurationError("Invalid value for option 'rooms' in section "
+                                     "'storage', line %d: %s" % (number, e)) from None
+        if room.address in found:
+            raise ConfigurationError("Invalid value for option 'rooms' in section "
+                                     "'storage', line %d: %s is listed twice"
+                                     % (number, room.address))
+        found[room.address] = room
+    return tuple(found.values())
+
+
+def _time_zone(text: str) -> str:
+    from radicale_tracks.core.timezones import iana_zone
+
+    zone = iana_zone(text.strip()) if text.strip() else "UTC"
+    if zone is None:
+        raise ConfigurationError("Invalid value for option 'default_time_zone' in section "
+                                 "'storage': %r is no known time zone" % text)
+    return zone
+
+
+def _working_hours(text: str, zone: str) -> str:
+    try:
+        from radicale_tracks.core.availability import AvailabilityError, parse_working_hours
+    except ModuleNotFoundError:  # TEMPORARY
+        return text.strip()
+    try:
+        parse_working_hours(text, _time_zone(zone))
+    except AvailabilityError as e:
+        raise ConfigurationError("Invalid value for option 'default_working_hours' in "
+                                 "section 'storage': %s" % e) from None
+    return text.strip()
 
 
 def _default_base_url(configuration: radicale_config.Configuration) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 #: The Alembic head this code expects; tests check it matches the migrations.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 metadata = MetaData()
 
@@ -21,6 +21,7 @@ def load_tables() -> MetaData:
     import radicale_tracks.inbound.schema  # noqa: F401
     import radicale_tracks.index.schema  # noqa: F401
     import radicale_tracks.outbox.schema  # noqa: F401
+    import radicale_tracks.rooms.schema  # noqa: F401
     import radicale_tracks.scheduling.schema  # noqa: F401
     import radicale_tracks.tracks.schema  # noqa: F401
 

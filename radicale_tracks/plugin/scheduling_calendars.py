@@ -7,6 +7,7 @@ are the server's writes, not a client's).
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import secrets
@@ -41,7 +42,8 @@ class StorageSchedulingCalendars:
             return False
         if os.path.isdir(os.path.join(self.storage._get_collection_root_folder(), user)):
             return True
-        return any(user == listed for listed, _ in self.storage.settings.addresses)
+        return any(user == listed for listed, _ in self.storage.settings.addresses) or any(
+            user == room.principal for room in self.storage.settings.rooms)
 
     def user_of_uri(self, uri: str) -> str | None:
         """``/bob/`` or ``https://host/bob/`` (the principal URL, RFC 6638 §2.4.1)."""
@@ -112,6 +114,38 @@ class StorageSchedulingCalendars:
         if _SAFE_HREF.match(uid) and pathutils.is_safe_filesystem_path_component(uid):
             return uid + ".ics"
         return secrets.token_hex(16) + ".ics"
+
+    def remove_object(self, collection_path: str, href: str) -> None:
+        self.collection(collection_path)._delete_indexed(href)
+
+    # -- rooms ----------------------------------------------------------------------
+
+    def busy_intervals(self, user: str, start: int, end: int, exclude_uid: str
+                       ) -> list[tuple[int, int]]:
+        """Busy time of ``user`` from the index (Radicale's free-busy semantics), without
+        the object ``exclude_uid`` — a meeting never conflicts with itself."""
+        calendars = {c.path: c for c in self.calendars_of(user)}
+        excluded: dict[str, set[str]] = {}
+        for path, href in self.storage.index.find_uid(calendars, exclude_uid):
+            excluded.setdefault(path, set()).add(href)
+        window = (datetime.datetime.fromtimestamp(start, datetime.timezone.utc),
+                  datetime.datetime.fromtimestamp(end, datetime.timezone.utc))
+        found: list[tuple[int, int]] = []
+        for path, collection in calendars.items():
+            for begin, finish, fbtype in collection.free_busy(
+                    *window, 0, exclude=frozenset(excluded.get(path, ()))):
+                if fbtype.upper() != "FREE":
+                    found.append((int(begin.timestamp()), int(finish.timestamp())))
+        return found
+
+    def occurrences(self, text: str, start: int, end: int, limit: int
+                    ) -> tuple[list[tuple[int, int]], bool]:
+        """Occurrences the index would record for ``text`` expanded over [start, end)."""
+        from radicale_tracks.index.extract import TIMESTAMP_MAX, Expansion, extract_entry
+
+        entry = extract_entry(item_from_text("", text), Expansion(start, end, limit))
+        return ([(o.start, o.end) for o in entry.occurrences],
+                entry.covered_until >= TIMESTAMP_MAX)
 
     # -- inbox ----------------------------------------------------------------------
 

@@ -169,12 +169,23 @@ class SchedulingProperties:
         if tag == OUTBOX_URL:
             return _href(OUTBOX_URL, xmlutils.make_href(base_prefix, outbox_path(user)))
         if tag == USER_TYPE:
-            return _text(USER_TYPE, self.user_types.get(user, "INDIVIDUAL"))
+            return _text(USER_TYPE, self.user_type(user))
         if tag == DEFAULT_CALENDAR:
             path = self.storage.default_calendar_path(user)
             return (_href(DEFAULT_CALENDAR, xmlutils.make_href(base_prefix, "/%s/" % path))
                     if path else None)
         return None
+
+    def user_type(self, user: str) -> str:
+        """RFC 6638 §2.4.2: ROOM/RESOURCE for rooms, the admin's ``user_types``, else
+        INDIVIDUAL."""
+        from radicale_tracks.rooms.directory import RoomDirectory
+
+        with self.storage.database.connect() as connection:
+            room = RoomDirectory.load(connection, self.settings.rooms).by_principal(user)
+        if room is not None:
+            return room.kind
+        return self.user_types.get(user, "INDIVIDUAL")
 
     def addresses(self, user: str) -> list[str]:
         """The user's addresses, the one made from the domain first (preferred)."""

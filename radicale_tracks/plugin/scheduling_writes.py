@@ -185,6 +185,7 @@ class SchedulingStorageMixin:
     def scheduler(self) -> "Scheduler":
         if self._scheduler is None:
             from radicale_tracks.scheduling.engine import Scheduler, SchedulingConfig
+            from radicale_tracks.scheduling.rooms import RoomBooking
 
             self._scheduler = Scheduler(
                 SchedulingConfig(from_email=self.settings.from_email,
@@ -192,7 +193,8 @@ class SchedulingStorageMixin:
                                  assistant_principal=self.settings.assistant_principal),
                 self.book, self.scheduling_calendars,
                 lambda: self.assistant.templates, clock=_now,
-                tokens=lambda: secrets.token_hex(16))
+                tokens=lambda: secrets.token_hex(16),
+                rooms=RoomBooking(self.settings.rooms, self.scheduling_calendars, _now))
         return self._scheduler
 
     # -- per-request facts --------------------------------------------------------------

@@ -232,12 +232,14 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
             time_range=(candidate.range_start, candidate.range_end))
 
     def free_busy(self, start: datetime.datetime, end: datetime.datetime,
-                  max_occurrence: int) -> list[FreeBusyPeriod]:
+                  max_occurrence: int, exclude: frozenset[str] = frozenset()
+                  ) -> list[FreeBusyPeriod]:
         """The periods Radicale's free-busy-query would find, mostly without parsing.
 
         Same rules as ``radicale.app.report.freebusy_periods``: only VEVENT objects,
         occurrences clipped to the window, and a ValueError when one object has
-        ``max_occurrence`` occurrences in it (Radicale answers 400 then).
+        ``max_occurrence`` occurrences in it (Radicale answers 400 then). ``exclude``:
+        hrefs left out (a meeting checked against a room's other bookings).
         """
         scanned = self.refresh_index()
         start_ts, end_ts = int(start.timestamp()), int(end.timestamp())
@@ -251,6 +253,8 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
         per_object: dict[str, int] = {}
         periods: list[FreeBusyPeriod] = []
         for href, occurrence_start, occurrence_end, fbtype in busy.periods:
+            if href in exclude:
+                continue
             state = files.get(href)
             if state is None or state.size > limit:
                 continue
@@ -262,6 +266,8 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
             if clipped_end > clipped_start:
                 periods.append((_utc(clipped_start), _utc(clipped_end), fbtype))
         for href in busy.fallback_hrefs:
+            if href in exclude:
+                continue
             state = files.get(href)
             if state is None or state.size > limit:
                 continue

@@ -44,6 +44,7 @@ from radicale_tracks.scheduling import tags
 
 if TYPE_CHECKING:
     from radicale_tracks.mail.compose import MailTemplates
+    from radicale_tracks.scheduling.rooms import RoomAnswer, RoomBooking
     from radicale_tracks.outbox.mail import OutgoingMail
     from radicale_tracks.tracks.assistant import Assistant
 
@@ -83,6 +84,8 @@ class SchedulingCalendars(Protocol):
     def new_href(self, uid: str) -> str: ...
 
     def deliver(self, user: str, text: str) -> str: ...
+
+    def remove_object(self, collection_path: str, href: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -144,8 +147,10 @@ class Scheduler:
 
     def __init__(self, config: SchedulingConfig, book: AddressBook,
                  calendars: SchedulingCalendars, templates: Callable[[], "MailTemplates"],
-                 clock: Callable[[], datetime.datetime], tokens: Callable[[], str]) -> None:
+                 clock: Callable[[], datetime.datetime], tokens: Callable[[], str],
+                 rooms: "RoomBooking | None" = None) -> None:
         self.config = config
+        self.rooms = rooms
         self.book = book
         self.calendars = calendars
         self.templates = templates
@@ -259,6 +264,15 @@ class Scheduler:
                                                                       addresses, now)}
                 plan = [d._replace(message=again.get(d.message.recipient, d.message))
                         for d in plan]
+        room_answers: dict[str, RoomAnswer] = {}
+        if base is not None and self.rooms is not None:
+            base, room_answers = self._answer_for_rooms(connection, plan, base)
+            if room_answers:
+                # the others see the rooms' answers in the meeting they get
+                again = {m.recipient: m for m in organizer_messages(write.old, base,
+                                                                      addresses, now)}
+                plan = [d if d.recipient.user in room_answers else d._replace(
+                    message=again.get(d.message.recipient, d.message)) for d in plan]
         if base is not None:
             statuses.update(self._kept_statuses(base))
             stored = with_schedule_status(base, statuses, write.old)
@@ -277,7 +291,12 @@ class Scheduler:
         latest = new if new is not None else write.old
         assert latest is not None
         for message, recipient, existing in plan:
-            if recipient.kind == "local":
+            if recipient.kind == "local" and recipient.user in room_answers:
+                result = self._deliver_to_room(connection, recipient.user, message,
+                                               existing, room_answers[recipient.user],
+                                               write.owner, mails)
+                outcome.deliveries.append("%s: %s" % (recipient.user, result))
+            elif recipient.kind == "local":
                 assert recipient.user is not None
                 result = self._deliver_to_attendee(connection, recipient.user, message,
                                                    existing)
@@ -328,6 +347,61 @@ class Scheduler:
                 tags.keep(connection, path, existing.etag, int(self.clock().timestamp()))
         self.calendars.write_object(collection, href, _text(copy))
         return receipt.outcome.value
+
+    # -- rooms ----------------------------------------------------------------------
+
+    def _answer_for_rooms(self, connection: Connection, plan: list[Delivery],
+                          base: Calendar) -> tuple[Calendar, dict[str, "RoomAnswer"]]:
+        """The rooms' answers to a local organizer's meeting, applied to it before it is
+        stored: the organizer's client gets one version, with the rooms' PARTSTATs."""
+        assert self.rooms is not None
+        answers: dict[str, RoomAnswer] = {}
+        for delivery in plan:
+            user = delivery.recipient.user
+            if delivery.recipient.kind != "local" or user is None:
+                continue
+            stored = parse_calendar(delivery.existing.text) if delivery.existing else None
+            answer = self.rooms.answer(connection, user, delivery.message, stored)
+            if answer is None:
+                continue
+            answers[user] = answer
+            for reply in answer.replies:
+                try:
+                    receipt = apply_message(reply.calendar(), base)
+                except ItipError as e:
+                    logger.warning("Answer of room %s not applied: %s", user, e)
+                    continue
+                if receipt.calendar is not None:
+                    base = receipt.calendar
+        return base, answers
+
+    def _deliver_to_room(self, connection: Connection, user: str, message: ItipMessage,
+                         existing: StoredObject | None, answer: "RoomAnswer",
+                         organizer_user: str | None, mails: list["OutgoingMail"]) -> str:
+        """The request into the room's inbox, its copy as it answered (none when it
+        declined), and its REPLY to the organizer: into a local organizer's inbox (their
+        object already carries the answer) or by mail."""
+        self.calendars.deliver(user, message.ics)
+        if answer.copy is None:
+            if existing is not None:
+                self.calendars.remove_object(existing.collection_path, existing.href)
+                tags.forget(connection, tags.object_path(existing.collection_path,
+                                                         existing.href))
+        else:
+            if existing is None:
+                collection = self.calendars.default_calendar(user)
+                href = self.calendars.new_href(message.uid)
+            else:
+                collection, href = existing.collection_path, existing.href
+                tags.forget(connection, tags.object_path(collection, href))
+            self.calendars.write_object(collection, href, _text(answer.copy))
+        for reply in answer.replies:
+            if organizer_user is not None:
+                self.calendars.deliver(organizer_user, reply.ics)
+            else:
+                mails.append(self._mail(reply, answer.copy or message.calendar(), None))
+        return "%s by policy (%s)" % (answer.decision.partstat.value.lower(),
+                                      answer.decision.reason)
 
     # -- attendee -------------------------------------------------------------------
 
@@ -433,6 +507,15 @@ class Scheduler:
                 normalize_address(message.sender)):
             return "refused: %s's copy of UID %s belongs to another organizer (%s)" % (
                 user, message.uid, NO_AUTHORITY)
+        if self.rooms is not None:
+            answer = self.rooms.answer(connection, user, message, parse_calendar(
+                existing.text) if existing else None)
+            if answer is not None:
+                mails: list[OutgoingMail] = []
+                result = self._deliver_to_room(connection, user, message, existing, answer,
+                                               None, mails)
+                self._enqueue(connection, mails, self.clock())
+                return result
         return self._deliver_to_attendee(connection, user, message, existing)
 
     def receive_reply(self, connection: Connection, organizer_user: str,

@@ -1,0 +1,1 @@
+"""Rooms and resources: principals that answer invitations by their booking policy."""

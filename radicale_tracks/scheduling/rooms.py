@@ -1,0 +1,127 @@
+"""A room's answer to an invitation delivered to it (by CalDAV or by mail).
+
+The scheduling engine delivers to a room as to any user; before the room's copy is
+written this module decides the answer by the room's policy (``core/booking.py``) on the
+room's busy time from the index, and turns it into the room's copy (what the room's
+calendar holds) and the REPLY to the organizer. The engine then applies that REPLY to a
+local organizer's object before storing it — one write, no second version for the
+client to fetch — or mails it to an organizer elsewhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import logging
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from icalendar import Calendar
+from sqlalchemy import Connection
+
+from radicale_tracks.core.booking import BookingDecision, booked_copy, decide_booking
+from radicale_tracks.core.broker import attendee_messages
+from radicale_tracks.core.itip import (ItipError, ItipMessage, Method, PartStat,
+                                       main_components, parse_calendar, serialize)
+from radicale_tracks.core.receipt import Outcome, apply_message
+from radicale_tracks.core.scheduling import strip_schedule_parameters
+from radicale_tracks.rooms.directory import Room, RoomDirectory
+
+logger = logging.getLogger("radicale.tracks.rooms")
+
+#: how far ahead a series is checked for conflicts when the room sets no window
+CONFLICT_HORIZON_DAYS = 366
+#: most occurrences of one series checked
+MAX_CHECKED_OCCURRENCES = 1000
+
+
+class RoomCalendars(Protocol):
+    """What a room's answer needs from the storage (``plugin/scheduling_calendars.py``)."""
+
+    def busy_intervals(self, user: str, start: int, end: int, exclude_uid: str
+                       ) -> list[tuple[int, int]]:
+        """The user's busy time (any FBTYPE but FREE), without the object ``exclude_uid``."""
+        ...
+
+    def occurrences(self, text: str, start: int, end: int, limit: int
+                    ) -> tuple[list[tuple[int, int]], bool]:
+        """Occurrences of an object in [start, end) as the index reads them, and whether
+        that was all of them (False: the series goes on, or the cap was hit)."""
+        ...
+
+
+@dataclass(frozen=True)
+class RoomAnswer:
+    room: Room
+    decision: BookingDecision
+    #: the room's copy with its answer; None when it declined the whole meeting (the
+    #: room's calendar holds only what it accepted)
+    copy: Calendar | None
+    replies: tuple[ItipMessage, ...]
+    outcome: Outcome
+
+
+class RoomBooking:
+    def __init__(self, configured: tuple[Room, ...], calendars: RoomCalendars,
+                 clock: Callable[[], datetime.datetime]) -> None:
+        self.configured = configured
+        self.calendars = calendars
+        self.clock = clock
+
+    def room_of(self, connection: Connection, user: str) -> Room | None:
+        return RoomDirectory.load(connection, self.configured).by_principal(user)
+
+    def answer(self, connection: Connection, user: str, message: ItipMessage,
+               stored: Calendar | None) -> RoomAnswer | None:
+        """The answer of ``user`` if it is a room and ``message`` a REQUEST it takes;
+        None otherwise (people, CANCEL, stale or unreadable messages: ordinary delivery)."""
+        if message.method is not Method.REQUEST:
+            return None
+        room = self.room_of(connection, user)
+        if room is None:
+            return None
+        try:
+            receipt = apply_message(message.calendar(), stored)
+        except ItipError:
+            return None
+        if receipt.calendar is None or receipt.outcome is Outcome.STALE:
+            return None
+        received = strip_schedule_parameters(receipt.calendar)
+        now = self.clock()
+        decision = self._decide(room, received, message.uid, int(now.timestamp()))
+        booked = booked_copy(received, room.address, decision)
+        replies = tuple(_with_comment(reply, decision.reason)
+                        for reply in attendee_messages(received, booked, room.address, now))
+        whole_declined = decision.partstat is PartStat.DECLINED
+        logger.info("Room %s answers %s: %s (%s)", room.address, message.uid,
+                    decision.partstat.value, decision.reason)
+        return RoomAnswer(room, decision, None if whole_declined else booked, replies,
+                          receipt.outcome)
+
+    def _decide(self, room: Room, meeting: Calendar, uid: str, now: int) -> BookingDecision:
+        policy = room.policy
+        days = max(policy.window_days or 0, CONFLICT_HORIZON_DAYS)
+        # one day past the window, so that an occurrence just beyond it is seen
+        until = now + (days + 1) * 86400
+        occurrences, complete = self.calendars.occurrences(
+            serialize(meeting), now, until, MAX_CHECKED_OCCURRENCES)
+        occurrences = [(s, e) for s, e in occurrences if e > now and s < until]
+        recurring = any(component.get("RRULE") is not None or component.get("RDATE")
+                        is not None for component in main_components(meeting).values())
+        if recurring and not complete and policy.window_days is None:
+            complete = True   # endless series: checked over the horizon, as Exchange does
+        busy = self.calendars.busy_intervals(
+            room.principal, now, max((e for _, e in occurrences), default=now + 1), uid) \
+            if occurrences else []
+        return decide_booking(policy, occurrences, busy, now, complete=complete,
+                              recurring=recurring)
+
+
+def _with_comment(reply: ItipMessage, reason: str) -> ItipMessage:
+    """The REPLY with the room's reason as COMMENT (RFC 5546 §3.2.3 allows one)."""
+    calendar = parse_calendar(reply.ics)
+    for component in calendar.subcomponents:
+        if component.name == "VEVENT":
+            component.pop("COMMENT", None)
+            component.add("COMMENT", reason)
+    return dataclasses.replace(reply, ics=serialize(calendar))
