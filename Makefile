@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG := config/radicale.conf
 
-.PHONY: serve test bench install clean
+.PHONY: serve test bench bench-availability install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-availability: $(STAMP)
+	$(BIN)/python bench/availability.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache test-artifacts radicale_tracks.egg-info

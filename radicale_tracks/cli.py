@@ -69,6 +69,8 @@ def _parser() -> argparse.ArgumentParser:
 
     from radicale_tracks.inbound.commands import add_commands as add_inbound_commands
     from radicale_tracks.outbox.commands import add_commands as add_outbox_commands
+    from radicale_tracks.plugin.availability_commands import \
+        add_commands as add_availability_commands
     from radicale_tracks.rooms.commands import add_commands as add_rooms_commands
     from radicale_tracks.tracks.commands import add_commands as add_tracks_commands
 
@@ -76,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     add_outbox_commands(commands)
     add_inbound_commands(commands)
     add_rooms_commands(commands)
+    add_availability_commands(commands)
     return parser
 
 

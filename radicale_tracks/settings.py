@@ -527,10 +527,8 @@ def _time_zone(text: str) -> str:
 
 
 def _working_hours(text: str, zone: str) -> str:
-    try:
-        from radicale_tracks.core.availability import AvailabilityError, parse_working_hours
-    except ModuleNotFoundError:  # TEMPORARY
-        return text.strip()
+    from radicale_tracks.core.availability import AvailabilityError, parse_working_hours
+
     try:
         parse_working_hours(text, _time_zone(zone))
     except AvailabilityError as e:

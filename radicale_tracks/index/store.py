@@ -15,7 +15,7 @@ from functools import reduce
 from operator import xor
 from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
-from sqlalchemy import Connection, and_, delete, or_, select, union, update
+from sqlalchemy import Connection, and_, delete, func, or_, select, union, update
 
 from radicale_tracks.db.session import Database
 from radicale_tracks.index.extract import IndexEntry
@@ -217,6 +217,18 @@ class IndexStore:
                 select(items.c.href, items.c.etag)
                 .join(collections, collections.c.id == items.c.collection_id)
                 .where(collections.c.path == path, items.c.organizer.is_not(None)))}
+
+    def latest_changes(self, paths: Iterable[str]) -> dict[str, int]:
+        """Per collection path, the newest file mtime (ns) among its indexed objects."""
+        wanted = list(paths)
+        if not wanted:
+            return {}
+        with self.database.connect() as connection:
+            return {row[0]: int(row[1]) for row in connection.execute(
+                select(collections.c.path, func.max(items.c.file_mtime_ns))
+                .join(collections, collections.c.id == items.c.collection_id)
+                .where(collections.c.path.in_(wanted)).group_by(collections.c.path))
+                if row[1] is not None}
 
     def find_uid(self, paths: Iterable[str], uid: str) -> list[tuple[str, str]]:
         """(collection path, href) of the objects with ``uid`` in any of ``paths``."""

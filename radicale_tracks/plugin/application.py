@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import json
 import logging
 import re
 import socket
@@ -49,6 +50,8 @@ from radicale_tracks.tracks.store import track_by_feed_token
 logger = logging.getLogger("radicale.tracks.application")
 
 FREE_BUSY_QUERY = xmlutils.make_clark("C:free-busy-query")
+AVAILABILITY = xmlutils.make_clark("C:calendar-availability")
+CALENDAR_TRANSP = xmlutils.make_clark("C:schedule-calendar-transp")
 TIME_RANGE = xmlutils.make_clark("C:time-range")
 
 
@@ -56,6 +59,9 @@ MULTISTATUS = xmlutils.make_clark("D:multistatus")
 AUTO_SCHEDULE = "calendar-auto-schedule"
 
 FEED_PREFIX = "/.tracks/feed/"
+API_PREFIX = "/.tracks/api/"
+#: largest JSON request body of the API
+MAX_API_BODY = 64 * 1024
 _FEED_TOKEN = re.compile(r"^[0-9a-f]{16,64}$")
 
 
@@ -168,6 +174,8 @@ class Application(radicale_app.Application):
                 user_groups: set, request_info: dict) -> types.WSGIResponse:
         box = box_of(path)
         storage = self._storage
+        if path.startswith(API_PREFIX) and isinstance(storage, Storage):
+            return self._api(environ, path[len(API_PREFIX):], user)
         if box is None or not isinstance(storage, Storage):
             return super().do_POST(environ, base_prefix, path, user, user_groups,
                                    request_info)
@@ -185,6 +193,44 @@ class Application(radicale_app.Application):
                 storage, raw, environ.get("CONTENT_TYPE", ""), user, max_occurrence,
                 datetime.datetime.now(datetime.timezone.utc))
         return status, headers, body, None
+
+    def _api(self, environ: types.WSGIEnviron, name: str, user: str) -> types.WSGIResponse:
+        """``POST /.tracks/api/slots``: the slot finder for the authenticated user, JSON in
+        and out (docs/admin.md). Radicale authenticated the request as for any other."""
+        from radicale_tracks.core.slot_report import report_json
+        from radicale_tracks.core.slot_request import SlotRequestError, slot_request
+        from radicale_tracks.core.slots import SlotQueryError
+        from radicale_tracks.plugin.slot_search import search_slots
+
+        if not user:
+            return _json(client.UNAUTHORIZED, {"error": "log in as for CalDAV"},
+                         [("WWW-Authenticate", 'Basic realm="Radicale"')])
+        if name.strip("/") != "slots":
+            return _json(client.NOT_FOUND, {"error": "no such API: %s" % name})
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > MAX_API_BODY:
+            return _json(client.REQUEST_ENTITY_TOO_LARGE,
+                         {"error": "request larger than %d bytes" % MAX_API_BODY})
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            data = json.loads(raw or b"{}")
+            if not isinstance(data, dict):
+                raise ValueError("a JSON object is expected")
+        except ValueError as e:
+            return _json(client.BAD_REQUEST, {"error": "not JSON: %s" % e})
+        storage = self._storage
+        assert isinstance(storage, Storage)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        max_occurrence = self.configuration.get("reporting", "max_freebusy_occurrence")
+        try:
+            with storage.acquire_lock("r", user):
+                request = slot_request(data, now, _requester_zone(storage, user))
+                found = search_slots(storage, user, request, now, max_occurrence)
+        except (SlotRequestError, SlotQueryError) as e:
+            return _json(client.BAD_REQUEST, {"error": str(e)})
+        logger.info("Slots for %s: %d candidates, %d returned", user,
+                    found.result.candidates, len(found.result.slots))
+        return _json(client.OK, report_json(found.result, request.zone, found.names))
 
     def do_DELETE(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
@@ -216,10 +262,60 @@ class Application(radicale_app.Application):
 
     def do_PROPPATCH(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                      user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
-        if box_of(path) is not None:
+        storage = self._storage
+        box = box_of(path)
+        if box is not None:
+            if box[1] == INBOX and isinstance(storage, Storage) and user == box[0]:
+                return self._inbox_proppatch(environ, path, user)
             return httputils.NOT_ALLOWED
+        raw = self._body(environ)
+        if not isinstance(raw, bytes):
+            return raw
+        body = calendar_transp_as_text(raw)
+        environ["wsgi.input"] = io.BytesIO(body)  # type: ignore[index]  # WSGI dict
+        environ["CONTENT_LENGTH"] = str(len(body))  # type: ignore[index]
         return super().do_PROPPATCH(environ, base_prefix, path, user, user_groups,
                                     request_info)
+
+    def _inbox_proppatch(self, environ: types.WSGIEnviron, path: str, user: str
+                         ) -> types.WSGIResponse:
+        """RFC 7953 §7.2.4: the owner sets or removes ``calendar-availability`` on the
+        inbox; nothing else of the inbox is writable."""
+        from radicale_tracks.core.availability import AvailabilityError
+        from radicale_tracks.plugin.availability import set_availability
+
+        raw = self._body(environ)
+        if not isinstance(raw, bytes):
+            return raw
+        root = self._parse(raw, environ) if raw else None
+        if root is None:
+            return httputils.BAD_REQUEST
+        changes = xmlutils.props_from_request(root)
+        wanted = xmlutils.make_human_tag(AVAILABILITY)
+        if set(changes) != {wanted}:
+            return _plain(client.FORBIDDEN, "only calendar-availability can be changed "
+                          "on the inbox\n")
+        storage = self._storage
+        assert isinstance(storage, Storage)
+        text = changes[wanted]
+        try:
+            with storage.acquire_lock("w", user):
+                set_availability(storage, user, text if text else None)
+        except AvailabilityError as e:
+            root_error = xmlutils.webdav_error("C:valid-calendar-data")
+            ET.SubElement(root_error, xmlutils.make_clark("D:responsedescription")).text = (
+                str(e))
+            return (client.FORBIDDEN, {"Content-Type": "text/xml; charset=utf-8"},
+                    ET.tostring(root_error, encoding="utf-8", xml_declaration=True), None)
+        multistatus = ET.Element(MULTISTATUS)
+        response = ET.SubElement(multistatus, xmlutils.make_clark("D:response"))
+        ET.SubElement(response, xmlutils.make_clark("D:href")).text = path
+        propstat = ET.SubElement(response, xmlutils.make_clark("D:propstat"))
+        ET.SubElement(ET.SubElement(propstat, xmlutils.make_clark("D:prop")), AVAILABILITY)
+        ET.SubElement(propstat, xmlutils.make_clark("D:status")).text = (
+            xmlutils.make_response(client.OK))
+        return (client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"},
+                ET.tostring(multistatus, encoding="utf-8", xml_declaration=True), None)
 
     def do_MOVE(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                 user_groups: set, request_info: dict) -> types.WSGIResponse:
@@ -374,11 +470,41 @@ class Application(radicale_app.Application):
         return client.OK, headers, body, xmlutils.pretty_xml(xml_request)
 
 
+def calendar_transp_as_text(raw: bytes) -> bytes:
+    """A PROPPATCH body with ``schedule-calendar-transp``'s child element turned into
+    text, which is what Radicale stores of a dead property (RFC 6638 §9.1 values
+    ``opaque`` / ``transparent``); other bodies unchanged."""
+    if b"schedule-calendar-transp" not in raw:
+        return raw
+    try:
+        root = DefusedET.fromstring(raw)
+    except Exception:
+        return raw
+    for prop in root.iter(CALENDAR_TRANSP):
+        kind = next((child.tag.rpartition("}")[2] for child in prop), "")
+        for child in list(prop):
+            prop.remove(child)
+        prop.text = kind if kind in ("opaque", "transparent") else (prop.text or "")
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
 def _with_auto_schedule(headers: Any) -> Any:
     """The DAV header with RFC 6638's ``calendar-auto-schedule`` (§2)."""
     if isinstance(headers, dict) and "DAV" in headers and AUTO_SCHEDULE not in headers["DAV"]:
         return dict(headers, DAV="%s, %s" % (headers["DAV"], AUTO_SCHEDULE))
     return headers
+
+
+def _requester_zone(storage: Storage, user: str) -> str:
+    from radicale_tracks.plugin.availability import user_zone
+
+    return user_zone(storage, user)
+
+
+def _json(status: int, body: Any, headers: list[tuple[str, str]] | None = None
+          ) -> types.WSGIResponse:
+    data = json.dumps(body, indent=1).encode("utf-8")
+    return status, dict([("Content-Type", "application/json"), *(headers or [])]), data, None
 
 
 def _plain(status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Any:

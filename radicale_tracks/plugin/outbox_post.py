@@ -2,7 +2,8 @@
 attendees, answered from the SQL index.
 
 One ``schedule-response`` entry per attendee: the busy time of a user of this server
-(transparent and cancelled events do not count, tentative ones are BUSY-TENTATIVE),
+(transparent and cancelled events and transparent calendars do not count, tentative
+events are BUSY-TENTATIVE, time outside working hours BUSY-UNAVAILABLE),
 3.7 for an address that is nobody here, 3.8 where ``freebusy_visibility`` does not let
 the requester see it. Refusals of the request itself name the CalDAV precondition.
 """
@@ -36,6 +37,7 @@ def freebusy_post(storage: "Storage", body: bytes, content_type: str, user: str,
     from radicale_tracks.core.freebusy import (FreeBusyRequest, busy_periods, freebusy_reply,
                                                parse_freebusy_request)
     from radicale_tracks.core.itip import ItipError
+    from radicale_tracks.plugin.availability import principal_busy
 
     if content_type.split(";")[0].strip().lower() != "text/calendar":
         return _error(client.UNSUPPORTED_MEDIA_TYPE, "C:supported-calendar-data",
@@ -60,8 +62,8 @@ def freebusy_post(storage: "Storage", body: bytes, content_type: str, user: str,
                 status = NO_AUTHORITY
             else:
                 try:
-                    periods = storage.busy_periods(recipient.user, request.start,
-                                                   request.end, max_occurrence)
+                    periods = principal_busy(storage, recipient.user, request.start,
+                                             request.end, max_occurrence)
                 except Exception:
                     logger.exception("Free-busy of %s unavailable", recipient.user)
                     status = FAILED

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterable
 from urllib.parse import unquote
 
 from radicale import xmlutils
+from radicale.storage import BaseCollection
 
 from radicale_tracks.plugin.schedule_boxes import INBOX, OUTBOX, inbox_path, outbox_path
 
@@ -141,8 +142,12 @@ class SchedulingProperties:
                 answers[DEFAULT_CALENDAR] = self._principal_prop(
                     DEFAULT_CALENDAR, parts[0], request.base_prefix)
         elif len(parts) == 2 and asked(CALENDAR_TRANSP):
+            calendar = next(iter(self.storage.discover("/%s/%s/" % tuple(parts))), None)
+            stored = (calendar.get_meta("C:schedule-calendar-transp")
+                      if isinstance(calendar, BaseCollection) else None)
             transp = ET.Element(CALENDAR_TRANSP)
-            transp.append(ET.Element(clark("C:opaque")))
+            transp.append(ET.Element(clark("C:transparent" if str(stored or "").lower()
+                                           == "transparent" else "C:opaque")))
             answers[CALENDAR_TRANSP] = transp
         elif len(parts) == 3 and asked(SCHEDULE_TAG) and parts[1] not in (INBOX, OUTBOX):
             collection = "%s/%s" % (parts[0], parts[1])

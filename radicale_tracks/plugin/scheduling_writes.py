@@ -276,15 +276,6 @@ class SchedulingStorageMixin:
     def default_calendar_path(self, user: str) -> str | None:
         return self.scheduling_calendars.existing_default(user)
 
-    def busy_periods(self, user: str, start: datetime.datetime, end: datetime.datetime,
-                     max_occurrence: int) -> list[tuple[datetime.datetime, datetime.datetime,
-                                                         str]]:
-        """Every period of ``user``'s calendars in the window, as Radicale would find it."""
-        periods: list[tuple[datetime.datetime, datetime.datetime, str]] = []
-        for collection in self.scheduling_calendars.calendars_of(user):
-            periods.extend(collection.free_busy(start, end, max_occurrence))
-        return periods
-
     def forget_schedule_tags(self, collection_path: str) -> None:
         from radicale_tracks.scheduling.tags import forget_collection
 

@@ -1,0 +1,151 @@
+"""Availability at team scale: vanilla Radicale and radicale-tracks on the same data.
+
+Ten people (u01…u10) and a pool of twenty rooms (room01…room20), each principal with
+the same kind of generated calendar (``--events`` each, default 5 000, seeds differ),
+laid out for both servers. Measured in alternation, medians of ``--reps``:
+
+- busy time of 20 attendees over 2 weeks: one outbox POST (RFC 6638) with the plugin;
+  vanilla Radicale has no scheduling, so its nearest equivalent is what a client must do
+  there — one free-busy-query REPORT per attendee calendar (20 requests);
+- a slot search: 30 minutes with the ten people and any room of the pool, over 2 weeks on
+  a 30-minute grid (``POST /.tracks/api/slots``), against the 30 REPORTs a client would
+  need on vanilla Radicale before it could start looking.
+
+    make bench-availability                       # 5 000 events per principal
+    make bench-availability BENCH_ARGS="--events 1000 --reps 5"
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from calendars import generate, this_monday, write_collection  # noqa: E402
+from helpers import PLUGIN, VANILLA, RadicaleServer, free_busy_query, report  # noqa: E402
+
+PEOPLE = ["u%02d" % n for n in range(1, 11)]
+ROOMS = ["room%02d" % n for n in range(1, 21)]
+
+
+def stamp(value: datetime.datetime) -> str:
+    return value.strftime("%Y%m%dT%H%M%SZ")
+
+
+def outbox_request(start: str, end: str, attendees: list[str]) -> bytes:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//bench//EN", "METHOD:REQUEST",
+             "BEGIN:VFREEBUSY", "UID:bench-fb-20", "DTSTAMP:20260101T000000Z",
+             "DTSTART:" + start, "DTEND:" + end, "ORGANIZER:mailto:alice@example.org"]
+    lines += ["ATTENDEE:mailto:%s@example.org" % a for a in attendees]
+    return ("\r\n".join(lines + ["END:VFREEBUSY", "END:VCALENDAR"]) + "\r\n").encode()
+
+
+def median_ms(values: list[float]) -> float:
+    return statistics.median(values) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5000, help="events per principal")
+    parser.add_argument("--reps", type=int, default=9)
+    args = parser.parse_args()
+    anchor = this_monday()
+    week = anchor + datetime.timedelta(days=7)   # next week: all of it lies ahead
+    window = (stamp(week), stamp(week + datetime.timedelta(days=14)))
+    rooms = "\n".join("    %s@example.org: name=Room %s; pools=bench-pool; priority=%d"
+                      % (room, room[-2:], number) for number, room in enumerate(ROOMS))
+    with tempfile.TemporaryDirectory(prefix="tracks-bench-availability-") as temp:
+        workdir = Path(temp)
+        started = time.perf_counter()
+        servers = {}
+        for name, storage_type in (("vanilla", VANILLA), ("tracks", PLUGIN)):
+            folder = workdir / name
+            for seed, principal in enumerate(PEOPLE + ROOMS, 1):
+                write_collection(folder / "collection-root" / principal / "calendar",
+                                 generate(args.events, seed=seed, anchor=anchor))
+            servers[name] = RadicaleServer(
+                workdir / ("srv-" + name), storage_type=storage_type, folder=folder,
+                rights_type="authenticated" if name == "vanilla" else "radicale_tracks.rights",
+                storage_options={} if name == "vanilla" else {
+                    "domain": "example.org", "rooms": "\n" + rooms,
+                    "outbox_sender": "False", "index_rescan_interval": "3600"})
+        print("laid out %d principals x %d events in %.1fs" % (
+            len(PEOPLE + ROOMS), args.events, time.perf_counter() - started), flush=True)
+        started = time.perf_counter()
+        reindex = servers["tracks"].cli("reindex", "--quiet")
+        if reindex.returncode != 0:
+            raise SystemExit(reindex.stderr)
+        print("reindex %.1fs" % (time.perf_counter() - started), flush=True)
+        timings: dict[str, list[float]] = {key: [] for key in (
+            "vanilla_fb20", "tracks_fb20", "vanilla_reports30", "tracks_slots")}
+        try:
+            for server in servers.values():
+                server.start()
+            sessions = {name: server.session() for name, server in servers.items()}
+            body = free_busy_query(*window)
+            attendees20 = PEOPLE + ROOMS[:10]
+            slot_question = {"attendees": ["%s@example.org" % p for p in PEOPLE],
+                             "pools": ["bench-pool"], "duration": 30, "grid": 30,
+                             "start": week.isoformat(),
+                             "end": (week + datetime.timedelta(days=14)).isoformat(),
+                             "zone": "UTC", "include_organizer": False,
+                             "max_results": 20}
+            for rep in range(args.reps + 1):   # the first round warms both servers
+                vanilla, tracks = servers["vanilla"], servers["tracks"]
+                begin = time.perf_counter()
+                for principal in attendees20:
+                    answer = report(sessions["vanilla"], "%s/%s/calendar/" % (
+                        vanilla.url, principal), body)
+                    assert answer.status_code == 200, answer.text
+                fb20_vanilla = time.perf_counter() - begin
+                begin = time.perf_counter()
+                answer = sessions["tracks"].post(
+                    tracks.url + "/alice/schedule-outbox/",
+                    data=outbox_request(*window, attendees20),
+                    headers={"Content-Type": "text/calendar"})
+                fb20_tracks = time.perf_counter() - begin
+                assert answer.status_code == 200 and answer.text.count(
+                    "2.0;Success") == 20, answer.text[:500]
+                begin = time.perf_counter()
+                for principal in PEOPLE + ROOMS:
+                    report(sessions["vanilla"], "%s/%s/calendar/" % (vanilla.url, principal),
+                           body)
+                reports30 = time.perf_counter() - begin
+                begin = time.perf_counter()
+                answer = sessions["tracks"].post(tracks.url + "/.tracks/api/slots",
+                                                 json=slot_question)
+                slots = time.perf_counter() - begin
+                assert answer.status_code == 200, answer.text
+                if rep == 0:
+                    found = answer.json()
+                    print("slot search: %d candidates, %d slots, first %s" % (
+                        found["candidates"], len(found["slots"]),
+                        found["slots"][0]["start"] if found["slots"] else found["reason"]))
+                    continue
+                timings["vanilla_fb20"].append(fb20_vanilla)
+                timings["tracks_fb20"].append(fb20_tracks)
+                timings["vanilla_reports30"].append(reports30)
+                timings["tracks_slots"].append(slots)
+        finally:
+            for server in servers.values():
+                server.stop()
+    v20, t20 = median_ms(timings["vanilla_fb20"]), median_ms(timings["tracks_fb20"])
+    v30, ts = median_ms(timings["vanilla_reports30"]), median_ms(timings["tracks_slots"])
+    print("| events per principal | metric | vanilla (ms) | tracks (ms) | vanilla / tracks |")
+    print("| ---: | --- | ---: | ---: | ---: |")
+    print("| %d | busy time of 20 attendees, 2 weeks (vanilla: 20 REPORTs; tracks: one "
+          "outbox POST) | %.1f | %.1f | %.1f× |" % (args.events, v20, t20, v20 / t20))
+    print("| %d | slot search, 10 people + pool of 20 rooms, 2 weeks, 30-min grid "
+          "(vanilla: the 30 REPORTs alone) | %.1f | %.1f | %.1f× |" % (
+              args.events, v30, ts, v30 / ts))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""A principal's busy time for scheduling: every counted calendar plus working hours.
+
+RFC 6638 free-busy and the slot finder ask about a *person*, not a collection: the union
+of their calendars that count (``schedule-calendar-transp`` not ``transparent``, §9.1),
+and — from their RFC 7953 availability — time outside working hours as
+BUSY-UNAVAILABLE. The free-busy-query REPORT on one calendar (RFC 4791 §7.10) stays
+Radicale's per-collection answer and knows nothing of availability.
+
+Availability is the ``calendar-availability`` property of the user's inbox (RFC 7953
+§7.2.4, as Apple Calendar and sabre/dav store it), written over CalDAV or by
+``radicale-tracks availability set``; users without one get the configured default
+working hours in their time zone (the ``calendar-timezone`` of their first calendar that
+has one, else ``default_time_zone``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+from typing import TYPE_CHECKING
+
+from radicale.storage import BaseCollection
+
+from radicale_tracks.core.availability import (Availability, AvailabilityError,
+                                               availability_calendar, parse_availability,
+                                               parse_working_hours, unavailable_periods)
+from radicale_tracks.core.timezones import iana_zone
+from radicale_tracks.plugin.schedule_boxes import ensure_boxes, inbox_path
+
+if TYPE_CHECKING:
+    from radicale_tracks.plugin.storage import Collection, Storage
+
+logger = logging.getLogger("radicale.tracks.availability")
+
+AVAILABILITY_PROP = "C:calendar-availability"
+TRANSP_PROP = "C:schedule-calendar-transp"
+TIMEZONE_PROP = "C:calendar-timezone"
+Period = tuple[datetime.datetime, datetime.datetime, str]
+
+
+def counted_calendars(storage: "Storage", user: str) -> list["Collection"]:
+    """The user's calendars whose events make them busy (RFC 6638 §9.1)."""
+    return [collection for collection in storage.scheduling_calendars.calendars_of(user)
+            if str(collection.get_meta(TRANSP_PROP) or "").strip().lower() != "transparent"]
+
+
+def user_zone(storage: "Storage", user: str) -> str:
+    """The IANA zone of a user: the first ``calendar-timezone`` among their calendars."""
+    for collection in storage.scheduling_calendars.calendars_of(user):
+        text = collection.get_meta(TIMEZONE_PROP)
+        if not text:
+            continue
+        for line in str(text).splitlines():
+            if line.upper().startswith("TZID"):
+                zone = iana_zone(line.partition(":")[2])
+                if zone:
+                    return zone
+    return storage.settings.default_time_zone
+
+
+def stored_availability(storage: "Storage", user: str) -> str | None:
+    """The user's own VAVAILABILITY text, or None."""
+    inbox = next(iter(storage.discover(inbox_path(user))), None)
+    if not isinstance(inbox, BaseCollection):
+        return None
+    text = inbox.get_meta(AVAILABILITY_PROP)
+    return str(text) if text else None
+
+
+def default_availability_text(storage: "Storage", user: str) -> str:
+    return _default_text(storage.settings.default_working_hours, user_zone(storage, user))
+
+
+@functools.lru_cache(maxsize=64)
+def _default_text(hours: str, zone: str) -> str:
+    return availability_calendar(parse_working_hours(hours, zone), "default-working-hours",
+                                 datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc))
+
+
+def availability_of(storage: "Storage", user: str) -> tuple[Availability, str]:
+    """(availability, "own" | "default") of ``user``."""
+    own = stored_availability(storage, user)
+    if own:
+        try:
+            return _parsed(own), "own"
+        except AvailabilityError as e:   # stored before a stricter check: say so, go on
+            logger.warning("Availability of %s unreadable (%s); default hours used", user, e)
+    return _parsed(default_availability_text(storage, user)), "default"
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> Availability:
+    """Parsed once per text: most users share the default hours, and a slot search asks
+    for everyone's availability at once."""
+    return parse_availability(text)
+
+
+def set_availability(storage: "Storage", user: str, text: str | None) -> None:
+    """Store (or with None remove) the user's availability; checked first. Call under
+    the storage's write lock."""
+    if text is not None:
+        parse_availability(text)
+    ensure_boxes(storage, user)
+    inbox = next(iter(storage.discover(inbox_path(user))))
+    assert isinstance(inbox, BaseCollection)
+    meta = dict(inbox.get_meta())
+    if text is None:
+        meta.pop(AVAILABILITY_PROP, None)
+    else:
+        meta[AVAILABILITY_PROP] = text
+    inbox.set_meta(meta)
+
+
+def principal_busy(storage: "Storage", user: str, start: datetime.datetime,
+                   end: datetime.datetime, max_occurrence: int,
+                   working_hours: bool = True) -> list[Period]:
+    """Busy periods of ``user`` in [start, end): counted calendars from the index, and
+    time outside their availability as BUSY-UNAVAILABLE (or its BUSYTYPE)."""
+    periods: list[Period] = []
+    for collection in counted_calendars(storage, user):
+        periods.extend(collection.free_busy(start, end, max_occurrence))
+    if working_hours:
+        availability, _source = availability_of(storage, user)
+        periods.extend(unavailable_periods(availability, start, end))
+    return periods

@@ -1,0 +1,108 @@
+"""The slot finder on this server's calendars: whose busy time, from the index.
+
+For one requester (the organizer) and a :class:`SlotRequest`: the organizer and every
+attendee who is a user here contribute their busy time (``plugin/availability.py``:
+counted calendars and working hours); people elsewhere — and users whose free-busy the
+requester may not see (``freebusy_visibility = self``) — are "unknown"; rooms and the
+rooms of pools contribute their calendars. Then ``core/slots.find_slots`` decides.
+Shared by the JSON API (``plugin/application.py``) and ``radicale-tracks slots``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from radicale_tracks.core.slot_request import SlotRequest, SlotRequestError
+from radicale_tracks.core.slots import (ASSIGNMENT_ROUND_ROBIN, Busy, Participant, Pool,
+                                        Room, SlotQuery, SlotResult, find_slots)
+from radicale_tracks.plugin.availability import principal_busy
+from radicale_tracks.rooms.directory import Room as RoomRecord
+from radicale_tracks.rooms.directory import RoomDirectory
+
+if TYPE_CHECKING:
+    from radicale_tracks.plugin.storage import Storage
+
+
+@dataclass(frozen=True)
+class SlotSearch:
+    result: SlotResult
+    names: dict[str, str]     # room address → name
+
+
+def search_slots(storage: "Storage", requester: str, request: SlotRequest,
+                 current_time: datetime.datetime, max_occurrence: int = 0) -> SlotSearch:
+    """Run ``request`` for ``requester``; call under the storage's read lock."""
+    start = request.start - datetime.timedelta(seconds=request.buffer_before)
+    end = request.end + datetime.timedelta(seconds=request.buffer_after)
+    with storage.database.connect() as connection:
+        directory = RoomDirectory.load(connection, storage.settings.rooms)
+
+    def busy_of(user: str, working_hours: bool) -> tuple[Busy, ...]:
+        return tuple(Busy(int(s.timestamp()), int(e.timestamp()), fbtype.upper() or "BUSY")
+                     for s, e, fbtype in principal_busy(storage, user, start, end,
+                                                        max_occurrence, working_hours)
+                     if fbtype.upper() != "FREE")
+
+    participants: list[Participant] = []
+    organizer_addresses = storage.book.addresses_of(requester)
+    if request.include_organizer:
+        participants.append(Participant(
+            address=min(organizer_addresses), required=True, is_organizer=True,
+            busy=busy_of(requester, request.working_hours)))
+    for address, required in request.attendees:
+        if address in organizer_addresses:
+            continue
+        if directory.by_address(address) is not None:
+            raise SlotRequestError("%s is a room: ask for it under rooms" % address)
+        recipient = storage.scheduler.classify("mailto:" + address)
+        visible = storage.settings.freebusy_visibility != "self"
+        busy: tuple[Busy, ...] | None = None
+        if recipient.kind == "local" and recipient.user and visible:
+            busy = busy_of(recipient.user, request.working_hours)
+        participants.append(Participant(address=address, required=required, busy=busy))
+
+    def room(record: RoomRecord) -> Room:
+        return Room(address=record.address, name=record.name,
+                    busy=busy_of(record.principal, False), capacity=record.capacity,
+                    priority=record.priority)
+
+    rooms = []
+    for address in request.rooms:
+        record = directory.by_address(address)
+        if record is None:
+            raise SlotRequestError("no room %s (see 'radicale-tracks rooms list')" % address)
+        rooms.append(room(record))
+    pools = []
+    for name in request.pools:
+        members = directory.pool(name)
+        if not members:
+            raise SlotRequestError("no pool %s (pools: %s)" % (
+                name, ", ".join(sorted(directory.pools())) or "none yet"))
+        last = (_last_booked(storage, members)
+                if request.assignment == ASSIGNMENT_ROUND_ROBIN else None)
+        pools.append(Pool(name=name, rooms=tuple(room(r) for r in members),
+                          assignment=request.assignment, last_assigned=last))
+    query = SlotQuery(
+        participants=tuple(participants), rooms=tuple(rooms), pools=tuple(pools),
+        duration=request.duration, window_start=int(request.start.timestamp()),
+        window_end=int(request.end.timestamp()),
+        current_time=int(current_time.timestamp()), grid_minutes=request.grid_minutes,
+        zone=request.zone, buffer_before=request.buffer_before,
+        buffer_after=request.buffer_after, minimum_notice=request.minimum_notice,
+        working_hours=request.working_hours, show_conflicts=request.show_conflicts,
+        max_results=request.max_results)
+    names = {r.address: r.name for r in directory.rooms}
+    return SlotSearch(find_slots(query), names)
+
+
+def _last_booked(storage: "Storage", members: list[RoomRecord]) -> str | None:
+    """The room of a pool that took the latest booking: round robin goes on after it."""
+    latest: dict[str, int] = {}
+    paths = {c.path: record.address for record in members
+             for c in storage.scheduling_calendars.calendars_of(record.principal)}
+    for path, changed in storage.index.latest_changes(list(paths)).items():
+        address = paths[path]
+        latest[address] = max(latest.get(address, 0), changed)
+    return max(latest, key=lambda a: (latest[a], a)) if latest else None
