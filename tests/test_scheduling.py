@@ -366,12 +366,17 @@ def test_free_busy_through_the_outbox(world: tuple[RadicaleServer, MailSink],
     assert all(status.startswith("3.7") for status in answers["errors"].values())
     reply = Calendar.from_ical(answers["mailto:bob@example.org"].data)
     assert str(reply["METHOD"]) == "REPLY"
-    lines = {p.params["FBTYPE"]: [(v.start, v.end) if hasattr(v, "start") else v
-                                  for v in _periods(p)]
-             for p in _as_list(reply.walk("VFREEBUSY")[0]["FREEBUSY"])}
+    lines: dict[str, list[Any]] = {}
+    for p in _as_list(reply.walk("VFREEBUSY")[0]["FREEBUSY"]):
+        lines.setdefault(p.params["FBTYPE"], []).extend(_periods(p))
     nine, eleven = day + datetime.timedelta(hours=9), day + datetime.timedelta(hours=11)
+    # bob's working hours are the default Mon-Fri 09:00-17:00 (UTC): the rest of the day
+    # is BUSY-UNAVAILABLE (RFC 7953)
     assert lines == {"BUSY": [(nine, nine + datetime.timedelta(hours=1))],
-                     "BUSY-TENTATIVE": [(eleven, eleven + datetime.timedelta(hours=1))]}
+                     "BUSY-TENTATIVE": [(eleven, eleven + datetime.timedelta(hours=1))],
+                     "BUSY-UNAVAILABLE": [(day, nine),
+                                          (day + datetime.timedelta(hours=17),
+                                           day + datetime.timedelta(days=1))]}
 
 
 def _as_list(value: Any) -> list[Any]:
