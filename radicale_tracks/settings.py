@@ -527,7 +527,8 @@ def _time_zone(text: str) -> str:
 
 
 def _working_hours(text: str, zone: str) -> str:
-    from radicale_tracks.core.availability import AvailabilityError, parse_working_hours
+    from radicale_tracks.core.availability import AvailabilityError
+    from radicale_tracks.core.working_hours import parse_working_hours
 
     try:
         parse_working_hours(text, _time_zone(zone))

@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from radicale_tracks.core.availability import (Availability, AvailabilityError,
-                                               WorkingHours, availability_calendar,
                                                available_periods, parse_availability,
-                                               parse_working_hours, unavailable_periods)
+                                               unavailable_periods)
+from radicale_tracks.core.working_hours import (WorkingHours, availability_calendar,
+                                                parse_working_hours)
 
 UTC = timezone.utc
 STAMP = datetime(2026, 1, 1, 12, tzinfo=UTC)

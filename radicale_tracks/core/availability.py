@@ -1,18 +1,13 @@
-"""Working hours as RFC 7953 calendar availability (VAVAILABILITY).
+"""RFC 7953 calendar availability (VAVAILABILITY): read once, expanded per window.
 
-A calendar user's working hours decide when others may book them: outside them the
-user is ``BUSY-UNAVAILABLE`` even with an empty calendar. RFC 7953 says this with a
-VAVAILABILITY component, which CalDAV clients (Apple Calendar, sabre/dav servers) keep
-in the ``calendar-availability`` property of the inbox (RFC 7953 §7.2.4). This module
-owns both directions:
-
-* :func:`parse_working_hours` reads what an administrator writes in a configuration
-  file ("Mon-Fri 09:00-17:00") and :func:`availability_calendar` turns it into the
-  VCALENDAR a server stores for users who never set their own;
-* :func:`parse_availability` reads any client's VAVAILABILITY once into immutable
-  values (:class:`Availability`), and :func:`unavailable_periods` /
-  :func:`available_periods` expand them for one window at a time, so a free-busy
-  answer costs one expansion per window, not one parse.
+A calendar user's availability decides when others may book them: outside it the user
+is ``BUSY-UNAVAILABLE`` even with an empty calendar. CalDAV clients (Apple Calendar,
+sabre/dav servers) keep it in the ``calendar-availability`` property of the inbox (RFC
+7953 §7.2.4). :func:`parse_availability` reads any client's VAVAILABILITY once into
+immutable values (:class:`Availability`), and :func:`unavailable_periods` /
+:func:`available_periods` expand them for one window at a time, so a free-busy answer
+costs one expansion per window, not one parse. Working hours written by an admin
+("Mon-Fri 09:00-17:00") become a VAVAILABILITY in ``core/working_hours.py``.
 
 Design decisions:
 
@@ -53,25 +48,19 @@ Pure: no I/O, no clock (callers pass every instant), no randomness.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
-from functools import lru_cache
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
-from icalendar import Available as ICalAvailable
-from icalendar import Availability as ICalAvailability
 from icalendar import Calendar, Component, Timezone, vBroken, vRecur
 
 from radicale_tracks.core.busy import FbType
-from radicale_tracks.core.itip import ItipError, as_list, first, parse_calendar, serialize, utc
+from radicale_tracks.core.itip import ItipError, as_list, first, parse_calendar, utc
 from radicale_tracks.core.timezones import iana_zone
 from radicale_tracks.errors import TracksError
-
-PRODID = "-//radicale-tracks//availability//EN"
 
 #: Instances of one AVAILABLE iterated before a window's start, at most. Only rules that
 #: cannot be moved forward (COUNT, MONTHLY, YEARLY) iterate there at all.
@@ -86,24 +75,6 @@ Period: TypeAlias = tuple[datetime, datetime, str]
 _RFC_COMPONENT = "RFC 7953 §3.1"
 _RFC_BUSYTYPE = "RFC 7953 §3.2"
 _RFC_FREEBUSY = "RFC 7953 §4"
-
-#: The Monday of the week generated AVAILABLE components start in: far enough back that
-#: any window a server is asked about is covered, and inside the years the generated
-#: VTIMEZONE describes (1970–2037).
-REFERENCE_MONDAY = date(2000, 1, 3)
-
-_ICAL_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-_DAY_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_DAY_NAMES = {name: index for index, names in enumerate(
-    (("mo", "mon", "monday"), ("tu", "tue", "tues", "tuesday"),
-     ("we", "wed", "wednesday"), ("th", "thu", "thur", "thurs", "thursday"),
-     ("fr", "fri", "friday"), ("sa", "sat", "saturday"), ("su", "sun", "sunday")))
-    for name in names}
-_DASHES = "-\u2013\u2014"
-_WORKING_HOURS = re.compile(
-    r"^\s*(?P<days>\S.*?)\s+(?P<start>\d{1,2}:\d{2})\s*[%s]\s*(?P<end>\d{1,2}:\d{2})\s*$"
-    % _DASHES)
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 #: FREQ values whose period is a fixed length of wall-clock time.
 _FIXED_PERIODS = {"SECONDLY": timedelta(seconds=1), "MINUTELY": timedelta(minutes=1),
@@ -123,139 +94,6 @@ class AvailabilityError(TracksError, ValueError):
     A :class:`ValueError` for callers that validate input, a :class:`TracksError` for
     the adapters that report the project's errors.
     """
-
-
-# --- working hours -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkingHours:
-    """The same hours on some days of the week, in one zone (0 = Monday … 6 = Sunday).
-
-    Checked when built, so no invalid value exists; ``zone`` is stored as the IANA name
-    (a Windows name is translated) so that equal hours compare equal.
-    """
-
-    days: frozenset[int]
-    start: time
-    end: time
-    zone: str
-
-    def __post_init__(self) -> None:
-        days = frozenset(self.days)
-        if not days:
-            raise AvailabilityError("working hours: no working day given")
-        wrong = sorted(str(day) for day in days
-                       if isinstance(day, bool) or not isinstance(day, int)
-                       or not 0 <= day <= 6)
-        if wrong:
-            raise AvailabilityError("working hours: day %s is not 0 (Monday) to 6 (Sunday)"
-                                    % ", ".join(wrong))
-        if self.start.tzinfo is not None or self.end.tzinfo is not None:
-            raise AvailabilityError("working hours: start and end are wall-clock times in "
-                                    "the zone, without a tzinfo of their own")
-        if self.end <= self.start:
-            raise AvailabilityError(
-                "working hours: end %s is not after start %s (hours cannot cross midnight)"
-                % (self.end.strftime("%H:%M"), self.start.strftime("%H:%M")))
-        name = iana_zone(self.zone)
-        if name is None:
-            raise AvailabilityError("working hours: unknown time zone %r" % self.zone)
-        object.__setattr__(self, "days", days)
-        object.__setattr__(self, "zone", name)
-
-    def describe(self) -> str:
-        """The hours in the notation :func:`parse_working_hours` reads ("Sun-Thu 08:00-16:00"),
-        for people: runs of three or more days as ranges, wrapping past Sunday."""
-        starts = [day for day in sorted(self.days) if (day - 1) % 7 not in self.days] or [0]
-        labels = []
-        for day in starts:
-            length = 1
-            while length < 7 and (day + length) % 7 in self.days:
-                length += 1
-            last = (day + length - 1) % 7
-            labels.append(_DAY_LABELS[day] if length == 1 else "%s%s%s" % (
-                _DAY_LABELS[day], "-" if length > 2 else ",", _DAY_LABELS[last]))
-        return "%s %s-%s" % (",".join(labels), self.start.strftime("%H:%M"),
-                             self.end.strftime("%H:%M"))
-
-
-def parse_working_hours(text: str, zone: str) -> WorkingHours:
-    """Read "Mon-Fri 09:00-17:00", "Mon,Wed,Fri 08:30-12:00" or "Sun-Thu 08:00-16:00".
-
-    Days are English names, their three-letter or iCalendar two-letter abbreviations, in
-    any case, as a comma-separated list of single days and ranges; a range may wrap past
-    Sunday (Sun-Thu). Times are 24-hour ``H:MM``. ``zone`` is an IANA or Windows name.
-    """
-    match = _WORKING_HOURS.match(text)
-    if match is None:
-        raise AvailabilityError("working hours %r: expected days and times such as "
-                                "'Mon-Fri 09:00-17:00'" % text)
-    days: set[int] = set()
-    for item in match.group("days").split(","):
-        parts = [part.strip() for part in re.split("[%s]" % _DASHES, item)]
-        if len(parts) > 2 or not all(parts):
-            raise AvailabilityError("working hours %r: cannot read the days %r"
-                                    % (text, item.strip()))
-        first_day, last_day = _day(parts[0], text), _day(parts[-1], text)
-        days.update((first_day + offset) % 7 for offset in range((last_day - first_day) % 7 + 1))
-    return WorkingHours(frozenset(days), _clock(match.group("start"), text),
-                        _clock(match.group("end"), text), zone)
-
-
-def _day(name: str, text: str) -> int:
-    index = _DAY_NAMES.get(name.lower())
-    if index is None:
-        raise AvailabilityError("working hours %r: unknown day %r" % (text, name))
-    return index
-
-
-def _clock(value: str, text: str) -> time:
-    match = _TIME.match(value)
-    hour, minute = (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
-    if not (0 <= hour <= 23 and 0 <= minute <= 59):
-        raise AvailabilityError("working hours %r: invalid time %r" % (text, value))
-    return time(hour, minute)
-
-
-def availability_calendar(hours: WorkingHours, uid: str, stamp: datetime) -> str:
-    """The VCALENDAR (CRLF, folded) with one VAVAILABILITY saying ``hours``.
-
-    The VAVAILABILITY is unbounded (no DTSTART/DTEND) with the default BUSYTYPE
-    (BUSY-UNAVAILABLE); it holds one AVAILABLE, ``FREQ=WEEKLY;BYDAY=`` the working days,
-    as RFC 7953's own example does: the hours are the same every day, and one component
-    is what clients show as one rule. It starts on the first working day of the week of
-    :data:`REFERENCE_MONDAY` (so DTSTART is an instance of its own RRULE) and its
-    UID is ``uid`` + ``-hours``. A VTIMEZONE generated from zoneinfo comes along for
-    clients that do not know IANA names. ``stamp`` (the DTSTAMP) is the caller's clock.
-    """
-    zone = ZoneInfo(hours.zone)
-    days = sorted(hours.days)
-    first_day = REFERENCE_MONDAY + timedelta(days=days[0])
-    available = ICalAvailable()
-    available.add("UID", uid + "-hours")
-    available.add("DTSTAMP", utc(stamp))
-    available.add("SUMMARY", "Working hours " + hours.describe())
-    available.add("DTSTART", datetime.combine(first_day, hours.start, tzinfo=zone))
-    available.add("DTEND", datetime.combine(first_day, hours.end, tzinfo=zone))
-    available.add("RRULE", {"FREQ": "WEEKLY", "BYDAY": [_ICAL_DAYS[day] for day in days]})
-    block = ICalAvailability()
-    block.add("UID", uid)
-    block.add("DTSTAMP", utc(stamp))
-    block.add_component(available)
-    calendar = Calendar()
-    calendar.add("PRODID", PRODID)
-    calendar.add("VERSION", "2.0")
-    if first(available.get("DTSTART")).params.get("TZID"):  # UTC is written with "Z"
-        calendar.add_component(_generated_timezone(hours.zone).copy(recursive=True))
-    calendar.add_component(block)
-    return serialize(calendar)
-
-
-@lru_cache(maxsize=64)
-def _generated_timezone(name: str) -> Timezone:
-    # Cached, and only ever handed out as copies: generation walks every transition.
-    return Timezone.from_tzid(name)
 
 
 # --- parsed values -----------------------------------------------------------------------

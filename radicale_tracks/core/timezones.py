@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Sequence
 from datetime import date, datetime, time, tzinfo
 from functools import lru_cache
 from typing import Any
@@ -471,18 +472,19 @@ def _replace_timezones(subcomponents: list[Component], renames: dict[str, str],
             target = renames[own]
             if target in pending:
                 pending.remove(target)
-                result.append(_timezone(target, spans.get(target, [])))
+                result.append(vtimezone(target, spans.get(target, [])))
             continue
         if own is None and pending:
-            result.extend(_timezone(name, spans.get(name, [])) for name in pending)
+            result.extend(vtimezone(name, spans.get(name, [])) for name in pending)
             pending = []
         result.append(component)
-    result.extend(_timezone(name, spans.get(name, [])) for name in pending)
+    result.extend(vtimezone(name, spans.get(name, [])) for name in pending)
     return result
 
 
-def _timezone(name: str, dates: list[date]) -> Component:
-    """A VTIMEZONE for ``name`` from zoneinfo, covering 1970–2037 and ``dates``.
+def vtimezone(name: str, dates: Sequence[date] = ()) -> Component:
+    """A VTIMEZONE for ``name`` from zoneinfo, covering 1970–2037 and ``dates`` (a fresh
+    copy each call).
 
     Clients that know IANA names never read it; the others get rules for the dates at
     hand, within 1900–2100 so that one odd date cannot make the object huge.

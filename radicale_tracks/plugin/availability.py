@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 from radicale.storage import BaseCollection
 
 from radicale_tracks.core.availability import (Availability, AvailabilityError,
-                                               availability_calendar, parse_availability,
-                                               parse_working_hours, unavailable_periods)
+                                               parse_availability, unavailable_periods)
 from radicale_tracks.core.timezones import iana_zone
+from radicale_tracks.core.working_hours import availability_calendar, parse_working_hours
 from radicale_tracks.plugin.schedule_boxes import ensure_boxes, inbox_path
 
 if TYPE_CHECKING:

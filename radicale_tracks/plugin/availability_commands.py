@@ -110,8 +110,8 @@ def _slots(args: argparse.Namespace) -> int:
 
 
 def _availability_set(args: argparse.Namespace) -> int:
-    from radicale_tracks.core.availability import (AvailabilityError, availability_calendar,
-                                                   parse_working_hours)
+    from radicale_tracks.core.availability import AvailabilityError
+    from radicale_tracks.core.working_hours import availability_calendar, parse_working_hours
     from radicale_tracks.plugin.availability import set_availability, user_zone
     from radicale_tracks.plugin.storage import open_storage
 
