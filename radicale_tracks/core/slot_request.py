@@ -74,24 +74,24 @@ def slot_request(data: Mapping[str, Any], current_time: datetime, default_zone: 
     if assignment not in ASSIGNMENTS:
         raise SlotRequestError("assignment must be one of %s, got %r"
                                % (", ".join(ASSIGNMENTS), assignment))
-    duration = _minutes(data, "duration", None)
+    duration = _number(data, "duration", None)
     if duration <= 0 or duration > 24 * 60:
         raise SlotRequestError("duration must be 1 to 1440 minutes, got %d" % duration)
     start, end = _window(data, current_time, zone)
-    grid = _minutes(data, "grid", 30)
+    grid = _number(data, "grid", 30)
     if not MIN_GRID_MINUTES <= grid <= MAX_GRID_MINUTES:
         raise SlotRequestError("grid must be %d to %d minutes, got %d"
                                % (MIN_GRID_MINUTES, MAX_GRID_MINUTES, grid))
-    max_results = _minutes(data, "max_results", 20)
+    max_results = _number(data, "max_results", 20)
     if not 1 <= max_results <= MAX_RESULTS:
         raise SlotRequestError("max_results must be 1 to %d, got %d" % (MAX_RESULTS,
                                                                          max_results))
     return SlotRequest(
         attendees=tuple(attendees.items()), rooms=rooms, pools=pools, assignment=assignment,
         duration=duration * 60, start=start, end=end, zone=zone_name, grid_minutes=grid,
-        buffer_before=_minutes(data, "buffer_before", 0) * 60,
-        buffer_after=_minutes(data, "buffer_after", 0) * 60,
-        minimum_notice=_minutes(data, "notice", 0) * 60,
+        buffer_before=_number(data, "buffer_before", 0) * 60,
+        buffer_after=_number(data, "buffer_after", 0) * 60,
+        minimum_notice=_number(data, "notice", 0) * 60,
         working_hours=_flag(data, "working_hours", True),
         show_conflicts=_flag(data, "show_conflicts", False), max_results=max_results,
         include_organizer=_flag(data, "include_organizer", True))
@@ -135,7 +135,7 @@ def _address(text: str, field: str) -> str:
     return address
 
 
-def _minutes(data: Mapping[str, Any], name: str, default: int | None) -> int:
+def _number(data: Mapping[str, Any], name: str, default: int | None) -> int:
     value = data.get(name)
     if value is None:
         if default is None:

@@ -207,11 +207,12 @@ class Application(radicale_app.Application):
                          [("WWW-Authenticate", 'Basic realm="Radicale"')])
         if name.strip("/") != "slots":
             return _json(client.NOT_FOUND, {"error": "no such API: %s" % name})
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > MAX_API_BODY:
+        if int(environ.get("CONTENT_LENGTH") or 0) > MAX_API_BODY:
             return _json(client.REQUEST_ENTITY_TOO_LARGE,
                          {"error": "request larger than %d bytes" % MAX_API_BODY})
-        raw = environ["wsgi.input"].read(length) if length else b""
+        raw = self._body(environ)
+        if not isinstance(raw, bytes):
+            return raw
         try:
             data = json.loads(raw or b"{}")
             if not isinstance(data, dict):

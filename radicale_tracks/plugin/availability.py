@@ -39,15 +39,18 @@ TIMEZONE_PROP = "C:calendar-timezone"
 Period = tuple[datetime.datetime, datetime.datetime, str]
 
 
-def counted_calendars(storage: "Storage", user: str) -> list["Collection"]:
-    """The user's calendars whose events make them busy (RFC 6638 §9.1)."""
-    return [collection for collection in storage.scheduling_calendars.calendars_of(user)
-            if str(collection.get_meta(TRANSP_PROP) or "").strip().lower() != "transparent"]
+def _counts(collection: "Collection") -> bool:
+    """Whether a calendar's events make its owner busy (RFC 6638 §9.1)."""
+    return str(collection.get_meta(TRANSP_PROP) or "").strip().lower() != "transparent"
 
 
 def user_zone(storage: "Storage", user: str) -> str:
     """The IANA zone of a user: the first ``calendar-timezone`` among their calendars."""
-    for collection in storage.scheduling_calendars.calendars_of(user):
+    return _zone_of(storage, storage.scheduling_calendars.calendars_of(user))
+
+
+def _zone_of(storage: "Storage", calendars: list["Collection"]) -> str:
+    for collection in calendars:
         text = collection.get_meta(TIMEZONE_PROP)
         if not text:
             continue
@@ -78,15 +81,17 @@ def _default_text(hours: str, zone: str) -> str:
                                  datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc))
 
 
-def availability_of(storage: "Storage", user: str) -> tuple[Availability, str]:
-    """(availability, "own" | "default") of ``user``."""
+def _availability(storage: "Storage", user: str, calendars: list["Collection"]
+                  ) -> Availability:
+    """The user's own availability, else the default hours in their zone."""
     own = stored_availability(storage, user)
     if own:
         try:
-            return _parsed(own), "own"
+            return _parsed(own)
         except AvailabilityError as e:   # stored before a stricter check: say so, go on
             logger.warning("Availability of %s unreadable (%s); default hours used", user, e)
-    return _parsed(default_availability_text(storage, user)), "default"
+    return _parsed(_default_text(storage.settings.default_working_hours,
+                                 _zone_of(storage, calendars)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -117,10 +122,12 @@ def principal_busy(storage: "Storage", user: str, start: datetime.datetime,
                    working_hours: bool = True) -> list[Period]:
     """Busy periods of ``user`` in [start, end): counted calendars from the index, and
     time outside their availability as BUSY-UNAVAILABLE (or its BUSYTYPE)."""
+    calendars = storage.scheduling_calendars.calendars_of(user)
     periods: list[Period] = []
-    for collection in counted_calendars(storage, user):
-        periods.extend(collection.free_busy(start, end, max_occurrence))
+    for collection in calendars:
+        if _counts(collection):
+            periods.extend(collection.free_busy(start, end, max_occurrence))
     if working_hours:
-        availability, _source = availability_of(storage, user)
-        periods.extend(unavailable_periods(availability, start, end))
+        periods.extend(unavailable_periods(_availability(storage, user, calendars),
+                                           start, end))
     return periods

@@ -10,12 +10,14 @@ address at the domain without a room.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
 
 from radicale_tracks.rooms.directory import (ROOM_KINDS, Room, RoomDirectory, RoomError,
-                                             remove_room, room_from_fields, store_room)
+                                             remove_room, room_from_fields, store_room,
+                                             stored_rooms)
 
 EXIT_FAILED = 1
 
@@ -90,18 +92,16 @@ def _add(args: argparse.Namespace) -> int:
 def _user_clash(storage: Any, room: Room) -> str | None:
     """A person's principal is never turned into a room: their calendar would start
     answering invitations by itself."""
-    import os
+    from radicale_tracks.plugin.schedule_boxes import is_schedule_box
 
     folder = os.path.join(storage._get_collection_root_folder(), room.principal)
     if not os.path.isdir(folder):
         return None
-    from radicale_tracks.rooms.directory import stored_rooms
-
     with storage.database.connect() as connection:
         if any(r.principal == room.principal for r in stored_rooms(connection)):
             return None
     for name in os.listdir(folder):
-        if not name.startswith(".") and name not in ("schedule-inbox", "schedule-outbox"):
+        if not name.startswith(".") and not is_schedule_box(name):
             return ("%s already has calendars of a user (/%s/); choose another address"
                     % (room.principal, room.principal))
     return None

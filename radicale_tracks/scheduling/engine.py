@@ -356,12 +356,16 @@ class Scheduler:
         stored: the organizer's client gets one version, with the rooms' PARTSTATs."""
         assert self.rooms is not None
         answers: dict[str, RoomAnswer] = {}
-        for delivery in plan:
+        local = [d for d in plan if d.recipient.kind == "local" and d.recipient.user]
+        directory = self.rooms.directory(connection) if local else None
+        for delivery in local:
             user = delivery.recipient.user
-            if delivery.recipient.kind != "local" or user is None:
+            assert user is not None and directory is not None
+            room = directory.by_principal(user)
+            if room is None:
                 continue
             stored = parse_calendar(delivery.existing.text) if delivery.existing else None
-            answer = self.rooms.answer(connection, user, delivery.message, stored)
+            answer = self.rooms.answer(room, delivery.message, stored)
             if answer is None:
                 continue
             answers[user] = answer
@@ -503,13 +507,15 @@ class Scheduler:
         delivery as a local organizer's, and the same rule that only a meeting's
         organizer changes an attendee's copy."""
         existing = self.calendars.find_object(user, message.uid)
-        if existing is not None and _organizer(parse_calendar(existing.text)) != (
-                normalize_address(message.sender)):
+        stored = parse_calendar(existing.text) if existing is not None else None
+        if stored is not None and _organizer(stored) != normalize_address(message.sender):
             return "refused: %s's copy of UID %s belongs to another organizer (%s)" % (
                 user, message.uid, NO_AUTHORITY)
-        if self.rooms is not None:
-            answer = self.rooms.answer(connection, user, message, parse_calendar(
-                existing.text) if existing else None)
+        room = (self.rooms.directory(connection).by_principal(user)
+                if self.rooms is not None else None)
+        if room is not None:
+            assert self.rooms is not None
+            answer = self.rooms.answer(room, message, stored)
             if answer is not None:
                 mails: list[OutgoingMail] = []
                 result = self._deliver_to_room(connection, user, message, existing, answer,

@@ -68,17 +68,15 @@ class RoomBooking:
         self.calendars = calendars
         self.clock = clock
 
-    def room_of(self, connection: Connection, user: str) -> Room | None:
-        return RoomDirectory.load(connection, self.configured).by_principal(user)
+    def directory(self, connection: Connection) -> RoomDirectory:
+        """The rooms now (read per write: ``rooms add`` needs no restart)."""
+        return RoomDirectory.load(connection, self.configured)
 
-    def answer(self, connection: Connection, user: str, message: ItipMessage,
-               stored: Calendar | None) -> RoomAnswer | None:
-        """The answer of ``user`` if it is a room and ``message`` a REQUEST it takes;
-        None otherwise (people, CANCEL, stale or unreadable messages: ordinary delivery)."""
+    def answer(self, room: Room, message: ItipMessage, stored: Calendar | None
+               ) -> RoomAnswer | None:
+        """The answer of ``room`` if ``message`` is a REQUEST it takes; None otherwise
+        (CANCEL, stale or unreadable messages: ordinary delivery)."""
         if message.method is not Method.REQUEST:
-            return None
-        room = self.room_of(connection, user)
-        if room is None:
             return None
         try:
             receipt = apply_message(message.calendar(), stored)
@@ -100,7 +98,7 @@ class RoomBooking:
 
     def _decide(self, room: Room, meeting: Calendar, uid: str, now: int) -> BookingDecision:
         policy = room.policy
-        days = max(policy.window_days or 0, CONFLICT_HORIZON_DAYS)
+        days = policy.window_days or CONFLICT_HORIZON_DAYS
         # one day past the window, so that an occurrence just beyond it is seen
         until = now + (days + 1) * 86400
         occurrences, complete = self.calendars.occurrences(
@@ -110,9 +108,10 @@ class RoomBooking:
                         is not None for component in main_components(meeting).values())
         if recurring and not complete and policy.window_days is None:
             complete = True   # endless series: checked over the horizon, as Exchange does
-        busy = self.calendars.busy_intervals(
-            room.principal, now, max((e for _, e in occurrences), default=now + 1), uid) \
-            if occurrences else []
+        busy = []
+        if occurrences:
+            last_end = max(end for _, end in occurrences)
+            busy = self.calendars.busy_intervals(room.principal, now, last_end, uid)
         return decide_booking(policy, occurrences, busy, now, complete=complete,
                               recurring=recurring)
 
