@@ -49,7 +49,7 @@ def report_table(result: SlotResult, zone_name: str, names: Mapping[str, str],
         lines.append("No time works: %s" % reason_text(result.reason))
     if not result.slots:
         return "\n".join(lines) + "\n"
-    lines.append("%-3s %-22s %-6s %5s  %-28s %s" % ("#", "when", "", "conf.", "room",
+    lines.append("%-3s %-26s %-5s %5s  %-28s %s" % ("#", "when", "", "conf.", "room",
                                                    "attendees"))
     for number, slot in enumerate(result.slots, 1):
         start = datetime.fromtimestamp(slot.start, zone)
@@ -61,7 +61,7 @@ def report_table(result: SlotResult, zone_name: str, names: Mapping[str, str],
             for r in slot.rooms) or "-"
         people = ", ".join("%s %s" % (p.address, _mark(p.status, p.required))
                            for p in slot.participants)
-        lines.append("%-3d %-22s %-6s %5.0f  %-28s %s" % (
+        lines.append("%-3d %-26s %-5s %5.0f  %-28s %s" % (
             number, when, "ok" if slot.fit else "CONFL", slot.confidence, rooms[:28],
             people))
         if show_conflicts:
