@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
 
     reindex = commands.add_parser("reindex", help="rebuild the index from the files")
     reindex.add_argument("--quiet", action="store_true", help="no progress bar")
+    reindex.add_argument("--jobs", type=_jobs, default=os.cpu_count() or 1,
+                         help="processes parsing files (default: one per CPU)")
     reindex.set_defaults(handler=_reindex)
 
     verify = commands.add_parser(
@@ -127,12 +129,22 @@ def _db_current(args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs(value: str) -> int:
+    try:
+        jobs = int(value)
+    except ValueError:
+        jobs = 0
+    if not 1 <= jobs <= 64:
+        raise argparse.ArgumentTypeError("--jobs takes a number from 1 to 64, not %r" % value)
+    return jobs
+
+
 def _reindex(args: argparse.Namespace) -> int:
     from radicale_tracks.plugin.maintenance import reindex
 
     storage = _storage(args.config)
     bar = None if args.quiet else ProgressBar(sys.stderr)
-    report = reindex(storage, bar)
+    report = reindex(storage, bar, jobs=args.jobs)
     if bar:
         bar.finish()
     print("reindexed %d collections, %d items, %d unreadable" % (

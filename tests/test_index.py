@@ -122,11 +122,22 @@ def test_verify_reports_drift_and_reindex_repairs_it(plugin_server: RadicaleServ
     assert "e2.ics: indexed but the file is gone" in verify.stdout
     assert "x.ics: file not indexed" in verify.stdout
 
-    reindex = server.cli("reindex")
+    reindex = server.cli("reindex", "--jobs", "2")   # parsed in two processes
     assert reindex.returncode == 0, reindex.stderr
     assert "1 collections, 5 items" in reindex.stdout
     assert "100%" in reindex.stderr  # the progress bar, as printed off a terminal
     assert server.cli("verify").returncode == 0
+    (folder / "e3.ics").write_text(event_text("e3", monday, minutes=45))
+    reindex = server.cli("reindex", "--jobs", "1", "--quiet")   # parsed here
+    assert reindex.returncode == 0, reindex.stderr
+    assert server.cli("verify").returncode == 0
+    free_busy = report(session, server.url + "/alice/calendar/", free_busy_query(
+        stamp(ANCHOR), stamp(ANCHOR + datetime.timedelta(days=1))))
+    assert "FREEBUSY" in free_busy.text
+    assert "T120000Z" not in free_busy.text   # e3 moved from 12:00 to 09:00
+
+    refused = server.cli("reindex", "--jobs", "0")
+    assert refused.returncode == 2 and "--jobs takes a number from 1 to 64" in refused.stderr
 
 
 def test_concurrent_writers_and_readers_leave_a_consistent_index(

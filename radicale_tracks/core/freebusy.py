@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 from icalendar import Calendar, Component, FreeBusy, vCalAddress
 from icalendar.prop import vInline
@@ -28,6 +28,9 @@ from radicale_tracks.core.itip import (ItipError, as_list, date_value, first, pa
 
 Period: TypeAlias = tuple[datetime, datetime, str]
 """A busy period: start, end (aware, UTC) and its RFC 5545 §3.2.9 FBTYPE."""
+
+BusyPeriod: TypeAlias = tuple[int, int, str]
+"""A busy period in POSIX seconds: start, end, FBTYPE (the index's unit)."""
 
 _REQUEST = "RFC 5546 §3.3.2"
 _UTC_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -151,7 +154,27 @@ def busy_periods(periods: Iterable[Period], start: datetime, end: datetime) -> l
         begin, finish = max(utc(begin), low), min(utc(finish), high)
         if begin < finish:
             spans.setdefault(kind, []).append((begin, finish))
-    result: list[Period] = []
+    return sorted(_merged(spans), key=lambda period: (period[0], period[2], period[1]))
+
+
+def merge_busy(periods: Iterable[BusyPeriod]) -> list[BusyPeriod]:
+    """Overlapping or touching periods of one FBTYPE as one; empty ones dropped; sorted
+    by start. Whose time it is stays known to the caller; which event made it does not
+    matter to a busy-time answer (RFC 6638 §5, RFC 5545 §3.8.2.6)."""
+    spans: dict[str, list[tuple[int, int]]] = {}
+    for begin, finish, fbtype in periods:
+        if finish > begin:
+            spans.setdefault(fbtype, []).append((begin, finish))
+    return sorted(_merged(spans))
+
+
+_Instant = TypeVar("_Instant", int, datetime)
+
+
+def _merged(spans: dict[str, list[tuple[_Instant, _Instant]]]
+            ) -> list[tuple[_Instant, _Instant, str]]:
+    """Per FBTYPE, its spans with overlapping or touching ones joined."""
+    result: list[tuple[_Instant, _Instant, str]] = []
     for kind, found in spans.items():
         found.sort()
         current_start, current_end = found[0]
@@ -162,7 +185,7 @@ def busy_periods(periods: Iterable[Period], start: datetime, end: datetime) -> l
                 result.append((current_start, current_end, kind))
                 current_start, current_end = begin, finish
         result.append((current_start, current_end, kind))
-    return sorted(result, key=lambda period: (period[0], period[2], period[1]))
+    return result
 
 
 def freebusy_reply(request: FreeBusyRequest, attendee_uri: str, periods: Sequence[Period],

@@ -61,6 +61,8 @@ items = Table(
     Index("ix_tracks_item_uid_only", "uid"),
     Index("ix_tracks_item_covered_from", "collection_id", "covered_from"),
     Index("ix_tracks_item_covered_until", "collection_id", "covered_until"),
+    # objects above max_resource_size are left out of answers, as Radicale does
+    Index("ix_tracks_item_size", "collection_id", "file_size"),
 )
 
 #: Attendees of an object, addresses normalised (lower-case, ``mailto:`` stripped).
@@ -90,6 +92,8 @@ occurrences = Table(
     # longer than LONG_OCCURRENCE: window queries look these up apart, so that the
     # others can be found by a bounded range scan on start
     Column("long", Boolean, nullable=False),
-    Index("ix_tracks_occurrence_window", "collection_id", "long", "start"),
+    # covering: a team's busy time is read from the index alone (migration 0006)
+    Index("ix_tracks_occurrence_window", "collection_id", "long", "start", "end", "fbtype",
+          "item_id"),
     Index("ix_tracks_occurrence_item", "item_id"),
 )

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Container, Iterable
 
 from radicale.storage import BaseCollection
 
@@ -29,6 +29,7 @@ from radicale_tracks.core.working_hours import availability_calendar, parse_work
 from radicale_tracks.plugin.schedule_boxes import ensure_boxes, inbox_path
 
 if TYPE_CHECKING:
+    from radicale_tracks.core.freebusy import BusyPeriod
     from radicale_tracks.plugin.storage import Collection, Storage
 
 logger = logging.getLogger("radicale.tracks.availability")
@@ -36,7 +37,6 @@ logger = logging.getLogger("radicale.tracks.availability")
 AVAILABILITY_PROP = "C:calendar-availability"
 TRANSP_PROP = "C:schedule-calendar-transp"
 TIMEZONE_PROP = "C:calendar-timezone"
-Period = tuple[datetime.datetime, datetime.datetime, str]
 
 
 def _counts(collection: "Collection") -> bool:
@@ -117,17 +117,25 @@ def set_availability(storage: "Storage", user: str, text: str | None) -> None:
     inbox.set_meta(meta)
 
 
-def principal_busy(storage: "Storage", user: str, start: datetime.datetime,
-                   end: datetime.datetime, max_occurrence: int,
-                   working_hours: bool = True) -> list[Period]:
-    """Busy periods of ``user`` in [start, end): counted calendars from the index, and
-    time outside their availability as BUSY-UNAVAILABLE (or its BUSYTYPE)."""
-    calendars = storage.scheduling_calendars.calendars_of(user)
-    periods: list[Period] = []
-    for collection in calendars:
-        if _counts(collection):
-            periods.extend(collection.free_busy(start, end, max_occurrence))
-    if working_hours:
-        periods.extend(unavailable_periods(_availability(storage, user, calendars),
-                                           start, end))
-    return periods
+def people_busy(storage: "Storage", users: Iterable[str], start: datetime.datetime,
+                end: datetime.datetime, max_occurrence: int,
+                working_hours: Container[str] = ()) -> dict[str, list[BusyPeriod]]:
+    """Busy periods of each of ``users`` in [start, end), POSIX seconds: their counted
+    calendars from the index (all users' in one pass, see ``Storage.calendars_busy``),
+    and for those in ``working_hours`` the time outside their availability as
+    BUSY-UNAVAILABLE (or its BUSYTYPE)."""
+    calendars = {user: storage.scheduling_calendars.calendars_of(user)
+                 for user in dict.fromkeys(users)}
+    counted = {user: [c for c in found if _counts(c)] for user, found in calendars.items()}
+    busy = storage.calendars_busy([c for found in counted.values() for c in found],
+                                  int(start.timestamp()), int(end.timestamp()),
+                                  max_occurrence)
+    answer: dict[str, list[BusyPeriod]] = {}
+    for user, found in calendars.items():
+        periods = [period for c in counted[user] for period in busy.get(c.path, ())]
+        if user in working_hours:
+            periods.extend((int(s.timestamp()), int(e.timestamp()), kind)
+                           for s, e, kind in unavailable_periods(
+                               _availability(storage, user, found), start, end))
+        answer[user] = periods
+    return answer

@@ -6,8 +6,10 @@ takes the write lock, ``verify`` the read lock.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from radicale_tracks.index.extract import IndexEntry
 from radicale_tracks.index.store import FileState
@@ -37,8 +39,14 @@ class ReindexReport:
     failed: int
 
 
-def reindex(storage: Storage, progress: Progress | None = None) -> ReindexReport:
-    """Rebuild every collection's rows from its files; forget vanished collections."""
+def reindex(storage: Storage, progress: Progress | None = None, jobs: int = 1
+            ) -> ReindexReport:
+    """Rebuild every collection's rows from its files; forget vanished collections.
+
+    Parsing an object (vobject, then Radicale's expansion) is nearly all of the cost, so
+    with ``jobs`` > 1 files are parsed in that many processes; the rows are written in
+    bulk by this one.
+    """
     with storage.acquire_lock("w", "", request="REINDEX"):
         collections = list(storage.collections())
         scans = [(c, folder_mtime_ns(c._filesystem_path), c.scan_files()) for c in collections]
@@ -48,21 +56,53 @@ def reindex(storage: Storage, progress: Progress | None = None) -> ReindexReport
         for path in storage.index.collection_paths():
             if path not in present:
                 storage.index.delete_collection(path)
-        for collection, mtime, files in scans:
-            entries: list[tuple[str, IndexEntry, FileState]] = []
-            for href, state in sorted(files.items()):
-                entry = collection.entry_from_file(href)
-                if entry is None:
-                    failed += 1
-                else:
-                    entries.append((href, entry, state))
-                done += 1
-                if progress:
-                    progress(done, total, collection.path)
-            stale = set(storage.index.files(collection.path)) - {h for h, _, _ in entries}
-            storage.index.write_entries(collection.path, collection.tag or "", entries,
-                                        mtime, removed=sorted(stale))
+        with _parsers({c.path: c for c in collections}, jobs) as parse:
+            for collection, mtime, files in scans:
+                entries: list[tuple[str, IndexEntry, FileState]] = []
+                hrefs = sorted(files)
+                for href, entry in zip(hrefs, parse(collection.path, hrefs)):
+                    if entry is None:
+                        failed += 1
+                    else:
+                        entries.append((href, entry, files[href]))
+                    done += 1
+                    if progress:
+                        progress(done, total, collection.path)
+                storage.index.replace_collection(collection.path, collection.tag or "",
+                                                 entries, mtime)
         return ReindexReport(len(collections), done - failed, failed)
+
+
+#: parse(collection path, hrefs) → an entry (or None: unreadable) per href, in order
+Parser = Callable[[str, list[str]], Iterator["IndexEntry | None"]]
+
+#: the collections a forked parser process reads (inherited, never pickled)
+_parser_collections: dict[str, Collection] = {}
+
+
+def _entry(job: tuple[str, str]) -> IndexEntry | None:
+    path, href = job
+    return _parser_collections[path].entry_from_file(href)
+
+
+@contextlib.contextmanager
+def _parsers(collections: dict[str, Collection], jobs: int) -> Iterator[Parser]:
+    """Entries parsed here, or by ``jobs`` forked processes where fork exists.
+
+    The children inherit the open storage and only read files; they never touch the
+    database, whose connections stay the parent's.
+    """
+    global _parser_collections
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        yield lambda path, hrefs: (collections[path].entry_from_file(h) for h in hrefs)
+        return
+    _parser_collections = collections
+    try:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            yield lambda path, hrefs: pool.imap(_entry, [(path, h) for h in hrefs],
+                                                chunksize=64)
+    finally:
+        _parser_collections = {}
 
 
 def verify(storage: Storage) -> list[Difference]:

@@ -37,7 +37,7 @@ def freebusy_post(storage: "Storage", body: bytes, content_type: str, user: str,
     from radicale_tracks.core.freebusy import (FreeBusyRequest, busy_periods, freebusy_reply,
                                                parse_freebusy_request)
     from radicale_tracks.core.itip import ItipError
-    from radicale_tracks.plugin.availability import principal_busy
+    from radicale_tracks.plugin.availability import people_busy
 
     if content_type.split(";")[0].strip().lower() != "text/calendar":
         return _error(client.UNSUPPORTED_MEDIA_TYPE, "C:supported-calendar-data",
@@ -53,29 +53,46 @@ def freebusy_post(storage: "Storage", body: bytes, content_type: str, user: str,
         return _error(client.FORBIDDEN, "C:organizer-allowed",
                       "ORGANIZER %s is not one of your addresses" % request.organizer)
     scheduler = storage.scheduler
+    recipients = [scheduler.classify(uri) for uri in request.attendee_uris]
+    visible = [r.user for r in recipients if r.kind == "local" and r.user and (
+        settings.freebusy_visibility != "self" or r.user == user)]
+    try:   # everyone at once: one pass over the index for all their calendars
+        busy = people_busy(storage, visible, request.start, request.end, max_occurrence,
+                           working_hours=set(visible))
+    except Exception:   # someone's calendar fails: ask one by one to tell whose
+        busy = {}
     root = ET.Element(xmlutils.make_clark("C:schedule-response"))
-    for address, uri in zip(request.attendees, request.attendee_uris):
-        recipient = scheduler.classify(uri)
+    for address, uri, recipient in zip(request.attendees, request.attendee_uris,
+                                       recipients):
         status, data = INVALID_USER, None
         if recipient.kind == "local" and recipient.user:
-            if settings.freebusy_visibility == "self" and recipient.user != user:
+            if recipient.user not in visible:
                 status = NO_AUTHORITY
             else:
                 try:
-                    periods = principal_busy(storage, recipient.user, request.start,
-                                             request.end, max_occurrence)
+                    periods = busy.get(recipient.user)
+                    if periods is None:
+                        periods = people_busy(storage, [recipient.user], request.start,
+                                              request.end, max_occurrence,
+                                              working_hours={recipient.user}
+                                              )[recipient.user]
                 except Exception:
                     logger.exception("Free-busy of %s unavailable", recipient.user)
                     status = FAILED
                 else:
                     status = SUCCESS
                     data = freebusy_reply(request, uri, busy_periods(
-                        periods, request.start, request.end), now,
+                        [(_utc(s), _utc(e), kind) for s, e, kind in periods],
+                        request.start, request.end), now,
                         "-//radicale-tracks//free-busy//EN")
         root.append(_response(uri, status, data))
         logger.info("Free-busy of %s for %s: %s", address, user, status)
     body_out = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return client.OK, {"Content-Type": "text/xml; charset=utf-8"}, body_out
+
+
+def _utc(timestamp: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
 
 
 def _response(uri: str, status: str, data: str | None) -> ET.Element:

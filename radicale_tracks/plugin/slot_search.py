@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from radicale_tracks.core.slot_request import SlotRequest, SlotRequestError
 from radicale_tracks.core.slots import (ASSIGNMENT_ROUND_ROBIN, Busy, Participant, Pool,
                                         Room, SlotQuery, SlotResult, find_slots)
-from radicale_tracks.plugin.availability import principal_busy
+from radicale_tracks.plugin.availability import people_busy
 from radicale_tracks.rooms.directory import Room as RoomRecord
 from radicale_tracks.rooms.directory import RoomDirectory
 
@@ -39,18 +39,8 @@ def search_slots(storage: "Storage", requester: str, request: SlotRequest,
     with storage.database.connect() as connection:
         directory = RoomDirectory.load(connection, storage.settings.rooms)
 
-    def busy_of(user: str, working_hours: bool) -> tuple[Busy, ...]:
-        return tuple(Busy(int(s.timestamp()), int(e.timestamp()), fbtype.upper() or "BUSY")
-                     for s, e, fbtype in principal_busy(storage, user, start, end,
-                                                        max_occurrence, working_hours)
-                     if fbtype.upper() != "FREE")
-
-    participants: list[Participant] = []
     organizer_addresses = storage.book.addresses_of(requester)
-    if request.include_organizer:
-        participants.append(Participant(
-            address=min(organizer_addresses), required=True, is_organizer=True,
-            busy=busy_of(requester, request.working_hours)))
+    people: list[tuple[str, bool, str | None]] = []   # address, required, local user
     for address, required in request.attendees:
         if address in organizer_addresses:
             continue
@@ -58,28 +48,53 @@ def search_slots(storage: "Storage", requester: str, request: SlotRequest,
             raise SlotRequestError("%s is a room: ask for it under rooms" % address)
         recipient = storage.scheduler.classify("mailto:" + address)
         visible = storage.settings.freebusy_visibility != "self"
-        busy: tuple[Busy, ...] | None = None
-        if recipient.kind == "local" and recipient.user and visible:
-            busy = busy_of(recipient.user, request.working_hours)
-        participants.append(Participant(address=address, required=required, busy=busy))
-
-    def room(record: RoomRecord) -> Room:
-        return Room(address=record.address, name=record.name,
-                    busy=busy_of(record.principal, False), capacity=record.capacity,
-                    priority=record.priority)
-
-    rooms = []
+        local = recipient.kind == "local" and recipient.user and visible
+        people.append((address, required, recipient.user if local else None))
+    room_records = []
     for address in request.rooms:
         record = directory.by_address(address)
         if record is None:
             raise SlotRequestError("no room %s (see 'radicale-tracks rooms list')" % address)
-        rooms.append(room(record))
-    pools = []
+        room_records.append(record)
+    pool_members = []
     for name in request.pools:
         members = directory.pool(name)
         if not members:
             raise SlotRequestError("no pool %s (pools: %s)" % (
                 name, ", ".join(sorted(directory.pools())) or "none yet"))
+        pool_members.append((name, members))
+
+    # everyone's busy time in one pass over the index: per-person queries were most of
+    # a team search's time
+    humans = ([requester] if request.include_organizer else []) + [
+        user for _, _, user in people if user]
+    rooms_asked = [r.principal for r in room_records] + [
+        r.principal for _, members in pool_members for r in members]
+    busy = people_busy(storage, humans + rooms_asked, start, end, max_occurrence,
+                       working_hours=set(humans) if request.working_hours else ())
+
+    def busy_of(user: str) -> tuple[Busy, ...]:
+        return tuple(Busy(s, e, kind.upper() or "BUSY") for s, e, kind in busy[user]
+                     if kind.upper() != "FREE")
+
+    participants: list[Participant] = []
+    if request.include_organizer:
+        participants.append(Participant(
+            address=min(organizer_addresses), required=True, is_organizer=True,
+            busy=busy_of(requester)))
+    participants.extend(
+        Participant(address=address, required=required,
+                    busy=busy_of(user) if user else None)
+        for address, required, user in people)
+
+    def room(record: RoomRecord) -> Room:
+        return Room(address=record.address, name=record.name,
+                    busy=busy_of(record.principal), capacity=record.capacity,
+                    priority=record.priority)
+
+    rooms = [room(record) for record in room_records]
+    pools = []
+    for name, members in pool_members:
         last = (_last_booked(storage, members)
                 if request.assignment == ASSIGNMENT_ROUND_ROBIN else None)
         pools.append(Pool(name=name, rooms=tuple(room(r) for r in members),

@@ -1,0 +1,146 @@
+"""Busy time of many calendars at once (``Storage.calendars_busy``).
+
+The outbox and the slot finder read everyone's calendars in one pass and keep recent
+answers per calendar fingerprint. Both must give what the per-calendar path gives —
+which ``test_equivalence.py`` holds equal to vanilla Radicale — and a write, through the
+server or behind its back, must never leave a stale answer.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from calendars import CalendarObject, _event, _wrap, generate, this_monday
+from conftest import BACKENDS, fresh_database
+from helpers import PLUGIN, RadicaleServer, mkcalendar, put
+from radicale_tracks.core.freebusy import merge_busy
+from radicale_tracks.plugin.storage import Collection, Storage, open_storage
+
+ANCHOR = this_monday()
+CALENDARS = {"/alice/calendar/": 1, "/alice/other/": 2, "/bob/calendar/": 3}
+WINDOWS = {   # days from this Monday, length in days
+    "two-weeks-ahead": (7, 14),
+    "this-week": (0, 7),
+    "past-month": (-40, 30),
+    "beyond-future-horizon": (1200, 30),
+    "whole-span": (-200, 400),
+}
+
+
+def seconds(days: int) -> int:
+    return int((ANCHOR + datetime.timedelta(days=days)).timestamp())
+
+
+class Team:
+    def __init__(self, server: RadicaleServer, storage: Storage) -> None:
+        self.server = server
+        self.session = server.session()
+        self.storage = storage
+
+    def calendars(self) -> list[Collection]:
+        found = [next(iter(self.storage.discover(path))) for path in CALENDARS]
+        assert all(isinstance(c, Collection) for c in found)
+        return found   # type: ignore[return-value]
+
+    def one_by_one(self, start: int, end: int, max_occurrence: int = 0
+                   ) -> dict[str, list[tuple[int, int, str]]]:
+        window = [datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+                  for t in (start, end)]
+        return {c.path: merge_busy((int(s.timestamp()), int(e.timestamp()), kind)
+                                   for s, e, kind in c.free_busy(*window, max_occurrence))
+                for c in self.calendars()}
+
+    def at_once(self, start: int, end: int, max_occurrence: int = 0
+                ) -> dict[str, list[tuple[int, int, str]]]:
+        with self.storage.acquire_lock("r", "alice"):
+            return self.storage.calendars_busy(self.calendars(), start, end, max_occurrence)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def team(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[Team]:
+    root = tmp_path_factory.mktemp("team-%s" % request.param)
+    with fresh_database(request.param, root) as url:
+        server = RadicaleServer(root / "server", storage_type=PLUGIN, storage_options={
+            "database_url": url, "index_rescan_interval": "3600"}).start()
+        try:
+            for user in ("alice", "bob"):
+                session = server.session(user)
+                for path, seed in CALENDARS.items():
+                    if not path.startswith("/%s/" % user):
+                        continue
+                    mkcalendar(session, server.url + path)
+                    for obj in generate(150, seed=seed, anchor=ANCHOR, prefix="s%d" % seed):
+                        response = put(session, server.url + path + obj.href, obj.text)
+                        assert response.status_code == 201, response.text
+            storage, _ = open_storage(str(server.config))
+            yield Team(server, storage)
+        finally:
+            server.stop()
+
+
+@pytest.mark.parametrize("name", WINDOWS)
+def test_all_calendars_at_once_equal_one_by_one(team: Team, name: str) -> None:
+    offset, days = WINDOWS[name]
+    start, end = seconds(offset), seconds(offset + days)
+    expected = team.one_by_one(start, end)
+    assert any(expected.values()), "the window should hold busy time"
+    assert team.at_once(start, end) == expected
+    assert team.at_once(start, end) == expected   # from the cache, the same
+
+
+def test_occurrence_limit_is_enforced_as_radicale_does(team: Team) -> None:
+    start, end = seconds(-200), seconds(200)
+    with pytest.raises(ValueError):
+        team.one_by_one(start, end, max_occurrence=3)
+    with pytest.raises(ValueError):
+        team.at_once(start, end, max_occurrence=3)
+
+
+def event(uid: str, day: int, hour: int, extra: tuple[str, ...] = ()) -> CalendarObject:
+    begin = ANCHOR + datetime.timedelta(days=day, hours=hour)
+    stamp = "%Y%m%dT%H%M%SZ"
+    lines = ["DTSTART:" + begin.strftime(stamp),
+             "DTEND:" + (begin + datetime.timedelta(minutes=50)).strftime(stamp), *extra]
+    return CalendarObject(uid + ".ics", uid + "@tracks.test", _wrap(_event(
+        uid + "@tracks.test", lines, "Probe")))
+
+
+def busy_at(team: Team, path: str, obj_day: int, hour: int) -> bool:
+    start, end = seconds(10), seconds(12)
+    probe = seconds(obj_day) + hour * 3600 + 60
+    return any(s <= probe < e and kind != "FREE"
+               for s, e, kind in team.at_once(start, end)[path.strip("/")])
+
+
+def test_a_write_through_the_server_is_seen_at_once(team: Team) -> None:
+    path = "/alice/calendar/"
+    probe = event("cache-probe", 11, 3)   # 03:00 UTC: the generator never goes there
+    assert not busy_at(team, path, 11, 3)
+    response = put(team.session, team.server.url + path + probe.href, probe.text)
+    assert response.status_code == 201
+    assert busy_at(team, path, 11, 3)
+    cancelled = event("cache-probe", 11, 3, ("STATUS:CANCELLED",))
+    response = put(team.session, team.server.url + path + probe.href, cancelled.text)
+    assert response.status_code == 204
+    assert not busy_at(team, path, 11, 3)
+    response = put(team.session, team.server.url + path + probe.href, probe.text)
+    assert busy_at(team, path, 11, 3)
+    team.session.delete(team.server.url + path + probe.href)
+    assert not busy_at(team, path, 11, 3)
+
+
+def test_a_file_added_or_removed_behind_the_servers_back_is_seen(team: Team) -> None:
+    path = "/bob/calendar/"
+    assert not busy_at(team, path, 10, 4)
+    folder = Path(team.server.folder or "") / "collection-root" / "bob" / "calendar"
+    probe = event("behind-back", 10, 4)
+    (folder / probe.href).write_text(probe.text, newline="")
+    assert busy_at(team, path, 10, 4)
+    os.remove(folder / probe.href)
+    assert not busy_at(team, path, 10, 4)
