@@ -18,12 +18,13 @@ import statistics
 from pathlib import Path
 
 WIDTH, HEIGHT = 720, 420
-LEFT, RIGHT, TOP, BOTTOM = 70, 190, 40, 60
+LEFT, RIGHT, TOP, BOTTOM = 70, 200, 40, 60
 SERIES = [  # (server, metric, label, colour, dashed)
     ("vanilla", "free_busy", "vanilla: free-busy-query", "#c0392b", False),
     ("tracks", "free_busy", "tracks: free-busy-query", "#1f6fb2", False),
     ("vanilla", "calendar_query", "vanilla: calendar-query", "#c0392b", True),
     ("tracks", "calendar_query", "tracks: calendar-query", "#1f6fb2", True),
+    ("tracks", "outbox", "tracks: outbox busy time", "#2e8b57", False),
 ]
 
 
@@ -100,7 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("timings", type=Path, help="JSON written by bench/run.py --json")
     parser.add_argument("output", type=Path, help="SVG file to write")
-    parser.add_argument("--title", default="REPORT latency against calendar size")
+    parser.add_argument("--title", default="Busy-time and query latency against calendar size")
     args = parser.parse_args()
     args.output.write_text(svg(medians(json.loads(args.timings.read_text())), args.title))
     print("wrote", args.output)

@@ -29,7 +29,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -107,18 +106,45 @@ def outbox_request(start: str, end: str) -> str:
 
 
 def busy_lines(text: str) -> list[str]:
-    """FREEBUSY periods of an answer (a VFREEBUSY or a schedule-response), FREE dropped."""
+    """Busy time of an answer (a VFREEBUSY or a schedule-response), merged per FBTYPE.
+
+    FREE is dropped, and so is BUSY-UNAVAILABLE: the outbox adds time outside working
+    hours, which a REPORT on a calendar knows nothing of. Merging makes the two forms
+    comparable: the outbox joins overlapping periods, Radicale lists one per event.
+    """
     import xml.etree.ElementTree as ET
+
+    from icalendar.prop import vDuration
 
     if text.lstrip().startswith("<"):
         data = ET.fromstring(text).find(".//{urn:ietf:params:xml:ns:caldav}calendar-data")
         text = data.text or "" if data is not None else ""
     unfolded = text.replace("\r\n ", "").replace("\n ", "")
-    found = []
+    spans: dict[str, list[tuple[datetime.datetime, datetime.datetime]]] = {}
     for line in unfolded.splitlines():
-        if line.startswith("FREEBUSY") and "FBTYPE=FREE:" not in line:
-            kind = line.split("FBTYPE=")[1].split(":")[0].split(";")[0]
-            found += ["%s %s" % (kind, p) for p in line.split(":", 1)[1].split(",")]
+        if not line.startswith("FREEBUSY"):
+            continue
+        kind = (line.split("FBTYPE=")[1].split(":")[0].split(";")[0]
+                if "FBTYPE=" in line else "BUSY")
+        if kind in ("FREE", "BUSY-UNAVAILABLE"):
+            continue
+        for value in line.split(":", 1)[1].split(","):
+            first, second = value.split("/")
+            start = datetime.datetime.strptime(first, "%Y%m%dT%H%M%SZ")
+            end = (start + vDuration.from_ical(second) if second.startswith(("P", "+P"))
+                   else datetime.datetime.strptime(second, "%Y%m%dT%H%M%SZ"))
+            spans.setdefault(kind, []).append((start, end))
+    found = []
+    for kind, periods in spans.items():
+        periods.sort()
+        current = list(periods[0])
+        for start, end in periods[1:]:
+            if start <= current[1]:
+                current[1] = max(current[1], end)
+            else:
+                found.append("%s %s/%s" % (kind, current[0], current[1]))
+                current = [start, end]
+        found.append("%s %s/%s" % (kind, current[0], current[1]))
     return sorted(found)
 
 

@@ -216,8 +216,9 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
     "index_rescan_interval": _option(
         "5", _non_negative_int,
         "seconds between full scans of a collection for files edited in place behind "
-        "Radicale's back (added or removed files and the files a query returns are "
-        "checked every time); 0 scans on every query"),
+        "Radicale's back (added or removed files and the files a REPORT returns are "
+        "checked every time; people's busy time checks the folders only); 0 scans on "
+        "every query"),
     "history_clean_interval": _option(
         "3600", _non_negative_int,
         "seconds between clean-ups of expired sync history per collection "
