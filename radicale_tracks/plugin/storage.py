@@ -499,8 +499,8 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
                 periods.append((max(occurrence_start, start), min(occurrence_end, end),
                                 fbtype))
             fallback = busy.fallback_hrefs if busy else []
-            for href, state in collection.stat_files(fallback).items():
-                item = (collection._get(href, verify_href=False) if state.size <= limit
+            for href, file in collection.stat_files(fallback).items():
+                item = (collection._get(href, verify_href=False) if file.size <= limit
                         else None)
                 if item is not None:
                     periods.extend((int(b.timestamp()), int(f.timestamp()), fbtype)
