@@ -116,11 +116,13 @@ def busy_lines(text: str) -> list[str]:
 
     from icalendar.prop import vDuration
 
+    from radicale_tracks.core.freebusy import merge_busy
+
     if text.lstrip().startswith("<"):
         data = ET.fromstring(text).find(".//{urn:ietf:params:xml:ns:caldav}calendar-data")
         text = data.text or "" if data is not None else ""
     unfolded = text.replace("\r\n ", "").replace("\n ", "")
-    spans: dict[str, list[tuple[datetime.datetime, datetime.datetime]]] = {}
+    periods: list[tuple[int, int, str]] = []
     for line in unfolded.splitlines():
         if not line.startswith("FREEBUSY"):
             continue
@@ -130,22 +132,13 @@ def busy_lines(text: str) -> list[str]:
             continue
         for value in line.split(":", 1)[1].split(","):
             first, second = value.split("/")
-            start = datetime.datetime.strptime(first, "%Y%m%dT%H%M%SZ")
+            start = datetime.datetime.strptime(first, "%Y%m%dT%H%M%SZ").replace(
+                tzinfo=datetime.timezone.utc)
             end = (start + vDuration.from_ical(second) if second.startswith(("P", "+P"))
-                   else datetime.datetime.strptime(second, "%Y%m%dT%H%M%SZ"))
-            spans.setdefault(kind, []).append((start, end))
-    found = []
-    for kind, periods in spans.items():
-        periods.sort()
-        current = list(periods[0])
-        for start, end in periods[1:]:
-            if start <= current[1]:
-                current[1] = max(current[1], end)
-            else:
-                found.append("%s %s/%s" % (kind, current[0], current[1]))
-                current = [start, end]
-        found.append("%s %s/%s" % (kind, current[0], current[1]))
-    return sorted(found)
+                   else datetime.datetime.strptime(second, "%Y%m%dT%H%M%SZ").replace(
+                       tzinfo=datetime.timezone.utc))
+            periods.append((int(start.timestamp()), int(end.timestamp()), kind))
+    return ["%s %d/%d" % (kind, start, end) for start, end, kind in merge_busy(periods)]
 
 
 def run_size(size: int, reps: int, puts: int, workdir: Path, anchor: datetime.datetime,

@@ -294,9 +294,19 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
             clipped_end = min(occurrence_end, end_ts)
             if clipped_end > clipped_start:
                 periods.append((_utc(clipped_start), _utc(clipped_end), fbtype))
-        for href in busy.fallback_hrefs:
-            if href in exclude:
-                continue
+        periods.extend(self.expanded_busy(
+            [href for href in busy.fallback_hrefs if href not in exclude], files,
+            start, end, max_occurrence))
+        return periods
+
+    def expanded_busy(self, hrefs: list[str], files: Mapping[str, FileState],
+                      start: datetime.datetime, end: datetime.datetime,
+                      max_occurrence: int) -> list[FreeBusyPeriod]:
+        """Radicale's own free-busy periods of objects the index did not expand over the
+        window; files gone or above ``max_resource_size`` are skipped, as Radicale does."""
+        limit = self._storage._max_resource_size
+        periods: list[FreeBusyPeriod] = []
+        for href in hrefs:
             state = files.get(href)
             if state is None or state.size > limit:
                 continue
@@ -480,8 +490,7 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
                 keys[collection.path] = key
         if not keys:
             return answer
-        limit = self._max_resource_size
-        found = self.index.busy_time_of(list(keys), start, end, limit)
+        found = self.index.busy_time_of(list(keys), start, end, self._max_resource_size)
         window = (_utc(start), _utc(end))
         for collection in calendars:
             if collection.path not in keys:
@@ -499,13 +508,10 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
                 periods.append((max(occurrence_start, start), min(occurrence_end, end),
                                 fbtype))
             fallback = busy.fallback_hrefs if busy else []
-            for href, file in collection.stat_files(fallback).items():
-                item = (collection._get(href, verify_href=False) if file.size <= limit
-                        else None)
-                if item is not None:
-                    periods.extend((int(b.timestamp()), int(f.timestamp()), fbtype)
-                                   for b, f, fbtype in radicale_report.freebusy_periods(
-                                       item, *window, max_occurrence))
+            periods.extend((int(b.timestamp()), int(f.timestamp()), fbtype)
+                           for b, f, fbtype in collection.expanded_busy(
+                               fallback, collection.stat_files(fallback), *window,
+                               max_occurrence))
             merged = merge_busy(periods)
             answer[collection.path] = merged
             if not fallback:   # a fallback object's file may change without the index
