@@ -25,6 +25,7 @@ serve: $(STAMP)
 	$(BIN)/radicale-tracks --config $(CONFIG) serve
 
 test: $(STAMP)
+	./scripts/install-browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

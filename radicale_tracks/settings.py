@@ -183,6 +183,14 @@ def _allowed_senders(value: Any) -> tuple[str, ...]:
                  if entry.strip())
 
 
+def _user_names(value: Any) -> tuple[str, ...]:
+    found = tuple(entry.strip() for entry in re.split(r"[\s,]+", str(value)) if entry.strip())
+    for entry in found:
+        if entry != "*" and not _USER.match(entry):
+            raise ValueError("%r is not a user name" % entry)
+    return found
+
+
 def _authserv_ids(value: Any) -> tuple[str, ...]:
     found = tuple(entry.strip().lower() for entry in re.split(r"[\s,]+", str(value))
                   if entry.strip())
@@ -327,6 +335,11 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "1000", _positive_int,
         "most recurrence instances one inbound message may name (overrides, RDATE, "
         "EXDATE, RRULE COUNT)"),
+    "web_booking_agents": _option(
+        "", _user_names,
+        "users who may book meetings for customers into other team members' calendars "
+        "from the web pages (/.web), separated by commas, or * for every user; others "
+        "book into their own calendar or where the rights let them write"),
     "inbound_max_attachment_bytes": _option(
         "1048576", _positive_int,
         "largest attachment of a mail shared into a track (larger ones are named, not "
@@ -398,6 +411,7 @@ class Settings:
     inbound_max_instances: int
     inbound_max_attachment_bytes: int
     inbound_max_shared_bytes: int
+    web_booking_agents: tuple[str, ...]
     rights_base: str
 
     @classmethod
@@ -473,6 +487,7 @@ class Settings:
             inbound_max_instances=get("inbound_max_instances"),
             inbound_max_attachment_bytes=get("inbound_max_attachment_bytes"),
             inbound_max_shared_bytes=get("inbound_max_shared_bytes"),
+            web_booking_agents=get("web_booking_agents"),
             rights_base=typed.get("rights", "base").strip() or "owner_only",
         )
 

@@ -29,6 +29,7 @@ from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.itip import (
     InstanceKey, ItipError, ItipMessage, Method, PartStat, as_list, attendees_of,
     build_message, clean_address, copy_component, derive_instance, exdate_keys, first,
+    hides_attendees,
     instance_key, instance_order, main_components, new_component_like, organizer_of,
     parameter, partstat_of, recurrence_id_for, schedule_agent_is_server, sequence_of,
     set_property, sorted_instances, status_of, uid_of, utc)
@@ -111,18 +112,21 @@ class _Outbox:
 
 
 def _outgoing(component: Component, now: datetime,
-              excluded: Sequence[Component] = ()) -> Component:
+              excluded: Sequence[Component] = (), only: str | None = None) -> Component:
     """A component as sent: DTSTAMP now, no VALARM, no SCHEDULE-STATUS/-FORCE-SEND.
 
     ``excluded`` overrides (ones the recipient is not invited to) become EXDATEs of the
-    master, so the recipient's copy has no occurrence there.
+    master, so the recipient's copy has no occurrence there. With ``only``, that is the
+    one ATTENDEE listed (an attendee who may not see the others, RFC 5546 §2.1.5 lets an
+    organizer send each attendee a partial list).
     """
     result = copy_component(component)
     result.subcomponents = [sub for sub in result.subcomponents
                             if str(sub.name).upper() != "VALARM"]
     set_property(result, "DTSTAMP", now)
     for name in ("ORGANIZER", "ATTENDEE"):
-        props = [clean_address(prop) for prop in as_list(result.get(name))]
+        props = [clean_address(prop) for prop in as_list(result.get(name))
+                 if name == "ORGANIZER" or only is None or normalize_address(str(prop)) == only]
         result.pop(name, None)
         for prop in props:
             result.add(name, prop)
@@ -213,6 +217,15 @@ def _recipients(versions: Iterable[_Version | None], ours: frozenset[str]
     return found
 
 
+def _listed(attendees: dict[str, vCalAddress], address: str, prop: vCalAddress
+            ) -> list[vCalAddress]:
+    """The attendees a message to ``address`` lists: only them when they may not see the
+    others (``HIDE_ATTENDEES``)."""
+    if hides_attendees(prop):
+        return [attendees.get(address, prop)]
+    return list(attendees.values())
+
+
 def _deleted(before: _Version, ours: frozenset[str], now: datetime, outbox: _Outbox) -> None:
     """The object was deleted: CANCEL the whole object, SEQUENCE + 1 (RFC 5546 §3.2.5)."""
     if status_of(before.master) == "CANCELLED":
@@ -224,10 +237,11 @@ def _deleted(before: _Version, ours: frozenset[str], now: datetime, outbox: _Out
             master = before.master
             attendees = dict(attendees_of(master))
             attendees.setdefault(address, prop)
-            parts = [_cancel(master, now, sequence_of(master) + 1, attendees.values())]
+            parts = [_cancel(master, now, sequence_of(master) + 1,
+                             _listed(attendees, address, prop))]
         else:
             parts = [_cancel(component, now, sequence_of(component) + 1,
-                             attendees_of(component).values())
+                             _listed(attendees_of(component), address, prop))
                      for component in before.components.values()
                      if address in attendees_of(component)]
         outbox.add(address, Method.CANCEL, parts, True, ())
@@ -244,7 +258,8 @@ def _master_cancelled(before: _Version, after: _Version, ours: frozenset[str],
         attendees = dict(attendees_of(master))
         attendees.setdefault(address, prop)
         outbox.add(address, Method.CANCEL,
-                   [_cancel(master, now, sequence_of(master), attendees.values())],
+                   [_cancel(master, now, sequence_of(master),
+                            _listed(attendees, address, prop))],
                    True, ("STATUS",))
 
 
@@ -377,7 +392,8 @@ def _request_for(diff: _Diff, address: str, now: datetime, outbox: _Outbox) -> N
                           for key in hits))
     excluded = [component for key, component in after.components.items()
                 if key is not None and key not in mine]
-    parts = [_outgoing(after.components[key], now, excluded if key is None else ())
+    only = address if hides_attendees(new_prop) else None
+    parts = [_outgoing(after.components[key], now, excluded if key is None else (), only)
              for key in mine]
     outbox.add(address, Method.REQUEST, parts, significant,
                changes if diff.before is not None else ())

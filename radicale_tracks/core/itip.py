@@ -78,8 +78,12 @@ InstanceKey: TypeAlias = str | None
 #: Components that are scheduled (RFC 6638 scheduling object resources: VEVENT, VTODO).
 SCHEDULED_COMPONENTS = ("VEVENT", "VTODO")
 
+#: An ATTENDEE parameter of ours: this attendee's invitations list no other attendee (a
+#: customer booked on behalf, who may not see the team; docs/web.md).
+HIDE_ATTENDEES = "X-TRACKS-HIDE-ATTENDEES"
+
 #: Parameters stripped from outgoing messages (they only make sense inside a store).
-PRIVATE_PARAMETERS = ("SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND")
+PRIVATE_PARAMETERS = ("SCHEDULE-STATUS", "SCHEDULE-FORCE-SEND", HIDE_ATTENDEES)
 
 _RECURRENCE_PROPERTIES = ("RRULE", "RDATE", "EXDATE", "EXRULE")
 DATE_PROPERTIES = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "DTSTAMP")
@@ -281,6 +285,11 @@ def parameter(prop: Any, name: str) -> str:
 def partstat_of(prop: Any) -> str:
     """PARTSTAT of an ATTENDEE, NEEDS-ACTION by default (RFC 5545 §3.2.12)."""
     return parameter(prop, "PARTSTAT") or PartStat.NEEDS_ACTION.value
+
+
+def hides_attendees(prop: Any) -> bool:
+    """Whether this attendee's messages carry no other attendee (``HIDE_ATTENDEES``)."""
+    return parameter(prop, HIDE_ATTENDEES) == "TRUE"
 
 
 def schedule_agent_is_server(prop: Any) -> bool:

@@ -72,6 +72,12 @@ class Application(radicale_app.Application):
     #: the PROPFIND/REPORT being answered on this thread, for ``_xml_response``
     _dav_request = threading.local()
 
+    def __init__(self, configuration: Any) -> None:
+        super().__init__(configuration)
+        attach = getattr(self._web, "attach", None)
+        if attach is not None and isinstance(self._storage, Storage):
+            attach(self._storage, self._rights)  # the pages of radicale_tracks.web
+
     def _handle_request(self, environ: types.WSGIEnviron) -> Any:
         path = environ.get("PATH_INFO", "")
         if path.startswith(FEED_PREFIX) and isinstance(self._storage, Storage):

@@ -30,7 +30,7 @@ from sqlalchemy import Connection
 from radicale_tracks.core.addresses import AddressBook
 from radicale_tracks.core.broker import build_reply, organizer_messages
 from radicale_tracks.core.itip import (ItipMessage, Method, PartStat, as_list, attendees_of,
-                                      main_components, master_of, organizer_of,
+                                      hides_attendees, main_components, master_of, organizer_of,
                                       partstat_of, uid_of)
 from radicale_tracks.core.receipt import Outcome, Receipt, apply_message
 from radicale_tracks.core.summaries import (describe_changes, describe_instance,
@@ -120,6 +120,13 @@ def _attendees(calendar: Calendar | None) -> dict[str, str | None]:
             if address not in found or name:
                 found[address] = str(name) if name else found.get(address)
     return found
+
+
+def _hidden_attendees(calendar: Calendar | None) -> frozenset[str]:
+    """Attendees who may not see the others (a customer booked on their behalf)."""
+    return frozenset(
+        address for component in (main_components(calendar).values() if calendar else ())
+        for address, attendee in attendees_of(component).items() if hides_attendees(attendee))
 
 
 def _partstats(calendar: Calendar | None) -> dict[str, str]:
@@ -478,6 +485,7 @@ class Assistant:
             return with_sent_by(sent.ics, details.track_address)
 
         names = {**_attendees(change.old), **_attendees(change.new)}
+        hidden = _hidden_attendees(change.new)
         outcome = receipt.outcome
         reply: str | None = None
         if change.new is not None and outcome is not Outcome.CANCELLED:
@@ -514,6 +522,9 @@ class Assistant:
             local = self.local_user(recipient)
             subscribe = {"caldav_url": details.track_url if local else "",
                          "feed_url": "" if local else self.feed_url(track)}
+            if recipient in hidden:
+                # the track lists everyone: no link to it for who may not see the others
+                subscribe = {"caldav_url": "", "feed_url": ""}
             if recipient in new_members:
                 mails.add("member_added", recipient, names.get(recipient),
                           dict(base, subscribe=subscribe), itip, method)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from radicale_tracks.tracks.schema import activities, meetings, members, tracks
 
@@ -228,6 +228,38 @@ def recent_activity(connection: Connection, track_id: int | None = None,
         query = query.where(activities.c.kind.in_(list(kinds)))
     return [_build(Activity, row) for row in connection.execute(
         query.order_by(activities.c.at.desc(), activities.c.id.desc()).limit(limit))]
+
+
+def activity_of(connection: Connection, *, track_ids: Iterable[int], actors: Iterable[str],
+                kinds: Iterable[str] = (), text: str = "", before: int | None = None,
+                limit: int = 50) -> list[Activity]:
+    """Activity of the given tracks plus what the given addresses did elsewhere (their
+    bookings, refusals), newest first; ``before`` pages by activity id."""
+    track_ids, actors, kinds = list(track_ids), list(actors), list(kinds)
+    whose = []
+    if track_ids:
+        whose.append(activities.c.track_id.in_(track_ids))
+    if actors:
+        whose.append(activities.c.actor.in_(actors))
+    if not whose:
+        return []
+    query = select(activities).where(or_(*whose))
+    if kinds:
+        query = query.where(activities.c.kind.in_(kinds))
+    if text:
+        pattern = "%%%s%%" % text.lower().replace("\\", "\\\\").replace(
+            "%", "\\%").replace("_", "\\_")
+        query = query.where(or_(func.lower(activities.c.summary).like(pattern, escape="\\"),
+                                func.lower(activities.c.actor).like(pattern, escape="\\")))
+    if before is not None:
+        query = query.where(activities.c.id < before)
+    return [_build(Activity, row) for row in connection.execute(
+        query.order_by(activities.c.id.desc()).limit(limit))]
+
+
+def set_feed_token(connection: Connection, track_id: int, feed_token: str, now: int) -> None:
+    connection.execute(update(tracks).where(tracks.c.id == track_id).values(
+        feed_token=feed_token, updated_at=now))
 
 
 def delete_track_rows(connection: Connection, track_id: int) -> None:

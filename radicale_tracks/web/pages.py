@@ -1,0 +1,400 @@
+"""The server-rendered pages: the booking wizard, Meetings, My tracks and a track.
+
+The wizard keeps its state in the form itself (hidden fields carry earlier steps), so
+it needs no session, works without JavaScript, survives a reload and the browser's
+back button, and each step is one POST the tests can drive. Each step validates with
+the same readers as the JSON API (``core/customer_booking.py``), and a refusal is shown
+next to the field it names.
+"""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+from functools import lru_cache
+from http import client
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from radicale import types
+
+from radicale_tracks.core.customer_booking import (MEETING_TYPES, BookingError, read_booking,
+                                                   read_customer, read_details, zone_name)
+from radicale_tracks.core.slots import SlotQueryError
+from radicale_tracks.web.services import NotAllowed, SlotList, SlotTaken
+
+if TYPE_CHECKING:
+    from radicale_tracks.web.plugin import Request
+
+#: the wizard's fields, by the step that asks for them
+STEP_FIELDS: dict[int, tuple[str, ...]] = {
+    1: ("customer_name", "customer_email"),
+    2: ("subject", "duration", "members", "rooms", "pools", "description", "conference",
+        "meeting_type", "location", "track"),
+    3: ("zone", "day", "show_conflicts", "slot"),
+    4: ("add_to_event", "send_confirmation", "customer_zone", "holder",
+        "customer_sees_attendees"),
+}
+LIST_FIELDS = ("members", "rooms", "pools")
+FLAG_FIELDS = ("add_to_event", "send_confirmation", "customer_sees_attendees")
+#: which step shows an error about a field the booking reader names
+FIELD_STEP = {"customer.name": 1, "customer.email": 1, "customer": 1, "subject": 2,
+              "duration": 2, "members": 2, "rooms": 2, "pools": 2, "description": 2,
+              "conference": 2, "meeting_type": 2, "location": 2, "track": 2,
+              "zone": 3, "start": 3, "slots": 3, "day": 3}
+KIND_GROUPS = {
+    "created": ("booked", "created", "added"),
+    "changed": ("updated", "reply", "counter", "refresh", "shared", "feed-revoked"),
+    "cancelled": ("cancelled", "instance-cancelled"),
+    "problems": ("refused", "failed", "stale", "ignored"),
+}
+
+
+@lru_cache(maxsize=1)
+def _templates() -> Environment:
+    environment = Environment(loader=PackageLoader("radicale_tracks.web", "templates"),
+                              autoescape=select_autoescape(default=True),
+                              undefined=StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True)
+    environment.filters["local"] = _local
+    return environment
+
+
+@lru_cache(maxsize=1)
+def zone_names() -> tuple[str, ...]:
+    return tuple(sorted(z for z in zoneinfo.available_timezones()
+                        if "/" in z and not z.startswith(("posix/", "right/", "Etc/",
+                                                          "SystemV/", "US/")))) + ("UTC",)
+
+
+def render(request: "Request", name: str, status: int = client.OK,
+           **context: Any) -> types.WSGIResponse:
+    body = _templates().get_template(name).render(
+        user=request.user, base=request.url(""), csrf=request.csrf_token(),
+        radicale_ui=request.url("index.html"), **context)
+    return status, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
+                    "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
+                    "Content-Security-Policy": (
+                        "default-src 'self'; style-src 'self'; script-src 'self'; "
+                        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
+                    }, body.encode("utf-8"), None
+
+
+def redirect(request: "Request", path: str) -> types.WSGIResponse:
+    return client.SEE_OTHER, {"Location": request.url(path)}, None, None
+
+
+def unauthorized(request: "Request") -> types.WSGIResponse:
+    body = _templates().get_template("login.html").render(base=request.url(""))
+    return client.UNAUTHORIZED, {
+        "Content-Type": "text/html; charset=utf-8",
+        "WWW-Authenticate": 'Basic realm="Radicale", charset="UTF-8"'}, body.encode(), None
+
+
+def not_attached(request: "Request") -> types.WSGIResponse:
+    body = _templates().get_template("not_attached.html").render(
+        base=request.url(""), radicale_ui=request.url("index.html"))
+    return client.SERVICE_UNAVAILABLE, {"Content-Type": "text/html; charset=utf-8"}, \
+        body.encode(), None
+
+
+def handle(request: "Request") -> types.WSGIResponse:
+    path = request.path.rstrip("/")
+    if request.method == "POST":
+        form = request.form()
+        if not request.same_origin() or not request.plugin.csrf_ok(
+                request.user, _one(form, "csrf")):
+            return render(request, "error.html", client.FORBIDDEN, title="Refused",
+                          message="This form is out of date or came from another site. "
+                                  "Go back, reload the page and send it again.")
+    else:
+        form = {}
+    try:
+        if path in ("/.web", "/.web/meetings"):
+            return meetings_page(request) if request.method == "GET" else _not_allowed(
+                request)
+        if path == "/.web/book":
+            return book_page(request, form)
+        if path == "/.web/tracks":
+            return render(request, "tracks.html", title="My tracks", nav="tracks",
+                          tracks=request.services.my_tracks(request.user),
+                          zone=request.services.zone_of(request.user))
+        if path.startswith("/.web/tracks/"):
+            rest = path[len("/.web/tracks/"):]
+            slug, _, action = rest.partition("/")
+            if action == "revoke" and request.method == "POST":
+                request.services.revoke_feed(request.user, slug)
+                return redirect(request, "tracks/%s?revoked=1" % slug)
+            if not action and request.method == "GET":
+                return track_page(request, slug)
+        if path == "/.web/logout":
+            return render(request, "logout.html", title="Logged out", nav="")
+    except NotAllowed as e:
+        return render(request, "error.html", client.NOT_FOUND if "no such" in str(e)
+                      else client.FORBIDDEN, title="Not here", message=str(e))
+    return render(request, "error.html", client.NOT_FOUND, title="Not found",
+                  message="There is no page %s." % request.path)
+
+
+def _not_allowed(request: "Request") -> types.WSGIResponse:
+    return render(request, "error.html", client.METHOD_NOT_ALLOWED, title="Not allowed",
+                  message="This page is only read.")
+
+
+# -- Meetings -----------------------------------------------------------------------------
+
+def meetings_page(request: "Request") -> types.WSGIResponse:
+    query = request.query
+    group = (query.get("kind") or [""])[0]
+    kinds = KIND_GROUPS.get(group, ())
+    text = (query.get("q") or [""])[0][:200]
+    track = (query.get("track") or [""])[0] or None
+    try:
+        before = int((query.get("before") or [""])[0] or 0) or None
+    except ValueError:
+        before = None
+    services = request.services
+    limit = 50
+    rows = services.meetings(request.user, kinds=kinds, text=text, track=track,
+                             before=before, limit=limit)
+    older = None
+    if len(rows) == limit:
+        older = "meetings?" + urlencode(
+            {k: v for k, v in (("kind", group), ("q", text), ("track", track or ""),
+                               ("before", rows[-1]["id"])) if v})
+    return render(request, "meetings.html", title="Meetings", nav="meetings", rows=rows,
+                  group=group, groups=tuple(KIND_GROUPS), text=text, track=track or "",
+                  tracks=services.my_tracks(request.user), older=older,
+                  zone=services.zone_of(request.user))
+
+
+# -- a track -------------------------------------------------------------------------------
+
+def track_page(request: "Request", slug: str) -> types.WSGIResponse:
+    page = request.services.track_page(request.user, slug)
+    return render(request, "track.html", title=page["title"], nav="tracks", track=page,
+                  revoked=bool(request.query.get("revoked")),
+                  zone=request.services.zone_of(request.user))
+
+
+# -- the wizard ------------------------------------------------------------------------------
+
+def book_page(request: "Request", form: dict[str, list[str]]) -> types.WSGIResponse:
+    services = request.services
+    agent_zone = services.zone_of(request.user)
+    state = _state(form, agent_zone)
+    if request.method == "GET":
+        return _step(request, 1, state)
+    step = _step_number(_one(form, "step"))
+    action = _one(form, "action") or "next"
+    if action == "back":
+        return _step(request, max(1, step - 1), state)
+    if step == 1:
+        try:
+            read_customer({"name": state["customer_name"], "email": state["customer_email"]})
+        except BookingError as e:
+            return _step(request, 1, state, errors={_field(e.field): str(e)})
+        return _step(request, 2, state)
+    if step == 2:
+        try:
+            services.check_details(read_details(_details(state)))
+        except BookingError as e:
+            return _step(request, 2, state, errors={_field(e.field): str(e)})
+        return _step(request, 3, state)
+    if step == 3:
+        if action == "next":
+            if not state["slot"]:
+                return _step(request, 3, state, errors={"slot": "Choose a time."})
+            return _step(request, 4, state)
+        return _step(request, 3, state)
+    if step == 4 and action == "schedule":
+        try:
+            booking = read_booking(_booking(state), agent_zone)
+            booked = services.book(request.user, request.groups, booking)
+        except BookingError as e:
+            return _step(request, FIELD_STEP.get(e.field, 4), state,
+                         errors={_field(e.field): str(e)})
+        except SlotTaken as e:
+            state["slot"] = ""
+            return _step(request, 3, state, errors={"slot": str(e)}, fresh=e.fresh)
+        return render(request, "book_done.html", title="Booked", nav="book",
+                      booked=booked, state=state, zone=state["zone"],
+                      details=read_details(_details(state)))
+    return _step(request, step, state)
+
+
+def _step(request: "Request", step: int, state: dict[str, Any],
+          errors: dict[str, str] | None = None, fresh: SlotList | None = None
+          ) -> types.WSGIResponse:
+    services = request.services
+    context: dict[str, Any] = dict(
+        title="Book for a customer", nav="book", step=step, state=state,
+        errors=errors or {}, hidden=_hidden(state, step), meeting_types=MEETING_TYPES,
+        directory=services.directory(request.user), zones=zone_names(), slots=None,
+        chosen=None, tracks=[t for t in services.my_tracks(request.user)
+                             if t["status"] == "open"])
+    if step == 3:
+        found = fresh
+        if found is None:
+            try:
+                day = datetime.date.fromisoformat(state["day"]) if state["day"] else None
+                found = services.slots(request.user, read_details(_details(state)),
+                                       zone_name(state["zone"], "zone"), day=day,
+                                       show_conflicts=state["show_conflicts"])
+            except (BookingError, SlotQueryError, ValueError) as e:
+                context["errors"] = dict(context["errors"], slot=str(e))
+        if found is not None:
+            context["slots"] = _slot_days(found)
+            context["reason"] = found.result.reason
+    if step == 4:
+        context["chosen"] = _chosen(state)
+        details = read_details(_details(state))
+        context["details"] = details
+        context["holder"] = state["holder"] or (
+            request.user if request.user in details.members else details.members[0])
+    status = client.BAD_REQUEST if errors else client.OK
+    return render(request, "book.html", status, **context)
+
+
+def _state(form: dict[str, list[str]], agent_zone: str) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for fields in STEP_FIELDS.values():
+        for name in fields:
+            if name in LIST_FIELDS:
+                state[name] = [v for v in form.get(name, []) if v]
+            elif name in FLAG_FIELDS:
+                values = form.get(name)
+                state[name] = values[-1] == "on" if values else True
+            elif name == "show_conflicts":
+                state[name] = _one(form, name) == "on"
+            else:
+                state[name] = _one(form, name)
+    state["duration"] = state["duration"] or "30"
+    state["meeting_type"] = state["meeting_type"] or "video"
+    state["zone"] = state["zone"] or agent_zone
+    state["customer_zone"] = state["customer_zone"] or state["zone"]
+    return state
+
+
+def _hidden(state: dict[str, Any], step: int) -> list[tuple[str, str]]:
+    """Fields of the other steps, carried along."""
+    hidden: list[tuple[str, str]] = []
+    for number, fields in STEP_FIELDS.items():
+        if number == step:
+            continue
+        for name in fields:
+            value = state[name]
+            if name in LIST_FIELDS:
+                hidden.extend((name, v) for v in value)
+            elif name in FLAG_FIELDS:
+                hidden.append((name, "on" if value else "off"))
+            elif name == "show_conflicts":
+                if value:
+                    hidden.append((name, "on"))
+            elif value:
+                hidden.append((name, str(value)))
+    return hidden
+
+
+def _details(state: dict[str, Any]) -> dict[str, Any]:
+    return {name: state[name] for name in STEP_FIELDS[2] if name != "track"}
+
+
+def _booking(state: dict[str, Any]) -> dict[str, Any]:
+    start, conflicts = _slot_value(state["slot"])
+    return {
+        "customer": {"name": state["customer_name"], "email": state["customer_email"]},
+        "details": _details(state), "start": start, "zone": state["zone"],
+        "notifications": {name: state[name] for name in STEP_FIELDS[4]},
+        "accepted_conflicts": conflicts, "track": state["track"] or None}
+
+
+def _slot_value(value: str) -> tuple[str, list[str]]:
+    """A slot radio's value: ``<start UTC>|<addresses busy then, comma-separated>``."""
+    start, _, busy = (value or "").partition("|")
+    return start, [a for a in busy.split(",") if a]
+
+
+def _chosen(state: dict[str, Any]) -> dict[str, Any] | None:
+    start, conflicts = _slot_value(state["slot"])
+    if not start:
+        return None
+    try:
+        moment = datetime.datetime.fromisoformat(start.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    minutes = int(state["duration"] or 30) if str(state["duration"]).isdigit() else 30
+    return {"start": int(moment.timestamp()), "end": int(moment.timestamp()) + minutes * 60,
+            "conflicts": conflicts}
+
+
+def _slot_days(found: SlotList) -> list[dict[str, Any]]:
+    """Slots grouped by local day, each with its radio value and its conflicts."""
+    zone = zoneinfo.ZoneInfo(found.zone)
+    days: dict[str, dict[str, Any]] = {}
+    for slot in found.result.slots:
+        start = datetime.datetime.fromtimestamp(slot.start, zone)
+        end = datetime.datetime.fromtimestamp(slot.end, zone)
+        busy = []
+        for person in slot.participants:
+            if person.status in ("free", "unknown"):
+                continue
+            busy.append({"who": person.address, "status": person.status, "periods": [
+                _period(b.start, b.end, zone) for b in person.conflicts]})
+        rooms = []
+        for room in slot.rooms:
+            name = found.names.get(room.address or "", room.address or "")
+            rooms.append({"name": name or "no room of %s free" % room.pool,
+                          "pool": room.pool, "status": room.status})
+            if room.status != "free":
+                busy.append({"who": room.address or room.pool or "", "status": room.status,
+                             "periods": [_period(b.start, b.end, zone)
+                                         for b in room.conflicts]})
+        value = "%s|%s" % (_utc(slot.start), ",".join(b["who"] for b in busy if b["who"]))
+        day = days.setdefault(start.date().isoformat(), {
+            "label": start.strftime("%A %d %B %Y"), "slots": []})
+        day["slots"].append({"value": value, "label": "%s – %s" % (
+            start.strftime("%H:%M"), end.strftime("%H:%M")), "fit": slot.fit,
+            "busy": busy, "rooms": rooms, "confidence": int(slot.confidence)})
+    ordered = sorted(days.items())
+    for _, day in ordered:
+        day["slots"].sort(key=lambda s: s["value"])
+    return [day for _, day in ordered]
+
+
+def _period(start: int, end: int, zone: zoneinfo.ZoneInfo) -> str:
+    first = datetime.datetime.fromtimestamp(start, zone)
+    last = datetime.datetime.fromtimestamp(end, zone)
+    if first.date() == last.date():
+        return "%s %s–%s" % (first.strftime("%a %d %b"), first.strftime("%H:%M"),
+                             last.strftime("%H:%M"))
+    return "%s – %s" % (first.strftime("%a %d %b %H:%M"), last.strftime("%a %d %b %H:%M"))
+
+
+def _local(instant: int | None, zone: str, form: str = "%a %d %b %Y, %H:%M") -> str:
+    if not instant:
+        return ""
+    return datetime.datetime.fromtimestamp(instant, zoneinfo.ZoneInfo(zone)).strftime(form)
+
+
+def _utc(instant: int) -> str:
+    return datetime.datetime.fromtimestamp(instant, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+
+def _one(form: dict[str, list[str]], name: str) -> str:
+    values = form.get(name)
+    return values[-1].strip() if values else ""
+
+
+def _step_number(value: str) -> int:
+    return int(value) if value in ("1", "2", "3", "4") else 1
+
+
+def _field(name: str) -> str:
+    """The form field of a reader's field name (``customer.email`` → customer_email)."""
+    return {"customer.name": "customer_name", "customer.email": "customer_email",
+            "notifications.holder": "holder",
+            "notifications.customer_zone": "customer_zone", "start": "slot",
+            "slots": "slot"}.get(name, name.replace("notifications.", ""))

@@ -1,0 +1,198 @@
+"""``[web] type = radicale_tracks.web``: the pages and the JSON API under ``/.web``.
+
+Radicale hands every ``/.web`` request to its web plugin with the user it authenticated
+(HTTP Basic, checked by Radicale's own ``[auth]``, so the login is the same as for
+CalDAV). This plugin answers:
+
+* ``/.web/`` … the pages (``pages.py``) and ``/.web/api/`` … the JSON API (``api.py``);
+  anonymous requests get a Basic challenge;
+* ``/.web/static/`` … its own CSS and JavaScript (nothing is loaded from elsewhere);
+* ``/.web/index.html``, ``/.web/css/``, ``/.web/js/``: Radicale's own admin UI, unchanged
+  (its script finds the server from ``/.web/index.html`` as it does from ``/.web/``).
+
+The services need the storage: ``radicale-tracks serve`` and the WSGI entry point hand it
+over (``attach``); under plain ``radicale`` the pages say so and Radicale's UI stays.
+
+Forms are protected against cross-site requests by a token tied to the user (an HMAC
+under a secret kept beside the collections) and by checking ``Origin`` when the browser
+sends one; the JSON API only takes ``application/json`` bodies, which no cross-site form
+can send.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+from http import client
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from radicale import httputils, types, web
+from radicale.web.internal import Web as RadicaleWeb
+
+if TYPE_CHECKING:
+    from radicale import rights as radicale_rights
+
+    from radicale_tracks.plugin.storage import Storage
+    from radicale_tracks.web.services import Web as Services
+
+logger = logging.getLogger("radicale.tracks.web")
+
+#: largest form or JSON body taken
+MAX_BODY = 64 * 1024
+_RADICALE_UI = ("/.web/index.html", "/.web/css/", "/.web/js/")
+SECRET_FILE = ".tracks-web-secret"
+
+
+class Request:
+    """One request to the pages or the API, with what every handler needs."""
+
+    def __init__(self, plugin: "Web", environ: types.WSGIEnviron, base_prefix: str,
+                 path: str, user: str, groups: set[str], method: str) -> None:
+        self.plugin = plugin
+        self.environ = environ
+        self.base_prefix = base_prefix
+        self.path = path
+        self.user = user
+        self.groups = groups
+        self.method = method
+        self.query = {k: v for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        self._body: bytes | None = None
+
+    @property
+    def services(self) -> "Services":
+        services = self.plugin.services
+        assert services is not None
+        return services
+
+    def url(self, path: str) -> str:
+        return "%s/.web/%s" % (self.base_prefix, path.lstrip("/"))
+
+    def body(self) -> bytes:
+        if self._body is None:
+            length = int(self.environ.get("CONTENT_LENGTH") or 0)
+            if length > MAX_BODY:
+                raise BodyTooLarge()
+            self._body = self.environ["wsgi.input"].read(length) if length else b""
+        return self._body
+
+    def form(self) -> dict[str, list[str]]:
+        return parse_qs(self.body().decode("utf-8", "replace"), keep_blank_values=True)
+
+    def json(self) -> Any:
+        return json.loads(self.body() or b"{}")
+
+    def csrf_token(self) -> str:
+        return self.plugin.csrf_token(self.user)
+
+    def same_origin(self) -> bool:
+        """False when the browser says the request comes from another site."""
+        origin = self.environ.get("HTTP_ORIGIN")
+        if origin and origin != "null":
+            host = self.environ.get("HTTP_X_FORWARDED_HOST") or self.environ.get(
+                "HTTP_HOST", "")
+            if urlsplit(origin).netloc != host:
+                return False
+        site = self.environ.get("HTTP_SEC_FETCH_SITE")
+        return site in (None, "", "same-origin", "none")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Web(web.BaseWeb):
+    """Radicale's web plugin: our pages and API, Radicale's UI beside them."""
+
+    def __init__(self, configuration: Any) -> None:
+        super().__init__(configuration)
+        self._radicale_ui = RadicaleWeb(configuration)
+        self.services: "Services | None" = None
+        self._secret: bytes | None = None
+        self._folder = configuration.get("storage", "filesystem_folder")
+
+    def attach(self, storage: "Storage", rights: "radicale_rights.BaseRights | None") -> None:
+        """Called by the application once its storage exists."""
+        from radicale_tracks.web.services import Web as Services
+
+        self.services = Services(storage, rights)
+
+    # -- Radicale's entry points --------------------------------------------------------
+
+    def get(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+            user_groups: set, request_info: dict) -> types.WSGIResponse:
+        return self._handle("GET", environ, base_prefix, path, user, user_groups,
+                            request_info)
+
+    def post(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+             user_groups: set, request_info: dict) -> types.WSGIResponse:
+        return self._handle("POST", environ, base_prefix, path, user, user_groups,
+                            request_info)
+
+    def _handle(self, method: str, environ: types.WSGIEnviron, base_prefix: str, path: str,
+                user: str, groups: set, request_info: dict) -> types.WSGIResponse:
+        if path.startswith(_RADICALE_UI):
+            if method == "GET":
+                return self._radicale_ui.get(environ, base_prefix, path, user, groups,
+                                             request_info)
+            return self._radicale_ui.post(environ, base_prefix, path, user, groups,
+                                          request_info)
+        if path.startswith("/.web/static/"):
+            return httputils.serve_resource("radicale_tracks.web", "static", base_prefix,
+                                            path, path_prefix="/.web/static",
+                                            index_file="")
+        from radicale_tracks.web import api, pages
+
+        request = Request(self, environ, base_prefix, path, user, set(groups), method)
+        is_api = path.startswith("/.web/api/") or path == "/.web/api"
+        if not user:
+            return (api.unauthorized() if is_api else pages.unauthorized(request))
+        if self.services is None:
+            return pages.not_attached(request)
+        try:
+            if is_api:
+                return api.handle(request)
+            return pages.handle(request)
+        except BodyTooLarge:
+            return _plain(client.REQUEST_ENTITY_TOO_LARGE,
+                          "request larger than %d bytes\n" % MAX_BODY)
+
+    # -- form tokens --------------------------------------------------------------------
+
+    def csrf_token(self, user: str) -> str:
+        return hmac.new(self._load_secret(), user.encode("utf-8"), hashlib.sha256
+                        ).hexdigest()[:40]
+
+    def csrf_ok(self, user: str, token: str) -> bool:
+        return hmac.compare_digest(self.csrf_token(user), token or "")
+
+    def _load_secret(self) -> bytes:
+        """A secret kept beside the collections: every server process shares it."""
+        if self._secret is None:
+            path = os.path.join(self._folder, SECRET_FILE)
+            try:
+                with open(path, "rb") as f:
+                    self._secret = f.read()
+            except FileNotFoundError:
+                os.makedirs(self._folder, exist_ok=True)
+                secret = secrets.token_bytes(32)
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                except FileExistsError:
+                    with open(path, "rb") as f:
+                        self._secret = f.read()
+                else:
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(secret)
+                    self._secret = secret
+        return self._secret
+
+
+def _plain(status: int, text: str) -> types.WSGIResponse:
+    return status, {"Content-Type": "text/plain; charset=utf-8"}, text.encode("utf-8"), None
+
+

@@ -1,0 +1,488 @@
+"""What the web pages and the JSON API do, on the server's storage: one function per
+question or action, returning plain values both render.
+
+Booking for a customer goes through the storage's own write path
+(``Collection.upload``, as a CalDAV PUT does), so team members and rooms get their
+invitations from implicit scheduling, the assistant opens the track, and the customer's
+mail is the scheduling path's too. The slot is checked again under the storage's write
+lock, the same lock that write takes: two agents racing for one slot are served one after
+the other, and the second one's check sees the first one's meeting.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable
+
+from radicale import pathutils
+
+from radicale_tracks.core.addresses import normalize_address
+from radicale_tracks.core.customer_booking import (Booking, BookingError, EventParties,
+                                                   MeetingDetails, Person,
+                                                   booking_calendar, customer_confirmation)
+from radicale_tracks.core.itip import attendees_of, master_of, partstat_of
+from radicale_tracks.core.slot_request import SlotRequest, SlotRequestError, slot_request
+from radicale_tracks.core.slots import SlotQueryError, SlotResult
+from radicale_tracks.core.summaries import meeting_facts
+from radicale_tracks.plugin.availability import user_zone
+from radicale_tracks.plugin.slot_search import search_slots
+from radicale_tracks.plugin.track_calendars import item_from_text
+from radicale_tracks.rooms.directory import RoomDirectory
+from radicale_tracks.tracks import store as track_store
+
+if TYPE_CHECKING:
+    from radicale import rights as radicale_rights
+
+    from radicale_tracks.plugin.storage import Collection, Storage
+
+logger = logging.getLogger("radicale.tracks.web")
+
+#: how many days of slots one page shows
+SLOT_DAYS = 7
+
+
+class NotAllowed(Exception):
+    """The logged-in user may not see or do this (answered 403 / 404)."""
+
+
+class SlotTaken(Exception):
+    """The chosen time is no longer possible; ``fresh`` holds the slots that are."""
+
+    def __init__(self, message: str, fresh: "SlotList") -> None:
+        super().__init__(message)
+        self.fresh = fresh
+
+
+@dataclass(frozen=True)
+class Directory:
+    users: tuple[str, ...]
+    rooms: tuple[tuple[str, str], ...]          # (address, name)
+    pools: tuple[tuple[str, tuple[str, ...]], ...]   # (name, room names)
+
+
+@dataclass(frozen=True)
+class SlotList:
+    result: SlotResult
+    zone: str
+    names: dict[str, str]
+    start: datetime.datetime
+    end: datetime.datetime
+
+
+@dataclass(frozen=True)
+class Booked:
+    uid: str
+    holder: str
+    calendar_path: str
+    href: str
+    start: int
+    end: int
+    answers: dict[str, str]          # attendee address → PARTSTAT now stored
+    rooms: dict[str, str]            # room address → name
+    track: str | None                # slug of the track the meeting went to
+    confirmation_sent: bool
+    customer_on_event: bool
+
+
+@dataclass
+class Web:
+    """The services, bound to one server's storage and rights."""
+
+    storage: "Storage"
+    rights: "radicale_rights.BaseRights | None" = None
+    clock: Any = field(default=lambda: datetime.datetime.now(datetime.timezone.utc))
+
+    # -- who and what ---------------------------------------------------------------
+
+    def address_of(self, user: str) -> str:
+        return "%s@%s" % (user.lower(), self.storage.settings.domain)
+
+    def zone_of(self, user: str) -> str:
+        with self.storage.acquire_lock("r", user):
+            return user_zone(self.storage, user)
+
+    def directory(self, user: str) -> Directory:
+        """People to book (users who logged in at least once, or are listed), rooms, pools."""
+        storage = self.storage
+        with storage.database.connect() as connection:
+            rooms = RoomDirectory.load(connection, storage.settings.rooms)
+        room_principals = {r.principal for r in rooms.rooms}
+        root = storage._get_collection_root_folder()
+        names: set[str] = set()
+        try:
+            names.update(n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n)))
+        except FileNotFoundError:
+            pass
+        names.update(u for u, _ in storage.settings.addresses)
+        users = sorted(n for n in names if pathutils.is_safe_filesystem_path_component(n)
+                       and not n.startswith(".") and n not in room_principals
+                       and n != storage.settings.assistant_principal)
+        return Directory(
+            users=tuple(users),
+            rooms=tuple(sorted((r.address, r.name or r.address) for r in rooms.rooms)),
+            pools=tuple(sorted((name, tuple(r.name or r.address for r in members))
+                               for name, members in rooms.pools().items())))
+
+    def check_details(self, details: MeetingDetails) -> None:
+        """Every member, room and pool exists (each error names the field)."""
+        found = self.directory("")
+        for member in details.members:
+            if member not in found.users:
+                raise BookingError("members", "%r is not a user of this server" % member)
+        addresses = {a for a, _ in found.rooms}
+        for room in details.rooms:
+            if room not in addresses:
+                raise BookingError("rooms", "%r is not a room (see 'radicale-tracks rooms "
+                                   "list')" % room)
+        pools = {name for name, _ in found.pools}
+        for pool in details.pools:
+            if pool not in pools:
+                raise BookingError("pools", "%r is not a room pool" % pool)
+
+    # -- slots ----------------------------------------------------------------------
+
+    def slots(self, agent: str, details: MeetingDetails, zone: str, *,
+              day: datetime.date | None = None, show_conflicts: bool = False,
+              max_results: int = 30) -> SlotList:
+        """Slots for the meeting over ``SLOT_DAYS`` days from ``day`` (today by default),
+        in ``zone``; with conflicts, unfit slots too, with who is busy when."""
+        now = self.clock()
+        first = day or now.astimezone(_zone(zone)).date()
+        request = self._slot_request(agent, details, zone, {
+            "start": first.isoformat(),
+            "end": (first + datetime.timedelta(days=SLOT_DAYS)).isoformat(),
+            "show_conflicts": show_conflicts, "max_results": max_results}, now)
+        with self.storage.acquire_lock("r", agent):
+            found = search_slots(self.storage, agent, request, now, self._max_occurrence())
+        return SlotList(found.result, zone, found.names, request.start, request.end)
+
+    def _slot_request(self, agent: str, details: MeetingDetails, zone: str,
+                      extra: dict[str, Any], now: datetime.datetime) -> SlotRequest:
+        attendees = [self.address_of(m) for m in details.members if m != agent]
+        data = dict(attendees=attendees, rooms=list(details.rooms), pools=list(details.pools),
+                    duration=details.duration // 60, zone=zone,
+                    include_organizer=agent in details.members, **extra)
+        try:
+            return slot_request(data, now, zone)
+        except SlotRequestError as e:
+            raise BookingError("slots", str(e)) from None
+
+    def _max_occurrence(self) -> int:
+        value = self.storage.configuration.get("reporting", "max_freebusy_occurrence")
+        return int(value)
+
+    # -- booking ----------------------------------------------------------------------
+
+    def book(self, agent: str, groups: set[str], booking: Booking) -> Booked:
+        """Book ``booking`` for ``agent``: check the slot again and write the event, both
+        under the storage's write lock."""
+        storage = self.storage
+        details = booking.details
+        self.check_details(details)
+        holder = booking.holder_for(agent)
+        if not self.may_hold(agent, groups, holder):
+            raise BookingError("notifications.holder", (
+                "you may not add events to %s's calendar: choose yourself, or ask the "
+                "admin to list you in web_booking_agents" % holder))
+        now = self.clock()
+        with storage.acquire_lock("w", agent):
+            track = self._chosen_track(agent, booking.track)
+            slot = self._recheck(agent, booking, now)
+            rooms = {a: self._room_name(a) for a in slot}
+            calendar_path = storage.scheduling_calendars.default_calendar(holder)
+            collection = storage.scheduling_calendars.collection(calendar_path)
+            uid = "%s@%s" % (secrets.token_hex(12), storage.settings.domain)
+            parties = EventParties(
+                organizer=Person(self.address_of(holder), holder),
+                sent_by=self.address_of(agent) if agent != holder else None,
+                members=tuple(Person(self.address_of(m), m) for m in details.members
+                              if m != holder),
+                rooms=tuple(Person(a, n) for a, n in rooms.items()),
+                assistant=(storage.book.track_address(track.token) if track is not None
+                           else storage.book.assistant))
+            calendar = booking_calendar(booking, parties, uid=uid, now=now)
+            href = storage.scheduling_calendars.new_href(uid)
+            text = calendar.to_ical().decode("utf-8")
+            collection.upload(href, item_from_text(collection.path, text))
+            stored = collection._get(href, verify_href=False)
+            answers = _answers(stored.serialize() if stored is not None else text)
+            confirmation = (booking.notifications.send_confirmation
+                            and not booking.notifications.add_to_event)
+            with storage.database.begin() as connection:
+                meeting = track_store.meeting_by_uid(connection, uid)
+                slug = None
+                if meeting is not None:
+                    found = track_store.track_by_id(connection, meeting.track_id)
+                    slug = found.slug if found else None
+                if confirmation:
+                    self._queue_confirmation(connection, booking, calendar, holder, uid, now)
+                track_store.record_activity(
+                    connection, at=int(now.timestamp()), kind="booked",
+                    track_id=meeting.track_id if meeting else None, uid=uid,
+                    actor=self.address_of(agent), summary="%s booked %s for %s (%s)" % (
+                        agent, details.subject, booking.customer.name,
+                        booking.customer.address),
+                    detail="held by %s; rooms: %s; customer %s, %s" % (
+                        holder, ", ".join(rooms.values()) or "none",
+                        "on the event" if booking.notifications.add_to_event
+                        else "not on the event",
+                        "mailed" if booking.notifications.send_confirmation
+                        else "not mailed"))
+        if storage.sender_thread is not None:
+            storage.sender_thread.wake()
+        logger.info("%s booked %s in %s for %s", agent, uid, calendar_path,
+                    booking.customer.address)
+        return Booked(uid=uid, holder=holder, calendar_path=calendar_path, href=href,
+                      start=booking.start, end=booking.end, answers=answers, rooms=rooms,
+                      track=slug, confirmation_sent=booking.notifications.send_confirmation,
+                      customer_on_event=booking.notifications.add_to_event)
+
+    def may_hold(self, agent: str, groups: set[str], holder: str) -> bool:
+        """Whether ``agent`` may put the event into ``holder``'s calendar."""
+        if agent == holder:
+            return True
+        agents = self.storage.settings.web_booking_agents
+        if "*" in agents or agent in agents:
+            return True
+        if self.rights is None:
+            return False
+        path = self.storage.scheduling_calendars.existing_default(holder)
+        return bool(path) and "w" in self.rights.authorization(agent, groups, "/%s/" % path)
+
+    def _recheck(self, agent: str, booking: Booking, now: datetime.datetime) -> list[str]:
+        """The slot, checked again (under the write lock): the rooms it gets, or
+        ``SlotTaken`` with fresh slots when someone's time was taken meanwhile."""
+        details = booking.details
+        start = datetime.datetime.fromtimestamp(booking.start, datetime.timezone.utc)
+        end = start + datetime.timedelta(seconds=details.duration)
+        request = self._slot_request(agent, details, booking.zone, {
+            "start": start.isoformat(), "end": end.isoformat(), "grid": 5,
+            "show_conflicts": True, "max_results": 1}, now)
+        found = search_slots(self.storage, agent, request, now, self._max_occurrence())
+        slot = next((s for s in found.result.slots if s.start == booking.start), None)
+        problems: list[str] = []
+        if slot is None:
+            problems.append("the time is no longer offered (it is past, or too soon)")
+        else:
+            for person in slot.participants:
+                if person.status not in ("free", "unknown") and person.required and (
+                        person.address not in booking.accepted_conflicts):
+                    problems.append("%s is %s" % (person.address, _status_words(
+                        person.status)))
+            for room in slot.rooms:
+                if room.address is None:
+                    problems.append("no room of pool %s is free" % room.pool)
+                elif room.status != "free" and room.address not in booking.accepted_conflicts:
+                    problems.append("%s is booked" % self._room_name(room.address))
+        if problems:
+            day = start.astimezone(_zone(booking.zone)).date()
+            fresh = self._fresh(agent, details, booking.zone, day, now)
+            raise SlotTaken("This time is no longer free: %s. Pick another time." % (
+                "; ".join(problems)), fresh)
+        assert slot is not None
+        return [r.address for r in slot.rooms if r.address]
+
+    def _fresh(self, agent: str, details: MeetingDetails, zone: str,
+               day: datetime.date, now: datetime.datetime) -> SlotList:
+        request = self._slot_request(agent, details, zone, {
+            "start": day.isoformat(),
+            "end": (day + datetime.timedelta(days=SLOT_DAYS)).isoformat()}, now)
+        found = search_slots(self.storage, agent, request, now, self._max_occurrence())
+        return SlotList(found.result, zone, found.names, request.start, request.end)
+
+    def _room_name(self, address: str) -> str:
+        with self.storage.database.connect() as connection:
+            room = RoomDirectory.load(connection, self.storage.settings.rooms).by_address(
+                address)
+        return (room.name if room is not None else "") or address
+
+    def _chosen_track(self, agent: str, slug: str | None) -> track_store.Track | None:
+        if slug is None:
+            return None
+        track = self.track(agent, slug)
+        if not track.track.is_open:
+            raise BookingError("track", "the track %r is closed" % track.track.title)
+        return track.track
+
+    def _queue_confirmation(self, connection: Any, booking: Booking, calendar: Any,
+                            holder: str, uid: str, now: datetime.datetime) -> None:
+        """The customer is not on the event: a confirmation without description and
+        attendees, with the event as PUBLISH so their calendar can keep it."""
+        from radicale_tracks.mail.compose import compose_mail, message_id_for
+        from radicale_tracks.outbox.store import enqueue
+
+        storage = self.storage
+        published = customer_confirmation(calendar, booking.customer)
+        facts = dict(meeting_facts(published), join_url=booking.details.conference)
+        mail = compose_mail(
+            storage.assistant.templates, "booking_confirmation", {
+                "meeting": facts, "recipient_name": booking.customer.name,
+                "organizer_name": holder, "signature": "the calendar server of %s" % (
+                    storage.settings.domain)},
+            sender=self.address_of(holder), sender_name=holder,
+            recipient=booking.customer.address, recipient_name=booking.customer.name,
+            message_id=message_id_for(secrets.token_hex(16), storage.settings.domain),
+            now=now, itip=published.to_ical().decode("utf-8"), method="PUBLISH",
+            envelope_from=storage.settings.from_email, uid=uid)
+        enqueue(connection, [mail], int(now.timestamp()))
+
+    # -- meetings, tracks -------------------------------------------------------------
+
+    def meetings(self, user: str, *, kinds: Iterable[str] = (), text: str = "",
+                 track: str | None = None, before: int | None = None, limit: int = 50
+                 ) -> list[dict[str, Any]]:
+        """The activity of the user's tracks and of their own bookings, newest first."""
+        addresses = self.storage.book.addresses_of(user)
+        with self.storage.database.connect() as connection:
+            tracks = {t.id: t for t in track_store.tracks_of_user(connection, user, addresses)}
+            track_ids = list(tracks)
+            if track is not None:
+                track_ids = [t.id for t in tracks.values() if t.slug == track]
+            rows = track_store.activity_of(
+                connection, track_ids=track_ids, actors=() if track else addresses,
+                kinds=tuple(kinds), text=text, before=before, limit=limit)
+        return [{"id": a.id, "at": a.at, "kind": a.kind, "actor": a.actor or "",
+                 "summary": a.summary, "uid": a.uid,
+                 "track": tracks[a.track_id].slug if a.track_id in tracks else None,
+                 "track_title": tracks[a.track_id].title if a.track_id in tracks else None}
+                for a in rows]
+
+    def my_tracks(self, user: str) -> list[dict[str, Any]]:
+        addresses = self.storage.book.addresses_of(user)
+        now = int(self.clock().timestamp())
+        with self.storage.database.connect() as connection:
+            found = track_store.tracks_of_user(connection, user, addresses)
+            result = []
+            for track in found:
+                meetings = track_store.track_meetings(connection, track.id)
+                upcoming = [m for m in meetings if m.status == "active"
+                            and (m.dtstart or 0) >= now]
+                result.append({
+                    "id": track.slug, "title": track.title, "status": track.status,
+                    "organizer": track.organizer,
+                    "role": "organizer" if (track.organizer_user == user
+                                            or track.organizer in addresses) else "member",
+                    "meetings": len(meetings),
+                    "next": min((m.dtstart for m in upcoming if m.dtstart), default=None),
+                    "updated_at": track.updated_at})
+        return result
+
+    def track(self, user: str, slug: str) -> "TrackView":
+        addresses = self.storage.book.addresses_of(user)
+        with self.storage.database.connect() as connection:
+            track = track_store.track_by_slug(connection, slug)
+            if track is None or not track_store.is_member_user(connection, slug, user,
+                                                                addresses):
+                raise NotAllowed("no such track")
+            members = track_store.track_members(connection, track.id)
+            meetings = track_store.track_meetings(connection, track.id)
+        organizer = track.organizer_user == user or track.organizer in addresses
+        return TrackView(track=track, members=members, meetings=meetings,
+                         is_organizer=organizer)
+
+    def track_page(self, user: str, slug: str) -> dict[str, Any]:
+        view = self.track(user, slug)
+        track = view.track
+        now = int(self.clock().timestamp())
+        settings = self.storage.settings
+        meetings = [{
+            "uid": m.uid, "summary": m.summary, "start": m.dtstart, "status": m.status,
+            "organizer": m.organizer} for m in view.meetings]
+        return {
+            "id": track.slug, "title": track.title, "status": track.status,
+            "organizer": track.organizer, "is_organizer": view.is_organizer,
+            "upcoming": [m for m in meetings if (m["start"] or 0) >= now],
+            "past": [m for m in meetings if (m["start"] or 0) < now][::-1],
+            "members": [{"address": m.address, "name": m.name or "", "role": m.role,
+                         "user": m.user, "answer": m.partstat or "NEEDS-ACTION"}
+                        for m in view.members],
+            "shared": self._shared(user, track.slug),
+            "caldav_url": "%s/%s/%s/" % (settings.base_url, settings.assistant_principal,
+                                         track.slug),
+            "feed_url": "%s/.tracks/feed/%s.ics" % (settings.base_url, track.feed_token),
+            "track_address": (self.storage.book.track_address(track.token)
+                              if view.is_organizer else None)}
+
+    def revoke_feed(self, user: str, slug: str) -> str:
+        """A new feed token for the track (organizer only); the old feed URL stops."""
+        view = self.track(user, slug)
+        if not view.is_organizer:
+            raise NotAllowed("only the track's organizer may revoke its feed")
+        token = secrets.token_hex(16)
+        with self.storage.database.begin() as connection:
+            track_store.set_feed_token(connection, view.track.id, token,
+                                       int(self.clock().timestamp()))
+            track_store.record_activity(
+                connection, at=int(self.clock().timestamp()), kind="feed-revoked",
+                track_id=view.track.id, actor=self.address_of(user),
+                summary="%s revoked the read-only feed link" % user)
+        return token
+
+    def _shared(self, user: str, slug: str) -> list[dict[str, Any]]:
+        """The notes shared to the track (VJOURNAL items of its calendar)."""
+        storage = self.storage
+        path = "/%s/%s/" % (storage.settings.assistant_principal, slug)
+        notes: list[dict[str, Any]] = []
+        with storage.acquire_lock("r", user):
+            collection = next(iter(storage.discover(path)), None)
+            if collection is None:
+                return notes
+            for item in collection.get_all():
+                if item.component_name != "VJOURNAL":
+                    continue
+                journal = item.vobject_item.vjournal
+                notes.append({
+                    "summary": _value(journal, "summary"),
+                    "description": _value(journal, "description")[:2000],
+                    "date": _value(journal, "dtstart") or _value(journal, "dtstamp"),
+                    "from": _value(journal, "organizer").removeprefix("mailto:")})
+        return sorted(notes, key=lambda n: n["date"], reverse=True)
+
+
+@dataclass(frozen=True)
+class TrackView:
+    track: track_store.Track
+    members: list[track_store.Member]
+    meetings: list[track_store.Meeting]
+    is_organizer: bool
+
+
+def _zone(name: str) -> datetime.tzinfo:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def _answers(text: str) -> dict[str, str]:
+    from icalendar import Calendar
+
+    master = master_of(Calendar.from_ical(text))
+    if master is None:
+        return {}
+    return {normalize_address(a): partstat_of(p) for a, p in attendees_of(master).items()}
+
+
+def _status_words(status: str) -> str:
+    return {"busy": "busy", "tentative": "tentatively busy",
+            "unavailable": "outside working hours"}.get(status, status)
+
+
+def _value(component: Any, name: str) -> str:
+    child = getattr(component, name, None) if hasattr(component, name) else None
+    if child is None:
+        try:
+            child = component.contents.get(name, [None])[0]
+        except AttributeError:
+            return ""
+    if child is None:
+        return ""
+    value = child.value
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+__all__ = ["Web", "Booked", "Directory", "SlotList", "SlotTaken", "NotAllowed",
+           "BookingError", "SlotQueryError"]
