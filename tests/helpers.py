@@ -28,7 +28,7 @@ def free_port() -> int:
 
 def write_config(path: Path, folder: Path, storage_type: str, port: int,
                  storage_options: dict[str, str] | None = None,
-                 rights_type: str = "owner_only") -> Path:
+                 rights_type: str = "owner_only", web_type: str = "") -> Path:
     users = path.parent / "users"
     users.write_text("".join("%s:%s\n" % kv for kv in USERS.items()))
     lines = [
@@ -40,6 +40,8 @@ def write_config(path: Path, folder: Path, storage_type: str, port: int,
     ]
     for key, value in (storage_options or {}).items():
         lines.append("%s = %s" % (key, value))
+    if web_type:
+        lines += ["", "[web]", "type = %s" % web_type]
     lines += ["", "[logging]", "level = %s" % os.environ.get("TRACKS_TEST_LOG_LEVEL", "warning"), ""]
     path.write_text("\n".join(lines))
     return path
@@ -58,6 +60,8 @@ class RadicaleServer:
     #: "tracks" runs ``radicale-tracks serve`` (the product), "radicale" plain Radicale
     launcher: str = ""
     rights_type: str = "owner_only"
+    #: "radicale_tracks.web" for the pages and their API under /.web
+    web_type: str = ""
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -65,7 +69,7 @@ class RadicaleServer:
         self.port = free_port()
         self.config = write_config(self.workdir / "radicale.conf", self.folder,
                                    self.storage_type, self.port, self.storage_options,
-                                   self.rights_type)
+                                   self.rights_type, self.web_type)
         self.log = self.workdir / "server.log"
         if not self.launcher:
             self.launcher = "tracks" if self.storage_type == PLUGIN else "radicale"

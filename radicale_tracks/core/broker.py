@@ -367,7 +367,7 @@ def _cancels_for(diff: _Diff, address: str, prop: vCalAddress, now: datetime,
             attendees.setdefault(address, prop)
             outbox.add(address, Method.CANCEL,
                        [_cancel(source, now, sequence_of(source) if reason == "STATUS"
-                                else sequence, attendees.values())],
+                                else sequence, _listed(attendees, address, prop))],
                        True, (reason,))
 
 

@@ -139,7 +139,11 @@ def customer_address(value: Any, field: str = "customer.email") -> str:
             _TOP_LABEL.match(labels[-1])):
         raise BookingError(field, "%r is not an e-mail address: %r is not a mail "
                            "domain" % (text, domain))
-    return normalize_address(text)
+    address = normalize_address(text)
+    if address != text.lower():  # %-escapes: "a%40b@x.org" would become "a@b@x.org"
+        raise BookingError(field, "%r is not an e-mail address: write it without "
+                           "%%-escapes" % text)
+    return address
 
 
 def read_customer(data: Mapping[str, Any]) -> Customer:

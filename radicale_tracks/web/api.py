@@ -31,8 +31,8 @@ MEETING_KINDS = ("booked", "created", "added", "updated", "cancelled",
 def unauthorized() -> types.WSGIResponse:
     status, headers, body, xml = json_response(
         client.UNAUTHORIZED, {"error": "log in with your calendar account"})
-    headers["WWW-Authenticate"] = 'Basic realm="Radicale", charset="UTF-8"'
-    return status, headers, body, xml
+    return status, dict(headers, **{  # type: ignore[arg-type]  # a dict from json_response
+        "WWW-Authenticate": 'Basic realm="Radicale", charset="UTF-8"'}), body, xml
 
 
 def json_response(status: int, body: Any) -> types.WSGIResponse:

@@ -70,6 +70,7 @@ def zone_names() -> tuple[str, ...]:
 
 def render(request: "Request", name: str, status: int = client.OK,
            **context: Any) -> types.WSGIResponse:
+    context.setdefault("nav", "")
     body = _templates().get_template(name).render(
         user=request.user, base=request.url(""), csrf=request.csrf_token(),
         radicale_ui=request.url("index.html"), **context)
@@ -232,6 +233,7 @@ def _step(request: "Request", step: int, state: dict[str, Any],
         title="Book for a customer", nav="book", step=step, state=state,
         errors=errors or {}, hidden=_hidden(state, step), meeting_types=MEETING_TYPES,
         directory=services.directory(request.user), zones=zone_names(), slots=None,
+        reason=None,
         chosen=None, tracks=[t for t in services.my_tracks(request.user)
                              if t["status"] == "open"])
     if step == 3:
@@ -336,7 +338,7 @@ def _slot_days(found: SlotList) -> list[dict[str, Any]]:
     for slot in found.result.slots:
         start = datetime.datetime.fromtimestamp(slot.start, zone)
         end = datetime.datetime.fromtimestamp(slot.end, zone)
-        busy = []
+        busy: list[dict[str, Any]] = []
         for person in slot.participants:
             if person.status in ("free", "unknown"):
                 continue
@@ -351,7 +353,9 @@ def _slot_days(found: SlotList) -> list[dict[str, Any]]:
                 busy.append({"who": room.address or room.pool or "", "status": room.status,
                              "periods": [_period(b.start, b.end, zone)
                                          for b in room.conflicts]})
-        value = "%s|%s" % (_utc(slot.start), ",".join(b["who"] for b in busy if b["who"]))
+        if not slot.fit and busy and all(b["status"] == "unavailable" for b in busy):
+            continue  # only outside someone's working hours: noise among conflicts
+        value = "%s|%s" % (_utc(slot.start), ",".join(str(b["who"]) for b in busy if b["who"]))
         day = days.setdefault(start.date().isoformat(), {
             "label": start.strftime("%A %d %B %Y"), "slots": []})
         day["slots"].append({"value": value, "label": "%s – %s" % (

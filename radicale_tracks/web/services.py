@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable
 
 from radicale import pathutils
+from radicale import storage as radicale_storage
 
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.customer_booking import (Booking, BookingError, EventParties,
@@ -147,7 +148,7 @@ class Web:
 
     def slots(self, agent: str, details: MeetingDetails, zone: str, *,
               day: datetime.date | None = None, show_conflicts: bool = False,
-              max_results: int = 30) -> SlotList:
+              max_results: int = 200) -> SlotList:
         """Slots for the meeting over ``SLOT_DAYS`` days from ``day`` (today by default),
         in ``zone``; with conflicts, unfit slots too, with who is busy when."""
         now = self.clock()
@@ -389,7 +390,7 @@ class Web:
         track = view.track
         now = int(self.clock().timestamp())
         settings = self.storage.settings
-        meetings = [{
+        meetings: list[dict[str, Any]] = [{
             "uid": m.uid, "summary": m.summary, "start": m.dtstart, "status": m.status,
             "organizer": m.organizer} for m in view.meetings]
         return {
@@ -429,7 +430,7 @@ class Web:
         notes: list[dict[str, Any]] = []
         with storage.acquire_lock("r", user):
             collection = next(iter(storage.discover(path)), None)
-            if collection is None:
+            if not isinstance(collection, radicale_storage.BaseCollection):
                 return notes
             for item in collection.get_all():
                 if item.component_name != "VJOURNAL":
