@@ -120,6 +120,7 @@ def customer_address(value: Any, field: str = "customer.email") -> str:
     text = value.strip()
     if text.lower().startswith("mailto:"):
         text = text[7:]
+    text = text.rstrip(".") if text.count("@") == 1 else text   # "bob@example.org."
     if len(text) > 254:
         raise BookingError(field, "an e-mail address has at most 254 characters")
     if any(c.isspace() or ord(c) < 32 for c in text):
@@ -162,7 +163,8 @@ def read_details(data: Mapping[str, Any]) -> MeetingDetails:
     members = _names(data, "members", MAX_MEMBERS)
     if not members:
         raise BookingError("members", "choose at least one team member")
-    rooms = tuple(normalize_address(a) for a in _names(data, "rooms", MAX_ROOMS))
+    rooms = tuple(dict.fromkeys(normalize_address(a) for a in _names(data, "rooms",
+                                                                      MAX_ROOMS)))
     pools = _names(data, "pools", MAX_ROOMS)
     meeting_type = str(data.get("meeting_type") or "video")
     if meeting_type not in MEETING_TYPES:
