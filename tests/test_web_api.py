@@ -9,7 +9,12 @@ the mails at a real SMTP server, the Meetings and track answers.
 from __future__ import annotations
 
 import datetime
+import email
+import email.policy
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any, Iterator
 from zoneinfo import ZoneInfo
 
@@ -385,3 +390,26 @@ def test_the_pages_render_for_their_user(server: RadicaleServer) -> None:
     assert "frame-ancestors 'none'" in book.headers["Content-Security-Policy"]
     assert server.session("carol").get(server.url + "/.web/tracks/nope",
                                        timeout=10).status_code == 404
+
+
+def test_the_track_page_shows_notes_shared_by_mail(server: RadicaleServer) -> None:
+    answer = api(server, "POST", "bookings", json=booking(
+        slot(3, 4, 14), details={"subject": "Notes test", "pools": []}))
+    assert answer.status_code == 201, answer.text
+    slug = answer.json()["track"]
+    address = api(server, "GET", "tracks/%s" % slug).json()["track_address"]
+    token = address.split("+", 1)[1].split("@", 1)[0]
+    note = (Path(__file__).parent / "fixtures" / "imip" / "shared_note.eml").read_bytes()
+    note = note.replace(b"TRACKTOKEN", token.encode())
+    done = subprocess.run([sys.executable, "-m", "radicale_tracks.cli", "--config",
+                           str(server.config), "deliver", "--sender", "bob@example.org",
+                           "--recipient", address], input=note, capture_output=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    subject = str(email.message_from_bytes(note, policy=email.policy.default)["Subject"])
+    for user in ("alice", "bob"):
+        shared = api(server, "GET", "tracks/%s" % slug, user=user).json()["shared"]
+        assert [n["summary"] for n in shared] == [subject]
+        assert shared[0]["from"] == "bob@example.org"
+    page = server.session("alice").get(server.url + "/.web/tracks/%s" % slug, timeout=10)
+    assert subject in page.text
