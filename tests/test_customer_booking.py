@@ -345,7 +345,7 @@ def test_customer_confirmation() -> None:
     booking = make_booking(notifications={"add_to_event": False,
                                           "customer_zone": "America/New_York"})
     calendar = make_calendar(booking, sent_by="agent@example.org")
-    published = Calendar.from_ical(customer_confirmation(calendar, booking.customer).to_ical())
+    published = Calendar.from_ical(customer_confirmation(calendar).to_ical())
     assert str(published["METHOD"]) == "PUBLISH"
     original, event = event_of(calendar), event_of(published)
     for name in ("UID", "DTSTART", "DTEND", "SUMMARY", "LOCATION", "CONFERENCE"):

@@ -42,6 +42,23 @@ def slot(week: int, day: int, hour: int, minute: int = 0) -> str:
     return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def web_server(workdir: Path, database_url: str, smtp_port: int) -> RadicaleServer:
+    """A started server with the pages, mail to ``smtp_port``, alice as booking agent and
+    the pool 3rd-floor (Atlas, then Borealis)."""
+    options = {"database_url": database_url, "domain": "example.org",
+               "mail_transport": "smtp", "smtp_server": "127.0.0.1",
+               "smtp_port": str(smtp_port), "outbox_poll_interval": "1",
+               "outbox_retry_base": "1", "default_time_zone": "Europe/Berlin",
+               "web_booking_agents": "alice",
+               "rooms": "\n    atlas@example.org: name=Atlas; pools=3rd-floor; "
+                        "policy=if-free\n"
+                        "    borealis@example.org: name=Borealis; pools=3rd-floor; "
+                        "policy=if-free; priority=1"}
+    return RadicaleServer(workdir, storage_options=options,
+                          rights_type="radicale_tracks.rights",
+                          web_type="radicale_tracks.web").start()
+
+
 @pytest.fixture(scope="module", params=[
     "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -49,17 +66,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     tmp_path = tmp_path_factory.mktemp("web")
     sink = MailSink().start()
     with fresh_database(request.param, tmp_path) as url:
-        options = {"database_url": url, "domain": "example.org", "mail_transport": "smtp",
-                   "smtp_server": "127.0.0.1", "smtp_port": str(sink.port),
-                   "outbox_poll_interval": "1", "outbox_retry_base": "1",
-                   "default_time_zone": "Europe/Berlin", "web_booking_agents": "alice",
-                   "rooms": "\n    atlas@example.org: name=Atlas; pools=3rd-floor; "
-                            "policy=if-free\n"
-                            "    borealis@example.org: name=Borealis; pools=3rd-floor; "
-                            "policy=if-free; priority=1"}
-        server = RadicaleServer(tmp_path / "server", storage_options=options,
-                                rights_type="radicale_tracks.rights",
-                                web_type="radicale_tracks.web").start()
+        server = web_server(tmp_path / "server", url, sink.port)
         try:
             for user in USERS:
                 calendars(server, user)

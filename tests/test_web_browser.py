@@ -25,7 +25,7 @@ from conftest import fresh_database
 from helpers import USERS, RadicaleServer, put
 from mailserver import MailSink
 from test_scheduling import calendars
-from test_web_api import CUSTOMER, attendee_params, stored_event
+from test_web_api import CUSTOMER, attendee_params, stored_event, web_server
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -57,17 +57,7 @@ def world(tmp_path_factory: pytest.TempPathFactory
     tmp_path = tmp_path_factory.mktemp("browser")
     sink = MailSink().start()
     with fresh_database("sqlite", tmp_path) as url:
-        options = {"database_url": url, "domain": "example.org", "mail_transport": "smtp",
-                   "smtp_server": "127.0.0.1", "smtp_port": str(sink.port),
-                   "outbox_poll_interval": "1", "outbox_retry_base": "1",
-                   "default_time_zone": "Europe/Berlin", "web_booking_agents": "alice",
-                   "rooms": "\n    atlas@example.org: name=Atlas; pools=3rd-floor; "
-                            "policy=if-free\n"
-                            "    borealis@example.org: name=Borealis; pools=3rd-floor; "
-                            "policy=if-free; priority=1"}
-        server = RadicaleServer(tmp_path / "server", storage_options=options,
-                                rights_type="radicale_tracks.rights",
-                                web_type="radicale_tracks.web").start()
+        server = web_server(tmp_path / "server", url, sink.port)
         try:
             for user in USERS:
                 calendars(server, user)

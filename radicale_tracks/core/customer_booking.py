@@ -373,7 +373,7 @@ def booking_calendar(booking: Booking, parties: EventParties, *, uid: str,
     return calendar
 
 
-def customer_confirmation(calendar: Calendar, customer: Customer) -> Calendar:
+def customer_confirmation(calendar: Calendar) -> Calendar:
     """What a customer who is not on the event may keep: time, subject, place and how to
     join — no description, no attendees (METHOD:PUBLISH, RFC 5546 §3.2.1)."""
     published = Calendar()

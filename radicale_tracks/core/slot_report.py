@@ -24,7 +24,7 @@ def report_json(result: SlotResult, zone_name: str, names: Mapping[str, str]
     for slot in result.slots:
         slots.append({
             "start": _local(slot.start, zone), "end": _local(slot.end, zone),
-            "start_utc": _utc(slot.start), "end_utc": _utc(slot.end),
+            "start_utc": utc_text(slot.start), "end_utc": utc_text(slot.end),
             "fit": slot.fit, "confidence": slot.confidence,
             "attendees": [{
                 "address": p.address, "required": p.required, "organizer": p.is_organizer,
@@ -100,5 +100,6 @@ def _local(instant: int, zone: ZoneInfo) -> str:
     return datetime.fromtimestamp(instant, zone).isoformat()
 
 
-def _utc(instant: int) -> str:
+def utc_text(instant: int) -> str:
+    """``2026-11-23T09:00:00Z``: an instant as the APIs write it."""
     return datetime.fromtimestamp(instant, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -15,7 +15,7 @@ from radicale import types
 
 from radicale_tracks.core.customer_booking import (BookingError, read_booking,
                                                    read_customer, read_details, zone_name)
-from radicale_tracks.core.slot_report import report_json
+from radicale_tracks.core.slot_report import report_json, utc_text
 from radicale_tracks.core.slots import SlotQueryError
 from radicale_tracks.web.services import NotAllowed, SlotList, SlotTaken
 
@@ -104,7 +104,7 @@ def me(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
 
 
 def directory(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
-    found = request.services.directory(request.user)
+    found = request.services.directory()
     return json_response(client.OK, {
         "users": list(found.users),
         "rooms": [{"address": a, "name": n} for a, n in found.rooms],
@@ -146,7 +146,7 @@ def bookings(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
         return error(client.CONFLICT, str(e), slots=slot_json(e.fresh))
     return json_response(client.CREATED, {
         "uid": booked.uid, "holder": booked.holder, "calendar": "/%s/" % booked.calendar_path,
-        "href": booked.href, "start": _utc(booked.start), "end": _utc(booked.end),
+        "href": booked.href, "start": utc_text(booked.start), "end": utc_text(booked.end),
         "answers": booked.answers, "rooms": booked.rooms, "track": booked.track,
         "customer_on_event": booked.customer_on_event,
         "confirmation_sent": booked.confirmation_sent})
@@ -165,20 +165,20 @@ def meetings(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
         request.user, kinds=kinds, text=(query.get("q") or [""])[0][:200],
         track=(query.get("track") or [None])[0], before=before, limit=limit)
     return json_response(client.OK, {
-        "meetings": [dict(m, at=_utc(m["at"])) for m in found],
+        "meetings": [dict(m, at=utc_text(m["at"])) for m in found],
         "next": found[-1]["id"] if len(found) == limit else None})
 
 
 def tracks(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
     found = request.services.my_tracks(request.user)
     return json_response(client.OK, {"tracks": [
-        dict(t, next=_utc(t["next"]) if t["next"] else None,
-             updated_at=_utc(t["updated_at"])) for t in found]})
+        dict(t, next=utc_text(t["next"]) if t["next"] else None,
+             updated_at=utc_text(t["updated_at"])) for t in found]})
 
 
 def track_json(page: dict[str, Any]) -> dict[str, Any]:
     def meeting(m: dict[str, Any]) -> dict[str, Any]:
-        return dict(m, start=_utc(m["start"]) if m["start"] else None)
+        return dict(m, start=utc_text(m["start"]) if m["start"] else None)
 
     return dict(page, upcoming=[meeting(m) for m in page["upcoming"]],
                 past=[meeting(m) for m in page["past"]])
@@ -192,8 +192,3 @@ def _number(query: dict[str, list[str]], name: str, default: int | None) -> int 
         return int(values[0])
     except ValueError:
         raise BookingError(name, "%s is a number" % name) from None
-
-
-def _utc(instant: int) -> str:
-    return datetime.datetime.fromtimestamp(instant, datetime.timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")

@@ -21,6 +21,7 @@ from radicale import types
 
 from radicale_tracks.core.customer_booking import (MEETING_TYPES, BookingError, read_booking,
                                                    read_customer, read_details, zone_name)
+from radicale_tracks.core.slot_report import utc_text
 from radicale_tracks.core.slots import SlotQueryError
 from radicale_tracks.web.services import NotAllowed, SlotList, SlotTaken
 
@@ -232,10 +233,11 @@ def _step(request: "Request", step: int, state: dict[str, Any],
     context: dict[str, Any] = dict(
         title="Book for a customer", nav="book", step=step, state=state,
         errors=errors or {}, hidden=_hidden(state, step), meeting_types=MEETING_TYPES,
-        directory=services.directory(request.user), zones=zone_names(), slots=None,
-        reason=None,
-        chosen=None, tracks=[t for t in services.my_tracks(request.user)
-                             if t["status"] == "open"])
+        zones=zone_names(), slots=None, reason=None, chosen=None)
+    if step == 2:
+        context["directory"] = services.directory()
+        context["tracks"] = [t for t in services.my_tracks(request.user)
+                             if t["status"] == "open"]
     if step == 3:
         found = fresh
         if found is None:
@@ -355,7 +357,7 @@ def _slot_days(found: SlotList) -> list[dict[str, Any]]:
                                          for b in room.conflicts]})
         if not slot.fit and busy and all(b["status"] == "unavailable" for b in busy):
             continue  # only outside someone's working hours: noise among conflicts
-        value = "%s|%s" % (_utc(slot.start), ",".join(str(b["who"]) for b in busy if b["who"]))
+        value = "%s|%s" % (utc_text(slot.start), ",".join(str(b["who"]) for b in busy if b["who"]))
         day = days.setdefault(start.date().isoformat(), {
             "label": start.strftime("%A %d %B %Y"), "slots": []})
         day["slots"].append({"value": value, "label": "%s – %s" % (
@@ -380,11 +382,6 @@ def _local(instant: int | None, zone: str, form: str = "%a %d %b %Y, %H:%M") -> 
     if not instant:
         return ""
     return datetime.datetime.fromtimestamp(instant, zoneinfo.ZoneInfo(zone)).strftime(form)
-
-
-def _utc(instant: int) -> str:
-    return datetime.datetime.fromtimestamp(instant, datetime.timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
 
 
 def _one(form: dict[str, list[str]], name: str) -> str:

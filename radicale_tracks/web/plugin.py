@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from radicale import rights as radicale_rights
 
     from radicale_tracks.plugin.storage import Storage
-    from radicale_tracks.web.services import Web as Services
+    from radicale_tracks.web.services import Services
 
 logger = logging.getLogger("radicale.tracks.web")
 
@@ -60,7 +60,7 @@ class Request:
         self.user = user
         self.groups = groups
         self.method = method
-        self.query = {k: v for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        self.query = parse_qs(environ.get("QUERY_STRING", ""))
         self._body: bytes | None = None
 
     @property
@@ -117,7 +117,7 @@ class Web(web.BaseWeb):
 
     def attach(self, storage: "Storage", rights: "radicale_rights.BaseRights | None") -> None:
         """Called by the application once its storage exists."""
-        from radicale_tracks.web.services import Web as Services
+        from radicale_tracks.web.services import Services
 
         self.services = Services(storage, rights)
 

@@ -38,7 +38,7 @@ from radicale_tracks.tracks import store as track_store
 if TYPE_CHECKING:
     from radicale import rights as radicale_rights
 
-    from radicale_tracks.plugin.storage import Collection, Storage
+    from radicale_tracks.plugin.storage import Storage
 
 logger = logging.getLogger("radicale.tracks.web")
 
@@ -90,8 +90,8 @@ class Booked:
 
 
 @dataclass
-class Web:
-    """The services, bound to one server's storage and rights."""
+class Services:
+    """What the pages and the API do, bound to one server's storage and rights."""
 
     storage: "Storage"
     rights: "radicale_rights.BaseRights | None" = None
@@ -106,7 +106,7 @@ class Web:
         with self.storage.acquire_lock("r", user):
             return user_zone(self.storage, user)
 
-    def directory(self, user: str) -> Directory:
+    def directory(self) -> Directory:
         """People to book (users who logged in at least once, or are listed), rooms, pools."""
         storage = self.storage
         with storage.database.connect() as connection:
@@ -130,7 +130,7 @@ class Web:
 
     def check_details(self, details: MeetingDetails) -> None:
         """Every member, room and pool exists (each error names the field)."""
-        found = self.directory("")
+        found = self.directory()
         for member in details.members:
             if member not in found.users:
                 raise BookingError("members", "%r is not a user of this server" % member)
@@ -153,12 +153,19 @@ class Web:
         in ``zone``; with conflicts, unfit slots too, with who is busy when."""
         now = self.clock()
         first = day or now.astimezone(_zone(zone)).date()
-        request = self._slot_request(agent, details, zone, {
-            "start": first.isoformat(),
-            "end": (first + datetime.timedelta(days=SLOT_DAYS)).isoformat(),
-            "show_conflicts": show_conflicts, "max_results": max_results}, now)
         with self.storage.acquire_lock("r", agent):
-            found = search_slots(self.storage, agent, request, now, self._max_occurrence())
+            return self._search(agent, details, zone, {
+                "start": first.isoformat(),
+                "end": (first + datetime.timedelta(days=SLOT_DAYS)).isoformat(),
+                "show_conflicts": show_conflicts, "max_results": max_results}, now)
+
+    def _search(self, agent: str, details: MeetingDetails, zone: str,
+                extra: dict[str, Any], now: datetime.datetime) -> SlotList:
+        """The slot finder for the meeting; call under the storage's lock."""
+        request = self._slot_request(agent, details, zone, extra, now)
+        max_occurrence = int(self.storage.configuration.get("reporting",
+                                                            "max_freebusy_occurrence"))
+        found = search_slots(self.storage, agent, request, now, max_occurrence)
         return SlotList(found.result, zone, found.names, request.start, request.end)
 
     def _slot_request(self, agent: str, details: MeetingDetails, zone: str,
@@ -171,10 +178,6 @@ class Web:
             return slot_request(data, now, zone)
         except SlotRequestError as e:
             raise BookingError("slots", str(e)) from None
-
-    def _max_occurrence(self) -> int:
-        value = self.storage.configuration.get("reporting", "max_freebusy_occurrence")
-        return int(value)
 
     # -- booking ----------------------------------------------------------------------
 
@@ -192,8 +195,7 @@ class Web:
         now = self.clock()
         with storage.acquire_lock("w", agent):
             track = self._chosen_track(agent, booking.track)
-            slot = self._recheck(agent, booking, now)
-            rooms = {a: self._room_name(a) for a in slot}
+            rooms = self._recheck(agent, booking, now)
             calendar_path = storage.scheduling_calendars.default_calendar(holder)
             collection = storage.scheduling_calendars.collection(calendar_path)
             uid = "%s@%s" % (secrets.token_hex(12), storage.settings.domain)
@@ -254,16 +256,16 @@ class Web:
         path = self.storage.scheduling_calendars.existing_default(holder)
         return bool(path) and "w" in self.rights.authorization(agent, groups, "/%s/" % path)
 
-    def _recheck(self, agent: str, booking: Booking, now: datetime.datetime) -> list[str]:
-        """The slot, checked again (under the write lock): the rooms it gets, or
-        ``SlotTaken`` with fresh slots when someone's time was taken meanwhile."""
+    def _recheck(self, agent: str, booking: Booking, now: datetime.datetime
+                 ) -> dict[str, str]:
+        """The slot, checked again (under the write lock): the rooms it gets (address →
+        name), or ``SlotTaken`` with fresh slots when someone's time was taken meanwhile."""
         details = booking.details
         start = datetime.datetime.fromtimestamp(booking.start, datetime.timezone.utc)
         end = start + datetime.timedelta(seconds=details.duration)
-        request = self._slot_request(agent, details, booking.zone, {
+        found = self._search(agent, details, booking.zone, {
             "start": start.isoformat(), "end": end.isoformat(), "grid": 5,
             "show_conflicts": True, "max_results": 1}, now)
-        found = search_slots(self.storage, agent, request, now, self._max_occurrence())
         slot = next((s for s in found.result.slots if s.start == booking.start), None)
         problems: list[str] = []
         if slot is None:
@@ -278,28 +280,18 @@ class Web:
                 if room.address is None:
                     problems.append("no room of pool %s is free" % room.pool)
                 elif room.status != "free" and room.address not in booking.accepted_conflicts:
-                    problems.append("%s is booked" % self._room_name(room.address))
+                    problems.append("%s is booked" % found.names.get(room.address,
+                                                                      room.address))
         if problems:
             day = start.astimezone(_zone(booking.zone)).date()
-            fresh = self._fresh(agent, details, booking.zone, day, now)
+            fresh = self._search(agent, details, booking.zone, {
+                "start": day.isoformat(),
+                "end": (day + datetime.timedelta(days=SLOT_DAYS)).isoformat()}, now)
             raise SlotTaken("This time is no longer free: %s. Pick another time." % (
                 "; ".join(problems)), fresh)
         assert slot is not None
-        return [r.address for r in slot.rooms if r.address]
-
-    def _fresh(self, agent: str, details: MeetingDetails, zone: str,
-               day: datetime.date, now: datetime.datetime) -> SlotList:
-        request = self._slot_request(agent, details, zone, {
-            "start": day.isoformat(),
-            "end": (day + datetime.timedelta(days=SLOT_DAYS)).isoformat()}, now)
-        found = search_slots(self.storage, agent, request, now, self._max_occurrence())
-        return SlotList(found.result, zone, found.names, request.start, request.end)
-
-    def _room_name(self, address: str) -> str:
-        with self.storage.database.connect() as connection:
-            room = RoomDirectory.load(connection, self.storage.settings.rooms).by_address(
-                address)
-        return (room.name if room is not None else "") or address
+        return {r.address: found.names.get(r.address) or r.address
+                for r in slot.rooms if r.address}
 
     def _chosen_track(self, agent: str, slug: str | None) -> track_store.Track | None:
         if slug is None:
@@ -317,7 +309,7 @@ class Web:
         from radicale_tracks.outbox.store import enqueue
 
         storage = self.storage
-        published = customer_confirmation(calendar, booking.customer)
+        published = customer_confirmation(calendar)
         facts = dict(meeting_facts(published), join_url=booking.details.conference)
         mail = compose_mail(
             storage.assistant.templates, "booking_confirmation", {
@@ -473,17 +465,13 @@ def _status_words(status: str) -> str:
 
 
 def _value(component: Any, name: str) -> str:
-    child = getattr(component, name, None) if hasattr(component, name) else None
-    if child is None:
-        try:
-            child = component.contents.get(name, [None])[0]
-        except AttributeError:
-            return ""
+    """A vobject property's value as text ("" when absent); dates in ISO form."""
+    child = component.contents.get(name, [None])[0]
     if child is None:
         return ""
     value = child.value
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-__all__ = ["Web", "Booked", "Directory", "SlotList", "SlotTaken", "NotAllowed",
+__all__ = ["Services", "Booked", "Directory", "SlotList", "SlotTaken", "NotAllowed",
            "BookingError", "SlotQueryError"]
