@@ -37,6 +37,7 @@ from icalendar.timezone.tzid import is_utc
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 from radicale_tracks.core.itip import as_list
+from radicale_tracks.core.zone_rules import yearly_vtimezone
 
 #: Components whose properties never carry a TZID parameter of the calendar's zones.
 _TIMEZONE_COMPONENTS = ("VTIMEZONE", "STANDARD", "DAYLIGHT")
@@ -484,7 +485,7 @@ def _replace_timezones(subcomponents: list[Component], renames: dict[str, str],
 
 def vtimezone(name: str, dates: Sequence[date] = ()) -> Component:
     """A VTIMEZONE for ``name`` from zoneinfo, covering 1970–2037 and ``dates`` (a fresh
-    copy each call).
+    copy each call), written as yearly rules (``core/zone_rules.py`` says why).
 
     Clients that know IANA names never read it; the others get rules for the dates at
     hand, within 1900–2100 so that one odd date cannot make the object huge.
@@ -498,4 +499,4 @@ def vtimezone(name: str, dates: Sequence[date] = ()) -> Component:
 @lru_cache(maxsize=64)
 def _generated_timezone(name: str, first: date, last: date) -> Timezone:
     # Cached, and only ever handed out as copies: generation walks every transition.
-    return Timezone.from_tzinfo(ZoneInfo(name), name, first, last)
+    return yearly_vtimezone(name, ZoneInfo(name), first, last)
