@@ -84,12 +84,13 @@ def _split_serve(argv: list[str]) -> tuple[list[str], list[str] | None]:
 def _global_options(parser: argparse.ArgumentParser, after_command: bool) -> None:
     """``--config`` and ``--verbose``; after a command they only override what was
     given before it (SUPPRESS: no default of their own)."""
-    suppress = {"default": argparse.SUPPRESS} if after_command else {}
-    parser.add_argument(
-        "--config", **(suppress or {"default": os.environ.get("RADICALE_CONFIG")}),
-        help="Radicale config file (default: $RADICALE_CONFIG)")
-    parser.add_argument("--verbose", action="store_true", help="log at DEBUG level",
-                        **suppress)
+    config: object = argparse.SUPPRESS if after_command else os.environ.get(
+        "RADICALE_CONFIG")
+    verbose: object = argparse.SUPPRESS if after_command else False
+    parser.add_argument("--config", default=config,
+                        help="Radicale config file (default: $RADICALE_CONFIG)")
+    parser.add_argument("--verbose", action="store_true", default=verbose,
+                        help="log at DEBUG level")
 
 
 def _add_global_options_to_commands(parser: argparse.ArgumentParser) -> None:
