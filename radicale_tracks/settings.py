@@ -323,8 +323,15 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "separated by commas; empty means the server's own domain"),
     "inbound_trusted_authserv_ids": _option(
         "", _authserv_ids,
-        "authserv-ids of your MTA's Authentication-Results headers; when set, inbound "
-        "mail must carry one showing dkim=pass (sender's domain) or dmarc=pass"),
+        "authserv-ids of your MTA's Authentication-Results headers: inbound mail is "
+        "believed when one shows dkim=pass or dmarc=pass for its From domain; empty: "
+        "nothing is authenticated, so nothing is believed (see the next option)"),
+    "inbound_trust_unauthenticated_senders": _option(
+        "False", bool,
+        "without inbound_trusted_authserv_ids, believe the envelope sender and From of "
+        "inbound mail as the MTA hands them over (anyone can forge them: only for an MTA "
+        "that refuses forged mail itself, or a demo); False keeps such mail in the "
+        "quarantine"),
     "inbound_max_message_bytes": _option(
         "10485760", _positive_int, "largest inbound mail taken, in bytes"),
     "inbound_max_components": _option(
@@ -405,6 +412,7 @@ class Settings:
     default_time_zone: str
     inbound_allowed_senders: tuple[str, ...]
     inbound_trusted_authserv_ids: tuple[str, ...]
+    inbound_trust_unauthenticated_senders: bool
     inbound_max_message_bytes: int
     inbound_max_components: int
     inbound_max_attendees: int
@@ -438,6 +446,13 @@ class Settings:
                 "Invalid value for option 'assistant_address' in section 'storage': %r "
                 "(must not contain '+': track addresses are assistant+<token>@domain)"
                 % assistant)
+        if get("inbound_trust_unauthenticated_senders") and get(
+                "inbound_trusted_authserv_ids"):
+            raise ConfigurationError(
+                "Invalid value for option 'inbound_trust_unauthenticated_senders' in "
+                "section 'storage': True (inbound_trusted_authserv_ids is set, so mail is "
+                "authenticated by your MTA; believing unauthenticated senders as well "
+                "would undo that — remove one of the two)")
         maildir = get("maildir") or os.path.join(folder, DEFAULT_MAILDIR)
         base_url = get("base_url") or _default_base_url(typed)
         return cls(
@@ -481,6 +496,8 @@ class Settings:
             default_time_zone=_time_zone(get("default_time_zone")),
             inbound_allowed_senders=get("inbound_allowed_senders") or (domain,),
             inbound_trusted_authserv_ids=get("inbound_trusted_authserv_ids"),
+            inbound_trust_unauthenticated_senders=get(
+                "inbound_trust_unauthenticated_senders"),
             inbound_max_message_bytes=get("inbound_max_message_bytes"),
             inbound_max_components=get("inbound_max_components"),
             inbound_max_attendees=get("inbound_max_attendees"),

@@ -266,7 +266,17 @@ def test_charsets_and_byte_order_marks(inbound: Inbound, name: str) -> None:
     # a booking system sends From: noreply@…, its envelope sender is the organizer's
     organizer = str(calendar_of(raw).walk("VEVENT")[0]["ORGANIZER"]).split(":", 1)[1]
     done = inbound.deliver(raw, organizer, "assistant@example.org")
-    assert done.returncode == 0, done.stderr
+    if b"noreply@" in raw:
+        # DKIM vouches for From: noreply@, not for the organizer of the envelope: held,
+        # until the admin vouches for it
+        assert done.returncode == 65, done.stderr
+        assert b"only the From address can be authenticated" in done.stderr
+        row_id = next(line.split()[0] for line in inbound.cli(
+            "quarantine", "list").stdout.splitlines() if "noreply@" in line)
+        released = inbound.cli("quarantine", "release", row_id)
+        assert released.returncode == 0, released.stdout + released.stderr
+    else:
+        assert done.returncode == 0, done.stderr
     track = inbound.track_of(uid_in(raw))
     folder = inbound.server.folder / "collection-root" / "assistant" / track["slug"]
     copy = Calendar.from_ical(next(folder.glob("*.ics")).read_bytes())  # no member here

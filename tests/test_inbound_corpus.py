@@ -127,6 +127,8 @@ def config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
                             "domain": "example.org",
                             "addresses": "\n    ".join(["corpus: " + a for a in aliases]),
                             "inbound_allowed_senders": "*",
+                            # the corpus is about reading real clients' mail, not trust
+                            "inbound_trust_unauthenticated_senders": "True",
                         }, rights_type="owner_only")
     (folder / "collections" / "collection-root" / "corpus").mkdir(parents=True)
     yield path

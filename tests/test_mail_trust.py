@@ -100,14 +100,30 @@ def test_google_invitation_matches_by_from() -> None:
     assert OURS in verdict.reason
 
 
-def test_match_by_envelope_sender_only() -> None:
-    verdict = judge_sender(POLICY, envelope_sender="olivia@gmail.test",
+def test_match_by_envelope_sender_only_when_the_envelope_is_trusted() -> None:
+    policy = TrustPolicy(allowed=("gmail.test",), authserv_ids=(), trust_unauthenticated=True)
+    verdict = judge_sender(policy, envelope_sender="olivia@gmail.test",
                            from_address="calendar-notification@gmail.test",
-                           expected=["mailto:olivia@gmail.test"],
-                           authentication_results=[DKIM_GMAIL])
+                           expected=["mailto:olivia@gmail.test"], authentication_results=[])
     assert verdict.trusted
     assert verdict.matched == "olivia@gmail.test"
     assert "(envelope sender)" in verdict.reason
+
+
+def test_an_envelope_sender_match_is_not_authenticated_by_dkim() -> None:
+    """DKIM and DMARC authenticate the From header, never the envelope: a message a
+    gmail.test user had signed (From: themselves, ORGANIZER: olivia) and replayed with
+    MAIL FROM olivia@gmail.test must not pass as olivia's."""
+    verdict = judge_sender(POLICY, envelope_sender="olivia@gmail.test",
+                           from_address="mallory@gmail.test",
+                           expected=["mailto:olivia@gmail.test"],
+                           authentication_results=[ar(
+                               "dkim=pass header.d=gmail.test; dmarc=pass "
+                               "header.from=gmail.test")])
+    assert not verdict.trusted and verdict.matched is None
+    assert verdict.reason == (
+        "From mallory@gmail.test is not the ORGANIZER olivia@gmail.test: only the From "
+        "address can be authenticated (DKIM, DMARC), the envelope sender cannot")
 
 
 def test_from_is_preferred_when_both_match() -> None:
@@ -185,7 +201,8 @@ def test_no_organizer_is_refused() -> None:
         "anyone", "subdomain", "deep-subdomain", "subdomain-rule-not-apex", "lookalike",
         "apex-and-subdomains", "empty-list"])
 def test_allow_list(allowed: tuple[str, ...], address: str, trusted: bool) -> None:
-    verdict = judge_sender(TrustPolicy(allowed=allowed, authserv_ids=()),
+    verdict = judge_sender(TrustPolicy(allowed=allowed, authserv_ids=(),
+                                       trust_unauthenticated=True),
                            envelope_sender=address, from_address=address,
                            expected=["mailto:" + address], authentication_results=[])
     assert verdict.trusted is trusted
@@ -193,7 +210,45 @@ def test_allow_list(allowed: tuple[str, ...], address: str, trusted: bool) -> No
         assert verdict.reason.startswith(
             "sender %s is not on the allow-list (inbound_allowed_senders" % address)
     else:
-        assert "Authentication-Results not checked" in verdict.reason
+        assert verdict.reason.endswith("; not authenticated: the envelope and From are "
+                                       "believed (inbound_trust_unauthenticated_senders)")
+
+
+# --- no trusted authserv-id --------------------------------------------------------------
+
+FORGED_FROM_US = dict(envelope_sender="alice@example.org", from_address="alice@example.org",
+                      expected=["mailto:alice@example.org"])
+NOT_AUTHENTICATED = ("sender alice@example.org could not be authenticated: this server "
+                     "believes mail only when its mail server vouches for the sender "
+                     "(inbound_trusted_authserv_ids is not set)")
+
+
+@pytest.mark.parametrize("headers", [
+    [],
+    ["mx.evil.test; dkim=pass header.d=example.org; dmarc=pass header.from=example.org"],
+    ["mx.example.org; dkim=pass header.d=example.org"],
+], ids=["no-header", "forged-header", "header-of-an-id-nobody-named"])
+def test_without_a_trusted_authserv_id_nothing_is_believed_by_default(
+        headers: list[str]) -> None:
+    policy = TrustPolicy(allowed=("example.org",), authserv_ids=())
+    verdict = judge_sender(policy, authentication_results=headers, **FORGED_FROM_US)
+    assert not verdict.trusted and verdict.matched is None
+    assert verdict.reason == NOT_AUTHENTICATED
+
+
+def test_the_default_policy_trusts_nobody_unauthenticated() -> None:
+    assert TrustPolicy(allowed=("*",), authserv_ids=()).trust_unauthenticated is False
+
+
+def test_opting_in_believes_the_addresses_as_given() -> None:
+    policy = TrustPolicy(allowed=("example.org",), authserv_ids=(), trust_unauthenticated=True)
+    verdict = judge_sender(policy, authentication_results=[], **FORGED_FROM_US)
+    assert verdict.trusted and verdict.matched == "alice@example.org"
+    assert "not authenticated" in verdict.reason
+    # the allow-list and the identity rule still apply
+    assert not judge_sender(policy, envelope_sender="eve@evil.test",
+                            from_address="eve@evil.test", expected=["mailto:eve@evil.test"],
+                            authentication_results=[]).trusted
 
 
 def test_allow_list_is_checked_on_the_matched_address() -> None:
@@ -222,10 +277,20 @@ def test_allow_list_is_checked_on_the_matched_address() -> None:
     ("olivia@gmail.test", "dmarc=pass", True),
     ("olivia@gmail.test", "spf=pass smtp.mailfrom=gmail.test", False),
     ("olivia@gmail.test", "none", False),
+    ("alice@example.org", "dkim=pass header.d=example.org; dmarc=pass header.from=example.org",
+     True),
+    ("alice@example.org", "dkim=pass header.d=example.org.evil.test", False),
+    ("alice@example.org", "dkim=pass header.d=evil.test; dmarc=pass header.from=evil.test",
+     False),
+    ("alice@example.org", "dkim=pass header.d=org", False),
+    ("alice@example.org", "dkim=pass header.d=example.org.", True),
+    ("alice@example.org", "dkim=pass header.i=@org", False),
 ], ids=["dkim-same-domain", "dkim-header-i", "dkim-parent-domain", "dkim-parent-header-i",
         "dkim-child-domain", "dkim-unrelated", "dkim-lookalike-suffix", "dkim-fail",
         "dkim-no-domain", "dmarc-pass", "dmarc-other-domain", "dmarc-without-header-from",
-        "spf-is-not-enough", "none"])
+        "spf-is-not-enough", "none", "dkim-and-dmarc-aligned", "dkim-domain-as-prefix",
+        "dkim-and-dmarc-of-the-forger", "dkim-top-level-domain", "dkim-trailing-dot",
+        "dkim-header-i-top-level-domain"])
 def test_authentication(address: str, results: str, trusted: bool) -> None:
     verdict = judge_sender(ANYONE, envelope_sender=None, from_address=address,
                            expected=["mailto:" + address], authentication_results=[ar(results)])
@@ -248,6 +313,16 @@ def test_dmarc_without_header_from_does_not_vouch_for_the_envelope_sender() -> N
                            from_address="noreply@other.test",
                            expected=["mailto:olivia@gmail.test"],
                            authentication_results=[ar("dmarc=pass")])
+    assert not verdict.trusted
+
+
+def test_trusting_the_envelope_does_not_skip_a_configured_check() -> None:
+    """With a trusted authserv-id the opt-in has nothing to add: the settings refuse both
+    together, and the verdict still wants the header."""
+    policy = TrustPolicy(allowed=("gmail.test",), authserv_ids=(OURS,),
+                         trust_unauthenticated=True)
+    verdict = judge_sender(policy, envelope_sender=None, from_address="olivia@gmail.test",
+                           expected=["mailto:olivia@gmail.test"], authentication_results=[])
     assert not verdict.trusted
 
 

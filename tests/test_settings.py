@@ -32,6 +32,9 @@ def test_defaults_work_on_one_machine(tmp_path: Path) -> None:
     assert info["domain"] == "localhost"
     assert info["assistant_address"] == "assistant@localhost"
     assert info["base_url"] == "http://127.0.0.1:5232"
+    # inbound mail: nothing is believed unless it is authenticated (or the admin opts in)
+    assert info["inbound_trusted_authserv_ids"] == []
+    assert info["inbound_trust_unauthenticated_senders"] is False
 
 
 def test_info_shows_configured_values_and_hides_the_password(tmp_path: Path) -> None:
@@ -61,6 +64,19 @@ def test_bad_value_is_refused_naming_option_and_value(tmp_path: Path, option: st
     assert result.returncode == 2
     assert option in result.stderr and value in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_trusting_unauthenticated_senders_and_an_authserv_id_contradict(tmp_path: Path
+                                                                          ) -> None:
+    result = run_cli(config_with(tmp_path, inbound_trusted_authserv_ids="mx.example.org",
+                                 inbound_trust_unauthenticated_senders="True"), "info")
+    assert result.returncode == 2
+    assert "inbound_trust_unauthenticated_senders" in result.stderr
+    assert "inbound_trusted_authserv_ids is set" in result.stderr
+    assert "Traceback" not in result.stderr
+    shown = json.loads(run_cli(config_with(
+        tmp_path, inbound_trust_unauthenticated_senders="True"), "info").stdout)
+    assert shown["inbound_trust_unauthenticated_senders"] is True
 
 
 def test_unknown_option_is_refused_by_name(tmp_path: Path) -> None:

@@ -11,11 +11,18 @@ applied in this order, and the first one that fails is the verdict:
    envelope sender at ``calendar-server.bounces.google.com``; Outlook from the organizer.
    When both match, the From header is the one checked below;
 2. *allow-list*: that address, or its domain, is on the admin's allow-list;
-3. *authentication*, when the admin names the authserv-ids of the MTAs they trust: the
+3. *authentication*: the admin names the authserv-ids of the MTAs they trust, and the
    topmost Authentication-Results header (RFC 8601) carrying one of those ids shows
-   ``dkim=pass`` for the address's domain or a parent of it, or ``dmarc=pass`` for that
-   domain. Headers from other ids are ignored: anyone can write them. A missing header
-   from a trusted id is a refusal too: the mail did not pass our MTA's checks.
+   ``dkim=pass`` for the From domain or a parent of it (not a bare top-level domain),
+   or ``dmarc=pass`` for that domain. DKIM and DMARC authenticate the From header only
+   — never the envelope, which a replayed signed message may carry anything in — so
+   here the From header itself must be the expected address. Headers from other ids
+   are ignored: anyone can write them. A missing header from a trusted id is a refusal
+   too: the mail did not pass our MTA's checks.
+
+   Without a trusted authserv-id nothing is authenticated, so nothing is believed —
+   unless the admin opts into believing the addresses as the MTA hands them over
+   (``trust_unauthenticated``), e.g. behind an MTA that already refuses forged mail.
 
 The topmost header is the one our MTA added last; RFC 8601 §5 asks it to delete or
 rename headers that claim its id on arrival, so one forged below ours is never read, and
@@ -43,12 +50,19 @@ _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _NOT_IN_LOCAL_PART = set(' \t\r\n<>()[],;:\\"@')
 
 
+#: The config options named in refusals when nothing could be authenticated.
+AUTHSERV_OPTION = "inbound_trusted_authserv_ids"
+UNAUTHENTICATED_OPTION = "inbound_trust_unauthenticated_senders"
+
+
 @dataclass(frozen=True)
 class TrustPolicy:
-    """The admin's choices: who may send (rule 2), whose authentication we read (rule 3)."""
+    """The admin's choices: who may send (rule 2), whose authentication we read (rule 3),
+    and whether, with no authserv-id to read, unauthenticated addresses are believed."""
 
     allowed: tuple[str, ...]
-    authserv_ids: tuple[str, ...]  # lower-cased; empty: rule 3 is not checked
+    authserv_ids: tuple[str, ...]  # lower-cased; empty: nothing can be authenticated
+    trust_unauthenticated: bool = False  # only read when authserv_ids is empty
 
 
 @dataclass(frozen=True)
@@ -268,8 +282,16 @@ def judge_sender(policy: TrustPolicy, *, envelope_sender: str | None,
 
     trusted_ids = tuple(i.lower() for i in policy.authserv_ids)
     if not trusted_ids:
-        return Verdict(True, identity + "; Authentication-Results not checked (no trusted "
-                       "authserv-id configured)", matched)
+        if policy.trust_unauthenticated:
+            return Verdict(True, identity + "; not authenticated: the envelope and From "
+                           "are believed (%s)" % UNAUTHENTICATED_OPTION, matched)
+        return _refuse("sender %s could not be authenticated: this server believes mail "
+                       "only when its mail server vouches for the sender (%s is not set)"
+                       % (matched, AUTHSERV_OPTION))
+    if sender != matched:
+        return _refuse("From %s is not the %s %s: only the From address can be "
+                       "authenticated (DKIM, DMARC), the envelope sender cannot" % (
+                           sender or "(none)", role, matched))
     domain = _domain(matched)
     seen: list[str] = []
     for header in authentication_results:
@@ -278,7 +300,7 @@ def judge_sender(policy: TrustPolicy, *, envelope_sender: str | None,
             if authserv_id:
                 seen.append(authserv_id)
             continue
-        proof = _proof(results, domain, sender == matched)
+        proof = _proof(results, domain)
         if proof is None:
             return _refuse("Authentication-Results from %s: %s for %s" % (
                 authserv_id, _summary(results), domain or matched))
@@ -324,12 +346,13 @@ def _allowed_by(entries: Iterable[str], address: str) -> str | None:
     return None
 
 
-def _proof(results: Sequence[AuthResult], domain: str, matched_from: bool) -> str | None:
-    """The result that vouches for ``domain``, written for the reason, or None.
+def _proof(results: Sequence[AuthResult], domain: str) -> str | None:
+    """The result that vouches for the From ``domain``, written for the reason, or None.
 
-    DKIM: a passing signature of ``domain`` or a parent of it (``header.d``, else the
-    domain of ``header.i``). DMARC: a pass for ``header.from`` = ``domain``; without
-    ``header.from`` only when the matched address is the From header, which DMARC is about.
+    DKIM: a passing signature aligned with ``domain``: the domain itself or a parent of
+    it (``header.d``, else the domain of ``header.i``), never a bare top-level domain.
+    DMARC: a pass for ``header.from`` = ``domain``, or without ``header.from`` (DMARC is
+    about the From header, which the caller has checked is the expected address).
     """
     if not domain:
         return None
@@ -337,14 +360,14 @@ def _proof(results: Sequence[AuthResult], domain: str, matched_from: bool) -> st
         if result.method != "dkim" or result.result != "pass":
             continue
         signer = _signing_domain(result)
-        if signer and (domain == signer or domain.endswith("." + signer)):
+        if "." in signer and (domain == signer or domain.endswith("." + signer)):
             return "dkim=pass header.d=%s" % signer
     for result in results:
         if result.method != "dmarc" or result.result != "pass":
             continue
         header_from = result.properties.get("header.from", "").lower().rstrip(".")
-        if header_from == domain or (not header_from and matched_from):
-            return "dmarc=pass header.from=%s" % (header_from or domain)
+        if header_from in (domain, ""):
+            return "dmarc=pass header.from=%s" % domain
     return None
 
 

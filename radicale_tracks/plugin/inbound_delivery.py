@@ -73,7 +73,8 @@ def open_processor(config_path: str | None, start_sender: bool = False
 
     storage, settings = open_storage(config_path, start_sender=start_sender)
     policy = TrustPolicy(allowed=settings.inbound_allowed_senders,
-                         authserv_ids=settings.inbound_trusted_authserv_ids)
+                         authserv_ids=settings.inbound_trusted_authserv_ids,
+                         trust_unauthenticated=settings.inbound_trust_unauthenticated_senders)
     limits = InboundLimits(
         max_message_bytes=settings.inbound_max_message_bytes,
         max_components=settings.inbound_max_components,
