@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 
-from radicale_tracks.core.attendee_changes import merge_attendee_change
+from radicale_tracks.core.attendee_changes import (is_attendee_rewrite, merge_attendee_change,
+                                                  refused_attendee_change)
 from radicale_tracks.core.broker import attendee_messages
 from radicale_tracks.core.itip import (attendees_of, exdate_keys, main_components,
                                        parse_calendar, sequence_of, serialize)
@@ -142,3 +143,23 @@ def _override(rid: str, partstat: str, summary: str, start: str | None = None) -
         "SUMMARY:" + summary, "ORGANIZER;CN=Alice:mailto:alice@example.org",
         "ATTENDEE;CN=Bob;PARTSTAT=%s:mailto:robert+work@example.org" % partstat,
         "END:VEVENT"])
+
+
+def test_only_another_organizer_is_refused() -> None:
+    stored = load("attendee-current.ics")
+    current = text("attendee-current.ics")
+    for organizer in ("mailto:robert+work@example.org", "mailto:mallory@example.net"):
+        written = parse_calendar(current.replace(
+            "ORGANIZER;CN=Alice:mailto:alice@example.org", "ORGANIZER:" + organizer))
+        reason = refused_attendee_change(stored, written, BOB)
+        assert reason is not None and "organized by alice@example.org" in reason
+    # everything else is merged, not refused
+    for written in (load("attendee-stale-write.ics"),
+                    parse_calendar(current.replace("Design review (moved)", "Mine"))):
+        assert refused_attendee_change(stored, written, BOB) is None
+    # another object written over the same resource is no attendee change at all
+    other = parse_calendar(current.replace("design-review@example.org", "other@example.org"))
+    assert not is_attendee_rewrite(stored, other, BOB)
+    assert refused_attendee_change(stored, other, BOB) is None
+    # the organizer's own object is not an attendee copy
+    assert refused_attendee_change(stored, stored, frozenset({"alice@example.org"})) is None

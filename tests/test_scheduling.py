@@ -597,3 +597,28 @@ def test_an_attendee_keeps_alarms_and_transparency_not_the_organizers_fields(
                          data=current.content, headers={"Content-Type": "text/calendar",
                                                         "If-Match": current.headers["ETag"]})
     assert again.status_code == 204 and again.headers.get("ETag") == current.headers["ETag"]
+
+
+def test_an_attendee_cannot_make_a_copy_someone_elses_meeting(
+        world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
+    server, _sink = world
+    uid = uid_for("taken")
+    calendars(server, "alice").save_event(organized(uid, "Alice's", START,
+                                                    ["bob@example.org"]))
+    bob_copy = find(server, "bob", uid)
+    kept = bob_copy.data
+    for organizer in ("mailto:bob@example.org", "mailto:dana@example.net"):
+        taken = kept.replace("mailto:alice@example.org", organizer, 1)
+        assert taken != kept
+        answer = requests.put(str(bob_copy.url), data=taken.encode(), timeout=10,
+                              auth=("bob", USERS["bob"]),
+                              headers={"Content-Type": "text/calendar"})
+        assert answer.status_code == 403, answer.text
+        assert "allowed-attendee-scheduling-object-change" in answer.text
+        assert "organized by alice@example.org" in answer.text
+        assert find(server, "bob", uid).data == kept
+    # carol, who may not write there, gets Radicale's answer and learns nothing
+    answer = requests.put(str(bob_copy.url), data=kept.encode(), timeout=10,
+                          auth=("carol", USERS["carol"]),
+                          headers={"Content-Type": "text/calendar"})
+    assert answer.status_code == 403 and "organized by" not in answer.text

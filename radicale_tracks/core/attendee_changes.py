@@ -13,7 +13,9 @@ from the organizer's. The server stores the merge and answers without ETag (RFC 
 Merging rather than refusing with ``CALDAV:allowed-attendee-scheduling-object-change``
 (RFC 6638 §3.2.1 lets a server impose restrictions, it does not oblige it to) is Apple
 CalendarServer's choice: a server cannot tell a stale copy from a deliberate edit, and a
-refused save of a stale copy would lose the attendee's answer too.
+refused save of a stale copy would lose the attendee's answer too. The one change no merge
+can express is another ORGANIZER (:func:`refused_attendee_change`): the copy would no
+longer be the organizer's meeting, so that write is refused.
 
 Pure: no I/O, no clock. Inputs are never mutated.
 """
@@ -30,7 +32,9 @@ from icalendar import Calendar, Component
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.itip import (InstanceKey, as_list, as_text, date_value,
                                        derive_instance, exdate_keys, first, main_components,
-                                       recurrence_id_for, recurrence_key, recurrence_values)
+                                       organizer_of, recurrence_id_for, recurrence_key,
+                                       recurrence_values, uid_of)
+from radicale_tracks.core.scheduling import Role, scheduling_role
 from radicale_tracks.core.signature import BOOKKEEPING_PREFIXES
 from radicale_tracks.core.track_details import copy_calendar
 
@@ -43,6 +47,44 @@ OWN_PROPERTIES = ("TRANSP", "PERCENT-COMPLETE", "COMPLETED", "LAST-MODIFIED")
 KEPT_WHEN_ABSENT = ("LAST-MODIFIED",)
 #: Subcomponents that belong to each attendee's copy.
 OWN_COMPONENTS = ("VALARM",)
+
+
+def is_attendee_rewrite(stored: Calendar, written: Calendar,
+                        owner_addresses: frozenset[str]) -> bool:
+    """Whether ``written`` is the owner's write over their attendee copy ``stored``: the
+    same object (UID), where the owner is an attendee — what :func:`merge_attendee_change`
+    applies to. A write of another UID over the same resource is a new object."""
+    before, after = main_components(stored), main_components(written)
+    if not before or not after:
+        return False
+    same = uid_of(next(iter(before.values()))) == uid_of(next(iter(after.values())))
+    return same and scheduling_role(stored, owner_addresses) is Role.ATTENDEE
+
+
+def refused_attendee_change(stored: Calendar, written: Calendar,
+                            owner_addresses: frozenset[str]) -> str | None:
+    """Why ``written`` is no change an attendee may make to ``stored``; None when it is.
+
+    Everything but another ORGANIZER is merged (:func:`merge_attendee_change`); naming
+    another organizer — the owner themselves or someone else — would make the copy
+    another meeting under the organizer's UID (RFC 6638 §3.2.2.1: attendees change only
+    their participation). The answer is a sentence for the refused client's user.
+    """
+    if not is_attendee_rewrite(stored, written, owner_addresses):
+        return None
+    before = _organizers(stored)
+    after = _organizers(written)
+    if not after or after == before:
+        return None
+    organizer = ", ".join(sorted(before)) or "its organizer"
+    return ("This meeting is organized by %s: only the organizer can change who organizes "
+            "it. As an attendee you can change your answer, your alarms and whether the "
+            "meeting shows you as busy." % organizer)
+
+
+def _organizers(calendar: Calendar) -> set[str]:
+    return {address for component in main_components(calendar).values()
+            if (address := organizer_of(component)) is not None}
 
 
 def merge_attendee_change(stored: Calendar, written: Calendar,
