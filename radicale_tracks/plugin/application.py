@@ -10,6 +10,7 @@ or replace a REPORT, so the server runs this subclass (``radicale-tracks serve``
   REPORTs from the index — same access checks, same rendering as Radicale's own code;
 - sends Schedule-Tag on GET and PUT of scheduling objects, checks If-Schedule-Tag-Match,
   and drops the ETag of a PUT whose stored content the server changed;
+- refuses an attendee's PUT that names another ORGANIZER (403, RFC 6638 §3.2.2.1);
 - lets users delete their inbox messages and nothing else write into inbox or outbox;
 - serves the read-only track feeds.
 
