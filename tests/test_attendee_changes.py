@@ -163,3 +163,18 @@ def test_only_another_organizer_is_refused() -> None:
     assert refused_attendee_change(stored, other, BOB) is None
     # the organizer's own object is not an attendee copy
     assert refused_attendee_change(stored, stored, frozenset({"alice@example.org"})) is None
+
+
+def test_a_new_override_that_changes_nothing_of_the_attendees_is_not_kept() -> None:
+    # the occurrence as the master has it (same answer, RSVP and alarm), with only the
+    # client's bookkeeping added
+    override = _override("20270112T160000", "NEEDS-ACTION;RSVP=TRUE", "Design review (moved)")
+    override = override.replace("DTSTAMP:20261220T120000Z", "\r\n".join([
+        "DTSTAMP:20261220T120000Z", "LAST-MODIFIED:20261220T120000Z", "X-MOZ-GENERATION:3"]))
+    override = override.replace("END:VEVENT", "\r\n".join([
+        "BEGIN:VALARM", "ACTION:DISPLAY", "DESCRIPTION:Design review", "TRIGGER:-PT10M",
+        "END:VALARM", "END:VEVENT"]))
+    written = text("attendee-current.ics").replace("END:VCALENDAR",
+                                                   override + "\r\nEND:VCALENDAR")
+    merged = merge_attendee_change(load("attendee-current.ics"), parse_calendar(written), BOB)
+    assert set(main_components(merged)) == {None, THIRD}

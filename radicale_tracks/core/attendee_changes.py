@@ -118,9 +118,9 @@ def merge_attendee_change(stored: Calendar, written: Calendar,
         if key is None or master is None or not _occurs(master, key):
             continue  # not an instance of the organizer's version: the organizer's wins
         derived = derive_instance(master, recurrence_id_for(key, component, master))
-        before = derived.to_ical()
+        before = _own_view(derived, owner)
         _take_own(derived, component, owner)
-        if derived.to_ical() != before:
+        if _own_view(derived, owner) != before:
             result.add_component(derived)
     if master is not None and declined:
         for key, value in declined.items():
@@ -153,6 +153,20 @@ def _take_own(target: Component, source: Component, owner: frozenset[str]) -> No
             if str(sub.name).upper() not in OWN_COMPONENTS]
     target.subcomponents[:] = kept + [copy.deepcopy(sub) for sub in source.subcomponents
                                       if str(sub.name).upper() in OWN_COMPONENTS]
+
+
+def _own_view(component: Component, owner: frozenset[str]) -> tuple[object, ...]:
+    """What an attendee's override can change: a new override that changes none of it
+    (only LAST-MODIFIED or client bookkeeping) is not worth keeping."""
+    answers = sorted((normalize_address(str(prop)),
+                      tuple(str(prop.params.get(name)) for name in OWN_PARAMETERS))
+                     for prop in as_list(component.get("ATTENDEE"))
+                     if normalize_address(str(prop)) in owner)
+    values = tuple(as_text(component[name]) if name in component else ""
+                   for name in OWN_PROPERTIES if name not in KEPT_WHEN_ABSENT)
+    alarms = tuple(sub.to_ical() for sub in component.subcomponents
+                   if str(sub.name).upper() in OWN_COMPONENTS)
+    return (tuple(answers), values, alarms)
 
 
 def _take_own_parameters(target: Component, source: Component,
