@@ -511,3 +511,114 @@ def test_nobody_but_the_organizer_changes_a_copy(world: tuple[RadicaleServer, Ma
     assert str(component(carol_copy)["SUMMARY"]) == "Alice's meeting"
     assert str(component(carol_copy)["ORGANIZER"]).lower() == "mailto:alice@example.org"
     assert schedule_status(find(server, "bob", uid), "carol@example.org") == "3.8"
+
+
+# -- an attendee's own changes only (RFC 6638 §3.2.2.1) ----------------------------------
+
+
+def _answered(text: str, address: str, partstat: str, extra: str = "") -> str:
+    """``text`` (a copy as a client fetched it) with ``address``'s PARTSTAT set and
+    ``extra`` lines added to the VEVENT, as a client saves it (no RSVP once answered)."""
+    calendar = Calendar.from_ical(text)
+    event = calendar.walk("VEVENT")[0]
+    for prop in _as_list(event.get("ATTENDEE", [])):
+        if str(prop).lower() == "mailto:" + address:
+            prop.params["PARTSTAT"] = partstat
+            prop.params.pop("RSVP", None)
+    body = calendar.to_ical().decode()
+    return body.replace("END:VEVENT", extra + "END:VEVENT", 1) if extra else body
+
+
+def test_a_stale_attendee_save_answers_the_organizers_current_version(
+        world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
+    server, _sink = world
+    uid = uid_for("moved")
+    alice = calendars(server, "alice")
+    alice.save_event(organized(uid, "Moved", START, ["bob@example.org"]))
+    bob_copy = find(server, "bob", uid)
+    stale_text, bob_url = bob_copy.data, str(bob_copy.url)
+
+    # alice moves the meeting from 10:00 to 13:00; bob's copy follows
+    later = START + datetime.timedelta(hours=3)
+    alice.save_event(organized(uid, "Moved", later, ["bob@example.org"], sequence=1))
+    moved = component(find(server, "bob", uid))
+    assert moved["DTSTART"].dt == later
+    sequence = int(moved["SEQUENCE"])
+
+    # bob's client saves the copy it fetched before the move, accepted, unconditionally
+    answer = requests.put(bob_url, timeout=10, auth=("bob", USERS["bob"]),
+                          data=_answered(stale_text, "bob@example.org", "ACCEPTED").encode(),
+                          headers={"Content-Type": "text/calendar"})
+    assert answer.status_code == 204, answer.text
+    assert "ETag" not in answer.headers  # the server stored something else: fetch it
+    mine = find(server, "bob", uid)
+    assert component(mine)["DTSTART"].dt == later
+    assert int(component(mine)["SEQUENCE"]) == sequence
+    assert partstat(mine, "bob@example.org") == "ACCEPTED"
+
+    # alice's copy records his answer, for the 13:00 meeting his copy shows
+    assert partstat(find(server, "alice", uid), "bob@example.org") == "ACCEPTED"
+    (reply,) = [i for i in inbox_items(server, "alice", uid) if method_of(i) == "REPLY"]
+    replied = Calendar.from_ical(reply.data).walk("VEVENT")[0]
+    assert replied["DTSTART"].dt == later and int(replied["SEQUENCE"]) == sequence
+
+
+def test_an_attendee_keeps_alarms_and_transparency_not_the_organizers_fields(
+        world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
+    server, _sink = world
+    uid = uid_for("own")
+    alice = calendars(server, "alice")
+    alice.save_event(organized(uid, "Budget", START, ["bob@example.org"]))
+    bob_copy = find(server, "bob", uid)
+    alarm = "\r\n".join(["TRANSP:TRANSPARENT", "BEGIN:VALARM", "ACTION:DISPLAY",
+                         "DESCRIPTION:Budget", "TRIGGER:-PT15M", "END:VALARM", ""])
+    edited = bob_copy.data.replace("SUMMARY:Budget", "SUMMARY:Budget (skip?)").replace(
+        "DTSTART:20270301T100000Z", "DTSTART:20270301T090000Z")
+    assert edited != bob_copy.data
+    etag = requests.get(str(bob_copy.url), timeout=10,
+                        auth=("bob", USERS["bob"])).headers["ETag"]
+    answer = requests.put(str(bob_copy.url), timeout=10, auth=("bob", USERS["bob"]),
+                          data=edited.replace("END:VEVENT", alarm + "END:VEVENT", 1).encode(),
+                          headers={"Content-Type": "text/calendar", "If-Match": etag})
+    assert answer.status_code == 204, answer.text
+    assert "ETag" not in answer.headers
+    mine = component(find(server, "bob", uid))
+    # merged away: the title and time are the organizer's ...
+    assert str(mine["SUMMARY"]) == "Budget" and mine["DTSTART"].dt == START
+    # ... the alarm and the transparency are bob's
+    assert str(mine["TRANSP"]) == "TRANSPARENT"
+    assert [str(a["TRIGGER"].to_ical().decode()) for a in mine.walk("VALARM")] == ["-PT15M"]
+    assert str(component(find(server, "alice", uid))["SUMMARY"]) == "Budget"
+    assert [i for i in inbox_items(server, "alice", uid) if method_of(i) == "REPLY"] == []
+
+    # a save of exactly what the server holds is stored as sent: the ETag comes back
+    current = requests.get(str(bob_copy.url), timeout=10, auth=("bob", USERS["bob"]))
+    again = requests.put(str(bob_copy.url), timeout=10, auth=("bob", USERS["bob"]),
+                         data=current.content, headers={"Content-Type": "text/calendar",
+                                                        "If-Match": current.headers["ETag"]})
+    assert again.status_code == 204 and again.headers.get("ETag") == current.headers["ETag"]
+
+
+def test_an_attendee_cannot_make_a_copy_someone_elses_meeting(
+        world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
+    server, _sink = world
+    uid = uid_for("taken")
+    calendars(server, "alice").save_event(organized(uid, "Alice's", START,
+                                                    ["bob@example.org"]))
+    bob_copy = find(server, "bob", uid)
+    kept = bob_copy.data
+    for organizer in ("mailto:bob@example.org", "mailto:dana@example.net"):
+        taken = kept.replace("mailto:alice@example.org", organizer, 1)
+        assert taken != kept
+        answer = requests.put(str(bob_copy.url), data=taken.encode(), timeout=10,
+                              auth=("bob", USERS["bob"]),
+                              headers={"Content-Type": "text/calendar"})
+        assert answer.status_code == 403, answer.text
+        assert "allowed-attendee-scheduling-object-change" in answer.text
+        assert "organized by alice@example.org" in answer.text
+        assert find(server, "bob", uid).data == kept
+    # carol, who may not write there, gets Radicale's answer and learns nothing
+    answer = requests.put(str(bob_copy.url), data=kept.encode(), timeout=10,
+                          auth=("carol", USERS["carol"]),
+                          headers={"Content-Type": "text/calendar"})
+    assert answer.status_code == 403 and "organized by" not in answer.text

@@ -10,6 +10,7 @@ or replace a REPORT, so the server runs this subclass (``radicale-tracks serve``
   REPORTs from the index — same access checks, same rendering as Radicale's own code;
 - sends Schedule-Tag on GET and PUT of scheduling objects, checks If-Schedule-Tag-Match,
   and drops the ETag of a PUT whose stored content the server changed;
+- refuses an attendee's PUT that names another ORGANIZER (403, RFC 6638 §3.2.2.1);
 - lets users delete their inbox messages and nothing else write into inbox or outbox;
 - serves the read-only track feeds.
 
@@ -356,6 +357,8 @@ class Application(radicale_app.Application):
         if box_of(path) is not None:
             return httputils.NOT_ALLOWED
         refused = self._schedule_tag_precondition(environ, path, user)
+        if refused is None:
+            refused = self._attendee_precondition(environ, path, user, user_groups)
         if refused is not None:
             return refused
         storage.take_rewritten()
@@ -400,6 +403,39 @@ class Application(radicale_app.Application):
             return httputils.PRECONDITION_FAILED
         storage.expect_schedule_tag_match(True)
         return None
+
+    def _attendee_precondition(self, environ: types.WSGIEnviron, path: str, user: str,
+                               user_groups: set) -> types.WSGIResponse | None:
+        """403 ``CALDAV:allowed-attendee-scheduling-object-change`` for an attendee's write
+        that no merge can make theirs (another ORGANIZER, RFC 6638 §3.2.2.1); everything
+        else an attendee writes is merged by the scheduling engine. Only for a writer
+        allowed to write there: others get Radicale's answer and learn nothing."""
+        storage = self._storage
+        parts = path.strip("/").split("/")
+        if not isinstance(storage, Storage) or len(parts) != 3 or not user:
+            return None
+        if not Access(self._rights, user, user_groups, path).check("w"):
+            return None
+        raw = self._body(environ)
+        if not isinstance(raw, bytes):
+            return raw
+        environ["wsgi.input"] = io.BytesIO(raw)  # type: ignore[index]  # WSGI dict
+        if b"ORGANIZER" not in raw:
+            return None
+        try:
+            with storage.acquire_lock("r", user):
+                reason = storage.attendee_change_refusal("%s/%s" % (parts[0], parts[1]),
+                                                         parts[2], raw)
+        except Exception:
+            logger.exception("Attendee change on %r not checked", path)
+            return None
+        if reason is None:
+            return None
+        logger.info("PUT on %r refused: %s", path, reason)
+        root = xmlutils.webdav_error("C:allowed-attendee-scheduling-object-change")
+        ET.SubElement(root, xmlutils.make_clark("D:responsedescription")).text = reason
+        return (client.FORBIDDEN, {"Content-Type": "text/xml; charset=utf-8"},
+                ET.tostring(root, encoding="utf-8", xml_declaration=True), None)
 
     def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:

@@ -273,6 +273,35 @@ class SchedulingStorageMixin:
         with self.database.connect() as connection:
             return schedule_tag(connection, object_path(collection.path, href), item.etag)
 
+    def attendee_change_refusal(self, collection_path: str, href: str, body: bytes
+                                ) -> str | None:
+        """Why a PUT of ``body`` over an attendee's copy is refused (a sentence), None to
+        go on: the owner's write of a stored scheduling object that names another
+        ORGANIZER (``core/attendee_changes.refused_attendee_change``)."""
+        from radicale_tracks.plugin.storage import Collection
+
+        owner, _, name = collection_path.strip("/").partition("/")
+        if (not self.settings.scheduling or not name or _MARKER.encode() not in body
+                or owner == self.settings.assistant_principal or is_schedule_box(name)):
+            return None
+        collection = next(iter(cast("Storage", self).discover(
+            "/%s/" % collection_path.strip("/"))), None)
+        if not isinstance(collection, Collection) or collection.tag != "VCALENDAR":
+            return None
+        item = collection._get(href, verify_href=False)
+        old_text = item.serialize() if item is not None else ""
+        if _MARKER not in old_text:
+            return None
+        from icalendar import Calendar
+
+        from radicale_tracks.core.attendee_changes import refused_attendee_change
+
+        try:
+            stored, written = Calendar.from_ical(old_text), Calendar.from_ical(body)
+        except Exception:
+            return None  # Radicale answers what does not parse
+        return refused_attendee_change(stored, written, self.book.addresses_of(owner))
+
     def default_calendar_path(self, user: str) -> str | None:
         return self.scheduling_calendars.existing_default(user)
 

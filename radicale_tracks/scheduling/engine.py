@@ -31,6 +31,7 @@ from icalendar import Calendar
 from sqlalchemy import Connection
 
 from radicale_tracks.core.addresses import AddressBook, normalize_address
+from radicale_tracks.core.attendee_changes import is_attendee_rewrite, merge_attendee_change
 from radicale_tracks.core.broker import attendee_messages, organizer_messages
 from radicale_tracks.core.itip import (ItipError, ItipMessage, Method, all_attendees,
                                        as_list, attendees_of, main_components, organizer_of,
@@ -194,8 +195,14 @@ class Scheduler:
             return outcome
         now = self.clock()
         new = write.new
-        if new is not None and write.old is not None and write.merge:
-            new = merge_partstats(new, write.old, addresses)
+        if new is not None and write.old is not None:
+            if role is Role.ATTENDEE and is_attendee_rewrite(write.old, new, addresses):
+                # RFC 6638 §3.2.2.1: only the attendee's own participation is theirs to
+                # change; the rest stays the organizer's current version (a client's
+                # stale copy never moves the meeting back)
+                new = merge_attendee_change(write.old, new, addresses)
+            elif write.merge:
+                new = merge_partstats(new, write.old, addresses)
         if role is Role.ORGANIZER:
             self._organizer(connection, write, new, addresses, store, assistant, now, outcome)
         else:
