@@ -143,11 +143,11 @@ def test_zone_names_are_resolved_for_the_caldav_client(
     answer = put(server.session("alice"), work(server) + name + ".ics",
                  outlook_event(uid, tzid_param, day="20270712"))
     assert answer.status_code == 201, answer.text
-    end = utc_start[:-5] + "2959Z"
+    start = datetime.datetime.strptime(utc_start, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    end = (start + datetime.timedelta(minutes=30)).strftime("%Y%m%dT%H%M%SZ")
     assert name + ".ics" in hrefs_between(server, utc_start, end)
     calendar = caldav.DAVClient(work(server), username="alice",
                                 password=USERS["alice"]).calendar(url=work(server))
-    start = datetime.datetime.strptime(utc_start, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     found = calendar.search(start=start, end=start + datetime.timedelta(minutes=30),
                             event=True)
     assert uid in [str(event_of(event.data)["UID"]) for event in found]
