@@ -364,8 +364,13 @@ def normalize_timezones(calendar: Calendar) -> Calendar:
         target = iana_zone(tzid)
         if target is not None and target != tzid:
             renames[tzid] = target
-    if not renames:
-        return result
+    if renames:
+        _rename_timezones(result, renames)
+    return result
+
+
+def _rename_timezones(result: Calendar, renames: dict[str, str]) -> None:
+    """Rewrite ``result`` in place: TZIDs renamed, values rebuilt, VTIMEZONEs replaced."""
     spans: dict[str, list[date]] = {}
     for component in _dated_components(result):
         for name, value in list(component.items()):
@@ -376,7 +381,6 @@ def normalize_timezones(calendar: Calendar) -> Calendar:
             component[name] = rebuilt if isinstance(value, list) else rebuilt[0]
     result.subcomponents = _replace_timezones(
         result.subcomponents, renames, _used_tzids(result), spans)
-    return result
 
 
 def _dated_components(calendar: Calendar) -> list[Component]:
@@ -500,3 +504,117 @@ def vtimezone(name: str, dates: Sequence[date] = ()) -> Component:
 def _generated_timezone(name: str, first: date, last: date) -> Timezone:
     # Cached, and only ever handed out as copies: generation walks every transition.
     return yearly_vtimezone(name, ZoneInfo(name), first, last)
+
+
+# --- objects to be stored: every TZID defined ------------------------------------------
+
+
+class UnknownTimezones(ValueError):
+    """TZIDs an object uses without a VTIMEZONE that name no zone we know.
+
+    Storing the object would place its times nowhere in particular (Radicale would read
+    them as UTC), so it is refused; ``tzids`` names them for the answer. A ValueError,
+    so that Radicale's own PUT answers 400 when the storage plugin refuses alone.
+    """
+
+    def __init__(self, tzids: Sequence[str]) -> None:
+        self.tzids = tuple(tzids)
+        names = ", ".join('"%s"' % tzid for tzid in self.tzids)
+        super().__init__(
+            "The time zone%s %s %s no VTIMEZONE in the calendar data and %s not a time "
+            "zone name we know (IANA, Windows or Exchange). Send the VTIMEZONE with the "
+            "object, or use a known time zone." % (
+                "s" if len(self.tzids) > 1 else "", names,
+                "have" if len(self.tzids) > 1 else "has",
+                "are" if len(self.tzids) > 1 else "is"))
+
+
+def undefined_tzids(text: str) -> list[str]:
+    """TZID parameters of ``text`` that no VTIMEZONE of it defines, in order of first use.
+
+    Read from the text, without parsing the object: every stored object passes here, and
+    most either use no TZID or carry their VTIMEZONEs (answered in one pass over the
+    lines). Parameters are read as RFC 5545 §3.1 writes them (quoted values may hold
+    ``;:,``), folded lines unfolded first.
+    """
+    if "TZID" not in text.upper():
+        return []
+    used: dict[str, None] = {}
+    defined: set[str] = set()
+    depth = 0  # inside a VTIMEZONE: its TZID property defines, its lines use nothing
+    for line in _FOLD.sub("", text).splitlines():
+        upper = line.upper()
+        if upper.startswith(("BEGIN:VTIMEZONE", "END:VTIMEZONE")):
+            depth += 1 if upper.startswith("BEGIN") else -1
+            continue
+        if "TZID" not in upper:
+            continue
+        name, params, value = _content_line(line)
+        if depth > 0:
+            if name == "TZID":
+                defined.add(value.strip())
+            continue
+        tzid = params.get("TZID")
+        if tzid:
+            used.setdefault(tzid)
+    return [tzid for tzid in used if tzid not in defined]
+
+
+#: One ``;NAME=value,value`` parameter of a content line (RFC 5545 §3.1).
+_PARAMETER = re.compile(r';([^=;:]*)=?("[^"]*"|[^;:,]*)(?:,(?:"[^"]*"|[^;:,]*))*')
+#: The folding of RFC 5545 §3.1: a line break followed by one space or tab.
+_FOLD = re.compile(r"\r?\n[ \t]")
+
+
+def _content_line(line: str) -> tuple[str, dict[str, str], str]:
+    """(NAME, {PARAM: first value, unquoted}, value) of one unfolded content line."""
+    position = next((i for i, char in enumerate(line) if char in ";:"), len(line))
+    name = line[:position].strip().upper()
+    params: dict[str, str] = {}
+    while position < len(line) and line[position] == ";":
+        match = _PARAMETER.match(line, position)
+        if match is None or match.end() == position:
+            break
+        params.setdefault(match.group(1).strip().upper(), match.group(2).strip('"'))
+        position = match.end()
+    return name, params, line[position + 1:]
+
+
+def define_timezones(calendar: Calendar) -> Calendar:
+    """A copy of ``calendar`` in which every TZID has its VTIMEZONE.
+
+    A TZID with a VTIMEZONE is left as it is, whatever its name (the sender's rules say
+    what it means). One without is resolved by :func:`iana_zone`: the values keep their
+    wall-clock time on that IANA zone, the TZID is renamed to it (Windows and Exchange
+    names), and a VTIMEZONE generated from zoneinfo is added. Raises
+    :class:`UnknownTimezones` naming the TZIDs that cannot be resolved.
+    """
+    result = calendar.copy(recursive=True)
+    renames = {tzid: iana_zone(tzid) for tzid in _missing_tzids(result)}
+    unknown = [tzid for tzid, target in renames.items() if target is None]
+    if unknown:
+        raise UnknownTimezones(unknown)
+    if renames:
+        _rename_timezones(result, {k: v for k, v in renames.items() if v is not None})
+    return result
+
+
+def _missing_tzids(calendar: Calendar) -> list[str]:
+    present = {str(c.get("TZID", "")) for c in calendar.subcomponents
+               if str(c.name).upper() == "VTIMEZONE"}
+    return [tzid for tzid in _used_tzids(calendar) if tzid not in present]
+
+
+def define_timezones_in_text(text: str) -> str | None:
+    """``text`` with every TZID defined (:func:`define_timezones`), or None when nothing
+    is to change: every TZID has its VTIMEZONE, or the text is no calendar icalendar can
+    read (whoever stores it judges it then). Raises :class:`UnknownTimezones`."""
+    if not undefined_tzids(text):
+        return None
+    try:
+        calendar = Calendar.from_ical(text.encode("utf-8"))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+    if not isinstance(calendar, Calendar) or not _missing_tzids(calendar):
+        return None
+    return bytes(define_timezones(calendar).to_ical()).decode("utf-8")

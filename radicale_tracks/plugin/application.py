@@ -46,6 +46,8 @@ from radicale_tracks.plugin.schedule_boxes import (INBOX, OUTBOX, box_of, ensure
 from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingProperties,
                                                    requested_props, wants_us)
 from radicale_tracks.plugin.storage import Collection, Storage
+from radicale_tracks.plugin.stored_timezones import (UnknownTimezones, defined_body,
+                                                     expect_refusal, take_refusal)
 from radicale_tracks.tracks.store import track_by_feed_token
 
 logger = logging.getLogger("radicale.tracks.application")
@@ -361,6 +363,9 @@ class Application(radicale_app.Application):
             refused = self._attendee_precondition(environ, path, user, user_groups)
         if refused is not None:
             return refused
+        resolved = self._define_timezones(environ)
+        if not isinstance(resolved, bool):
+            return resolved
         storage.take_rewritten()
         storage.take_schedule_tag()
         try:
@@ -368,13 +373,39 @@ class Application(radicale_app.Application):
                 environ, base_prefix, path, user, user_groups, request_info)
         finally:
             storage.expect_schedule_tag_match(False)
-        rewritten, tag = storage.take_rewritten(), storage.take_schedule_tag()
+            unknown_zones = take_refusal(storage)
+        if unknown_zones is not None and status == client.BAD_REQUEST:
+            logger.info("PUT of %r refused: %s", path, unknown_zones)
+            return _invalid_calendar_data(str(unknown_zones))
+        rewritten, tag = storage.take_rewritten() or resolved, storage.take_schedule_tag()
         if isinstance(headers, dict) and status in (client.CREATED, client.NO_CONTENT):
             if rewritten:
                 headers = {k: v for k, v in headers.items() if k.lower() != "etag"}
             if tag:
                 headers = dict(headers, **{"Schedule-Tag": tag})
         return status, headers, answer, xml_request
+
+    def _define_timezones(self, environ: types.WSGIEnviron) -> bool | types.WSGIResponse:
+        """Resolve TZIDs without a VTIMEZONE in the request body before Radicale reads it
+        (``stored_timezones.py``): True when the body changed; an unknown zone is held
+        as the storage's refusal of the client's write."""
+        storage = self._storage
+        assert isinstance(storage, Storage)
+        raw = self._body(environ)
+        if not isinstance(raw, bytes):
+            return raw
+        environ["wsgi.input"] = io.BytesIO(raw)  # type: ignore[index]  # WSGI dict
+        try:
+            text = httputils.decode_request(self.configuration, environ, raw)
+        except UnicodeDecodeError:
+            return False  # Radicale answers
+        try:
+            changed = defined_body(environ, text)  # type: ignore[arg-type]  # WSGI dict
+        except UnknownTimezones as e:
+            expect_refusal(storage, e)
+            return False
+        expect_refusal(storage, None)
+        return changed
 
     def _schedule_tag(self, path: str, user: str) -> str | None:
         storage = self._storage
@@ -529,6 +560,15 @@ def calendar_transp_as_text(raw: bytes) -> bytes:
             prop.remove(child)
         prop.text = kind if kind in ("opaque", "transparent") else (prop.text or "")
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _invalid_calendar_data(description: str) -> types.WSGIResponse:
+    """403 with RFC 4791 §5.3.2's CALDAV:valid-calendar-data precondition, as Apple
+    CalendarServer answers, and a sentence saying what is wrong."""
+    error = xmlutils.webdav_error("C:valid-calendar-data")
+    ET.SubElement(error, xmlutils.make_clark("D:responsedescription")).text = description
+    return (client.FORBIDDEN, {"Content-Type": "text/xml; charset=utf-8"},
+            ET.tostring(error, encoding="utf-8", xml_declaration=True), None)
 
 
 def _with_auto_schedule(headers: Any) -> Any:

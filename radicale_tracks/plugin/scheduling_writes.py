@@ -144,8 +144,10 @@ class SchedulingStorageMixin:
     @contextlib.contextmanager
     def acquire_lock(self, mode: str, user: str = "", *args: Any,
                      **kwargs: Any) -> Iterator[None]:
-        """Radicale's lock; remembers the user for the writes made under it."""
+        """Radicale's lock; remembers the user for the writes made under it, and whether
+        it is a client's PUT (``stored_timezones``: its first write is the client's)."""
         self._request.user = user
+        self._request.client_put = kwargs.get("request") == "PUT"
         try:
             # the next class in the MRO is Radicale's multifilesystem Storage
             with super().acquire_lock(  # type: ignore[misc]
@@ -153,6 +155,7 @@ class SchedulingStorageMixin:
                 yield
         finally:
             self._request.user = None
+            self._request.client_put = False
 
     # -- the engines, built on first use ----------------------------------------------
 

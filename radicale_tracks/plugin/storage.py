@@ -46,6 +46,7 @@ from radicale_tracks.index.store import (Candidate, CollectionState, FileState, 
                                          folder_digest)
 from radicale_tracks.plugin.scheduling_writes import (SchedulingCollectionMixin,
                                                       SchedulingStorageMixin)
+from radicale_tracks.plugin.stored_timezones import client_item, client_items
 from radicale_tracks.errors import TracksError
 from radicale_tracks.settings import Settings
 
@@ -117,6 +118,7 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
 
     def upload(self, href: str, item: radicale_item.Item
                ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
+        item = client_item(self._storage, self.path, item)
         try:
             self.sync_index_if_folder_changed()
         except SQLAlchemyError:
@@ -521,6 +523,7 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
     def create_collection(self, href: str,
                           items: Iterable[radicale_item.Item] | None = None,
                           props: Mapping[str, str] | None = None) -> Any:
+        items = client_items(self, href, items)
         result = super().create_collection(href, items=items, props=props)
         collection = result[0]
         if props and isinstance(collection, Collection):

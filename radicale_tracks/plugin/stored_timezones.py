@@ -1,0 +1,110 @@
+"""A client's PUT stored with a VTIMEZONE for every TZID (``core/timezones.define_timezones``).
+
+Radicale reads a TZID it has no VTIMEZONE for as UTC (Outlook's ``W. Europe Standard
+Time``: two hours off in a Berlin July), or — worse — with whatever VTIMEZONE of that
+name an earlier request in the same process carried (vobject keeps a process-wide table).
+So the zone is resolved before Radicale parses the request, where possible:
+
+- the application (``radicale-tracks serve``) rewrites the request body
+  (:func:`defined_body`), so Radicale's item, the file, the index, the hooks and
+  scheduling all see the resolved object; a zone that cannot be resolved is held as a
+  refusal and raised when Radicale gets to store the object — after its own access and
+  precondition checks — and answered 403 ``CALDAV:valid-calendar-data`` naming the TZIDs;
+- the storage plugin resolves the client's object again at its first write under the
+  PUT's lock (:func:`client_item`, :func:`client_items`): a no-op after the application,
+  the whole mechanism for plain ``radicale`` with only the storage plugin, which answers
+  Radicale's 400 to a refused upload.
+
+Writes the server makes itself (copies, inbox messages, track calendars) are not touched:
+only the first write under the PUT's lock is the client's.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Any, Iterable
+
+from radicale import item as radicale_item
+from radicale import pathutils
+
+from radicale_tracks.core.timezones import UnknownTimezones, define_timezones_in_text
+from radicale_tracks.plugin.track_calendars import item_from_text
+
+if TYPE_CHECKING:
+    from radicale_tracks.plugin.storage import Storage
+
+__all__ = ["UnknownTimezones", "client_item", "client_items", "defined_body",
+           "expect_refusal", "take_refusal"]
+
+
+def defined_body(environ: dict[str, Any], text: str) -> bool:
+    """Replace the request body by ``text`` with every TZID defined; True when changed.
+
+    Raises :class:`UnknownTimezones`. The body is sent on as UTF-8 and the request's
+    Content-Type says so, since Radicale decodes it by that charset.
+    """
+    defined = define_timezones_in_text(text)
+    if defined is None:
+        return False
+    body = defined.encode("utf-8")
+    media_type = str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip()
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ["CONTENT_TYPE"] = "%s; charset=utf-8" % (media_type or "text/calendar")
+    return True
+
+
+def expect_refusal(storage: "Storage", refusal: UnknownTimezones | None) -> None:
+    """The application found zones it cannot resolve: refuse the client's write."""
+    storage._request.timezone_refusal = refusal
+    storage._request.timezones_refused = None
+
+
+def take_refusal(storage: "Storage") -> UnknownTimezones | None:
+    """The refusal raised by this thread's last client write, if any."""
+    refused: UnknownTimezones | None = getattr(storage._request, "timezones_refused", None)
+    storage._request.timezones_refused = None
+    storage._request.timezone_refusal = None
+    return refused
+
+
+def _is_client_write(storage: "Storage") -> bool:
+    """True once per PUT: for its first write, which is the client's object."""
+    if not getattr(storage._request, "client_put", False):
+        return False
+    storage._request.client_put = False
+    return True
+
+
+def _defined(storage: "Storage", collection_path: str, item: radicale_item.Item
+             ) -> radicale_item.Item:
+    refusal: UnknownTimezones | None = getattr(storage._request, "timezone_refusal", None)
+    try:
+        if refusal is not None:
+            raise refusal
+        text = define_timezones_in_text(item.serialize())
+    except UnknownTimezones as e:
+        storage._request.timezones_refused = e
+        raise
+    if text is None:
+        return item
+    storage.note_rewritten()
+    return item_from_text(collection_path, text)
+
+
+def client_item(storage: "Storage", collection_path: str, item: radicale_item.Item
+                ) -> radicale_item.Item:
+    """The object a client PUTs, with every TZID defined; other writes as they are."""
+    if not _is_client_write(storage):
+        return item
+    return _defined(storage, collection_path, item)
+
+
+def client_items(storage: "Storage", href: str,
+                 items: Iterable[radicale_item.Item] | None
+                 ) -> Iterable[radicale_item.Item] | None:
+    """The objects of a whole calendar a client PUTs, each with every TZID defined."""
+    if items is None or not _is_client_write(storage):
+        return items
+    collection_path = pathutils.strip_path(href)
+    return [_defined(storage, collection_path, item) for item in items]
