@@ -492,6 +492,12 @@ def describe_changes(old: Calendar | None, new: Calendar,
     return sentences
 
 
+def describe_answer(who: str, partstats: Iterable[str]) -> str:
+    """``bob@example.org accepted`` (one answer), or each answer joined."""
+    words = [_PARTSTAT_WORDS.get(str(p).upper(), "answered") for p in sorted(set(partstats))]
+    return "%s %s" % (who, _join(words) or "answered")
+
+
 def describe_update(old: Calendar | None, new: Calendar, changes: Sequence[str],
                     instances: Sequence[InstanceKey], zone: str | None = None
                     ) -> tuple[str, list[str]]:
