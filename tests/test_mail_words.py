@@ -10,9 +10,11 @@ server gets the CalDAV URL of the track where a guest gets the feed.
 from __future__ import annotations
 
 import datetime
+import email.policy
 import re
 import uuid
 import zoneinfo
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Iterator
 
@@ -24,6 +26,7 @@ from conftest import fresh_database
 from helpers import RadicaleServer
 from mailserver import MailSink, Received
 from test_assistant import by_kind, client, server_options, start_server
+from test_inbound import Inbound, inbound  # noqa: F401  (the fixture: deliver + sink)
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 #: Monday 4 January 2027, 10:00 in Berlin
@@ -180,3 +183,60 @@ def test_users_here_get_the_caldav_url_and_guests_the_feed(
     dana = mails["member_added", "dana@external.test"].text()
     assert caldav_url in carol and "/.tracks/feed/" not in carol
     assert "/.tracks/feed/" in dana and caldav_url not in dana
+
+
+# -- an organizer elsewhere (iMIP through radicale-tracks deliver) -------------------------
+
+def google_request(uid: str, sequence: int, start: str, summary: str) -> bytes:
+    """A REQUEST as Google Calendar mails it (UTC times, the assistant and dana invited)."""
+    ics = "\r\n".join([
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Google Inc//Google Calendar 70.9054//EN",
+        "METHOD:REQUEST", "BEGIN:VEVENT", "UID:" + uid,
+        "DTSTAMP:2027010%dT080000Z" % (sequence + 1), "DTSTART:%s" % start,
+        "DTEND:%s" % start.replace("T10", "T11").replace("T14", "T15"),
+        "SEQUENCE:%d" % sequence, "SUMMARY:" + summary,
+        "ORGANIZER;CN=Olivia:mailto:olivia@gmail.test",
+        "ATTENDEE;PARTSTAT=ACCEPTED;CN=Olivia:mailto:olivia@gmail.test",
+        "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:assistant@example.org",
+        "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE;CN=Dana:mailto:dana@external.test",
+        "END:VEVENT", "END:VCALENDAR", ""])
+    message = EmailMessage()
+    message["From"] = "Olivia <olivia@gmail.test>"
+    message["To"] = "assistant@example.org"
+    message["Subject"] = "Invitation: " + summary
+    message["Message-ID"] = "<%s@google.test>" % uuid.uuid4().hex
+    message.set_content("Olivia has invited you.")
+    message.add_attachment(ics.encode("utf-8"), maintype="text", subtype="calendar",
+                           params={"method": "REQUEST"}, disposition="inline")
+    return message.as_bytes(policy=email.policy.SMTP)
+
+
+def test_an_organizer_elsewhere_gets_a_confirmation_not_meeting_changed(
+        inbound: Inbound) -> None:
+    inbound.sink.settle()
+    inbound.sink.take()
+    uid = "google-%s@google.test" % uuid.uuid4().hex[:8]
+
+    def deliver(raw: bytes) -> None:
+        done = inbound.deliver(raw, "olivia@gmail.test", "assistant@example.org")
+        assert done.returncode == 0, done.stderr
+
+    deliver(google_request(uid, 0, "20270104T100000Z", "Planning"))
+    assert ("track_created", "olivia@gmail.test") in by_kind(inbound.sink.settle())
+    inbound.sink.take()
+
+    # a new title only: her calendar told dana itself, the assistant has nothing to say
+    deliver(google_request(uid, 1, "20270104T100000Z", "Planning (v2)"))
+    assert inbound.sink.settle(quiet=2.0) == []
+
+    # moved: she gets the assistant's renewed acceptance, in words, not "Meeting changed"
+    deliver(google_request(uid, 2, "20270105T140000Z", "Planning (v2)"))
+    mails = by_kind(inbound.sink.settle(quiet=2.0))
+    assert set(mails) == {("change_followed", "olivia@gmail.test")}
+    mail = mails["change_followed", "olivia@gmail.test"]
+    text = words_only(mail)
+    assert "Meeting changed" not in mail.message["Subject"]
+    assert "Moved from Monday 4 January 10:00 to Tuesday 5 January 14:00." in text
+    reply = mail.calendar()
+    assert reply is not None and str(reply["METHOD"]) == "REPLY"
+    assert reply.walk("VEVENT")[0]["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
