@@ -101,16 +101,30 @@ def test_a_cancelled_occurrence_is_named_by_its_date_in_words(
         setup: tuple[RadicaleServer, MailSink]) -> None:
     server, sink = setup
     alice = work_calendar(server)
+    # bob lives in New York: his calendar says so (calendar-timezone, RFC 4791 §5.2.2)
+    bob = client(server, "bob").principal().make_calendar(name="Home", cal_id="home")
+    zone = Calendar()
+    zone.add_component(Timezone.from_tzinfo(zoneinfo.ZoneInfo("America/New_York"),
+                                            "America/New_York"))
+    answer = server.session("bob").request(
+        "PROPPATCH", str(bob.url), headers={"Content-Type": "application/xml"},
+        data=('<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" '
+              'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop><C:calendar-timezone>'
+              '%s</C:calendar-timezone></D:prop></D:set></D:propertyupdate>'
+              % zone.to_ical().decode("utf-8").replace("&", "&amp;").replace("<", "&lt;")))
+    assert answer.status_code == 207, answer.text
     uid = "weekly-%s@example.org" % uuid.uuid4().hex[:8]
-    alice.save_event(berlin_event(uid, "Weekly", MONDAY,
-                                  ["assistant@example.org", "dana@external.test"],
+    alice.save_event(berlin_event(uid, "Weekly", MONDAY, [
+        "assistant@example.org", "dana@external.test", "bob@example.org"],
                                   RRULE={"FREQ": "WEEKLY", "COUNT": 10}))
-    sink.wait_for(2)
+    sink.wait_for(3)
     sink.take()
 
     cancelled = MONDAY + datetime.timedelta(days=14)  # Monday 18 January 2027
     edit(alice, uid, lambda master: master.add("EXDATE", cancelled))
-    mails = by_kind(sink.wait_for(2))
+    mails = by_kind(sink.wait_for(3))
+    assert "Monday 18 January 2027, 04:00–05:00 (America/New_York)" in words_only(
+        mails["meeting_cancelled", "bob@example.org"])
     when = "Monday 18 January 2027, 10:00–11:00 (Europe/Berlin)"
     for recipient in ("dana@external.test", "alice@example.org"):
         mail = mails["meeting_cancelled", recipient]
