@@ -103,3 +103,11 @@ def test_no_property_name_is_ever_shown(names: list[str]) -> None:
                  "DESCRIPTION:x\r\nCLASS:PRIVATE\r\nTRANSP:TRANSPARENT\r\nX-FOO:1")
     sentences = describe_changes(old, new, names)
     assert sentences and not any(RAW.search(s) or "X-FOO" in s for s in sentences), sentences
+
+
+def test_period_rdates_are_dates_in_words() -> None:
+    # an instance rescheduled with RDATE;VALUE=PERIOD (Lotus Notes, Exchange)
+    new = series("RDATE;VALUE=PERIOD:20270301T090000Z/20270301T100000Z")
+    assert meeting_facts(new)["when"].startswith("Monday 11 January 2027, 10:00–11:00")
+    assert describe_changes(series(), new, ["RDATE"]) == [
+        "An extra meeting on Monday 1 March 2027, 10:00 (Europe/Berlin)."]

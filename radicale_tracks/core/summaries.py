@@ -414,6 +414,9 @@ def _dates(component: Component, name: str) -> dict[str, Any]:
 
 
 def _repeat_sentences(before: Component, after: Component, zone: str | None) -> list[str]:
+    start = _value(after, "DTSTART")
+    if zone is None and isinstance(start, datetime.datetime):
+        zone = getattr(start.tzinfo, "key", None)  # the event's zone, not the value's
     sentences = []
     old_rule, new_rule = describe_repetition(before), describe_repetition(after)
     if "RRULE" in before or "RRULE" in after:
