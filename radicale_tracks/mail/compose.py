@@ -30,7 +30,7 @@ from radicale_tracks.outbox.mail import OutgoingMail
 TEMPLATE_KINDS = ("track_created", "meeting_ready", "member_added", "meeting_added",
                   "meeting_changed", "meeting_cancelled", "track_refused", "invitation",
                   "cancellation", "reply", "meeting_current", "counter_declined",
-                  "booking_confirmation")
+                  "booking_confirmation", "change_followed")
 
 
 class MailTemplates:

@@ -6,12 +6,12 @@ storage plugin's own ``upload``, so track copies are indexed in the same transac
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import vobject
 from radicale import item as radicale_item
-from radicale import pathutils
+
+from radicale_tracks.core.timezones import iana_zone
 
 if TYPE_CHECKING:
     from radicale_tracks.plugin.storage import Collection, Storage
@@ -58,7 +58,18 @@ class StorageTrackCalendars:
         collection.upload(href, item_from_text(collection.path, ics))
 
     def user_exists(self, user: str) -> bool:
-        if not pathutils.is_safe_filesystem_path_component(user):
-            return False
-        return os.path.isdir(os.path.join(
-            self.storage._get_collection_root_folder(), user))
+        """The scheduling engine's rule: logged in once, or listed in ``addresses`` —
+        such a member reads the track over CalDAV, not through the guest feed."""
+        return self.storage.scheduling_calendars.user_exists(user)
+
+    def user_zone(self, user: str) -> str | None:
+        """The IANA zone of a user's first calendar that names one, or None (unknown:
+        mails then show the event's own zone)."""
+        for collection in self.storage.scheduling_calendars.calendars_of(user):
+            text = collection.get_meta("C:calendar-timezone")
+            for line in str(text or "").splitlines():
+                if line.upper().startswith("TZID"):
+                    zone = iana_zone(line.partition(":")[2].strip())
+                    if zone:
+                        return zone
+        return None

@@ -545,7 +545,7 @@ class Scheduler:
     def _mail(self, message: ItipMessage, calendar: Calendar, old: Calendar | None
               ) -> "OutgoingMail":
         """An RFC 6047 message for someone outside this server."""
-        from radicale_tracks.core.summaries import (describe_changes, describe_instance,
+        from radicale_tracks.core.summaries import (describe_instance, describe_update,
                                                     meeting_facts)
         from radicale_tracks.mail.compose import compose_mail, message_id_for
 
@@ -558,13 +558,17 @@ class Scheduler:
             "recipient_name": recipient_name or message.recipient,
             "domain": self.book.domain,
             "signature": "the calendar server of %s" % self.book.domain,
-            "instance": ", ".join(describe_instance(key) for key in message.instances if key),
+            "instance": ", ".join(describe_instance(key, sent) for key in message.instances
+                                  if key),
             "changes": [], "attendee_name": sender_name or message.sender, "answer": ""}
         if message.method is Method.REQUEST:
             kind = "invitation"
             if message.changes:
-                context["changes"] = describe_changes(old, sent, message.changes) or [
-                    "%s changed" % name.lower() for name in message.changes]
+                # what changed in words, for the occurrence(s) the message is about
+                instance, changes = describe_update(old, sent, message.changes,
+                                                    message.instances)
+                context["instance"] = instance
+                context["changes"] = changes or ["Some details changed."]
         elif message.method is Method.CANCEL:
             kind = "cancellation"
         else:

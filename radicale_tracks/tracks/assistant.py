@@ -33,7 +33,8 @@ from radicale_tracks.core.itip import (ItipMessage, Method, PartStat, as_list, a
                                       hides_attendees, main_components, master_of, organizer_of,
                                       partstat_of, uid_of)
 from radicale_tracks.core.receipt import Outcome, Receipt, apply_message
-from radicale_tracks.core.summaries import (describe_changes, describe_instance,
+from radicale_tracks.core.summaries import (describe_answer, describe_instance,
+                                            describe_update, first_occurrence,
                                             meeting_facts)
 from radicale_tracks.core.track_details import (TrackDetails, set_attendee_status,
                                                 track_copy, with_sent_by,
@@ -61,6 +62,8 @@ class TrackCalendars(Protocol):
     def write_copy(self, slug: str, href: str, ics: str) -> None: ...
 
     def user_exists(self, user: str) -> bool: ...
+
+    def user_zone(self, user: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -146,8 +149,9 @@ def _organizer(calendar: Calendar) -> tuple[str | None, str | None]:
 
 
 def _timestamp(calendar: Calendar) -> int | None:
-    master = master_of(calendar)
-    value = getattr(master.get("DTSTART"), "dt", None) if master is not None else None
+    """The start of the first occurrence that takes place (not one an EXDATE removed)."""
+    first = first_occurrence(calendar)
+    value = first.start if first is not None else None
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=datetime.timezone.utc)
@@ -209,8 +213,15 @@ class Assistant:
                             join_url=join)
 
     def local_user(self, address: str) -> str | None:
+        """The user here an address belongs to (logged in once, or in ``addresses``)."""
         user = self.book.user_of(address)
         return user if user and self.calendars.user_exists(user) else None
+
+    def zone_for(self, address: str) -> str | None:
+        """The zone mails to ``address`` show times in: a user's here when their
+        calendars name one; None (the event's own zone) for everyone else."""
+        user = self.local_user(address)
+        return self.calendars.user_zone(user) if user else None
 
     # -- the entry point ------------------------------------------------------------
 
@@ -255,7 +266,8 @@ class Assistant:
                 mails.add("track_refused", organizer, organizer_name, {
                     "address": address, "reason": reason,
                     "assistant_address": self.book.assistant,
-                    "meeting": dict(meeting_facts(latest), join_url="")})
+                    "meeting": dict(meeting_facts(latest, self.zone_for(organizer)),
+                                    join_url="")})
                 store.record_activity(connection, at=now_ts, kind="refused", uid=uid,
                                       actor=organizer, summary="%s: %s" % (address, reason))
                 logger.info("Refused %s for uid %r of %s: %s", address, uid, organizer,
@@ -323,7 +335,8 @@ class Assistant:
                 Outcome.REPLY_APPLIED: "reply"}.get(receipt.outcome, receipt.outcome.value)
         store.record_activity(connection, at=now_ts, kind=kind, track_id=track.id, uid=uid,
                               actor=organizer, summary=self._activity_summary(
-                                  kind, facts["summary"], receipt))
+                                  kind, facts["summary"], receipt, change.old,
+                                  change.new or copy))
         store.touch_track(connection, track.id, now_ts)
         self._send(connection, mails, track, uid, now)
         logger.info("Assistant %s uid %r in track %s (%s)", kind, uid, track.slug,
@@ -352,21 +365,23 @@ class Assistant:
                             name=None, role="attendee",
                             partstat=answers[0] if len(answers) == 1 else None, now=now)
         store.record_activity(connection, at=now, kind="reply", track_id=track.id, uid=uid,
-                              actor=attendee, summary="%s answered %s" % (
-                                  attendee, ", ".join(answers).lower()))
+                              actor=attendee, summary=describe_answer(attendee, answers))
         return True
 
     # -- for answers to mail (tracks/mailed.py) ---------------------------------------
 
-    def track_context(self, track: Track, copy: Calendar) -> dict[str, Any]:
-        """The template context every track mail shares (track facts, the meeting)."""
+    def track_context(self, track: Track, copy: Calendar, recipient: str | None = None
+                      ) -> dict[str, Any]:
+        """The template context every track mail shares (track facts, the meeting, in
+        the recipient's zone when they are a user here)."""
         organizer, organizer_name = _organizer(copy)
         master = master_of(copy)
         details = self.details(track, uid_of(master) if master is not None else "")
+        zone = self.zone_for(recipient) if recipient else None
         return {"track": {"title": track.title, "url": details.track_url,
                           "address": details.track_address,
                           "feed_url": self.feed_url(track)},
-                "meeting": dict(meeting_facts(copy), join_url=details.join_url or ""),
+                "meeting": dict(meeting_facts(copy, zone), join_url=details.join_url or ""),
                 "organizer_name": organizer_name or organizer or track.organizer}
 
     def queue_mail(self, connection: Connection, track: Track, uid: str, kind: str,
@@ -463,13 +478,34 @@ class Assistant:
                       organizer: str, organizer_name: str | None, new_members: set[str],
                       creating: bool, new_meeting: bool, now: datetime.datetime,
                       local_recipients: frozenset[str] = frozenset()) -> None:
-        facts = dict(meeting_facts(copy), join_url=details.join_url or "")
+        """Who hears what about this change, each in their own zone.
+
+        The organizer is not told about her own change: she gets the track's news
+        (created, the meeting added, refused) and, when her calendar is elsewhere and the
+        change was significant, the assistant's renewed acceptance; participants get what
+        changed, for the occurrence that changed."""
         track_facts = {"title": track.title, "url": details.track_url,
                        "address": details.track_address, "feed_url": self.feed_url(track)}
         external = change.external_organizer is not None
-        base = {"track": track_facts, "meeting": facts,
-                "organizer_name": organizer_name or organizer,
+        base = {"track": track_facts, "organizer_name": organizer_name or organizer,
                 "organizer_external": external}
+        new_version = change.new or copy
+
+        def context(recipient: str, **extra: Any) -> dict[str, Any]:
+            zone = self.zone_for(recipient)
+            facts = dict(meeting_facts(copy, zone), join_url=details.join_url or "")
+            return dict(base, meeting=facts, **extra)
+
+        def update(recipient: str, changes: tuple[str, ...],
+                   instances: tuple[Any, ...]) -> dict[str, Any]:
+            instance, sentences = describe_update(change.old, new_version, changes,
+                                                  instances, self.zone_for(recipient))
+            return context(recipient, instance=instance, changes=sentences)
+
+        def cancelled(recipient: str, instances: tuple[Any, ...]) -> str:
+            zone = self.zone_for(recipient)
+            return ", ".join(describe_instance(key, copy, zone) for key in instances if key)
+
         per_recipient = {m.recipient: m for m in messages
                          if not self.book.is_assistant_side(m.recipient)}
         if external:
@@ -491,33 +527,39 @@ class Assistant:
         if change.new is not None and outcome is not Outcome.CANCELLED:
             reply = build_reply(change.new, message.recipient, PartStat.ACCEPTED, now).ics
         if outcome is Outcome.CANCELLED or outcome is Outcome.INSTANCE_CANCELLED:
-            instance = ("" if outcome is Outcome.CANCELLED else ", ".join(
-                describe_instance(key) for key in receipt.instances if key))
-            context = dict(base, instance=instance)
-            mails.add("meeting_cancelled", organizer, organizer_name, context)
+            keys = () if outcome is Outcome.CANCELLED else receipt.instances
+            # the organizer's confirmation: the track shows it cancelled
+            mails.add("meeting_cancelled", organizer, organizer_name,
+                      context(organizer, instance=cancelled(organizer, keys),
+                              to_organizer=True))
             for recipient, sent in per_recipient.items():
                 if sent.method is Method.CANCEL:
                     itip = itip_for(recipient, sent)
-                    mails.add("meeting_cancelled", recipient, names.get(recipient), context,
+                    mails.add("meeting_cancelled", recipient, names.get(recipient),
+                              context(recipient, instance=cancelled(recipient, keys)),
                               itip, "CANCEL" if itip else None)
             return
         if (not creating and not new_meeting and set(receipt.changes) <= {"ATTENDEE"}
                 and set(_attendees(change.old)) == set(_attendees(change.new))):
             return  # only replies (PARTSTAT) changed: the track copy follows, no mail
         if creating:
-            mails.add("track_created", organizer, organizer_name, base, reply, "REPLY")
+            mails.add("track_created", organizer, organizer_name, context(organizer),
+                      reply, "REPLY")
         elif new_meeting:
-            mails.add("meeting_ready", organizer, organizer_name, base, reply, "REPLY")
-        else:
-            changes = describe_changes(change.old, change.new or copy, receipt.changes)
-            mails.add("meeting_changed", organizer, organizer_name,
-                      dict(base, changes=changes), reply, "REPLY")
+            mails.add("meeting_ready", organizer, organizer_name, context(organizer),
+                      reply, "REPLY")
+        elif external and receipt.significant:
+            # her calendar elsewhere asks attendees to answer a significant change again:
+            # the assistant accepted it and says so, with the REPLY her calendar reads
+            mails.add("change_followed", organizer, organizer_name,
+                      update(organizer, receipt.changes, receipt.instances), reply, "REPLY")
         for recipient, sent in per_recipient.items():
             itip = itip_for(recipient, sent)
             method = sent.method.value if itip else None
             if sent.method is Method.CANCEL:
                 mails.add("meeting_cancelled", recipient, names.get(recipient),
-                          dict(base, instance=""), itip, method)
+                          context(recipient, instance=cancelled(recipient, sent.instances)),
+                          itip, method)
                 continue
             local = self.local_user(recipient)
             subscribe = {"caldav_url": details.track_url if local else "",
@@ -527,14 +569,13 @@ class Assistant:
                 subscribe = {"caldav_url": "", "feed_url": ""}
             if recipient in new_members:
                 mails.add("member_added", recipient, names.get(recipient),
-                          dict(base, subscribe=subscribe), itip, method)
+                          context(recipient, subscribe=subscribe), itip, method)
             elif new_meeting:
-                mails.add("meeting_added", recipient, names.get(recipient), base, itip,
-                          method)
+                mails.add("meeting_added", recipient, names.get(recipient),
+                          context(recipient), itip, method)
             else:
-                changes = describe_changes(change.old, change.new or copy, sent.changes)
                 mails.add("meeting_changed", recipient, names.get(recipient),
-                          dict(base, changes=changes), itip, method)
+                          update(recipient, sent.changes, sent.instances), itip, method)
 
     def _send(self, connection: Connection, mails: _Mails, track: Track | None,
               uid: str, now: datetime.datetime) -> None:
@@ -554,10 +595,20 @@ class Assistant:
         enqueue(connection, rendered, int(now.timestamp()))
 
     @staticmethod
-    def _activity_summary(kind: str, summary: str, receipt: Receipt) -> str:
-        if kind == "updated" and receipt.changes:
-            return "%s: %s changed" % (summary, ", ".join(c.lower() for c in receipt.changes))
-        return "%s %s" % (summary, kind.replace("-", " "))
+    def _activity_summary(kind: str, summary: str, receipt: Receipt,
+                          old: Calendar | None = None, new: Calendar | None = None) -> str:
+        """The activity line (``tracks show``, the Meetings page): what happened in
+        words, the occurrence it happened to, in the event's own zone."""
+        if kind == "updated" and new is not None:
+            instance, sentences = describe_update(old, new, receipt.changes,
+                                                  receipt.instances)
+            head = "%s (%s)" % (summary, instance) if instance else summary
+            return "%s: %s" % (head, " ".join(sentences) if sentences else "updated")
+        if kind == "instance-cancelled" and new is not None:
+            return "%s: cancelled on %s" % (summary, ", ".join(
+                describe_instance(key, new) for key in receipt.instances if key))
+        words = {"created": "a new track for it", "added": "added to the track"}
+        return "%s: %s" % (summary, words.get(kind, kind.replace("-", " ")))
 
 
 def record_failure(connection: Connection, *, at: int, uid: str | None, actor: str | None,

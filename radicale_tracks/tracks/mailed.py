@@ -217,7 +217,7 @@ class AssistantMail:
         if not requests:
             return MailAnswer(Answer.KEPT, "nothing current to send to %s" % attendee)
         track_address = self.assistant.book.track_address(track.token)
-        context = self.assistant.track_context(track, copy)
+        context = self.assistant.track_context(track, copy, attendee)
         self.assistant.queue_mail(connection, track, meeting.uid, "meeting_current",
                                   attendee, None, context,
                                   with_sent_by(requests[0].ics, track_address), "REQUEST")
@@ -232,7 +232,7 @@ class AssistantMail:
         track_address = self.assistant.book.track_address(track.token)
         answer = declinecounter(calendar, meeting.organizer, track_address,
                                 self.assistant.clock(), COUNTER_COMMENT)
-        context = self.assistant.track_context(track, copy)
+        context = self.assistant.track_context(track, copy, attendee)
         self.assistant.queue_mail(connection, track, meeting.uid, "counter_declined",
                                   attendee, None, context, answer.ics, "DECLINECOUNTER")
         store.record_activity(connection, at=self._now(), kind="counter", track_id=track.id,

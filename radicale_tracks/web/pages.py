@@ -50,6 +50,19 @@ KIND_GROUPS = {
     "cancelled": ("cancelled", "instance-cancelled"),
     "problems": ("refused", "failed", "stale", "ignored"),
 }
+#: what each kind of activity line is called on the Meetings page
+KIND_WORDS = {
+    "booked": "Booked", "created": "New track", "added": "Added to a track",
+    "updated": "Changed", "reply": "Answer", "counter": "Change proposed",
+    "refresh": "Asked for the meeting", "shared": "Shared", "feed-revoked": "Link revoked",
+    "cancelled": "Cancelled", "instance-cancelled": "One occurrence cancelled",
+    "refused": "Refused", "failed": "Failed", "stale": "Older version ignored",
+    "ignored": "Ignored",
+}
+
+
+def _kind_words(kind: str) -> str:
+    return KIND_WORDS.get(kind, kind.replace("-", " ").capitalize())
 
 
 @lru_cache(maxsize=1)
@@ -59,6 +72,7 @@ def _templates() -> Environment:
                               undefined=StrictUndefined, trim_blocks=True,
                               lstrip_blocks=True)
     environment.filters["local"] = _local
+    environment.filters["kind_words"] = _kind_words
     return environment
 
 
