@@ -170,8 +170,15 @@ class SchedulingStorageMixin:
                                 from_email=settings.from_email),
                 self.book, MailTemplates(settings.mail_templates),
                 StorageTrackCalendars(cast("Storage", self)),
-                clock=_now, tokens=lambda: secrets.token_hex(16))
+                clock=_now, tokens=lambda: secrets.token_hex(16), rooms=self._room_addresses)
         return self._assistant
+
+    def _room_addresses(self, connection: Any) -> frozenset[str]:
+        """The addresses of the rooms now (``rooms add`` needs no restart)."""
+        from radicale_tracks.rooms.directory import RoomDirectory
+
+        return frozenset(room.address for room in RoomDirectory.load(
+            connection, self.settings.rooms).rooms)
 
     @property
     def scheduling_calendars(self) -> "StorageSchedulingCalendars":
