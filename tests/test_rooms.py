@@ -9,6 +9,7 @@ gets the room's REPLY through a real SMTP server.
 from __future__ import annotations
 
 import datetime
+import re
 import subprocess
 import sys
 from typing import Any, Iterator
@@ -234,8 +235,6 @@ def test_always_accepts_and_manual_waits_for_its_delegate(
 
 
 def _hrefs(text: str) -> list[str]:
-    import re
-
     return re.findall(r"<(?:\w+:)?href>([^<]+)</(?:\w+:)?href>", text)
 
 
@@ -327,6 +326,11 @@ def test_a_room_answering_in_the_same_write_shows_on_the_track_and_is_no_member(
     track = web_track(server, slug)
     assert rooms_of_meeting(track, uid) == {"atlas@example.org": "ACCEPTED",
                                             "beamer@gmail.test": "NEEDS-ACTION"}
+    page = server.session("alice").get("%s/.web/tracks/%s" % (server.url, slug), timeout=30)
+    assert page.status_code == 200
+    rooms_line = re.search(r'<span class="rooms">(.*?)</span></li>', page.text, re.S)
+    assert rooms_line is not None and re.search(r"Atlas <span[^>]*>accepted</span>",
+                                                rooms_line.group(1))
     feed = requests.get(track["feed_url"], timeout=30)
     assert feed.status_code == 200
     assert room_partstats(Calendar.from_ical(feed.text), "atlas@example.org") == {"master": "ACCEPTED"}
