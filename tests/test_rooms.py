@@ -346,6 +346,38 @@ def test_a_room_answering_in_the_same_write_shows_on_the_track_and_is_no_member(
         ("invitation", "beamer@gmail.test")}   # the resource elsewhere: a plain invitation
 
 
+def test_a_room_an_older_version_made_a_member_is_forgotten_at_the_next_change(
+        world: tuple[RadicaleServer, MailSink]) -> None:
+    from radicale_tracks.db.engine import create_database_engine
+    from radicale_tracks.settings import load_settings
+    from radicale_tracks.tracks import store
+
+    server, _sink = world
+    uid = uid_for("track-orion")
+    start = DAY + datetime.timedelta(days=23)
+    text = meeting(uid, start, ["orion"]).replace(
+        "END:VEVENT", "ATTENDEE;RSVP=TRUE:mailto:assistant@example.org\r\nEND:VEVENT")
+    book(server, "alice", uid, text)
+    slug, _copy = track_world(server, uid)
+    # the row an older version wrote for the room
+    engine = create_database_engine(load_settings(str(server.config))[1].database_url)
+    with engine.begin() as connection:
+        track = store.track_by_slug(connection, slug)
+        assert track is not None
+        store.upsert_member(connection, track.id, "orion@example.org", user="orion",
+                            name="Orion", role="attendee", partstat="ACCEPTED", now=0)
+    engine.dispose()
+    assert any("orion" in line for line in member_lines(server, slug))
+
+    book(server, "alice", uid, meeting(uid, start + datetime.timedelta(hours=2), ["orion"],
+                                       summary="Planning (moved)").replace(
+        "SEQUENCE:0", "SEQUENCE:1").replace(
+        "END:VEVENT", "ATTENDEE;RSVP=TRUE:mailto:assistant@example.org\r\nEND:VEVENT"))
+    assert not any("orion" in line for line in member_lines(server, slug))
+    _slug, copy = track_world(server, uid)
+    assert room_partstats(copy, "orion@example.org") == {"master": "ACCEPTED"}
+
+
 def test_a_room_declining_one_occurrence_shows_it_on_the_track(
         world: tuple[RadicaleServer, MailSink]) -> None:
     server, _sink = world

@@ -380,7 +380,9 @@ class Assistant:
         self.calendars.write_copy(track.slug, meeting.href, copy.to_ical().decode("utf-8"))
         answers = sorted(set(partstats.values()))
         now = int(self.clock().timestamp())
-        if attendee not in self.resources(connection, before, reply):
+        if attendee in self.resources(connection, before, reply):
+            store.remove_members(connection, track.id, [attendee])
+        else:
             store.upsert_member(connection, track.id, attendee,
                                 user=self.local_user(attendee), name=None, role="attendee",
                                 partstat=answers[0] if len(answers) == 1 else None, now=now)
@@ -479,6 +481,8 @@ class Assistant:
                                name=organizer_name, role="organizer", partstat="ACCEPTED",
                                now=now):
             new.add(organizer)
+        # rooms and resources are no members (rows an older version made go too)
+        store.remove_members(connection, track.id, resources)
         partstats = _partstats(change.new)
         for address, name in _attendees(change.new).items():
             if (self.book.is_assistant_side(address) or address == organizer
