@@ -426,7 +426,8 @@ class Services:
         storage = self.storage
         with storage.database.connect() as connection:
             directory = RoomDirectory.load(connection, storage.settings.rooms)
-        known = {room.address: room.name for room in directory.rooms}
+            known = dict.fromkeys(storage.room_addresses(connection), "")
+        known.update((room.address, room.name) for room in directory.rooms)
         path = "/%s/%s/" % (storage.settings.assistant_principal, slug)
         found: dict[str, list[dict[str, str]]] = {}
         with storage.acquire_lock("r", user):
