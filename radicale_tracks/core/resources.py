@@ -3,8 +3,9 @@
 Rooms and resources answer invitations; they do not follow a track. The assistant keeps
 them out of its members (no row, no mail, no feed link) and shows their answers instead.
 An attendee is one when its ATTENDEE says so (RFC 5545 §3.2.3 ``CUTYPE=ROOM`` or
-``RESOURCE``), or when the server's room directory knows the address — clients often
-leave CUTYPE out, and a room here is a room whatever the client wrote.
+``RESOURCE``), or when the server knows the address as a room (its room directory,
+``user_types``) — clients often leave CUTYPE out, and a room here is a room whatever
+the client wrote.
 
 Pure: reads ``icalendar`` objects.
 """
@@ -35,10 +36,4 @@ def resources_of(calendar: Calendar | None, known: Iterable[str] = ()) -> frozen
     return frozenset(found)
 
 
-def is_resource(calendar: Calendar | None, address: str, known: Iterable[str] = ()
-                ) -> bool:
-    """Whether ``address`` (normalised) is a room or resource of ``calendar``, or known."""
-    return address in frozenset(known) or address in resources_of(calendar)
-
-
-__all__ = ["RESOURCE_TYPES", "resources_of", "is_resource"]
+__all__ = ["RESOURCE_TYPES", "resources_of"]

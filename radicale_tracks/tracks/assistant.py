@@ -190,7 +190,8 @@ class Assistant:
                  tokens: Callable[[], str],
                  rooms: Callable[[Connection], frozenset[str]] | None = None) -> None:
         self.config = config
-        #: the addresses of the server's rooms (its room directory), read per change
+        #: the addresses of the server's rooms and resources (room directory,
+        #: ``user_types``), read per change: ``rooms add`` needs no restart
         self.rooms = rooms
         self.book = book
         self.templates = templates
