@@ -9,6 +9,7 @@ gets the room's REPLY through a real SMTP server.
 from __future__ import annotations
 
 import datetime
+import re
 import subprocess
 import sys
 from typing import Any, Iterator
@@ -17,6 +18,8 @@ import pytest
 from icalendar import Calendar
 
 from conftest import fresh_database
+import requests
+
 from helpers import USERS, RadicaleServer, put
 from mailserver import MailSink
 from test_inbound import AUTHSERV, collection_objects, stamp
@@ -41,10 +44,12 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                    "outbox_poll_interval": "1", "outbox_retry_base": "1",
                    "inbound_allowed_senders": "example.org, gmail.test",
                    "inbound_trusted_authserv_ids": AUTHSERV,
+                   "user_types": "\n    projector: RESOURCE",
                    "rooms": "\n    atlas@example.org: name=Atlas; capacity=8; "
                             "pools=3rd-floor; policy=if-free; priority=1"}
         server = RadicaleServer(tmp_path / "server", storage_options=options,
-                                rights_type="radicale_tracks.rights")
+                                rights_type="radicale_tracks.rights",
+                                web_type="radicale_tracks.web")
         for arguments in (
                 ("orion@example.org", "--name", "Orion", "--policy", "always",
                  "--pool", "3rd-floor", "--capacity", "4"),
@@ -231,8 +236,6 @@ def test_always_accepts_and_manual_waits_for_its_delegate(
 
 
 def _hrefs(text: str) -> list[str]:
-    import re
-
     return re.findall(r"<(?:\w+:)?href>([^<]+)</(?:\w+:)?href>", text)
 
 
@@ -264,6 +267,218 @@ def test_an_organizer_elsewhere_gets_the_rooms_reply_by_mail(
     assert calendar is not None and str(calendar["METHOD"]) == "REPLY"
     assert room_partstats(calendar, "atlas@example.org") == {"master": "ACCEPTED"}
     assert room_copies(server, "atlas", uid)
+
+
+# -- rooms on a track ------------------------------------------------------------------
+# A room answers, it does not follow: the track shows its answer as the organizer's
+# copy does, and it is no member (no mail, no row, no feed).
+
+def track_world(server: RadicaleServer, uid: str) -> tuple[str, Calendar]:
+    """The track of alice's meeting ``uid`` and its copy, read over CalDAV by alice (a
+    member, as its organizer)."""
+    slug = str(Calendar.from_ical(find(server, "alice", uid).data).walk("VEVENT")[0][
+        "X-TRACKS-TRACK"])
+    (copy,) = [c for c in collection_objects(server, "alice", "/assistant/%s/" % slug)
+               if any(str(e["UID"]) == uid for e in c.walk("VEVENT"))]
+    return slug, copy
+
+
+def web_track(server: RadicaleServer, slug: str, user: str = "alice") -> dict[str, Any]:
+    answer = requests.get("%s/.web/api/tracks/%s" % (server.url, slug),
+                          auth=(user, USERS[user]), timeout=30)
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def member_lines(server: RadicaleServer, slug: str) -> list[str]:
+    """The members section of ``tracks show``."""
+    shown = server.cli("tracks", "show", slug)
+    assert shown.returncode == 0, shown.stderr
+    section = shown.stdout.split("\nmembers:\n", 1)[1].split("\n\n", 1)[0]
+    return section.splitlines()
+
+
+def rooms_of_meeting(track: dict[str, Any], uid: str) -> dict[str, str]:
+    meeting = next(m for m in track["upcoming"] + track["past"] if m["uid"] == uid)
+    return {r["address"]: r["answer"] for r in meeting["rooms"]}
+
+
+def test_a_room_answering_in_the_same_write_shows_on_the_track_and_is_no_member(
+        world: tuple[RadicaleServer, MailSink]) -> None:
+    server, sink = world
+    sink.settle(quiet=0.5)
+    sink.take()
+    uid = uid_for("track-atlas")
+    # atlas without CUTYPE (the room directory says it is a room), a beamer elsewhere
+    # that says it is a resource, a projector here that user_types calls one, and bob
+    text = meeting(uid, DAY + datetime.timedelta(days=20), []).replace(
+        "END:VEVENT", "ATTENDEE;RSVP=TRUE:mailto:assistant@example.org\r\n"
+        "ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:atlas@example.org\r\n"
+        "ATTENDEE;CUTYPE=RESOURCE;RSVP=TRUE:mailto:beamer@gmail.test\r\n"
+        "ATTENDEE;RSVP=TRUE:mailto:projector@example.org\r\n"
+        "ATTENDEE;CN=Bob;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:bob@example.org\r\n"
+        "END:VEVENT")
+    book(server, "alice", uid, text)
+    assert partstat(find(server, "alice", uid), "atlas@example.org") == "ACCEPTED"
+
+    # the track's copy, as members read it, shows what the organizer's copy shows
+    slug, copy = track_world(server, uid)
+    assert room_partstats(copy, "atlas@example.org") == {"master": "ACCEPTED"}
+    track = web_track(server, slug)
+    assert rooms_of_meeting(track, uid) == {"atlas@example.org": "ACCEPTED",
+                                            "beamer@gmail.test": "NEEDS-ACTION",
+                                            "projector@example.org": "NEEDS-ACTION"}
+    page = server.session("alice").get("%s/.web/tracks/%s" % (server.url, slug), timeout=30)
+    assert page.status_code == 200
+    rooms_line = re.search(r'<span class="rooms">(.*?)</span></li>', page.text, re.S)
+    assert rooms_line is not None and re.search(r"Atlas <span[^>]*>accepted</span>",
+                                                rooms_line.group(1))
+    feed = requests.get(track["feed_url"], timeout=30)
+    assert feed.status_code == 200
+    assert room_partstats(Calendar.from_ical(feed.text), "atlas@example.org") == {"master": "ACCEPTED"}
+
+    # rooms and resources are not members: no row, no "You have been added"
+    people = {m["address"] for m in track["members"]}
+    assert people == {"alice@example.org", "bob@example.org"}
+    lines = member_lines(server, slug)
+    assert len(lines) == 2, lines
+    mails = sink.settle(quiet=2)
+    # resources without a calendar here get the plain invitation scheduling sends
+    assert {(m.kind, m.recipient) for m in mails} == {
+        ("track_created", "alice@example.org"), ("member_added", "bob@example.org"),
+        ("invitation", "beamer@gmail.test"), ("invitation", "projector@example.org")}
+
+
+def test_a_room_an_older_version_made_a_member_is_forgotten_at_the_next_change(
+        world: tuple[RadicaleServer, MailSink]) -> None:
+    from radicale_tracks.db.engine import create_database_engine
+    from radicale_tracks.settings import load_settings
+    from radicale_tracks.tracks import store
+
+    server, _sink = world
+    uid = uid_for("track-orion")
+    start = DAY + datetime.timedelta(days=23)
+    text = meeting(uid, start, ["orion"]).replace(
+        "END:VEVENT", "ATTENDEE;RSVP=TRUE:mailto:assistant@example.org\r\nEND:VEVENT")
+    book(server, "alice", uid, text)
+    slug, _copy = track_world(server, uid)
+    # the row an older version wrote for the room
+    engine = create_database_engine(load_settings(str(server.config))[1].database_url)
+    with engine.begin() as connection:
+        track = store.track_by_slug(connection, slug)
+        assert track is not None
+        store.upsert_member(connection, track.id, "orion@example.org", user="orion",
+                            name="Orion", role="attendee", partstat="ACCEPTED", now=0)
+    engine.dispose()
+    assert any("orion" in line for line in member_lines(server, slug))
+
+    book(server, "alice", uid, meeting(uid, start + datetime.timedelta(hours=2), ["orion"],
+                                       summary="Planning (moved)").replace(
+        "SEQUENCE:0", "SEQUENCE:1").replace(
+        "END:VEVENT", "ATTENDEE;RSVP=TRUE:mailto:assistant@example.org\r\nEND:VEVENT"))
+    assert not any("orion" in line for line in member_lines(server, slug))
+    _slug, copy = track_world(server, uid)
+    assert room_partstats(copy, "orion@example.org") == {"master": "ACCEPTED"}
+
+
+def test_a_room_declining_one_occurrence_shows_it_on_the_track(
+        world: tuple[RadicaleServer, MailSink]) -> None:
+    server, _sink = world
+    blocker, series = uid_for("track-vega-block"), uid_for("track-vega")
+    start = DAY + datetime.timedelta(days=30)
+    book(server, "bob", blocker, meeting(blocker, start + datetime.timedelta(days=7),
+                                         ["vega"], organizer="bob"))
+    text = meeting(series, start, ["vega"], rrule="FREQ=WEEKLY;COUNT=3").replace(
+        "END:VEVENT", "ATTENDEE;RSVP=TRUE:mailto:assistant@example.org\r\nEND:VEVENT")
+    book(server, "alice", series, text)
+    conflict = (start + datetime.timedelta(days=7)).strftime("%Y%m%dT%H%M%SZ")
+    expected = {"master": "ACCEPTED", conflict: "DECLINED"}
+    assert room_partstats(Calendar.from_ical(find(server, "alice", series).data),
+                          "vega@example.org") == expected
+    slug, copy = track_world(server, series)
+    assert room_partstats(copy, "vega@example.org") == expected
+    assert rooms_of_meeting(web_track(server, slug), series) == {
+        "vega@example.org": "ACCEPTED"}
+
+
+def test_a_manual_room_answered_later_by_its_delegate_reaches_the_track(
+        world: tuple[RadicaleServer, MailSink]) -> None:
+    server, sink = world
+    sink.settle(quiet=0.5)
+    sink.take()
+    uid = uid_for("track-lyra")
+    text = meeting(uid, DAY + datetime.timedelta(days=21), ["lyra"]).replace(
+        "END:VEVENT", "ATTENDEE;RSVP=TRUE:mailto:assistant@example.org\r\nEND:VEVENT")
+    book(server, "alice", uid, text)
+    slug, copy = track_world(server, uid)
+    assert room_partstats(copy, "lyra@example.org") == {"master": "NEEDS-ACTION"}
+    assert rooms_of_meeting(web_track(server, slug), uid) == {
+        "lyra@example.org": "NEEDS-ACTION"}
+
+    # carol manages lyra and accepts on the room's copy
+    session = server.session("carol")
+    (href,) = [h for h in _hrefs(session.request(
+        "PROPFIND", "%s/lyra/calendar/" % server.url, headers={"Depth": "1"}).text)
+        if h.endswith(".ics") and uid in session.get(server.url + h).text]
+    answer = put(session, server.url + href, session.get(server.url + href).text.replace(
+        "PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED"))
+    assert answer.status_code in (201, 204), answer.text
+    assert partstat(find(server, "alice", uid), "lyra@example.org") == "ACCEPTED"
+    _slug, copy = track_world(server, uid)
+    assert room_partstats(copy, "lyra@example.org") == {"master": "ACCEPTED"}
+    track = web_track(server, slug)
+    assert rooms_of_meeting(track, uid) == {"lyra@example.org": "ACCEPTED"}
+    assert {m["address"] for m in track["members"]} == {"alice@example.org"}
+    assert not any("lyra" in line for line in member_lines(server, slug))
+    # the room's delegate is not made a member by answering for the room
+    assert requests.request("PROPFIND", "%s/assistant/%s/" % (server.url, slug),
+                            auth=("carol", USERS["carol"]), headers={"Depth": "1"},
+                            timeout=30).status_code in (403, 404)
+    assert not [m for m in sink.settle(quiet=2) if "lyra" in m.recipient]
+
+
+def test_a_room_elsewhere_answering_by_mail_reaches_the_track(
+        world: tuple[RadicaleServer, MailSink]) -> None:
+    server, sink = world
+    sink.settle(quiet=0.5)
+    sink.take()
+    uid = uid_for("track-hall")
+    start = DAY + datetime.timedelta(days=22)
+    text = meeting(uid, start, []).replace(
+        "END:VEVENT", "ATTENDEE;RSVP=TRUE:mailto:assistant@example.org\r\n"
+        "ATTENDEE;CUTYPE=ROOM;CN=Great Hall;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:"
+        "mailto:hall@gmail.test\r\nEND:VEVENT")
+    book(server, "alice", uid, text)
+    slug, _copy = track_world(server, uid)
+    invitations = [m for m in sink.settle(quiet=2) if m.recipient == "hall@gmail.test"]
+    assert [m.kind for m in invitations] == ["invitation"]
+    sequence = int(invitations[0].calendar().walk("VEVENT")[0]["SEQUENCE"])
+
+    reply = "\r\n".join([
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Rooms elsewhere//EN", "METHOD:REPLY",
+        "BEGIN:VEVENT", "UID:" + uid, "DTSTAMP:20260102T000000Z",
+        "DTSTART:" + start.strftime("%Y%m%dT%H%M%SZ"),
+        "DTEND:" + (start + datetime.timedelta(hours=1)).strftime("%Y%m%dT%H%M%SZ"),
+        "SEQUENCE:%d" % sequence, "ORGANIZER:mailto:alice@example.org",
+        "ATTENDEE;CUTYPE=ROOM;PARTSTAT=ACCEPTED:mailto:hall@gmail.test",
+        "END:VEVENT", "END:VCALENDAR", ""])
+    raw = ("From: Great Hall <hall@gmail.test>\r\nTo: alice@example.org\r\n"
+           "Subject: Accepted: Planning\r\nMessage-ID: <r-%s@gmail.test>\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: text/calendar; method=REPLY; "
+           "charset=UTF-8\r\n\r\n%s" % (uid, reply)).encode()
+    done = subprocess.run(
+        [sys.executable, "-m", "radicale_tracks.cli", "--config", str(server.config),
+         "deliver", "--sender", "hall@gmail.test", "--recipient", "alice@example.org"],
+        input=stamp(raw, "pass"), capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert partstat(find(server, "alice", uid), "hall@gmail.test") == "ACCEPTED"
+    _slug, copy = track_world(server, uid)
+    assert room_partstats(copy, "hall@gmail.test") == {"master": "ACCEPTED"}
+    track = web_track(server, slug)
+    assert rooms_of_meeting(track, uid) == {"hall@gmail.test": "ACCEPTED"}
+    assert {m["address"] for m in track["members"]} == {"alice@example.org"}
+    assert not any("hall" in line for line in member_lines(server, slug))
 
 
 # -- the commands ------------------------------------------------------------------------

@@ -173,8 +173,21 @@ class SchedulingStorageMixin:
                                 from_email=settings.from_email),
                 self.book, MailTemplates(settings.mail_templates),
                 StorageTrackCalendars(cast("Storage", self)),
-                clock=_now, tokens=lambda: secrets.token_hex(16))
+                clock=_now, tokens=lambda: secrets.token_hex(16), rooms=self.room_addresses)
         return self._assistant
+
+    def room_addresses(self, connection: Any) -> frozenset[str]:
+        """The addresses of the rooms now (``rooms add`` needs no restart), and of the
+        principals ``user_types`` calls ROOM or RESOURCE."""
+        from radicale_tracks.rooms.directory import ROOM_KINDS, RoomDirectory
+
+        found = {room.address for room in RoomDirectory.load(
+            connection, self.settings.rooms).rooms}
+        for user, kind in self.settings.user_types:
+            if kind in ROOM_KINDS:
+                found.add("%s@%s" % (user.lower(), self.settings.domain.lower()))
+                found.update(self.book.addresses_of(user))
+        return frozenset(found)
 
     @property
     def scheduling_calendars(self) -> "StorageSchedulingCalendars":

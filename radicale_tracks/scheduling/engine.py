@@ -301,7 +301,7 @@ class Scheduler:
             if recipient.kind == "local" and recipient.user in room_answers:
                 result = self._deliver_to_room(connection, recipient.user, message,
                                                existing, room_answers[recipient.user],
-                                               write.owner, mails)
+                                               write.owner, mails, assistant)
                 outcome.deliveries.append("%s: %s" % (recipient.user, result))
             elif recipient.kind == "local":
                 assert recipient.user is not None
@@ -388,10 +388,13 @@ class Scheduler:
 
     def _deliver_to_room(self, connection: Connection, user: str, message: ItipMessage,
                          existing: StoredObject | None, answer: "RoomAnswer",
-                         organizer_user: str | None, mails: list["OutgoingMail"]) -> str:
+                         organizer_user: str | None, mails: list["OutgoingMail"],
+                         assistant: "Assistant | None" = None) -> str:
         """The request into the room's inbox, its copy as it answered (none when it
         declined), and its REPLY to the organizer: into a local organizer's inbox (their
-        object already carries the answer) or by mail."""
+        object already carries the answer) or by mail. A meeting's track follows the
+        answer as it follows anyone's REPLY (the assistant wrote its copy before the room
+        answered)."""
         self.calendars.deliver(user, message.ics)
         if answer.copy is None:
             if existing is not None:
@@ -411,6 +414,11 @@ class Scheduler:
                 self.calendars.deliver(organizer_user, reply.ics)
             else:
                 mails.append(self._mail(reply, answer.copy or message.calendar(), None))
+            if assistant is not None:
+                replied = reply.calendar()
+                room = normalize_address(reply.sender)
+                assistant.follow_reply(connection, reply.uid, normalize_address(
+                    reply.recipient), room, partstats_of(replied, room), reply=replied)
         return "%s by policy (%s)" % (answer.decision.partstat.value.lower(),
                                       answer.decision.reason)
 
@@ -488,7 +496,7 @@ class Scheduler:
         answers = partstats_of(reply, replier)
         if assistant is not None:
             assistant.follow_reply(connection, message.uid, normalize_address(
-                message.recipient), replier, answers)
+                message.recipient), replier, answers, reply=reply)
         for address in all_attendees(receipt.calendar)[:self.config.max_attendees]:
             if address == replier:
                 continue

@@ -9,7 +9,9 @@ Owns the orchestration of issue "invite the assistant, get a track":
 - the organizer's object gets the assistant's answer and the meeting details
   (``core/track_details.py``) before it is stored;
 - members, meetings and an activity line are recorded, and every mail is rendered and
-  queued in the same transaction (``outbox/store.enqueue``).
+  queued in the same transaction (``outbox/store.enqueue``);
+- rooms and resources (``core/resources.py``) are no members: they get no row and no
+  mail; their answers reach the track copy like anyone's (:meth:`Assistant.follow_reply`).
 
 It reaches calendars only through the :class:`TrackCalendars` port (the storage adapter
 implements it inside Radicale's write lock) and the database through the connection it is
@@ -29,10 +31,11 @@ from sqlalchemy import Connection
 
 from radicale_tracks.core.addresses import AddressBook
 from radicale_tracks.core.broker import build_reply, organizer_messages
-from radicale_tracks.core.itip import (ItipMessage, Method, PartStat, as_list, attendees_of,
-                                      hides_attendees, main_components, master_of, organizer_of,
-                                      partstat_of, uid_of)
+from radicale_tracks.core.itip import (ItipError, ItipMessage, Method, PartStat, as_list,
+                                      attendees_of, hides_attendees, main_components,
+                                      master_of, organizer_of, partstat_of, uid_of)
 from radicale_tracks.core.receipt import Outcome, Receipt, apply_message
+from radicale_tracks.core.resources import resources_of
 from radicale_tracks.core.summaries import (describe_answer, describe_instance,
                                             describe_update, first_occurrence,
                                             meeting_facts)
@@ -188,8 +191,12 @@ class Assistant:
 
     def __init__(self, config: AssistantConfig, book: AddressBook, templates: MailTemplates,
                  calendars: TrackCalendars, clock: Callable[[], datetime.datetime],
-                 tokens: Callable[[], str]) -> None:
+                 tokens: Callable[[], str],
+                 rooms: Callable[[Connection], frozenset[str]] | None = None) -> None:
         self.config = config
+        #: the addresses of the server's rooms and resources (room directory,
+        #: ``user_types``), read per change: ``rooms add`` needs no restart
+        self.rooms = rooms
         self.book = book
         self.templates = templates
         self.calendars = calendars
@@ -222,6 +229,16 @@ class Assistant:
         calendars name one; None (the event's own zone) for everyone else."""
         user = self.local_user(address)
         return self.calendars.user_zone(user) if user else None
+
+    def resources(self, connection: Connection, *calendars: Calendar | None
+                  ) -> frozenset[str]:
+        """The rooms and resources among the attendees of ``calendars``: by CUTYPE, or
+        rooms of this server whatever their CUTYPE. They are never members."""
+        known = self.rooms(connection) if self.rooms is not None else frozenset()
+        found: frozenset[str] = frozenset()
+        for calendar in calendars:
+            found |= resources_of(calendar, known)
+        return found
 
     # -- the entry point ------------------------------------------------------------
 
@@ -324,11 +341,12 @@ class Assistant:
                            dtstart=_timestamp(copy),
                            sequence=next((m.sequence for m in received), 0),
                            status="cancelled" if cancelled else "active", now=now_ts)
+        resources = self.resources(connection, change.old, change.new)
         new_members = self._record_members(connection, track, organizer, organizer_name,
-                                           change, now_ts)
+                                           change, now_ts, resources)
         self._decide_mails(mails, track, message, messages, receipt, change, copy, details,
                            organizer, organizer_name, new_members, creating,
-                           meeting is None, now, local_recipients)
+                           meeting is None, now, local_recipients, resources)
         kind = {Outcome.CREATED: "created" if creating else "added",
                 Outcome.UPDATED: "updated", Outcome.CANCELLED: "cancelled",
                 Outcome.INSTANCE_CANCELLED: "instance-cancelled",
@@ -345,9 +363,13 @@ class Assistant:
                          if mail.itip is not None and mail.recipient != organizer)
 
     def follow_reply(self, connection: Connection, uid: str, organizer: str, attendee: str,
-                     partstats: dict[Any, str]) -> bool:
+                     partstats: dict[Any, str], reply: Calendar | None = None) -> bool:
         """An attendee answered a meeting of a track (merged into the organizer's copy by
-        scheduling): the track copy and the member's row show the answer, no mail."""
+        scheduling): the track copy and the member's row show the answer, no mail.
+
+        ``reply`` (the REPLY itself) is applied as to the organizer's copy, so answers for
+        single occurrences (a room declining one of a series) show the same way. A room
+        or resource answering stays out of the members."""
         from radicale_tracks.core.scheduling import with_partstats
 
         meeting = store.meeting_by_uid(connection, uid, organizer)
@@ -357,13 +379,27 @@ class Assistant:
         text = self.calendars.read_copy(track.slug, meeting.href)
         if text is None:
             return False
-        copy = with_partstats(Calendar.from_ical(text), attendee, partstats)
+        before = Calendar.from_ical(text)
+        copy = before
+        if reply is not None:
+            try:
+                receipt = apply_message(reply, before)
+            except ItipError as e:
+                logger.info("Reply of %s not applied to the track copy: %s", attendee, e)
+            else:
+                if (receipt.outcome is Outcome.REPLY_APPLIED
+                        and receipt.calendar is not None):
+                    copy = receipt.calendar
+        copy = with_partstats(copy, attendee, partstats)
         self.calendars.write_copy(track.slug, meeting.href, copy.to_ical().decode("utf-8"))
         answers = sorted(set(partstats.values()))
         now = int(self.clock().timestamp())
-        store.upsert_member(connection, track.id, attendee, user=self.local_user(attendee),
-                            name=None, role="attendee",
-                            partstat=answers[0] if len(answers) == 1 else None, now=now)
+        if attendee in self.resources(connection, before, reply):
+            store.remove_members(connection, track.id, [attendee])
+        else:
+            store.upsert_member(connection, track.id, attendee,
+                                user=self.local_user(attendee), name=None, role="attendee",
+                                partstat=answers[0] if len(answers) == 1 else None, now=now)
         store.record_activity(connection, at=now, kind="reply", track_id=track.id, uid=uid,
                               actor=attendee, summary=describe_answer(attendee, answers))
         return True
@@ -454,16 +490,19 @@ class Assistant:
         return track
 
     def _record_members(self, connection: Connection, track: Track, organizer: str,
-                        organizer_name: str | None, change: OrganizerChange, now: int
-                        ) -> set[str]:
+                        organizer_name: str | None, change: OrganizerChange, now: int,
+                        resources: frozenset[str] = frozenset()) -> set[str]:
         new: set[str] = set()
         if store.upsert_member(connection, track.id, organizer, user=change.user,
                                name=organizer_name, role="organizer", partstat="ACCEPTED",
                                now=now):
             new.add(organizer)
+        # rooms and resources are no members (rows an older version made go too)
+        store.remove_members(connection, track.id, resources)
         partstats = _partstats(change.new)
         for address, name in _attendees(change.new).items():
-            if self.book.is_assistant_side(address) or address == organizer:
+            if (self.book.is_assistant_side(address) or address == organizer
+                    or address in resources):
                 continue
             if store.upsert_member(connection, track.id, address,
                                    user=self.local_user(address), name=name,
@@ -477,13 +516,15 @@ class Assistant:
                       change: OrganizerChange, copy: Calendar, details: TrackDetails,
                       organizer: str, organizer_name: str | None, new_members: set[str],
                       creating: bool, new_meeting: bool, now: datetime.datetime,
-                      local_recipients: frozenset[str] = frozenset()) -> None:
+                      local_recipients: frozenset[str] = frozenset(),
+                      resources: frozenset[str] = frozenset()) -> None:
         """Who hears what about this change, each in their own zone.
 
         The organizer is not told about her own change: she gets the track's news
         (created, the meeting added, refused) and, when her calendar is elsewhere and the
         change was significant, the assistant's renewed acceptance; participants get what
-        changed, for the occurrence that changed."""
+        changed, for the occurrence that changed. Rooms and resources get their
+        invitation from scheduling, never a track's mail."""
         track_facts = {"title": track.title, "url": details.track_url,
                        "address": details.track_address, "feed_url": self.feed_url(track)}
         external = change.external_organizer is not None
@@ -507,7 +548,8 @@ class Assistant:
             return ", ".join(describe_instance(key, copy, zone) for key in instances if key)
 
         per_recipient = {m.recipient: m for m in messages
-                         if not self.book.is_assistant_side(m.recipient)}
+                         if not self.book.is_assistant_side(m.recipient)
+                         and m.recipient not in resources}
         if external:
             # the organizer's own calendar invites, updates and cancels its participants:
             # the assistant only tells new members how to follow the track

@@ -204,7 +204,7 @@ class AssistantMail:
         if receipt.outcome is not Outcome.REPLY_APPLIED:
             return MailAnswer(Answer.KEPT, receipt.reason)
         self.assistant.follow_reply(connection, meeting.uid, meeting.organizer, attendee,
-                                    partstats_of(calendar, attendee))
+                                    partstats_of(calendar, attendee), reply=calendar)
         return MailAnswer(Answer.PROCESSED, "%s answered in track %s" % (attendee,
                                                                          track.slug))
 

@@ -152,6 +152,16 @@ def upsert_member(connection: Connection, track_id: int, address: str, *,
     return False
 
 
+def remove_members(connection: Connection, track_id: int, addresses: Iterable[str]) -> None:
+    """Forget attendees that are no members (rooms and resources recorded by an older
+    version); the organizer's row is never removed."""
+    addresses = list(addresses)
+    if addresses:
+        connection.execute(delete(members).where(
+            members.c.track_id == track_id, members.c.address.in_(addresses),
+            members.c.role != "organizer"))
+
+
 def is_member_user(connection: Connection, slug: str, user: str,
                    addresses: Iterable[str]) -> bool:
     """Whether a local user is a member of the track ``slug`` (by user or address)."""

@@ -382,9 +382,10 @@ class Services:
         track = view.track
         now = int(self.clock().timestamp())
         settings = self.storage.settings
+        rooms = self._room_answers(user, track.slug)
         meetings: list[dict[str, Any]] = [{
             "uid": m.uid, "summary": m.summary, "start": m.dtstart, "status": m.status,
-            "organizer": m.organizer} for m in view.meetings]
+            "organizer": m.organizer, "rooms": rooms.get(m.uid, [])} for m in view.meetings]
         return {
             "id": track.slug, "title": track.title, "status": track.status,
             "organizer": track.organizer, "is_organizer": view.is_organizer,
@@ -414,6 +415,39 @@ class Services:
                 track_id=view.track.id, actor=self.address_of(user),
                 summary="%s revoked the read-only feed link" % user)
         return token
+
+    def _room_answers(self, user: str, slug: str) -> dict[str, list[dict[str, str]]]:
+        """UID → the rooms and resources of that meeting with their answers, as the
+        track's copy holds them (rooms are no members: they are listed here instead)."""
+        from icalendar import Calendar
+
+        from radicale_tracks.core.resources import resources_of
+
+        storage = self.storage
+        with storage.database.connect() as connection:
+            directory = RoomDirectory.load(connection, storage.settings.rooms)
+            known = dict.fromkeys(storage.room_addresses(connection), "")
+        known.update((room.address, room.name) for room in directory.rooms)
+        path = "/%s/%s/" % (storage.settings.assistant_principal, slug)
+        found: dict[str, list[dict[str, str]]] = {}
+        with storage.acquire_lock("r", user):
+            collection = next(iter(storage.discover(path)), None)
+            if not isinstance(collection, radicale_storage.BaseCollection):
+                return found
+            for item in collection.get_all():
+                if item.component_name != "VEVENT":
+                    continue
+                calendar = Calendar.from_ical(item.serialize())
+                master = master_of(calendar)
+                if master is None:
+                    continue
+                rooms = resources_of(calendar, known)
+                found[str(master.get("UID", ""))] = sorted((
+                    {"address": address, "name": str(prop.params.get("CN") or "")
+                     or known.get(address) or address, "answer": partstat_of(prop)}
+                    for address, prop in attendees_of(master).items() if address in rooms),
+                    key=lambda room: (room["name"].lower(), room["address"]))
+        return found
 
     def _shared(self, user: str, slug: str) -> list[dict[str, Any]]:
         """The notes shared to the track (VJOURNAL items of its calendar)."""
