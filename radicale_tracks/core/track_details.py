@@ -107,6 +107,7 @@ def track_copy(calendar: Calendar, is_assistant_side: Callable[[str], bool]) -> 
 
     Alarms are personal and SCHEDULE-STATUS is the organizer's bookkeeping: both go.
     The assistant's own attendee line says it accepted. METHOD goes (a stored object).
+    An ATTENDEE without a usable address goes too (the organizer was told).
     """
     result = copy_calendar(calendar)
     result.pop("METHOD", None)
@@ -115,6 +116,12 @@ def track_copy(calendar: Calendar, is_assistant_side: Callable[[str], bool]) -> 
             continue
         component.subcomponents = [c for c in component.subcomponents
                                    if c.name != "VALARM"]
+        attendees = as_list(component.get("ATTENDEE"))
+        if any(not normalize_address(str(a)) for a in attendees):
+            component.pop("ATTENDEE")
+            for attendee in attendees:
+                if normalize_address(str(attendee)):
+                    component.add("ATTENDEE", attendee)
         for attendee in as_list(component.get("ATTENDEE")):
             if not isinstance(attendee, vCalAddress):
                 continue

@@ -38,7 +38,7 @@ from icalendar import Calendar
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from radicale_tracks.core.addresses import AddressBook, normalize_address
+from radicale_tracks.core.addresses import AddressBook, normalize_address, read_address
 from radicale_tracks.core.answers import SharedFile, received_message
 from radicale_tracks.core.imip import InboundMail, MailError, parse_mail
 from radicale_tracks.core.itip import (ItipError, Method, all_attendees, as_list,
@@ -47,7 +47,8 @@ from radicale_tracks.core.itip import (ItipError, Method, all_attendees, as_list
 from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
 from radicale_tracks.core.timezones import normalize_timezones
 from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
-                                           drop_or_refuse_broken, drop_redundant_duration)
+                                           drop_or_refuse_broken, drop_redundant_duration,
+                                           repair_addresses, repair_folding)
 from radicale_tracks.core.validation import validate
 from radicale_tracks.inbound import store
 from radicale_tracks.inbound.store import InboundRow, Status
@@ -339,8 +340,11 @@ class InboundProcessor:
             method = Method(part.method)
         except ValueError:
             raise _Refusal("unknown METHOD %s (RFC 5546 §1.4)" % part.method) from None
+        text, refolded = repair_folding(part.text)
+        if refolded:
+            logger.info("Inbound calendar data repaired: %s", "; ".join(refolded))
         try:
-            calendar = parse_calendar(part.text)
+            calendar = parse_calendar(text)
         except ItipError as e:
             raise _Refusal(str(e), method.value) from None
         try:
@@ -377,6 +381,15 @@ class InboundProcessor:
         for component in main_components(calendar).values():
             drop_redundant_duration(component)
             drop_local_attachments(component)
+        repaired = repair_addresses(calendar)
+        if repaired:
+            logger.info("Inbound addresses repaired: %s", "; ".join(repaired))
+        for component in main_components(calendar).values():
+            for prop in as_list(component.get("ORGANIZER")):
+                reading = read_address(str(prop))
+                if not reading.usable:
+                    raise _Refusal("the ORGANIZER's address %r cannot be used: %s" % (
+                        str(prop), reading.problem), method.value, uid_of(component))
         if method is Method.REPLY:
             # outlook.com answers without ORGANIZER: the mail went to the organizer
             organizer = self._organizer_for_reply(connection, calendar, target)

@@ -27,11 +27,11 @@ from typing import Any, Callable, Protocol
 from icalendar import Calendar
 from sqlalchemy import Connection
 
-from radicale_tracks.core.addresses import AddressBook
+from radicale_tracks.core.addresses import AddressBook, read_address
 from radicale_tracks.core.broker import build_reply, organizer_messages
 from radicale_tracks.core.itip import (ItipMessage, Method, PartStat, as_list, attendees_of,
                                       hides_attendees, main_components, master_of, organizer_of,
-                                      partstat_of, uid_of)
+                                      partstat_of, uid_of, unaddressable_attendees)
 from radicale_tracks.core.receipt import Outcome, Receipt, apply_message
 from radicale_tracks.core.summaries import (describe_changes, describe_instance,
                                             meeting_facts)
@@ -339,7 +339,7 @@ class Assistant:
 
         meeting = store.meeting_by_uid(connection, uid, organizer)
         track = store.track_by_id(connection, meeting.track_id) if meeting else None
-        if meeting is None or track is None:
+        if meeting is None or track is None or not read_address(attendee).is_mail:
             return False
         text = self.calendars.read_copy(track.slug, meeting.href)
         if text is None:
@@ -448,8 +448,9 @@ class Assistant:
             new.add(organizer)
         partstats = _partstats(change.new)
         for address, name in _attendees(change.new).items():
-            if self.book.is_assistant_side(address) or address == organizer:
-                continue
+            if (self.book.is_assistant_side(address) or address == organizer
+                    or not read_address(address).is_mail):
+                continue  # a member is written to: only e-mail addresses are members
             if store.upsert_member(connection, track.id, address,
                                    user=self.local_user(address), name=name,
                                    role="attendee", partstat=partstats.get(address),
@@ -470,6 +471,10 @@ class Assistant:
         base = {"track": track_facts, "meeting": facts,
                 "organizer_name": organizer_name or organizer,
                 "organizer_external": external}
+        # attendees nobody can be reached at: named to the organizer, never dropped
+        # without a word (CalDAV clients also see SCHEDULE-STATUS 3.7)
+        mine = dict(base, not_reached=[u.describe() for u in unaddressable_attendees(
+            change.new)] if change.new is not None else [])
         per_recipient = {m.recipient: m for m in messages
                          if not self.book.is_assistant_side(m.recipient)}
         if external:
@@ -505,13 +510,13 @@ class Assistant:
                 and set(_attendees(change.old)) == set(_attendees(change.new))):
             return  # only replies (PARTSTAT) changed: the track copy follows, no mail
         if creating:
-            mails.add("track_created", organizer, organizer_name, base, reply, "REPLY")
+            mails.add("track_created", organizer, organizer_name, mine, reply, "REPLY")
         elif new_meeting:
-            mails.add("meeting_ready", organizer, organizer_name, base, reply, "REPLY")
+            mails.add("meeting_ready", organizer, organizer_name, mine, reply, "REPLY")
         else:
             changes = describe_changes(change.old, change.new or copy, receipt.changes)
             mails.add("meeting_changed", organizer, organizer_name,
-                      dict(base, changes=changes), reply, "REPLY")
+                      dict(mine, changes=changes), reply, "REPLY")
         for recipient, sent in per_recipient.items():
             itip = itip_for(recipient, sent)
             method = sent.method.value if itip else None
