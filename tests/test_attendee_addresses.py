@@ -17,7 +17,8 @@ from icalendar import Calendar
 
 from helpers import RadicaleServer
 from mailserver import MailSink
-from test_inbound import Inbound, inbound, invitation  # noqa: F401  (the fixture)
+from test_inbound import (Inbound, collection_objects, inbound,  # noqa: F401  (the fixture)
+                          invitation)
 from test_scheduling import (START, calendars, component, find, inbox_items, mail,  # noqa: F401
                              world)
 
@@ -63,6 +64,25 @@ def test_mailed_invitation_repairs_what_is_unambiguous_and_names_the_rest(
     assert all("@" in r and " " not in r for m in inbound.sink.settle()
                for r in m.recipients)
 
+    # the same mail to bob, a user here: his copy holds the repaired addresses only
+    done = inbound.deliver(raw, "olivia@gmail.test", "bob@example.org")
+    assert done.returncode == 0, done.stderr
+    copy = next(c for c in collection_objects(inbound.server, "bob", "/bob/calendar/")
+                if any(str(e["UID"]) == uid for e in c.walk("VEVENT")))
+    assert sorted(str(a) for a in copy.walk("VEVENT")[0]["ATTENDEE"]) == [
+        "mailto:assistant@example.org", "mailto:bob@example.org",
+        "mailto:dana@external.test", "mailto:erin@notes.test"]
+
+
+def test_an_unusable_organizer_is_refused_with_its_reason(inbound: Inbound) -> None:  # noqa: F811
+    uid = "broken-organizer-%s@gmail.test" % uuid.uuid4().hex[:8]
+    # Lotus Notes wrote its own name for the organizer, not an internet address
+    raw = invitation(uid, "Olivia Smith/Acme@Acme", "Olivia <olivia@gmail.test>",
+                     ["assistant@example.org"])
+    done = inbound.deliver(raw, "olivia@gmail.test", "assistant@example.org")
+    assert done.returncode == 65, done.stderr
+    assert b"ORGANIZER" in done.stderr and b"Lotus Notes" in done.stderr, done.stderr
+
 
 def _statuses(event: Any) -> dict[str, str | None]:
     found = component(event).get("ATTENDEE")
@@ -97,3 +117,31 @@ def test_caldav_organizer_unaddressable_attendees_get_3_7(
         assert attendees == ["mailto:bob@example.org", "mailto:dana@external.test"]
     sent = mail.wait_for(1)
     assert [m.recipients for m in mail.settle()] == [("dana@external.test",)], sent
+
+
+def test_caldav_organizer_with_the_assistant_is_told_who_was_not_reached(
+        world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:  # noqa: F811
+    server, _sink = world
+    uid = "broken-track-%s@example.org" % uuid.uuid4().hex[:8]
+    text = "\r\n".join([
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "BEGIN:VEVENT",
+        "UID:" + uid, "DTSTAMP:20270101T000000Z", "DTSTART:20270302T100000Z",
+        "DTEND:20270302T110000Z", "SUMMARY:Tracked", "SEQUENCE:0",
+        "ORGANIZER;CN=Alice:mailto:alice@example.org",
+        "ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:assistant@example.org",
+        "ATTENDEE;CN=Dana;PARTSTAT=NEEDS-ACTION:mailto:mailto:dana@external.test",
+        "ATTENDEE;CN=Fay Lee;PARTSTAT=NEEDS-ACTION:",
+        "END:VEVENT", "END:VCALENDAR", ""])
+    calendars(server, "alice").save_event(text)
+    statuses = _statuses(find(server, "alice", uid))
+    assert statuses["Fay Lee|"] == "3.7"
+    assert "Dana|mailto:dana@external.test" in statuses
+    mails = {(m.kind, m.recipient): m for m in mail.wait_for(2)}
+    created = mails[("track_created", "alice@example.org")]
+    assert "Fay Lee" in created.text() and "empty" in created.text()
+    assert ("member_added", "dana@external.test") in mails
+    slug = str(component(find(server, "alice", uid))["X-TRACKS-TRACK"])
+    shown = server.cli("tracks", "show", slug)
+    assert shown.returncode == 0, shown.stderr
+    assert sorted(members_of(shown.stdout)) == ["alice@example.org", "dana@external.test"]
+    assert all(r for m in mail.settle() for r in m.recipients)

@@ -199,3 +199,17 @@ def repair_addresses(calendar: Calendar) -> list[str]:
                     " (%s)" % ", ".join(reading.repairs) if reading.repairs else ""))
             component[name] = rewritten if isinstance(values, list) else rewritten[0]
     return repairs
+
+
+def drop_unaddressable_attendees(component: Component) -> int:
+    """Remove the ATTENDEEs without a usable address from a copy we store (a track's,
+    a user's here); how many. Whoever schedules names them first
+    (``core/itip.unaddressable_attendees``)."""
+    attendees = as_list(component.get("ATTENDEE"))
+    kept = [a for a in attendees if read_address(str(a)).usable]
+    if len(kept) == len(attendees):
+        return 0
+    component.pop("ATTENDEE")
+    for attendee in kept:
+        component.add("ATTENDEE", attendee)
+    return len(attendees) - len(kept)

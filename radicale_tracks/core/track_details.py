@@ -19,6 +19,7 @@ from icalendar import Calendar, vCalAddress, vUri
 
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.itip import SCHEDULED_COMPONENTS, as_list
+from radicale_tracks.core.leniency import drop_unaddressable_attendees
 
 #: First line of the DESCRIPTION appendix; everything from it to the end is ours.
 APPENDIX_MARKER = "-- Track --"
@@ -116,12 +117,7 @@ def track_copy(calendar: Calendar, is_assistant_side: Callable[[str], bool]) -> 
             continue
         component.subcomponents = [c for c in component.subcomponents
                                    if c.name != "VALARM"]
-        attendees = as_list(component.get("ATTENDEE"))
-        if any(not normalize_address(str(a)) for a in attendees):
-            component.pop("ATTENDEE")
-            for attendee in attendees:
-                if normalize_address(str(attendee)):
-                    component.add("ATTENDEE", attendee)
+        drop_unaddressable_attendees(component)
         for attendee in as_list(component.get("ATTENDEE")):
             if not isinstance(attendee, vCalAddress):
                 continue

@@ -48,7 +48,8 @@ from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
 from radicale_tracks.core.timezones import normalize_timezones
 from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
                                            drop_or_refuse_broken, drop_redundant_duration,
-                                           repair_addresses, repair_folding)
+                                           drop_unaddressable_attendees, repair_addresses,
+                                           repair_folding)
 from radicale_tracks.core.validation import validate
 from radicale_tracks.inbound import store
 from radicale_tracks.inbound.store import InboundRow, Status
@@ -498,6 +499,9 @@ class InboundProcessor:
             if target.address not in all_attendees(calendar):
                 raise _Refusal("%s is not an ATTENDEE of this %s" % (target.address,
                                                                      method.value))
+            for component in main_components(calendar).values():
+                # the user's copy carries no attendee nobody can be reached at
+                drop_unaddressable_attendees(component)
             message = received_message(calendar, target.address, sender)
             outcome = scheduler.receive_request(connection, target.user, message)
         elif method is Method.REPLY:
