@@ -145,3 +145,13 @@ def test_caldav_organizer_with_the_assistant_is_told_who_was_not_reached(
     assert shown.returncode == 0, shown.stderr
     assert sorted(members_of(shown.stdout)) == ["alice@example.org", "dana@external.test"]
     assert all(r for m in mail.settle() for r in m.recipients)
+
+
+def test_a_reply_from_an_unusable_address_is_refused_with_its_reason(
+        inbound: Inbound) -> None:  # noqa: F811
+    uid = "broken-reply-%s@external.test" % uuid.uuid4().hex[:8]
+    raw = invitation(uid, "bob@example.org", "Dana <dana@external.test>", [],
+                     method="REPLY", extra="ATTENDEE;CN=Dana;PARTSTAT=ACCEPTED:mailto:")
+    done = inbound.deliver(raw, "dana@external.test", "bob@example.org")
+    assert done.returncode == 65, done.stderr
+    assert b"Dana" in done.stderr and b"empty" in done.stderr, done.stderr

@@ -43,7 +43,8 @@ from radicale_tracks.core.answers import SharedFile, received_message
 from radicale_tracks.core.imip import InboundMail, MailError, parse_mail
 from radicale_tracks.core.itip import (ItipError, Method, all_attendees, as_list,
                                        attendees_of, main_components, master_of, organizer_of,
-                                       parameter, parse_calendar, uid_of)
+                                       parameter, parse_calendar, uid_of,
+                                       unaddressable_attendees)
 from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
 from radicale_tracks.core.timezones import normalize_timezones
 from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
@@ -438,6 +439,10 @@ class InboundProcessor:
                         target: _Target, trusted: bool, uid: str) -> str:
         """The address the message speaks for, once we believe the mail is from it."""
         expected = _expected_senders(calendar, method)
+        unusable = unaddressable_attendees(calendar)
+        if not expected and unusable and not _from_organizer(method):
+            raise _Refusal("the replying ATTENDEE's address cannot be used: %s" % (
+                unusable[0].describe()), method.value, uid)
         if not expected:
             raise _Refusal("no %s to check the sender against" % (
                 "ORGANIZER" if _from_organizer(method) else "ATTENDEE"), method.value, uid)
