@@ -123,3 +123,15 @@ def test_the_same_missing_attendee_in_many_instances_is_named_once() -> None:
         "ATTENDEE;CN=Fay:\r\nEND:VEVENT\r\nEND:VCALENDAR")
     calendar = Calendar.from_ical(text.encode())
     assert [u.name for u in unaddressable_attendees(calendar)] == ["Fay"]
+
+
+def test_lotus_notes_names_in_cn_are_fine_in_the_value_they_are_not() -> None:
+    # Notes puts its hierarchical name into CN (harmless) and sometimes into the value
+    calendar = parse_calendar(calendar_text(
+        'ATTENDEE;ROLE=CHAIR;CN="CN=Bob Smith/O=Acme";RSVP=TRUE:mailto:Bob_Smith@acme.test',
+        'ATTENDEE;CN="Carol Jones/Acme":mailto:Carol Jones/Acme@Acme'))
+    repair_addresses(calendar)
+    assert all_attendees(calendar) == ["bob_smith@acme.test"]
+    [missing] = unaddressable_attendees(calendar)
+    assert missing.name == "Carol Jones/Acme" and "Lotus Notes" in missing.reason
+    assert "Carol Jones/Acme" in missing.describe()
