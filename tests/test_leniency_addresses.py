@@ -62,6 +62,7 @@ def test_correct_text_is_left_alone() -> None:
     text = calendar_text("ATTENDEE;CN=\"Smith, Bob\";ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-A",
                          " CTION;RSVP=TRUE:mailto:bob@example.org", "",
                          "ATTENDEE;CN=Carol:", "X-NOTHING-AFTER:empty value above",
+                         "X-VENDOR_NAME:underscores are not RFC, but a property still",
                          "COMMENT:a: b")
     assert repair_folding(text) == (text, [])
 

@@ -122,7 +122,7 @@ def _why(value: vBroken) -> str:
 
 
 #: how a content line starts: a property name, then its parameters or its value
-_CONTENT_START: Final = re.compile(r"^[A-Za-z0-9-]+[;:]")
+_CONTENT_START: Final = re.compile(r"^[A-Za-z0-9_-]+[;:]")  # "_": vendors write it
 _ADDRESS_PROPERTY: Final = re.compile(r"(?i)^(ATTENDEE|ORGANIZER)[;:]")
 
 
