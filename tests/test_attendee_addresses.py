@@ -19,7 +19,7 @@ from helpers import RadicaleServer
 from mailserver import MailSink
 from test_inbound import (Inbound, collection_objects, inbound,  # noqa: F401  (the fixture)
                           invitation)
-from test_scheduling import (START, calendars, component, find, inbox_items, mail,  # noqa: F401
+from test_scheduling import (calendars, component, find, inbox_items, mail,  # noqa: F401
                              world)
 
 
