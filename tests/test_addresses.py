@@ -49,3 +49,93 @@ def test_assistant_side_addresses_are_nobody_s_user() -> None:
     assert BOOK.user_of("assistant@example.org") is None
     assert BOOK.user_of("assistant+x@example.org") is None
     assert BOOK.track_address("abc") == "assistant+abc@example.org"
+
+
+# -- what real clients write, read by the one validator ------------------------------------
+
+from radicale_tracks.core.addresses import read_address  # noqa: E402
+
+REPAIRED = [
+    # (written, address, what was repaired)
+    ("MAILTO:Bob.Smith@Outlook.TEST", "bob.smith@outlook.test", ()),          # Outlook
+    ("mailto:mailto:bob@example.org", "bob@example.org", ("scheme",)),
+    ("MAILTO:mailto:Bob@Example.org", "bob@example.org", ("scheme",)),
+    ("mailto:mailto:mailto:bob@example.org", "bob@example.org", ("scheme",)),
+    ("mailto: bob@example.org", "bob@example.org", ()),                         # CDO fold
+    (" MAILTO:MHMN002@notes.test", "mhmn002@notes.test", ()),                   # CDO ':' line
+    ("mailto:bob@zimbra.test  ", "bob@zimbra.test", ()),                        # Zimbra
+    ("mailto:bob @ example.org", "bob@example.org", ("@",)),
+    ("mailto:<bob@example.org>", "bob@example.org", ("brackets",)),
+    ("<mailto:bob@example.org>", "bob@example.org", ("brackets",)),
+    ("mailto:Bob Smith <bob@kde.test>", "bob@kde.test", ("display name",)),
+    ("mailto:Bob%20Smith%20%3Cbob@kde.test%3E", "bob@kde.test", ("display name",)),  # KDE
+    ('mailto:"Smith, Bob" <bob@example.org>', "bob@example.org", ("display name",)),
+    ("mailto:bob%40example.org", "bob@example.org", ()),                        # RFC 6068
+    ("mailto:assistant%2Btoken@example.org", "assistant+token@example.org", ()),
+    ("mailto:bob@example.org.", "bob@example.org", ("dot",)),
+    ("mailto:jörg@müller.test", "jörg@müller.test", ()),                        # RFC 6531
+    ("bob@localhost", "bob@localhost", ()),
+]
+
+
+@pytest.mark.parametrize(("written", "address", "repairs"), REPAIRED,
+                         ids=[r[0] for r in REPAIRED])
+def test_unambiguous_faults_are_repaired(written: str, address: str,
+                                         repairs: tuple[str, ...]) -> None:
+    reading = read_address(written)
+    assert (reading.address, reading.problem, reading.kind) == (address, "", "mail")
+    assert normalize_address(written) == address
+    for word in repairs:
+        assert any(word in repair for repair in reading.repairs), reading.repairs
+    if not repairs:
+        assert reading.repairs == ()
+
+
+REFUSED = [
+    # (written, a word of the reason)
+    ("", "empty"),
+    ("mailto:", "empty"),
+    ("MAILTO:  ", "empty"),
+    ("mailto:mailto:", "empty"),
+    ("mailto:bob", "no @"),
+    ("mailto:bob smith@example.org", "space"),                   # a name run into it
+    ("mailto:bob@exam ple.org", "space"),                        # a fold inside the domain
+    ("mailto:bob@@example.org", "more than one @"),
+    ("mailto:a%40b@example.org", "more than one @"),
+    ("mailto:@example.org", "before the @"),
+    ("mailto:bob.@example.org", "before the @"),
+    ('mailto:"bob smith"@example.org', "before the @"),
+    ("mailto:bob@", "domain"),
+    ("mailto:bob@-example.org", "domain"),
+    ("mailto:bob@example..org", "domain"),
+    ("mailto:bob@[192.0.2.1]", "domain"),
+    ("mailto:bob@example.org,carol@example.org", "more than one address"),
+    ("mailto:Bob Smith/Acme@Acme", "Lotus Notes"),              # Notes hierarchical name
+    ("mailto:CN=Bob Smith/O=Acme@Acme", "Lotus Notes"),
+    ("CN=Bob Smith/OU=Sales/O=Acme", "Lotus Notes"),
+    ("invalid:nomail", "no e-mail address"),                    # Exchange, no SMTP address
+    ("mailto:/O=EXCHANGELABS/OU=EXCHANGE ADMINISTRATIVE GROUP/CN=RECIPIENTS/CN=BOB",
+     "Exchange"),
+    ("/O=EXCHANGELABS/OU=FYDIBOHF23SPDLT/CN=RECIPIENTS/CN=bob", "Exchange"),
+    ("mailto:Bob Smith <bob@example.org", "angle bracket"),
+    ("mailto:bob@example.org>", "angle bracket"),
+    ("mailto:<>", "empty"),
+    ("mailto:bob\x00@example.org", "control"),
+    ("mailto:" + "b" * 65 + "@example.org", "before the @"),
+]
+
+
+@pytest.mark.parametrize(("written", "word"), REFUSED, ids=[r[0][:40] for r in REFUSED])
+def test_everything_else_is_refused_with_a_reason(written: str, word: str) -> None:
+    reading = read_address(written)
+    assert reading.address == "" and reading.kind == ""
+    assert word.lower() in reading.problem.lower(), reading.problem
+    assert normalize_address(written) == ""
+
+
+@pytest.mark.parametrize("written", [
+    "urn:uuid:00000000-0000-0000-0000-000000000000",           # Apple
+    "/bob/", "https://cal.example.org/bob/", "urn:x-uid:ABC"])
+def test_other_calendar_user_uris_are_uris(written: str) -> None:
+    reading = read_address(written)
+    assert reading.kind == "uri" and reading.address == written.lower()

@@ -406,3 +406,9 @@ def test_hidden_attendee_list(old: Any, new: Any, method: Method) -> None:
         assert HIDE_ATTENDEES not in message.ics
         expected = {CUSTOMER} if message.recipient == CUSTOMER else EVERYONE
         assert listed(message) == expected, message.recipient
+
+
+def test_the_core_validator_has_the_last_word() -> None:
+    # dot-atom characters only, yet a Lotus Notes name: refused with the core's reason
+    with pytest.raises(BookingError, match="Lotus Notes"):
+        customer_address("CN=Bob/O=Acme@acme.example.org")

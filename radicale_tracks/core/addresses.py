@@ -1,24 +1,162 @@
-"""Calendar-user addresses, normalised once (RFC 5545 §3.3.3 CAL-ADDRESS, RFC 6638 §2.4.1).
+"""Calendar-user addresses, read once (RFC 5545 §3.3.3 CAL-ADDRESS, RFC 6638 §2.4.1).
 
 Clients write ``mailto:``, ``MAILTO:`` or nothing, mix case, and percent-encode ``+`` as
-``%2B`` (Outlook). Everything that compares addresses uses :func:`normalize_address`.
+``%2B`` (Outlook). :func:`read_address` is the one validator every boundary uses (CalDAV
+writes through the scheduling engine, inbound mail, track members, web booking): it
+repairs what has one reading and refuses the rest with a reason, so that a stored or
+mailed address is always a valid one. Everything that compares addresses uses
+:func:`normalize_address` (its answer, or ``""`` when the value cannot be used).
+
+Repaired, because no other address can be meant: letter case, whitespace around the
+value, after the scheme and next to ``@``; a repeated ``mailto:`` (``mailto:mailto:``,
+seen from clients that prefix what already carries the scheme); %-escapes (RFC 6068);
+angle brackets and a display name around the address (``Bob <bob@x.org>``, KDE's
+``Bob%20%3Cbob@x.org%3E``); a trailing dot after the domain. Refused, because a guess
+could invite a stranger: whitespace anywhere else (a name run into the address, or a
+fold inside it), a missing or second ``@``, an empty value (broken line folding),
+Lotus Notes names (``Bob Smith/Acme@Acme``), Exchange's ``invalid:nomail`` and X.500
+names. Other URIs (``urn:uuid:…``, principal URLs) are kept for the scheduling engine,
+which knows whether they name a user here.
+
 :class:`AddressBook` says whose an address is: a local user's (``<user>@<domain>`` and
 aliases), the assistant's, or a track's (``assistant+<token>@<domain>``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Final, Iterable, Mapping
 from urllib.parse import unquote
+
+_SCHEME: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+_NAME_ADDR: Final = re.compile(r"^(?P<name>[^<>]*)<(?P<address>[^<>]*)>$", re.S)
+_AROUND_AT: Final = re.compile(r"\s*@\s*")
+#: RFC 5322 atext; non-ASCII letters too (RFC 6531 internationalised addresses)
+_ATOM: Final = re.compile(r"^[\w!#$%&'*+/=?^`{|}~-]+$")
+_LABEL: Final = re.compile(r"^(?!-)[\w-]{1,63}(?<!-)$")
+
+
+@dataclass(frozen=True)
+class AddressReading:
+    """What one written calendar-user address says.
+
+    ``address`` is the normalised address (``bob@example.org``, or another URI lower-
+    cased), ``""`` when the value cannot be used; then ``problem`` says why, as a phrase
+    a person understands. ``repairs`` names what was put right.
+    """
+
+    written: str
+    address: str
+    kind: str = ""                  # "mail", "uri", or "" when unusable
+    problem: str = ""
+    repairs: tuple[str, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.address)
+
+    @property
+    def is_mail(self) -> bool:
+        return self.kind == "mail"
+
+
+def _refused(written: str, problem: str) -> AddressReading:
+    return AddressReading(written, "", "", problem)
+
+
+def _without_mailto(text: str) -> tuple[str, int]:
+    """``text`` without leading ``mailto:`` schemes (and the spaces after them)."""
+    count = 0
+    while text[:7].lower() == "mailto:":
+        text = text[7:].strip()
+        count += 1
+    return text, count
+
+
+def read_address(value: str) -> AddressReading:
+    """Read a written ORGANIZER/ATTENDEE value (or a bare address) — see the module."""
+    written = str(value)
+    repairs: list[str] = []
+    text, schemes = _without_mailto(written.strip())
+    if "%" in text:
+        text, more = _without_mailto(unquote(text).strip())
+        schemes += more
+    if "<" in text or ">" in text:
+        match = _NAME_ADDR.match(text)
+        if match is None:
+            return _refused(written, "an angle bracket does not match")
+        repairs.append("a display name around the address" if match.group("name").strip()
+                       else "angle brackets around the address")
+        text, more = _without_mailto(match.group("address").strip())
+        schemes += more
+    if schemes > 1:
+        repairs.append("a doubled mailto: scheme")
+    if not text:
+        return _refused(written, "the address is empty (often a line of the invitation "
+                                 "was broken)")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        return _refused(written, "the address contains control characters")
+    scheme = _SCHEME.match(text)
+    if schemes == 0 and (scheme is not None or text.startswith("/")):
+        return _other_uri(written, text, scheme.group(1).lower() if scheme else "")
+    return _mail_address(written, text, repairs)
+
+
+def _other_uri(written: str, text: str, scheme: str) -> AddressReading:
+    if scheme == "invalid":
+        return _refused(written, "the sender's calendar has no e-mail address for this "
+                                 "person (Exchange writes invalid:nomail)")
+    if re.match(r"(?i)^/o=", text):
+        return _refused(written, "this is an Exchange (X.500) directory name, not an "
+                                 "e-mail address")
+    if any(c.isspace() for c in text):
+        return _refused(written, "there is a space inside the address")
+    return AddressReading(written, text.lower(), "uri")
+
+
+def _mail_address(written: str, text: str, repairs: list[str]) -> AddressReading:
+    joined = _AROUND_AT.sub("@", text)
+    if joined != text:
+        repairs.append("spaces next to the @")
+        text = joined
+    local = text.rpartition("@")[0] if "@" in text else text
+    if re.match(r"(?i)^/o=", text):
+        return _refused(written, "this is an Exchange (X.500) directory name, not an "
+                                 "e-mail address")
+    if re.match(r"(?i)^cn=", text) or ("/" in local and " " in local):
+        return _refused(written, "this is a Lotus Notes name, not an internet e-mail "
+                                 "address")
+    if text.startswith('"'):
+        return _refused(written, "the part before the @ of %r is quoted; this server "
+                                 "only writes to plain addresses" % text)
+    if "," in text or ";" in text:
+        return _refused(written, "%r names more than one address" % text)
+    if any(c.isspace() for c in text):
+        return _refused(written, "there is a space inside the address")
+    if "@" not in text:
+        return _refused(written, "there is no @ and domain in %r" % text)
+    if text.count("@") > 1:
+        return _refused(written, "there is more than one @ in %r" % text)
+    local, _, domain = text.partition("@")
+    if domain.endswith(".") and not domain.endswith(".."):
+        domain = domain[:-1]
+        repairs.append("a trailing dot after the domain")
+    if (not local or len(local) > 64
+            or not all(part and _ATOM.match(part) for part in local.split("."))):
+        return _refused(written, "the part before the @ of %r is not valid" % text)
+    labels = domain.split(".")
+    if (not domain or len(domain) > 253
+            or not all(_LABEL.match(label) and "_" not in label for label in labels)):
+        return _refused(written, "%r is not a mail domain" % (domain or "(nothing)"))
+    return AddressReading(written, ("%s@%s" % (local, domain)).lower(), "mail",
+                          repairs=tuple(repairs))
 
 
 def normalize_address(value: str) -> str:
-    """``MAILTO:Bob%2Btag@Example.ORG`` → ``bob+tag@example.org``; other URIs lower-cased."""
-    text = value.strip()
-    if text[:7].lower() == "mailto:":
-        text = text[7:]
-    return unquote(text).strip().lower()
+    """``MAILTO:Bob%2Btag@Example.ORG`` → ``bob+tag@example.org``; other URIs lower-cased;
+    ``""`` for a value that cannot be used (see :func:`read_address`)."""
+    return read_address(value).address
 
 
 def as_uri(address: str) -> str:

@@ -125,8 +125,11 @@ def _outgoing(component: Component, now: datetime,
                             if str(sub.name).upper() != "VALARM"]
     set_property(result, "DTSTAMP", now)
     for name in ("ORGANIZER", "ATTENDEE"):
+        # an ATTENDEE without a usable address is not sent on (the organizer's copy
+        # says 3.7): a recipient's calendar would store it broken
         props = [clean_address(prop) for prop in as_list(result.get(name))
-                 if name == "ORGANIZER" or only is None or normalize_address(str(prop)) == only]
+                 if name == "ORGANIZER" or (only is None and normalize_address(str(prop)))
+                 or (only is not None and normalize_address(str(prop)) == only)]
         result.pop(name, None)
         for prop in props:
             result.add(name, prop)

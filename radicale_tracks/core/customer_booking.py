@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
-from radicale_tracks.core.addresses import as_uri, normalize_address
+from radicale_tracks.core.addresses import as_uri, normalize_address, read_address
 from radicale_tracks.core.itip import HIDE_ATTENDEES
 from radicale_tracks.core.timezones import iana_zone, vtimezone
 
@@ -114,7 +114,12 @@ class Booking:
 # -- reading --------------------------------------------------------------------------
 
 def customer_address(value: Any, field: str = "customer.email") -> str:
-    """A normalised address, or a ``BookingError`` saying what is wrong with it."""
+    """A normalised address, or a ``BookingError`` saying what is wrong with it.
+
+    Stricter than the core validator (``core/addresses.read_address``), which it
+    ends with: a customer's address is typed, so it must be one every mail system
+    delivers to, written plainly.
+    """
     if not isinstance(value, str) or not value.strip():
         raise BookingError(field, "an e-mail address is required")
     text = value.strip()
@@ -140,10 +145,13 @@ def customer_address(value: Any, field: str = "customer.email") -> str:
             _TOP_LABEL.match(labels[-1])):
         raise BookingError(field, "%r is not an e-mail address: %r is not a mail "
                            "domain" % (text, domain))
-    address = normalize_address(text)
-    if address != text.lower():  # %-escapes: "a%40b@x.org" would become "a@b@x.org"
+    reading = read_address(text)
+    address = reading.address
+    if "%" in text and address != text.lower():  # %-escapes: "a%40b@x.org" would become "a@b@x.org"
         raise BookingError(field, "%r is not an e-mail address: write it without "
                            "%%-escapes" % text)
+    if not reading.is_mail:  # the core's rules, for whatever the checks above let by
+        raise BookingError(field, "%r is not an e-mail address: %s" % (text, reading.problem))
     return address
 
 

@@ -26,7 +26,7 @@ from typing import Any, TypeAlias, cast
 
 from icalendar import Calendar, Component, vBroken, vCalAddress, vDDDTypes
 
-from radicale_tracks.core.addresses import normalize_address
+from radicale_tracks.core.addresses import normalize_address, read_address
 from radicale_tracks.errors import TracksError
 
 PRODID = "-//radicale-tracks//iTIP//EN"
@@ -231,6 +231,38 @@ def attendees_of(component: Component) -> dict[str, vCalAddress]:
         if address:
             result.setdefault(address, prop)
     return result
+
+
+@dataclass(frozen=True)
+class Unaddressable:
+    """An ATTENDEE nobody can be reached at: the value as written, its CN, and why."""
+
+    written: str
+    name: str | None
+    reason: str
+
+    def describe(self) -> str:
+        """``Bob ("mailto:bob smith@x.org"): there is a space inside the address``."""
+        who = self.name or "an attendee"
+        return "%s (%s): %s" % (who, '"%s"' % self.written if self.written
+                                else "no address", self.reason)
+
+
+def unaddressable_attendees(calendar: Calendar) -> list[Unaddressable]:
+    """The ATTENDEEs whose value is no usable address (empty, broken, a guess), once
+    each over all instances: they are left out of :func:`attendees_of`, so whoever
+    schedules must say so (SCHEDULE-STATUS 3.7, a sentence to the organizer)."""
+    found: dict[tuple[str, str | None], Unaddressable] = {}
+    for component in main_components(calendar).values():
+        for prop in as_list(component.get("ATTENDEE")):
+            reading = read_address(str(prop))
+            if reading.usable:
+                continue
+            cn = getattr(prop, "params", {}).get("CN")
+            name = str(cn).strip() if cn and str(cn).strip() else None
+            key = (str(prop).strip(), name)
+            found.setdefault(key, Unaddressable(key[0], name, reading.problem))
+    return list(found.values())
 
 
 def all_attendees(calendar: Calendar) -> list[str]:

@@ -16,6 +16,16 @@ meeting at the wrong time:
   (CREATED, LAST-MODIFIED, X-…: Apple iCal 5's year-0 CREATED), refused when it carries
   the meeting (DTSTART, RRULE, EXDATE, …: CDO's ``BYDAY=MO, TU``, Google's empty EXDATE).
 
+* a content line folded without its leading space (RFC 5545 §3.1): CDO breaks an
+  ATTENDEE before its ``:``, other writers lose the space of a fold, so an address is
+  cut short (``bob@exa`` + ``mple.org``) or emptied (``ATTENDEE;CN=Bob:`` + a line
+  ``mailto:bob@…``). A line that cannot start a property, or a ``mailto:`` line after
+  an ATTENDEE/ORGANIZER with an empty value, can only be the rest of the line before:
+  joined (:func:`repair_folding`, on the text, before it is parsed);
+* ORGANIZER/ATTENDEE values that ``core/addresses.read_address`` repairs (doubled
+  ``mailto:``, brackets, stray spaces): rewritten as ``mailto:<address>``; the ones it
+  cannot read are left as written and reported (``core/itip.unaddressable_attendees``).
+
 Lenient on purpose (no repair needed): an empty CLASS, unknown X- parameters, ``\\N``
 escapes, quoted enumerated parameters. Pure; inputs are mutated only where the function
 says so (the caller works on its own parsed copy).
@@ -23,10 +33,13 @@ says so (the caller works on its own parsed copy).
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
+from typing import Final
 
-from icalendar import Calendar, Component, vBroken
+from icalendar import Calendar, Component, vBroken, vCalAddress
 
+from radicale_tracks.core.addresses import as_uri, read_address
 from radicale_tracks.core.itip import ItipError, as_list
 
 #: properties whose default value type is DATE-TIME (RFC 5545 §3.8.2, §3.8.5)
@@ -106,3 +119,97 @@ def _why(value: vBroken) -> str:
     error = value.parse_error
     text = str(error) if error else repr(str(value))
     return text.splitlines()[0][:200] if text else "unreadable"
+
+
+#: how a content line starts: a property name, then its parameters or its value
+_CONTENT_START: Final = re.compile(r"^[A-Za-z0-9_-]+[;:]")  # "_": vendors write it
+_ADDRESS_PROPERTY: Final = re.compile(r"(?i)^(ATTENDEE|ORGANIZER)[;:]")
+
+
+def _value_of(line: str) -> str | None:
+    """The value of an unfolded content line (after the first ``:`` outside quotes)."""
+    quoted = False
+    for index, char in enumerate(line):
+        if char == '"':
+            quoted = not quoted
+        elif char == ":" and not quoted:
+            return line[index + 1:]
+    return None
+
+
+def repair_folding(text: str) -> tuple[str, list[str]]:
+    """``text`` with folds that lost their leading space joined again; what was joined.
+
+    See the module: only lines that have no other reading are joined. Text without
+    such lines is returned unchanged.
+    """
+    newline = "\r\n" if "\r\n" in text else "\n"
+    physical = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    logical: list[list[str]] = []
+    repairs: list[str] = []
+    for line in physical:
+        current = logical[-1] if logical and logical[-1][0] else None
+        if line[:1] in (" ", "\t") and logical:
+            logical[-1].append(line)
+            continue
+        if current is not None and line and not _CONTENT_START.match(line):
+            joined = True
+        else:
+            unfolded = "".join([current[0], *(p[1:] for p in current[1:])]) if current else ""
+            joined = bool(current and line[:7].lower() == "mailto:"
+                          and _ADDRESS_PROPERTY.match(unfolded)
+                          and not (_value_of(unfolded) or "").strip())
+        if joined and current is not None:
+            current.append(" " + line)
+            repairs.append("a line of %s had lost its folding space: %r joined to it" % (
+                re.split(r"[;:]", current[0], maxsplit=1)[0].upper(), line[:60]))
+        else:
+            logical.append([line])
+    if not repairs:
+        return text, []
+    return newline.join(part for lines in logical for part in lines), repairs
+
+
+def repair_addresses(calendar: Calendar) -> list[str]:
+    """Rewrite ORGANIZER and ATTENDEE values that ``read_address`` reads as a mail
+    address written otherwise (``mailto:mailto:bob@…``, ``<Bob@…>``) as
+    ``mailto:<address>``, parameters kept; what was rewritten. Values it cannot read are
+    left alone (``core/itip.unaddressable_attendees`` names them)."""
+    repairs: list[str] = []
+    for component in calendar.walk():
+        if str(component.name).upper() in ("VCALENDAR", "VTIMEZONE", "VALARM"):
+            continue
+        for name in ("ORGANIZER", "ATTENDEE"):
+            values = component.get(name)
+            if values is None:
+                continue
+            rewritten = []
+            for prop in as_list(values):
+                reading = read_address(str(prop))
+                if not reading.is_mail or str(prop).lower() == as_uri(reading.address):
+                    rewritten.append(prop)
+                    continue
+                fixed = vCalAddress(as_uri(reading.address))
+                params = getattr(prop, "params", None)
+                if params is not None:
+                    fixed.params = params
+                rewritten.append(fixed)
+                repairs.append("%s %r read as %s%s" % (
+                    name, str(prop), reading.address,
+                    " (%s)" % ", ".join(reading.repairs) if reading.repairs else ""))
+            component[name] = rewritten if isinstance(values, list) else rewritten[0]
+    return repairs
+
+
+def drop_unaddressable_attendees(component: Component) -> int:
+    """Remove the ATTENDEEs without a usable address from a copy we store (a track's,
+    a user's here); how many. Whoever schedules names them first
+    (``core/itip.unaddressable_attendees``)."""
+    attendees = as_list(component.get("ATTENDEE"))
+    kept = [a for a in attendees if read_address(str(a)).usable]
+    if len(kept) == len(attendees):
+        return 0
+    component.pop("ATTENDEE")
+    for attendee in kept:
+        component.add("ATTENDEE", attendee)
+    return len(attendees) - len(kept)

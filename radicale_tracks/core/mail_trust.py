@@ -406,7 +406,7 @@ def allowed_entry(value: str) -> str:
     if entry == "*":
         return entry
     if "@" in entry:
-        address = normalize_address(entry)
+        address = normalize_address(entry) or entry   # unusable: the checks say why
         local, _, domain = address.rpartition("@")
         if local in ("", "*"):
             raise ValueError("allow-list entry %r: write %r to allow the whole domain"

@@ -28,7 +28,7 @@ from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.itip import (
     PRIVATE_PARAMETERS, SCHEDULED_COMPONENTS, InstanceKey, PartStat, as_list, attendees_of,
     clean_address, copy_component, instance_key, instance_order, main_components,
-    organizer_of, partstat_of)
+    organizer_of, partstat_of, schedule_agent_is_server)
 from radicale_tracks.core.signature import (Signature, changed_properties,
                                             component_signature, is_significant)
 from radicale_tracks.core.track_details import copy_calendar
@@ -36,6 +36,9 @@ from radicale_tracks.core.track_details import copy_calendar
 #: ATTENDEE parameters that only say how an attendee answered (or was asked to):
 #: a change of these alone is not a change of the meeting.
 PARTICIPATION_PARAMETERS = ("PARTSTAT", "RSVP", *PRIVATE_PARAMETERS)
+
+#: RFC 5546 §3.6 request status of an attendee whose address cannot be used
+INVALID_CALENDAR_USER = "3.7"
 
 
 class Role(StrEnum):
@@ -145,6 +148,9 @@ def with_schedule_status(calendar: Calendar, statuses: Mapping[str, str],
     write delivered to get their new status from ``statuses`` (normalised address →
     e.g. ``1.2``); the others keep what ``previous`` said of them (the same instance when
     ``previous`` has it, else its master), since the last delivery still stands.
+    An attendee whose value is no usable address (``core/addresses.read_address``) is
+    never delivered to: 3.7 (invalid calendar user, RFC 5546 §3.6), unless the client
+    schedules it itself (SCHEDULE-AGENT, §7.1).
     """
     wanted = {normalize_address(address): status for address, status in statuses.items()}
     before = main_components(previous) if previous is not None else {}
@@ -159,6 +165,9 @@ def with_schedule_status(calendar: Calendar, statuses: Mapping[str, str],
             if params is None:
                 continue
             address = normalize_address(str(prop))
+            if not address and schedule_agent_is_server(prop):
+                params["SCHEDULE-STATUS"] = INVALID_CALENDAR_USER
+                continue
             if address in wanted:
                 params["SCHEDULE-STATUS"] = wanted[address]
                 continue

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from radicale_tracks.core.addresses import normalize_address
+from radicale_tracks.core.addresses import read_address
 from radicale_tracks.core.slots import (ASSIGNMENT_PRIORITY, ASSIGNMENTS, MAX_GRID_MINUTES,
                                         MAX_WINDOW_SECONDS, MIN_GRID_MINUTES)
 from radicale_tracks.core.timezones import iana_zone
@@ -129,10 +129,11 @@ def _attendee(entry: Any) -> tuple[str, bool]:
 
 
 def _address(text: str, field: str) -> str:
-    address = normalize_address(text)
-    if "@" not in address:
-        raise SlotRequestError("%s: %r is not a calendar user address" % (field, text))
-    return address
+    reading = read_address(text)
+    if not reading.is_mail:
+        raise SlotRequestError("%s: %r is not a calendar user address%s" % (
+            field, text, ": " + reading.problem if reading.problem else ""))
+    return reading.address
 
 
 def _number(data: Mapping[str, Any], name: str, default: int | None) -> int:

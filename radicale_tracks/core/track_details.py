@@ -19,6 +19,7 @@ from icalendar import Calendar, vCalAddress, vUri
 
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.itip import SCHEDULED_COMPONENTS, as_list
+from radicale_tracks.core.leniency import drop_unaddressable_attendees
 
 #: First line of the DESCRIPTION appendix; everything from it to the end is ours.
 APPENDIX_MARKER = "-- Track --"
@@ -107,6 +108,7 @@ def track_copy(calendar: Calendar, is_assistant_side: Callable[[str], bool]) -> 
 
     Alarms are personal and SCHEDULE-STATUS is the organizer's bookkeeping: both go.
     The assistant's own attendee line says it accepted. METHOD goes (a stored object).
+    An ATTENDEE without a usable address goes too (the organizer was told).
     """
     result = copy_calendar(calendar)
     result.pop("METHOD", None)
@@ -115,6 +117,7 @@ def track_copy(calendar: Calendar, is_assistant_side: Callable[[str], bool]) -> 
             continue
         component.subcomponents = [c for c in component.subcomponents
                                    if c.name != "VALARM"]
+        drop_unaddressable_attendees(component)
         for attendee in as_list(component.get("ATTENDEE")):
             if not isinstance(attendee, vCalAddress):
                 continue

@@ -38,16 +38,19 @@ from icalendar import Calendar
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from radicale_tracks.core.addresses import AddressBook, normalize_address
+from radicale_tracks.core.addresses import AddressBook, normalize_address, read_address
 from radicale_tracks.core.answers import SharedFile, received_message
 from radicale_tracks.core.imip import InboundMail, MailError, parse_mail
 from radicale_tracks.core.itip import (ItipError, Method, all_attendees, as_list,
                                        attendees_of, main_components, master_of, organizer_of,
-                                       parameter, parse_calendar, uid_of)
+                                       parameter, parse_calendar, uid_of,
+                                       unaddressable_attendees)
 from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
 from radicale_tracks.core.timezones import normalize_timezones
 from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
-                                           drop_or_refuse_broken, drop_redundant_duration)
+                                           drop_or_refuse_broken, drop_redundant_duration,
+                                           drop_unaddressable_attendees, repair_addresses,
+                                           repair_folding)
 from radicale_tracks.core.validation import validate
 from radicale_tracks.inbound import store
 from radicale_tracks.inbound.store import InboundRow, Status
@@ -339,8 +342,11 @@ class InboundProcessor:
             method = Method(part.method)
         except ValueError:
             raise _Refusal("unknown METHOD %s (RFC 5546 §1.4)" % part.method) from None
+        text, refolded = repair_folding(part.text)
+        if refolded:
+            logger.info("Inbound calendar data repaired: %s", "; ".join(refolded))
         try:
-            calendar = parse_calendar(part.text)
+            calendar = parse_calendar(text)
         except ItipError as e:
             raise _Refusal(str(e), method.value) from None
         try:
@@ -377,6 +383,15 @@ class InboundProcessor:
         for component in main_components(calendar).values():
             drop_redundant_duration(component)
             drop_local_attachments(component)
+        repaired = repair_addresses(calendar)
+        if repaired:
+            logger.info("Inbound addresses repaired: %s", "; ".join(repaired))
+        for component in main_components(calendar).values():
+            for prop in as_list(component.get("ORGANIZER")):
+                reading = read_address(str(prop))
+                if not reading.usable:
+                    raise _Refusal("the ORGANIZER's address %r cannot be used: %s" % (
+                        str(prop), reading.problem), method.value, uid_of(component))
         if method is Method.REPLY:
             # outlook.com answers without ORGANIZER: the mail went to the organizer
             organizer = self._organizer_for_reply(connection, calendar, target)
@@ -424,6 +439,10 @@ class InboundProcessor:
                         target: _Target, trusted: bool, uid: str) -> str:
         """The address the message speaks for, once we believe the mail is from it."""
         expected = _expected_senders(calendar, method)
+        unusable = unaddressable_attendees(calendar)
+        if not expected and unusable and not _from_organizer(method):
+            raise _Refusal("the replying ATTENDEE's address cannot be used: %s" % (
+                unusable[0].describe()), method.value, uid)
         if not expected:
             raise _Refusal("no %s to check the sender against" % (
                 "ORGANIZER" if _from_organizer(method) else "ATTENDEE"), method.value, uid)
@@ -485,6 +504,9 @@ class InboundProcessor:
             if target.address not in all_attendees(calendar):
                 raise _Refusal("%s is not an ATTENDEE of this %s" % (target.address,
                                                                      method.value))
+            for component in main_components(calendar).values():
+                # the user's copy carries no attendee nobody can be reached at
+                drop_unaddressable_attendees(component)
             message = received_message(calendar, target.address, sender)
             outcome = scheduler.receive_request(connection, target.user, message)
         elif method is Method.REPLY:

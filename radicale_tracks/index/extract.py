@@ -196,10 +196,13 @@ def _people(vobject_item: Any, component: str) -> tuple[str | None, list[Attende
         if child.contents.get("recurrence-id"):
             recurrence_id = str(child.contents["recurrence-id"][0].value)
         if organizer is None and child.contents.get("organizer"):
-            organizer = normalize_address(str(child.contents["organizer"][0].value))
+            organizer = normalize_address(str(child.contents["organizer"][0].value)) or None
         for prop in child.contents.get("attendee", []):
+            address = normalize_address(str(prop.value))
+            if not address:
+                continue  # no usable address (the organizer's copy says 3.7)
             found.append(AttendeeEntry(
-                address=normalize_address(str(prop.value)),
+                address=address,
                 partstat=_param(prop, "PARTSTAT"),
                 role=_param(prop, "ROLE"),
                 recurrence_id=recurrence_id))

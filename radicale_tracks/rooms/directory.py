@@ -16,7 +16,7 @@ from typing import Iterable
 
 from sqlalchemy import Connection, delete, insert, select
 
-from radicale_tracks.core.addresses import normalize_address
+from radicale_tracks.core.addresses import normalize_address, read_address
 from radicale_tracks.core.booking import BookingMode, BookingPolicy, BookingPolicyError
 from radicale_tracks.rooms.schema import rooms as room_table
 
@@ -46,7 +46,11 @@ class Room:
 def room_from_fields(address: str, domain: str, fields: dict[str, str],
                      source: str = "command") -> Room:
     """A room from ``key=value`` fields (config line or command options)."""
-    address = normalize_address(address)
+    reading = read_address(address)
+    if not reading.is_mail:
+        raise RoomError("room address %r: %s" % (address, reading.problem
+                                                 or "not an e-mail address"))
+    address = reading.address
     local, _, at = address.rpartition("@")
     if not local or at != domain.lower():
         raise RoomError("room address %r must be at this server's domain %s"

@@ -102,6 +102,13 @@ class ObjectWrite:
     #: the client sent a matching If-Schedule-Tag-Match: merge the server's
     #: inconsequential changes (other attendees' PARTSTAT) into what it sent
     merge: bool = False
+    #: what the client sent, when ``new`` is it with repaired addresses
+    repaired_from: Calendar | None = None
+
+    @property
+    def sent(self) -> Calendar | None:
+        """The object as the client sent it (stored as is when nothing else changed)."""
+        return self.repaired_from if self.repaired_from is not None else self.new
 
     @property
     def path(self) -> str:
@@ -184,6 +191,7 @@ class Scheduler:
         """Schedule ``write``; ``assistant`` is given when the write involves it (the
         caller tests that cheaply, and retries without it when it fails)."""
         addresses = self.book.addresses_of(write.owner)
+        write = _with_repaired_addresses(write)
         role = None
         for version in (write.new, write.old):
             if version is not None and role is None:
@@ -283,7 +291,7 @@ class Scheduler:
         if base is not None:
             statuses.update(self._kept_statuses(base))
             stored = with_schedule_status(base, statuses, write.old)
-            store(None if write.new is not None and stored.to_ical() == write.new.to_ical()
+            store(None if write.sent is not None and stored.to_ical() == write.sent.to_ical()
                   else stored)
         else:
             store(None)
@@ -442,7 +450,7 @@ class Scheduler:
             plan.append((message, recipient))
         if new is not None:
             stored = with_organizer_schedule_status(new, status) if status else new
-            store(None if write.new is not None and stored.to_ical() == write.new.to_ical()
+            store(None if write.sent is not None and stored.to_ical() == write.sent.to_ical()
                   else stored)
             if write.old is not None and not is_consequential(write.old, new) and (
                     write.old_etag):
@@ -598,6 +606,25 @@ class Scheduler:
             from radicale_tracks.outbox.store import enqueue
 
             enqueue(connection, mails, int(now.timestamp()))
+
+
+def _with_repaired_addresses(write: ObjectWrite) -> ObjectWrite:
+    """The write with ORGANIZER/ATTENDEE values that have one reading written as
+    ``mailto:<address>`` (``core/leniency.repair_addresses``): the organizer's object,
+    the copies and the mails all carry the address that was meant."""
+    if write.new is None:
+        return write
+    from dataclasses import replace
+
+    from radicale_tracks.core.leniency import repair_addresses
+    from radicale_tracks.core.track_details import copy_calendar
+
+    new = copy_calendar(write.new)
+    repairs = repair_addresses(new)
+    if not repairs:
+        return write
+    logger.info("Addresses repaired in %s: %s", write.path, "; ".join(repairs))
+    return replace(write, new=new, repaired_from=write.new)
 
 
 def _older(new: Calendar | None, old: Calendar | None) -> bool:

@@ -29,11 +29,12 @@ from typing import Any, Callable, Protocol
 from icalendar import Calendar
 from sqlalchemy import Connection
 
-from radicale_tracks.core.addresses import AddressBook
+from radicale_tracks.core.addresses import AddressBook, read_address
 from radicale_tracks.core.broker import build_reply, organizer_messages
 from radicale_tracks.core.itip import (ItipError, ItipMessage, Method, PartStat, as_list,
                                       attendees_of, hides_attendees, main_components,
-                                      master_of, organizer_of, partstat_of, uid_of)
+                                      master_of, organizer_of, partstat_of, uid_of,
+                                      unaddressable_attendees)
 from radicale_tracks.core.receipt import Outcome, Receipt, apply_message
 from radicale_tracks.core.resources import resources_of
 from radicale_tracks.core.summaries import (describe_answer, describe_instance,
@@ -374,7 +375,7 @@ class Assistant:
 
         meeting = store.meeting_by_uid(connection, uid, organizer)
         track = store.track_by_id(connection, meeting.track_id) if meeting else None
-        if meeting is None or track is None:
+        if meeting is None or track is None or not read_address(attendee).is_mail:
             return False
         text = self.calendars.read_copy(track.slug, meeting.href)
         if text is None:
@@ -502,8 +503,8 @@ class Assistant:
         partstats = _partstats(change.new)
         for address, name in _attendees(change.new).items():
             if (self.book.is_assistant_side(address) or address == organizer
-                    or address in resources):
-                continue
+                    or address in resources or not read_address(address).is_mail):
+                continue  # rooms are no members; a member is written to: e-mail only
             if store.upsert_member(connection, track.id, address,
                                    user=self.local_user(address), name=name,
                                    role="attendee", partstat=partstats.get(address),
@@ -531,6 +532,13 @@ class Assistant:
         base = {"track": track_facts, "organizer_name": organizer_name or organizer,
                 "organizer_external": external}
         new_version = change.new or copy
+        # attendees nobody can be reached at: named to the organizer, never dropped
+        # without a word (CalDAV clients also see SCHEDULE-STATUS 3.7)
+        not_reached = [u.describe() for u in unaddressable_attendees(change.new)
+                       ] if change.new is not None else []
+        known_unreached = {u.describe() for u in unaddressable_attendees(change.old)
+                           } if change.old is not None else set()
+        newly_unreached = [n for n in not_reached if n not in known_unreached]
 
         def context(recipient: str, **extra: Any) -> dict[str, Any]:
             zone = self.zone_for(recipient)
@@ -585,16 +593,18 @@ class Assistant:
                 and set(_attendees(change.old)) == set(_attendees(change.new))):
             return  # only replies (PARTSTAT) changed: the track copy follows, no mail
         if creating:
-            mails.add("track_created", organizer, organizer_name, context(organizer),
-                      reply, "REPLY")
+            mails.add("track_created", organizer, organizer_name,
+                      context(organizer, not_reached=not_reached), reply, "REPLY")
         elif new_meeting:
-            mails.add("meeting_ready", organizer, organizer_name, context(organizer),
-                      reply, "REPLY")
-        elif external and receipt.significant:
+            mails.add("meeting_ready", organizer, organizer_name,
+                      context(organizer, not_reached=not_reached), reply, "REPLY")
+        elif external and (receipt.significant or newly_unreached):
             # her calendar elsewhere asks attendees to answer a significant change again:
-            # the assistant accepted it and says so, with the REPLY her calendar reads
+            # the assistant accepted it and says so, with the REPLY her calendar reads;
+            # someone newly invited without a usable address is named to her too
             mails.add("change_followed", organizer, organizer_name,
-                      update(organizer, receipt.changes, receipt.instances), reply, "REPLY")
+                      dict(update(organizer, receipt.changes, receipt.instances),
+                           not_reached=newly_unreached), reply, "REPLY")
         for recipient, sent in per_recipient.items():
             itip = itip_for(recipient, sent)
             method = sent.method.value if itip else None

@@ -11,6 +11,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
+from radicale_tracks.core.addresses import read_address
 from radicale_tracks.tracks.schema import activities, meetings, members, tracks
 
 
@@ -135,7 +136,12 @@ def track_members(connection: Connection, track_id: int) -> list[Member]:
 def upsert_member(connection: Connection, track_id: int, address: str, *,
                   user: str | None, name: str | None, role: str, partstat: str | None,
                   now: int) -> bool:
-    """Add or update a member; True when the address is new to the track."""
+    """Add or update a member; True when the address is new to the track.
+
+    A member is written to: ``address`` must be a valid e-mail address (normalised).
+    """
+    if read_address(address).address != address or not read_address(address).is_mail:
+        raise ValueError("a track member needs an e-mail address, not %r" % address)
     existing = connection.execute(select(members.c.id).where(and_(
         members.c.track_id == track_id, members.c.address == address))).first()
     if existing is None:
