@@ -7,11 +7,12 @@ zone the organizer chose, in English.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from icalendar import Calendar
 
-from radicale_tracks.core.itip import attendees_of, master_of
+from radicale_tracks.core.itip import InstanceKey, attendees_of, instance_of, master_of
 
 
 def _value(component: Any, name: str) -> Any:
@@ -68,8 +69,11 @@ def describe_instance(recurrence_id: Any) -> str:
     return format_moment(value)
 
 
-def meeting_facts(calendar: Calendar) -> dict[str, str]:
-    component = master_of(calendar)
+def meeting_facts(calendar: Calendar, instance: InstanceKey = None) -> dict[str, str]:
+    """Summary, time, place of the meeting — of one occurrence when ``instance`` names
+    one (its override, else the master's occurrence there)."""
+    component = master_of(calendar) if instance is None else (
+        instance_of(calendar, instance) or master_of(calendar))
     if component is None:
         return {"summary": "(no title)", "when": "", "location": "", "uid": ""}
     return {
@@ -82,11 +86,12 @@ def meeting_facts(calendar: Calendar) -> dict[str, str]:
 
 
 
-def describe_changes(old: Calendar | None, new: Calendar, changes: tuple[str, ...] | list[str]
-                     ) -> list[str]:
-    """One sentence per changed property of the master, e.g. ``Time: … → …``."""
-    old_master = master_of(old) if old is not None else None
-    new_master = master_of(new)
+def describe_changes(old: Calendar | None, new: Calendar, changes: tuple[str, ...] | list[str],
+                     instance: InstanceKey = None) -> list[str]:
+    """One sentence per changed property of the master — or of the occurrence
+    ``instance`` (its override against the occurrence it replaced) — e.g. ``Time: … → …``."""
+    old_master = instance_of(old, instance) if old is not None else None
+    new_master = instance_of(new, instance)
     if old_master is None or new_master is None:
         return []
     sentences: list[str] = []
@@ -114,3 +119,31 @@ def describe_changes(old: Calendar | None, new: Calendar, changes: tuple[str, ..
     if not sentences and changes:
         sentences.append("Changed: %s" % ", ".join(c.lower() for c in changes))
     return sentences
+
+
+def describe_instance_changes(old: Calendar | None, new: Calendar,
+                              changed: Mapping[InstanceKey, Sequence[str]]) -> list[str]:
+    """The sentences of :func:`describe_changes` for each changed instance (from
+    :func:`radicale_tracks.core.broker.changed_instances`): the series first, then each
+    occurrence, named by its date when more than one thing changed."""
+    several = len(changed) > 1
+    sentences: list[str] = []
+    for key in sorted(changed, key=lambda k: (k is not None, k or "")):
+        found = describe_changes(old, new, list(changed[key]), key)
+        if several and key is not None:
+            found = ["%s: %s" % (describe_instance_key(new, key), s) for s in found]
+        sentences.extend(found)
+    return sentences
+
+
+def describe_instance_key(calendar: Calendar, key: InstanceKey) -> str:
+    """The date of the occurrence ``key`` in words (its RECURRENCE-ID, in the zone the
+    object gives it)."""
+    component = instance_of(calendar, key)
+    rid = _value(component, "RECURRENCE-ID") if component is not None else None
+    master = master_of(calendar)
+    start = _value(master, "DTSTART") if master is not None else None
+    if isinstance(rid, datetime.datetime) and isinstance(start, datetime.datetime) and (
+            rid.tzinfo is not None and start.tzinfo is not None):
+        rid = rid.astimezone(start.tzinfo)  # the series' own zone, as its dates are shown
+    return describe_instance(rid if rid is not None else key)

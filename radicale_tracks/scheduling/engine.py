@@ -35,7 +35,9 @@ from radicale_tracks.core.broker import attendee_messages, organizer_messages
 from radicale_tracks.core.itip import (ItipError, ItipMessage, Method, all_attendees,
                                        as_list, attendees_of, main_components, organizer_of,
                                        parameter, parse_calendar, sequence_of)
-from radicale_tracks.core.receipt import Outcome, apply_message
+from radicale_tracks.core.receipt import (Outcome, apply_message, keep_organizer_stamps,
+                                          organizer_stamps_differ,
+                                          without_override_recurrence)
 from radicale_tracks.core.scheduling import (
     Role, is_consequential, merge_partstats, owner_attendee, partstats_of, scheduling_role,
     strip_schedule_parameters, with_organizer_schedule_status, with_partstats,
@@ -196,6 +198,8 @@ class Scheduler:
         new = write.new
         if new is not None and write.old is not None and write.merge:
             new = merge_partstats(new, write.old, addresses)
+        if new is not None and role is Role.ORGANIZER:
+            new = without_override_recurrence(new)
         if role is Role.ORGANIZER:
             self._organizer(connection, write, new, addresses, store, assistant, now, outcome)
         else:
@@ -427,6 +431,10 @@ class Scheduler:
             plan.append((message, recipient))
         if new is not None:
             stored = with_organizer_schedule_status(new, status) if status else new
+            if write.old is not None and organizer_stamps_differ(stored, write.old):
+                # the copy keeps the organizer's SEQUENCE and DTSTAMP, not the ones the
+                # attendee's client wrote: the organizer's next message is ordered by them
+                stored = keep_organizer_stamps(stored, write.old)
             store(None if write.new is not None and stored.to_ical() == write.new.to_ical()
                   else stored)
             if write.old is not None and not is_consequential(write.old, new) and (
@@ -538,8 +546,10 @@ class Scheduler:
     def _mail(self, message: ItipMessage, calendar: Calendar, old: Calendar | None
               ) -> "OutgoingMail":
         """An RFC 6047 message for someone outside this server."""
+        from radicale_tracks.core.broker import changed_instances
         from radicale_tracks.core.summaries import (describe_changes, describe_instance,
-                                                    meeting_facts)
+                                                    describe_instance_changes,
+                                                    describe_instance_key, meeting_facts)
         from radicale_tracks.mail.compose import compose_mail, message_id_for
 
         sent = message.calendar()
@@ -556,8 +566,19 @@ class Scheduler:
         if message.method is Method.REQUEST:
             kind = "invitation"
             if message.changes:
-                context["changes"] = describe_changes(old, sent, message.changes) or [
+                # per instance: a changed occurrence against the occurrence it replaced
+                per = {key: found for key, found in changed_instances(old, calendar).items()
+                       if key is None or key in message.instances}
+                context["changes"] = (describe_instance_changes(old, calendar, per) if per
+                                      else describe_changes(old, sent, message.changes)) or [
                     "%s changed" % name.lower() for name in message.changes]
+                keys = sorted(key for key in per if key is not None)
+                if per and None not in per:
+                    context["instance"] = ", ".join(describe_instance_key(calendar, key)
+                                                    for key in keys)
+                    if len(keys) == 1:
+                        context["meeting"] = dict(meeting_facts(calendar, keys[0]),
+                                                  join_url="")
         elif message.method is Method.CANCEL:
             kind = "cancellation"
         else:

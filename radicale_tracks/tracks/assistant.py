@@ -28,12 +28,14 @@ from icalendar import Calendar
 from sqlalchemy import Connection
 
 from radicale_tracks.core.addresses import AddressBook
-from radicale_tracks.core.broker import build_reply, organizer_messages
-from radicale_tracks.core.itip import (ItipMessage, Method, PartStat, as_list, attendees_of,
-                                      hides_attendees, main_components, master_of, organizer_of,
-                                      partstat_of, uid_of)
-from radicale_tracks.core.receipt import Outcome, Receipt, apply_message
+from radicale_tracks.core.broker import build_reply, changed_instances, organizer_messages
+from radicale_tracks.core.itip import (InstanceKey, ItipMessage, Method, PartStat, as_list,
+                                      attendees_of, hides_attendees, main_components,
+                                      master_of, organizer_of, partstat_of, sequence_of,
+                                      uid_of)
+from radicale_tracks.core.receipt import Outcome, Receipt, apply_message, keep_organizer_stamps
 from radicale_tracks.core.summaries import (describe_changes, describe_instance,
+                                            describe_instance_changes, describe_instance_key,
                                             meeting_facts)
 from radicale_tracks.core.track_details import (TrackDetails, set_attendee_status,
                                                 track_copy, with_sent_by,
@@ -79,6 +81,9 @@ class OrganizerChange:
     or a message from an organizer elsewhere (``user`` None, ``external_organizer`` their
     address): then ``old`` is the track's copy as it was and ``new`` the copy with the
     message applied, and the participants already got the organizer's own invitation.
+    ``received`` is then the copy as the organizer's message left it (also when it
+    cancelled): the track copy keeps its SEQUENCE and DTSTAMP per instance, so the
+    organizer's next message is ordered against what the organizer sent.
     """
 
     user: str | None
@@ -86,6 +91,7 @@ class OrganizerChange:
     old: Calendar | None
     new: Calendar | None
     external_organizer: str | None = None
+    received: Calendar | None = None
 
     def organizer_addresses(self, book: AddressBook) -> frozenset[str]:
         if self.external_organizer is not None:
@@ -143,6 +149,13 @@ def _organizer(calendar: Calendar) -> tuple[str | None, str | None]:
         return None, None
     name = getattr(master.get("ORGANIZER"), "params", {}).get("CN")
     return organizer_of(master), str(name) if name else None
+
+
+def _sequence(calendar: Calendar) -> int:
+    """The SEQUENCE of the meeting as kept (the organizer's; a CANCEL made here for a
+    deleted object counts one more, which is not the organizer's)."""
+    master = master_of(calendar)
+    return sequence_of(master) if master is not None else 0
 
 
 def _timestamp(calendar: Calendar) -> int | None:
@@ -303,6 +316,10 @@ class Assistant:
             store_organizer(None)
         copy = track_copy(with_track_details(receipt.calendar, details),
                           self.book.is_assistant_side)
+        if change.received is not None:
+            # the message applied was re-authored here (DTSTAMP now): the organizer's
+            # own SEQUENCE and DTSTAMP are what their next message is compared with
+            copy = keep_organizer_stamps(copy, change.received)
         href = meeting.href if meeting is not None else copy_href(uid)
         self.calendars.write_copy(track.slug, href, copy.to_ical().decode("utf-8"))
         facts = meeting_facts(copy)
@@ -310,7 +327,7 @@ class Assistant:
         store.save_meeting(connection, track.id, uid, href=href, organizer=organizer,
                            source_path=change.source_path, summary=facts["summary"],
                            dtstart=_timestamp(copy),
-                           sequence=next((m.sequence for m in received), 0),
+                           sequence=_sequence(copy),
                            status="cancelled" if cancelled else "active", now=now_ts)
         new_members = self._record_members(connection, track, organizer, organizer_name,
                                            change, now_ts)
@@ -323,7 +340,8 @@ class Assistant:
                 Outcome.REPLY_APPLIED: "reply"}.get(receipt.outcome, receipt.outcome.value)
         store.record_activity(connection, at=now_ts, kind=kind, track_id=track.id, uid=uid,
                               actor=organizer, summary=self._activity_summary(
-                                  kind, facts["summary"], receipt))
+                                  kind, facts["summary"], receipt,
+                                  self._instance_changes(change.old, change.new), copy))
         store.touch_track(connection, track.id, now_ts)
         self._send(connection, mails, track, uid, now)
         logger.info("Assistant %s uid %r in track %s (%s)", kind, uid, track.slug,
@@ -399,7 +417,7 @@ class Assistant:
             user=change.user, source_path=change.source_path,
             old=with_track_details(change.old, details) if change.old is not None else None,
             new=with_track_details(change.new, details) if change.new is not None else None,
-            external_organizer=change.external_organizer)
+            external_organizer=change.external_organizer, received=change.received)
 
     def _attendee_of(self, track: Track, received: list[ItipMessage]) -> str:
         track_address = self.book.track_address(track.token)
@@ -509,9 +527,10 @@ class Assistant:
         elif new_meeting:
             mails.add("meeting_ready", organizer, organizer_name, base, reply, "REPLY")
         else:
-            changes = describe_changes(change.old, change.new or copy, receipt.changes)
             mails.add("meeting_changed", organizer, organizer_name,
-                      dict(base, changes=changes), reply, "REPLY")
+                      dict(base, **self._what_changed(change, copy, receipt.changes, None,
+                                                     facts["join_url"])),
+                      reply, "REPLY")
         for recipient, sent in per_recipient.items():
             itip = itip_for(recipient, sent)
             method = sent.method.value if itip else None
@@ -532,9 +551,10 @@ class Assistant:
                 mails.add("meeting_added", recipient, names.get(recipient), base, itip,
                           method)
             else:
-                changes = describe_changes(change.old, change.new or copy, sent.changes)
                 mails.add("meeting_changed", recipient, names.get(recipient),
-                          dict(base, changes=changes), itip, method)
+                          dict(base, **self._what_changed(
+                              change, copy, sent.changes, sent.instances,
+                              facts["join_url"])), itip, method)
 
     def _send(self, connection: Connection, mails: _Mails, track: Track | None,
               uid: str, now: datetime.datetime) -> None:
@@ -553,8 +573,51 @@ class Assistant:
                 track_id=track.id if track else None, uid=uid))
         enqueue(connection, rendered, int(now.timestamp()))
 
+    def _instance_changes(self, old: Calendar | None, new: Calendar | None
+                          ) -> dict[InstanceKey, tuple[str, ...]]:
+        """What the organizer changed, per instance, as members see the meeting (the
+        assistant's own answer and delivery bookkeeping are not the organizer's change)."""
+        if old is None or new is None:
+            return {}
+        side = self.book.is_assistant_side
+        return changed_instances(track_copy(old, side), track_copy(new, side))
+
+    def _what_changed(self, change: OrganizerChange, copy: Calendar,
+                      changes: tuple[str, ...], instances: tuple[InstanceKey, ...] | None,
+                      join_url: str) -> dict[str, Any]:
+        """``changes`` (sentences) and, when only occurrences changed, ``instance`` (their
+        dates) and ``meeting`` (the facts of that occurrence): a change to one occurrence
+        is reported as one, compared with the occurrence it replaced, not the series.
+        ``instances``: the ones the recipient's message carries (None: all)."""
+        new = change.new or copy
+        per = self._instance_changes(change.old, new)
+        if instances is not None:
+            per = {key: found for key, found in per.items()
+                   if key is None or key in instances}
+        if not per:
+            return {"changes": describe_changes(change.old, new, changes)}
+        result: dict[str, Any] = {"changes": describe_instance_changes(change.old, new, per)}
+        if None not in per:
+            keys = sorted(key for key in per if key is not None)
+            result["instance"] = ", ".join(describe_instance_key(new, key) for key in keys)
+            if len(keys) == 1:
+                result["meeting"] = dict(meeting_facts(copy, keys[0]), join_url=join_url)
+        return result
+
     @staticmethod
-    def _activity_summary(kind: str, summary: str, receipt: Receipt) -> str:
+    def _activity_summary(kind: str, summary: str, receipt: Receipt,
+                          per_instance: dict[InstanceKey, tuple[str, ...]] | None = None,
+                          latest: Calendar | None = None) -> str:
+        if kind == "updated" and per_instance and None not in per_instance and (
+                latest is not None):
+            # only occurrences changed: which ones, and what changed in each
+            return "; ".join("%s (%s): %s changed" % (
+                summary, describe_instance_key(latest, key),
+                ", ".join(c.lower() for c in found))
+                for key, found in sorted(per_instance.items(), key=lambda i: i[0] or ""))
+        if kind == "updated" and per_instance and None in per_instance:
+            return "%s: %s changed" % (summary, ", ".join(
+                c.lower() for c in per_instance[None]))
         if kind == "updated" and receipt.changes:
             return "%s: %s changed" % (summary, ", ".join(c.lower() for c in receipt.changes))
         return "%s %s" % (summary, kind.replace("-", " "))
