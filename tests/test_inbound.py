@@ -292,10 +292,11 @@ def test_invitation_to_a_user_here_reaches_inbox_and_calendar(inbound: Inbound) 
 
 def invitation(uid: str, organizer: str, from_address: str, attendees: list[str],
                method: str = "REQUEST", summary: str = "Planning", extra: str = "",
-               dtstamp: str = "20260101T000000Z", sequence: int = 0) -> bytes:
+               dtstamp: str = "20260101T000000Z", sequence: int = 0,
+               start: str = "20270301T100000Z", end: str = "20270301T110000Z") -> bytes:
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "METHOD:" + method,
              "BEGIN:VEVENT", "UID:" + uid, "DTSTAMP:" + dtstamp,
-             "DTSTART:20270301T100000Z", "DTEND:20270301T110000Z",
+             "DTSTART:" + start, "DTEND:" + end,
              "SEQUENCE:%d" % sequence,
              "SUMMARY:" + summary, "ORGANIZER:mailto:" + organizer]
     lines += ["ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:" + a for a in attendees]
@@ -611,6 +612,51 @@ def test_attendee_copy_follows_same_sequence_changes_after_his_client_saved_it(
     assert done.returncode == 0, done.stderr
     _href, copy = _bobs_copy(inbound, uid)
     assert str(copy.walk("VEVENT")[0]["STATUS"]) == "CANCELLED", done.stderr
+
+
+# -- one occurrence changed ---------------------------------------------------------------
+
+def test_google_override_with_rrule_is_reported_as_that_occurrence(inbound: Inbound) -> None:
+    """Google sends a changed occurrence as an override that still carries the series'
+    RRULE: the track keeps one occurrence, and the organizer reads that the title of
+    that occurrence changed — not that the repetition changed, nor the series' date."""
+    uid = "%s@google.com" % uuid.uuid4().hex
+    attendees = ["assistant@example.org", "dana@external.test"]
+    rule = "RRULE:FREQ=WEEKLY;COUNT=6"
+    inbound.sink.take()
+    done = inbound.deliver(invitation(uid, "olivia@gmail.test", "olivia@gmail.test",
+                                      attendees, summary="Weekly sync", extra=rule),
+                           "olivia@gmail.test", "assistant@example.org")
+    assert done.returncode == 0 and b"created" in done.stderr, done.stderr
+    slug = inbound.track_of(uid)["slug"]
+    inbound.sink.settle()
+    inbound.sink.take()
+
+    override = invitation(uid, "olivia@gmail.test", "olivia@gmail.test", attendees,
+                          summary="Weekly sync with the customer",
+                          extra="RECURRENCE-ID:20270308T100000Z\n" + rule,
+                          sequence=1, start="20270308T100000Z",
+                          end="20270308T110000Z")
+    done = inbound.deliver(override, "olivia@gmail.test", "assistant@example.org")
+    assert done.returncode == 0 and b"updated" in done.stderr, done.stderr
+
+    copy = _track_copy(inbound, slug)
+    stored = {str(c.get("RECURRENCE-ID", "")) and c.decoded("RECURRENCE-ID"): c
+              for c in copy.walk("VEVENT")}
+    moved = stored[datetime.datetime(2027, 3, 8, 10, tzinfo=UTC)]
+    assert str(moved["SUMMARY"]) == "Weekly sync with the customer"
+    assert moved.get("RRULE") is None          # an override is one occurrence
+    assert str(stored[""]["SUMMARY"]) == "Weekly sync"
+
+    changed = mails_for(inbound.sink, 1)[("meeting_changed", "olivia@gmail.test")]
+    text = changed.text()
+    assert "Weekly sync → Weekly sync with the customer" in text, text
+    assert "repetition" not in text and "Weekly sync → Weekly sync\n" not in text, text
+    assert "8 March 2027" in text and "1 March 2027" not in text, text
+
+    shown = inbound.cli("tracks", "show", slug).stdout
+    assert "Weekly sync (Monday 8 March 2027, 10:00): summary changed" in shown, shown
+    assert "rrule" not in shown, shown
 
 
 # -- LMTP --------------------------------------------------------------------------------
