@@ -160,3 +160,30 @@ def test_organizer_override_with_rrule_is_one_occurrence_for_the_broker() -> Non
     assert sentences == ["Title: Weekly sync → Weekly sync (new)",
                          "Monday 11 January 2027, 10:00: Title: Weekly sync → "
                          "Weekly sync with the customer"]
+
+
+def test_two_versions_stamped_within_one_second_are_not_a_retry() -> None:
+    """DTSTAMP has whole seconds: an organizer who saves twice within one (the server
+    stamps what it sends) makes two versions with equal SEQUENCE and DTSTAMP. A different
+    time, title or status is the newer version; the same content again is a retry —
+    whatever the copy added of its own (answers, alarms, the track's details)."""
+    stored = apply_message(_override_message(), _series()).calendar
+    assert stored is not None
+    moved = Calendar.from_ical(_override_message().to_ical().replace(
+        b"DTSTART;TZID=Europe/Berlin:20270111T100000",
+        b"DTSTART;TZID=Europe/Berlin:20270111T103000"))
+    applied = apply_message(moved, stored)
+    assert applied.outcome is Outcome.UPDATED and "DTSTART" in applied.changes
+
+    copy = Calendar.from_ical(stored.to_ical().replace(
+        b"PARTSTAT=ACCEPTED:mailto:bob", b"PARTSTAT=DECLINED:mailto:bob"))
+    for component in main_components(copy).values():
+        component.add("URL", "https://example.org/track/")
+    assert apply_message(_override_message(), copy).outcome is Outcome.STALE
+
+    cancel = Calendar.from_ical(CANCEL_SAME_SEQUENCE.replace(
+        "DTSTAMP:20261202T090000Z", "DTSTAMP:20261201T090000Z"))
+    cancelled = apply_message(cancel, _series())
+    assert cancelled.outcome is Outcome.CANCELLED and cancelled.calendar is not None
+    again = apply_message(cancel, cancelled.calendar)
+    assert again.outcome is Outcome.STALE and again.reason.startswith("duplicate")

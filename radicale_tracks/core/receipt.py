@@ -41,7 +41,8 @@ from radicale_tracks.core.itip import (
     dtstamp_of, exdate_keys, first, main_components, partstat_of, sequence_of,
     set_property, sorted_instances, uid_of)
 from radicale_tracks.core.leniency import drop_override_recurrence
-from radicale_tracks.core.signature import changed_properties, is_significant
+from radicale_tracks.core.signature import (SIGNIFICANT_PROPERTIES, changed_properties,
+                                           is_significant)
 from radicale_tracks.core.validation import validate
 
 
@@ -126,8 +127,22 @@ def _stored_for(stored: Mapping[InstanceKey, Component], key: InstanceKey
     return stored.get(None) if key is not None else None
 
 
-def _staleness(incoming: Component, stored: Component | None) -> str | None:
-    """Why ``incoming`` is not newer than ``stored`` (RFC 5546 §2.1.5), or None."""
+#: What only the organizer changes: a copy differing here from a message with the same
+#: SEQUENCE and DTSTAMP holds another version (two writes within one second), not the
+#: same one (a retry). Copies add their own PARTSTAT, alarms, track details, so the rest
+#: cannot tell.
+_ORGANIZER_CONTENT = SIGNIFICANT_PROPERTIES + ("SUMMARY", "LOCATION")
+
+
+def _staleness(incoming: Component, stored: Component | None,
+               previous: Component | None = None,
+               content: tuple[str, ...] = _ORGANIZER_CONTENT) -> str | None:
+    """Why ``incoming`` is not newer than ``stored`` (RFC 5546 §2.1.5), or None.
+
+    Equal SEQUENCE and DTSTAMP is the same message again — unless the organizer's
+    ``content`` differs from ``previous`` (the stored instance; default ``stored``):
+    DTSTAMP has whole seconds, and two versions stamped within one are not a retry.
+    """
     if stored is None:
         return None
     new_sequence, old_sequence = sequence_of(incoming), sequence_of(stored)
@@ -137,6 +152,9 @@ def _staleness(incoming: Component, stored: Component | None) -> str | None:
         return None
     new_stamp = dtstamp_of(incoming) or _EPOCH
     old_stamp = dtstamp_of(stored) or _EPOCH
+    if new_stamp == old_stamp and set(changed_properties(
+            stored if previous is None else previous, incoming)) & set(content):
+        return None
     if new_stamp == old_stamp:
         return "duplicate: SEQUENCE %d and DTSTAMP %s equal the stored ones" % (
             new_sequence, _stamp(new_stamp))
@@ -266,7 +284,8 @@ def _request(message: Calendar, incoming: Mapping[InstanceKey, Component],
     fresh: dict[InstanceKey, Component] = {}
     reasons: list[str] = []
     for key, component in incoming.items():
-        reason = _staleness(component, _stored_for(stored, key))
+        reason = _staleness(component, _stored_for(stored, key),
+                            _before(stored, key, component))
         if reason is None:
             fresh[key] = component
         else:
@@ -335,7 +354,8 @@ def _cancel(message: Calendar, incoming: Mapping[InstanceKey, Component],
             existing: Calendar, stored: Mapping[InstanceKey, Component]) -> Receipt:
     whole = incoming.get(None)
     if whole is not None:
-        reason = _staleness(whole, stored.get(None) or next(iter(stored.values())))
+        reason = _staleness(whole, stored.get(None) or next(iter(stored.values())),
+                            content=("STATUS",))
         if reason is not None:
             return _stale([reason], incoming)
         result = {key: _cancelled(component, whole) for key, component in stored.items()}
@@ -352,7 +372,7 @@ def _cancel(message: Calendar, incoming: Mapping[InstanceKey, Component],
         if target is None or reference is None:
             missing.append("%s is not in the stored object" % _label(key))
             continue
-        reason = _staleness(component, reference)
+        reason = _staleness(component, reference, target, content=("STATUS",))
         if reason is not None:
             stale.append("%s: %s" % (_label(key), reason))
             continue
