@@ -608,16 +608,15 @@ class Assistant:
     def _activity_summary(kind: str, summary: str, receipt: Receipt,
                           per_instance: dict[InstanceKey, tuple[str, ...]] | None = None,
                           latest: Calendar | None = None) -> str:
-        if kind == "updated" and per_instance and None not in per_instance and (
-                latest is not None):
-            # only occurrences changed: which ones, and what changed in each
-            return "; ".join("%s (%s): %s changed" % (
-                summary, describe_instance_key(latest, key),
-                ", ".join(c.lower() for c in found))
-                for key, found in sorted(per_instance.items(), key=lambda i: i[0] or ""))
-        if kind == "updated" and per_instance and None in per_instance:
-            return "%s: %s changed" % (summary, ", ".join(
-                c.lower() for c in per_instance[None]))
+        if kind == "updated" and per_instance and latest is not None:
+            # the series and each occurrence that changed, each with what changed in it
+            parts = []
+            for key in sorted(per_instance, key=lambda k: (k is not None, k or "")):
+                names = ", ".join(c.lower() for c in per_instance[key])
+                parts.append("%s: %s changed" % (summary, names) if key is None else
+                             "%s (%s): %s changed" % (
+                                 summary, describe_instance_key(latest, key), names))
+            return "; ".join(parts)
         if kind == "updated" and receipt.changes:
             return "%s: %s changed" % (summary, ", ".join(c.lower() for c in receipt.changes))
         return "%s %s" % (summary, kind.replace("-", " "))
