@@ -301,10 +301,13 @@ def test_invitation_to_a_user_here_reaches_inbox_and_calendar(inbound: Inbound) 
 # -- trust -------------------------------------------------------------------------------
 
 def invitation(uid: str, organizer: str, from_address: str, attendees: list[str],
-               method: str = "REQUEST", summary: str = "Planning", extra: str = "") -> bytes:
+               method: str = "REQUEST", summary: str = "Planning", extra: str = "",
+               dtstamp: str = "20260101T000000Z", sequence: int = 0,
+               start: str = "20270301T100000Z", end: str = "20270301T110000Z") -> bytes:
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "METHOD:" + method,
-             "BEGIN:VEVENT", "UID:" + uid, "DTSTAMP:20260101T000000Z",
-             "DTSTART:20270301T100000Z", "DTEND:20270301T110000Z", "SEQUENCE:0",
+             "BEGIN:VEVENT", "UID:" + uid, "DTSTAMP:" + dtstamp,
+             "DTSTART:" + start, "DTEND:" + end,
+             "SEQUENCE:%d" % sequence,
              "SUMMARY:" + summary, "ORGANIZER:mailto:" + organizer]
     lines += ["ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:" + a for a in attendees]
     lines += [line for line in extra.splitlines() if line]
@@ -489,6 +492,181 @@ def test_refresh_counter_and_reply_to_a_track(inbound: Inbound) -> None:
                 if str(e["UID"]) == uid)  # the track holds two meetings by now
     dana = next(a for a in _as_list(copy["ATTENDEE"]) if "dana@" in str(a))
     assert dana.params["PARTSTAT"] == "DECLINED", done.stderr
+
+
+# -- ordering: the organizer's SEQUENCE and DTSTAMP ----------------------------------------
+#
+# Evolution keeps SEQUENCE for a cancellation, Google and Outlook for minor edits: only
+# DTSTAMP says which version is newer (RFC 5546 §2.1.5). The copies kept here must be
+# ordered by the organizer's stamps, not by the moment a copy was written.
+
+def evolution_mail(uid: str, attendees: list[str], dtstamp: str, method: str = "REQUEST",
+                   summary: str = "Design review") -> bytes:
+    """Evan's Evolution: every version SEQUENCE 0, DTSTAMP when he saved it."""
+    extra = "STATUS:CANCELLED" if method == "CANCEL" else ""
+    return invitation(uid, "evan@external.test", "evan@external.test", attendees,
+                      method=method, summary=summary, extra=extra, dtstamp=dtstamp)
+
+
+def _track_copy(inbound: Inbound, slug: str) -> Calendar:
+    """The one meeting of a track without members here, as stored."""
+    folder = inbound.server.folder / "collection-root" / "assistant" / slug
+    (path,) = folder.glob("*.ics")
+    return Calendar.from_ical(path.read_bytes())
+
+
+def test_same_sequence_update_and_cancel_reach_the_track(inbound: Inbound) -> None:
+    uid = "evolution-%s@external.test" % uuid.uuid4().hex
+    attendees = ["assistant@example.org", "dana@external.test"]
+    inbound.sink.take()
+    done = inbound.deliver(evolution_mail(uid, attendees, "20260101T000000Z"),
+                           "evan@external.test", "assistant@example.org")
+    assert done.returncode == 0 and b"created" in done.stderr, done.stderr
+    slug = inbound.track_of(uid)["slug"]
+    inbound.sink.settle()
+    inbound.sink.take()
+
+    # a minor edit: same SEQUENCE, later DTSTAMP — applied
+    update = evolution_mail(uid, attendees, "20260102T000000Z",
+                            summary="Design review (room 2)")
+    done = inbound.deliver(update, "evan@external.test", "assistant@example.org")
+    assert done.returncode == 0 and b"updated" in done.stderr, done.stderr
+    copy = _track_copy(inbound, slug)
+    assert str(copy.walk("VEVENT")[0]["SUMMARY"]) == "Design review (room 2)"
+    changed = mails_for(inbound.sink, 1)[("meeting_changed", "evan@external.test")]
+    assert "Design review (room 2)" in changed.text()
+
+    # Evolution sends the same version again (another mail): a retry, nothing happens
+    inbound.sink.settle()
+    inbound.sink.take()
+    again = evolution_mail(uid, attendees, "20260102T000000Z",
+                           summary="Design review (room 2)")
+    done = inbound.deliver(again, "evan@external.test", "assistant@example.org")
+    assert done.returncode == 0 and b"duplicate" in done.stderr, done.stderr
+    assert inbound.sink.settle(quiet=1.0) == []
+
+    # the cancellation keeps SEQUENCE 0 too
+    cancel = evolution_mail(uid, attendees, "20260103T000000Z", method="CANCEL")
+    done = inbound.deliver(cancel, "evan@external.test", "assistant@example.org")
+    assert done.returncode == 0 and b"cancelled" in done.stderr, done.stderr
+    copy = _track_copy(inbound, slug)
+    assert str(copy.walk("VEVENT")[0]["STATUS"]) == "CANCELLED"
+    shown = inbound.cli("tracks", "show", slug).stdout
+    activity = shown.split("activity (newest first):", 1)[1].split()
+    assert activity[3:5] == ["cancelled", "Design"], shown    # the newest line
+    assert "cancelled seq 0" in shown, shown  # the organizer's SEQUENCE, not one made here
+    kinds = {(m.kind, m.recipient) for m in inbound.sink.wait_for(1)}
+    assert ("meeting_cancelled", "evan@external.test") in kinds
+
+
+def _objects_with_hrefs(server: RadicaleServer, user: str, path: str
+                        ) -> list[tuple[str, str]]:
+    """(href, calendar data) of every object of a calendar collection."""
+    body = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
+            'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/>'
+            '<C:calendar-data/></D:prop><C:filter><C:comp-filter name="VCALENDAR"/>'
+            '</C:filter></C:calendar-query>')
+    answer = server.session(user).request(
+        "REPORT", server.url + path, data=body,
+        headers={"Depth": "1", "Content-Type": "application/xml"})
+    assert answer.status_code == 207, answer.text
+    found = []
+    for response in ET.fromstring(answer.content).iter("{DAV:}response"):
+        href = response.findtext("{DAV:}href") or ""
+        data = response.findtext(".//{urn:ietf:params:xml:ns:caldav}calendar-data")
+        if data:
+            found.append((href, data))
+    return found
+
+
+def _bobs_copy(inbound: Inbound, uid: str) -> tuple[str, Calendar]:
+    for href, data in _objects_with_hrefs(inbound.server, "bob", "/bob/calendar/"):
+        calendar = Calendar.from_ical(data)
+        if any(str(e["UID"]) == uid for e in calendar.walk("VEVENT")):
+            return href, calendar
+    raise AssertionError("bob has no copy of %s" % uid)
+
+
+def test_attendee_copy_follows_same_sequence_changes_after_his_client_saved_it(
+        inbound: Inbound) -> None:
+    """Bob's client accepts through CalDAV and stamps DTSTAMP with its own (fast) clock,
+    as Thunderbird and Evolution do; the organizer's later same-SEQUENCE update and
+    cancellation still reach his copy."""
+    uid = "evolution-%s@external.test" % uuid.uuid4().hex
+    attendees = ["bob@example.org", "dana@external.test"]
+    done = inbound.deliver(evolution_mail(uid, attendees, "20260101T000000Z"),
+                           "evan@external.test", "bob@example.org")
+    assert done.returncode == 0, done.stderr
+    href, copy = _bobs_copy(inbound, uid)
+    event = copy.walk("VEVENT")[0]
+    for attendee in _as_list(event["ATTENDEE"]):
+        if "bob@" in str(attendee):
+            attendee.params["PARTSTAT"] = "ACCEPTED"
+            attendee.params.pop("RSVP", None)
+    event.pop("DTSTAMP")
+    event.add("DTSTAMP", datetime.datetime.now(UTC) + datetime.timedelta(days=1))
+    saved = put(inbound.server.session("bob"), inbound.server.url + href,
+                copy.to_ical().decode())
+    assert saved.status_code in (201, 204), saved.text
+
+    update = evolution_mail(uid, attendees, "20260102T000000Z",
+                            summary="Design review (room 2)")
+    done = inbound.deliver(update, "evan@external.test", "bob@example.org")
+    assert done.returncode == 0, done.stderr
+    _href, copy = _bobs_copy(inbound, uid)
+    event = copy.walk("VEVENT")[0]
+    assert str(event["SUMMARY"]) == "Design review (room 2)", done.stderr
+
+    cancel = evolution_mail(uid, attendees, "20260103T000000Z", method="CANCEL")
+    done = inbound.deliver(cancel, "evan@external.test", "bob@example.org")
+    assert done.returncode == 0, done.stderr
+    _href, copy = _bobs_copy(inbound, uid)
+    assert str(copy.walk("VEVENT")[0]["STATUS"]) == "CANCELLED", done.stderr
+
+
+# -- one occurrence changed ---------------------------------------------------------------
+
+def test_google_override_with_rrule_is_reported_as_that_occurrence(inbound: Inbound) -> None:
+    """Google sends a changed occurrence as an override that still carries the series'
+    RRULE: the track keeps one occurrence, and the organizer reads that the title of
+    that occurrence changed — not that the repetition changed, nor the series' date."""
+    uid = "%s@google.com" % uuid.uuid4().hex
+    attendees = ["assistant@example.org", "dana@external.test"]
+    rule = "RRULE:FREQ=WEEKLY;COUNT=6"
+    inbound.sink.take()
+    done = inbound.deliver(invitation(uid, "olivia@gmail.test", "olivia@gmail.test",
+                                      attendees, summary="Weekly sync", extra=rule),
+                           "olivia@gmail.test", "assistant@example.org")
+    assert done.returncode == 0 and b"created" in done.stderr, done.stderr
+    slug = inbound.track_of(uid)["slug"]
+    inbound.sink.settle()
+    inbound.sink.take()
+
+    override = invitation(uid, "olivia@gmail.test", "olivia@gmail.test", attendees,
+                          summary="Weekly sync with the customer",
+                          extra="RECURRENCE-ID:20270308T100000Z\n" + rule,
+                          sequence=1, start="20270308T100000Z",
+                          end="20270308T110000Z")
+    done = inbound.deliver(override, "olivia@gmail.test", "assistant@example.org")
+    assert done.returncode == 0 and b"updated" in done.stderr, done.stderr
+
+    copy = _track_copy(inbound, slug)
+    stored = {str(c.get("RECURRENCE-ID", "")) and c.decoded("RECURRENCE-ID"): c
+              for c in copy.walk("VEVENT")}
+    moved = stored[datetime.datetime(2027, 3, 8, 10, tzinfo=UTC)]
+    assert str(moved["SUMMARY"]) == "Weekly sync with the customer"
+    assert moved.get("RRULE") is None          # an override is one occurrence
+    assert str(stored[""]["SUMMARY"]) == "Weekly sync"
+
+    changed = mails_for(inbound.sink, 1)[("meeting_changed", "olivia@gmail.test")]
+    text = changed.text()
+    assert "Weekly sync → Weekly sync with the customer" in text, text
+    assert "repetition" not in text and "Weekly sync → Weekly sync\n" not in text, text
+    assert "8 March 2027" in text and "1 March 2027" not in text, text
+
+    shown = inbound.cli("tracks", "show", slug).stdout
+    assert "Weekly sync (Monday 8 March 2027, 10:00): summary changed" in shown, shown
+    assert "rrule" not in shown, shown
 
 
 # -- LMTP --------------------------------------------------------------------------------

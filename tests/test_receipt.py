@@ -50,6 +50,9 @@ CASES = [
          ("ATTENDEE", "DTEND", "DTSTART"), "updated RECURRENCE-ID %s" % K1),
     case("google-master-keeps-newer-override", Outcome.UPDATED, (None,), False, ("SUMMARY",),
          "updated the master"),
+    # Google: an override still carrying the series' RRULE; one occurrence's title changed
+    case("google-override-with-rrule", Outcome.UPDATED, (K1,), False, ("SUMMARY",),
+         "updated RECURRENCE-ID %s" % K1),
     case("cancel-whole", Outcome.CANCELLED, (None,), True, ("STATUS",),
          "object single-1@example.org cancelled"),
     case("cancel-instance-existing-override", Outcome.INSTANCE_CANCELLED, (K1,), True,

@@ -622,3 +622,46 @@ def test_an_attendee_cannot_make_a_copy_someone_elses_meeting(
                           auth=("carol", USERS["carol"]),
                           headers={"Content-Type": "text/calendar"})
     assert answer.status_code == 403 and "organized by" not in answer.text
+
+
+# -- one occurrence changed (issue 16) ---------------------------------------------------
+
+
+def test_an_override_carrying_the_series_rrule_is_one_occurrence(
+        world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
+    """A client that writes an override with the series' RRULE (as Google does): it is
+    stored as one occurrence, and the people invited read that this occurrence's title
+    changed — on its date — not that the repetition changed."""
+    server, _sink = world
+    uid = uid_for("series")
+    alice = calendars(server, "alice")
+    people = ["bob@example.org", "dana@example.net"]
+    series = organized(uid, "Weekly", START, people).replace(
+        "SEQUENCE:0\r\n", "SEQUENCE:0\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\n")
+    alice.save_event(series)
+    mail.wait_for(1)
+    mail.take()
+
+    second = START + datetime.timedelta(days=7)
+    # (the caldav library bumps the master's SEQUENCE on every save: the override too)
+    override = organized(uid, "Weekly with the customer", second, people,
+                         sequence=1).replace(
+        "SEQUENCE:1\r\n", "SEQUENCE:1\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\n"
+        "RECURRENCE-ID:%s\r\n" % second.strftime("%Y%m%dT%H%M%SZ"))
+    vevent = override[override.index("BEGIN:VEVENT"):override.index("END:VCALENDAR")]
+    alice.save_event(series.replace("END:VCALENDAR", vevent + "END:VCALENDAR"))
+
+    stored = Calendar.from_ical(find(server, "alice", uid).data)
+    overrides = [c for c in stored.walk("VEVENT") if c.get("RECURRENCE-ID") is not None]
+    assert [c.get("RRULE") for c in overrides] == [None]
+    bobs = Calendar.from_ical(find(server, "bob", uid).data)
+    (bobs_override,) = [c for c in bobs.walk("VEVENT") if c.get("RECURRENCE-ID") is not None]
+    assert bobs_override.get("RRULE") is None
+    assert str(bobs_override["SUMMARY"]) == "Weekly with the customer"
+
+    (update,) = mail.wait_for(1)
+    assert update.recipient == "dana@example.net"
+    text = update.text()
+    assert "New title: Weekly with the customer" in text, text
+    assert "repetition" not in text, text
+    assert "8 March 2027" in text, text

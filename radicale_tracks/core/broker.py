@@ -334,6 +334,19 @@ def _diff(before: _Version | None, after: _Version) -> _Diff:
     return _Diff(before, after, old_at, new_at, cancelled, changed, frozenset(fresh))
 
 
+def changed_instances(old: Calendar | None, new: Calendar | None
+                      ) -> dict[InstanceKey, tuple[str, ...]]:
+    """What changed from ``old`` to ``new``, instance by instance: the master (None) and
+    each override, an override compared with the occurrence it replaces (the master's
+    values there) — the facts the mails and the activity log report. Instances cancelled
+    or new are not listed; nothing when either version is missing.
+    """
+    before, after = _version(old), _version(new)
+    if before is None or after is None:
+        return {}
+    return _diff(before, after).changed
+
+
 def _updated(before: _Version | None, after: _Version, ours: frozenset[str],
              now: datetime, outbox: _Outbox) -> None:
     """Created or modified: REQUESTs for what changed, CANCELs for what was taken away."""

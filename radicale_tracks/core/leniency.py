@@ -7,6 +7,9 @@ meeting at the wrong time:
 * DTEND and DURATION both present (RFC 5545 §3.6.1 forbids it; Thunderbird's own test
   messages do it, with values that disagree): DTEND wins and DURATION goes — how libical
   and Thunderbird read such an event;
+* an override (RECURRENCE-ID) that still carries the series' RRULE/RDATE/EXDATE/EXRULE
+  (Google Calendar sends them): an override is one occurrence (RFC 5545 §3.8.4.4), so
+  they go — kept, they would read as a change of the repetition and a series of its own;
 * ``ATTACH`` with a ``file:`` URI points into the sender's disk (or, on a careless
   client, the reader's): dropped;
 * a DATE written where DATE-TIME is the default, without ``VALUE=DATE`` (ZideStore,
@@ -43,6 +46,7 @@ from radicale_tracks.core.addresses import as_uri, read_address
 from radicale_tracks.core.itip import ItipError, as_list
 
 #: properties whose default value type is DATE-TIME (RFC 5545 §3.8.2, §3.8.5)
+_RECURRENCE = ("RRULE", "RDATE", "EXDATE", "EXRULE")
 _DATE_TIME_DEFAULT = ("DTSTART", "DTEND", "DUE", "RECURRENCE-ID", "EXDATE", "RDATE")
 
 
@@ -53,6 +57,17 @@ def drop_redundant_duration(component: Component) -> bool:
         return False
     del component["DURATION"]
     return True
+
+
+def drop_override_recurrence(component: Component) -> list[str]:
+    """Remove RRULE/RDATE/EXDATE/EXRULE from an override (a component with
+    RECURRENCE-ID); the names removed."""
+    if component.get("RECURRENCE-ID") is None:
+        return []
+    removed = [name for name in _RECURRENCE if component.get(name) is not None]
+    for name in removed:
+        del component[name]
+    return removed
 
 
 def drop_local_attachments(component: Component) -> int:

@@ -9,9 +9,17 @@ arrives, by mail or from a local organizer/attendee:
 * REPLY (§3.2.3): set the replying attendee's PARTSTAT in the organizer's copy.
 
 Ordering follows RFC 5546 §2.1.5: a component is newer when its SEQUENCE is higher, or
-equal with a later DTSTAMP; anything else (older or a duplicate) is stale. A REPLY is
-stale only when its SEQUENCE is lower than the stored instance's. Other methods are the
-caller's business and come back IGNORED.
+equal with a later DTSTAMP; anything else (older, or a retry with the same SEQUENCE and
+DTSTAMP) is stale. A REPLY is stale only when its SEQUENCE is lower than the stored
+instance's. Other methods are the caller's business and come back IGNORED.
+
+The comparison is only right when the stored copy carries the *organizer's* SEQUENCE
+and DTSTAMP per instance — not the moment we (or an attendee's client) wrote it: a later
+CANCEL or update that keeps SEQUENCE (Evolution; Google and Outlook for minor edits)
+would look older and be lost. Whoever stores a copy derived from a message the server
+re-authored (the assistant's track copies) restores them with
+:func:`keep_organizer_stamps`. Overrides are stored without RRULE/RDATE/EXDATE (Google
+sends the series' RRULE on an override): an override is one occurrence.
 
 Pure: the answer is a :class:`Receipt` (an outcome, the object to store or None, and a
 reason); nothing is stored, sent or logged. Inputs are never mutated.
@@ -32,7 +40,9 @@ from radicale_tracks.core.itip import (
     InstanceKey, Method, as_list, attendees_of, copy_component, derive_instance,
     dtstamp_of, exdate_keys, first, main_components, partstat_of, sequence_of,
     set_property, sorted_instances, uid_of)
-from radicale_tracks.core.signature import changed_properties, is_significant
+from radicale_tracks.core.leniency import drop_override_recurrence
+from radicale_tracks.core.signature import (SIGNIFICANT_PROPERTIES, changed_properties,
+                                           is_significant)
 from radicale_tracks.core.validation import validate
 
 
@@ -87,7 +97,9 @@ def apply_message(message: Calendar, existing: Calendar | None) -> Receipt:
             return _ignored("a %s message does not apply to a stored %s" % (
                 theirs.name, mine.name), touched)
     if method is Method.REQUEST:
-        return _request(message, incoming, existing, stored)
+        return _request(message, {key: _as_stored(component)
+                                   for key, component in incoming.items()},
+                        existing, stored)
     if existing is None or not stored:
         return _ignored("nothing to cancel" if method is Method.CANCEL
                         else "no stored object to apply the REPLY to", touched)
@@ -115,8 +127,22 @@ def _stored_for(stored: Mapping[InstanceKey, Component], key: InstanceKey
     return stored.get(None) if key is not None else None
 
 
-def _staleness(incoming: Component, stored: Component | None) -> str | None:
-    """Why ``incoming`` is not newer than ``stored`` (RFC 5546 §2.1.5), or None."""
+#: What only the organizer changes: a copy differing here from a message with the same
+#: SEQUENCE and DTSTAMP holds another version (two writes within one second), not the
+#: same one (a retry). Copies add their own PARTSTAT, alarms, track details, so the rest
+#: cannot tell.
+_ORGANIZER_CONTENT = SIGNIFICANT_PROPERTIES + ("SUMMARY", "LOCATION")
+
+
+def _staleness(incoming: Component, stored: Component | None,
+               previous: Component | None = None,
+               content: tuple[str, ...] = _ORGANIZER_CONTENT) -> str | None:
+    """Why ``incoming`` is not newer than ``stored`` (RFC 5546 §2.1.5), or None.
+
+    Equal SEQUENCE and DTSTAMP is the same message again — unless the organizer's
+    ``content`` differs from ``previous`` (the stored instance; default ``stored``):
+    DTSTAMP has whole seconds, and two versions stamped within one are not a retry.
+    """
     if stored is None:
         return None
     new_sequence, old_sequence = sequence_of(incoming), sequence_of(stored)
@@ -126,6 +152,9 @@ def _staleness(incoming: Component, stored: Component | None) -> str | None:
         return None
     new_stamp = dtstamp_of(incoming) or _EPOCH
     old_stamp = dtstamp_of(stored) or _EPOCH
+    if new_stamp == old_stamp and set(changed_properties(
+            stored if previous is None else previous, incoming)) & set(content):
+        return None
     if new_stamp == old_stamp:
         return "duplicate: SEQUENCE %d and DTSTAMP %s equal the stored ones" % (
             new_sequence, _stamp(new_stamp))
@@ -143,7 +172,67 @@ def _label(key: InstanceKey) -> str:
     return "RECURRENCE-ID %s" % key if key is not None else "the master"
 
 
+def keep_organizer_stamps(calendar: Calendar, organizer_version: Calendar | None
+                          ) -> Calendar:
+    """``calendar`` with each instance's SEQUENCE and DTSTAMP taken from
+    ``organizer_version`` (its override there, else its master's), so that the next
+    message of the organizer is ordered against what the organizer sent, not against the
+    moment a copy was written. Instances the organizer's version does not have keep
+    theirs. A new object; the inputs are not changed.
+    """
+    result = Calendar.from_ical(calendar.to_ical())
+    if organizer_version is None:
+        return result
+    theirs = main_components(organizer_version)
+    for key, component in main_components(result).items():
+        source = theirs[key] if key in theirs else theirs.get(None)
+        if source is None:
+            continue
+        set_property(component, "SEQUENCE", sequence_of(source))
+        stamp = first(source.get("DTSTAMP"))
+        if stamp is not None:
+            set_property(component, "DTSTAMP", copy.deepcopy(stamp))
+    return result
+
+
+def organizer_stamps_differ(calendar: Calendar, organizer_version: Calendar) -> bool:
+    """Whether :func:`keep_organizer_stamps` would change ``calendar``."""
+    theirs = main_components(organizer_version)
+    for key, component in main_components(calendar).items():
+        source = theirs[key] if key in theirs else theirs.get(None)
+        if source is None:
+            continue
+        if sequence_of(component) != sequence_of(source) or (
+                first(source.get("DTSTAMP")) is not None
+                and dtstamp_of(component) != dtstamp_of(source)):
+            return True
+    return False
+
+
+def without_override_recurrence(calendar: Calendar) -> Calendar:
+    """``calendar`` with its overrides stored as one occurrence each (no RRULE/RDATE/
+    EXDATE, :func:`~radicale_tracks.core.leniency.drop_override_recurrence`); the same
+    object when there is nothing to repair."""
+    if not any(component.get("RECURRENCE-ID") is not None and any(
+            component.get(name) is not None for name in ("RRULE", "RDATE", "EXDATE",
+                                                         "EXRULE"))
+               for component in main_components(calendar).values()):
+        return calendar
+    result = Calendar.from_ical(calendar.to_ical())
+    for component in main_components(result).values():
+        drop_override_recurrence(component)
+    return result
+
+
 # --- assembling the stored object ------------------------------------------------------
+
+
+def _as_stored(component: Component) -> Component:
+    """A copy of a message component as it is stored: an override without the series'
+    recurrence rules (a client fault, see :mod:`radicale_tracks.core.leniency`)."""
+    result = copy_component(component)
+    drop_override_recurrence(result)
+    return result
 
 
 def _assemble(base: Calendar, components: Mapping[InstanceKey, Component],
@@ -195,7 +284,8 @@ def _request(message: Calendar, incoming: Mapping[InstanceKey, Component],
     fresh: dict[InstanceKey, Component] = {}
     reasons: list[str] = []
     for key, component in incoming.items():
-        reason = _staleness(component, _stored_for(stored, key))
+        reason = _staleness(component, _stored_for(stored, key),
+                            _before(stored, key, component))
         if reason is None:
             fresh[key] = component
         else:
@@ -264,7 +354,8 @@ def _cancel(message: Calendar, incoming: Mapping[InstanceKey, Component],
             existing: Calendar, stored: Mapping[InstanceKey, Component]) -> Receipt:
     whole = incoming.get(None)
     if whole is not None:
-        reason = _staleness(whole, stored.get(None) or next(iter(stored.values())))
+        reason = _staleness(whole, stored.get(None) or next(iter(stored.values())),
+                            content=("STATUS",))
         if reason is not None:
             return _stale([reason], incoming)
         result = {key: _cancelled(component, whole) for key, component in stored.items()}
@@ -281,7 +372,7 @@ def _cancel(message: Calendar, incoming: Mapping[InstanceKey, Component],
         if target is None or reference is None:
             missing.append("%s is not in the stored object" % _label(key))
             continue
-        reason = _staleness(component, reference)
+        reason = _staleness(component, reference, target, content=("STATUS",))
         if reason is not None:
             stale.append("%s: %s" % (_label(key), reason))
             continue

@@ -36,7 +36,9 @@ from radicale_tracks.core.broker import attendee_messages, organizer_messages
 from radicale_tracks.core.itip import (ItipError, ItipMessage, Method, all_attendees,
                                        as_list, attendees_of, main_components, organizer_of,
                                        parameter, parse_calendar, sequence_of)
-from radicale_tracks.core.receipt import Outcome, apply_message
+from radicale_tracks.core.receipt import (Outcome, apply_message, keep_organizer_stamps,
+                                          organizer_stamps_differ,
+                                          without_override_recurrence)
 from radicale_tracks.core.scheduling import (
     Role, is_consequential, merge_partstats, owner_attendee, partstats_of, scheduling_role,
     strip_schedule_parameters, with_organizer_schedule_status, with_partstats,
@@ -211,6 +213,8 @@ class Scheduler:
                 new = merge_attendee_change(write.old, new, addresses)
             elif write.merge:
                 new = merge_partstats(new, write.old, addresses)
+        if new is not None and role is Role.ORGANIZER:
+            new = without_override_recurrence(new)
         if role is Role.ORGANIZER:
             self._organizer(connection, write, new, addresses, store, assistant, now, outcome)
         else:
@@ -450,6 +454,10 @@ class Scheduler:
             plan.append((message, recipient))
         if new is not None:
             stored = with_organizer_schedule_status(new, status) if status else new
+            if write.old is not None and organizer_stamps_differ(stored, write.old):
+                # the copy keeps the organizer's SEQUENCE and DTSTAMP, not the ones the
+                # attendee's client wrote: the organizer's next message is ordered by them
+                stored = keep_organizer_stamps(stored, write.old)
             store(None if write.sent is not None and stored.to_ical() == write.sent.to_ical()
                   else stored)
             if write.old is not None and not is_consequential(write.old, new) and (
@@ -561,6 +569,7 @@ class Scheduler:
     def _mail(self, message: ItipMessage, calendar: Calendar, old: Calendar | None
               ) -> "OutgoingMail":
         """An RFC 6047 message for someone outside this server."""
+        from radicale_tracks.core.broker import changed_instances
         from radicale_tracks.core.summaries import (describe_instance, describe_update,
                                                     meeting_facts)
         from radicale_tracks.mail.compose import compose_mail, message_id_for
@@ -580,11 +589,17 @@ class Scheduler:
         if message.method is Method.REQUEST:
             kind = "invitation"
             if message.changes:
-                # what changed in words, for the occurrence(s) the message is about
-                instance, changes = describe_update(old, sent, message.changes,
-                                                    message.instances)
+                # what changed in words, for the occurrence(s) the message is about:
+                # per instance, a changed occurrence against the occurrence it replaced
+                changes, instances = message.changes, message.instances
+                per = {key: found for key, found in changed_instances(old, calendar).items()
+                       if key in message.instances}
+                if per:
+                    changes = tuple(sorted({n for found in per.values() for n in found}))
+                    instances = tuple(per)
+                instance, sentences = describe_update(old, sent, changes, instances)
                 context["instance"] = instance
-                context["changes"] = changes or ["Some details changed."]
+                context["changes"] = sentences or ["Some details changed."]
         elif message.method is Method.CANCEL:
             kind = "cancellation"
         else:

@@ -30,12 +30,12 @@ from icalendar import Calendar
 from sqlalchemy import Connection
 
 from radicale_tracks.core.addresses import AddressBook, read_address
-from radicale_tracks.core.broker import build_reply, organizer_messages
-from radicale_tracks.core.itip import (ItipError, ItipMessage, Method, PartStat, as_list,
-                                      attendees_of, hides_attendees, main_components,
-                                      master_of, organizer_of, partstat_of, uid_of,
-                                      unaddressable_attendees)
-from radicale_tracks.core.receipt import Outcome, Receipt, apply_message
+from radicale_tracks.core.broker import build_reply, changed_instances, organizer_messages
+from radicale_tracks.core.itip import (InstanceKey, ItipError, ItipMessage, Method, PartStat,
+                                      as_list, attendees_of, hides_attendees,
+                                      main_components, master_of, organizer_of, partstat_of,
+                                      sequence_of, uid_of, unaddressable_attendees)
+from radicale_tracks.core.receipt import Outcome, Receipt, apply_message, keep_organizer_stamps
 from radicale_tracks.core.resources import resources_of
 from radicale_tracks.core.summaries import (describe_answer, describe_instance,
                                             describe_update, first_occurrence,
@@ -86,6 +86,9 @@ class OrganizerChange:
     or a message from an organizer elsewhere (``user`` None, ``external_organizer`` their
     address): then ``old`` is the track's copy as it was and ``new`` the copy with the
     message applied, and the participants already got the organizer's own invitation.
+    ``received`` is then the copy as the organizer's message left it (also when it
+    cancelled): the track copy keeps its SEQUENCE and DTSTAMP per instance, so the
+    organizer's next message is ordered against what the organizer sent.
     """
 
     user: str | None
@@ -93,6 +96,7 @@ class OrganizerChange:
     old: Calendar | None
     new: Calendar | None
     external_organizer: str | None = None
+    received: Calendar | None = None
 
     def organizer_addresses(self, book: AddressBook) -> frozenset[str]:
         if self.external_organizer is not None:
@@ -150,6 +154,13 @@ def _organizer(calendar: Calendar) -> tuple[str | None, str | None]:
         return None, None
     name = getattr(master.get("ORGANIZER"), "params", {}).get("CN")
     return organizer_of(master), str(name) if name else None
+
+
+def _sequence(calendar: Calendar) -> int:
+    """The SEQUENCE of the meeting as kept (the organizer's; a CANCEL made here for a
+    deleted object counts one more, which is not the organizer's)."""
+    master = master_of(calendar)
+    return sequence_of(master) if master is not None else 0
 
 
 def _timestamp(calendar: Calendar) -> int | None:
@@ -333,6 +344,10 @@ class Assistant:
             store_organizer(None)
         copy = track_copy(with_track_details(receipt.calendar, details),
                           self.book.is_assistant_side)
+        if change.received is not None:
+            # the message applied was re-authored here (DTSTAMP now): the organizer's
+            # own SEQUENCE and DTSTAMP are what their next message is compared with
+            copy = keep_organizer_stamps(copy, change.received)
         href = meeting.href if meeting is not None else copy_href(uid)
         self.calendars.write_copy(track.slug, href, copy.to_ical().decode("utf-8"))
         facts = meeting_facts(copy)
@@ -340,7 +355,7 @@ class Assistant:
         store.save_meeting(connection, track.id, uid, href=href, organizer=organizer,
                            source_path=change.source_path, summary=facts["summary"],
                            dtstart=_timestamp(copy),
-                           sequence=next((m.sequence for m in received), 0),
+                           sequence=_sequence(copy),
                            status="cancelled" if cancelled else "active", now=now_ts)
         resources = self.resources(connection, change.old, change.new)
         new_members = self._record_members(connection, track, organizer, organizer_name,
@@ -451,7 +466,7 @@ class Assistant:
             user=change.user, source_path=change.source_path,
             old=with_track_details(change.old, details) if change.old is not None else None,
             new=with_track_details(change.new, details) if change.new is not None else None,
-            external_organizer=change.external_organizer)
+            external_organizer=change.external_organizer, received=change.received)
 
     def _attendee_of(self, track: Track, received: list[ItipMessage]) -> str:
         track_address = self.book.track_address(track.token)
@@ -547,6 +562,7 @@ class Assistant:
 
         def update(recipient: str, changes: tuple[str, ...],
                    instances: tuple[Any, ...]) -> dict[str, Any]:
+            changes, instances = self._focus(change.old, new_version, changes, instances)
             instance, sentences = describe_update(change.old, new_version, changes,
                                                   instances, self.zone_for(recipient))
             return context(recipient, instance=instance, changes=sentences)
@@ -646,14 +662,41 @@ class Assistant:
                 track_id=track.id if track else None, uid=uid))
         enqueue(connection, rendered, int(now.timestamp()))
 
-    @staticmethod
-    def _activity_summary(kind: str, summary: str, receipt: Receipt,
+    def _instance_changes(self, old: Calendar | None, new: Calendar | None
+                          ) -> dict[InstanceKey, tuple[str, ...]]:
+        """What the organizer changed, per instance, as members see the meeting (the
+        assistant's own answer and delivery bookkeeping are not the organizer's change)."""
+        if old is None or new is None:
+            return {}
+        side = self.book.is_assistant_side
+        return changed_instances(track_copy(old, side), track_copy(new, side))
+
+    def _focus(self, old: Calendar | None, new: Calendar, changes: tuple[str, ...],
+               instances: tuple[InstanceKey, ...]) -> tuple[tuple[str, ...],
+                                                         tuple[InstanceKey, ...]]:
+        """(property names, instances) of what the organizer changed, as members see it.
+
+        The message's or receipt's own list counts the assistant's answer and names the
+        series when an override was rewritten; the per-instance comparison names the
+        occurrence that changed (an override against the occurrence it replaced). Only
+        the instances the recipient's message carries are kept.
+        """
+        per = self._instance_changes(old, new)
+        if instances:
+            per = {key: found for key, found in per.items()
+                   if key in instances or (key is None and None in instances)}
+        if not per:
+            return changes, instances
+        names = tuple(sorted({name for found in per.values() for name in found}))
+        return names, tuple(per)
+
+    def _activity_summary(self, kind: str, summary: str, receipt: Receipt,
                           old: Calendar | None = None, new: Calendar | None = None) -> str:
         """The activity line (``tracks show``, the Meetings page): what happened in
         words, the occurrence it happened to, in the event's own zone."""
         if kind == "updated" and new is not None:
-            instance, sentences = describe_update(old, new, receipt.changes,
-                                                  receipt.instances)
+            changes, instances = self._focus(old, new, receipt.changes, receipt.instances)
+            instance, sentences = describe_update(old, new, changes, instances)
             head = "%s (%s)" % (summary, instance) if instance else summary
             return "%s: %s" % (head, " ".join(sentences) if sentences else "updated")
         if kind == "instance-cancelled" and new is not None:

@@ -144,7 +144,7 @@ class AssistantMail:
             return MailAnswer(Answer.KEPT, receipt.reason)
         new = None if receipt.outcome is Outcome.CANCELLED else receipt.calendar
         change = OrganizerChange(user=None, source_path=None, old=existing, new=new,
-                                 external_organizer=organizer)
+                                 external_organizer=organizer, received=receipt.calendar)
         self.assistant.handle_organizer_change(connection, change, lambda _stored: None)
         after = store.meeting_by_uid(connection, uid, organizer)
         if after is None:
