@@ -16,8 +16,7 @@ from radicale_tracks.core.itip import dtstamp_of, main_components, sequence_of, 
 from radicale_tracks.core.receipt import (Outcome, apply_message, keep_organizer_stamps,
                                           organizer_stamps_differ,
                                           without_override_recurrence)
-from radicale_tracks.core.summaries import (describe_instance_changes, describe_instance_key,
-                                            meeting_facts)
+from radicale_tracks.core.summaries import describe_update, meeting_facts
 from vectors.itip.canonical import load
 
 K1 = "20270111T090000Z"
@@ -133,12 +132,9 @@ def test_changes_are_computed_per_instance_against_the_replaced_occurrence() -> 
     new = apply_message(_override_message(), old).calendar
     assert new is not None
     assert changed_instances(old, new) == {K1: ("SUMMARY",)}
-    sentences = describe_instance_changes(old, new, changed_instances(old, new))
-    assert sentences == ["Title: Weekly sync → Weekly sync with the customer"]
-    assert describe_instance_key(new, K1) == "Monday 11 January 2027, 10:00"
-    facts = meeting_facts(new, K1)
-    assert facts["summary"] == "Weekly sync with the customer"
-    assert facts["when"].startswith("Monday 11 January 2027, 10:00–11:00")
+    instance, sentences = describe_update(old, new, ("SUMMARY",), (K1,))
+    assert sentences == ["New title: Weekly sync with the customer (was: Weekly sync)."]
+    assert instance.startswith("Monday 11 January 2027, 10:00")
     assert meeting_facts(new)["when"].startswith("Monday 4 January 2027")
 
 
@@ -156,10 +152,12 @@ def test_organizer_override_with_rrule_is_one_occurrence_for_the_broker() -> Non
     # several instances: each sentence names its occurrence
     both = Calendar.from_ical(repaired.to_ical().replace(
         b"SUMMARY:Weekly sync\r\n", b"SUMMARY:Weekly sync (new)\r\n", 1))
-    sentences = describe_instance_changes(old, both, changed_instances(old, both))
-    assert sentences == ["Title: Weekly sync → Weekly sync (new)",
-                         "Monday 11 January 2027, 10:00: Title: Weekly sync → "
-                         "Weekly sync with the customer"]
+    # the series changed too: it is described as a whole, never as a new repetition
+    per = changed_instances(old, both)
+    assert set(per) == {None, K1}
+    instance, sentences = describe_update(old, both, ("SUMMARY",), tuple(per))
+    assert instance == ""
+    assert sentences == ["New title: Weekly sync (new) (was: Weekly sync)."]
 
 
 def test_two_versions_stamped_within_one_second_are_not_a_retry() -> None:
