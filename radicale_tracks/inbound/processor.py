@@ -45,6 +45,7 @@ from radicale_tracks.core.itip import (ItipError, Method, all_attendees, as_list
                                        attendees_of, main_components, master_of, organizer_of,
                                        parameter, parse_calendar, uid_of)
 from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
+from radicale_tracks.core.periods import periods_as_dates
 from radicale_tracks.core.timezones import normalize_timezones
 from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
                                            drop_or_refuse_broken, drop_redundant_duration)
@@ -367,7 +368,7 @@ class InboundProcessor:
     def _repaired(self, connection: Connection, calendar: Calendar, method: Method,
                   target: _Target) -> Calendar:
         """What real clients leave out, put back where it is unambiguous."""
-        calendar = normalize_timezones(calendar)
+        calendar = periods_as_dates(normalize_timezones(calendar))
         if "METHOD" not in calendar:
             calendar.add("METHOD", method.value)
         if "VERSION" not in calendar:

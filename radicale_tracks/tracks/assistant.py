@@ -158,6 +158,31 @@ def _timestamp(calendar: Calendar) -> int | None:
     return None
 
 
+def _apply_all(messages: list[ItipMessage], existing: Calendar | None) -> Receipt:
+    """Every message the broker made for the assistant's address, applied in order.
+
+    One change can make both a CANCEL (occurrences removed by EXDATE) and a REQUEST
+    (the series with its new RDATEs): applying only the first would lose the rest.
+    The outcome is the first message's unless a later one updated the copy.
+    """
+    receipt = apply_message(messages[0].calendar(), existing)
+    for later in messages[1:]:
+        if receipt.calendar is None:
+            break
+        following = apply_message(later.calendar(), receipt.calendar)
+        if following.calendar is None:
+            continue
+        outcome = (following.outcome if following.outcome in (Outcome.UPDATED,
+                                                               Outcome.CANCELLED)
+                   else receipt.outcome)
+        receipt = Receipt(outcome, following.calendar,
+                          "%s; %s" % (receipt.reason, following.reason),
+                          tuple(dict.fromkeys(receipt.instances + following.instances)),
+                          receipt.significant or following.significant,
+                          tuple(dict.fromkeys(receipt.changes + following.changes)))
+    return receipt
+
+
 @dataclass(frozen=True)
 class _PlannedMail:
     kind: str
@@ -272,7 +297,8 @@ class Assistant:
         existing_text = (self.calendars.read_copy(track.slug, meeting.href)
                          if track is not None and meeting is not None else None)
         existing = Calendar.from_ical(existing_text) if existing_text else None
-        receipt = apply_message(message.calendar(), existing)
+        receipt = _apply_all([m for m in received if m.recipient == message.recipient],
+                             existing)
         if receipt.outcome in (Outcome.STALE, Outcome.IGNORED) or receipt.calendar is None:
             store_organizer(None)
             if track is not None:

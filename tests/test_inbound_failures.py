@@ -1,0 +1,127 @@
+"""End to end: a series moved with ``RDATE;VALUE=PERIOD`` and what a failure leaves behind.
+
+``radicale-tracks deliver`` runs as Postfix's pipe would (a subprocess, the mail on
+stdin) against a real ``radicale-tracks serve`` and a real SMTP sink (the module fixture
+of ``test_inbound.py``). The fixtures imitate Outlook / Exchange: a weekly series, then
+an update that moves two occurrences by EXDATE plus ``RDATE;VALUE=PERIOD`` — one period
+with an explicit end in the series' Windows zone, one in UTC with a duration.
+
+A program error is forced in the ``deliver`` subprocess through ``sitecustomize`` (the
+only way to make a bug happen on purpose in another process): the sender must get a
+sentence, the admin the error, and no track folder may be left behind.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from icalendar import Calendar
+
+from test_inbound import (Inbound, collection_objects, fixture, inbound, invitation,  # noqa: F401
+                          stamp, track_events, uid_in)
+
+UTC = datetime.timezone.utc
+GENERIC = "could not process this message"
+
+
+def _starts(copy: Calendar) -> list[datetime.datetime]:
+    master = next(c for c in copy.walk("VEVENT") if c.get("RECURRENCE-ID") is None)
+    periods = master.get("RDATE")
+    values = periods if isinstance(periods, list) else [periods]
+    return sorted(p[0].astimezone(UTC) for value in values for p in
+                  (d.dt if isinstance(d.dt, tuple) else (d.dt,) for d in value.dts))
+
+
+def free_busy(inbound: Inbound, slug: str, start: str, end: str) -> str:
+    body = ('<?xml version="1.0"?><C:free-busy-query xmlns:C="urn:ietf:params:xml:ns:caldav">'
+            '<C:time-range start="%s" end="%s"/></C:free-busy-query>' % (start, end))
+    answer = inbound.server.session("bob").request(
+        "REPORT", "%s/assistant/%s/" % (inbound.server.url, slug), data=body,
+        headers={"Depth": "1", "Content-Type": "application/xml"})
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def test_reschedule_with_rdate_periods_is_followed(inbound: Inbound) -> None:
+    inbound.sink.take()
+    series = fixture("outlook_series_request.eml")
+    uid = uid_in(series)
+    done = inbound.deliver(series, "oscar@outlook.test", "assistant@example.org")
+    assert done.returncode == 0, done.stderr
+    slug = inbound.track_of(uid)["slug"]
+    inbound.sink.settle()
+    inbound.sink.take()
+
+    moved = fixture("outlook_reschedule_rdate_period.eml")
+    done = inbound.deliver(moved, "oscar@outlook.test", "assistant@example.org")
+    assert done.returncode == 0, done.stderr
+    assert b"Error" not in done.stderr and b"tuple" not in done.stderr, done.stderr
+    copy = track_events(inbound.server, slug)[0]
+    assert _starts(copy) == [datetime.datetime(2027, 1, 19, 13, 0, tzinfo=UTC),
+                             datetime.datetime(2027, 2, 2, 13, 0, tzinfo=UTC)]
+    # the index answers for the moved occurrences: busy at the new times, free at the old
+    busy = free_busy(inbound, slug, "20270119T000000Z", "20270120T000000Z")
+    assert "20270119T130000Z/20270119T140000Z" in busy
+    busy = free_busy(inbound, slug, "20270202T000000Z", "20270203T000000Z")
+    assert "20270202T130000Z/20270202T134500Z" in busy
+    assert "\nFREEBUSY" not in free_busy(inbound, slug, "20270118T000000Z",
+                                       "20270119T000000Z")
+    # the organizer is told, in a mail that names the change
+    mails = inbound.sink.wait_for(1)
+    assert any(m.recipient == "oscar@outlook.test" for m in mails)
+    shown = inbound.cli("tracks", "show", slug).stdout
+    assert "failed" not in shown
+
+
+def _sabotaged_env(tmp: Path) -> dict[str, str]:
+    """``deliver`` with the track copy's writer broken after the track folder exists."""
+    hook = tmp / "sitecustomize.py"
+    hook.write_text(
+        "from radicale_tracks.plugin import track_calendars\n"
+        "def _broken(self, slug, href, ics):\n"
+        "    raise AttributeError(\"'tuple' object has no attribute 'tzinfo'\")\n"
+        "track_calendars.StorageTrackCalendars.write_copy = _broken\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp), env.get("PYTHONPATH", "")])
+    return env
+
+
+def test_a_program_error_is_told_as_a_sentence_and_leaves_no_track(
+        inbound: Inbound, tmp_path: Path) -> None:
+    uid = "broken-%s" % uuid.uuid4().hex
+    raw = stamp(invitation(uid, "olivia@gmail.test", "Olivia <olivia@gmail.test>",
+                           ["assistant@example.org", "dana@external.test"],
+                           summary="Never half made"), "pass")
+    principal = inbound.server.folder / "collections" / "collection-root" / "assistant"
+    folders_before = sorted(p.name for p in principal.iterdir()) if principal.exists() else []
+    done = subprocess.run(
+        [sys.executable, "-m", "radicale_tracks.cli", "--config", str(inbound.server.config),
+         "deliver", "--sender", "olivia@gmail.test", "--recipient", "assistant@example.org"],
+        input=raw, capture_output=True, timeout=120, env=_sabotaged_env(tmp_path))
+    said = done.stderr.decode()
+    assert done.returncode == 65, said
+    assert GENERIC in said and "administrator" in said
+    assert "tuple" not in said and "AttributeError" not in said
+    assert len(said.strip().splitlines()) == 1
+    # no half-made track: no folder, no track row
+    folders_after = sorted(p.name for p in principal.iterdir()) if principal.exists() else []
+    assert folders_after == folders_before
+    listing = inbound.cli("tracks", "list").stdout
+    assert "Never half made" not in listing.split("assistant failures")[0]
+    # the admin finds it where the docs say: tracks list / show, quarantine list
+    assert uid in listing.split("assistant failures")[1]
+    shown = inbound.cli("tracks", "show", uid)
+    assert shown.returncode == 0 and "failed" in shown.stdout
+    assert "Traceback" in shown.stdout and "AttributeError" in shown.stdout
+    held = inbound.cli("quarantine", "list").stdout
+    line = next(line for line in held.splitlines() if uid in line or GENERIC in line)
+    assert "quarantined" in line
+    # the MTA's retry gets the same sentence, not the error
+    again = inbound.deliver(raw, "olivia@gmail.test", "assistant@example.org",
+                            authenticated="")
+    assert again.returncode == 65 and b"AttributeError" not in again.stderr
