@@ -15,6 +15,7 @@ import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, BinaryIO, Iterator
 
+from radicale_tracks.errors import TracksError
 from radicale_tracks.inbound import store
 
 if TYPE_CHECKING:
@@ -103,8 +104,11 @@ def deliver_command(args: argparse.Namespace) -> int:
         results = processor.process(raw, args.sender, list(args.recipient))
     except Exception as e:
         logger.debug("deliver failed", exc_info=True)
-        print("radicale-tracks deliver: temporary failure, try again later: %s" % (
-            _one_line(str(e)) or type(e).__name__), file=sys.stderr)
+        # our own errors (configuration, database schema) are sentences; anything else
+        # is a program error, whose text the sender must not read in a bounce
+        said = _one_line(str(e)) if isinstance(e, TracksError) else ""
+        print("radicale-tracks deliver: temporary failure, try again later%s" % (
+            ": " + said if said else ""), file=sys.stderr)
         return int(Code.TEMPORARY)
     for result in results:
         print("radicale-tracks deliver: %s: %s" % (result.recipient, _one_line(

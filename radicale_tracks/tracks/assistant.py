@@ -38,6 +38,7 @@ from radicale_tracks.core.summaries import (describe_changes, describe_instance,
 from radicale_tracks.core.track_details import (TrackDetails, set_attendee_status,
                                                 track_copy, with_sent_by,
                                                 with_track_details)
+from radicale_tracks.db.session import on_rollback
 from radicale_tracks.mail.compose import MailTemplates, compose_mail, message_id_for
 from radicale_tracks.outbox.mail import OutgoingMail
 from radicale_tracks.outbox.store import enqueue
@@ -55,6 +56,8 @@ class TrackCalendars(Protocol):
     """The track collections under the assistant principal (the storage implements it)."""
 
     def create_track_calendar(self, slug: str, title: str) -> None: ...
+
+    def remove_track_calendar(self, slug: str) -> None: ...
 
     def read_copy(self, slug: str, href: str) -> str | None: ...
 
@@ -462,6 +465,8 @@ class Assistant:
                                    feed_token=self.tokens(), title=title,
                                    organizer=organizer, organizer_user=change.user, now=now)
         self.calendars.create_track_calendar(slug, title)
+        # a failure later in this transaction rolls the track's rows back: its folder too
+        on_rollback(connection, lambda: self.calendars.remove_track_calendar(slug))
         return track
 
     def _record_members(self, connection: Connection, track: Track, organizer: str,
