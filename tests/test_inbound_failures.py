@@ -78,6 +78,25 @@ def test_reschedule_with_rdate_periods_is_followed(inbound: Inbound) -> None:
     assert "failed" not in shown
 
 
+def test_a_new_series_with_rdate_periods_opens_a_track(inbound: Inbound) -> None:
+    """The first invitation already names instances as periods (UTC with a duration,
+    zoned with an end): stored, indexed, no program error for the sender."""
+    uid = "periods-%s" % uuid.uuid4().hex
+    raw = invitation(uid, "olivia@gmail.test", "Olivia <olivia@gmail.test>",
+                     ["assistant@example.org", "bob@example.org"], summary="Periods",
+                     extra="RRULE:FREQ=WEEKLY;COUNT=2\n"
+                           "RDATE;VALUE=PERIOD:20270310T080000Z/PT30M\n"
+                           "RDATE;VALUE=PERIOD;TZID=Europe/Berlin:"
+                           "20270312T150000/20270312T170000")
+    done = inbound.deliver(raw, "olivia@gmail.test", "assistant@example.org")
+    assert done.returncode == 0, done.stderr
+    assert b"created" in done.stderr
+    slug = inbound.track_of(uid)["slug"]
+    busy = free_busy(inbound, slug, "20270310T000000Z", "20270313T000000Z")
+    assert "20270310T080000Z/20270310T083000Z" in busy
+    assert "20270312T140000Z/20270312T160000Z" in busy
+
+
 def _sabotaged_env(tmp: Path) -> dict[str, str]:
     """``deliver`` with the track copy's writer broken after the track folder exists."""
     hook = tmp / "sitecustomize.py"

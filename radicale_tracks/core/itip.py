@@ -27,6 +27,7 @@ from typing import Any, TypeAlias, cast
 from icalendar import Calendar, Component, vBroken, vCalAddress, vDDDTypes
 
 from radicale_tracks.core.addresses import normalize_address
+from radicale_tracks.core.period_values import period_bounds
 from radicale_tracks.errors import TracksError
 
 PRODID = "-//radicale-tracks//iTIP//EN"
@@ -318,21 +319,6 @@ class RecurrenceDate:
     @property
     def key(self) -> str:
         return recurrence_key(self.start)
-
-
-def period_bounds(value: Any) -> tuple[datetime, datetime] | None:
-    """A PERIOD value (a ``(start, end)`` or ``(start, duration)`` tuple) as its start
-    and end, or None when ``value`` is not one (or not a usable one)."""
-    if not isinstance(value, tuple) or len(value) != 2:
-        return None
-    begin, finish = value
-    if not isinstance(begin, datetime):
-        return None
-    if isinstance(finish, timedelta):
-        return begin, begin + finish
-    if isinstance(finish, datetime) and (finish.tzinfo is None) == (begin.tzinfo is None):
-        return begin, finish
-    return None
 
 
 def recurrence_dates(component: Component, name: str) -> list[RecurrenceDate]:

@@ -24,7 +24,8 @@ from datetime import datetime, timedelta
 from icalendar import Calendar, Component, vDDDTypes
 
 from radicale_tracks.core.itip import (date_value, derive_instance, first, instance_key,
-                                       period_bounds, recurrence_dates)
+                                       recurrence_dates)
+from radicale_tracks.core.period_values import period_bounds
 
 _RECURRING = ("VEVENT", "VTODO", "VJOURNAL")
 

@@ -19,7 +19,8 @@ from icalendar import Component, vBroken
 
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.itip import (DATE_PROPERTIES, as_list, as_text, date_value,
-                                      period_bounds, recurrence_key)
+                                      recurrence_key)
+from radicale_tracks.core.period_values import period_bounds
 
 Signature: TypeAlias = tuple[tuple[str, tuple[str, ...]], ...]
 """Property name → sorted canonical values, sorted by name; see :func:`component_signature`."""
