@@ -143,8 +143,11 @@ def test_a_program_error_is_told_as_a_sentence_and_leaves_no_track(
     assert shown.returncode == 0 and "failed" in shown.stdout
     assert "Traceback" in shown.stdout and "AttributeError" in shown.stdout
     held = inbound.cli("quarantine", "list").stdout
-    line = next(line for line in held.splitlines() if uid in line or GENERIC in line)
+    line = next(line for line in held.splitlines() if "Never half made" in line)
     assert "quarantined" in line
+    detail = inbound.cli("quarantine", "show", line.split()[0]).stdout
+    assert "failure: mail #" in detail and "AttributeError" in detail
+    assert "uid: " + uid in detail
     # the MTA's retry gets the same sentence, not the error
     again = inbound.deliver(raw, "olivia@gmail.test", "assistant@example.org",
                             authenticated="")

@@ -330,8 +330,8 @@ class SchedulingStorageMixin:
             except Exception as e:
                 logger.exception("Scheduling failed on %s/%s by %r%s", collection_path, href,
                                  owner, " (with the assistant)" if with_assistant else "")
-                if with_assistant:
-                    self._record_failure(write, e)
+                self._record_failure(write, e, "assistant" if with_assistant
+                                     else "scheduling")
                 continue
             if outcome.deliveries or outcome.statuses:
                 logger.info("Scheduled %s/%s (%s): %s", collection_path, href,
@@ -365,7 +365,8 @@ class SchedulingStorageMixin:
         if self.sender_thread is not None:
             self.sender_thread.wake()
 
-    def _record_failure(self, write: "ObjectWrite", error: Exception) -> None:
+    def _record_failure(self, write: "ObjectWrite", error: Exception,
+                        what: str = "assistant") -> None:
         from radicale_tracks.tracks.assistant import record_failure
 
         latest = write.new if write.new is not None else write.old
@@ -375,7 +376,7 @@ class SchedulingStorageMixin:
             with self.database.begin() as connection:
                 record_failure(connection, at=int(_now().timestamp()), uid=uid,
                                actor=write.owner, error=error,
-                               detail=traceback.format_exc(limit=20))
+                               detail=traceback.format_exc(limit=20), what=what)
         except Exception:
             logger.exception("Could not record the assistant failure")
 

@@ -592,11 +592,13 @@ class Assistant:
 
 
 def record_failure(connection: Connection, *, at: int, uid: str | None, actor: str | None,
-                   error: BaseException, detail: str, track_id: int | None = None) -> None:
-    """An assistant failure, where ``tracks show`` and ``tracks list`` show it."""
+                   error: BaseException, detail: str, track_id: int | None = None,
+                   what: str = "assistant") -> None:
+    """A failure of the assistant (or of ``what`` else processed a write), where
+    ``tracks show`` and ``tracks list`` show it — for the admin: people never read it."""
     store.record_activity(connection, at=at, kind="failed", uid=uid, actor=actor,
                           track_id=track_id,
-                          summary="assistant failed: %s: %s" % (type(error).__name__, error),
+                          summary="%s failed: %s: %s" % (what, type(error).__name__, error),
                           detail=detail)
 
 
