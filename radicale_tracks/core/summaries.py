@@ -11,7 +11,8 @@ from typing import Any
 
 from icalendar import Calendar
 
-from radicale_tracks.core.itip import attendees_of, master_of
+from radicale_tracks.core.itip import (RecurrenceDate, attendees_of, main_components, master_of,
+                                       recurrence_dates)
 
 
 def _value(component: Any, name: str) -> Any:
@@ -82,6 +83,51 @@ def meeting_facts(calendar: Calendar) -> dict[str, str]:
 
 
 
+def _occurrence_moment(value: RecurrenceDate, zone: Any) -> str:
+    """An RDATE/EXDATE value in the series' zone, a PERIOD with its own end."""
+    start = value.start
+    if isinstance(start, datetime.datetime) and start.tzinfo is not None and zone:
+        start = start.astimezone(zone)
+    text = format_moment(start)
+    end = value.end
+    if end is not None and isinstance(start, datetime.datetime):
+        end = end.astimezone(start.tzinfo) if start.tzinfo and end.tzinfo else end
+        text += "–" + (end.strftime("%H:%M") if end.date() == start.date()
+                       else format_moment(end))
+    return text
+
+
+def _own_times(value: RecurrenceDate, override: Any, master: Any) -> RecurrenceDate:
+    """An added occurrence's start and end: its override's, its period's, or its start
+    with the series' length."""
+    start, end = (_value(override, "DTSTART"), end_of(override)) if override is not None \
+        else (None, None)
+    if isinstance(start, datetime.datetime) and isinstance(end, datetime.datetime):
+        return RecurrenceDate(start, end)
+    first_start, first_end = _value(master, "DTSTART"), end_of(master)
+    if (value.end is None and isinstance(value.start, datetime.datetime) and
+            isinstance(first_start, datetime.datetime) and
+            isinstance(first_end, datetime.datetime)):
+        return RecurrenceDate(value.start, value.start + (first_end - first_start))
+    return value
+
+
+def _occurrence_changes(old: Any, new: Any, components: dict[Any, Any]) -> list[str]:
+    """Occurrences added (RDATE) or removed (EXDATE), named by their own times (an
+    added occurrence's override, when there is one, says when it really is)."""
+    start = _value(new, "DTSTART")
+    zone = start.tzinfo if isinstance(start, datetime.datetime) else None
+    sentences = []
+    for name, label in (("RDATE", "Added"), ("EXDATE", "Removed")):
+        before = {d.key for d in recurrence_dates(old, name)}
+        fresh = [_own_times(d, components.get(d.key), new) if name == "RDATE" else d
+                 for d in recurrence_dates(new, name) if d.key not in before]
+        if fresh:
+            sentences.append("%s: %s" % (label, "; ".join(
+                _occurrence_moment(d, zone) for d in sorted(fresh, key=lambda d: d.key))))
+    return sentences
+
+
 def describe_changes(old: Calendar | None, new: Calendar, changes: tuple[str, ...] | list[str]
                      ) -> list[str]:
     """One sentence per changed property of the master, e.g. ``Time: … → …``."""
@@ -99,6 +145,8 @@ def describe_changes(old: Calendar | None, new: Calendar, changes: tuple[str, ..
                                               new_master.get(name, "(none)")))
     if {"RRULE", "RDATE", "EXDATE"} & set(changes):
         sentences.append("The repetition changed.")
+        sentences.extend(_occurrence_changes(old_master, new_master,
+                                             main_components(new)))
     if "STATUS" in changes:
         sentences.append("Status: %s → %s" % (old_master.get("STATUS", "CONFIRMED"),
                                               new_master.get("STATUS", "CONFIRMED")))
