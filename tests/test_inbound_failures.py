@@ -73,7 +73,8 @@ def test_reschedule_with_rdate_periods_is_followed(inbound: Inbound) -> None:
                                        "20270119T000000Z")
     # the organizer is told, in a mail that names the change
     mails = inbound.sink.wait_for(1)
-    assert any(m.recipient == "oscar@outlook.test" for m in mails)
+    told = next(m for m in mails if m.recipient == "oscar@outlook.test")
+    assert "19 January" in told.text() and "2 February" in told.text()
     shown = inbound.cli("tracks", "show", slug).stdout
     assert "failed" not in shown
 

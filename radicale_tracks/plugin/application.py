@@ -40,6 +40,7 @@ from radicale.item import filter as radicale_filter
 from sqlalchemy.exc import SQLAlchemyError
 
 from radicale_tracks.plugin.outbox_post import freebusy_post
+from radicale_tracks.plugin.put_repair import rewrite_periods
 from radicale_tracks.plugin.schedule_boxes import (INBOX, OUTBOX, box_of, ensure_boxes,
                                                    remove_message)
 from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingProperties,
@@ -360,12 +361,15 @@ class Application(radicale_app.Application):
             return refused
         storage.take_rewritten()
         storage.take_schedule_tag()
+        periods_rewritten = rewrite_periods(
+            environ, self.configuration.get("server", "max_content_length"))
         try:
             status, headers, answer, xml_request = super().do_PUT(
                 environ, base_prefix, path, user, user_groups, request_info)
         finally:
             storage.expect_schedule_tag_match(False)
         rewritten, tag = storage.take_rewritten(), storage.take_schedule_tag()
+        rewritten = rewritten or periods_rewritten
         if isinstance(headers, dict) and status in (client.CREATED, client.NO_CONTENT):
             if rewritten:
                 headers = {k: v for k, v in headers.items() if k.lower() != "etag"}
