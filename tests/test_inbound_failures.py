@@ -14,10 +14,13 @@ sentence, the admin the error, and no track folder may be left behind.
 from __future__ import annotations
 
 import datetime
+import email
+import email.policy
 import os
 import subprocess
 import sys
 import uuid
+from email.message import EmailMessage
 from pathlib import Path
 
 from icalendar import Calendar
@@ -153,3 +156,41 @@ def test_a_program_error_is_told_as_a_sentence_and_leaves_no_track(
     again = inbound.deliver(raw, "olivia@gmail.test", "assistant@example.org",
                             authenticated="")
     assert again.returncode == 65 and b"AttributeError" not in again.stderr
+
+
+def _renamed(raw: bytes, old: str, new: str) -> bytes:
+    """The same invitation, one SEQUENCE later, with a new title (a new Message-ID)."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, EmailMessage)
+    part = next(p for p in message.walk() if p.get_content_type() == "text/calendar")
+    text = part.get_content()
+    text = text.replace("SUMMARY:" + old, "SUMMARY:" + new).replace(
+        "SEQUENCE:0", "SEQUENCE:1").replace("DTSTAMP:20260101T000000Z",
+                                            "DTSTAMP:20260102T000000Z")
+    part.set_content(text.encode("utf-8"), maintype="text", subtype="calendar",
+                     params={"method": "REQUEST"}, disposition="inline")
+    message.replace_header("Message-ID", "<%s@tests>" % uuid.uuid4().hex)
+    return message.as_bytes(policy=email.policy.SMTP)
+
+
+def test_a_failed_update_of_a_track_shows_in_the_track(inbound: Inbound, tmp_path: Path
+                                                       ) -> None:
+    """A program error on a meeting a track already holds: the track and its copy stay
+    as they were, the failure and its traceback show in ``tracks show <track>``."""
+    uid = "kept-%s" % uuid.uuid4().hex
+    first = invitation(uid, "olivia@gmail.test", "Olivia <olivia@gmail.test>",
+                       ["assistant@example.org", "bob@example.org"], summary="Kept")
+    assert inbound.deliver(first, "olivia@gmail.test", "assistant@example.org"
+                           ).returncode == 0
+    slug = inbound.track_of(uid)["slug"]
+    update = stamp(_renamed(first, "Kept", "Renamed"), "pass")
+    done = subprocess.run(
+        [sys.executable, "-m", "radicale_tracks.cli", "--config", str(inbound.server.config),
+         "deliver", "--sender", "olivia@gmail.test", "--recipient", "assistant@example.org"],
+        input=update, capture_output=True, timeout=120, env=_sabotaged_env(tmp_path))
+    assert done.returncode == 65 and GENERIC.encode() in done.stderr, done.stderr
+    copy = track_events(inbound.server, slug)[0]
+    assert str(copy.walk("VEVENT")[0]["SUMMARY"]) == "Kept"
+    shown = inbound.cli("tracks", "show", slug).stdout
+    assert "failed" in shown and "Traceback" in shown and "AttributeError" in shown
+

@@ -298,8 +298,10 @@ class InboundProcessor:
                     return Disposition(recipient, Code.REFUSED, None, reason)
                 row_id = self._record(connection, raw, mail, digest, envelope_sender,
                                       recipient, result, releasing)
+                meeting = tracks_store.meeting_by_uid(connection, uid) if uid else None
                 tracks_store.record_activity(
                     connection, at=int(self.clock().timestamp()), kind="failed", uid=uid,
+                    track_id=meeting.track_id if meeting is not None else None,
                     actor=(mail.from_address if mail else None) or envelope_sender or None,
                     summary="mail #%d to %s could not be processed: %s: %s" % (
                         row_id, recipient, type(error).__name__, _short(error)),
