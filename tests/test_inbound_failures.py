@@ -25,7 +25,7 @@ from pathlib import Path
 
 from icalendar import Calendar
 
-from test_inbound import (Inbound, collection_objects, fixture, inbound, invitation,  # noqa: F401
+from test_inbound import (Inbound, fixture, inbound, invitation,  # noqa: F401
                           stamp, track_events, uid_in)
 
 UTC = datetime.timezone.utc

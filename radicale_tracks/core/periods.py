@@ -25,7 +25,6 @@ from icalendar import Calendar, Component, vDDDTypes
 
 from radicale_tracks.core.itip import (date_value, derive_instance, first, instance_key,
                                        recurrence_dates)
-from radicale_tracks.core.period_values import period_bounds
 
 _RECURRING = ("VEVENT", "VTODO", "VJOURNAL")
 
@@ -99,4 +98,4 @@ def _in_zone_of(end: datetime, start: datetime) -> datetime:
     return end
 
 
-__all__ = ["has_periods", "period_bounds", "periods_as_dates"]
+__all__ = ["has_periods", "periods_as_dates"]

@@ -166,12 +166,14 @@ def _apply_all(messages: list[ItipMessage], existing: Calendar | None) -> Receip
 
     One change can make both a CANCEL (occurrences removed by EXDATE) and a REQUEST
     (the series with its new RDATEs): applying only the first would lose the rest.
-    The outcome is the first message's unless a later one updated the copy.
+    The outcome is the first applied message's unless a later one updated the copy; a
+    stale or ignored message leaves the copy to the next one.
     """
     receipt = apply_message(messages[0].calendar(), existing)
     for later in messages[1:]:
         if receipt.calendar is None:
-            break
+            receipt = apply_message(later.calendar(), existing)
+            continue
         following = apply_message(later.calendar(), receipt.calendar)
         if following.calendar is None:
             continue
