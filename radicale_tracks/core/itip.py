@@ -27,6 +27,7 @@ from typing import Any, TypeAlias, cast
 from icalendar import Calendar, Component, vBroken, vCalAddress, vDDDTypes
 
 from radicale_tracks.core.addresses import normalize_address, read_address
+from radicale_tracks.core.period_values import period_bounds
 from radicale_tracks.errors import TracksError
 
 PRODID = "-//radicale-tracks//iTIP//EN"
@@ -334,16 +335,54 @@ def exdate_keys(component: Component) -> frozenset[str]:
     return frozenset(recurrence_key(dt) for dt in _date_values(component, "EXDATE"))
 
 
+@dataclass(frozen=True)
+class RecurrenceDate:
+    """One value of RDATE/EXDATE: the instance's start, and for a PERIOD value
+    (RFC 5545 §3.3.9: ``start/end`` or ``start/duration``) the instance's own end.
+
+    icalendar and vobject hand a PERIOD back as a ``(start, end or duration)`` tuple;
+    every reader of these properties goes through :func:`recurrence_dates` so none
+    meets a tuple where it expects a date.
+    """
+
+    start: date | datetime
+    end: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return recurrence_key(self.start)
+
+
+def recurrence_dates(component: Component, name: str) -> list[RecurrenceDate]:
+    """Every value of a list-valued date property (RDATE, EXDATE), PERIOD ones with
+    their own end; broken or unreadable values are left out."""
+    result = []
+    for prop in as_list(component.get(name)):
+        for item in ([] if isinstance(prop, vBroken) else getattr(prop, "dts", [prop])):
+            value = getattr(item, "dt", None)
+            bounds = period_bounds(value)
+            if bounds is not None:
+                result.append(RecurrenceDate(bounds[0], bounds[1]))
+            elif isinstance(value, (date, datetime)):
+                result.append(RecurrenceDate(value))
+    return result
+
+
 def recurrence_values(component: Component, name: str) -> list[vDDDTypes]:
-    """The single values of a list-valued date property (EXDATE, RDATE), with params."""
+    """The single start values of a list-valued date property (EXDATE, RDATE), with
+    params (a PERIOD value contributes its start as a DATE-TIME)."""
     result = []
     for prop in as_list(component.get(name)):
         params = dict(getattr(prop, "params", {}) or {})
+        kept = {k: v for k, v in params.items()
+                if k.upper() == "TZID" or (k.upper() == "VALUE" and str(v).upper() == "DATE")}
         for item in ([] if isinstance(prop, vBroken) else getattr(prop, "dts", [])):
             dt = date_value(item)
+            bounds = period_bounds(getattr(item, "dt", None))
+            if dt is None and bounds is not None:
+                dt = bounds[0]
             if dt is not None:
-                result.append(vDDDTypes(dt, params={k: v for k, v in params.items()
-                                                    if k.upper() in ("TZID", "VALUE")}))
+                result.append(vDDDTypes(dt, params=dict(kept)))
     return result
 
 

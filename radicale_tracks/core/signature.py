@@ -20,6 +20,7 @@ from icalendar import Component, vBroken
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.itip import (DATE_PROPERTIES, as_list, as_text, date_value,
                                       recurrence_key)
+from radicale_tracks.core.period_values import period_bounds
 
 Signature: TypeAlias = tuple[tuple[str, tuple[str, ...]], ...]
 """Property name → sorted canonical values, sorted by name; see :func:`component_signature`."""
@@ -73,8 +74,11 @@ def _canonical_values(component: Component, name: str, prop: Any) -> list[str]:
         values = []
         for item in ([prop] if isinstance(prop, vBroken) else getattr(prop, "dts", [prop])):
             dt = date_value(item)
+            bounds = period_bounds(getattr(item, "dt", None))
             if dt is not None:
                 values.append(recurrence_key(dt))
+            elif bounds is not None:  # a PERIOD: its start and its own end both count
+                values.append("%s/%s" % (recurrence_key(bounds[0]), recurrence_key(bounds[1])))
             else:
                 values.append(as_text(item))
         return values

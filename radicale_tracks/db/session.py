@@ -10,11 +10,30 @@ each request on its own thread and writes under its storage-wide lock, so a thre
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
+
+logger = logging.getLogger("radicale.tracks.db")
+
+
+def on_rollback(connection: Connection, undo: Callable[[], None]) -> None:
+    """Run ``undo`` if the transaction open on ``connection`` rolls back.
+
+    The database forgets a failed write's rows; the file system does not. Whatever a
+    transaction's work creates on disk (a track's calendar folder) registers its undo
+    here, so a failure leaves neither rows nor folders behind.
+    """
+    def _undo(_connection: Connection) -> None:
+        try:
+            undo()
+        except Exception:
+            logger.exception("Could not undo a file-system change after a rollback")
+
+    event.listen(connection, "rollback", _undo, once=True)
 
 
 class Database:

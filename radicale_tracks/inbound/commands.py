@@ -15,10 +15,14 @@ import sys
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, BinaryIO, Iterator
 
+from radicale_tracks.errors import TracksError
 from radicale_tracks.inbound import store
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from radicale_tracks.inbound.processor import Disposition, InboundProcessor
+    from radicale_tracks.tracks.store import Activity
     from radicale_tracks.plugin.storage import Storage
 
 logger = logging.getLogger("radicale.tracks.inbound")
@@ -103,8 +107,11 @@ def deliver_command(args: argparse.Namespace) -> int:
         results = processor.process(raw, args.sender, list(args.recipient))
     except Exception as e:
         logger.debug("deliver failed", exc_info=True)
-        print("radicale-tracks deliver: temporary failure, try again later: %s" % (
-            _one_line(str(e)) or type(e).__name__), file=sys.stderr)
+        # our own errors (configuration, database schema) are sentences; anything else
+        # is a program error, whose text the sender must not read in a bounce
+        said = _one_line(str(e)) if isinstance(e, TracksError) else ""
+        print("radicale-tracks deliver: temporary failure, try again later%s" % (
+            ": " + said if said else ""), file=sys.stderr)
         return int(Code.TEMPORARY)
     for result in results:
         print("radicale-tracks deliver: %s: %s" % (result.recipient, _one_line(
@@ -197,6 +204,15 @@ def quarantine_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _failures_of(connection: "Connection", row_id: int) -> list["Activity"]:
+    """The "failed" activity lines the processor wrote for inbound mail ``row_id``."""
+    from radicale_tracks.tracks.store import recent_activity
+
+    prefix = "mail #%d " % row_id
+    return [a for a in recent_activity(connection, kinds=("failed",), limit=500)
+            if a.summary.startswith(prefix)]
+
+
 def quarantine_show(args: argparse.Namespace) -> int:
     from sqlalchemy import Engine
 
@@ -204,6 +220,7 @@ def quarantine_show(args: argparse.Namespace) -> int:
         assert isinstance(engine, Engine)
         with engine.connect() as connection:
             row = store.by_id(connection, args.id)
+            failures = _failures_of(connection, args.id)
     if row is None:
         print("radicale-tracks: no inbound mail %d" % args.id, file=sys.stderr)
         return EXIT_FAILED
@@ -216,6 +233,10 @@ def quarantine_show(args: argparse.Namespace) -> int:
         print("%s: %s" % (name, "-" if value in (None, "") else getattr(value, "value",
                                                                         value)))
     print("received_at: %s" % _time(row.received_at))
+    for failure in failures:  # the program error the sender was not shown
+        print("failure: %s" % failure.summary)
+        if failure.detail:
+            print("    " + failure.detail.strip().replace("\n", "\n    "))
     if row.raw is not None:
         print()
         sys.stdout.write(row.raw.decode("utf-8", "replace").replace("\r\n", "\n"))

@@ -30,6 +30,7 @@ import datetime
 import hashlib
 import logging
 import re
+import traceback
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import TYPE_CHECKING, Callable, ContextManager, Protocol
@@ -46,6 +47,7 @@ from radicale_tracks.core.itip import (ItipError, Method, all_attendees, as_list
                                        parameter, parse_calendar, uid_of,
                                        unaddressable_attendees)
 from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
+from radicale_tracks.core.periods import periods_as_dates
 from radicale_tracks.core.timezones import normalize_timezones
 from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
                                            drop_or_refuse_broken, drop_redundant_duration,
@@ -70,6 +72,11 @@ _TRACE_HEADERS = ("received", "return-path", "delivered-to", "x-original-to",
                   "arc-seal", "arc-message-signature", "x-spam-status", "x-spam-score")
 
 DEFAULT_PRODID = "-//radicale-tracks//inbound (no PRODID)//EN"
+
+#: what a sender reads when the fault is ours: never the program's error text
+INTERNAL_ERROR_REASON = ("the server could not process this message; the administrator "
+                         "has been told and the message is kept")
+TEMPORARY_REASON = "temporary failure, try again later"
 
 
 class Code(IntEnum):
@@ -243,10 +250,9 @@ class InboundProcessor:
                                          result.uid)
                 row_id = self._record(connection, raw, mail, digest, envelope_sender,
                                       recipient, result, releasing)
-        except (OperationalError, DBAPIError, TimeoutError, OSError) as e:
+        except (OperationalError, DBAPIError, TimeoutError, OSError):
             logger.exception("Inbound mail to %s: temporary failure", recipient)
-            return Disposition(recipient, Code.TEMPORARY, None,
-                               "temporary failure, try again later: %s" % _short(e))
+            return Disposition(recipient, Code.TEMPORARY, None, TEMPORARY_REASON)
         except Exception as e:  # a bug must not lose the mail: keep it, say so
             logger.exception("Inbound mail to %s could not be processed", recipient)
             return self._keep_after_error(raw, mail, digest, envelope_sender, recipient, e,
@@ -281,20 +287,31 @@ class InboundProcessor:
     def _keep_after_error(self, raw: bytes, mail: InboundMail | None, digest: str,
                           envelope_sender: str, recipient: str, error: Exception,
                           releasing: InboundRow | None) -> Disposition:
-        reason = "could not be processed (%s: %s); kept for the admin" % (
-            type(error).__name__, _short(error))
+        """A program error: the sender reads a sentence, never the error; the admin finds
+        the error with its traceback (``tracks list``/``tracks show UID``) and the mail in
+        the quarantine, to release once the cause is fixed."""
+        detail = traceback.format_exc(limit=30)
+        method, uid = _method_and_uid(mail)
+        reason = INTERNAL_ERROR_REASON
         try:
             with self.ports.begin() as connection:
-                result = _Result(Status.QUARANTINED, Code.REFUSED, reason)
+                result = _Result(Status.QUARANTINED, Code.REFUSED, reason, method, uid)
                 if releasing is None and store.previous(connection, digest,
                                                         recipient) is not None:
                     return Disposition(recipient, Code.REFUSED, None, reason)
                 row_id = self._record(connection, raw, mail, digest, envelope_sender,
                                       recipient, result, releasing)
+                meeting = tracks_store.meeting_by_uid(connection, uid) if uid else None
+                tracks_store.record_activity(
+                    connection, at=int(self.clock().timestamp()), kind="failed", uid=uid,
+                    track_id=meeting.track_id if meeting is not None else None,
+                    actor=(mail.from_address if mail else None) or envelope_sender or None,
+                    summary="mail #%d to %s could not be processed: %s: %s" % (
+                        row_id, recipient, type(error).__name__, _short(error)),
+                    detail=detail)
         except Exception:
             logger.exception("Could not keep the inbound mail to %s", recipient)
-            return Disposition(recipient, Code.TEMPORARY, None,
-                               "temporary failure, try again later")
+            return Disposition(recipient, Code.TEMPORARY, None, TEMPORARY_REASON)
         return Disposition(recipient, Code.REFUSED, Status.QUARANTINED, reason, row_id)
 
     def _target(self, connection: Connection, recipient: str) -> _Target | None:
@@ -373,7 +390,7 @@ class InboundProcessor:
     def _repaired(self, connection: Connection, calendar: Calendar, method: Method,
                   target: _Target) -> Calendar:
         """What real clients leave out, put back where it is unambiguous."""
-        calendar = normalize_timezones(calendar)
+        calendar = periods_as_dates(normalize_timezones(calendar))
         if "METHOD" not in calendar:
             calendar.add("METHOD", method.value)
         if "VERSION" not in calendar:
@@ -603,6 +620,19 @@ def message_digest(raw: bytes, message_id: str | None) -> str:
         if not skipping:
             kept.append(line)
     return hashlib.sha256(b"raw:" + b"\n".join(kept) + b"\n\n" + body).hexdigest()
+
+
+def _method_and_uid(mail: InboundMail | None) -> tuple[str | None, str | None]:
+    """METHOD and UID of a mail's calendar part, as far as they can be read (for the
+    admin's view of a failure; the failure itself may be in reading them)."""
+    try:
+        part = mail.calendar() if mail is not None else None
+        if part is None:
+            return None, None
+        found = re.search(r"^UID(?:;[^:\r\n]*)?:([^\r\n]+)", part.text, re.M)
+        return part.method or None, found.group(1).strip() if found else None
+    except Exception:
+        return None, None
 
 
 def _short(error: BaseException) -> str:

@@ -21,6 +21,7 @@ from radicale.item import filter as radicale_filter
 
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.busy import fbtype_for_event
+from radicale_tracks.core.period_values import period_bounds
 
 TIMESTAMP_MIN: int = radicale_filter.TIMESTAMP_MIN
 TIMESTAMP_MAX: int = radicale_filter.TIMESTAMP_MAX
@@ -104,7 +105,7 @@ def extract_entry(item: Any, expansion: Expansion) -> IndexEntry:
         occurrences=tuple(found), attendees=tuple(attendee_entries))
 
 
-def _timestamp(value: datetime.datetime) -> int:
+def _timestamp(value: datetime.date) -> int:
     return int(radicale_filter.date_to_datetime(value).timestamp())
 
 
@@ -154,7 +155,43 @@ def _occurrences(vobject_item: Any, component: str, expansion: Expansion
     except (ValueError, AttributeError, TypeError, OverflowError):
         # Radicale cannot enumerate it either; leave it to the fallback path
         return recurring, TIMESTAMP_MAX, TIMESTAMP_MIN, []
+    for child, start_ts, end_ts in _period_instances(vobject_item, component):
+        if end_ts <= expansion.past_limit or start_ts >= expansion.future_limit:
+            continue
+        fbtype_value = (fbtype_for_event(_text(child, "transp"), _text(child, "status"))
+                        if component == "VEVENT" else None)
+        found.append(Occurrence(start_ts, end_ts,
+                                fbtype_value.value if fbtype_value else None))
     return recurring, covered_from, covered_until, found
+
+
+def _period_instances(vobject_item: Any, component: str
+                      ) -> list[tuple[Any, int, int]]:
+    """Instances named by ``RDATE;VALUE=PERIOD`` (RFC 5545 §3.8.5.2), with their own end.
+
+    vobject's expansion — which Radicale's ``visit_time_ranges`` uses — skips them, so an
+    object stored with one (written by another tool, or before the inbound repair) would
+    miss those instances. Instances an override or an EXDATE replaces are left out.
+    """
+    children = _components(vobject_item, component)
+    replaced = {_timestamp(c.contents["recurrence-id"][0].value) for c in children
+                if c.contents.get("recurrence-id")}
+    found = []
+    for child in children:
+        if child.contents.get("recurrence-id"):
+            continue
+        excluded = {_timestamp(value) for prop in child.contents.get("exdate", [])
+                    for value in (prop.value if isinstance(prop.value, list) else [])
+                    if isinstance(value, datetime.date)}
+        for prop in child.contents.get("rdate", []):
+            for value in prop.value if isinstance(prop.value, list) else []:
+                bounds = period_bounds(value)
+                if bounds is None:
+                    continue
+                start_ts, end_ts = _timestamp(bounds[0]), _timestamp(bounds[1])
+                if start_ts not in replaced and start_ts not in excluded:
+                    found.append((child, start_ts, max(end_ts, start_ts)))
+    return found
 
 
 def _freebusy_periods(vobject_item: Any) -> list[Occurrence]:
@@ -162,11 +199,11 @@ def _freebusy_periods(vobject_item: Any) -> list[Occurrence]:
     for vfreebusy in getattr(vobject_item, "vfreebusy_list", []):
         for prop in vfreebusy.contents.get("freebusy", []):
             fbtype = (prop.params.get("FBTYPE") or ["BUSY"])[0].upper()
-            for start, end_or_duration in prop.value if isinstance(prop.value, list) else []:
-                end = end_or_duration
-                if isinstance(end, datetime.timedelta):
-                    end = start + end
-                found.append(Occurrence(_timestamp(start), _timestamp(end), fbtype))
+            for value in prop.value if isinstance(prop.value, list) else []:
+                bounds = period_bounds(value)
+                if bounds is not None:
+                    found.append(Occurrence(_timestamp(bounds[0]), _timestamp(bounds[1]),
+                                            fbtype))
     return found
 
 

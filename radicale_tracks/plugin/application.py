@@ -41,6 +41,7 @@ from radicale.item import filter as radicale_filter
 from sqlalchemy.exc import SQLAlchemyError
 
 from radicale_tracks.plugin.outbox_post import freebusy_post
+from radicale_tracks.plugin.put_repair import rewrite_periods
 from radicale_tracks.plugin.schedule_boxes import (INBOX, OUTBOX, box_of, ensure_boxes,
                                                    remove_message)
 from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingProperties,
@@ -368,6 +369,8 @@ class Application(radicale_app.Application):
             return resolved
         storage.take_rewritten()
         storage.take_schedule_tag()
+        periods_rewritten = rewrite_periods(
+            environ, self.configuration.get("server", "max_content_length"))
         try:
             status, headers, answer, xml_request = super().do_PUT(
                 environ, base_prefix, path, user, user_groups, request_info)
@@ -377,7 +380,8 @@ class Application(radicale_app.Application):
         if unknown_zones is not None and status == client.BAD_REQUEST:
             logger.info("PUT of %r refused: %s", path, unknown_zones)
             return _invalid_calendar_data(str(unknown_zones))
-        rewritten, tag = storage.take_rewritten() or resolved, storage.take_schedule_tag()
+        rewritten = storage.take_rewritten() or resolved or periods_rewritten
+        tag = storage.take_schedule_tag()
         if isinstance(headers, dict) and status in (client.CREATED, client.NO_CONTENT):
             if rewritten:
                 headers = {k: v for k, v in headers.items() if k.lower() != "etag"}

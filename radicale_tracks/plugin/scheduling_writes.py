@@ -375,8 +375,8 @@ class SchedulingStorageMixin:
             except Exception as e:
                 logger.exception("Scheduling failed on %s/%s by %r%s", collection_path, href,
                                  owner, " (with the assistant)" if with_assistant else "")
-                if with_assistant:
-                    self._record_failure(write, e)
+                self._record_failure(write, e, "assistant" if with_assistant
+                                     else "scheduling")
                 continue
             if outcome.deliveries or outcome.statuses:
                 logger.info("Scheduled %s/%s (%s): %s", collection_path, href,
@@ -410,17 +410,21 @@ class SchedulingStorageMixin:
         if self.sender_thread is not None:
             self.sender_thread.wake()
 
-    def _record_failure(self, write: "ObjectWrite", error: Exception) -> None:
+    def _record_failure(self, write: "ObjectWrite", error: Exception,
+                        what: str = "assistant") -> None:
         from radicale_tracks.tracks.assistant import record_failure
+        from radicale_tracks.tracks.store import meeting_by_uid
 
         latest = write.new if write.new is not None else write.old
         events = latest.walk("VEVENT") if latest is not None else []
         uid = str(events[0].get("UID", "")) if events else None
         try:
             with self.database.begin() as connection:
+                meeting = meeting_by_uid(connection, uid) if uid else None
                 record_failure(connection, at=int(_now().timestamp()), uid=uid,
                                actor=write.owner, error=error,
-                               detail=traceback.format_exc(limit=20))
+                               detail=traceback.format_exc(limit=20), what=what,
+                               track_id=meeting.track_id if meeting is not None else None)
         except Exception:
             logger.exception("Could not record the assistant failure")
 

@@ -43,6 +43,7 @@ from radicale_tracks.core.summaries import (describe_answer, describe_instance,
 from radicale_tracks.core.track_details import (TrackDetails, set_attendee_status,
                                                 track_copy, with_sent_by,
                                                 with_track_details)
+from radicale_tracks.db.session import on_rollback
 from radicale_tracks.mail.compose import MailTemplates, compose_mail, message_id_for
 from radicale_tracks.outbox.mail import OutgoingMail
 from radicale_tracks.outbox.store import enqueue
@@ -60,6 +61,8 @@ class TrackCalendars(Protocol):
     """The track collections under the assistant principal (the storage implements it)."""
 
     def create_track_calendar(self, slug: str, title: str) -> None: ...
+
+    def remove_track_calendar(self, slug: str) -> None: ...
 
     def read_copy(self, slug: str, href: str) -> str | None: ...
 
@@ -175,6 +178,33 @@ def _timestamp(calendar: Calendar) -> int | None:
         return int(datetime.datetime(value.year, value.month, value.day,
                                      tzinfo=datetime.timezone.utc).timestamp())
     return None
+
+
+def _apply_all(messages: list[ItipMessage], existing: Calendar | None) -> Receipt:
+    """Every message the broker made for the assistant's address, applied in order.
+
+    One change can make both a CANCEL (occurrences removed by EXDATE) and a REQUEST
+    (the series with its new RDATEs): applying only the first would lose the rest.
+    The outcome is the first applied message's unless a later one updated the copy; a
+    stale or ignored message leaves the copy to the next one.
+    """
+    receipt = apply_message(messages[0].calendar(), existing)
+    for later in messages[1:]:
+        if receipt.calendar is None:
+            receipt = apply_message(later.calendar(), existing)
+            continue
+        following = apply_message(later.calendar(), receipt.calendar)
+        if following.calendar is None:
+            continue
+        outcome = (following.outcome if following.outcome in (Outcome.UPDATED,
+                                                               Outcome.CANCELLED)
+                   else receipt.outcome)
+        receipt = Receipt(outcome, following.calendar,
+                          "%s; %s" % (receipt.reason, following.reason),
+                          tuple(dict.fromkeys(receipt.instances + following.instances)),
+                          receipt.significant or following.significant,
+                          tuple(dict.fromkeys(receipt.changes + following.changes)))
+    return receipt
 
 
 @dataclass(frozen=True)
@@ -313,7 +343,8 @@ class Assistant:
         existing_text = (self.calendars.read_copy(track.slug, meeting.href)
                          if track is not None and meeting is not None else None)
         existing = Calendar.from_ical(existing_text) if existing_text else None
-        receipt = apply_message(message.calendar(), existing)
+        receipt = _apply_all([m for m in received if m.recipient == message.recipient],
+                             existing)
         if receipt.outcome in (Outcome.STALE, Outcome.IGNORED) or receipt.calendar is None:
             store_organizer(None)
             if track is not None:
@@ -503,6 +534,8 @@ class Assistant:
                                    feed_token=self.tokens(), title=title,
                                    organizer=organizer, organizer_user=change.user, now=now)
         self.calendars.create_track_calendar(slug, title)
+        # a failure later in this transaction rolls the track's rows back: its folder too
+        on_rollback(connection, lambda: self.calendars.remove_track_calendar(slug))
         return track
 
     def _record_members(self, connection: Connection, track: Track, organizer: str,
@@ -707,11 +740,13 @@ class Assistant:
 
 
 def record_failure(connection: Connection, *, at: int, uid: str | None, actor: str | None,
-                   error: BaseException, detail: str, track_id: int | None = None) -> None:
-    """An assistant failure, where ``tracks show`` and ``tracks list`` show it."""
+                   error: BaseException, detail: str, track_id: int | None = None,
+                   what: str = "assistant") -> None:
+    """A failure of the assistant (or of ``what`` else processed a write), where
+    ``tracks show`` and ``tracks list`` show it — for the admin: people never read it."""
     store.record_activity(connection, at=at, kind="failed", uid=uid, actor=actor,
                           track_id=track_id,
-                          summary="assistant failed: %s: %s" % (type(error).__name__, error),
+                          summary="%s failed: %s: %s" % (what, type(error).__name__, error),
                           detail=detail)
 
 

@@ -155,4 +155,6 @@ def _show(args: argparse.Namespace) -> int:
         print("\nactivity (newest first):")
         for activity in store.recent_activity(connection, track.id):
             print("  %s  %-18s %s" % (_when(activity.at), activity.kind, activity.summary))
+            if activity.kind == "failed" and activity.detail:
+                print("    " + activity.detail.strip().replace("\n", "\n    "))
     return 0
