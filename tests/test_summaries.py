@@ -110,4 +110,4 @@ def test_period_rdates_are_dates_in_words() -> None:
     new = series("RDATE;VALUE=PERIOD:20270301T090000Z/20270301T100000Z")
     assert meeting_facts(new)["when"].startswith("Monday 11 January 2027, 10:00–11:00")
     assert describe_changes(series(), new, ["RDATE"]) == [
-        "An extra meeting on Monday 1 March 2027, 10:00 (Europe/Berlin)."]
+        "An extra meeting on Monday 1 March 2027, 10:00–11:00 (Europe/Berlin)."]

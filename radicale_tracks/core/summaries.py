@@ -413,7 +413,22 @@ def _dates(component: Component, name: str) -> dict[str, Any]:
     return found
 
 
-def _repeat_sentences(before: Component, after: Component, zone: str | None) -> list[str]:
+def _dated_periods(component: Component, name: str) -> dict[str, Any]:
+    """The periods among ``name``'s values (RDATE;VALUE=PERIOD), by instance key."""
+    found = {}
+    for prop in as_list(component.get(name)):
+        for item in getattr(prop, "dts", []):
+            value = getattr(item, "dt", None)
+            if isinstance(value, tuple) and len(value) == 2:
+                start, end = value
+                if isinstance(end, datetime.timedelta):
+                    end = start + end
+                found[recurrence_key(start)] = (start, end)
+    return found
+
+
+def _repeat_sentences(before: Component, after: Component, zone: str | None,
+                      calendar: Calendar | None = None) -> list[str]:
     start = _value(after, "DTSTART")
     if zone is None and isinstance(start, datetime.datetime):
         zone = getattr(start.tzinfo, "key", None)  # the event's zone, not the value's
@@ -431,9 +446,12 @@ def _repeat_sentences(before: Component, after: Component, zone: str | None) -> 
         sentences.append("The meeting on %s takes place again." % describe_instance(
             old_ex[key], None, zone))
     old_r, new_r = _dates(before, "RDATE"), _dates(after, "RDATE")
+    periods = _dated_periods(after, "RDATE")
     for key in sorted(set(new_r) - set(old_r)):
-        sentences.append("An extra meeting on %s." % describe_instance(new_r[key], None,
-                                                                         zone))
+        # at its own times: its period's, else its override's or the series' length
+        when = (describe_span(periods[key][0], periods[key][1], zone) if key in periods
+                else describe_instance(new_r[key], calendar, zone))
+        sentences.append("An extra meeting on %s." % when)
     for key in sorted(set(old_r) - set(new_r)):
         sentences.append("No extra meeting on %s any more." % describe_instance(
             old_r[key], None, zone))
@@ -481,7 +499,7 @@ def describe_changes(old: Calendar | None, new: Calendar,
             sentences.append("The organizer is now %s." % _person(
                 str(new_organizer[0]).split(":", 1)[-1], new_organizer[0]))
     if instance is None and names & _REPEAT_PROPERTIES:
-        sentences.extend(_repeat_sentences(before, after, zone))
+        sentences.extend(_repeat_sentences(before, after, zone, new))
     known = (_TIME_PROPERTIES | _REPEAT_PROPERTIES
              | {"SUMMARY", "LOCATION", "STATUS", "DESCRIPTION", "ATTENDEE", "ORGANIZER",
                 "RECURRENCE-ID", "UID"})
