@@ -449,24 +449,6 @@ def derive_instance(master: Component, recurrence_id: vDDDTypes) -> Component:
     return instance
 
 
-def instance_of(calendar: Calendar | None, key: InstanceKey) -> Component | None:
-    """The component of ``calendar`` at instance ``key``: its override, else the master's
-    occurrence there (:func:`derive_instance`), else None (excluded, or no such series).
-
-    ``key`` None is the master. What a change to one occurrence is compared against: the
-    occurrence the override replaces, not the series.
-    """
-    if calendar is None:
-        return None
-    components = main_components(calendar)
-    if key in components:
-        return components[key]
-    master = components.get(None)
-    if key is None or master is None or key in exdate_keys(master):
-        return None
-    return derive_instance(master, recurrence_id_for(key, master))
-
-
 def as_text(prop: Any) -> str:
     value = prop.to_ical() if hasattr(prop, "to_ical") else prop
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)

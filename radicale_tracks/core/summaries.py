@@ -24,9 +24,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dateutil.rrule import rrulestr
 from icalendar import Calendar, Component, vRecur
 
-from radicale_tracks.core.itip import (InstanceKey, as_list, attendees_of, derive_instance,
-                                      exdate_keys, main_components, master_of, partstat_of,
-                                      recurrence_id_for, recurrence_key, status_of)
+from radicale_tracks.core.itip import (InstanceKey, RecurrenceDate, as_list, attendees_of,
+                                      derive_instance, exdate_keys, main_components, master_of,
+                                      partstat_of, recurrence_dates, recurrence_id_for,
+                                      recurrence_key, status_of)
 
 #: How far a series is walked to find its first occurrence that takes place.
 MAX_WALK = 1000
@@ -246,7 +247,7 @@ def _rule_starts(master: Component, start: Any) -> Iterator[Any]:
 
 
 def _rdate_starts(master: Component) -> list[Any]:
-    return list(_dates(master, "RDATE").values())
+    return [value.start for value in recurrence_dates(master, "RDATE")]
 
 
 def first_occurrence(calendar: Calendar) -> Occurrence | None:
@@ -401,30 +402,9 @@ def _attendee_sentences(before: Component, after: Component) -> list[str]:
     return sentences
 
 
-def _dates(component: Component, name: str) -> dict[str, Any]:
-    found = {}
-    for prop in as_list(component.get(name)):
-        for item in getattr(prop, "dts", []):
-            value = getattr(item, "dt", None)
-            if isinstance(value, tuple) and value:
-                value = value[0]
-            if isinstance(value, (datetime.date, datetime.datetime)):
-                found[recurrence_key(value)] = value
-    return found
-
-
-def _dated_periods(component: Component, name: str) -> dict[str, Any]:
-    """The periods among ``name``'s values (RDATE;VALUE=PERIOD), by instance key."""
-    found = {}
-    for prop in as_list(component.get(name)):
-        for item in getattr(prop, "dts", []):
-            value = getattr(item, "dt", None)
-            if isinstance(value, tuple) and len(value) == 2:
-                start, end = value
-                if isinstance(end, datetime.timedelta):
-                    end = start + end
-                found[recurrence_key(start)] = (start, end)
-    return found
+def _dates(component: Component, name: str) -> dict[str, RecurrenceDate]:
+    """RDATE/EXDATE values by instance key, a PERIOD with its own end."""
+    return {value.key: value for value in recurrence_dates(component, name)}
 
 
 def _repeat_sentences(before: Component, after: Component, zone: str | None,
@@ -441,20 +421,21 @@ def _repeat_sentences(before: Component, after: Component, zone: str | None,
             sentences.append("It now repeats %s." % new_rule)
     old_ex, new_ex = _dates(before, "EXDATE"), _dates(after, "EXDATE")
     for key in sorted(set(new_ex) - set(old_ex)):
-        sentences.append("No meeting on %s." % describe_instance(new_ex[key], None, zone))
+        sentences.append("No meeting on %s." % describe_instance(new_ex[key].start, None,
+                                                                 zone))
     for key in sorted(set(old_ex) - set(new_ex)):
         sentences.append("The meeting on %s takes place again." % describe_instance(
-            old_ex[key], None, zone))
+            old_ex[key].start, None, zone))
     old_r, new_r = _dates(before, "RDATE"), _dates(after, "RDATE")
-    periods = _dated_periods(after, "RDATE")
     for key in sorted(set(new_r) - set(old_r)):
         # at its own times: its period's, else its override's or the series' length
-        when = (describe_span(periods[key][0], periods[key][1], zone) if key in periods
-                else describe_instance(new_r[key], calendar, zone))
+        added = new_r[key]
+        when = (describe_span(added.start, added.end, zone) if added.end is not None
+                else describe_instance(added.start, calendar, zone))
         sentences.append("An extra meeting on %s." % when)
     for key in sorted(set(old_r) - set(new_r)):
         sentences.append("No extra meeting on %s any more." % describe_instance(
-            old_r[key], None, zone))
+            old_r[key].start, None, zone))
     return sentences
 
 
