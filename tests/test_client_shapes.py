@@ -14,6 +14,8 @@ meeting at the right instants, a follow-up is followed, nobody is dropped.
 
 from __future__ import annotations
 
+import uuid
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Iterator
 
@@ -60,10 +62,9 @@ def found_between(inbound: Inbound, slug: str, start: str, end: str) -> list[str
                     "%s/assistant/%s/" % (inbound.server.url, slug),
                     calendar_query(start, end))
     assert answer.status_code == 207, answer.text
-    import xml.etree.ElementTree as ET
-
     uids = []
-    for node in ET.fromstring(answer.content).iter("{urn:ietf:params:xml:ns:caldav}calendar-data"):
+    data = ET.fromstring(answer.content).iter("{urn:ietf:params:xml:ns:caldav}calendar-data")
+    for node in data:
         if node.text:
             uids += [str(e["UID"]) for e in Calendar.from_ical(node.text).walk("VEVENT")
                      if e.get("RECURRENCE-ID") is None]
@@ -190,3 +191,36 @@ def test_evolution_cancel_with_the_same_sequence_is_followed(inbound: Inbound) -
     # Evolution told dana itself: the assistant does not mail her a second CANCEL
     assert not [m for m in inbound.sink.settle()
                 if m.recipient == "dana@external.test" and m.calendar() is not None]
+
+
+def test_zones_without_vtimezone_by_mail_are_placed_or_refused(inbound: Inbound) -> None:
+    """A booking script writes ``TZID=Europe/Berlin`` and no VTIMEZONE (as a CalDAV PUT
+    may): the assistant places it at 08:00 UTC in July, not at 10:00. A zone nobody can
+    place is refused with its name, and the mail is kept."""
+    from test_inbound import invitation
+
+    uid = "bare-zone-%s" % uuid.uuid4().hex
+    raw = invitation(uid, "nora@notes.test", "nora@notes.test",
+                     ["assistant@example.org", "bob@example.org"],
+                     start="20270712T100000", end="20270712T110000")
+    raw = raw.replace(b"DTSTART:20270712T100000", b"DTSTART;TZID=Europe/Berlin:20270712T100000"
+                      ).replace(b"DTEND:20270712T110000",
+                                b"DTEND;TZID=Europe/Berlin:20270712T110000")
+    done = inbound.deliver(raw, "nora@notes.test", "assistant@example.org")
+    assert done.returncode == 0, done.stderr
+    slug = inbound.track_of(uid)["slug"]
+    assert found_between(inbound, slug, "20270712T080000Z", "20270712T090000Z") == [uid]
+    assert found_between(inbound, slug, "20270712T100000Z", "20270712T110000Z") == []
+
+    unknown = "nowhere-%s" % uuid.uuid4().hex
+    raw = invitation(unknown, "nora@notes.test", "nora@notes.test",
+                     ["assistant@example.org"], start="20270712T100000",
+                     end="20270712T110000")
+    raw = raw.replace(b"DTSTART:20270712T100000", b"DTSTART;TZID=Ceres Time:20270712T100000"
+                      ).replace(b"DTEND:20270712T110000", b"DTEND;TZID=Ceres Time:20270712T110000")
+    done = inbound.deliver(raw, "nora@notes.test", "assistant@example.org")
+    assert done.returncode == 65
+    reason = done.stderr.decode()
+    assert '"Ceres Time"' in reason and len(reason.strip().splitlines()) == 1, reason
+    assert "Traceback" not in reason
+    assert "nora@notes.test" in inbound.cli("quarantine", "list").stdout

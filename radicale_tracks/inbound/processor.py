@@ -48,7 +48,8 @@ from radicale_tracks.core.itip import (ItipError, Method, all_attendees, as_list
                                        unaddressable_attendees)
 from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
 from radicale_tracks.core.periods import periods_as_dates
-from radicale_tracks.core.timezones import normalize_timezones
+from radicale_tracks.core.timezones import (UnknownTimezones, define_timezones,
+                                           normalize_timezones)
 from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
                                            drop_or_refuse_broken, drop_redundant_duration,
                                            drop_unaddressable_attendees, repair_addresses,
@@ -390,7 +391,15 @@ class InboundProcessor:
     def _repaired(self, connection: Connection, calendar: Calendar, method: Method,
                   target: _Target) -> Calendar:
         """What real clients leave out, put back where it is unambiguous."""
-        calendar = periods_as_dates(normalize_timezones(calendar))
+        try:
+            # every TZID placed: mapped to IANA, or given the VTIMEZONE it lacks — a zone
+            # nobody can place is refused, never read as UTC (as a CalDAV PUT is)
+            calendar = define_timezones(normalize_timezones(calendar))
+        except UnknownTimezones as refused:
+            first = next(iter(main_components(calendar).values()), None)
+            raise _Refusal(str(refused), method.value,
+                           uid_of(first) if first is not None else None) from None
+        calendar = periods_as_dates(calendar)
         if "METHOD" not in calendar:
             calendar.add("METHOD", method.value)
         if "VERSION" not in calendar:
