@@ -47,3 +47,33 @@ def test_db_upgrade_is_idempotent_and_server_refuses_an_old_schema(
     with pytest.raises(RuntimeError) as failure:
         server.start(timeout=20)
     assert "db upgrade" in str(failure.value)
+
+
+def test_members_stored_broken_by_earlier_versions_are_repaired(database_url: str) -> None:
+    """0007: ``mailto:x@y`` and letter case become the address (merged into a row that
+    already holds it); an empty member is removed with an activity line saying so."""
+    from radicale_tracks.db.engine import upgrade
+
+    engine = create_database_engine(database_url)
+    upgrade(engine, "0006")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO tracks_track (id, slug, token, feed_token, title, organizer, status,"
+            " created_at, updated_at) VALUES (1, 's1', 't1', 'f1', 'Sync', 'olivia@gmail.test',"
+            " 'open', 0, 0)"))
+        for number, address in enumerate(["olivia@gmail.test", "mailto:dana@external.test",
+                                           "", "bob@example.org", "Bob@Example.ORG",
+                                           "frank miller@example.org"], start=1):
+            connection.execute(text(
+                "INSERT INTO tracks_member (id, track_id, address, role, added_at) "
+                "VALUES (:id, 1, :address, 'attendee', 0)"), {"id": number, "address": address})
+    upgrade(engine)
+    with engine.connect() as connection:
+        kept = sorted(row[0] for row in connection.execute(text(
+            "SELECT address FROM tracks_member WHERE track_id = 1")))
+        told = [row[0] for row in connection.execute(text(
+            "SELECT summary FROM tracks_activity WHERE kind = 'member-removed'"))]
+    assert kept == ["bob@example.org", "dana@external.test", "olivia@gmail.test"]
+    assert len(told) == 2 and any("frank miller" in line for line in told), told
+    assert all("earlier version" in line for line in told)
+    engine.dispose()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 #: The Alembic head this code expects; tests check it matches the migrations.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 metadata = MetaData()
 
