@@ -98,4 +98,25 @@ def _in_zone_of(end: datetime, start: datetime) -> datetime:
     return end
 
 
-__all__ = ["has_periods", "periods_as_dates"]
+
+
+def periods_as_dates_in_text(text: str) -> str | None:
+    """``text`` with its RDATE PERIODs rewritten (:func:`periods_as_dates`), or None when
+    nothing is to change: no ``VALUE=PERIOD`` in it, or no calendar icalendar can read
+    (whoever stores it judges it then). Bodies without the marker are never parsed."""
+    unfolded = text.upper().replace("\r\n ", "").replace("\n ", "")
+    if "VALUE=PERIOD" not in unfolded:
+        return None
+    try:
+        calendar = Calendar.from_ical(text.encode("utf-8"))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
+    if not isinstance(calendar, Calendar):
+        return None
+    written = periods_as_dates(calendar)
+    if written is calendar:
+        return None
+    return bytes(written.to_ical()).decode("utf-8")
+
+
+__all__ = ["has_periods", "periods_as_dates", "periods_as_dates_in_text"]

@@ -41,13 +41,12 @@ from radicale.item import filter as radicale_filter
 from sqlalchemy.exc import SQLAlchemyError
 
 from radicale_tracks.plugin.outbox_post import freebusy_post
-from radicale_tracks.plugin.put_repair import rewrite_periods
 from radicale_tracks.plugin.schedule_boxes import (INBOX, OUTBOX, box_of, ensure_boxes,
                                                    remove_message)
 from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingProperties,
                                                    requested_props, wants_us)
 from radicale_tracks.plugin.storage import Collection, Storage
-from radicale_tracks.plugin.stored_timezones import (UnknownTimezones, defined_body,
+from radicale_tracks.plugin.client_puts import (UnknownTimezones, repaired_body,
                                                      expect_refusal, take_refusal)
 from radicale_tracks.tracks.store import track_by_feed_token
 
@@ -364,13 +363,11 @@ class Application(radicale_app.Application):
             refused = self._attendee_precondition(environ, path, user, user_groups)
         if refused is not None:
             return refused
-        resolved = self._define_timezones(environ)
+        resolved = self._repair_body(environ)
         if not isinstance(resolved, bool):
             return resolved
         storage.take_rewritten()
         storage.take_schedule_tag()
-        periods_rewritten = rewrite_periods(
-            environ, self.configuration.get("server", "max_content_length"))
         try:
             status, headers, answer, xml_request = super().do_PUT(
                 environ, base_prefix, path, user, user_groups, request_info)
@@ -380,7 +377,7 @@ class Application(radicale_app.Application):
         if unknown_zones is not None and status == client.BAD_REQUEST:
             logger.info("PUT of %r refused: %s", path, unknown_zones)
             return _invalid_calendar_data(str(unknown_zones))
-        rewritten = storage.take_rewritten() or resolved or periods_rewritten
+        rewritten = storage.take_rewritten() or resolved
         tag = storage.take_schedule_tag()
         if isinstance(headers, dict) and status in (client.CREATED, client.NO_CONTENT):
             if rewritten:
@@ -389,10 +386,11 @@ class Application(radicale_app.Application):
                 headers = dict(headers, **{"Schedule-Tag": tag})
         return status, headers, answer, xml_request
 
-    def _define_timezones(self, environ: types.WSGIEnviron) -> bool | types.WSGIResponse:
-        """Resolve TZIDs without a VTIMEZONE in the request body before Radicale reads it
-        (``stored_timezones.py``): True when the body changed; an unknown zone is held
-        as the storage's refusal of the client's write."""
+    def _repair_body(self, environ: types.WSGIEnviron) -> bool | types.WSGIResponse:
+        """Make the request body storable before Radicale reads it (TZIDs without a
+        VTIMEZONE resolved, PERIOD RDATEs as date-times: ``client_puts.py``): True
+        when the body changed; an unknown zone is held as the storage's refusal of the
+        client's write."""
         storage = self._storage
         assert isinstance(storage, Storage)
         raw = self._body(environ)
@@ -404,7 +402,7 @@ class Application(radicale_app.Application):
         except UnicodeDecodeError:
             return False  # Radicale answers
         try:
-            changed = defined_body(environ, text)  # type: ignore[arg-type]  # WSGI dict
+            changed = repaired_body(environ, text)  # type: ignore[arg-type]  # WSGI dict
         except UnknownTimezones as e:
             expect_refusal(storage, e)
             return False

@@ -145,7 +145,7 @@ class SchedulingStorageMixin:
     def acquire_lock(self, mode: str, user: str = "", *args: Any,
                      **kwargs: Any) -> Iterator[None]:
         """Radicale's lock; remembers the user for the writes made under it, and whether
-        it is a client's PUT (``stored_timezones``: its first write is the client's)."""
+        it is a client's PUT (``client_puts``: its first write is the client's)."""
         self._request.user = user
         self._request.client_put = kwargs.get("request") == "PUT"
         try:

@@ -46,7 +46,7 @@ from radicale_tracks.index.store import (Candidate, CollectionState, FileState, 
                                          folder_digest)
 from radicale_tracks.plugin.scheduling_writes import (SchedulingCollectionMixin,
                                                       SchedulingStorageMixin)
-from radicale_tracks.plugin.stored_timezones import client_item, client_items
+from radicale_tracks.plugin.client_puts import client_item, client_items
 from radicale_tracks.errors import TracksError
 from radicale_tracks.settings import Settings
 

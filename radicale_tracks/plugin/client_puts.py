@@ -1,4 +1,4 @@
-"""A client's PUT stored with a VTIMEZONE for every TZID (``core/timezones.define_timezones``).
+"""A client's PUT made storable: a VTIMEZONE for every TZID, PERIOD RDATEs as date-times.
 
 Radicale reads a TZID it has no VTIMEZONE for as UTC (Outlook's ``W. Europe Standard
 Time``: two hours off in a Berlin July), or — worse — with whatever VTIMEZONE of that
@@ -6,7 +6,8 @@ name an earlier request in the same process carried (vobject keeps a process-wid
 So the zone is resolved before Radicale parses the request, where possible:
 
 - the application (``radicale-tracks serve``) rewrites the request body
-  (:func:`defined_body`), so Radicale's item, the file, the index, the hooks and
+  (:func:`repaired_body`, which also writes ``RDATE;VALUE=PERIOD`` as date-times and
+  overrides: vobject can neither store nor expand a PERIOD), so Radicale's item, the file, the index, the hooks and
   scheduling all see the resolved object; a zone that cannot be resolved is held as a
   refusal and raised when Radicale gets to store the object — after its own access and
   precondition checks — and answered 403 ``CALDAV:valid-calendar-data`` naming the TZIDs;
@@ -27,26 +28,31 @@ from typing import TYPE_CHECKING, Any, Iterable
 from radicale import item as radicale_item
 from radicale import pathutils
 
+from radicale_tracks.core.periods import periods_as_dates_in_text
 from radicale_tracks.core.timezones import UnknownTimezones, define_timezones_in_text
 from radicale_tracks.plugin.track_calendars import item_from_text
 
 if TYPE_CHECKING:
     from radicale_tracks.plugin.storage import Storage
 
-__all__ = ["UnknownTimezones", "client_item", "client_items", "defined_body",
+__all__ = ["UnknownTimezones", "client_item", "client_items", "repaired_body",
            "expect_refusal", "take_refusal"]
 
 
-def defined_body(environ: dict[str, Any], text: str) -> bool:
-    """Replace the request body by ``text`` with every TZID defined; True when changed.
+def repaired_body(environ: dict[str, Any], text: str) -> bool:
+    """Replace the request body by ``text`` made storable; True when it changed.
 
-    Raises :class:`UnknownTimezones`. The body is sent on as UTF-8 and the request's
-    Content-Type says so, since Radicale decodes it by that charset.
+    Every TZID gets its VTIMEZONE (``core/timezones.define_timezones``; raises
+    :class:`UnknownTimezones`), then PERIOD RDATEs are written as date-times
+    (``core/periods.periods_as_dates``). Bodies that need neither are not parsed. The
+    body is sent on as UTF-8 and the request's Content-Type says so, since Radicale
+    decodes it by that charset.
     """
     defined = define_timezones_in_text(text)
-    if defined is None:
+    repaired = periods_as_dates_in_text(defined or text) or defined
+    if repaired is None:
         return False
-    body = defined.encode("utf-8")
+    body = repaired.encode("utf-8")
     media_type = str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip()
     environ["wsgi.input"] = io.BytesIO(body)
     environ["CONTENT_LENGTH"] = str(len(body))
