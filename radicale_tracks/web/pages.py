@@ -48,7 +48,7 @@ KIND_GROUPS = {
     "created": ("booked", "created", "added"),
     "changed": ("updated", "reply", "counter", "refresh", "shared", "feed-revoked"),
     "cancelled": ("cancelled", "instance-cancelled"),
-    "problems": ("refused", "failed", "stale", "ignored"),
+    "problems": ("refused", "failed", "stale", "ignored", "member-removed"),
 }
 #: what each kind of activity line is called on the Meetings page
 KIND_WORDS = {
@@ -57,7 +57,7 @@ KIND_WORDS = {
     "refresh": "Asked for the meeting", "shared": "Shared", "feed-revoked": "Link revoked",
     "cancelled": "Cancelled", "instance-cancelled": "One occurrence cancelled",
     "refused": "Refused", "failed": "Failed", "stale": "Older version ignored",
-    "ignored": "Ignored",
+    "ignored": "Ignored", "member-removed": "Member removed",
 }
 
 
