@@ -47,6 +47,8 @@ class Expected:
 
 GOOGLE_UID = "3hq8v0c2n5m7k1r4t6w9y2b5d8@google.com"
 THUNDERBIRD_UID = "b7e4c2a1-5d3f-4a8e-9c6b-0f1e2d3c4b5a"
+OUTLOOK_SERIES_UID = ("040000008200E00074C5B7101A82E00800000000D0E1F2A3B4C5DA0100000000000000"
+                      "00100000005E6F7A8B9C0D1E2F3A4B5C6D7E8F9A0B")
 
 EXPECTED = {
     "google_request.eml": Expected(
@@ -69,6 +71,16 @@ EXPECTED = {
         "REQUEST", "040000008200E00074C5B7101A82E00800000000B0C1D2E3F4A5DA010000000000000000"
         "10000000A1B2C3D4E5F60718293A4B5C6D7E8F90", "Quarterly planning",
         mime_method="REQUEST", body_method="REQUEST", subject="Quarterly planning"),
+    "outlook_series_request.eml": Expected(
+        "oscar@outlook.test",
+        "DB9PR07MB88120A1B2C3D4E5F60718293A4B5@DB9PR07MB8812.eurprd07.prod.outlook.com",
+        "REQUEST", OUTLOOK_SERIES_UID, "Design review", mime_method="REQUEST",
+        body_method="REQUEST", subject="Design review"),
+    "outlook_reschedule_rdate_period.eml": Expected(
+        "oscar@outlook.test",
+        "DB9PR07MB88121B2C3D4E5F60718293A4B5C6@DB9PR07MB8812.eurprd07.prod.outlook.com",
+        "REQUEST", OUTLOOK_SERIES_UID, "Design review", mime_method="REQUEST",
+        body_method="REQUEST", subject="Updated: Design review"),
     "exchange_request_gmt_name.eml": Expected(
         "oscar@outlook.test", "5A9C1E3B7D2F4A6E8C0B1D3F5E7A9C2B@mail.corp-exchange.test",
         "REQUEST", None, "Vendor review", body_method="REQUEST", subject="Vendor review"),
