@@ -313,8 +313,21 @@ def describe_instance(recurrence_id: Any, calendar: Calendar | None = None,
     return format_moment(value)
 
 
-def meeting_facts(calendar: Calendar, zone: str | None = None) -> dict[str, str]:
-    """Title, when (the first occurrence that takes place, how it repeats), place."""
+def meeting_facts(calendar: Calendar, zone: str | None = None,
+                  instance: InstanceKey = None) -> dict[str, str]:
+    """Title, when (the first occurrence that takes place, how it repeats), place — or,
+    for ``instance``, that one occurrence's own (a mail about one occurrence shows it,
+    not the series' first date)."""
+    if instance is not None:
+        found = occurrence(calendar, instance)
+        if found is not None:
+            return {
+                "summary": str(found.get("SUMMARY", "")) or "(no title)",
+                "when": describe_instance(instance, calendar, zone),
+                "location": str(found.get("LOCATION", "")),
+                "uid": str(found.get("UID", "")),
+                "status": str(found.get("STATUS", "")),
+            }
     component = master_of(calendar)
     if component is None:
         return {"summary": "(no title)", "when": "", "location": "", "uid": "",

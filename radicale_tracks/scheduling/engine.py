@@ -600,6 +600,10 @@ class Scheduler:
                 instance, sentences = describe_update(old, sent, changes, instances)
                 context["instance"] = instance
                 context["changes"] = sentences or ["Some details changed."]
+                if len(instances) == 1 and instances[0] is not None:
+                    # one occurrence changed: the mail shows it, not the series
+                    context["meeting"] = dict(meeting_facts(sent, None, instances[0]),
+                                              join_url="")
         elif message.method is Method.CANCEL:
             kind = "cancellation"
         else:

@@ -596,9 +596,15 @@ class Assistant:
         def update(recipient: str, changes: tuple[str, ...],
                    instances: tuple[Any, ...]) -> dict[str, Any]:
             changes, instances = self._focus(change.old, new_version, changes, instances)
+            zone = self.zone_for(recipient)
             instance, sentences = describe_update(change.old, new_version, changes,
-                                                  instances, self.zone_for(recipient))
-            return context(recipient, instance=instance, changes=sentences)
+                                                  instances, zone)
+            result = context(recipient, instance=instance, changes=sentences)
+            if len(instances) == 1 and instances[0] is not None:
+                # one occurrence changed: the mail shows that occurrence, not the series
+                result["meeting"] = dict(meeting_facts(copy, zone, instances[0]),
+                                         join_url=details.join_url or "")
+            return result
 
         def cancelled(recipient: str, instances: tuple[Any, ...]) -> str:
             zone = self.zone_for(recipient)
