@@ -202,10 +202,8 @@ def test_zones_without_vtimezone_by_mail_are_placed_or_refused(inbound: Inbound)
     uid = "bare-zone-%s" % uuid.uuid4().hex
     raw = invitation(uid, "nora@notes.test", "nora@notes.test",
                      ["assistant@example.org", "bob@example.org"],
-                     start="20270712T100000", end="20270712T110000")
-    raw = raw.replace(b"DTSTART:20270712T100000", b"DTSTART;TZID=Europe/Berlin:20270712T100000"
-                      ).replace(b"DTEND:20270712T110000",
-                                b"DTEND;TZID=Europe/Berlin:20270712T110000")
+                     start=";TZID=Europe/Berlin:20270712T100000",
+                     end=";TZID=Europe/Berlin:20270712T110000")
     done = inbound.deliver(raw, "nora@notes.test", "assistant@example.org")
     assert done.returncode == 0, done.stderr
     slug = inbound.track_of(uid)["slug"]
@@ -214,10 +212,8 @@ def test_zones_without_vtimezone_by_mail_are_placed_or_refused(inbound: Inbound)
 
     unknown = "nowhere-%s" % uuid.uuid4().hex
     raw = invitation(unknown, "nora@notes.test", "nora@notes.test",
-                     ["assistant@example.org"], start="20270712T100000",
-                     end="20270712T110000")
-    raw = raw.replace(b"DTSTART:20270712T100000", b"DTSTART;TZID=Ceres Time:20270712T100000"
-                      ).replace(b"DTEND:20270712T110000", b"DTEND;TZID=Ceres Time:20270712T110000")
+                     ["assistant@example.org"], start=";TZID=Ceres Time:20270712T100000",
+                     end=";TZID=Ceres Time:20270712T110000")
     done = inbound.deliver(raw, "nora@notes.test", "assistant@example.org")
     assert done.returncode == 65
     reason = done.stderr.decode()

@@ -306,7 +306,9 @@ def invitation(uid: str, organizer: str, from_address: str, attendees: list[str]
                start: str = "20270301T100000Z", end: str = "20270301T110000Z") -> bytes:
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "METHOD:" + method,
              "BEGIN:VEVENT", "UID:" + uid, "DTSTAMP:" + dtstamp,
-             "DTSTART:" + start, "DTEND:" + end,
+             # a value, or ";TZID=…:value" with its parameters
+             "DTSTART" + (start if start.startswith(";") else ":" + start),
+             "DTEND" + (end if end.startswith(";") else ":" + end),
              "SEQUENCE:%d" % sequence,
              "SUMMARY:" + summary, "ORGANIZER:mailto:" + organizer]
     lines += ["ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:" + a for a in attendees]
