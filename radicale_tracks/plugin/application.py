@@ -359,16 +359,18 @@ class Application(radicale_app.Application):
         if box_of(path) is not None:
             return httputils.NOT_ALLOWED
         refused = self._schedule_tag_precondition(environ, path, user)
-        if refused is None:
-            refused = self._attendee_precondition(environ, path, user, user_groups)
-        if refused is not None:
-            return refused
-        resolved = self._repair_body(environ)
-        if not isinstance(resolved, bool):
-            return resolved
-        storage.take_rewritten()
-        storage.take_schedule_tag()
         try:
+            # every answer from here on clears what this request told the storage (the
+            # merge of If-Schedule-Tag-Match, a held zone refusal): they are per thread
+            if refused is None:
+                refused = self._attendee_precondition(environ, path, user, user_groups)
+            if refused is not None:
+                return refused
+            resolved = self._repair_body(environ)
+            if not isinstance(resolved, bool):
+                return resolved
+            storage.take_rewritten()
+            storage.take_schedule_tag()
             status, headers, answer, xml_request = super().do_PUT(
                 environ, base_prefix, path, user, user_groups, request_info)
         finally:

@@ -1,0 +1,92 @@
+"""What one PUT tells the storage never outlives its answer.
+
+The application hands the storage per-request facts in thread-locals (the merge that a
+matching If-Schedule-Tag-Match asks for, a held refusal of an unknown time zone). A WSGI
+server with a thread pool (gunicorn's threads, waitress) serves the next request — of any
+user — on the same thread, so every answer, also an early refusal, must clear them. The
+application is called in process, twice on one thread, as such a server calls it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+from radicale import config as radicale_config
+
+from helpers import PLUGIN, USERS, write_config
+from radicale_tracks.plugin.application import Application
+
+CALENDAR = "/alice/work/"
+
+
+class InProcess:
+    """The WSGI application, called the way a threaded WSGI server calls it."""
+
+    def __init__(self, tmp_path: Path, database_url: str) -> None:
+        path = write_config(tmp_path / "radicale.conf", tmp_path / "collections", PLUGIN,
+                            5232, {"database_url": database_url, "domain": "example.org"},
+                            rights_type="radicale_tracks.rights")
+        configuration = radicale_config.load([(str(path), False)])
+        self.app = Application(configuration)
+
+    def __call__(self, method: str, path: str, user: str, body: str = "",
+                 **headers: str) -> tuple[int, dict[str, str], str]:
+        raw = body.encode()
+        token = base64.b64encode(("%s:%s" % (user, USERS[user])).encode()).decode()
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
+            "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "5232",
+            "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(raw),
+            "wsgi.errors": io.StringIO(), "CONTENT_LENGTH": str(len(raw)),
+            "CONTENT_TYPE": "text/calendar; charset=utf-8",
+            "HTTP_AUTHORIZATION": "Basic " + token}
+        environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
+        answer: dict[str, Any] = {}
+
+        def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+            answer["status"] = int(status.split()[0])
+            answer["headers"] = dict(response_headers)
+
+        text = b"".join(self.app(environ, start_response)).decode("utf-8", "replace")
+        return answer["status"], answer["headers"], text
+
+    def leftovers(self) -> dict[str, Any]:
+        state = self.app._storage._request  # type: ignore[attr-defined]
+        return {name: getattr(state, name, None) for name in (
+            "merge", "timezone_refusal", "timezones_refused") if getattr(state, name, None)}
+
+
+def meeting(organizer: str, start: str = "20270301T100000Z") -> str:
+    return "\r\n".join([
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "BEGIN:VEVENT",
+        "UID:state-1", "DTSTAMP:20260101T000000Z", "DTSTART:" + start,
+        "DTEND:20270301T110000Z", "SUMMARY:Planning", "ORGANIZER:mailto:" + organizer,
+        "ATTENDEE;PARTSTAT=ACCEPTED:mailto:alice@example.org",
+        "ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:bob@example.org",
+        "END:VEVENT", "END:VCALENDAR", ""])
+
+
+def test_an_early_refusal_leaves_no_merge_for_the_next_request(tmp_path: Path) -> None:
+    call = InProcess(tmp_path, "sqlite:///%s" % (tmp_path / "tracks.sqlite3"))
+    assert call("MKCOL", "/bob/", "bob")[0] in (201, 405)
+    status, _, text = call("MKCALENDAR", CALENDAR, "alice")
+    assert status == 201, text
+    status, _, text = call("PUT", CALENDAR + "state-1.ics", "alice",
+                           meeting("alice@example.org"))
+    assert status == 201, text
+
+    # bob's copy, with its Schedule-Tag; his client names himself ORGANIZER under a
+    # matching If-Schedule-Tag-Match: refused, and the match's merge is not kept
+    root = tmp_path / "collections" / "collection-root" / "bob"
+    (copy_file,) = [f for f in root.glob("*/*.ics") if f.parent.name != "schedule-inbox"]
+    copy_path = "/bob/%s/%s" % (copy_file.parent.name, copy_file.name)
+    status, headers, _ = call("GET", copy_path, "bob")
+    assert status == 200 and headers.get("Schedule-Tag"), headers
+    status, _, text = call("PUT", copy_path, "bob", meeting("bob@example.org"),
+                           **{"If-Schedule-Tag-Match": headers["Schedule-Tag"]})
+    assert status == 403 and "allowed-attendee-scheduling-object-change" in text, text
+    assert call.leftovers() == {}
