@@ -146,6 +146,19 @@ def test_caldav_organizer_with_the_assistant_is_told_who_was_not_reached(
     assert sorted(members_of(shown.stdout)) == ["alice@example.org", "dana@external.test"]
     assert all(r for m in mail.settle() for r in m.recipients)
 
+    # a later change invites Gus without a usable address: alice's client shows 3.7,
+    # and the assistant names him to her; nobody else is told anything
+    mail.take()
+    later = text.replace("SEQUENCE:0", "SEQUENCE:1").replace(
+        "END:VEVENT", "ATTENDEE;CN=Gus;PARTSTAT=NEEDS-ACTION:mailto:gus at example.org\r\n"
+        "END:VEVENT")
+    calendars(server, "alice").save_event(later)
+    assert _statuses(find(server, "alice", uid))["Gus|mailto:gus at example.org"] == "3.7"
+    told = {(m.kind, m.recipient): m for m in mail.settle()}
+    updated = told[("change_followed", "alice@example.org")]
+    assert "Gus" in updated.text() and "accepted the updated" not in updated.text()
+    assert updated.calendar() is None  # her event is here: no REPLY to import
+
 
 def test_a_reply_from_an_unusable_address_is_refused_with_its_reason(
         inbound: Inbound) -> None:  # noqa: F811

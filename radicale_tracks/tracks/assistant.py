@@ -645,7 +645,8 @@ class Assistant:
                               itip, "CANCEL" if itip else None)
             return
         if (not creating and not new_meeting and set(receipt.changes) <= {"ATTENDEE"}
-                and set(_attendees(change.old)) == set(_attendees(change.new))):
+                and set(_attendees(change.old)) == set(_attendees(change.new))
+                and not newly_unreached):
             return  # only replies (PARTSTAT) changed: the track copy follows, no mail
         if creating:
             mails.add("track_created", organizer, organizer_name,
@@ -653,13 +654,15 @@ class Assistant:
         elif new_meeting:
             mails.add("meeting_ready", organizer, organizer_name,
                       context(organizer, not_reached=not_reached), reply, "REPLY")
-        elif external and (receipt.significant or newly_unreached):
+        elif (external and receipt.significant) or newly_unreached:
             # her calendar elsewhere asks attendees to answer a significant change again:
             # the assistant accepted it and says so, with the REPLY her calendar reads;
-            # someone newly invited without a usable address is named to her too
+            # someone newly invited without a usable address is named to her, wherever
+            # her calendar is (a client here shows only SCHEDULE-STATUS 3.7)
             mails.add("change_followed", organizer, organizer_name,
                       dict(update(organizer, receipt.changes, receipt.instances),
-                           not_reached=newly_unreached), reply, "REPLY")
+                           not_reached=newly_unreached), reply if external else None,
+                      "REPLY" if external else None)
         for recipient, sent in per_recipient.items():
             itip = itip_for(recipient, sent)
             method = sent.method.value if itip else None
