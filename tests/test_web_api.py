@@ -422,3 +422,32 @@ def test_the_track_page_shows_notes_shared_by_mail(server: RadicaleServer) -> No
         assert shared[0]["from"] == "bob@example.org"
     page = server.session("alice").get(server.url + "/.web/tracks/%s" % slug, timeout=10)
     assert subject in page.text
+
+
+def test_a_failure_reads_as_a_sentence_on_the_meetings_page(server: RadicaleServer) -> None:
+    """A program error recorded on a track is for the admin (``tracks show``): members
+    read that something could not be processed, never the error."""
+    from sqlalchemy import create_engine, text
+
+    answer = api(server, "POST", "bookings", json=booking(
+        slot(4, 2, 15), details={"subject": "Failure shown", "pools": []}))
+    assert answer.status_code == 201, answer.text
+    slug = answer.json()["track"]
+    engine = create_engine(server.storage_options["database_url"])
+    with engine.begin() as connection:
+        track_id = connection.execute(text("SELECT id FROM tracks_track WHERE slug = :s"),
+                                      {"s": slug}).scalar()
+        connection.execute(text(
+            "INSERT INTO tracks_activity (at, track_id, uid, kind, actor, summary, detail) "
+            "VALUES (:at, :track, 'x', 'failed', 'bob@example.org', "
+            "'assistant failed: KeyError: secret-detail', 'Traceback (most recent call)')"),
+            {"at": int(datetime.datetime.now(UTC).timestamp()), "track": track_id})
+    engine.dispose()
+    failed = [m for m in api(server, "GET", "meetings", params={"kind": "failed"}
+                             ).json()["meetings"] if m["track"] == slug]
+    assert failed and "administrator" in failed[0]["summary"], failed
+    assert "KeyError" not in failed[0]["summary"]
+    page = server.session("alice").get(server.url + "/.web/meetings", timeout=10).text
+    assert "administrator has been told" in page and "secret-detail" not in page
+    shown = server.cli("tracks", "show", slug).stdout
+    assert "secret-detail" in shown  # the admin keeps the error

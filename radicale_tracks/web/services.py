@@ -46,6 +46,17 @@ logger = logging.getLogger("radicale.tracks.web")
 SLOT_DAYS = 7
 
 
+
+#: what a person reads of a failure: the error itself is for the admin (``tracks show``)
+FAILED_SUMMARY = ("This change could not be processed; the administrator has been told "
+                  "and can see the details with radicale-tracks tracks show.")
+
+
+def _readable_summary(kind: str, summary: str) -> str:
+    """An activity line as members read it: a failure's program error stays with the
+    admin's tools, never on the page."""
+    return FAILED_SUMMARY if kind == "failed" else summary
+
 class NotAllowed(Exception):
     """The logged-in user may not see or do this (answered 403 / 404)."""
 
@@ -339,7 +350,7 @@ class Services:
                 connection, track_ids=track_ids, actors=() if track else addresses,
                 kinds=tuple(kinds), text=text, before=before, limit=limit)
         return [{"id": a.id, "at": a.at, "kind": a.kind, "actor": a.actor or "",
-                 "summary": a.summary, "uid": a.uid,
+                 "summary": _readable_summary(a.kind, a.summary), "uid": a.uid,
                  "track": tracks[a.track_id].slug if a.track_id in tracks else None,
                  "track_title": tracks[a.track_id].title if a.track_id in tracks else None}
                 for a in rows]
