@@ -83,6 +83,15 @@ def test_an_unusable_organizer_is_refused_with_its_reason(inbound: Inbound) -> N
     assert done.returncode == 65, done.stderr
     assert b"ORGANIZER" in done.stderr and b"Lotus Notes" in done.stderr, done.stderr
 
+    # a URI that is no e-mail address (a principal's urn:uuid): nobody to answer by mail
+    uid = "uri-organizer-%s@gmail.test" % uuid.uuid4().hex[:8]
+    raw = invitation(uid, "urn:uuid:6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f",
+                     "Olivia <olivia@gmail.test>", ["assistant@example.org"])
+    done = inbound.deliver(raw, "olivia@gmail.test", "assistant@example.org")
+    assert done.returncode == 65, done.stderr
+    assert b"not an e-mail address" in done.stderr, done.stderr
+    assert b"administrator" not in done.stderr  # a reason, not a program error
+
 
 def _statuses(event: Any) -> dict[str, str | None]:
     found = component(event).get("ATTENDEE")

@@ -310,7 +310,8 @@ def invitation(uid: str, organizer: str, from_address: str, attendees: list[str]
              "DTSTART" + (start if start.startswith(";") else ":" + start),
              "DTEND" + (end if end.startswith(";") else ":" + end),
              "SEQUENCE:%d" % sequence,
-             "SUMMARY:" + summary, "ORGANIZER:mailto:" + organizer]
+             "SUMMARY:" + summary,
+             "ORGANIZER:" + (organizer if ":" in organizer else "mailto:" + organizer)]
     lines += ["ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:" + a for a in attendees]
     lines += [line for line in extra.splitlines() if line]
     lines += ["END:VEVENT", "END:VCALENDAR", ""]

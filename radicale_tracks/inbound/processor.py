@@ -415,9 +415,11 @@ class InboundProcessor:
         for component in main_components(calendar).values():
             for prop in as_list(component.get("ORGANIZER")):
                 reading = read_address(str(prop))
-                if not reading.usable:
+                if not reading.is_mail:
+                    # iMIP: the organizer is answered by mail, so an address it must be
                     raise _Refusal("the ORGANIZER's address %r cannot be used: %s" % (
-                        str(prop), reading.problem), method.value, uid_of(component))
+                        str(prop), reading.problem or "it is not an e-mail address"),
+                        method.value, uid_of(component))
         if method is Method.REPLY:
             # outlook.com answers without ORGANIZER: the mail went to the organizer
             organizer = self._organizer_for_reply(connection, calendar, target)
