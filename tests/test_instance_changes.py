@@ -185,3 +185,18 @@ def test_two_versions_stamped_within_one_second_are_not_a_retry() -> None:
     assert cancelled.outcome is Outcome.CANCELLED and cancelled.calendar is not None
     again = apply_message(cancel, cancelled.calendar)
     assert again.outcome is Outcome.STALE and again.reason.startswith("duplicate")
+
+
+def test_focused_changes_name_the_occurrence_the_message_carries() -> None:
+    """What a mail speaks of: the occurrence that changed, with its own property names,
+    kept to the instances the recipient's message carries."""
+    from radicale_tracks.core.broker import focused_changes
+
+    old = _series()
+    new = apply_message(_override_message(), old).calendar
+    assert focused_changes(old, new, ("RRULE", "SUMMARY"), (None, K1)) == (
+        ("SUMMARY",), (K1,))
+    # a recipient whose message carries only the series hears of no occurrence
+    assert focused_changes(old, new, ("SUMMARY",), (None,)) == (("SUMMARY",), (None,))
+    # nothing changed per instance: the given lists stand
+    assert focused_changes(old, old, ("DESCRIPTION",), (None,)) == (("DESCRIPTION",), (None,))

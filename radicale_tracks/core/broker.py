@@ -347,6 +347,25 @@ def changed_instances(old: Calendar | None, new: Calendar | None
     return _diff(before, after).changed
 
 
+def focused_changes(old: Calendar | None, new: Calendar | None, changes: tuple[str, ...],
+                    instances: tuple[InstanceKey, ...]
+                    ) -> tuple[tuple[str, ...], tuple[InstanceKey, ...]]:
+    """(property names, instances) a mail or activity line should speak of.
+
+    A message's or receipt's own lists name the series when an override was rewritten
+    and count everything that differs; :func:`changed_instances` names the occurrence
+    that changed (an override against the occurrence it replaces). Only the instances
+    of ``instances`` are kept (all when it is empty); without any per-instance change
+    the given lists stand.
+    """
+    per = changed_instances(old, new)
+    if instances:
+        per = {key: found for key, found in per.items() if key in instances}
+    if not per:
+        return changes, instances
+    return tuple(sorted({name for found in per.values() for name in found})), tuple(per)
+
+
 def _updated(before: _Version | None, after: _Version, ours: frozenset[str],
              now: datetime, outbox: _Outbox) -> None:
     """Created or modified: REQUESTs for what changed, CANCELs for what was taken away."""

@@ -569,7 +569,7 @@ class Scheduler:
     def _mail(self, message: ItipMessage, calendar: Calendar, old: Calendar | None
               ) -> "OutgoingMail":
         """An RFC 6047 message for someone outside this server."""
-        from radicale_tracks.core.broker import changed_instances
+        from radicale_tracks.core.broker import focused_changes
         from radicale_tracks.core.summaries import (describe_instance, describe_update,
                                                     meeting_facts)
         from radicale_tracks.mail.compose import compose_mail, message_id_for
@@ -591,12 +591,8 @@ class Scheduler:
             if message.changes:
                 # what changed in words, for the occurrence(s) the message is about:
                 # per instance, a changed occurrence against the occurrence it replaced
-                changes, instances = message.changes, message.instances
-                per = {key: found for key, found in changed_instances(old, calendar).items()
-                       if key in message.instances}
-                if per:
-                    changes = tuple(sorted({n for found in per.values() for n in found}))
-                    instances = tuple(per)
+                changes, instances = focused_changes(old, calendar, message.changes,
+                                                     message.instances)
                 instance, sentences = describe_update(old, sent, changes, instances)
                 context["instance"] = instance
                 context["changes"] = sentences or ["Some details changed."]

@@ -30,7 +30,7 @@ from icalendar import Calendar
 from sqlalchemy import Connection
 
 from radicale_tracks.core.addresses import AddressBook, read_address
-from radicale_tracks.core.broker import build_reply, changed_instances, organizer_messages
+from radicale_tracks.core.broker import build_reply, focused_changes, organizer_messages
 from radicale_tracks.core.itip import (InstanceKey, ItipError, ItipMessage, Method, PartStat,
                                       as_list, attendees_of, hides_attendees,
                                       main_components, master_of, organizer_of, partstat_of,
@@ -704,33 +704,16 @@ class Assistant:
                 track_id=track.id if track else None, uid=uid))
         enqueue(connection, rendered, int(now.timestamp()))
 
-    def _instance_changes(self, old: Calendar | None, new: Calendar | None
-                          ) -> dict[InstanceKey, tuple[str, ...]]:
-        """What the organizer changed, per instance, as members see the meeting (the
-        assistant's own answer and delivery bookkeeping are not the organizer's change)."""
-        if old is None or new is None:
-            return {}
-        side = self.book.is_assistant_side
-        return changed_instances(track_copy(old, side), track_copy(new, side))
-
     def _focus(self, old: Calendar | None, new: Calendar, changes: tuple[str, ...],
                instances: tuple[InstanceKey, ...]) -> tuple[tuple[str, ...],
                                                          tuple[InstanceKey, ...]]:
-        """(property names, instances) of what the organizer changed, as members see it.
-
-        The message's or receipt's own list counts the assistant's answer and names the
-        series when an override was rewritten; the per-instance comparison names the
-        occurrence that changed (an override against the occurrence it replaced). Only
-        the instances the recipient's message carries are kept.
-        """
-        per = self._instance_changes(old, new)
-        if instances:
-            per = {key: found for key, found in per.items()
-                   if key in instances or (key is None and None in instances)}
-        if not per:
+        """What the organizer changed, as members see the meeting (the assistant's own
+        answer and delivery bookkeeping are not her change): ``focused_changes``."""
+        if old is None:
             return changes, instances
-        names = tuple(sorted({name for found in per.values() for name in found}))
-        return names, tuple(per)
+        side = self.book.is_assistant_side
+        return focused_changes(track_copy(old, side), track_copy(new, side), changes,
+                               instances)
 
     def _activity_summary(self, kind: str, summary: str, receipt: Receipt,
                           old: Calendar | None = None, new: Calendar | None = None) -> str:
