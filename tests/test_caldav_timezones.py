@@ -23,6 +23,7 @@ import pytest
 import requests
 from icalendar import Calendar
 
+from calendars import OUTLOOK_BERLIN
 from conftest import ServerFactory, fresh_database
 from helpers import (PLUGIN, USERS, VANILLA, RadicaleServer, calendar_query,
                      free_busy_query, mkcalendar, put, report, response_hrefs)
@@ -30,23 +31,6 @@ from helpers import (PLUGIN, USERS, VANILLA, RadicaleServer, calendar_query,
 UTC = datetime.timezone.utc
 DOMAIN = "example.org"
 CALDAV_NS = "urn:ietf:params:xml:ns:caldav"
-
-OUTLOOK_BERLIN = """BEGIN:VTIMEZONE
-TZID:W. Europe Standard Time
-BEGIN:STANDARD
-DTSTART:16010101T030000
-TZOFFSETFROM:+0200
-TZOFFSETTO:+0100
-RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10
-END:STANDARD
-BEGIN:DAYLIGHT
-DTSTART:16010101T020000
-TZOFFSETFROM:+0100
-TZOFFSETTO:+0200
-RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3
-END:DAYLIGHT
-END:VTIMEZONE
-"""
 
 
 def outlook_event(uid: str, tzid_param: str, *, timezones: str = "", day: str = "20270712",

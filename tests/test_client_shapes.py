@@ -17,43 +17,16 @@ from __future__ import annotations
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Iterator
-
-import pytest
 from icalendar import Calendar
 
-from conftest import fresh_database
 from helpers import calendar_query, report
-from mailserver import MailSink
-from test_assistant import client, server_options, start_server
-from test_inbound import AUTHSERV, Inbound, calendar_of, track_events, uid_in
+from test_inbound import Inbound, calendar_of, inbound, track_events, uid_in  # noqa: F401
 
 CLIENTS = Path(__file__).parent / "fixtures" / "clients"
-ALLOWED = "example.org, notes.test, zimbra.test, kde.test, evolution.test, external.test"
 
 
 def fixture(name: str) -> bytes:
     return (CLIENTS / name).read_bytes()
-
-
-@pytest.fixture(scope="module", params=["sqlite",
-                                        pytest.param("postgresql",
-                                                     marks=pytest.mark.postgresql)])
-def inbound(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[Inbound]:
-    folder = tmp_path_factory.mktemp("clients-%s" % request.param)
-    sink = MailSink().start()
-    with fresh_database(request.param, folder) as url:
-        options = server_options(sink.port, url, inbound_allowed_senders=ALLOWED,
-                                 inbound_trusted_authserv_ids=AUTHSERV)
-        server = start_server(folder / "server", options)
-        try:
-            for user in ("alice", "bob"):
-                client(server, user).principal()  # they have logged in: users here
-            yield Inbound(server, sink)
-        finally:
-            server.stop()
-            sink.stop()
 
 
 def found_between(inbound: Inbound, slug: str, start: str, end: str) -> list[str]:

@@ -14,6 +14,7 @@ import pytest
 from icalendar import Calendar
 from radicale import item as radicale_item
 
+from calendars import OUTLOOK_BERLIN
 from radicale_tracks.core.timezones import (UnknownTimezones, define_timezones,
                                             define_timezones_in_text, undefined_tzids)
 
@@ -26,23 +27,6 @@ DTSTART:16010101T000000
 TZOFFSETFROM:+0530
 TZOFFSETTO:+0530
 END:STANDARD
-END:VTIMEZONE
-"""
-
-OUTLOOK_BERLIN = """BEGIN:VTIMEZONE
-TZID:W. Europe Standard Time
-BEGIN:STANDARD
-DTSTART:16010101T030000
-TZOFFSETFROM:+0200
-TZOFFSETTO:+0100
-RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10
-END:STANDARD
-BEGIN:DAYLIGHT
-DTSTART:16010101T020000
-TZOFFSETFROM:+0100
-TZOFFSETTO:+0200
-RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3
-END:DAYLIGHT
 END:VTIMEZONE
 """
 

@@ -34,7 +34,7 @@ from test_assistant import DOMAIN, client, server_options, start_server
 FIXTURES = Path(__file__).parent / "fixtures" / "imip"
 AUTHSERV = "mx.example.org"
 ALLOWED = ("example.org, gmail.test, outlook.test, icloud.test, thunder.test, external.test, "
-           "notes.test, booking.test")
+           "notes.test, booking.test, zimbra.test, kde.test, evolution.test")
 UTC = datetime.timezone.utc
 
 

@@ -9,6 +9,7 @@ import pytest
 from icalendar import Calendar
 from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
+from calendars import OUTLOOK_BERLIN
 from radicale_tracks.core.itip import parse_calendar, serialize
 from radicale_tracks.core.timezones import _DISPLAY_NAMES, iana_zone, normalize_timezones
 
@@ -94,22 +95,7 @@ def test_display_names_agree_with_the_registry_keys(display: str, standard: str)
 
 # --- calendars ---------------------------------------------------------------------------
 
-OUTLOOK_ZONE = """BEGIN:VTIMEZONE
-TZID:W. Europe Standard Time
-BEGIN:STANDARD
-DTSTART:16010101T030000
-TZOFFSETFROM:+0200
-TZOFFSETTO:+0100
-RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=10
-END:STANDARD
-BEGIN:DAYLIGHT
-DTSTART:16010101T020000
-TZOFFSETFROM:+0100
-TZOFFSETTO:+0200
-RRULE:FREQ=YEARLY;INTERVAL=1;BYDAY=-1SU;BYMONTH=3
-END:DAYLIGHT
-END:VTIMEZONE
-"""
+OUTLOOK_ZONE = OUTLOOK_BERLIN
 
 CUSTOM_ZONE = """BEGIN:VTIMEZONE
 TZID:Customized Time Zone
