@@ -87,7 +87,9 @@ class SchedulingCollectionMixin:
                 self._storage.note_rewritten()
 
         old_etag = radicale_item.get_etag(old_text) if old_text is not None else None
-        self._storage.run_write(owner, self.path, href, old_text, new_text, old_etag, store)
+        if not self._storage.run_write(owner, self.path, href, old_text, new_text,
+                                       old_etag, store):
+            stored.clear()  # a write that rolled back got its files back: store it now
         if not stored:
             stored.append(self._upload_indexed(href, item))
         self._storage.note_schedule_tag(self.path, href, stored[-1][0].etag)
@@ -104,8 +106,9 @@ class SchedulingCollectionMixin:
             self._delete_indexed(href)
             deleted.append(True)
 
-        self._storage.run_write(owner, self.path, href, old_text, None,
-                                radicale_item.get_etag(old_text), store)
+        if not self._storage.run_write(owner, self.path, href, old_text, None,
+                                       radicale_item.get_etag(old_text), store):
+            deleted.clear()
         if not deleted:
             self._delete_indexed(href)
         return True
@@ -339,13 +342,15 @@ class SchedulingStorageMixin:
 
     def run_write(self, owner: str, collection_path: str, href: str, old_text: str | None,
                   new_text: str | None, old_etag: str | None,
-                  store: Callable[["Calendar | None"], None]) -> None:
-        """Schedule one client write in one transaction; never raise.
+                  store: Callable[["Calendar | None"], None]) -> bool:
+        """Schedule one client write in one transaction; never raise. True when a
+        transaction committed (what ``store`` stored in it stays).
 
         ``store`` stores the owner's object (a replacement, or as sent for None). If
         scheduling fails with the assistant involved, the assistant's failure is recorded
         and scheduling runs again without it; if it fails anyway, the caller stores the
-        object as sent and the failure is logged.
+        object as sent and the failure is logged. A failed attempt's files are put back
+        with its rows (``db/journal.py``): nothing half-delivered stays.
         """
         from icalendar import Calendar
 
@@ -358,14 +363,12 @@ class SchedulingStorageMixin:
             new = Calendar.from_ical(new_text) if new_text is not None else None
         except Exception:
             logger.warning("Not scheduled: %s/%s does not parse", collection_path, href)
-            return
+            return False
         write = ObjectWrite(owner=owner, collection_path=collection_path, href=href,
                             old=old, new=new, old_etag=old_etag, merge=merge)
         involves = self._assistant_involved(old, new)
         if not self.settings.scheduling:
-            if involves:
-                self._assistant_only(write, store)
-            return
+            return involves and self._assistant_only(write, store)
         attempts = (True, False) if involves else (False,)
         for with_assistant in attempts:
             try:
@@ -385,7 +388,8 @@ class SchedulingStorageMixin:
                                 outcome.deliveries))
             if self.sender_thread is not None:
                 self.sender_thread.wake()
-            return
+            return True
+        return False
 
     def _assistant_involved(self, *calendars: "Calendar | None") -> bool:
         from radicale_tracks.tracks.assistant import involves_assistant
@@ -393,7 +397,7 @@ class SchedulingStorageMixin:
         return involves_assistant(self.book, *calendars)
 
     def _assistant_only(self, write: "ObjectWrite",
-                        store: Callable[["Calendar | None"], None]) -> None:
+                        store: Callable[["Calendar | None"], None]) -> bool:
         """``scheduling = False``: the assistant still follows its meetings."""
         from radicale_tracks.tracks.assistant import OrganizerChange
 
@@ -406,9 +410,10 @@ class SchedulingStorageMixin:
         except Exception as e:
             logger.exception("Assistant failed on %s", write.path)
             self._record_failure(write, e)
-            return
+            return False
         if self.sender_thread is not None:
             self.sender_thread.wake()
+        return True
 
     def _record_failure(self, write: "ObjectWrite", error: Exception,
                         what: str = "assistant") -> None:

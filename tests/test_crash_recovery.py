@@ -1,0 +1,314 @@
+"""kill -9 in the middle of a scheduling write, and of a mail being sent.
+
+A real ``radicale-tracks serve`` kills itself with SIGKILL at a chosen point of alice's
+PUT of an invitation to bob (a user here), carol (a user here who never logged in: her
+folders are made by the write), the assistant (a new track folder) and dana (mail):
+after the Nth file change of
+the write's transaction (``RADICALE_TRACKS_TEST_CRASH_AFTER_FILE_WRITES``), for every N
+the write has, and after the commit before the journal is deleted
+(``RADICALE_TRACKS_TEST_CRASH_AFTER_COMMIT``). After the restart the write is whole —
+alice's object, bob's and carol's inbox messages and copies, the track with its copy,
+dana's outbox row, and dana's mail then arrives — or entirely absent (no folder of
+carol's, no track folder), and ``verify`` finds index and files in agreement.
+
+A ``radicale-tracks worker`` killed while the SMTP server holds its mail at DATA leaves
+the row leased for 300 s; the next sender on this machine takes it over on its first
+pass, and sends the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from conftest import fresh_database
+from helpers import PLUGIN, RadicaleServer, free_port, run_cli, write_config
+from mailserver import MailSink
+from radicale_tracks.db.engine import create_database_engine, ensure_schema
+from radicale_tracks.db.journal import JOURNAL_FOLDER
+from radicale_tracks.outbox.mail import OutgoingMail
+from radicale_tracks.outbox.schema import outbox
+from radicale_tracks.outbox.store import OutboxStore, enqueue
+from radicale_tracks.tracks.schema import meetings as meeting
+
+DOMAIN = "example.org"
+START = datetime.datetime(2027, 5, 3, 9, tzinfo=datetime.timezone.utc)
+#: more file changes than the invitation makes
+MOST_CHANGES = 30
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+@pytest.fixture(params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+def invitation(uid: str) -> str:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "BEGIN:VEVENT",
+             "UID:" + uid, "DTSTAMP:20270101T000000Z",
+             "DTSTART:" + START.strftime("%Y%m%dT%H%M%SZ"),
+             "DTEND:" + (START + datetime.timedelta(hours=1)).strftime("%Y%m%dT%H%M%SZ"),
+             "SUMMARY:Crash " + uid, "SEQUENCE:0",
+             "ORGANIZER;CN=Alice:mailto:alice@example.org",
+             "ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:bob@example.org",
+             "ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:carol@example.org",
+             "ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:assistant@example.org",
+             "ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:dana@elsewhere.test",
+             "END:VEVENT", "END:VCALENDAR"]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def files_with(folder: Path, uid: str) -> list[Path]:
+    return sorted(p for p in folder.glob("*.ics") if ("UID:" + uid) in p.read_text())
+
+
+class World:
+    """The server's folder and database, and what one UID left in them."""
+
+    def __init__(self, server: RadicaleServer, url: str) -> None:
+        self.server = server
+        assert server.folder is not None
+        self.root = server.folder / "collection-root"
+        self.engine = create_database_engine(url)
+
+    def state(self, uid: str) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(outbox.c.recipient).where(
+                outbox.c.uid == uid)).scalars().all()
+            meetings = connection.execute(select(meeting.c.track_id).where(
+                meeting.c.uid == uid)).scalars().all()
+        tracks = [folder for folder in (self.root / "assistant").glob("*")
+                  if folder.is_dir()] if (self.root / "assistant").is_dir() else []
+        return {
+            "alice's object": len(files_with(self.root / "alice" / "work", uid)),
+            "bob's inbox": len(files_with(self.root / "bob" / "schedule-inbox", uid)),
+            "bob's copy": len(files_with(self.root / "bob" / "work", uid)),
+            "carol's folder": int((self.root / "carol").is_dir()),
+            "carol's inbox": len(files_with(self.root / "carol" / "schedule-inbox", uid)),
+            "carol's copy": len(files_with(self.root / "carol" / "calendar", uid)),
+            "track meeting row": len(meetings),
+            "track folders": len(tracks),
+            "track copies": sum(len(files_with(folder, uid)) for folder in tracks),
+            "dana's mail row": int("dana@elsewhere.test" in rows),
+        }
+
+    def leftover_journals(self) -> list[str]:
+        assert self.server.folder is not None
+        folder = self.server.folder / JOURNAL_FOLDER
+        return sorted(os.listdir(folder)) if folder.is_dir() else []
+
+
+def make_calendar(server: RadicaleServer, user: str) -> None:
+    body = ('<?xml version="1.0"?><C:mkcalendar xmlns:D="DAV:" '
+            'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop>'
+            '<D:displayname>Work</D:displayname></D:prop></D:set></C:mkcalendar>')
+    session = server.session(user)
+    assert session.request("PROPFIND", "%s/%s/" % (server.url, user),
+                           headers={"Depth": "0"}).status_code == 207
+    answer = session.request("MKCALENDAR", "%s/%s/work/" % (server.url, user), data=body)
+    assert answer.status_code == 201, answer.text
+
+
+def put_invitation(server: RadicaleServer, uid: str) -> int | None:
+    """The PUT's status, or None when the server died answering it."""
+    try:
+        answer = server.session("alice").put(
+            "%s/alice/work/%s.ics" % (server.url, uid), data=invitation(uid),
+            headers={"Content-Type": "text/calendar"}, timeout=60)
+    except requests.ConnectionError:
+        return None
+    return answer.status_code
+
+
+def died(server: RadicaleServer) -> bool:
+    assert server.process is not None
+    try:
+        server.process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        return False
+    return server.process.returncode == -signal.SIGKILL
+
+
+def assert_whole_or_absent(world: World, sink: MailSink, uid: str, acknowledged: bool
+                           ) -> bool:
+    """After a restart: verify is clean, no journal is left, and the write is all there
+    (and dana's mail arrives) or not at all. Returns whether it is there."""
+    assert world.leftover_journals() == []
+    verified = world.server.cli("verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    state = world.state(uid)
+    whole, absent = all(state.values()), not any(state.values())
+    assert whole or absent, state
+    assert whole or not acknowledged, state
+    if whole:
+        wait_for_invitation(sink, uid)
+    return whole
+
+
+def wait_for_invitation(sink: MailSink, uid: str) -> None:
+    """dana's mail of ``uid`` arrives (bounded: ``wait_for`` fails after 20 s)."""
+    for count in range(1, 50):
+        mails = sink.wait_for(count)
+        if any(mail.recipient == "dana@elsewhere.test" and mail.calendar() is not None
+               and str(mail.calendar().walk("VEVENT")[0]["UID"]) == uid for mail in mails):
+            return
+    raise AssertionError("no mail of %s to dana" % uid)
+
+
+def test_kill_9_at_every_file_change_of_a_scheduling_put_leaves_it_whole_or_absent(
+        tmp_path: Path, database: str) -> None:
+    sink = MailSink().start()
+    options = {"database_url": database, "domain": DOMAIN, "mail_transport": "smtp",
+               "smtp_server": "127.0.0.1", "smtp_port": str(sink.port),
+               "outbox_poll_interval": "1", "outbox_retry_base": "1",
+               "addresses": "carol: carol@example.org"}
+    server = RadicaleServer(tmp_path / "server", storage_type=PLUGIN,
+                            storage_options=options, rights_type="radicale_tracks.rights")
+    world = World(server, database)
+    try:
+        server.start()
+        for user in ("alice", "bob"):
+            make_calendar(server, user)
+        server.stop()
+        crashed, outcomes = 0, []
+        for changes in range(1, MOST_CHANGES + 1):
+            uid = "crash-after-%d" % changes
+            server.env = {"RADICALE_TRACKS_TEST_CRASH_AFTER_FILE_WRITES": str(changes)}
+            server.start()
+            status = put_invitation(server, uid)
+            if status is not None:
+                assert status in (201, 204)
+                server.stop()
+                server.env = {}
+                server.start()
+                assert assert_whole_or_absent(world, sink, uid, acknowledged=True)
+                server.stop()
+                break
+            assert died(server), "the server was not killed at file change %d" % changes
+            crashed += 1
+            server.env = {}
+            server.start()   # start-up finishes the journal left behind
+            outcomes.append(assert_whole_or_absent(world, sink, uid, acknowledged=False))
+            server.stop()
+        # each file change of the write was a crash point; none committed before its end
+        print("file changes of the write: %d" % crashed)
+        assert crashed >= 3 and outcomes == [False] * crashed, (crashed, outcomes)
+
+        uid = "crash-after-commit"
+        server.env = {"RADICALE_TRACKS_TEST_CRASH_AFTER_COMMIT": "1"}
+        server.start()
+        assert put_invitation(server, uid) is None and died(server)
+        assert world.leftover_journals() != []   # committed, journal not yet deleted
+        server.env = {}
+        server.start()
+        assert assert_whole_or_absent(world, sink, uid, acknowledged=False)
+    finally:
+        server.stop()
+        sink.stop()
+        world.engine.dispose()
+
+
+# -- a sender killed mid-send ---------------------------------------------------------
+
+class HeldAtData:
+    """An SMTP server that takes the connection and never answers DATA."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.got_data = threading.Event()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.got_data.set()
+        await asyncio.sleep(3600)
+        return "250 OK"
+
+    def __enter__(self) -> "HeldAtData":
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.controller.stop()
+
+
+def queued_mail(engine: Any) -> OutgoingMail:
+    mail = OutgoingMail(
+        envelope_from="tracks@example.org", recipient="dana@elsewhere.test",
+        kind="invitation", subject="Crash test",
+        message=("From: tracks@example.org\r\nTo: dana@elsewhere.test\r\n"
+                 "Subject: Crash test\r\nMessage-ID: <crash-1@tracks.example.org>\r\n"
+                 "\r\nHello\r\n"),
+        message_id="crash-1@tracks.example.org")
+    with engine.begin() as connection:
+        enqueue(connection, [mail], int(datetime.datetime.now().timestamp()))
+    return mail
+
+
+def test_a_sender_killed_mid_send_is_taken_over_on_the_next_first_pass(
+        tmp_path: Path, database: str) -> None:
+    engine = create_database_engine(database)
+    ensure_schema(engine)
+    mail = queued_mail(engine)
+    store = OutboxStore(engine)
+    try:
+        with HeldAtData() as held:
+            config = write_config(tmp_path / "held.conf", tmp_path / "collections", PLUGIN,
+                                  free_port(), {
+                                      "database_url": database, "domain": DOMAIN,
+                                      "mail_transport": "smtp",
+                                      "smtp_server": "127.0.0.1",
+                                      "smtp_port": str(held.port),
+                                      "outbox_poll_interval": "1"})
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "radicale_tracks.cli", "--config", str(config),
+                 "worker"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                assert held.got_data.wait(60), "the worker never reached DATA"
+                [row] = store.rows()
+                assert row.lease_holder is not None
+                assert row.lease_holder.split(" ")[1] == str(worker.pid)
+                listed = run_cli(config, "outbox", "list").stdout
+                assert "next " in listed and "leased by %s" % row.lease_holder in listed
+                worker.kill()
+                worker.wait(30)
+            finally:
+                if worker.poll() is None:
+                    worker.kill()
+                    worker.wait(30)
+        [row] = store.rows()
+        assert row.status == "pending" and row.lease_until is not None
+        assert row.lease_until > datetime.datetime.now().timestamp() + 200  # still leased
+        sink = MailSink().start()
+        try:
+            config = write_config(tmp_path / "sink.conf", tmp_path / "collections", PLUGIN,
+                                  free_port(), {
+                                      "database_url": database, "domain": DOMAIN,
+                                      "mail_transport": "smtp",
+                                      "smtp_server": "127.0.0.1",
+                                      "smtp_port": str(sink.port)})
+            # one pass: without the takeover the lease would hold the row for 300 s
+            once = run_cli(config, "worker", "--once")
+            assert once.returncode == 0 and "sent 1," in once.stdout, once.stdout + once.stderr
+            [received] = sink.wait_for(1)
+            assert received.message["Message-ID"] == "<%s>" % mail.message_id
+        finally:
+            sink.stop()
+        [row] = store.rows()
+        assert row.status == "sent" and row.lease_holder is None
+        assert "next " not in run_cli(config, "outbox", "list").stdout
+    finally:
+        engine.dispose()
