@@ -33,9 +33,9 @@ logger = logging.getLogger("radicale.tracks.db")
 def on_rollback(connection: Connection, undo: Callable[[], None]) -> None:
     """Run ``undo`` if the transaction open on ``connection`` rolls back.
 
-    The database forgets a failed write's rows; the file system does not. Whatever a
-    transaction's work creates on disk (a track's calendar folder) registers its undo
-    here, so a failure leaves neither rows nor folders behind.
+    The database forgets a failed write's rows and the journal puts its files back;
+    what the process remembers about them (the storage's cache of principals whose
+    inbox exists) registers here to be forgotten too.
     """
     def _undo(_connection: Connection) -> None:
         try:
