@@ -225,7 +225,10 @@ class JournalFolder:
         self.sync_folder(os.path.dirname(path))
 
     def remove(self, txid: str) -> None:
+        """Delete a finished journal, durably: its row is deleted later, and a journal
+        that came back after a power loss without its row would undo a committed write."""
         try:
             os.remove(self.journal_path(txid))
         except FileNotFoundError:
-            pass
+            return
+        self.sync_folder(self.folder)
