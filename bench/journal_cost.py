@@ -36,17 +36,18 @@ def event(uid: str, organized: bool) -> str:
     return "\r\n".join(lines + ["END:VEVENT", "END:VCALENDAR"]) + "\r\n"
 
 
-def timed_puts(server: RadicaleServer, count: int, organized: bool) -> list[float]:
+def timed_puts(server: RadicaleServer, count: int, organized: bool, prefix: str = ""
+               ) -> list[float]:
     session = server.session("alice")
     found = []
     for number in range(count):
-        uid = "%s-%d" % ("invite" if organized else "plain", number)
+        uid = "%s%s-%d" % (prefix, "invite" if organized else "plain", number)
         began = time.perf_counter()
         answer = session.put("%s/alice/work/%s.ics" % (server.url, uid),
                              data=event(uid, organized),
                              headers={"Content-Type": "text/calendar"})
         found.append(time.perf_counter() - began)
-        assert answer.status_code == 201, answer.text
+        assert answer.status_code == 201, (answer.status_code, answer.text)
     return found
 
 
@@ -65,7 +66,7 @@ def main() -> None:
                 session.request("PROPFIND", "%s/%s/" % (server.url, user),
                                 headers={"Depth": "0"})
                 session.request("MKCALENDAR", "%s/%s/work/" % (server.url, user))
-            timed_puts(server, 3, True)   # warm-up: imports, first deliveries
+            timed_puts(server, 3, True, "warm-up-")  # imports, first deliveries
             for organized in (True, False):
                 found = sorted(timed_puts(server, args.puts, organized))
                 print("%-22s median %6.1f ms   p90 %6.1f ms   (%d PUTs)" % (

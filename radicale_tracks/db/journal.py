@@ -118,9 +118,14 @@ class Journal:
         header = {"kind": record.kind, "path": record.path,
                   "old": None if record.old is None else len(record.old)}
         data = json.dumps(header).encode() + b"\n" + (record.old or b"")
-        with open(self.path, "ab") as f:
+        first = not self.recorded
+        with open(self.path, "xb" if first else "ab") as f:
             f.write(data)
             self.folder.sync(f)
+        if first:
+            # the journal's name durable too; this also makes the removals of earlier
+            # journals durable before this transaction deletes their rows
+            self.folder.sync_folder(self.folder.folder)
         self.recorded.add(record.path)
 
     def changed(self) -> None:
@@ -148,7 +153,7 @@ class JournalFolder:
 
     def sync(self, f: "object") -> None:
         if self.fsync:
-            os.fsync(f.fileno())  # type: ignore[attr-defined]
+            getattr(os, "fdatasync", os.fsync)(f.fileno())  # type: ignore[attr-defined]
 
     def sync_folder(self, path: str) -> None:
         if self.fsync:
@@ -159,13 +164,10 @@ class JournalFolder:
                 os.close(fd)
 
     def open(self) -> Journal:
-        """A new, empty journal, durably present before any change it guards."""
+        """A new journal; its file is made with its first record, durably, before the
+        change that record guards."""
         os.makedirs(self.folder, exist_ok=True)
-        txid = secrets.token_hex(16)
-        with open(self.journal_path(txid), "xb") as f:
-            self.sync(f)
-        self.sync_folder(self.folder)
-        return Journal(self, txid)
+        return Journal(self, secrets.token_hex(16))
 
     def leftovers(self) -> list[str]:
         """The txids of journals on disk (one ``listdir``; none in the common case)."""
@@ -177,8 +179,11 @@ class JournalFolder:
 
     def records(self, txid: str) -> Iterator[Record]:
         """The journal's complete records, in the order written."""
-        with open(self.journal_path(txid), "rb") as f:
-            data = f.read()
+        try:
+            with open(self.journal_path(txid), "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return   # opened, but nothing was recorded (nor changed)
         position = 0
         while position < len(data):
             end = data.find(b"\n", position)
@@ -225,10 +230,10 @@ class JournalFolder:
         self.sync_folder(os.path.dirname(path))
 
     def remove(self, txid: str) -> None:
-        """Delete a finished journal, durably: its row is deleted later, and a journal
-        that came back after a power loss without its row would undo a committed write."""
+        """Delete a finished journal. Its row is deleted only after the folder was
+        synced since (the next journal's first record, or :meth:`Database.recover`): a
+        journal back after a power loss without its row would undo a committed write."""
         try:
             os.remove(self.journal_path(txid))
         except FileNotFoundError:
-            return
-        self.sync_folder(self.folder)
+            pass

@@ -16,6 +16,7 @@ process left behind is finished by :meth:`Database.recover`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -178,6 +179,8 @@ class Database:
                 recovery.rolled_back.append(txid)
             self.journals.remove(txid)
         kept = set(self.journals.leftovers())
+        if os.path.isdir(self.journals.folder):
+            self.journals.sync_folder(self.journals.folder)   # the removals, durably
         with self.engine.begin() as connection:
             stale = [txid for txid in rows if txid not in kept]
             if stale:
