@@ -41,6 +41,7 @@ from radicale_tracks.db.journal import JOURNAL_FOLDER
 from radicale_tracks.outbox.mail import OutgoingMail
 from radicale_tracks.outbox.schema import outbox
 from radicale_tracks.outbox.store import OutboxStore, enqueue
+from radicale_tracks.tracks.schema import activities
 from radicale_tracks.tracks.schema import meetings as meeting
 
 DOMAIN = "example.org"
@@ -216,6 +217,55 @@ def test_kill_9_at_every_file_change_of_a_scheduling_put_leaves_it_whole_or_abse
         server.env = {}
         server.start()
         assert assert_whole_or_absent(world, sink, uid, acknowledged=False)
+    finally:
+        server.stop()
+        sink.stop()
+        world.engine.dispose()
+
+
+def test_a_booking_killed_after_its_commit_keeps_its_confirmation(
+        tmp_path: Path, database: str) -> None:
+    """The web booking's confirmation mail and activity line commit with its event (one
+    transaction): killed right after that commit, all of it is there."""
+    from test_web_api import CUSTOMER, booking, slot
+
+    sink = MailSink().start()
+    options = {"database_url": database, "domain": DOMAIN, "mail_transport": "smtp",
+               "smtp_server": "127.0.0.1", "smtp_port": str(sink.port),
+               "outbox_poll_interval": "1", "default_time_zone": "Europe/Berlin",
+               "web_booking_agents": "alice"}
+    server = RadicaleServer(tmp_path / "web", storage_options=options,
+                            rights_type="radicale_tracks.rights",
+                            web_type="radicale_tracks.web")
+    world = World(server, database)
+    try:
+        server.start()
+        for user in ("alice", "bob"):
+            make_calendar(server, user)
+        server.stop()
+        server.env = {"RADICALE_TRACKS_TEST_CRASH_AFTER_COMMIT": "1"}
+        server.start()
+        with pytest.raises(requests.ConnectionError):
+            requests.post(server.url + "/.web/api/bookings", auth=("alice", "alice-secret"),
+                          json=booking(slot(1, 1, 11), details={
+                              "members": ["alice", "bob"], "pools": []}, notifications={
+                              "add_to_event": False, "send_confirmation": True}),
+                          timeout=60)
+        assert died(server)
+        server.env = {}
+        server.start()
+        assert world.leftover_journals() == []
+        [event] = list((world.root / "alice" / "work").glob("*.ics"))
+        uid = next(line for line in event.read_text().splitlines()
+                   if line.startswith("UID:"))[4:]
+        with world.engine.connect() as connection:
+            kinds = connection.execute(select(outbox.c.kind).where(
+                outbox.c.recipient == CUSTOMER["email"])).scalars().all()
+            booked = connection.execute(select(activities.c.kind).where(
+                activities.c.uid == uid)).scalars().all()
+        assert kinds == ["booking_confirmation"] and "booked" in booked, (kinds, booked)
+        assert files_with(world.root / "bob" / "work", uid)
+        assert server.cli("verify").returncode == 0
     finally:
         server.stop()
         sink.stop()

@@ -242,6 +242,24 @@ class SchedulingStorageMixin:
             tag = None
         self._request.schedule_tag = tag
 
+    def join_next_write(self, work: Callable[[Any], None]) -> None:
+        """``work(connection)`` runs in the transaction of this thread's next scheduling
+        write, so what a caller records about that write (a booking's confirmation mail
+        and activity line) commits with it or not at all — never half after a crash.
+        :meth:`take_joined` hands back work no transaction took (no scheduling object,
+        or scheduling failed): the caller then runs it in a transaction of its own."""
+        self._request.joined = work
+
+    def take_joined(self) -> Callable[[Any], None] | None:
+        work: Callable[[Any], None] | None = getattr(self._request, "joined", None)
+        self._request.joined = None
+        return work
+
+    def _run_joined(self, connection: Any) -> None:
+        work = getattr(self._request, "joined", None)
+        if work is not None:
+            work(connection)
+
     def take_schedule_tag(self) -> str | None:
         tag: str | None = getattr(self._request, "schedule_tag", None)
         self._request.schedule_tag = None
@@ -375,6 +393,7 @@ class SchedulingStorageMixin:
                 with self.database.begin() as connection:
                     outcome = self.scheduler.handle_write(
                         connection, write, store, self.assistant if with_assistant else None)
+                    self._run_joined(connection)
             except Exception as e:
                 logger.exception("Scheduling failed on %s/%s by %r%s", collection_path, href,
                                  owner, " (with the assistant)" if with_assistant else "")
@@ -386,6 +405,7 @@ class SchedulingStorageMixin:
                             outcome.role, ", ".join(
                                 ["%s %s" % (a, s) for a, s in outcome.statuses.items()] +
                                 outcome.deliveries))
+            self._request.joined = None   # committed with the write
             if self.sender_thread is not None:
                 self.sender_thread.wake()
             return True
@@ -407,10 +427,12 @@ class SchedulingStorageMixin:
                     connection, OrganizerChange(user=write.owner,
                                                 source_path="/" + write.path,
                                                 old=write.old, new=write.new), store)
+                self._run_joined(connection)
         except Exception as e:
             logger.exception("Assistant failed on %s", write.path)
             self._record_failure(write, e)
             return False
+        self._request.joined = None
         if self.sender_thread is not None:
             self.sender_thread.wake()
         return True
