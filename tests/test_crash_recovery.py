@@ -223,6 +223,40 @@ def test_kill_9_at_every_file_change_of_a_scheduling_put_leaves_it_whole_or_abse
         world.engine.dispose()
 
 
+def test_verify_finishes_a_left_journal_and_repair_reindexes_what_differs(
+        tmp_path: Path, database: str) -> None:
+    from radicale_tracks.db.journal import JournalFolder
+
+    server = RadicaleServer(tmp_path / "server", storage_options={
+        "database_url": database, "domain": DOMAIN})
+    world = World(server, database)
+    try:
+        server.start()
+        make_calendar(server, "alice")
+        make_calendar(server, "bob")
+        server.stop()
+        calendar = world.root / "alice" / "work"
+        # a write killed after its first file: a journal, a file, no row
+        assert server.folder is not None
+        journal = JournalFolder(str(server.folder), fsync=True).open()
+        journal.record_file(str(calendar / "half.ics"))
+        (calendar / "half.ics").write_text(invitation("half"))
+        # and a file put into another calendar behind the server's back
+        (world.root / "bob" / "work" / "behind.ics").write_text(invitation("behind"))
+
+        first = server.cli("verify")
+        assert "1 had not (files put back)" in first.stdout, first.stdout
+        assert not (calendar / "half.ics").exists() and world.leftover_journals() == []
+        assert first.returncode == 1 and "behind.ics: file not indexed" in first.stdout
+        repaired = server.cli("verify", "--repair")
+        assert repaired.returncode == 0, repaired.stdout + repaired.stderr
+        assert "repaired: bob/work/behind.ics: file not indexed" in repaired.stdout
+        assert "index and files agree" in server.cli("verify").stdout
+    finally:
+        server.stop()
+        world.engine.dispose()
+
+
 def test_a_booking_killed_after_its_commit_keeps_its_confirmation(
         tmp_path: Path, database: str) -> None:
     """The web booking's confirmation mail and activity line commit with its event (one
