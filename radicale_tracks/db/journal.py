@@ -91,6 +91,8 @@ class Journal:
     changes: int = 0
     #: journal rows of earlier committed writes deleted in this transaction
     cleared: list[str] = field(default_factory=list)
+    #: folders recorded as new: what goes into them needs no record of its own
+    new_folders: list[str] = field(default_factory=list)
 
     @property
     def path(self) -> str:
@@ -99,7 +101,8 @@ class Journal:
     def record_file(self, path: str) -> None:
         """Before ``path`` is written or deleted."""
         relative = self.folder.relative(path)
-        if relative in self.recorded:
+        if relative in self.recorded or any(
+                relative.startswith(folder + os.sep) for folder in self.new_folders):
             return
         try:
             with open(path, "rb") as f:
@@ -111,8 +114,10 @@ class Journal:
     def record_new_folder(self, path: str) -> None:
         """Before a folder that does not exist is created (with what goes into it)."""
         relative = self.folder.relative(path)
-        if relative not in self.recorded:
+        if relative not in self.recorded and not any(
+                relative.startswith(folder + os.sep) for folder in self.new_folders):
             self._append(Record(_FOLDER, relative))
+            self.new_folders.append(relative)
 
     def _append(self, record: Record) -> None:
         header = {"kind": record.kind, "path": record.path,
