@@ -257,6 +257,33 @@ def test_verify_finishes_a_left_journal_and_repair_reindexes_what_differs(
         world.engine.dispose()
 
 
+def test_a_transaction_that_changed_files_may_not_outlive_the_write_lock(
+        tmp_path: Path) -> None:
+    """The next holder of the lock would take its journal for a dead process's."""
+    from radicale_tracks.plugin.storage import open_storage
+    from radicale_tracks.plugin.track_calendars import item_from_text
+
+    config = write_config(tmp_path / "radicale.conf", tmp_path / "collections", PLUGIN,
+                          free_port(), {"database_url": "sqlite:///%s" % (
+                              tmp_path / "db.sqlite3"), "domain": DOMAIN})
+    storage, _settings = open_storage(str(config))
+    with storage.acquire_lock("w", "alice"):
+        storage.create_collection("/alice/work/", props={"tag": "VCALENDAR"})
+    [calendar] = [c for c in storage.collections() if c.path == "alice/work"]
+    with storage.acquire_lock("w", "alice"):   # inside the lock: fine
+        with storage.database.begin():
+            calendar._upload_indexed("a.ics", item_from_text(calendar.path,
+                                                             invitation("a")))
+    with pytest.raises(RuntimeError, match="outlives the storage's write lock"):
+        with storage.database.begin():
+            with storage.acquire_lock("w", "alice"):
+                calendar._upload_indexed("b.ics", item_from_text(calendar.path,
+                                                                 invitation("b")))
+    # the transaction rolled back: b.ics is gone again, a.ics stays
+    assert sorted(p.name for p in (tmp_path / "collections" / "collection-root" / "alice"
+                                   / "work").glob("*.ics")) == ["a.ics"]
+
+
 def test_a_booking_killed_after_its_commit_keeps_its_confirmation(
         tmp_path: Path, database: str) -> None:
     """The web booking's confirmation mail and activity line commit with its event (one

@@ -77,6 +77,11 @@ class Database:
     def in_transaction(self) -> bool:
         return getattr(self._local, "connection", None) is not None
 
+    @property
+    def journal_open(self) -> bool:
+        """Whether this thread's transaction has changed files (and not ended yet)."""
+        return getattr(self._local, "journal", None) is not None
+
     @contextmanager
     def begin(self) -> Iterator[Connection]:
         """A transaction: the thread's open one, or a new one committed on exit."""

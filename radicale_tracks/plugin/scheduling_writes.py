@@ -156,6 +156,11 @@ class SchedulingStorageMixin:
             with super().acquire_lock(  # type: ignore[misc]
                     mode, user, *args, **kwargs):
                 yield
+                if self.database.journal_open:
+                    # whoever takes the lock next would finish this journal as if its
+                    # process had died: a transaction that changes files ends in the lock
+                    raise RuntimeError("a transaction that changed files outlives the "
+                                       "storage's write lock; open it inside the lock")
         finally:
             self._request.user = None
             self._request.client_put = False
