@@ -38,6 +38,7 @@ from helpers import PLUGIN, RadicaleServer, free_port, run_cli, write_config
 from mailserver import MailSink
 from radicale_tracks.db.engine import create_database_engine, ensure_schema
 from radicale_tracks.db.journal import JOURNAL_FOLDER
+from radicale_tracks.inbound.schema import inbound_mail as inbound
 from radicale_tracks.outbox.mail import OutgoingMail
 from radicale_tracks.outbox.schema import outbox
 from radicale_tracks.outbox.store import OutboxStore, enqueue
@@ -220,6 +221,58 @@ def test_kill_9_at_every_file_change_of_a_scheduling_put_leaves_it_whole_or_abse
     finally:
         server.stop()
         sink.stop()
+        world.engine.dispose()
+
+
+def test_deliver_killed_at_every_file_change_and_retried_by_the_mta(
+        tmp_path: Path, database: str) -> None:
+    """``deliver`` of an invitation to bob killed after each file change (the MTA sees
+    the pipe die and retries the same mail): nothing of it before the retry that
+    completes, then all of it, once."""
+    from test_inbound import ALLOWED, AUTHSERV, fixture, stamp, uid_in
+
+    server = RadicaleServer(tmp_path / "server", storage_options={
+        "database_url": database, "domain": DOMAIN, "inbound_allowed_senders": ALLOWED,
+        "inbound_trusted_authserv_ids": AUTHSERV, "mail_transport": "maildir",
+        "maildir": str(tmp_path / "maildir")}, rights_type="radicale_tracks.rights")
+    world = World(server, database)
+    raw = stamp(fixture("google_request.eml"), "pass")
+    uid = uid_in(raw)
+
+    def state() -> dict[str, int]:
+        with world.engine.connect() as connection:
+            rows = connection.execute(select(inbound.c.id).where(
+                inbound.c.recipient == "bob@example.org")).all()
+        return {"bob's inbox": len(files_with(world.root / "bob" / "schedule-inbox", uid)),
+                "bob's copy": len(files_with(world.root / "bob" / "calendar", uid)),
+                "inbound row": len(rows)}
+
+    try:
+        server.start()
+        assert server.session("bob").request("PROPFIND", server.url + "/bob/",
+                                             headers={"Depth": "0"}).status_code == 207
+        server.stop()
+        assert server.folder is not None
+        crashed = 0
+        for changes in range(1, MOST_CHANGES + 1):
+            delivered = subprocess.run(
+                [sys.executable, "-m", "radicale_tracks.cli", "--config", str(server.config),
+                 "deliver", "--sender", "olivia@gmail.test", "--recipient",
+                 "bob@example.org"], input=raw, capture_output=True, timeout=120,
+                env={**os.environ,
+                     "RADICALE_TRACKS_TEST_CRASH_AFTER_FILE_WRITES": str(changes)})
+            verified = server.cli("verify")   # the next process to open the storage
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+            assert world.leftover_journals() == []
+            if delivered.returncode != -signal.SIGKILL:
+                assert delivered.returncode == 0, delivered.stderr
+                assert state() == {"bob's inbox": 1, "bob's copy": 1, "inbound row": 1}
+                break
+            crashed += 1
+            assert state() == {"bob's inbox": 0, "bob's copy": 0, "inbound row": 0}
+        assert crashed >= 2, crashed
+    finally:
+        server.stop()
         world.engine.dispose()
 
 
