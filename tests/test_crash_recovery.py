@@ -11,6 +11,11 @@ alice's object, bob's and carol's inbox messages and copies, the track with its 
 dana's outbox row, and dana's mail then arrives — or entirely absent (no folder of
 carol's, no track folder), and ``verify`` finds index and files in agreement.
 
+The same for ``deliver`` (the MTA retries the mail whose pipe died: nothing of it stays
+before the retry that completes) and for a web booking killed after its commit (its
+confirmation mail commits with the event). ``verify`` finishes a journal left behind,
+``verify --repair`` re-indexes what differs.
+
 A ``radicale-tracks worker`` killed while the SMTP server holds its mail at DATA leaves
 the row leased for 300 s; the next sender on this machine takes it over on its first
 pass, and sends the same Message-ID.
