@@ -41,6 +41,7 @@ from sqlalchemy import select
 from conftest import fresh_database
 from helpers import PLUGIN, RadicaleServer, free_port, run_cli, write_config
 from mailserver import MailSink
+from test_assistant import server_options
 from radicale_tracks.db.engine import create_database_engine, ensure_schema
 from radicale_tracks.db.journal import JOURNAL_FOLDER
 from radicale_tracks.inbound.schema import inbound_mail as inbound
@@ -130,6 +131,14 @@ def make_calendar(server: RadicaleServer, user: str) -> None:
     assert answer.status_code == 201, answer.text
 
 
+def with_calendars(server: RadicaleServer, *users: str) -> None:
+    """The users logged in once, each with a calendar "work"; the server stopped."""
+    server.start()
+    for user in users:
+        make_calendar(server, user)
+    server.stop()
+
+
 def put_invitation(server: RadicaleServer, uid: str) -> int | None:
     """The PUT's status, or None when the server died answering it."""
     try:
@@ -179,18 +188,12 @@ def wait_for_invitation(sink: MailSink, uid: str) -> None:
 def test_kill_9_at_every_file_change_of_a_scheduling_put_leaves_it_whole_or_absent(
         tmp_path: Path, database: str) -> None:
     sink = MailSink().start()
-    options = {"database_url": database, "domain": DOMAIN, "mail_transport": "smtp",
-               "smtp_server": "127.0.0.1", "smtp_port": str(sink.port),
-               "outbox_poll_interval": "1", "outbox_retry_base": "1",
-               "addresses": "carol: carol@example.org"}
+    options = server_options(sink.port, database, addresses="carol: carol@example.org")
     server = RadicaleServer(tmp_path / "server", storage_type=PLUGIN,
                             storage_options=options, rights_type="radicale_tracks.rights")
     world = World(server, database)
     try:
-        server.start()
-        for user in ("alice", "bob"):
-            make_calendar(server, user)
-        server.stop()
+        with_calendars(server, "alice", "bob")
         crashed, outcomes = 0, []
         for changes in range(1, MOST_CHANGES + 1):
             uid = "crash-after-%d" % changes
@@ -289,10 +292,7 @@ def test_verify_finishes_a_left_journal_and_repair_reindexes_what_differs(
         "database_url": database, "domain": DOMAIN})
     world = World(server, database)
     try:
-        server.start()
-        make_calendar(server, "alice")
-        make_calendar(server, "bob")
-        server.stop()
+        with_calendars(server, "alice", "bob")
         calendar = world.root / "alice" / "work"
         # a write killed after its first file: a journal, a file, no row
         assert server.folder is not None
@@ -349,19 +349,14 @@ def test_a_booking_killed_after_its_commit_keeps_its_confirmation(
     from test_web_api import CUSTOMER, booking, slot
 
     sink = MailSink().start()
-    options = {"database_url": database, "domain": DOMAIN, "mail_transport": "smtp",
-               "smtp_server": "127.0.0.1", "smtp_port": str(sink.port),
-               "outbox_poll_interval": "1", "default_time_zone": "Europe/Berlin",
-               "web_booking_agents": "alice"}
+    options = server_options(sink.port, database, default_time_zone="Europe/Berlin",
+                             web_booking_agents="alice")
     server = RadicaleServer(tmp_path / "web", storage_options=options,
                             rights_type="radicale_tracks.rights",
                             web_type="radicale_tracks.web")
     world = World(server, database)
     try:
-        server.start()
-        for user in ("alice", "bob"):
-            make_calendar(server, user)
-        server.stop()
+        with_calendars(server, "alice", "bob")
         server.env = {"RADICALE_TRACKS_TEST_CRASH_AFTER_COMMIT": "1"}
         server.start()
         with pytest.raises(requests.ConnectionError):
@@ -436,12 +431,7 @@ def test_a_sender_killed_mid_send_is_taken_over_on_the_next_first_pass(
     try:
         with HeldAtData() as held:
             config = write_config(tmp_path / "held.conf", tmp_path / "collections", PLUGIN,
-                                  free_port(), {
-                                      "database_url": database, "domain": DOMAIN,
-                                      "mail_transport": "smtp",
-                                      "smtp_server": "127.0.0.1",
-                                      "smtp_port": str(held.port),
-                                      "outbox_poll_interval": "1"})
+                                  free_port(), server_options(held.port, database))
             worker = subprocess.Popen(
                 [sys.executable, "-m", "radicale_tracks.cli", "--config", str(config),
                  "worker"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -464,11 +454,7 @@ def test_a_sender_killed_mid_send_is_taken_over_on_the_next_first_pass(
         sink = MailSink().start()
         try:
             config = write_config(tmp_path / "sink.conf", tmp_path / "collections", PLUGIN,
-                                  free_port(), {
-                                      "database_url": database, "domain": DOMAIN,
-                                      "mail_transport": "smtp",
-                                      "smtp_server": "127.0.0.1",
-                                      "smtp_port": str(sink.port)})
+                                  free_port(), server_options(sink.port, database))
             # one pass: without the takeover the lease would hold the row for 300 s
             once = run_cli(config, "worker", "--once")
             assert once.returncode == 0 and "sent 1," in once.stdout, once.stdout + once.stderr
