@@ -339,12 +339,16 @@ class Scheduler:
         return found
 
     def _deliver_to_attendee(self, connection: Connection, user: str, message: ItipMessage,
-                             existing: StoredObject | None) -> str:
+                             existing: StoredObject | None, authoritative: bool = True
+                             ) -> str:
         """A REQUEST or CANCEL into ``user``'s inbox and calendar (``existing``: their
-        copy, already checked to be the sender's meeting)."""
+        copy, already checked to be the sender's meeting). ``authoritative``: made here
+        from a local organizer's write, under the write lock and in the order of the
+        writes, so applied whatever its DTSTAMP (``core/receipt``); mail from elsewhere
+        passes False and keeps RFC 5546 ordering."""
         stored = parse_calendar(existing.text) if existing else None
         try:
-            receipt = apply_message(message.calendar(), stored)
+            receipt = apply_message(message.calendar(), stored, authoritative=authoritative)
         except ItipError as e:
             logger.warning("Not delivered to %s: %s", user, e)
             return "refused: %s" % e
@@ -384,7 +388,7 @@ class Scheduler:
             if room is None:
                 continue
             stored = parse_calendar(delivery.existing.text) if delivery.existing else None
-            answer = self.rooms.answer(room, delivery.message, stored)
+            answer = self.rooms.answer(room, delivery.message, stored, authoritative=True)
             if answer is None:
                 continue
             answers[user] = answer
@@ -484,8 +488,10 @@ class Scheduler:
 
     def _deliver_reply(self, connection: Connection, organizer_user: str,
                        message: ItipMessage, replier_user: str,
-                       assistant: "Assistant | None") -> str:
-        """A REPLY into the organizer's inbox and copy; other local attendees follow."""
+                       assistant: "Assistant | None", authoritative: bool = True) -> str:
+        """A REPLY into the organizer's inbox and copy; other local attendees follow.
+        ``authoritative``: a local attendee's write, in write order (a mailed REPLY passes
+        False: RFC 5546 ordering)."""
         existing = self.calendars.find_object(organizer_user, message.uid)
         stored = parse_calendar(existing.text) if existing else None
         if stored is not None and _organizer(stored) != normalize_address(message.recipient):
@@ -494,7 +500,7 @@ class Scheduler:
             return "refused: not the organizer's meeting"
         reply = message.calendar()
         try:
-            receipt = apply_message(reply, stored)
+            receipt = apply_message(reply, stored, authoritative=authoritative)
         except ItipError as e:
             logger.warning("Reply not delivered to %s: %s", organizer_user, e)
             return "refused: %s" % e
@@ -546,19 +552,21 @@ class Scheduler:
                 if self.rooms is not None else None)
         if room is not None:
             assert self.rooms is not None
-            answer = self.rooms.answer(room, message, stored)
+            answer = self.rooms.answer(room, message, stored, authoritative=False)
             if answer is not None:
                 mails: list[OutgoingMail] = []
                 result = self._deliver_to_room(connection, user, message, existing, answer,
                                                None, mails)
                 self._enqueue(connection, mails, self.clock())
                 return result
-        return self._deliver_to_attendee(connection, user, message, existing)
+        return self._deliver_to_attendee(connection, user, message, existing,
+                                         authoritative=False)
 
     def receive_reply(self, connection: Connection, organizer_user: str,
                       message: ItipMessage, assistant: "Assistant | None") -> str:
         """A REPLY mailed by an attendee elsewhere to ``organizer_user`` here."""
-        return self._deliver_reply(connection, organizer_user, message, "", assistant)
+        return self._deliver_reply(connection, organizer_user, message, "", assistant,
+                                   authoritative=False)
 
     def deliver_to_inbox(self, user: str, message: ItipMessage) -> None:
         """Methods only the user's client acts on (REFRESH, COUNTER, …): the inbox."""
