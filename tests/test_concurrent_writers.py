@@ -245,7 +245,7 @@ def test_two_writers_with_one_schedule_tag_one_wins_one_412(served: Served,
     for writer in writers:
         writer.join(60)
     served.storage.gate = None
-    assert sorted(results.values()) == [204, 412], results
+    assert sorted(results.values()) in ([200, 412], [204, 412]), results  # DELETE: 200
     # what the winner wrote is what bob has
     if (served.root / "alice" / "work" / "tagged.ics").exists():
         assert out_of_step(served, "tagged") == []
