@@ -15,13 +15,15 @@ instance's. Other methods are the caller's business and come back IGNORED.
 
 That ordering is for messages from elsewhere (mail), which can arrive late, twice or out
 of order. A message this server made from a local user's write (``authoritative``) is
-ordered by the writes themselves: they are serialised by the storage's write lock and
-delivered under it, so each is newer than anything the copy holds — even when its
-SEQUENCE and DTSTAMP (whole seconds) equal the stored ones, as for three PUTs within one
-second that keep SEQUENCE. Judging it by the clock would drop the second of them as a
-retry and leave the copy out of step for good. Only a true no-op (the very version the
-copy holds: same stamps and same content) is still answered STALE; a REQUEST for another
-organizer's meeting is the caller's to refuse, as for mail.
+ordered by the writes themselves, not by the clock: they are serialised by the storage's
+write lock and delivered under it, so at the stored SEQUENCE each is newer than what the
+copy holds — even when its DTSTAMP (whole seconds) equals the stored one, as for three
+PUTs within one second that keep SEQUENCE. Judging it by DTSTAMP would drop the second of
+them as a retry and leave the copy out of step for good. Still STALE: a lower SEQUENCE
+(an offline client's older version written back; the engine sends none) and a true
+no-op (the very version the copy holds: same stamps, same content). A REQUEST for another
+organizer's meeting is the caller's to refuse, as for mail. A REPLY is ordered by
+SEQUENCE only, either way.
 
 The comparison is only right when the stored copy carries the *organizer's* SEQUENCE
 and DTSTAMP per instance — not the moment we (or an attendee's client) wrote it: a later
@@ -119,7 +121,7 @@ def apply_message(message: Calendar, existing: Calendar | None, *,
                         else "no stored object to apply the REPLY to", touched)
     if method is Method.CANCEL:
         return _cancel(message, incoming, existing, stored, authoritative)
-    return _reply(message, incoming, existing, stored, authoritative)
+    return _reply(message, incoming, existing, stored)
 
 
 def _ignored(reason: str, touched: Iterable[InstanceKey]) -> Receipt:
@@ -158,17 +160,18 @@ def _staleness(incoming: Component, stored: Component | None,
     ``content`` (None: every property) differs from ``previous`` (the stored instance;
     default ``stored``): DTSTAMP has whole seconds, and two versions stamped within one
     are not a retry. ``authoritative``: only that retry is stale, whatever the stamps
-    say otherwise (the module's docstring says why).
+    say otherwise at an equal SEQUENCE (the module's docstring says why); a lower
+    SEQUENCE is still an older version written back.
     """
     if stored is None:
         return None
-    if authoritative:
-        return _no_op(incoming, stored, previous, content)
     new_sequence, old_sequence = sequence_of(incoming), sequence_of(stored)
     if new_sequence != old_sequence:
         if new_sequence < old_sequence:
             return "SEQUENCE %d is older than stored SEQUENCE %d" % (new_sequence, old_sequence)
         return None
+    if authoritative:
+        return _no_op(incoming, stored, previous, content)
     new_stamp = dtstamp_of(incoming) or _EPOCH
     old_stamp = dtstamp_of(stored) or _EPOCH
     if new_stamp == old_stamp and _differs(incoming, stored, previous, content):
@@ -191,10 +194,9 @@ def _differs(incoming: Component, stored: Component, previous: Component | None,
 
 def _no_op(incoming: Component, stored: Component, previous: Component | None,
            content: tuple[str, ...] | None) -> str | None:
-    """Why an authoritative ``incoming`` changes nothing (the version the copy holds),
-    or None."""
-    if (sequence_of(incoming) != sequence_of(stored)
-            or dtstamp_of(incoming) != dtstamp_of(stored)
+    """Why an authoritative ``incoming`` of the stored SEQUENCE changes nothing (the
+    version the copy holds), or None."""
+    if (dtstamp_of(incoming) != dtstamp_of(stored)
             or _differs(incoming, stored, previous, content)):
         return None
     return "no change: the copy holds this version (SEQUENCE %d, DTSTAMP %s)" % (
@@ -429,8 +431,7 @@ def _cancel(message: Calendar, incoming: Mapping[InstanceKey, Component],
 
 
 def _reply(message: Calendar, incoming: Mapping[InstanceKey, Component],
-           existing: Calendar, stored: Mapping[InstanceKey, Component],
-           authoritative: bool) -> Receipt:
+           existing: Calendar, stored: Mapping[InstanceKey, Component]) -> Receipt:
     result = {key: copy_component(component) for key, component in stored.items()}
     applied: list[InstanceKey] = []
     stale: list[str] = []
@@ -445,7 +446,7 @@ def _reply(message: Calendar, incoming: Mapping[InstanceKey, Component],
             unknown.append("%s is not an attendee of %s of %s" % (
                 address, _label(key), uid_of(component)))
             continue
-        if not authoritative and sequence_of(component) < sequence_of(target):
+        if sequence_of(component) < sequence_of(target):
             stale.append("REPLY SEQUENCE %d is older than stored SEQUENCE %d" % (
                 sequence_of(component), sequence_of(target)))
             continue

@@ -488,10 +488,8 @@ class Scheduler:
 
     def _deliver_reply(self, connection: Connection, organizer_user: str,
                        message: ItipMessage, replier_user: str,
-                       assistant: "Assistant | None", authoritative: bool = True) -> str:
-        """A REPLY into the organizer's inbox and copy; other local attendees follow.
-        ``authoritative``: a local attendee's write, in write order (a mailed REPLY passes
-        False: RFC 5546 ordering)."""
+                       assistant: "Assistant | None") -> str:
+        """A REPLY into the organizer's inbox and copy; other local attendees follow."""
         existing = self.calendars.find_object(organizer_user, message.uid)
         stored = parse_calendar(existing.text) if existing else None
         if stored is not None and _organizer(stored) != normalize_address(message.recipient):
@@ -500,7 +498,7 @@ class Scheduler:
             return "refused: not the organizer's meeting"
         reply = message.calendar()
         try:
-            receipt = apply_message(reply, stored, authoritative=authoritative)
+            receipt = apply_message(reply, stored)
         except ItipError as e:
             logger.warning("Reply not delivered to %s: %s", organizer_user, e)
             return "refused: %s" % e
@@ -565,8 +563,7 @@ class Scheduler:
     def receive_reply(self, connection: Connection, organizer_user: str,
                       message: ItipMessage, assistant: "Assistant | None") -> str:
         """A REPLY mailed by an attendee elsewhere to ``organizer_user`` here."""
-        return self._deliver_reply(connection, organizer_user, message, "", assistant,
-                                   authoritative=False)
+        return self._deliver_reply(connection, organizer_user, message, "", assistant)
 
     def deliver_to_inbox(self, user: str, message: ItipMessage) -> None:
         """Methods only the user's client acts on (REFRESH, COUNTER, …): the inbox."""
