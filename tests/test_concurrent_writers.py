@@ -75,13 +75,15 @@ class Served:
         if self.storage.sender_thread is not None:
             self.storage.sender_thread.stop(10)
 
-    def copy_of(self, user: str, uid: str) -> Calendar | None:
-        """``user``'s copy of ``uid`` as stored (the file is the truth), inbox left out."""
-        found = [f for f in self.root.glob("%s/*/*.ics" % user)
-                 if f.parent.name != "schedule-inbox"
-                 and ("UID:%s\r\n" % uid).encode() in f.read_bytes()]
-        assert len(found) <= 1, found
-        return Calendar.from_ical(found[0].read_bytes()) if found else None
+
+def copy_of(root: Path, user: str, uid: str) -> Calendar | None:
+    """``user``'s copy of ``uid`` as stored (the file is the truth), inbox left out;
+    ``root``: the storage's ``collection-root``."""
+    found = [f for f in root.glob("%s/*/*.ics" % user)
+             if f.parent.name != "schedule-inbox"
+             and ("UID:%s\r\n" % uid).encode() in f.read_bytes()]
+    assert len(found) <= 1, found
+    return Calendar.from_ical(found[0].read_bytes()) if found else None
 
 
 @pytest.fixture
@@ -126,16 +128,16 @@ def _attendees(calendar: Calendar) -> dict[str, str]:
             for p in props}
 
 
-def out_of_step(server: Served, uid: str) -> list[str]:
+def out_of_step(root: Path, uid: str) -> list[str]:
     """What differs between the organizer's stored version and bob's and carol's copies:
     a copy is active and shows the organizer's summary, start and attendees if and only
     if the organizer's version invites its owner."""
-    final = server.copy_of("alice", uid)
+    final = copy_of(root, "alice", uid)
     assert final is not None
     wanted = _attendees(final)
     problems = []
     for user in ("bob", "carol"):
-        copy = server.copy_of(user, uid)
+        copy = copy_of(root, user, uid)
         active = copy is not None and str(_event(copy).get("STATUS", "")) != "CANCELLED"
         invited = "%s@%s" % (user, DOMAIN) in wanted
         if invited != active:
@@ -171,7 +173,7 @@ def test_three_writes_within_one_second_leave_every_copy_at_the_last(
         answer = alice.put(url, data=version("same-second", "Planning", attendees),
                            headers={"Content-Type": "text/calendar"})
         assert answer.status_code in (201, 204), answer.text
-    assert out_of_step(served, "same-second") == []
+    assert out_of_step(served.root, "same-second") == []
 
 
 def test_three_writers_racing_leave_every_copy_at_the_final_version(served: Served
@@ -202,7 +204,7 @@ def test_three_writers_racing_leave_every_copy_at_the_final_version(served: Serv
         for writer in writers:
             writer.join(60)
         assert sorted(statuses) == [204, 204, 204], statuses
-        failed += ["round %d: %s" % (round_, p) for p in out_of_step(served, uid)]
+        failed += ["round %d: %s" % (round_, p) for p in out_of_step(served.root, uid)]
     assert failed == []
 
 
@@ -248,4 +250,4 @@ def test_two_writers_with_one_schedule_tag_one_wins_one_412(served: Served,
     assert sorted(results.values()) in ([200, 412], [204, 412]), results  # DELETE: 200
     # what the winner wrote is what bob has
     if (served.root / "alice" / "work" / "tagged.ics").exists():
-        assert out_of_step(served, "tagged") == []
+        assert out_of_step(served.root, "tagged") == []
