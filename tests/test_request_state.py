@@ -57,7 +57,7 @@ class InProcess:
     def leftovers(self) -> dict[str, Any]:
         state = self.app._storage._request  # type: ignore[attr-defined]
         return {name: getattr(state, name, None) for name in (
-            "merge", "timezone_refusal", "timezones_refused") if getattr(state, name, None)}
+            "checks", "timezone_refusal", "timezones_refused") if getattr(state, name, None)}
 
 
 def meeting(organizer: str, start: str = "20270301T100000Z") -> str:

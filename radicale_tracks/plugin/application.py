@@ -45,6 +45,8 @@ from radicale_tracks.plugin.schedule_boxes import (INBOX, OUTBOX, box_of, ensure
                                                    remove_message)
 from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingProperties,
                                                    requested_props, wants_us)
+from radicale_tracks.errors import AttendeeChangeRefused, ScheduleTagMismatch
+from radicale_tracks.plugin.scheduling_writes import ClientChecks
 from radicale_tracks.plugin.storage import Collection, Storage
 from radicale_tracks.plugin.client_puts import (UnknownTimezones, repaired_body,
                                                      expect_refusal, take_refusal)
@@ -248,10 +250,18 @@ class Application(radicale_app.Application):
         box = box_of(path)
         if box is not None and isinstance(storage, Storage):
             return self._delete_from_box(box, path, user)
-        refused = self._schedule_tag_precondition(environ, path, user)
+        refused = self._schedule_tag_precondition(environ, path)
         if refused is not None:
             return refused
-        return super().do_DELETE(environ, base_prefix, path, user, user_groups, request_info)
+        try:
+            return super().do_DELETE(environ, base_prefix, path, user, user_groups,
+                                     request_info)
+        except ScheduleTagMismatch as e:
+            logger.info("DELETE of %r refused: %s", path, e)
+            return httputils.PRECONDITION_FAILED
+        finally:
+            if isinstance(storage, Storage):
+                storage.expect_client_checks(None)
 
     def _delete_from_box(self, box: tuple[str, str], path: str,
                          user: str) -> types.WSGIResponse:
@@ -358,12 +368,10 @@ class Application(radicale_app.Application):
                                   request_info)
         if box_of(path) is not None:
             return httputils.NOT_ALLOWED
-        refused = self._schedule_tag_precondition(environ, path, user)
+        refused = self._schedule_tag_precondition(environ, path)
         try:
             # every answer from here on clears what this request told the storage (the
-            # merge of If-Schedule-Tag-Match, a held zone refusal): they are per thread
-            if refused is None:
-                refused = self._attendee_precondition(environ, path, user, user_groups)
+            # checks of the client's write, a held zone refusal): they are per thread
             if refused is not None:
                 return refused
             resolved = self._repair_body(environ)
@@ -373,8 +381,14 @@ class Application(radicale_app.Application):
             storage.take_schedule_tag()
             status, headers, answer, xml_request = super().do_PUT(
                 environ, base_prefix, path, user, user_groups, request_info)
+        except ScheduleTagMismatch as e:
+            logger.info("PUT of %r refused: %s", path, e)
+            return httputils.PRECONDITION_FAILED
+        except AttendeeChangeRefused as e:
+            logger.info("PUT on %r refused: %s", path, e)
+            return _attendee_change_refused(str(e))
         finally:
-            storage.expect_schedule_tag_match(False)
+            storage.expect_client_checks(None)
             unknown_zones = take_refusal(storage)
         if unknown_zones is not None and status == client.BAD_REQUEST:
             logger.info("PUT of %r refused: %s", path, unknown_zones)
@@ -423,54 +437,25 @@ class Application(radicale_app.Application):
             logger.exception("Schedule-Tag of %r unknown", path)
             return None
 
-    def _schedule_tag_precondition(self, environ: types.WSGIEnviron, path: str,
-                                   user: str) -> types.WSGIResponse | None:
-        """412 unless If-Schedule-Tag-Match names the object's current tag; a match asks
-        the write to merge the server's inconsequential changes."""
+    def _schedule_tag_precondition(self, environ: types.WSGIEnviron, path: str
+                                   ) -> types.WSGIResponse | None:
+        """The checks of this PUT's or DELETE's write handed to the storage, which makes
+        them under the write lock (a tag compared before it would let two writers with
+        one tag both pass): If-Schedule-Tag-Match — 412 unless it names the object's
+        current tag, a match merges the server's inconsequential changes — and an
+        attendee naming another ORGANIZER (403). Only an object can match: 412 at once
+        for anything else."""
         wanted = environ.get("HTTP_IF_SCHEDULE_TAG_MATCH")
         storage = self._storage
-        if wanted is None or not isinstance(storage, Storage):
+        if not isinstance(storage, Storage):
             return None
-        current = self._schedule_tag(path, user)
-        if current is None or current != wanted.strip():
-            logger.info("If-Schedule-Tag-Match %s failed on %r (tag %s)", wanted, path,
-                        current)
+        if wanted is not None and (len(path.strip("/").split("/")) != 3 or box_of(path)):
+            logger.info("If-Schedule-Tag-Match %s failed on %r: no scheduling object",
+                        wanted, path)
             return httputils.PRECONDITION_FAILED
-        storage.expect_schedule_tag_match(True)
+        storage.expect_client_checks(ClientChecks(
+            schedule_tag=wanted.strip() if wanted is not None else None))
         return None
-
-    def _attendee_precondition(self, environ: types.WSGIEnviron, path: str, user: str,
-                               user_groups: set) -> types.WSGIResponse | None:
-        """403 ``CALDAV:allowed-attendee-scheduling-object-change`` for an attendee's write
-        that no merge can make theirs (another ORGANIZER, RFC 6638 §3.2.2.1); everything
-        else an attendee writes is merged by the scheduling engine. Only for a writer
-        allowed to write there: others get Radicale's answer and learn nothing."""
-        storage = self._storage
-        parts = path.strip("/").split("/")
-        if not isinstance(storage, Storage) or len(parts) != 3 or not user:
-            return None
-        if not Access(self._rights, user, user_groups, path).check("w"):
-            return None
-        raw = self._body(environ)
-        if not isinstance(raw, bytes):
-            return raw
-        environ["wsgi.input"] = io.BytesIO(raw)  # type: ignore[index]  # WSGI dict
-        if b"ORGANIZER" not in raw:
-            return None
-        try:
-            with storage.acquire_lock("r", user):
-                reason = storage.attendee_change_refusal("%s/%s" % (parts[0], parts[1]),
-                                                         parts[2], raw)
-        except Exception:
-            logger.exception("Attendee change on %r not checked", path)
-            return None
-        if reason is None:
-            return None
-        logger.info("PUT on %r refused: %s", path, reason)
-        root = xmlutils.webdav_error("C:allowed-attendee-scheduling-object-change")
-        ET.SubElement(root, xmlutils.make_clark("D:responsedescription")).text = reason
-        return (client.FORBIDDEN, {"Content-Type": "text/xml; charset=utf-8"},
-                ET.tostring(root, encoding="utf-8", xml_declaration=True), None)
 
     def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
@@ -564,6 +549,14 @@ def calendar_transp_as_text(raw: bytes) -> bytes:
             prop.remove(child)
         prop.text = kind if kind in ("opaque", "transparent") else (prop.text or "")
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _attendee_change_refused(reason: str) -> types.WSGIResponse:
+    """403 with RFC 6638 §3.2.2.1's precondition and the reason in a sentence."""
+    root = xmlutils.webdav_error("C:allowed-attendee-scheduling-object-change")
+    ET.SubElement(root, xmlutils.make_clark("D:responsedescription")).text = reason
+    return (client.FORBIDDEN, {"Content-Type": "text/xml; charset=utf-8"},
+            ET.tostring(root, encoding="utf-8", xml_declaration=True), None)
 
 
 def _invalid_calendar_data(description: str) -> types.WSGIResponse:

@@ -119,13 +119,14 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
     def upload(self, href: str, item: radicale_item.Item
                ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
         item = client_item(self._storage, self.path, item)
+        checks = self.check_client_write(href)  # under the write lock, with the write
         try:
             self.sync_index_if_folder_changed()
         except SQLAlchemyError:
             logger.exception("Index unavailable before storing %r in %r", href, self.path)
         owner = self._storage.scheduling_owner(self)
         if owner is not None:
-            scheduled = self._scheduled_upload(owner, href, item)
+            scheduled = self._scheduled_upload(owner, href, item, checks)
             if scheduled is not None:
                 return scheduled
         return self._upload_indexed(href, item)
@@ -137,6 +138,7 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
         return uploaded, replaced
 
     def delete(self, href: str | None = None) -> None:
+        self.check_client_write(href)
         owner = self._storage.scheduling_owner(self) if href is not None else None
         if owner is not None and href is not None and self._scheduled_delete(owner, href):
             return

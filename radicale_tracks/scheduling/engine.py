@@ -339,12 +339,16 @@ class Scheduler:
         return found
 
     def _deliver_to_attendee(self, connection: Connection, user: str, message: ItipMessage,
-                             existing: StoredObject | None) -> str:
+                             existing: StoredObject | None, authoritative: bool = True
+                             ) -> str:
         """A REQUEST or CANCEL into ``user``'s inbox and calendar (``existing``: their
-        copy, already checked to be the sender's meeting)."""
+        copy, already checked to be the sender's meeting). ``authoritative``: made here
+        from a local organizer's write, under the write lock and in the order of the
+        writes, so applied whatever its DTSTAMP (``core/receipt``); mail from elsewhere
+        passes False and keeps RFC 5546 ordering."""
         stored = parse_calendar(existing.text) if existing else None
         try:
-            receipt = apply_message(message.calendar(), stored)
+            receipt = apply_message(message.calendar(), stored, authoritative=authoritative)
         except ItipError as e:
             logger.warning("Not delivered to %s: %s", user, e)
             return "refused: %s" % e
@@ -384,7 +388,7 @@ class Scheduler:
             if room is None:
                 continue
             stored = parse_calendar(delivery.existing.text) if delivery.existing else None
-            answer = self.rooms.answer(room, delivery.message, stored)
+            answer = self.rooms.answer(room, delivery.message, stored, authoritative=True)
             if answer is None:
                 continue
             answers[user] = answer
@@ -546,14 +550,15 @@ class Scheduler:
                 if self.rooms is not None else None)
         if room is not None:
             assert self.rooms is not None
-            answer = self.rooms.answer(room, message, stored)
+            answer = self.rooms.answer(room, message, stored, authoritative=False)
             if answer is not None:
                 mails: list[OutgoingMail] = []
                 result = self._deliver_to_room(connection, user, message, existing, answer,
                                                None, mails)
                 self._enqueue(connection, mails, self.clock())
                 return result
-        return self._deliver_to_attendee(connection, user, message, existing)
+        return self._deliver_to_attendee(connection, user, message, existing,
+                                         authoritative=False)
 
     def receive_reply(self, connection: Connection, organizer_user: str,
                       message: ItipMessage, assistant: "Assistant | None") -> str:
