@@ -419,8 +419,22 @@ def invites(text: str | None, user: str) -> bool:
 
 
 def status_of(answer: requests.Response) -> str:
-    inner = sorted(set(re.findall(r"HTTP/1\.[01] (\d{3})", answer.text)))
-    return "HTTP %d%s" % (answer.status_code, " (%s)" % ", ".join(inner) if inner else "")
+    """The status, with what the body says in a few words: the statuses inside a
+    multistatus, the precondition of a DAV:error, or the JSON API's reason or error."""
+    said = ""
+    if answer.headers.get("Content-Type", "").startswith("application/json"):
+        with contextlib.suppress(ValueError, AttributeError):
+            found = answer.json()
+            said = str(found.get("error") or "reason %s, %d slots" % (
+                found.get("reason"), len(found.get("slots", []))))[:80]
+    elif "<" in answer.text[:200]:
+        inner = sorted(set(re.findall(r"HTTP/1\.[01] (\d{3})", answer.text)))
+        precondition = re.search(r"<(?:\w+:)?error[^>]*>\s*<(?:\w+:)?([\w-]+)", answer.text)
+        scheduled = sorted(set(re.findall(r"request-status>\s*([\d.]+)", answer.text)))
+        said = ", ".join(inner + scheduled) or (precondition.group(1) if precondition else "")
+    elif answer.status_code >= 400:
+        said = answer.text.strip().splitlines()[0][:80] if answer.text.strip() else ""
+    return "HTTP %d%s" % (answer.status_code, " (%s)" % said if said else "")
 
 
 # -- cases -------------------------------------------------------------------------------
