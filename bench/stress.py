@@ -17,10 +17,12 @@ columns say how long another user waited meanwhile.
 5. an endless ``FREQ=SECONDLY`` event in bob's calendar, then a slot search, an outbox
    free-busy POST and a free-busy-query REPORT that include bob;
 6. PROPPATCH of ``calendar-availability`` with ``FREQ=SECONDLY`` AVAILABLE rules, and
-   with a rule that never matches (30 February);
-7. three threads PUT versions of one event (bob in / bob out / bob and carol) for
-   ``--rounds`` rounds, counting rounds where an attendee's copy is out of step with
-   the organizer's final version; then the same three PUTs one after another;
+   with a rule that never matches (30 February); each followed by a slot search and an
+   outbox free-busy POST that include its owner;
+7. three threads PUT versions of one event (bob in / bob out / bob back as optional;
+   carol in all) for ``--rounds`` rounds, counting rounds where an attendee's copy is out
+   of step with the organizer's final version; then the same three PUTs one after
+   another;
 8. kill -9 while alice PUTs invitations (bob here, dana by mail to an aiosmtpd sink):
    acknowledged writes lost, half-applied writes, ``verify``, and how long the queued
    mail waits after the restart (``--kills`` rounds, delays drawn with ``--seed``).
