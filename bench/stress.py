@@ -312,7 +312,7 @@ def deliver(watch: Watch, raw: bytes, sender: str, recipient: str) -> str:
         out.seek(0)
         said = [text for text in out.read().decode("utf-8", "replace").splitlines()
                 if text.strip()]
-    return "exit %d%s" % (process.returncode, (": " + said[-1][:90]) if said else "")
+    return "exit %d%s" % (process.returncode, (": " + said[-1][:140]) if said else "")
 
 
 # -- calendar text -----------------------------------------------------------------------
@@ -699,12 +699,12 @@ class Cases:
         process.wait(30)
         stop.set()
         writer.join(LIMITS.cap)
+        queued = outbox_pending(engine, text)   # as the killed process left it
+        leased = {row_id for row_id, lease in queued.items() if lease and lease > time.time()}
         served.server.start()
         restarted = time.monotonic()
         served.session("alice").request("PROPFIND", served.url + "/alice/",
                                         headers={"Depth": "0"})
-        queued = outbox_pending(engine, text)
-        leased = {row_id for row_id, lease in queued.items() if lease and lease > time.time()}
         waited: dict[str, float] = {}
         while time.monotonic() - restarted < LIMITS.cap and len(waited) < 2:
             still = outbox_pending(engine, text)
@@ -837,21 +837,27 @@ def main() -> None:
     args = parser.parse_args()
     LIMITS.cap, LIMITS.max_rss_mib = args.cap, args.max_rss_mib
     LIMITS.get_interval = args.get_interval
+    json_path = args.json.resolve() if args.json else None
     workdir = Path(tempfile.mkdtemp(prefix="tracks-stress-"))
     cases = Cases(workdir, args)
     print(HEADER + "\n" + "| --- " * 7 + "|", flush=True)
+    started_in = os.getcwd()
+    # ``python -m radicale_tracks.cli`` (deliver, verify) puts its working directory first
+    # on sys.path: from a checkout it would run that checkout's code, not the importable one
+    os.chdir(workdir)
     try:
         for name in args.cases:
             CASES[name](cases)
     finally:
+        os.chdir(started_in)
         shutil.rmtree(workdir, ignore_errors=True)
     print("\nMeasured on: %s.\n" % environment(args))
     print(HEADER)
     print("| --- " * 7 + "|")
     for row in cases.rows:
         print(line(row))
-    if args.json:
-        args.json.write_text(json.dumps({"environment": environment(args),
+    if json_path:
+        json_path.write_text(json.dumps({"environment": environment(args),
                                          "rows": [asdict(row) for row in cases.rows]},
                                         indent=1))
 
