@@ -23,3 +23,16 @@ class SchemaOutdatedError(TracksError):
             "'radicale-tracks --config FILE db upgrade'" % (found or "(none)", expected))
         self.found = found
         self.expected = expected
+
+
+class ResourceTooLarge(TracksError):
+    """An object the server was about to store is larger than a CalDAV PUT may store
+    (``[server] max_resource_size``): whatever path it came by (mail, a copy for an
+    attendee or a track), it would be one no client could have written."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            "the calendar object is %d characters; this server stores objects of at most "
+            "%d (max_resource_size)" % (size, limit))
+        self.size = size
+        self.limit = limit
