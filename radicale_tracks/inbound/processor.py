@@ -82,6 +82,9 @@ INTERNAL_ERROR_REASON = ("the server could not process this message; the adminis
                          "has been told and the message is kept")
 TEMPORARY_REASON = "temporary failure, try again later"
 
+#: what the quarantine keeps of a mail above inbound_max_message_bytes: its header
+_MAX_KEPT_HEADER = 64 * 1024
+
 
 class Code(IntEnum):
     """sysexits(3) as MTAs read them."""
@@ -308,8 +311,17 @@ class InboundProcessor:
             message_id=mail.message_id if mail else None,
             subject=mail.subject if mail else "", method=result.method, uid=result.uid,
             status=result.status, exit_code=int(result.code), reason=result.reason,
-            size=len(raw), raw=raw if keep and len(raw) <= self.limits.max_message_bytes
-            else None)
+            size=len(raw), raw=self._kept_raw(raw) if keep else None)
+
+    def _kept_raw(self, raw: bytes) -> bytes:
+        """What the quarantine keeps of a mail: all of it up to
+        ``inbound_max_message_bytes`` (so a row is bounded by that), else its header
+        section alone, at most ``_MAX_KEPT_HEADER`` bytes — who sent it, when, about what
+        — since the rest was never read."""
+        if len(raw) <= self.limits.max_message_bytes:
+            return raw
+        head = re.split(rb"\r?\n\r?\n", raw[:_MAX_KEPT_HEADER], maxsplit=1)[0]
+        return head + b"\r\n\r\n"
 
     def _keep_after_error(self, raw: bytes, mail: InboundMail | None, digest: str,
                           envelope_sender: str, recipient: str, error: Exception,
@@ -362,8 +374,8 @@ class InboundProcessor:
         waits for it. A program error here is kept and reported per recipient."""
         limit = self.limits.max_message_bytes
         if len(raw) > limit:
-            return _Reading(None, failure="the message is %d bytes; the limit is %d "
-                            "(inbound_max_message_bytes)" % (len(raw), limit))
+            return _Reading(None, failure="the message is larger than %d bytes, the limit "
+                            "of this server (inbound_max_message_bytes)" % limit)
         try:
             mail = parse_mail(raw)
         except MailError as e:

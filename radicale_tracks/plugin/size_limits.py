@@ -20,6 +20,10 @@ from radicale_tracks.errors import ResourceTooLarge
 #: radicale.app caps max_resource_size at this share of max_content_length
 _RESOURCE_SHARE_OF_CONTENT = 0.8
 
+#: largest JSON or form body of our pages and APIs (``/.web/``, ``/.tracks/api/``): what
+#: they take is a few fields; ``max_content_length`` still applies when it is smaller
+MAX_API_BODY = 64 * 1024
+
 
 def put_size_limit(configuration: Any) -> int:
     """The largest object (serialized characters) Radicale's PUT stores, capped as
@@ -43,6 +47,13 @@ def declared_length(environ: dict[str, Any]) -> int:
         return 0
 
 
+def too_large_json(length: int, limit: int) -> dict[str, Any]:
+    """The JSON error of a body over ``limit``: names the limit, as every API error
+    names what is wrong."""
+    return {"error": "the request body is %d bytes; the limit is %d bytes" % (
+        length, limit), "limit": limit}
+
+
 def check_object_size(item: radicale_item.Item, limit: int) -> None:
     """Raise :class:`ResourceTooLarge` for an object a PUT could not store."""
     size = len(item.serialize())
@@ -50,4 +61,5 @@ def check_object_size(item: radicale_item.Item, limit: int) -> None:
         raise ResourceTooLarge(size, limit)
 
 
-__all__ = ["body_limit", "check_object_size", "declared_length", "put_size_limit"]
+__all__ = ["MAX_API_BODY", "body_limit", "check_object_size", "declared_length",
+           "put_size_limit", "too_large_json"]
