@@ -11,7 +11,9 @@ default 10.4 MB — under the default ``inbound_max_message_bytes`` of 10 MiB):
 
 - ``calendar``: the calendar part itself is that big (a long DESCRIPTION, 8bit);
 - ``attachment``: a small invitation with a file attached (base64);
-- ``calendar x2``: the big calendar part to two recipients (bob and alice).
+- ``calendar x2``: the big calendar part to two recipients (bob and alice);
+- ``calendar 95%``: a calendar part of 95 % of that, under Radicale's default
+  ``max_resource_size`` (10 000 000): what a PUT could store too.
 
     /work/main/.venv/bin/python bench/big_mail.py [--size 10400000]
 """
@@ -158,15 +160,17 @@ def main() -> None:
                 "ATTENDEE", "X-A"))
             reader = Reader(server, carol)
             reader.start()
-            cases = [("calendar", calendar_mail, ["bob@example.org"]),
-                     ("attachment", attachment_mail, ["bob@example.org"]),
-                     ("calendar x2", calendar_mail, ["bob@example.org",
-                                                     "alice@example.org"])]
+            under = args.size * 95 // 100
+            cases = [("calendar", calendar_mail, args.size, ["bob@example.org"]),
+                     ("attachment", attachment_mail, args.size, ["bob@example.org"]),
+                     ("calendar x2", calendar_mail, args.size, ["bob@example.org",
+                                                                "alice@example.org"]),
+                     ("calendar 95%", calendar_mail, under, ["bob@example.org"])]
             print("%-12s %9s %4s %8s %9s %7s %10s  %s" % (
                 "mail", "bytes", "exit", "seconds", "peak MiB", "GETs", "worst GET",
                 "stored in bob's folder / what deliver said"))
-            for number, (name, build, recipients) in enumerate(cases):
-                raw = build(args.size, "big-%d" % number)
+            for number, (name, build, size, recipients) in enumerate(cases):
+                raw = build(size, "big-%d" % number)
                 before = stored_bytes(server, "bob")
                 reader.longest, reader.count = 0.0, 0
                 reader.running.set()

@@ -1,7 +1,10 @@
 """Inbound iMIP: one mail and its envelope recipients → what became of it, per recipient.
 
 The MTA hands us a raw RFC 5322 message (``deliver`` on stdin, or ``lmtp``) and the
-envelope. For each recipient this module decides, in order:
+envelope. The message is read once, before Radicale's write lock is taken: MIME, the
+calendar part (refused unparsed above what a CalDAV PUT may store), its repairs, limits
+and RFC 5546 validation. Then for each recipient, under the lock, this module decides,
+in order:
 
 1. whose address it is: the assistant, a track address, a user here — else "unknown
    recipient" (67), and nothing is stored (the MTA returns the mail to its sender);
