@@ -13,9 +13,11 @@ default 10.4 MB — under the default ``inbound_max_message_bytes`` of 10 MiB):
 - ``attachment``: a small invitation with a file attached (base64);
 - ``calendar x2``: the big calendar part to two recipients (bob and alice);
 - ``calendar 95%``: a calendar part of 95 % of that, under Radicale's default
-  ``max_resource_size`` (10 000 000): what a PUT could store too.
+  ``max_resource_size`` (10 000 000): what a PUT could store too (refused by the default
+  ``inbound_max_calendar_bytes``; ``--calendar-limit 10000000`` lets it through);
+- ``calendar 1 MiB``: a calendar part just under the default ``inbound_max_calendar_bytes``.
 
-    /work/main/.venv/bin/python bench/big_mail.py [--size 10400000]
+    /work/main/.venv/bin/python bench/big_mail.py [--size 10400000] [--calendar-limit N]
 """
 
 from __future__ import annotations
@@ -141,6 +143,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=10_400_000, help="mail size in bytes")
     parser.add_argument("--database-url", default="", help="default: SQLite")
+    parser.add_argument("--calendar-limit", type=int, default=1048576,
+                        help="inbound_max_calendar_bytes (default: the default, 1 MiB)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="big-mail-") as workdir:
         folder = Path(workdir)
@@ -148,7 +152,8 @@ def main() -> None:
         server = RadicaleServer(folder / "server", storage_type=PLUGIN, storage_options={
             "database_url": url, "domain": "example.org", "mail_transport": "maildir",
             "maildir": str(folder / "maildir"), "inbound_allowed_senders": "external.test",
-            "inbound_trusted_authserv_ids": AUTHSERV},
+            "inbound_trusted_authserv_ids": AUTHSERV,
+            "inbound_max_calendar_bytes": str(args.calendar_limit)},
             rights_type="radicale_tracks.rights").start()
         try:
             for user in ("alice", "bob", "carol"):
@@ -165,8 +170,9 @@ def main() -> None:
                      ("attachment", attachment_mail, args.size, ["bob@example.org"]),
                      ("calendar x2", calendar_mail, args.size, ["bob@example.org",
                                                                 "alice@example.org"]),
-                     ("calendar 95%", calendar_mail, under, ["bob@example.org"])]
-            print("%-12s %9s %4s %8s %9s %7s %10s  %s" % (
+                     ("calendar 95%", calendar_mail, under, ["bob@example.org"]),
+                     ("calendar 1 MiB", calendar_mail, 1_040_000, ["bob@example.org"])]
+            print("%-14s %9s %4s %8s %9s %7s %10s  %s" % (
                 "mail", "bytes", "exit", "seconds", "peak MiB", "GETs", "worst GET",
                 "stored in bob's folder / what deliver said"))
             for number, (name, build, size, recipients) in enumerate(cases):
@@ -176,7 +182,7 @@ def main() -> None:
                 reader.running.set()
                 code, said, took, peak = deliver(server.config, raw, recipients)
                 reader.running.clear()
-                print("%-12s %9d %4d %8.1f %9.0f %7d %9.2fs  +%d B / %s" % (
+                print("%-14s %9d %4d %8.1f %9.0f %7d %9.2fs  +%d B / %s" % (
                     name, len(raw), code, took, peak / 1024, reader.count, reader.longest,
                     stored_bytes(server, "bob") - before, said[:160].replace("\n", " | ")))
             reader.stop.set()

@@ -33,7 +33,7 @@ USERS = ("alice", "bob", "carol")
 
 
 class Setup:
-    def __init__(self, folder: Path, database_url: str) -> None:
+    def __init__(self, folder: Path, database_url: str, **options: str) -> None:
         self.collections = folder / "collections"
         self.config = write_config(folder / "radicale.conf", self.collections, PLUGIN,
                                    free_port(), {
@@ -41,7 +41,9 @@ class Setup:
             "maildir": str(folder / "maildir"),
             "inbound_allowed_senders": "external.test",
             "inbound_trusted_authserv_ids": "mx.example.org",
-            "inbound_max_message_bytes": str(MESSAGE_LIMIT)},
+            "inbound_max_message_bytes": str(MESSAGE_LIMIT),
+            # above max_resource_size: that limit is the one tested, unless said
+            "inbound_max_calendar_bytes": str(MESSAGE_LIMIT), **options},
             rights_type="radicale_tracks.rights")
         text = self.config.read_text().replace("[server]\n", "[server]\nmax_resource_size = %d"
                                                "\n" % RESOURCE_LIMIT, 1)
@@ -112,6 +114,22 @@ def test_a_calendar_part_larger_than_a_put_may_store_is_refused_and_kept(
     kept = run_cli(setup.config, "quarantine", "show", row, "--raw").stdout
     assert kept.replace("\n", "\r\n").encode() == raw.replace(b"\r\n", b"\n").replace(
         b"\n", b"\r\n")  # the whole mail, to release once the limit is raised
+
+
+def test_a_calendar_part_above_inbound_max_calendar_bytes_is_refused_unparsed(
+        tmp_path: Path) -> None:
+    """Mail from elsewhere gets a smaller bound than a user's PUT: storing an object
+    holds the write lock for time in proportion to its size."""
+    setup = Setup(tmp_path, "sqlite:///%s" % (tmp_path / "tracks.sqlite3"),
+                  inbound_max_calendar_bytes="2000")
+    uid = "calendar-bytes-%s" % uuid.uuid4().hex
+    # under max_resource_size in characters, over 2000 bytes in UTF-8
+    raw = big_invitation(uid, 1800, "bob@example.org", extra="COMMENT:" + "é" * 300)
+    done = setup.deliver(raw, "bob@example.org")
+    said = done.stderr.decode()
+    assert done.returncode == 65, said
+    assert "inbound_max_calendar_bytes" in said and "at most 2000 bytes" in said
+    assert setup.stored_with(uid) == []
 
 
 def test_an_object_that_grows_above_the_limit_when_repaired_is_refused(

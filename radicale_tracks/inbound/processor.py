@@ -119,6 +119,8 @@ class InboundLimits:
     max_shared_bytes: int
     #: what a CalDAV PUT may store (Radicale's max_resource_size, as its PUT caps it)
     max_resource_size: int
+    #: the calendar part of a mail, in UTF-8 bytes (inbound_max_calendar_bytes)
+    max_calendar_bytes: int
 
 
 class InboundPorts(Protocol):
@@ -408,13 +410,7 @@ class InboundProcessor:
             method = Method(part.method)
         except ValueError:
             raise _Refusal("unknown METHOD %s (RFC 5546 §1.4)" % part.method) from None
-        if len(part.text) > self.limits.max_resource_size:
-            # before parsing: never spend a parse on what could not be stored
-            raise _Refusal("the calendar data is %d characters; this server stores "
-                           "calendar objects of at most %d (max_resource_size), as for "
-                           "a calendar app's upload" % (
-                               len(part.text), self.limits.max_resource_size),
-                           method.value)
+        self._check_calendar_size(part.text, method.value)
         text, refolded = repair_folding(part.text)
         if refolded:
             logger.info("Inbound calendar data repaired: %s", "; ".join(refolded))
@@ -513,6 +509,23 @@ class InboundProcessor:
                         str(prop), reading.problem or "it is not an e-mail address"),
                         method.value, uid_of(component))
         return calendar
+
+    def _check_calendar_size(self, text: str, method: str) -> None:
+        """Before parsing: never spend a parse, nor the write lock's time, on calendar
+        data this server would not store."""
+        limits = self.limits
+        if len(text) > limits.max_resource_size:
+            raise _Refusal("the calendar data is %d characters; this server stores "
+                           "calendar objects of at most %d (max_resource_size), as for "
+                           "a calendar app's upload" % (len(text),
+                                                        limits.max_resource_size), method)
+        if len(text) * 4 > limits.max_calendar_bytes:  # else it cannot be over the limit
+            size = len(text.encode("utf-8", "surrogatepass"))
+            if size > limits.max_calendar_bytes:
+                raise _Refusal("the calendar data is %d bytes; this server takes calendar "
+                               "data of at most %d bytes by mail "
+                               "(inbound_max_calendar_bytes)" % (
+                                   size, limits.max_calendar_bytes), method)
 
     def _organizer_for_reply(self, connection: Connection, calendar: Calendar,
                              target: _Target) -> str | None:
