@@ -21,13 +21,9 @@ if TYPE_CHECKING:
 
 
 def item_from_text(collection_path: str, text: str) -> radicale_item.Item:
-    """A prepared Radicale item from iCalendar text, as Radicale's PUT builds one — with
-    the text kept as it is (Radicale keeps a file's text the same way when it reads
-    one): serializing the parsed object again cost as much as parsing it, and server
-    writes run under the storage write lock."""
+    """A prepared Radicale item from iCalendar text, as Radicale's PUT builds one."""
     vobject_item = vobject.readOne(text)
-    item = radicale_item.Item(collection_path=collection_path, vobject_item=vobject_item,
-                              text=text)
+    item = radicale_item.Item(collection_path=collection_path, vobject_item=vobject_item)
     item.prepare()
     return item
 
