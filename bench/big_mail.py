@@ -186,6 +186,7 @@ def main() -> None:
                     name, len(raw), code, took, peak / 1024, reader.count, reader.longest,
                     stored_bytes(server, "bob") - before, said[:160].replace("\n", " | ")))
             reader.stop.set()
+            reader.join()
         finally:
             server.stop()
 
