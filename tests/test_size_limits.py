@@ -47,7 +47,9 @@ class App:
 
     def __init__(self, folder: Path, database_url: str) -> None:
         path = write_config(folder / "radicale.conf", folder / "collections", PLUGIN, 5232,
-                            {"database_url": database_url, "domain": "example.org"},
+                            {"database_url": database_url, "domain": "example.org",
+                             # no sender thread to outlive the test's database
+                             "outbox_sender": "False"},
                             rights_type="radicale_tracks.rights",
                             web_type="radicale_tracks.web")
         path.write_text(path.read_text().replace("[server]\n", (
