@@ -181,3 +181,19 @@ def test_radicale_refuses_the_same_object_by_put(app: App) -> None:
     assert app("PUT", "/alice/work/put-big.ics", body, content_type="text/calendar")[0] == 412
     fits = event("put-fits", RESOURCE_LIMIT - 400).encode()
     assert app("PUT", "/alice/work/fits.ics", fits, content_type="text/calendar")[0] == 201
+
+
+def test_a_put_that_grows_above_the_limit_when_its_zones_are_defined_is_refused(
+        app: App) -> None:
+    """A client's TZID without VTIMEZONE gets one generated before Radicale reads the
+    body (``client_puts.py``): the object Radicale measures is the one stored, so a PUT
+    that grows past the limit is refused as any oversized PUT (412), never a 500."""
+    windows = ";TZID=W. Europe Standard Time:"
+    text = event("zones", RESOURCE_LIMIT - 600).replace(
+        "DTSTART:20270301T100000Z", "DTSTART" + windows + "20270301T100000").replace(
+        "DTEND:20270301T110000Z", "DTEND" + windows + "20270301T110000")
+    assert len(text) < RESOURCE_LIMIT
+    status, _, body = app("PUT", "/alice/work/zones.ics", text.encode(),
+                          content_type="text/calendar")
+    assert status == 412, body
+    assert app("GET", "/alice/work/zones.ics")[0] == 404
