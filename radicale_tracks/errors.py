@@ -39,3 +39,16 @@ class ScheduleTagMismatch(WriteRefused):
 class AttendeeChangeRefused(WriteRefused):
     """An attendee's write that no merge can make theirs (another ORGANIZER, RFC 6638
     §3.2.2.1): 403 ``allowed-attendee-scheduling-object-change``; the message says why."""
+
+
+class ResourceTooLarge(TracksError):
+    """An object the server was about to store is larger than a CalDAV PUT may store
+    (``[server] max_resource_size``): whatever path it came by (mail, a copy for an
+    attendee or a track), it would be one no client could have written."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            "the calendar object is %d characters; this server stores objects of at most "
+            "%d (max_resource_size)" % (size, limit))
+        self.size = size
+        self.limit = limit

@@ -353,6 +353,11 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "kept)"),
     "inbound_max_shared_bytes": _option(
         "5242880", _positive_int, "most attachment bytes kept from one shared mail"),
+    "inbound_max_calendar_bytes": _option(
+        "1048576", _positive_int,
+        "largest calendar part (UTF-8 bytes) of an inbound mail; storing it holds the "
+        "storage write lock, so it is kept well below [server] max_resource_size, which "
+        "applies too"),
 }
 
 #: Options the plugin adds to ``[rights]`` (read only with ``type = radicale_tracks.rights``).
@@ -419,6 +424,7 @@ class Settings:
     inbound_max_instances: int
     inbound_max_attachment_bytes: int
     inbound_max_shared_bytes: int
+    inbound_max_calendar_bytes: int
     web_booking_agents: tuple[str, ...]
     rights_base: str
 
@@ -504,6 +510,7 @@ class Settings:
             inbound_max_instances=get("inbound_max_instances"),
             inbound_max_attachment_bytes=get("inbound_max_attachment_bytes"),
             inbound_max_shared_bytes=get("inbound_max_shared_bytes"),
+            inbound_max_calendar_bytes=get("inbound_max_calendar_bytes"),
             web_booking_agents=get("web_booking_agents"),
             rights_base=typed.get("rights", "base").strip() or "owner_only",
         )

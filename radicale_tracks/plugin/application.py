@@ -47,6 +47,8 @@ from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingPropert
                                                    requested_props, wants_us)
 from radicale_tracks.errors import AttendeeChangeRefused, ScheduleTagMismatch
 from radicale_tracks.plugin.scheduling_writes import ClientChecks
+from radicale_tracks.plugin.size_limits import (MAX_API_BODY, body_limit, declared_length,
+                                                too_large_json)
 from radicale_tracks.plugin.storage import Collection, Storage
 from radicale_tracks.plugin.client_puts import (UnknownTimezones, repaired_body,
                                                      expect_refusal, take_refusal)
@@ -65,8 +67,7 @@ AUTO_SCHEDULE = "calendar-auto-schedule"
 
 FEED_PREFIX = "/.tracks/feed/"
 API_PREFIX = "/.tracks/api/"
-#: largest JSON request body of the API
-MAX_API_BODY = 64 * 1024
+WEB_API_PREFIX = "/.web/api"
 _FEED_TOKEN = re.compile(r"^[0-9a-f]{16,64}$")
 
 
@@ -85,9 +86,28 @@ class Application(radicale_app.Application):
 
     def _handle_request(self, environ: types.WSGIEnviron) -> Any:
         path = environ.get("PATH_INFO", "")
+        too_large = self._body_too_large(environ, path)
+        if too_large is not None:
+            return too_large
         if path.startswith(FEED_PREFIX) and isinstance(self._storage, Storage):
             return self._track_feed(environ, path[len(FEED_PREFIX):])
         return super()._handle_request(environ)
+
+    def _body_too_large(self, environ: types.WSGIEnviron, path: str) -> Any:
+        """413 for a body above ``[server] max_content_length``, from its Content-Length,
+        before anything reads it — on every path, ours included. Radicale checks this
+        only under its own built-in server; under a WSGI server (gunicorn, uWSGI) our
+        paths would read any size whole."""
+        limit = body_limit(self.configuration)
+        length = declared_length(environ)  # type: ignore[arg-type]  # WSGI dict
+        if length <= limit:
+            return None
+        logger.info("Request body of %d bytes refused on %r (max_content_length %d)",
+                    length, path, limit)
+        if path.startswith((API_PREFIX, WEB_API_PREFIX)):
+            return _wsgi_json(client.REQUEST_ENTITY_TOO_LARGE, too_large_json(length, limit))
+        return _plain(client.REQUEST_ENTITY_TOO_LARGE, "Request body too large: %d bytes; "
+                      "the limit is %d bytes (max_content_length).\n" % (length, limit))
 
     def _track_feed(self, environ: types.WSGIEnviron, name: str) -> Any:
         """``GET /.tracks/feed/<feed token>.ics``: a track's calendar for subscribers.
@@ -218,9 +238,10 @@ class Application(radicale_app.Application):
                          [("WWW-Authenticate", 'Basic realm="Radicale"')])
         if name.strip("/") != "slots":
             return _json(client.NOT_FOUND, {"error": "no such API: %s" % name})
-        if int(environ.get("CONTENT_LENGTH") or 0) > MAX_API_BODY:
+        length = declared_length(environ)  # type: ignore[arg-type]  # WSGI dict
+        if length > MAX_API_BODY:
             return _json(client.REQUEST_ENTITY_TOO_LARGE,
-                         {"error": "request larger than %d bytes" % MAX_API_BODY})
+                         too_large_json(length, MAX_API_BODY))
         raw = self._body(environ)
         if not isinstance(raw, bytes):
             return raw
@@ -579,6 +600,14 @@ def _requester_zone(storage: Storage, user: str) -> str:
     from radicale_tracks.plugin.availability import user_zone
 
     return user_zone(storage, user)
+
+
+def _wsgi_json(status: int, body: Any) -> Any:
+    """A JSON answer in the form ``_handle_request`` returns (before Radicale's routing)."""
+    data = json.dumps(body, indent=1).encode("utf-8")
+    return ("%d %s" % (status, client.responses.get(status, "")),
+            [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+            [data])
 
 
 def _json(status: int, body: Any, headers: list[tuple[str, str]] | None = None

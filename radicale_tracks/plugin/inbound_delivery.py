@@ -2,7 +2,8 @@
 
 ``deliver`` and ``lmtp`` run outside the server process; they open the same storage
 (same folder, same database) and take Radicale's own write lock around each recipient's
-delivery, so a mail and a client's PUT never interleave. Writes go through the storage
+delivery — after the mail was read, outside it — so a mail and a client's PUT never
+interleave and nobody waits while a big mail is parsed. Writes go through the storage
 plugin (indexed in the delivery's transaction) exactly as in the server.
 """
 
@@ -81,7 +82,9 @@ def open_processor(config_path: str | None, start_sender: bool = False
         max_attendees=settings.inbound_max_attendees,
         max_instances=settings.inbound_max_instances,
         max_file_bytes=settings.inbound_max_attachment_bytes,
-        max_shared_bytes=settings.inbound_max_shared_bytes)
+        max_shared_bytes=settings.inbound_max_shared_bytes,
+        max_resource_size=storage.put_size_limit,
+        max_calendar_bytes=settings.inbound_max_calendar_bytes)
     return storage, InboundProcessor(StorageInboundPorts(storage), policy, limits,
                                      clock=_now)
 

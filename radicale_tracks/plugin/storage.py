@@ -47,6 +47,7 @@ from radicale_tracks.index.store import (Candidate, CollectionState, FileState, 
 from radicale_tracks.plugin.scheduling_writes import (SchedulingCollectionMixin,
                                                       SchedulingStorageMixin)
 from radicale_tracks.plugin.client_puts import client_item, client_items
+from radicale_tracks.plugin.size_limits import check_object_size, put_size_limit
 from radicale_tracks.errors import TracksError
 from radicale_tracks.settings import Settings
 
@@ -133,6 +134,9 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
 
     def _upload_indexed(self, href: str, item: radicale_item.Item
                         ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
+        # nothing is stored that a PUT could not store (mail, copies, inbox messages);
+        # a client's own object passed the same measure in Radicale's PUT
+        check_object_size(item, self._storage.put_size_limit)
         uploaded, replaced = super().upload(href, item)
         self._index_uploaded(href, item)
         return uploaded, replaced
@@ -444,6 +448,7 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
     def __init__(self, configuration: radicale_config.Configuration) -> None:
         self.settings = Settings.from_configuration(configuration)
         super().__init__(configuration)
+        self.put_size_limit = put_size_limit(configuration)
         self.engine = shared_engine(self.settings.database_url)
         ensure_schema(self.engine)
         self.database = Database(self.engine)
