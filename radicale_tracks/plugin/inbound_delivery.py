@@ -81,7 +81,8 @@ def open_processor(config_path: str | None, start_sender: bool = False
         max_attendees=settings.inbound_max_attendees,
         max_instances=settings.inbound_max_instances,
         max_file_bytes=settings.inbound_max_attachment_bytes,
-        max_shared_bytes=settings.inbound_max_shared_bytes)
+        max_shared_bytes=settings.inbound_max_shared_bytes,
+        zones=settings.zone_limits())
     return storage, InboundProcessor(StorageInboundPorts(storage), policy, limits,
                                      clock=_now)
 
