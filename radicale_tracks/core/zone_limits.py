@@ -10,8 +10,8 @@ check is made here, on the text, before anything parses it:
 * a zone rule recurs yearly (``FREQ=YEARLY``): that is how zones change their clocks,
   and what every client sends (Outlook, Google, Apple, Thunderbird, our own
   ``core/zone_rules.py``);
-* each rule changes the offset at most ``max_changes_per_year`` times a year, estimated
-  from its BY parts (``BYMONTH=4;BYMONTHDAY=8,…,14;BYDAY=SU`` counts 5: an upper bound);
+* each rule changes the offset at most ``max_changes_per_year`` times a year, an upper
+  bound read from its BY parts (``BYMONTH=4;BYMONTHDAY=8,…,14;BYDAY=SU`` counts 1);
 * the zone makes at most ``max_transitions`` changes up to the year 2100, counted from
   every rule (changes a year × years from DTSTART), lone components and RDATEs — what a
   reader walks to place a date today.
@@ -109,13 +109,32 @@ def changes_per_year(parts: dict[str, list[str]]) -> int:
         days = size("BYWEEKNO") * (size("BYDAY") or 7)
     elif size("BYMONTHDAY") or days_by_day:
         months = size("BYMONTH") or 12
-        per_month = min(n for n in (size("BYMONTHDAY"), days_by_day) if n)
+        per_month = min(n for n in (size("BYMONTHDAY"), days_by_day,
+                                    _weekdays_in_days(parts)) if n)
         days = months * per_month
     else:
         days = size("BYMONTH") or 1
     times = prod(max(size(name), 1) for name in ("BYHOUR", "BYMINUTE", "BYSECOND"))
     instances = days * times
     return min(instances, size("BYSETPOS")) if size("BYSETPOS") else instances
+
+
+def _weekdays_in_days(parts: dict[str, list[str]]) -> int:
+    """How many of BYMONTHDAY's days can fall on BYDAY's weekdays in one month (0: no
+    bound from that), trying each weekday the month can start on.
+
+    ``BYMONTHDAY=8,…,14;BYDAY=SU`` (the second Sunday, as Outlook writes it) is 1. Only
+    positive days and weekdays without ordinal are counted this way; others are left to
+    the plainer bounds.
+    """
+    days, weekdays = parts.get("BYMONTHDAY", []), parts.get("BYDAY", [])
+    names = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+    if not days or not weekdays or not all(d.isdigit() for d in days) or not all(
+            w in names for w in weekdays):
+        return 0
+    wanted = {names.index(w) for w in weekdays}
+    return max(sum((int(day) + first) % 7 in wanted for day in set(days))
+               for first in range(7))
 
 
 def _years(start_year: int, parts: dict[str, list[str]]) -> int:
