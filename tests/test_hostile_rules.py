@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import func, select
 
 from calendars import BERLIN, OUTLOOK_BERLIN
 from conftest import fresh_database
@@ -34,6 +35,7 @@ from radicale_tracks.core.timezones import define_timezones_in_text, vtimezone
 from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
                                               bounded_zones_in_text, changes_per_year,
                                               rule_parts, zone_faults)
+from radicale_tracks.index.schema import items, occurrences
 from test_inbound import Inbound, inbound  # noqa: F401  (the fixture: a server, a sink)
 from test_request_state import InProcess
 
@@ -365,6 +367,30 @@ def test_put_of_an_endless_secondly_event_answers(app: InProcess) -> None:
         "DTEND;TZID=UTC:20270104T100000", "DTEND:20270104T090001Z\r\nRRULE:FREQ=SECONDLY")
     status, _, text = bounded(lambda: app("PUT", "/alice/work/endless.ics", "alice", body))
     assert status == 201, text
+    storage = app.app._storage  # type: ignore[attr-defined]
+    with storage.database.connect() as connection:
+        rows = connection.execute(select(func.count()).select_from(occurrences.join(
+            items, occurrences.c.item_id == items.c.id)).where(
+            items.c.href == "endless.ics")).scalar_one()
+    assert 0 < rows <= storage.settings.index_max_occurrences
+
+
+def freebusy_request(tzid: str) -> str:
+    head = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\nMETHOD:REQUEST\r\n"
+    return head + hostile(tzid) + "\r\n".join([
+        "BEGIN:VFREEBUSY", "UID:fb-1", "DTSTAMP:20260101T000000Z",
+        "DTSTART;TZID=%s:20270104T000000" % tzid, "DTEND;TZID=%s:20270105T000000" % tzid,
+        "ORGANIZER:mailto:alice@example.org", "ATTENDEE:mailto:bob@example.org",
+        "END:VFREEBUSY", "END:VCALENDAR", ""])
+
+
+def test_a_free_busy_request_with_a_hostile_zone(app: InProcess) -> None:
+    status, _, text = bounded(lambda: app("POST", "/alice/schedule-outbox/", "alice",
+                                          freebusy_request("Evil/Zone")))
+    assert status == 400 and '"Evil/Zone" cannot be used' in text, text
+    status, _, text = bounded(lambda: app("POST", "/alice/schedule-outbox/", "alice",
+                                          freebusy_request("Europe/Berlin")))
+    assert status == 200 and "DTSTART:20270103T230000Z" in text, text
 
 
 def proppatch(value: str) -> str:
