@@ -231,12 +231,16 @@ def availability(rule: str, extra: str = "", timezone_text: str = "",
     ("FREQ=MONTHLY;BYDAY=1MO;BYMONTHDAY=20", "has no instance"),
     ("FREQ=WEEKLY;BYDAY=MO;BYMONTH=2;BYMONTHDAY=31", "has no instance"),
     ("FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31", "has no instance"),
+    ("FREQ=DAILY;INTERVAL=7;BYDAY=TU", "has no instance"),       # DTSTART is a Monday
+    ("FREQ=MONTHLY;BYMONTH=4", "has no instance"),    # not with DTSTART on the 31st
     ("FREQ=WEEKLY;BYDAY=MO;UNTIL=20260101T000000Z", "none before its UNTIL"),
 ])
 def test_availability_nobody_should_set_is_refused_with_the_reason(rule: str,
                                                                     reason: str) -> None:
+    start = "20260131T090000" if "BYMONTH=4" in rule and "MONTHLY" in rule else (
+        "20260105T090000")
     with pytest.raises(AvailabilityError, match=re.escape(reason)):
-        parse_availability(availability(rule), strict=True)
+        parse_availability(availability(rule, start=start), strict=True)
 
 
 @pytest.mark.parametrize("rule", [
@@ -245,6 +249,8 @@ def test_availability_nobody_should_set_is_refused_with_the_reason(rule: str,
     "FREQ=MONTHLY;BYDAY=1MO",
     "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=SU",    # once in 28 years: 2032
     "FREQ=DAILY;BYHOUR=9,14",
+    "FREQ=DAILY;INTERVAL=2;BYDAY=TU",
+    "FREQ=MONTHLY;BYDAY=MO,TU;BYSETPOS=-1",
 ])
 def test_availability_people_write_is_accepted(rule: str) -> None:
     parsed = parse_availability(availability(rule), strict=True)

@@ -58,6 +58,7 @@ Pure: no I/O, no clock (callers pass every instant), no randomness.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
@@ -84,6 +85,9 @@ SETTABLE_FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 
 #: Starts a rule may have in one day when set (BYHOUR × BYMINUTE × BYSECOND values).
 MAX_STARTS_A_DAY = 24
+
+_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_ORDINAL_DAY = re.compile(r"^[+-]?\d")
 
 #: dateutil's last year, and the Gregorian calendar's cycle (see :func:`cycle_start`).
 LAST_YEAR = 9999
@@ -542,16 +546,62 @@ def cycle_start(dtstart: datetime) -> datetime:
 
 
 def _ever_recurs(text: str, dtstart: datetime) -> bool:
-    """Whether any date matches the rule (COUNT and UNTIL aside), by a walk of at most
-    800 years of its periods (:func:`cycle_start`): exact for rules with INTERVAL up to
-    2, which repeat within one cycle; rarer ones with larger intervals may be missed."""
-    parts = [part for part in text.split(";")
-             if part.split("=", 1)[0].strip().upper() not in ("COUNT", "UNTIL")]
+    """Whether any date matches the rule (COUNT and UNTIL aside), by walks of at most
+    800 years (:func:`cycle_start`): first of years, on the days the rule's BY parts
+    allow (:func:`_day_pattern`) — no such day, no instance; then, only for a rule whose
+    INTERVAL or BYSETPOS may still miss them, of its own periods. Exact for rules with
+    INTERVAL up to 2, which repeat within one cycle; rarer ones with larger intervals
+    may be missed."""
+    parts = {name: values for name, values in rule_parts(text).items()
+             if name not in ("COUNT", "UNTIL")}
+    pattern = _day_pattern(parts, dtstart)
+    if pattern is not None:
+        if not _matches(pattern, dtstart):
+            return False
+        if "BYSETPOS" not in parts and (parts.get("INTERVAL") or ["1"]) == ["1"]:
+            return True
+    return _matches(parts, dtstart)
+
+
+def _matches(parts: dict[str, list[str]], dtstart: datetime) -> bool:
     try:
-        rule: Any = rrulestr(";".join(parts), dtstart=cycle_start(dtstart))
+        rule: Any = rrulestr(_rule_of(parts), dtstart=cycle_start(dtstart))
         return next(iter(rule), None) is not None
     except _PARSE_ERRORS:
         return False
+
+
+def _rule_of(parts: dict[str, list[str]]) -> str:
+    return ";".join("%s=%s" % (name, ",".join(values)) for name, values in parts.items())
+
+
+def _day_pattern(parts: dict[str, list[str]], dtstart: datetime
+                 ) -> dict[str, list[str]] | None:
+    """A FREQ=YEARLY rule matching on the same days as ``parts``, or None.
+
+    A rule finer than yearly with INTERVAL 1 and no BYSETPOS matches on the days its BY
+    parts allow, whatever its period (INTERVAL and BYSETPOS only ever keep fewer):
+    asking a yearly rule with the same day parts (every month named, so BYDAY ordinals
+    stay month-relative) walks 800 years in 800 steps instead of 292 000 days. Times of
+    day do not matter for whether a day matches.
+    """
+    freq = (parts.get("FREQ") or [""])[0]
+    if freq not in ("SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY") or (
+            "BYWEEKNO" in parts):
+        return None
+    days = {name: values for name, values in parts.items()
+            if name in ("BYMONTH", "BYMONTHDAY", "BYDAY", "BYYEARDAY")}
+    if freq != "MONTHLY" and any(_ORDINAL_DAY.match(day) for day in days.get("BYDAY", [])):
+        return None   # dateutil reads these its own way outside MONTHLY/YEARLY
+    if freq == "WEEKLY" and "BYDAY" not in days:
+        days["BYDAY"] = [_WEEKDAYS[dtstart.weekday()]]
+    if freq == "MONTHLY" and "BYDAY" not in days and "BYMONTHDAY" not in days and (
+            "BYYEARDAY" not in days):
+        days["BYMONTHDAY"] = [str(dtstart.day)]
+    if not any(name in days for name in ("BYMONTHDAY", "BYDAY", "BYYEARDAY")):
+        days["BYMONTHDAY"] = [str(day) for day in range(1, 32)]   # DAILY: every day
+    days.setdefault("BYMONTH", [str(month) for month in range(1, 13)])
+    return {"FREQ": ["YEARLY"], **days}
 
 
 def _walked_periods(text: str, dtstart: datetime, stop: datetime) -> int:
