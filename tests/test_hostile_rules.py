@@ -27,6 +27,7 @@ from sqlalchemy import func, select
 
 from calendars import BERLIN, OUTLOOK_BERLIN
 from conftest import fresh_database
+from helpers import run_cli
 from radicale_tracks.core.availability import (AvailabilityError, available_periods,
                                                cycle_start, parse_availability,
                                                unavailable_periods)
@@ -421,8 +422,16 @@ def test_proppatch_of_hostile_availability_is_refused(app: InProcess, rule: str,
     assert status == 207, text
 
 
-def test_stored_hostile_availability_does_not_fail_a_slot_search(app: InProcess,
-                                                                 tmp_path: Path) -> None:
+def test_availability_set_refuses_hostile_rules(app: InProcess, tmp_path: Path) -> None:
+    path = tmp_path / "hostile.ics"
+    path.write_text(availability("FREQ=SECONDLY"))
+    done = run_cli(tmp_path / "radicale.conf", "availability", "set", "bob",
+                   "--file", str(path))
+    assert done.returncode == 1 and "recurs secondly" in done.stderr, done.stderr
+
+
+def test_stored_hostile_availability_does_not_fail_a_slot_search(
+        app: InProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # written behind the server's back, as before these checks existed
     assert app("PROPFIND", "/bob/", "bob", Depth="1")[0] == 207
     props = tmp_path / "collections" / "collection-root" / "bob" / "schedule-inbox" / (
@@ -436,6 +445,8 @@ def test_stored_hostile_availability_does_not_fail_a_slot_search(app: InProcess,
             "zone": "Europe/Berlin"})))
     assert status == 200, text
     assert json.loads(text)["slots"]   # bob's default hours answered
+    assert "Availability of bob not used, default hours instead" in caplog.text
+    assert "would walk" in caplog.text
 
 
 # --- end to end: mail through deliver ---------------------------------------------------
