@@ -29,9 +29,9 @@ from calendars import BERLIN, OUTLOOK_BERLIN
 from conftest import fresh_database
 from helpers import run_cli
 from radicale_tracks.core.availability import (AvailabilityError, available_periods,
-                                               cycle_start, parse_availability,
-                                               unavailable_periods)
+                                               parse_availability, unavailable_periods)
 from radicale_tracks.core.imip import parse_mail
+from radicale_tracks.core.rule_bounds import cycle_start
 from radicale_tracks.core.timezones import define_timezones_in_text, vtimezone
 from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
                                               bounded_zones_in_text, changes_per_year,

@@ -40,11 +40,12 @@ Design decisions:
 * **Bounded work.** Each AVAILABLE may contribute at most ``max_instances`` instances
   to a window; expansion stops at the window's end. Instances before the window are
   skipped by moving the rule's start forward by whole periods where that leaves the
-  recurrence set unchanged (FREQ up to WEEKLY without COUNT). Every rule is walked with
-  an UNTIL no later than the window's end, so dateutil never walks on to the year 9999
-  looking for an instance; the rule periods in that walk and the instances it yields
-  are each bounded by ``max_iterations`` (:class:`AvailabilityError` beyond: the caller
-  degrades). Counted, not timed: the bound is the same on every machine.
+  recurrence set unchanged (FREQ up to WEEKLY without COUNT). The rule periods from
+  there to the window's end are counted before dateutil walks them, and the instances
+  met while it does (``core/rule_bounds``), each bounded by ``max_iterations``
+  (:class:`AvailabilityError` beyond: the caller degrades); a rule no date matches is
+  found at parse time, so no walk goes on to the year 9999. Counted, not timed: the
+  bound is the same on every machine.
 * **Strict when set** (``strict=True``, the PROPPATCH and ``availability set``): a rule
   finer than daily, one starting more than :data:`MAX_STARTS_A_DAY` times a day, and one
   with no instance (``BYMONTH=2;BYMONTHDAY=30``) are refused with the reason rather
@@ -58,7 +59,6 @@ Pure: no I/O, no clock (callers pass every instant), no randomness.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
@@ -71,6 +71,7 @@ from icalendar import Calendar, Component, Timezone, vBroken, vRecur
 
 from radicale_tracks.core.busy import FbType
 from radicale_tracks.core.itip import ItipError, as_list, first, parse_calendar, utc
+from radicale_tracks.core.rule_bounds import FIXED_PERIODS, ever_recurs, walked_periods
 from radicale_tracks.core.timezones import iana_zone
 from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
                                               bounded_zones_in_text, rule_parts)
@@ -86,13 +87,6 @@ SETTABLE_FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 #: Starts a rule may have in one day when set (BYHOUR × BYMINUTE × BYSECOND values).
 MAX_STARTS_A_DAY = 24
 
-_WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-_ORDINAL_DAY = re.compile(r"^[+-]?\d")
-
-#: dateutil's last year, and the Gregorian calendar's cycle (see :func:`cycle_start`).
-LAST_YEAR = 9999
-_CYCLE_YEARS = 400
-
 Span: TypeAlias = tuple[datetime, datetime]
 """A stretch of time: start, end (aware, UTC)."""
 
@@ -103,14 +97,6 @@ _RFC_COMPONENT = "RFC 7953 §3.1"
 _RFC_BUSYTYPE = "RFC 7953 §3.2"
 _RFC_FREEBUSY = "RFC 7953 §4"
 
-#: FREQ values whose period is a fixed length of wall-clock time.
-_FIXED_PERIODS = {"SECONDLY": timedelta(seconds=1), "MINUTELY": timedelta(minutes=1),
-                  "HOURLY": timedelta(hours=1), "DAILY": timedelta(days=1),
-                  "WEEKLY": timedelta(weeks=1)}
-
-#: The shortest length of every period, to count the periods a walk visits (at most).
-_SHORTEST_PERIODS = {**_FIXED_PERIODS, "MONTHLY": timedelta(days=28),
-                     "YEARLY": timedelta(days=365)}
 
 #: Instances may start in a local time the zone skips or repeats; this much slack keeps
 #: them when deciding where a window begins and ends in wall-clock time.
@@ -465,7 +451,7 @@ def _rule_text(prop: Any, start: WallTime, uid: str, strict: bool) -> str | None
     day. Read once here, so that a rule dateutil cannot read is refused at parse time.
     A rule that matches no date (``BYMONTH=2;BYMONTHDAY=30``) makes dateutil walk every
     period up to the year 9999 (it checks UNTIL only against an instance it found):
-    seconds of work. :func:`_ever_recurs` finds out within a bounded walk, and a rule
+    seconds of work. ``core/rule_bounds.ever_recurs`` finds out within a bounded walk, and a rule
     without instance is refused (``strict``) or dropped (the series is its DTSTART
     alone). Only then is the first instance looked for from DTSTART, which a rule with
     instances reaches within one calendar cycle.
@@ -494,7 +480,7 @@ def _rule_text(prop: Any, start: WallTime, uid: str, strict: bool) -> str | None
                                 % (uid, error)) from error
     if strict:
         _check_settable(text, uid)
-    if _ever_recurs(text, start.wall) and next(iter(rule), None) is not None:
+    if ever_recurs(text, start.wall) and next(iter(rule), None) is not None:
         return text
     if strict:
         raise AvailabilityError(
@@ -518,98 +504,6 @@ def _check_settable(text: str, uid: str) -> None:
         raise AvailabilityError(
             "RFC 7953 §3.1: the RRULE of AVAILABLE %r starts %d times a day (BYHOUR × "
             "BYMINUTE × BYSECOND); at most %d" % (uid, starts, MAX_STARTS_A_DAY))
-
-
-def _period(text: str) -> timedelta | None:
-    """The shortest length one period of the rule can have (INTERVAL included)."""
-    parts = rule_parts(text)
-    period = _SHORTEST_PERIODS.get((parts.get("FREQ") or [""])[0])
-    if period is None:
-        return None
-    try:
-        return period * max(int((parts.get("INTERVAL") or ["1"])[0]), 1)
-    except (ValueError, OverflowError):
-        return period
-
-
-def cycle_start(dtstart: datetime) -> datetime:
-    """``dtstart`` moved by whole 400-year Gregorian cycles to between 400 and 800 years
-    before the year 9999, where dateutil stops walking.
-
-    The calendar repeats itself exactly every 400 years (146 097 days, a whole number of
-    weeks, months and years), so a rule walked from there meets the same dates, weekdays
-    and intervals as from DTSTART — and dateutil's walk ends after at most 800 years of
-    periods whatever the rule: the bound of :func:`_ever_recurs`.
-    """
-    cycles = (LAST_YEAR - _CYCLE_YEARS - dtstart.year) // _CYCLE_YEARS
-    return dtstart.replace(year=dtstart.year + cycles * _CYCLE_YEARS)
-
-
-def _ever_recurs(text: str, dtstart: datetime) -> bool:
-    """Whether any date matches the rule (COUNT and UNTIL aside), by walks of at most
-    800 years (:func:`cycle_start`): first of years, on the days the rule's BY parts
-    allow (:func:`_day_pattern`) — no such day, no instance; then, only for a rule whose
-    INTERVAL or BYSETPOS may still miss them, of its own periods. Exact for rules with
-    INTERVAL up to 2, which repeat within one cycle; rarer ones with larger intervals
-    may be missed."""
-    parts = {name: values for name, values in rule_parts(text).items()
-             if name not in ("COUNT", "UNTIL")}
-    pattern = _day_pattern(parts, dtstart)
-    if pattern is not None:
-        if not _matches(pattern, dtstart):
-            return False
-        if "BYSETPOS" not in parts and (parts.get("INTERVAL") or ["1"]) == ["1"]:
-            return True
-    return _matches(parts, dtstart)
-
-
-def _matches(parts: dict[str, list[str]], dtstart: datetime) -> bool:
-    try:
-        rule: Any = rrulestr(_rule_of(parts), dtstart=cycle_start(dtstart))
-        return next(iter(rule), None) is not None
-    except _PARSE_ERRORS:
-        return False
-
-
-def _rule_of(parts: dict[str, list[str]]) -> str:
-    return ";".join("%s=%s" % (name, ",".join(values)) for name, values in parts.items())
-
-
-def _day_pattern(parts: dict[str, list[str]], dtstart: datetime
-                 ) -> dict[str, list[str]] | None:
-    """A FREQ=YEARLY rule matching on the same days as ``parts``, or None.
-
-    A rule finer than yearly with INTERVAL 1 and no BYSETPOS matches on the days its BY
-    parts allow, whatever its period (INTERVAL and BYSETPOS only ever keep fewer):
-    asking a yearly rule with the same day parts (every month named, so BYDAY ordinals
-    stay month-relative) walks 800 years in 800 steps instead of 292 000 days. Times of
-    day do not matter for whether a day matches.
-    """
-    freq = (parts.get("FREQ") or [""])[0]
-    if freq not in ("SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY") or (
-            "BYWEEKNO" in parts):
-        return None
-    days = {name: values for name, values in parts.items()
-            if name in ("BYMONTH", "BYMONTHDAY", "BYDAY", "BYYEARDAY")}
-    if freq != "MONTHLY" and any(_ORDINAL_DAY.match(day) for day in days.get("BYDAY", [])):
-        return None   # dateutil reads these its own way outside MONTHLY/YEARLY
-    if freq == "WEEKLY" and "BYDAY" not in days:
-        days["BYDAY"] = [_WEEKDAYS[dtstart.weekday()]]
-    if freq == "MONTHLY" and "BYDAY" not in days and "BYMONTHDAY" not in days and (
-            "BYYEARDAY" not in days):
-        days["BYMONTHDAY"] = [str(dtstart.day)]
-    if not any(name in days for name in ("BYMONTHDAY", "BYDAY", "BYYEARDAY")):
-        days["BYMONTHDAY"] = [str(day) for day in range(1, 32)]   # DAILY: every day
-    days.setdefault("BYMONTH", [str(month) for month in range(1, 13)])
-    return {"FREQ": ["YEARLY"], **days}
-
-
-def _walked_periods(text: str, dtstart: datetime, stop: datetime) -> int:
-    """How many periods of the rule lie from ``dtstart`` to ``stop``, at most."""
-    period = _period(text)
-    if period is None or stop <= dtstart:
-        return 0
-    return (stop - dtstart) // period
 
 
 # --- time arithmetic ---------------------------------------------------------------------
@@ -831,7 +725,7 @@ def _candidates(available: AvailableTime, low: datetime, high: datetime,
     for text in available.rrules:
         dtstart = _moved_start(text, available.start.wall, _wall(low, zone) - reach)
         stop = _wall(high, zone) + _SLACK
-        periods = _walked_periods(text, dtstart, stop)
+        periods = walked_periods(text, dtstart, stop)
         if periods > max_iterations:
             raise AvailabilityError(
                 "%s: the RRULE of AVAILABLE %r (%s) would walk %d periods to the window's "
@@ -861,7 +755,7 @@ def _moved_start(text: str, dtstart: datetime, target: datetime) -> datetime:
     the instances from there on unchanged: a fixed wall-clock period (FREQ up to WEEKLY,
     times INTERVAL) and no COUNT, which would count the skipped instances."""
     parts = dict(part.split("=", 1) for part in text.upper().split(";") if "=" in part)
-    period = _FIXED_PERIODS.get(parts.get("FREQ", ""))
+    period = FIXED_PERIODS.get(parts.get("FREQ", ""))
     if period is None or "COUNT" in parts or target <= dtstart:
         return dtstart
     try:
