@@ -23,6 +23,7 @@ from radicale import config as radicale_config
 from radicale_tracks.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from radicale_tracks.core.zone_limits import ZoneLimits
     from radicale_tracks.rooms.directory import Room
 
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -297,6 +298,21 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "user of this server) or 'self'"),
     "freebusy_max_days": _option(
         "366", _positive_int, "longest time range of one free-busy request, in days"),
+    "timezone_max_transitions": _option(
+        "10000", _positive_int,
+        "most changes of offset one VTIMEZONE may describe up to the year 2100 (its "
+        "yearly rules times their years, lone components, RDATEs): what a reader walks "
+        "to place a date; a zone beyond it is replaced from zoneinfo when its TZID is "
+        "known, else refused"),
+    "timezone_max_changes_per_year": _option(
+        "24", _positive_int,
+        "most changes of offset a VTIMEZONE's rules may make in one year (rules must be "
+        "FREQ=YEARLY); beyond it the zone is replaced or refused as above"),
+    "availability_max_iterations": _option(
+        "20000", _positive_int,
+        "most rule periods and instances one AVAILABLE of a calendar-availability may "
+        "take per expansion (from its DTSTART or the window, to the window's end); "
+        "beyond it the person's availability is not used and a reason is logged"),
     "inbox_max_items": _option(
         "500", _positive_int,
         "scheduling messages kept per inbox; delivering more removes the oldest"),
@@ -410,6 +426,9 @@ class Settings:
     scheduling_max_attendees: int
     freebusy_visibility: str
     freebusy_max_days: int
+    timezone_max_transitions: int
+    timezone_max_changes_per_year: int
+    availability_max_iterations: int
     inbox_max_items: int
     user_types: tuple[tuple[str, str], ...]
     rooms: tuple[Room, ...]
@@ -494,6 +513,9 @@ class Settings:
             scheduling_max_attendees=get("scheduling_max_attendees"),
             freebusy_visibility=get("freebusy_visibility"),
             freebusy_max_days=get("freebusy_max_days"),
+            timezone_max_transitions=get("timezone_max_transitions"),
+            timezone_max_changes_per_year=get("timezone_max_changes_per_year"),
+            availability_max_iterations=get("availability_max_iterations"),
             inbox_max_items=get("inbox_max_items"),
             user_types=get("user_types"),
             rooms=_rooms(get("rooms"), domain),
@@ -533,6 +555,13 @@ class Settings:
 
     def to_json(self) -> str:
         return json.dumps(self.public_dict(), indent=2, sort_keys=True)
+
+    def zone_limits(self) -> "ZoneLimits":
+        """The VTIMEZONE limits every path that stores iCalendar applies."""
+        from radicale_tracks.core.zone_limits import ZoneLimits
+
+        return ZoneLimits(max_transitions=self.timezone_max_transitions,
+                          max_changes_per_year=self.timezone_max_changes_per_year)
 
 
 def _rooms(text: str, domain: str) -> tuple["Room", ...]:

@@ -25,6 +25,8 @@ from radicale_tracks.core.addresses import as_uri, normalize_address
 from radicale_tracks.core.busy import FbType
 from radicale_tracks.core.itip import (ItipError, as_list, date_value, first, parse_calendar,
                                       serialize, uid_of, utc)
+from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
+                                              bounded_zones_in_text)
 
 Period: TypeAlias = tuple[datetime, datetime, str]
 """A busy period: start, end (aware, UTC) and its RFC 5545 §3.2.9 FBTYPE."""
@@ -56,15 +58,22 @@ class FreeBusyRequest:
 
 
 def parse_freebusy_request(data: str | bytes, *, max_attendees: int,
-                           max_range: timedelta) -> FreeBusyRequest:
+                           max_range: timedelta,
+                           zone_limits: ZoneLimits = ZoneLimits()) -> FreeBusyRequest:
     """Read a busy time request; raise :class:`FreeBusyError` naming the rule it breaks.
 
     DATE values are taken as UTC midnight, floating times (and times in a TZID the
     request does not define) as UTC. ``max_attendees`` and ``max_range`` bound the work
-    one request may cause.
+    one request may cause; ``zone_limits`` its VTIMEZONEs, checked on the text because
+    icalendar expands a zone's rules when it reads a TZID (``core/zone_limits``).
     """
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     try:
-        calendar = parse_calendar(data)
+        text = bounded_zones_in_text(text, zone_limits) or text
+    except UnboundedTimezones as error:
+        raise FreeBusyError("RFC 5545 §3.6.5: %s" % error) from error
+    try:
+        calendar = parse_calendar(text)
     except ItipError as error:
         raise FreeBusyError(error.rule) from error
     raw_method = calendar.get("METHOD")

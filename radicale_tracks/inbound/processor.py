@@ -55,6 +55,8 @@ from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
 from radicale_tracks.core.periods import periods_as_dates
 from radicale_tracks.core.timezones import (UnknownTimezones, define_timezones,
                                            normalize_timezones)
+from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
+                                              bounded_zones_in_text)
 from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
                                            drop_or_refuse_broken, drop_redundant_duration,
                                            drop_unaddressable_attendees, repair_addresses,
@@ -121,6 +123,7 @@ class InboundLimits:
     max_resource_size: int
     #: the calendar part of a mail, in UTF-8 bytes (inbound_max_calendar_bytes)
     max_calendar_bytes: int
+    zones: ZoneLimits = ZoneLimits()
 
 
 class InboundPorts(Protocol):
@@ -414,6 +417,10 @@ class InboundProcessor:
         text, refolded = repair_folding(part.text)
         if refolded:
             logger.info("Inbound calendar data repaired: %s", "; ".join(refolded))
+        try:   # on the text: parsing and every reader after it would expand the rules
+            text = bounded_zones_in_text(text, self.limits.zones) or text
+        except UnboundedTimezones as e:
+            raise _Refusal(str(e), method.value) from None
         try:
             calendar = parse_calendar(text)
         except ItipError as e:

@@ -50,8 +50,9 @@ from radicale_tracks.plugin.scheduling_writes import ClientChecks
 from radicale_tracks.plugin.size_limits import (MAX_API_BODY, body_limit, declared_length,
                                                 too_large_json)
 from radicale_tracks.plugin.storage import Collection, Storage
-from radicale_tracks.plugin.client_puts import (UnknownTimezones, repaired_body,
-                                                     expect_refusal, take_refusal)
+from radicale_tracks.plugin.client_puts import (UnboundedTimezones, UnknownTimezones,
+                                                     repaired_body, expect_refusal,
+                                                     take_refusal)
 from radicale_tracks.tracks.store import track_by_feed_token
 
 logger = logging.getLogger("radicale.tracks.application")
@@ -323,7 +324,7 @@ class Application(radicale_app.Application):
         """RFC 7953 §7.2.4: the owner sets or removes ``calendar-availability`` on the
         inbox; nothing else of the inbox is writable."""
         from radicale_tracks.core.availability import AvailabilityError
-        from radicale_tracks.plugin.availability import set_availability
+        from radicale_tracks.plugin.availability import check_availability, set_availability
 
         raw = self._body(environ)
         if not isinstance(raw, bytes):
@@ -340,8 +341,10 @@ class Application(radicale_app.Application):
         assert isinstance(storage, Storage)
         text = changes[wanted]
         try:
+            if text:   # before the lock: bounded, but nobody waits for a refusal
+                check_availability(storage, text)
             with storage.acquire_lock("w", user):
-                set_availability(storage, user, text if text else None)
+                set_availability(storage, user, text if text else None, checked=True)
         except AvailabilityError as e:
             root_error = xmlutils.webdav_error("C:valid-calendar-data")
             ET.SubElement(root_error, xmlutils.make_clark("D:responsedescription")).text = (
@@ -395,7 +398,7 @@ class Application(radicale_app.Application):
             # checks of the client's write, a held zone refusal): they are per thread
             if refused is not None:
                 return refused
-            resolved = self._repair_body(environ)
+            resolved = self._repair_body(environ, path, user, user_groups)
             if not isinstance(resolved, bool):
                 return resolved
             storage.take_rewritten()
@@ -423,11 +426,15 @@ class Application(radicale_app.Application):
                 headers = dict(headers, **{"Schedule-Tag": tag})
         return status, headers, answer, xml_request
 
-    def _repair_body(self, environ: types.WSGIEnviron) -> bool | types.WSGIResponse:
-        """Make the request body storable before Radicale reads it (TZIDs without a
-        VTIMEZONE resolved, PERIOD RDATEs as date-times: ``client_puts.py``): True
-        when the body changed; an unknown zone is held as the storage's refusal of the
-        client's write."""
+    def _repair_body(self, environ: types.WSGIEnviron, path: str, user: str,
+                     user_groups: set) -> bool | types.WSGIResponse:
+        """Make the request body storable before Radicale reads it (hostile zones
+        replaced, TZIDs without a VTIMEZONE resolved, PERIOD RDATEs as date-times:
+        ``client_puts.py``): True when the body changed; an unknown zone is held as the
+        storage's refusal of the client's write. A zone whose rules cannot be bounded
+        or replaced is answered here, since Radicale would expand it while reading the
+        body: 403 ``valid-calendar-data`` to a writer allowed there, Radicale's 403 to
+        anyone else."""
         storage = self._storage
         assert isinstance(storage, Storage)
         raw = self._body(environ)
@@ -439,7 +446,13 @@ class Application(radicale_app.Application):
         except UnicodeDecodeError:
             return False  # Radicale answers
         try:
-            changed = repaired_body(environ, text)  # type: ignore[arg-type]  # WSGI dict
+            changed = repaired_body(environ, text,  # type: ignore[arg-type]  # WSGI dict
+                                    storage.settings.zone_limits())
+        except UnboundedTimezones as e:
+            if not Access(self._rights, user, user_groups, path).check("w"):
+                return httputils.NOT_ALLOWED
+            logger.info("PUT of %r refused: %s", path, e)
+            return _invalid_calendar_data(str(e))
         except UnknownTimezones as e:
             expect_refusal(storage, e)
             return False

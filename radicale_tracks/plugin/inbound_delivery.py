@@ -84,7 +84,8 @@ def open_processor(config_path: str | None, start_sender: bool = False
         max_file_bytes=settings.inbound_max_attachment_bytes,
         max_shared_bytes=settings.inbound_max_shared_bytes,
         max_resource_size=storage.put_size_limit,
-        max_calendar_bytes=settings.inbound_max_calendar_bytes)
+        max_calendar_bytes=settings.inbound_max_calendar_bytes,
+        zones=settings.zone_limits())
     return storage, InboundProcessor(StorageInboundPorts(storage), policy, limits,
                                      clock=_now)
 

@@ -46,7 +46,8 @@ def freebusy_post(storage: "Storage", body: bytes, content_type: str, user: str,
     try:
         request: FreeBusyRequest = parse_freebusy_request(
             body, max_attendees=settings.scheduling_max_attendees,
-            max_range=datetime.timedelta(days=settings.freebusy_max_days))
+            max_range=datetime.timedelta(days=settings.freebusy_max_days),
+            zone_limits=settings.zone_limits())
     except ItipError as e:
         return _error(client.BAD_REQUEST, "C:valid-scheduling-message", str(e))
     if request.organizer not in storage.book.addresses_of(user):
