@@ -291,6 +291,11 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "200", _positive_int,
         "most attendees one scheduling object is delivered to (the rest get "
         "SCHEDULE-STATUS 5.3); also the most attendees of one free-busy request"),
+    "max_attendees_per_instance": _option(
+        "1000", _positive_int,
+        "most ATTENDEE properties of one instance of a calendar object (RFC 4791 "
+        "max-attendees-per-instance): a PUT with more is refused (403), and so is mail "
+        "with more (together with inbound_max_attendees)"),
     "freebusy_visibility": _option(
         "authenticated", _choice(FREEBUSY_VISIBILITY),
         "whose free-busy a user may ask for through the outbox: 'authenticated' (every "
@@ -403,6 +408,7 @@ class Settings:
     outbox_give_up_after: int
     scheduling: bool
     scheduling_max_attendees: int
+    max_attendees_per_instance: int
     freebusy_visibility: str
     freebusy_max_days: int
     inbox_max_items: int
@@ -486,6 +492,7 @@ class Settings:
             outbox_give_up_after=get("outbox_give_up_after"),
             scheduling=get("scheduling"),
             scheduling_max_attendees=get("scheduling_max_attendees"),
+            max_attendees_per_instance=get("max_attendees_per_instance"),
             freebusy_visibility=get("freebusy_visibility"),
             freebusy_max_days=get("freebusy_max_days"),
             inbox_max_items=get("inbox_max_items"),

@@ -41,6 +41,7 @@ from radicale.item import filter as radicale_filter
 from sqlalchemy.exc import SQLAlchemyError
 
 from radicale_tracks.plugin.outbox_post import freebusy_post
+from radicale_tracks.plugin.put_limits import attendee_limit_refusal
 from radicale_tracks.plugin.schedule_boxes import (INBOX, OUTBOX, box_of, ensure_boxes,
                                                    remove_message)
 from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingProperties,
@@ -358,6 +359,9 @@ class Application(radicale_app.Application):
                                   request_info)
         if box_of(path) is not None:
             return httputils.NOT_ALLOWED
+        too_many = self._attendee_limit(environ, path)
+        if too_many is not None:
+            return too_many
         refused = self._schedule_tag_precondition(environ, path, user)
         try:
             # every answer from here on clears what this request told the storage (the
@@ -387,6 +391,17 @@ class Application(radicale_app.Application):
             if tag:
                 headers = dict(headers, **{"Schedule-Tag": tag})
         return status, headers, answer, xml_request
+
+    def _attendee_limit(self, environ: types.WSGIEnviron, path: str
+                        ) -> types.WSGIResponse | None:
+        """403 ``max-attendees-per-instance`` before any lock (``put_limits.py``)."""
+        storage = self._storage
+        assert isinstance(storage, Storage)
+        raw = self._body(environ)
+        if not isinstance(raw, bytes):
+            return raw
+        environ["wsgi.input"] = io.BytesIO(raw)  # type: ignore[index]  # WSGI dict
+        return attendee_limit_refusal(raw, storage.settings.max_attendees_per_instance, path)
 
     def _repair_body(self, environ: types.WSGIEnviron) -> bool | types.WSGIResponse:
         """Make the request body storable before Radicale reads it (TZIDs without a
