@@ -9,6 +9,7 @@ plugin's PUT next to each line (``attendees-<N>.prof``).
 
     .venv/bin/python bench/attendees.py                      # N = 50 200 1000 10000 100000
     .venv/bin/python bench/attendees.py --n 200 1000 --profile
+    .venv/bin/python bench/attendees.py --n 10000 --option max_attendees_per_instance=100000
 
 Not run by ``make test``: timings belong here, tests assert structural bounds.
 """
@@ -47,11 +48,12 @@ def event(attendees: int, uid: str = "bench-attendees") -> str:
 class Wsgi:
     """One Radicale application (vanilla or the plugin's subclass), called in process."""
 
-    def __init__(self, folder: Path, storage: str, database_url: str = "") -> None:
+    def __init__(self, folder: Path, storage: str, database_url: str = "",
+                 extra: dict[str, str] | None = None) -> None:
         from radicale import config as radicale_config
 
         options = {"database_url": database_url, "domain": "example.org",
-                   "outbox_sender": "False"} if (
+                   "outbox_sender": "False", **(extra or {})} if (
             storage == PLUGIN) else {}
         folder.mkdir(parents=True)
         path = write_config(folder / "radicale.conf", folder / "collections", storage,
@@ -108,14 +110,19 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--database-url", default="",
                         help="the plugin's database (default: SQLite in the folder)")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                        help="a [storage] option of the plugin, e.g. "
+                             "max_attendees_per_instance=200000 (repeatable)")
     args = parser.parse_args()
+    extra = dict(option.split("=", 1) for option in args.option)
     print("%-8s %-8s %6s %9s %9s" % ("N", "server", "status", "seconds", "peak MiB"))
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.n:
             body = event(n)
             kinds = [PLUGIN, VANILLA] if args.vanilla else [PLUGIN]
             for kind in kinds:
-                app = Wsgi(Path(tmp) / ("%s-%d" % (kind, n)), kind, args.database_url)
+                app = Wsgi(Path(tmp) / ("%s-%d" % (kind, n)), kind, args.database_url,
+                           extra)
                 assert app("MKCALENDAR", "/alice/work/") == 201
                 profile = Path("attendees-%d.prof" % n) if (
                     args.profile and kind == PLUGIN) else None

@@ -302,6 +302,13 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "user of this server) or 'self'"),
     "freebusy_max_days": _option(
         "366", _positive_int, "longest time range of one free-busy request, in days"),
+    "freebusy_max_expansion": _option(
+        "50000", _positive_int,
+        "most occurrences of one event walked (from its start) to find its busy time "
+        "where the index did not expand it; an event needing more — or with more than "
+        "[reporting] max_freebusy_occurrence in the window — counts as busy over the part "
+        "of the window it spans, and slot searches and free-busy answers say so (a "
+        "free-busy-query REPORT answers 400, as Radicale does)"),
     "inbox_max_items": _option(
         "500", _positive_int,
         "scheduling messages kept per inbox; delivering more removes the oldest"),
@@ -411,6 +418,7 @@ class Settings:
     max_attendees_per_instance: int
     freebusy_visibility: str
     freebusy_max_days: int
+    freebusy_max_expansion: int
     inbox_max_items: int
     user_types: tuple[tuple[str, str], ...]
     rooms: tuple[Room, ...]
@@ -495,6 +503,7 @@ class Settings:
             max_attendees_per_instance=get("max_attendees_per_instance"),
             freebusy_visibility=get("freebusy_visibility"),
             freebusy_max_days=get("freebusy_max_days"),
+            freebusy_max_expansion=get("freebusy_max_expansion"),
             inbox_max_items=get("inbox_max_items"),
             user_types=get("user_types"),
             rooms=_rooms(get("rooms"), domain),

@@ -241,7 +241,8 @@ class Application(radicale_app.Application):
             return _json(client.BAD_REQUEST, {"error": str(e)})
         logger.info("Slots for %s: %d candidates, %d returned", user,
                     found.result.candidates, len(found.result.slots))
-        return _json(client.OK, report_json(found.result, request.zone, found.names))
+        return _json(client.OK, report_json(found.result, request.zone, found.names,
+                                            found.estimates))
 
     def do_DELETE(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
