@@ -17,21 +17,20 @@ Not run by ``make test``: timings belong here, tests assert structural bounds.
 from __future__ import annotations
 
 import argparse
-import base64
 import cProfile
-import io
 import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from helpers import PLUGIN, USERS, VANILLA, write_config  # noqa: E402
+from helpers import PLUGIN, VANILLA, write_config  # noqa: E402
+from inprocess import call_wsgi  # noqa: E402
 
 
 def event(attendees: int, uid: str = "bench-attendees") -> str:
@@ -66,19 +65,7 @@ class Wsgi:
         self.app = Application(configuration)
 
     def __call__(self, method: str, path: str, body: str = "") -> int:
-        raw = body.encode()
-        token = base64.b64encode(("alice:%s" % USERS["alice"]).encode()).decode()
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
-            "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "5232",
-            "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(raw),
-            "wsgi.errors": io.StringIO(), "CONTENT_LENGTH": str(len(raw)),
-            "CONTENT_TYPE": "text/calendar; charset=utf-8",
-            "HTTP_AUTHORIZATION": "Basic " + token}
-        status: list[int] = []
-        b"".join(self.app(environ, lambda s, h: status.append(int(s.split()[0]))))
-        return status[0]
+        return call_wsgi(self.app, method, path, "alice", body)[0]
 
 
 def measure(call: Callable[[], int], memory: bool, profile: Path | None

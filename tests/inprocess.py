@@ -21,6 +21,31 @@ from radicale_tracks.outbox.schema import outbox
 from radicale_tracks.plugin.application import Application
 
 
+def call_wsgi(app: Any, method: str, path: str, user: str, body: str | bytes = "",
+              content_type: str = "text/calendar; charset=utf-8",
+              **headers: str) -> tuple[int, dict[str, str], str]:
+    """One request to a WSGI ``app`` as ``user`` (Basic), the way a WSGI server calls it:
+    (status, headers, body as text). ``headers`` are HTTP headers, ``If-Match=…``."""
+    raw = body.encode() if isinstance(body, str) else body
+    token = base64.b64encode(("%s:%s" % (user, USERS[user])).encode()).decode()
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
+        "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "5232",
+        "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(raw),
+        "wsgi.errors": io.StringIO(), "CONTENT_LENGTH": str(len(raw)),
+        "CONTENT_TYPE": content_type, "HTTP_AUTHORIZATION": "Basic " + token}
+    environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+        answer["status"] = int(status.split()[0])
+        answer["headers"] = dict(response_headers)
+
+    text = b"".join(app(environ, start_response)).decode("utf-8", "replace")
+    return answer["status"], answer["headers"], text
+
+
 class InProcessServer:
     """``Application`` on a fresh folder; ``outbox_sender`` off, so mail stays queued."""
 
@@ -40,24 +65,7 @@ class InProcessServer:
     def __call__(self, method: str, path: str, user: str, body: str | bytes = "",
                  content_type: str = "text/calendar; charset=utf-8",
                  **headers: str) -> tuple[int, dict[str, str], str]:
-        raw = body.encode() if isinstance(body, str) else body
-        token = base64.b64encode(("%s:%s" % (user, USERS[user])).encode()).decode()
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
-            "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "5232",
-            "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(raw),
-            "wsgi.errors": io.StringIO(), "CONTENT_LENGTH": str(len(raw)),
-            "CONTENT_TYPE": content_type, "HTTP_AUTHORIZATION": "Basic " + token}
-        environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
-        answer: dict[str, Any] = {}
-
-        def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
-            answer["status"] = int(status.split()[0])
-            answer["headers"] = dict(response_headers)
-
-        text = b"".join(self.app(environ, start_response)).decode("utf-8", "replace")
-        return answer["status"], answer["headers"], text
+        return call_wsgi(self.app, method, path, user, body, content_type, **headers)
 
     def post_json(self, path: str, user: str, data: Any) -> tuple[int, Any]:
         status, _, text = self("POST", path, user, json.dumps(data),

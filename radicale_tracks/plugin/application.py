@@ -30,7 +30,7 @@ import socket
 import threading
 import xml.etree.ElementTree as ET
 from http import client
-from typing import Any
+from typing import Any, cast
 
 import defusedxml.ElementTree as DefusedET
 from radicale import app as radicale_app
@@ -396,13 +396,18 @@ class Application(radicale_app.Application):
     def _attendee_limit(self, environ: types.WSGIEnviron, path: str
                         ) -> types.WSGIResponse | None:
         """403 ``max-attendees-per-instance`` before any lock (``put_limits.py``)."""
-        storage = self._storage
-        assert isinstance(storage, Storage)
-        raw = self._body(environ)
+        raw = self._rewound_body(environ)
         if not isinstance(raw, bytes):
             return raw
-        environ["wsgi.input"] = io.BytesIO(raw)  # type: ignore[index]  # WSGI dict
-        return attendee_limit_refusal(raw, storage.settings.max_attendees_per_instance, path)
+        limit = cast(Storage, self._storage).settings.max_attendees_per_instance
+        return attendee_limit_refusal(raw, limit, path)
+
+    def _rewound_body(self, environ: types.WSGIEnviron) -> bytes | types.WSGIResponse:
+        """The request body, put back for whoever reads it next (Radicale)."""
+        raw = self._body(environ)
+        if isinstance(raw, bytes):
+            environ["wsgi.input"] = io.BytesIO(raw)  # type: ignore[index]  # WSGI dict
+        return raw
 
     def _repair_body(self, environ: types.WSGIEnviron) -> bool | types.WSGIResponse:
         """Make the request body storable before Radicale reads it (TZIDs without a
