@@ -1,8 +1,9 @@
 """PUT of one organizer's event with N attendees elsewhere: plugin against vanilla Radicale.
 
 Both applications are called in process through WSGI (the path a WSGI server takes), on
-a fresh folder each: ``MKCALENDAR`` then one ``PUT`` of an event whose attendees are all
-at an external domain (so every one of them is a mail recipient). Prints the status and
+a fresh folder each: ``MKCALENDAR`` then one ``PUT`` of an event with N attendees, the
+organizer and N - 1 at an external domain (so every one of them is a mail recipient).
+A 403 includes Radicale's ``[auth] delay`` (it delays every 403; no lock is held). Prints the status and
 the seconds of the PUT, and the peak memory Python allocated meanwhile (tracemalloc,
 ``--memory``: slows the PUT itself down). ``--profile`` writes a cProfile of the
 plugin's PUT next to each line (``attendees-<N>.prof``).
@@ -40,7 +41,7 @@ def event(attendees: int, uid: str = "bench-attendees") -> str:
              "ORGANIZER;CN=Alice:mailto:alice@example.org",
              "ATTENDEE;PARTSTAT=ACCEPTED:mailto:alice@example.org"]
     lines += ["ATTENDEE;CN=Guest %d;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:guest%d@elsewhere.test"
-              % (n, n) for n in range(attendees)]
+              % (n, n) for n in range(attendees - 1)]   # N attendees, the organizer one
     return "\r\n".join(lines + ["END:VEVENT", "END:VCALENDAR", ""])
 
 
