@@ -196,3 +196,38 @@ def test_the_storage_refuses_too_many_attendees_before_scheduling_them(
     assert status == 400, text
     assert server("GET", CALENDAR + "big.ics", "alice")[0] == 404
     assert server.mails() == 0
+
+
+def test_mail_with_too_many_attendees_is_refused_before_it_is_parsed(
+        tmp_path: Path, database_url: str) -> None:
+    """Inbound mail never stores what a PUT may not (the smaller of
+    ``inbound_max_attendees`` and ``max_attendees_per_instance``), and counts them on
+    the calendar text before anything parses or repairs it per attendee."""
+    from radicale_tracks.plugin.inbound_delivery import open_processor
+    from test_inbound import invitation
+
+    server = Server(tmp_path, database_url, max_attendees_per_instance="30",
+                    inbound_trust_unauthenticated_senders="True",
+                    inbound_allowed_senders="*")
+    assert server("MKCALENDAR", "/bob/calendar/", "bob")[0] == 201
+    storage, processor = open_processor(str(server.config))
+    guests = ["p%d@external.test" % n for n in range(30)]
+    raw = invitation("mailed-many", "olivia@gmail.test", "olivia@gmail.test",
+                     ["bob@example.org", *guests])
+    profile = cProfile.Profile()
+    profile.enable()
+    (answer,) = processor.process(raw, "olivia@gmail.test", ["bob@example.org"])
+    profile.disable()
+    assert answer.status is not None and answer.status.value == "quarantined", answer
+    assert "31 attendees" in answer.reason and "limit is 30" in answer.reason, answer
+    parses = sum(counts[1] for (file, _, name), counts in
+                 pstats.Stats(profile).stats.items()  # type: ignore[attr-defined]
+                 if name == "from_ical" and file.endswith("icalendar/cal/component.py"))
+    assert parses == 0
+    assert server("GET", "/bob/calendar/mailed-many.ics", "bob")[0] == 404
+
+    # at the limit it is delivered
+    raw = invitation("mailed-fits", "olivia@gmail.test", "olivia@gmail.test",
+                     ["bob@example.org", *guests[:29]])
+    (answer,) = processor.process(raw, "olivia@gmail.test", ["bob@example.org"])
+    assert answer.status is not None and answer.status.value == "processed", answer
