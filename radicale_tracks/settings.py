@@ -292,6 +292,11 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "200", _positive_int,
         "most attendees one scheduling object is delivered to (the rest get "
         "SCHEDULE-STATUS 5.3); also the most attendees of one free-busy request"),
+    "max_attendees_per_instance": _option(
+        "1000", _positive_int,
+        "most ATTENDEE properties of one instance of a calendar object (RFC 4791 "
+        "max-attendees-per-instance): a PUT with more is refused (403), and so is mail "
+        "with more (together with inbound_max_attendees)"),
     "freebusy_visibility": _option(
         "authenticated", _choice(FREEBUSY_VISIBILITY),
         "whose free-busy a user may ask for through the outbox: 'authenticated' (every "
@@ -313,6 +318,13 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "most rule periods and instances one AVAILABLE of a calendar-availability may "
         "take per expansion (from its DTSTART or the window, to the window's end); "
         "beyond it the person's availability is not used and a reason is logged"),
+    "freebusy_max_expansion": _option(
+        "50000", _positive_int,
+        "most occurrences of one event walked (from its start) to find its busy time "
+        "where the index did not expand it; an event needing more — or with more than "
+        "[reporting] max_freebusy_occurrence in the window — counts as busy over the part "
+        "of the window it spans, and slot searches and free-busy answers say so (a "
+        "free-busy-query REPORT answers 400, as Radicale does)"),
     "inbox_max_items": _option(
         "500", _positive_int,
         "scheduling messages kept per inbox; delivering more removes the oldest"),
@@ -424,11 +436,13 @@ class Settings:
     outbox_give_up_after: int
     scheduling: bool
     scheduling_max_attendees: int
+    max_attendees_per_instance: int
     freebusy_visibility: str
     freebusy_max_days: int
     timezone_max_transitions: int
     timezone_max_changes_per_year: int
     availability_max_iterations: int
+    freebusy_max_expansion: int
     inbox_max_items: int
     user_types: tuple[tuple[str, str], ...]
     rooms: tuple[Room, ...]
@@ -511,11 +525,13 @@ class Settings:
             outbox_give_up_after=get("outbox_give_up_after"),
             scheduling=get("scheduling"),
             scheduling_max_attendees=get("scheduling_max_attendees"),
+            max_attendees_per_instance=get("max_attendees_per_instance"),
             freebusy_visibility=get("freebusy_visibility"),
             freebusy_max_days=get("freebusy_max_days"),
             timezone_max_transitions=get("timezone_max_transitions"),
             timezone_max_changes_per_year=get("timezone_max_changes_per_year"),
             availability_max_iterations=get("availability_max_iterations"),
+            freebusy_max_expansion=get("freebusy_max_expansion"),
             inbox_max_items=get("inbox_max_items"),
             user_types=get("user_types"),
             rooms=_rooms(get("rooms"), domain),

@@ -46,6 +46,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from radicale_tracks.core.addresses import AddressBook, normalize_address, read_address
 from radicale_tracks.core.answers import SharedFile, received_message
+from radicale_tracks.core.attendee_limit import most_attendees_per_instance
 from radicale_tracks.core.imip import InboundMail, MailError, parse_mail
 from radicale_tracks.core.itip import (ItipError, Method, all_attendees, as_list,
                                        attendees_of, main_components, master_of, organizer_of,
@@ -417,6 +418,7 @@ class InboundProcessor:
         text, refolded = repair_folding(part.text)
         if refolded:
             logger.info("Inbound calendar data repaired: %s", "; ".join(refolded))
+        self._check_attendee_count(text, method.value)
         try:   # on the text: parsing and every reader after it would expand the rules
             text = bounded_zones_in_text(text, self.limits.zones) or text
         except UnboundedTimezones as e:
@@ -541,6 +543,15 @@ class InboundProcessor:
         master = master_of(calendar)
         meeting = tracks_store.meeting_by_uid(connection, uid_of(master)) if master else None
         return meeting.organizer if meeting is not None else None
+
+    def _check_attendee_count(self, text: str, method: str) -> None:
+        """The attendee limit, counted on the text before it is parsed: parsing,
+        repairing and scheduling all grow with the attendees."""
+        attendees = most_attendees_per_instance(text)
+        if attendees > self.limits.max_attendees:
+            raise _Refusal("%d attendees in one component; the limit is %d "
+                           "(inbound_max_attendees)" % (attendees, self.limits.max_attendees),
+                           method)
 
     def _check_limits(self, calendar: Calendar, method: str, uid: str) -> None:
         components = [c for c in calendar.subcomponents if c.name != "VTIMEZONE"]

@@ -30,7 +30,7 @@ import socket
 import threading
 import xml.etree.ElementTree as ET
 from http import client
-from typing import Any
+from typing import Any, cast
 
 import defusedxml.ElementTree as DefusedET
 from radicale import app as radicale_app
@@ -41,6 +41,7 @@ from radicale.item import filter as radicale_filter
 from sqlalchemy.exc import SQLAlchemyError
 
 from radicale_tracks.plugin.outbox_post import freebusy_post
+from radicale_tracks.plugin.put_limits import attendee_limit_refusal
 from radicale_tracks.plugin.schedule_boxes import (INBOX, OUTBOX, box_of, ensure_boxes,
                                                    remove_message)
 from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingProperties,
@@ -264,7 +265,8 @@ class Application(radicale_app.Application):
             return _json(client.BAD_REQUEST, {"error": str(e)})
         logger.info("Slots for %s: %d candidates, %d returned", user,
                     found.result.candidates, len(found.result.slots))
-        return _json(client.OK, report_json(found.result, request.zone, found.names))
+        return _json(client.OK, report_json(found.result, request.zone, found.names,
+                                            found.estimates))
 
     def do_DELETE(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
@@ -392,6 +394,9 @@ class Application(radicale_app.Application):
                                   request_info)
         if box_of(path) is not None:
             return httputils.NOT_ALLOWED
+        too_many = self._attendee_limit(environ, path)
+        if too_many is not None:
+            return too_many
         refused = self._schedule_tag_precondition(environ, path)
         try:
             # every answer from here on clears what this request told the storage (the
@@ -425,6 +430,22 @@ class Application(radicale_app.Application):
             if tag:
                 headers = dict(headers, **{"Schedule-Tag": tag})
         return status, headers, answer, xml_request
+
+    def _attendee_limit(self, environ: types.WSGIEnviron, path: str
+                        ) -> types.WSGIResponse | None:
+        """403 ``max-attendees-per-instance`` before any lock (``put_limits.py``)."""
+        raw = self._rewound_body(environ)
+        if not isinstance(raw, bytes):
+            return raw
+        limit = cast(Storage, self._storage).settings.max_attendees_per_instance
+        return attendee_limit_refusal(raw, limit, path)
+
+    def _rewound_body(self, environ: types.WSGIEnviron) -> bytes | types.WSGIResponse:
+        """The request body, put back for whoever reads it next (Radicale)."""
+        raw = self._body(environ)
+        if isinstance(raw, bytes):
+            environ["wsgi.input"] = io.BytesIO(raw)  # type: ignore[index]  # WSGI dict
+        return raw
 
     def _repair_body(self, environ: types.WSGIEnviron, path: str, user: str,
                      user_groups: set) -> bool | types.WSGIResponse:

@@ -30,7 +30,7 @@ from radicale_tracks.core.working_hours import availability_calendar, parse_work
 from radicale_tracks.plugin.schedule_boxes import ensure_boxes, inbox_path
 
 if TYPE_CHECKING:
-    from radicale_tracks.core.freebusy import BusyPeriod
+    from radicale_tracks.core.freebusy import BusyPeriod, Estimate
     from radicale_tracks.plugin.storage import Collection, Storage
 
 logger = logging.getLogger("radicale.tracks.availability")
@@ -150,19 +150,26 @@ def set_availability(storage: "Storage", user: str, text: str | None, *,
 
 def people_busy(storage: "Storage", users: Iterable[str], start: datetime.datetime,
                 end: datetime.datetime, max_occurrence: int,
-                working_hours: Container[str] = ()) -> dict[str, list[BusyPeriod]]:
+                working_hours: Container[str] = (),
+                estimates: dict[str, list[Estimate]] | None = None
+                ) -> dict[str, list[BusyPeriod]]:
     """Busy periods of each of ``users`` in [start, end), POSIX seconds: their counted
     calendars from the index (all users' in one pass, see ``Storage.calendars_busy``),
     and for those in ``working_hours`` the time outside their availability as
-    BUSY-UNAVAILABLE (or its BUSYTYPE)."""
+    BUSY-UNAVAILABLE (or its BUSYTYPE). An event that cannot be expanded counts as busy
+    where it spans and is listed per user in ``estimates``: it never fails the answer."""
     calendars = {user: storage.scheduling_calendars.calendars_of(user)
                  for user in dict.fromkeys(users)}
     counted = {user: [c for c in found if _counts(c)] for user, found in calendars.items()}
+    by_calendar: dict[str, list[Estimate]] = {}
     busy = storage.calendars_busy([c for found in counted.values() for c in found],
                                   int(start.timestamp()), int(end.timestamp()),
-                                  max_occurrence)
+                                  max_occurrence, by_calendar)
     answer: dict[str, list[BusyPeriod]] = {}
     for user, found in calendars.items():
+        guessed = [e for c in counted[user] for e in by_calendar.get(c.path, ())]
+        if guessed and estimates is not None:
+            estimates[user] = guessed
         periods = [period for c in counted[user] for period in busy.get(c.path, ())]
         if user in working_hours:
             periods.extend((int(s.timestamp()), int(e.timestamp()), kind)

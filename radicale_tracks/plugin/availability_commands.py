@@ -102,10 +102,11 @@ def _slots(args: argparse.Namespace) -> int:
     except (SlotRequestError, SlotQueryError) as e:
         return _fail("slots", str(e))
     if args.json:
-        print(json.dumps(report_json(found.result, request.zone, found.names), indent=1))
+        print(json.dumps(report_json(found.result, request.zone, found.names,
+                                     found.estimates), indent=1))
     else:
         sys.stdout.write(report_table(found.result, request.zone, found.names,
-                                      args.show_conflicts))
+                                      args.show_conflicts, found.estimates))
     return 0
 
 

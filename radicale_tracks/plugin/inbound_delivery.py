@@ -79,7 +79,9 @@ def open_processor(config_path: str | None, start_sender: bool = False
     limits = InboundLimits(
         max_message_bytes=settings.inbound_max_message_bytes,
         max_components=settings.inbound_max_components,
-        max_attendees=settings.inbound_max_attendees,
+        # never store through mail what a CalDAV PUT would refuse
+        max_attendees=min(settings.inbound_max_attendees,
+                          settings.max_attendees_per_instance),
         max_instances=settings.inbound_max_instances,
         max_file_bytes=settings.inbound_max_attachment_bytes,
         max_shared_bytes=settings.inbound_max_shared_bytes,

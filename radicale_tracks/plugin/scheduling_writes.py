@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, cast
 from radicale import item as radicale_item
 
 from radicale_tracks.core.addresses import AddressBook
+from radicale_tracks.core.attendee_limit import most_attendees_per_instance, too_many_attendees
 from radicale_tracks.errors import AttendeeChangeRefused, ScheduleTagMismatch
 from radicale_tracks.outbox.sender import Sender, SenderThread
 from radicale_tracks.outbox.store import OutboxStore
@@ -141,6 +142,7 @@ class SchedulingCollectionMixin:
         old_text = self._stored_text(href)
         if _MARKER not in new_text and (old_text is None or _MARKER not in old_text):
             return None
+        refuse_too_many_attendees(new_text, self._storage.settings.max_attendees_per_instance)
         if checks is not None:
             self._refuse_attendee_change(owner, old_text, new_text)
         stored: list[Upload] = []
@@ -465,6 +467,15 @@ class SchedulingStorageMixin:
                                track_id=meeting.track_id if meeting is not None else None)
         except Exception:
             logger.exception("Could not record the assistant failure")
+
+
+def refuse_too_many_attendees(text: str, limit: int) -> None:
+    """Before scheduling anything: a ValueError (Radicale answers 400) when an instance
+    has more attendees than ``limit``. The application refused such a PUT already (403,
+    ``put_limits.py``); this holds for plain ``radicale`` and every other writer."""
+    found = most_attendees_per_instance(text)
+    if found > limit:
+        raise ValueError(too_many_attendees(found, limit))
 
 
 def _now() -> datetime.datetime:
