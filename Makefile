@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG := config/radicale.conf
 
-.PHONY: serve test bench bench-availability install clean
+.PHONY: serve test bench bench-availability stress install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: $(STAMP)
 
 bench-availability: $(STAMP)
 	$(BIN)/python bench/availability.py $(BENCH_ARGS)
+
+# hostile input, races and kill -9 against real servers (docs/performance.md); not in `test`
+stress: $(STAMP)
+	$(BIN)/python bench/stress.py $(STRESS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache test-artifacts radicale_tracks.egg-info

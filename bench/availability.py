@@ -26,34 +26,19 @@ import argparse
 import datetime
 import json
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
+from common import outbox_request, stamp  # puts tests/ on the path
 from calendars import generate, this_monday, write_collection  # noqa: E402
 from helpers import (PLUGIN, VANILLA, RadicaleServer, free_busy_query, put,  # noqa: E402
                      report)
 
 PEOPLE = ["u%02d" % n for n in range(1, 11)]
 ROOMS = ["room%02d" % n for n in range(1, 21)]
-
-
-def stamp(value: datetime.datetime) -> str:
-    return value.strftime("%Y%m%dT%H%M%SZ")
-
-
-def outbox_request(start: str, end: str, attendees: list[str]) -> bytes:
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//bench//EN", "METHOD:REQUEST",
-             "BEGIN:VFREEBUSY", "UID:bench-fb-20", "DTSTAMP:20260101T000000Z",
-             "DTSTART:" + start, "DTEND:" + end, "ORGANIZER:mailto:alice@example.org"]
-    lines += ["ATTENDEE:mailto:%s@example.org" % a for a in attendees]
-    return ("\r\n".join(lines + ["END:VFREEBUSY", "END:VCALENDAR"]) + "\r\n").encode()
 
 
 def far_event(number: int, anchor: datetime.datetime) -> str:
@@ -151,7 +136,8 @@ def main() -> None:
                 begin = time.perf_counter()
                 answer = sessions["tracks"].post(
                     tracks.url + "/alice/schedule-outbox/",
-                    data=outbox_request(*window, attendees20),
+                    data=outbox_request(*window, "alice@example.org", [
+                        "%s@example.org" % a for a in attendees20], uid="bench-fb-20"),
                     headers={"Content-Type": "text/calendar"})
                 fb20_tracks = time.perf_counter() - begin
                 assert answer.status_code == 200 and answer.text.count(

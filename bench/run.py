@@ -29,15 +29,12 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
+from common import ROOT, outbox_request, peak_kib, stamp  # puts tests/ on the path
 from calendars import generate, this_monday, write_collection  # noqa: E402
 from helpers import (PLUGIN, VANILLA, RadicaleServer, calendar_query,  # noqa: E402
                      free_busy_query, normalize_ical, normalize_multistatus, put, report)
@@ -56,18 +53,6 @@ class Measure:
     outbox: list[float] = field(default_factory=list)
     peak_kib: int = 0
     matches: int = 0
-
-
-def stamp(value: datetime.datetime) -> str:
-    return value.strftime("%Y%m%dT%H%M%SZ")
-
-
-def peak_kib(server: RadicaleServer) -> int:
-    assert server.process is not None
-    for line in Path("/proc/%d/status" % server.process.pid).read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
 
 
 def timed(function, *args):  # type: ignore[no-untyped-def]
@@ -95,14 +80,6 @@ def invitation(number: int, anchor: datetime.datetime) -> tuple[str, str]:
               "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:carol@example.org\r\n"
               "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:dana@example.net\r\n")
     return href, text.replace("END:VEVENT", people + "END:VEVENT")
-
-
-def outbox_request(start: str, end: str) -> str:
-    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\nMETHOD:REQUEST\r\n"
-            "BEGIN:VFREEBUSY\r\nUID:bench-fb\r\nDTSTAMP:20260101T000000Z\r\n"
-            "DTSTART:%s\r\nDTEND:%s\r\nORGANIZER:mailto:bob@example.org\r\n"
-            "ATTENDEE:mailto:alice@example.org\r\nEND:VFREEBUSY\r\nEND:VCALENDAR\r\n"
-            % (start, end))
 
 
 def busy_lines(text: str) -> list[str]:
@@ -214,7 +191,7 @@ def run_size(size: int, reps: int, puts: int, workdir: Path, anchor: datetime.da
             answers["vanilla"] = response.text
             elapsed, response = timed(lambda: bob["tracks"].post(
                 servers["tracks"].url + "/bob/schedule-outbox/",
-                data=outbox_request(*window).encode(),
+                data=outbox_request(*window, "bob@example.org", ["alice@example.org"]),
                 headers={"Content-Type": "text/calendar"}))
             assert response.status_code == 200, response.text
             measures["tracks"].outbox.append(elapsed)
@@ -223,7 +200,8 @@ def run_size(size: int, reps: int, puts: int, workdir: Path, anchor: datetime.da
                                  "size %d" % size)
             measures["tracks"].matches += 1
         for name, server in servers.items():
-            measures[name].peak_kib = peak_kib(server)
+            assert server.process is not None
+            measures[name].peak_kib = peak_kib(server.process.pid)
     finally:
         for server in servers.values():
             server.stop()

@@ -23,3 +23,32 @@ class SchemaOutdatedError(TracksError):
             "'radicale-tracks --config FILE db upgrade'" % (found or "(none)", expected))
         self.found = found
         self.expected = expected
+
+
+class WriteRefused(TracksError):
+    """A client's write refused by a check made under the storage's write lock, where the
+    decision and the write are one step; the application answers it (never plain
+    Radicale, which is not told to check)."""
+
+
+class ScheduleTagMismatch(WriteRefused):
+    """If-Schedule-Tag-Match names another tag than the object's current one (RFC 6638
+    §3.2.10): 412."""
+
+
+class AttendeeChangeRefused(WriteRefused):
+    """An attendee's write that no merge can make theirs (another ORGANIZER, RFC 6638
+    §3.2.2.1): 403 ``allowed-attendee-scheduling-object-change``; the message says why."""
+
+
+class ResourceTooLarge(TracksError):
+    """An object the server was about to store is larger than a CalDAV PUT may store
+    (``[server] max_resource_size``): whatever path it came by (mail, a copy for an
+    attendee or a track), it would be one no client could have written."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            "the calendar object is %d characters; this server stores objects of at most "
+            "%d (max_resource_size)" % (size, limit))
+        self.size = size
+        self.limit = limit

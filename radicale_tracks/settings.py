@@ -23,6 +23,7 @@ from radicale import config as radicale_config
 from radicale_tracks.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from radicale_tracks.core.zone_limits import ZoneLimits
     from radicale_tracks.rooms.directory import Room
 
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -291,12 +292,39 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "200", _positive_int,
         "most attendees one scheduling object is delivered to (the rest get "
         "SCHEDULE-STATUS 5.3); also the most attendees of one free-busy request"),
+    "max_attendees_per_instance": _option(
+        "1000", _positive_int,
+        "most ATTENDEE properties of one instance of a calendar object (RFC 4791 "
+        "max-attendees-per-instance): a PUT with more is refused (403), and so is mail "
+        "with more (together with inbound_max_attendees)"),
     "freebusy_visibility": _option(
         "authenticated", _choice(FREEBUSY_VISIBILITY),
         "whose free-busy a user may ask for through the outbox: 'authenticated' (every "
         "user of this server) or 'self'"),
     "freebusy_max_days": _option(
         "366", _positive_int, "longest time range of one free-busy request, in days"),
+    "timezone_max_transitions": _option(
+        "10000", _positive_int,
+        "most changes of offset one VTIMEZONE may describe up to the year 2100 (its "
+        "yearly rules times their years, lone components, RDATEs): what a reader walks "
+        "to place a date; a zone beyond it is replaced from zoneinfo when its TZID is "
+        "known, else refused"),
+    "timezone_max_changes_per_year": _option(
+        "24", _positive_int,
+        "most changes of offset a VTIMEZONE's rules may make in one year (rules must be "
+        "FREQ=YEARLY); beyond it the zone is replaced or refused as above"),
+    "availability_max_iterations": _option(
+        "20000", _positive_int,
+        "most rule periods and instances one AVAILABLE of a calendar-availability may "
+        "take per expansion (from its DTSTART or the window, to the window's end); "
+        "beyond it the person's availability is not used and a reason is logged"),
+    "freebusy_max_expansion": _option(
+        "50000", _positive_int,
+        "most occurrences of one event walked (from its start) to find its busy time "
+        "where the index did not expand it; an event needing more — or with more than "
+        "[reporting] max_freebusy_occurrence in the window — counts as busy over the part "
+        "of the window it spans, and slot searches and free-busy answers say so (a "
+        "free-busy-query REPORT answers 400, as Radicale does)"),
     "inbox_max_items": _option(
         "500", _positive_int,
         "scheduling messages kept per inbox; delivering more removes the oldest"),
@@ -353,6 +381,11 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "kept)"),
     "inbound_max_shared_bytes": _option(
         "5242880", _positive_int, "most attachment bytes kept from one shared mail"),
+    "inbound_max_calendar_bytes": _option(
+        "1048576", _positive_int,
+        "largest calendar part (UTF-8 bytes) of an inbound mail; storing it holds the "
+        "storage write lock, so it is kept well below [server] max_resource_size, which "
+        "applies too"),
 }
 
 #: Options the plugin adds to ``[rights]`` (read only with ``type = radicale_tracks.rights``).
@@ -403,8 +436,13 @@ class Settings:
     outbox_give_up_after: int
     scheduling: bool
     scheduling_max_attendees: int
+    max_attendees_per_instance: int
     freebusy_visibility: str
     freebusy_max_days: int
+    timezone_max_transitions: int
+    timezone_max_changes_per_year: int
+    availability_max_iterations: int
+    freebusy_max_expansion: int
     inbox_max_items: int
     user_types: tuple[tuple[str, str], ...]
     rooms: tuple[Room, ...]
@@ -419,6 +457,7 @@ class Settings:
     inbound_max_instances: int
     inbound_max_attachment_bytes: int
     inbound_max_shared_bytes: int
+    inbound_max_calendar_bytes: int
     web_booking_agents: tuple[str, ...]
     rights_base: str
 
@@ -486,8 +525,13 @@ class Settings:
             outbox_give_up_after=get("outbox_give_up_after"),
             scheduling=get("scheduling"),
             scheduling_max_attendees=get("scheduling_max_attendees"),
+            max_attendees_per_instance=get("max_attendees_per_instance"),
             freebusy_visibility=get("freebusy_visibility"),
             freebusy_max_days=get("freebusy_max_days"),
+            timezone_max_transitions=get("timezone_max_transitions"),
+            timezone_max_changes_per_year=get("timezone_max_changes_per_year"),
+            availability_max_iterations=get("availability_max_iterations"),
+            freebusy_max_expansion=get("freebusy_max_expansion"),
             inbox_max_items=get("inbox_max_items"),
             user_types=get("user_types"),
             rooms=_rooms(get("rooms"), domain),
@@ -504,6 +548,7 @@ class Settings:
             inbound_max_instances=get("inbound_max_instances"),
             inbound_max_attachment_bytes=get("inbound_max_attachment_bytes"),
             inbound_max_shared_bytes=get("inbound_max_shared_bytes"),
+            inbound_max_calendar_bytes=get("inbound_max_calendar_bytes"),
             web_booking_agents=get("web_booking_agents"),
             rights_base=typed.get("rights", "base").strip() or "owner_only",
         )
@@ -526,6 +571,13 @@ class Settings:
 
     def to_json(self) -> str:
         return json.dumps(self.public_dict(), indent=2, sort_keys=True)
+
+    def zone_limits(self) -> "ZoneLimits":
+        """The VTIMEZONE limits every path that stores iCalendar applies."""
+        from radicale_tracks.core.zone_limits import ZoneLimits
+
+        return ZoneLimits(max_transitions=self.timezone_max_transitions,
+                          max_changes_per_year=self.timezone_max_changes_per_year)
 
 
 def _rooms(text: str, domain: str) -> tuple["Room", ...]:

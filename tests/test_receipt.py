@@ -202,3 +202,30 @@ def test_round_trip_organizer_to_attendee_and_back() -> None:
     assert cancelled.outcome is Outcome.CANCELLED and cancelled.calendar is not None
     assert {status_of(c) for c in components(cancelled.calendar)} == {"CANCELLED"}
     assert apply_message(cancel.calendar(), cancelled.calendar).outcome is Outcome.STALE
+
+
+def _invite(attendees: list[str], sequence: int = 0) -> Calendar:
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "METHOD:REQUEST",
+             "BEGIN:VEVENT", "UID:same-second@example.org", "DTSTAMP:20270101T120000Z",
+             "SEQUENCE:%d" % sequence, "DTSTART:20270301T100000Z",
+             "DTEND:20270301T110000Z", "SUMMARY:Planning",
+             "ORGANIZER:mailto:alice@example.org"]
+    lines += ["ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:%s@example.org" % a for a in attendees]
+    lines += ["END:VEVENT", "END:VCALENDAR", ""]
+    return parse_calendar("\r\n".join(lines))
+
+
+def test_a_delivery_of_this_server_is_ordered_by_the_writes_not_by_the_second() -> None:
+    """Same SEQUENCE, same DTSTAMP, another attendee list: a retry for mail, the next
+    write for the server's own delivery; an older SEQUENCE and the same version again
+    stay stale either way."""
+    stored = apply_message(_invite(["bob", "carol"]), None).calendar
+    next_write = _invite(["bob"])
+    assert apply_message(next_write, stored).outcome is Outcome.STALE
+    applied = apply_message(next_write, stored, authoritative=True)
+    assert applied.outcome is Outcome.UPDATED and applied.calendar is not None
+    assert set(attendees_of(main_components(applied.calendar)[None])) == {"bob@example.org"}
+    assert apply_message(next_write, applied.calendar, authoritative=True
+                         ).outcome is Outcome.STALE
+    newer = apply_message(_invite(["bob"], sequence=2), None).calendar
+    assert apply_message(next_write, newer, authoritative=True).outcome is Outcome.STALE

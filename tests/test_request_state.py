@@ -9,14 +9,13 @@ application is called in process, twice on one thread, as such a server calls it
 
 from __future__ import annotations
 
-import base64
-import io
 from pathlib import Path
 from typing import Any
 
 from radicale import config as radicale_config
 
-from helpers import PLUGIN, USERS, write_config
+from helpers import PLUGIN, write_config
+from inprocess import call_wsgi
 from radicale_tracks.plugin.application import Application
 
 CALENDAR = "/alice/work/"
@@ -34,30 +33,12 @@ class InProcess:
 
     def __call__(self, method: str, path: str, user: str, body: str = "",
                  **headers: str) -> tuple[int, dict[str, str], str]:
-        raw = body.encode()
-        token = base64.b64encode(("%s:%s" % (user, USERS[user])).encode()).decode()
-        environ: dict[str, Any] = {
-            "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
-            "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "5232",
-            "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-            "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(raw),
-            "wsgi.errors": io.StringIO(), "CONTENT_LENGTH": str(len(raw)),
-            "CONTENT_TYPE": "text/calendar; charset=utf-8",
-            "HTTP_AUTHORIZATION": "Basic " + token}
-        environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
-        answer: dict[str, Any] = {}
-
-        def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
-            answer["status"] = int(status.split()[0])
-            answer["headers"] = dict(response_headers)
-
-        text = b"".join(self.app(environ, start_response)).decode("utf-8", "replace")
-        return answer["status"], answer["headers"], text
+        return call_wsgi(self.app, method, path, user, body, **headers)
 
     def leftovers(self) -> dict[str, Any]:
         state = self.app._storage._request  # type: ignore[attr-defined]
         return {name: getattr(state, name, None) for name in (
-            "merge", "timezone_refusal", "timezones_refused") if getattr(state, name, None)}
+            "checks", "timezone_refusal", "timezones_refused") if getattr(state, name, None)}
 
 
 def meeting(organizer: str, start: str = "20270301T100000Z") -> str:

@@ -18,7 +18,7 @@ import pytest
 from calendars import CalendarObject, _event, _wrap, generate, this_monday
 from conftest import BACKENDS, fresh_database
 from helpers import PLUGIN, RadicaleServer, mkcalendar, put
-from radicale_tracks.core.freebusy import merge_busy
+from radicale_tracks.core.freebusy import Estimate, merge_busy
 from radicale_tracks.plugin.storage import Collection, Storage, open_storage
 
 ANCHOR = this_monday()
@@ -94,12 +94,25 @@ def test_all_calendars_at_once_equal_one_by_one(team: Team, name: str) -> None:
     assert team.at_once(start, end) == expected   # from the cache, the same
 
 
-def test_occurrence_limit_is_enforced_as_radicale_does(team: Team) -> None:
+def test_occurrence_limit_is_radicales_for_one_calendar_and_an_estimate_for_people(
+        team: Team) -> None:
+    """One calendar's REPORT refuses as Radicale does; people's busy time (the outbox,
+    the slot finder) counts such an object as busy from its first occurrence in the
+    window to its last, and says so: one object must not fail everyone's answer."""
     start, end = seconds(-200), seconds(200)
     with pytest.raises(ValueError):
         team.one_by_one(start, end, max_occurrence=3)
-    with pytest.raises(ValueError):
-        team.at_once(start, end, max_occurrence=3)
+    estimates: dict[str, list[Estimate]] = {}
+    with team.storage.acquire_lock("r", "alice"):
+        busy = team.storage.calendars_busy(team.calendars(), start, end, 3, estimates)
+    assert estimates and all("max_freebusy_occurrence" in e.reason
+                             for found in estimates.values() for e in found)
+    for path, periods in team.one_by_one(start, end).items():
+        # an estimate only widens busy time: every exact busy instant is still busy
+        counted = merge_busy((s, e, "X") for s, e, kind in busy[path] if kind != "FREE")
+        for s, e, kind in periods:
+            if kind != "FREE":
+                assert any(cs <= s and e <= ce for cs, ce, _ in counted), (path, s, e)
 
 
 def event(uid: str, day: int, hour: int, extra: tuple[str, ...] = ()) -> CalendarObject:

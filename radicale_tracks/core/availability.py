@@ -40,8 +40,19 @@ Design decisions:
 * **Bounded work.** Each AVAILABLE may contribute at most ``max_instances`` instances
   to a window; expansion stops at the window's end. Instances before the window are
   skipped by moving the rule's start forward by whole periods where that leaves the
-  recurrence set unchanged (FREQ up to WEEKLY without COUNT), and are otherwise
-  bounded by :data:`MAX_SKIPPED_INSTANCES`.
+  recurrence set unchanged (FREQ up to WEEKLY without COUNT). The rule periods from
+  there to the window's end are counted before dateutil walks them, and the instances
+  met while it does (``core/rule_bounds``), each bounded by ``max_iterations``
+  (:class:`AvailabilityError` beyond: the caller degrades); a rule no date matches is
+  found at parse time, so no walk goes on to the year 9999. Counted, not timed: the
+  bound is the same on every machine.
+* **Strict when set** (``strict=True``, the PROPPATCH and ``availability set``): a rule
+  finer than daily, one starting more than :data:`MAX_STARTS_A_DAY` times a day, and one
+  with no instance (``BYMONTH=2;BYMONTHDAY=30``) are refused with the reason rather
+  than stored; read back from storage they are expanded within the bounds above, and a
+  rule without instance is dropped. A VTIMEZONE whose rules would cost unbounded work
+  (``core/zone_limits``) is ignored when its TZID names a known zone and refused
+  otherwise.
 
 Pure: no I/O, no clock (callers pass every instant), no randomness.
 """
@@ -51,6 +62,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from math import prod
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
@@ -59,12 +71,21 @@ from icalendar import Calendar, Component, Timezone, vBroken, vRecur
 
 from radicale_tracks.core.busy import FbType
 from radicale_tracks.core.itip import ItipError, as_list, first, parse_calendar, utc
+from radicale_tracks.core.rule_bounds import FIXED_PERIODS, ever_recurs, walked_periods
 from radicale_tracks.core.timezones import iana_zone
+from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
+                                              bounded_zones_in_text, rule_parts)
 from radicale_tracks.errors import TracksError
 
-#: Instances of one AVAILABLE iterated before a window's start, at most. Only rules that
-#: cannot be moved forward (COUNT, MONTHLY, YEARLY) iterate there at all.
-MAX_SKIPPED_INSTANCES = 100_000
+#: Rule periods walked and instances met per AVAILABLE and expansion, by default
+#: (setting ``availability_max_iterations``).
+MAX_ITERATIONS = 20_000
+
+#: Frequencies availability may be set with: free time repeats by the day at the finest.
+SETTABLE_FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+
+#: Starts a rule may have in one day when set (BYHOUR × BYMINUTE × BYSECOND values).
+MAX_STARTS_A_DAY = 24
 
 Span: TypeAlias = tuple[datetime, datetime]
 """A stretch of time: start, end (aware, UTC)."""
@@ -76,10 +97,6 @@ _RFC_COMPONENT = "RFC 7953 §3.1"
 _RFC_BUSYTYPE = "RFC 7953 §3.2"
 _RFC_FREEBUSY = "RFC 7953 §4"
 
-#: FREQ values whose period is a fixed length of wall-clock time.
-_FIXED_PERIODS = {"SECONDLY": timedelta(seconds=1), "MINUTELY": timedelta(minutes=1),
-                  "HOURLY": timedelta(hours=1), "DAILY": timedelta(days=1),
-                  "WEEKLY": timedelta(weeks=1)}
 
 #: Instances may start in a local time the zone skips or repeats; this much slack keeps
 #: them when deciding where a window begins and ends in wall-clock time.
@@ -168,16 +185,24 @@ class Availability:
 # --- parsing -----------------------------------------------------------------------------
 
 
-def parse_availability(data: str | bytes, *, max_components: int = 50) -> Availability:
+def parse_availability(data: str | bytes, *, max_components: int = 50,
+                       strict: bool = False, zone_limits: ZoneLimits = ZoneLimits()
+                       ) -> Availability:
     """Read a VCALENDAR with VAVAILABILITY components (RFC 7953 §3.1, §7.2.4).
 
     Raises :class:`AvailabilityError` naming the rule when the answer would otherwise be
     wrong (see the module documentation); ``max_components`` bounds the VAVAILABILITY
     and AVAILABLE components together, so that one property cannot make every free-busy
-    answer expensive. Other components in the calendar are ignored.
+    answer expensive; ``strict`` refuses the rules nobody should set (see the module
+    documentation). Other components in the calendar are ignored.
     """
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    try:   # before parsing: icalendar expands a VTIMEZONE when it reads a TZID
+        text = bounded_zones_in_text(text, zone_limits) or text
+    except UnboundedTimezones as error:
+        raise AvailabilityError(str(error)) from error
     try:
-        calendar = parse_calendar(data)
+        calendar = parse_calendar(text)
     except ItipError as error:
         raise AvailabilityError(error.rule) from error
     blocks = [c for c in calendar.subcomponents if _name(c) == "VAVAILABILITY"]
@@ -190,7 +215,7 @@ def parse_availability(data: str | bytes, *, max_components: int = 50) -> Availa
         raise AvailabilityError("%s: %d VAVAILABILITY/AVAILABLE components, more than the "
                                 "%d this server reads" % (_RFC_COMPONENT, count, max_components))
     zones = _Zones(calendar)
-    return Availability(tuple(_block(block, zones) for block in blocks))
+    return Availability(tuple(_block(block, zones, strict) for block in blocks))
 
 
 def _name(component: Component) -> str:
@@ -322,7 +347,7 @@ def _duration(component: Component) -> timedelta | None:
     return value
 
 
-def _block(component: Component, zones: _Zones) -> AvailabilityBlock:
+def _block(component: Component, zones: _Zones, strict: bool) -> AvailabilityBlock:
     uid = _uid(component)
     start = zones.property_time(component, "DTSTART")
     end = zones.property_time(component, "DTEND")
@@ -340,7 +365,7 @@ def _block(component: Component, zones: _Zones) -> AvailabilityBlock:
     if begin is not None and finish is not None and finish <= begin:
         raise AvailabilityError("%s: the end of VAVAILABILITY %r is not after its DTSTART"
                                 % (_RFC_COMPONENT, uid))
-    available = tuple(_available(sub, zones) for sub in component.subcomponents
+    available = tuple(_available(sub, zones, strict) for sub in component.subcomponents
                       if _name(sub) == "AVAILABLE")
     return AvailabilityBlock(uid=uid, start=begin, end=finish,
                              busy_type=_busy_type(component), priority=_priority(component),
@@ -370,7 +395,7 @@ def _priority(component: Component) -> int:
     return value if 0 <= value <= 9 else 0
 
 
-def _available(component: Component, zones: _Zones) -> AvailableTime:
+def _available(component: Component, zones: _Zones, strict: bool) -> AvailableTime:
     uid = _uid(component)
     start = zones.property_time(component, "DTSTART")
     if start is None:
@@ -403,7 +428,7 @@ def _available(component: Component, zones: _Zones) -> AvailableTime:
                                     "not end after it starts" % uid)
     return AvailableTime(
         uid=uid, start=start, end=end, duration=duration,
-        rrules=tuple(text for text in (_rule_text(prop, start, uid)
+        rrules=tuple(text for text in (_rule_text(prop, start, uid, strict)
                                        for prop in as_list(component.get("RRULE")))
                      if text is not None),
         rdates=tuple(rdates),
@@ -417,7 +442,7 @@ def _is_after(end: WallTime, start: WallTime) -> bool:
     return end.instant() > start.instant()
 
 
-def _rule_text(prop: Any, start: WallTime, uid: str) -> str | None:
+def _rule_text(prop: Any, start: WallTime, uid: str, strict: bool) -> str | None:
     """The RRULE with UNTIL as naive wall-clock time in the zone of DTSTART, or None
     when the rule has no instance at all.
 
@@ -425,10 +450,11 @@ def _rule_text(prop: Any, start: WallTime, uid: str) -> str | None:
     times, so UNTIL is moved there. A DATE UNTIL on a DATE-TIME series keeps its whole
     day. Read once here, so that a rule dateutil cannot read is refused at parse time.
     A rule that matches no date (``BYMONTH=2;BYMONTHDAY=30``) makes dateutil walk every
-    period up to the year 9999, seconds of work: it is found here, once, and dropped
-    (the series is its DTSTART alone), so that expansion never meets it. A rule with one
-    instance has more within a calendar cycle, so expansion always ends soon after its
-    window.
+    period up to the year 9999 (it checks UNTIL only against an instance it found):
+    seconds of work. ``core/rule_bounds.ever_recurs`` finds out within a bounded walk, and a rule
+    without instance is refused (``strict``) or dropped (the series is its DTSTART
+    alone). Only then is the first instance looked for from DTSTART, which a rule with
+    instances reaches within one calendar cycle.
     """
     if not isinstance(prop, vRecur):
         raise AvailabilityError("RFC 5545 §3.3.10: RRULE of AVAILABLE %r cannot be read" % uid)
@@ -447,13 +473,37 @@ def _rule_text(prop: Any, start: WallTime, uid: str) -> str | None:
         parts["UNTIL"] = [wall.replace(microsecond=0)]
     try:
         recur: Any = vRecur(parts)  # icalendar leaves to_ical untyped
-        text = recur.to_ical().decode("ascii")
+        text: str = recur.to_ical().decode("ascii")
         rule: Any = rrulestr(text, dtstart=start.wall)
-        instance = next(iter(rule), None)
     except _PARSE_ERRORS as error:
         raise AvailabilityError("RFC 5545 §3.3.10: RRULE of AVAILABLE %r cannot be read: %s"
                                 % (uid, error)) from error
-    return text if instance is not None else None
+    if strict:
+        _check_settable(text, uid)
+    if ever_recurs(text, start.wall) and next(iter(rule), None) is not None:
+        return text
+    if strict:
+        raise AvailabilityError(
+            "RFC 5545 §3.3.10: the RRULE of AVAILABLE %r (%s) has no instance: no date "
+            "matches it (or none before its UNTIL)" % (uid, text))
+    return None
+
+
+def _check_settable(text: str, uid: str) -> None:
+    """Refuse what availability does not need and would make every search expensive."""
+    parts = rule_parts(text)
+    freq = (parts.get("FREQ") or [""])[0]
+    if freq not in SETTABLE_FREQUENCIES:
+        raise AvailabilityError(
+            "RFC 7953 §3.1: the RRULE of AVAILABLE %r recurs %s (FREQ=%s); availability "
+            "repeats by the day at the finest (FREQ=%s)" % (
+                uid, freq.lower(), freq, "|".join(SETTABLE_FREQUENCIES)))
+    starts = prod(max(len(parts.get(name, [])), 1)
+                  for name in ("BYHOUR", "BYMINUTE", "BYSECOND"))
+    if starts > MAX_STARTS_A_DAY:
+        raise AvailabilityError(
+            "RFC 7953 §3.1: the RRULE of AVAILABLE %r starts %d times a day (BYHOUR × "
+            "BYMINUTE × BYSECOND); at most %d" % (uid, starts, MAX_STARTS_A_DAY))
 
 
 # --- time arithmetic ---------------------------------------------------------------------
@@ -525,7 +575,8 @@ def _subtract(spans: Sequence[Span], holes: Sequence[Span]) -> list[Span]:
 
 
 def unavailable_periods(availability: Availability, start: datetime, end: datetime, *,
-                        max_instances: int = 2000) -> list[Period]:
+                        max_instances: int = 2000, max_iterations: int = MAX_ITERATIONS
+                        ) -> list[Period]:
     """The busy time ``availability`` gives within [``start``, ``end``) (RFC 7953 §4).
 
     Sorted by start, then busy type; merged per busy type; clipped to the window; aware
@@ -533,20 +584,22 @@ def unavailable_periods(availability: Availability, start: datetime, end: dateti
     Equal-priority VAVAILABILITYs that overlap can each report their own busy type for
     the same stretch, as overlapping FREEBUSY values of different types may
     (RFC 5545 §3.8.2.6). Raises :class:`AvailabilityError` when an AVAILABLE has more
-    than ``max_instances`` instances in the window.
+    than ``max_instances`` instances in the window, or its expansion would walk more than
+    ``max_iterations`` rule periods or instances.
     """
-    return _evaluate(availability, start, end, max_instances)[0]
+    return _evaluate(availability, start, end, max_instances, max_iterations)[0]
 
 
 def available_periods(availability: Availability, start: datetime, end: datetime, *,
-                      max_instances: int = 2000) -> list[Span]:
+                      max_instances: int = 2000, max_iterations: int = MAX_ITERATIONS
+                      ) -> list[Span]:
     """The free time ``availability`` states within [``start``, ``end``): the AVAILABLE
     instances that decide their stretch, merged, sorted, clipped, aware UTC.
 
     Time no VAVAILABILITY covers is neither here nor in :func:`unavailable_periods`:
     it is free by default, not by statement.
     """
-    return _evaluate(availability, start, end, max_instances)[1]
+    return _evaluate(availability, start, end, max_instances, max_iterations)[1]
 
 
 def _rank(priority: int) -> int:
@@ -555,7 +608,7 @@ def _rank(priority: int) -> int:
 
 
 def _evaluate(availability: Availability, start: datetime, end: datetime,
-              max_instances: int) -> tuple[list[Period], list[Span]]:
+              max_instances: int, max_iterations: int) -> tuple[list[Period], list[Span]]:
     """Busy and free spans: each priority level decides the time no higher level covers.
 
     Within a level, time is free when any of its VAVAILABILITYs has an AVAILABLE
@@ -571,7 +624,8 @@ def _evaluate(availability: Availability, start: datetime, end: datetime,
         if begin >= finish:
             continue
         free = _union([(max(a, begin), min(b, finish))
-                       for a, b in _free_time(block, begin, finish, max_instances)])
+                       for a, b in _free_time(block, begin, finish, max_instances,
+                                              max_iterations)])
         levels.setdefault(_rank(block.priority), []).append(
             ((begin, finish), free, block.busy_type))
     decided: list[Span] = []
@@ -590,7 +644,7 @@ def _evaluate(availability: Availability, start: datetime, end: datetime,
 
 
 def _free_time(block: AvailabilityBlock, low: datetime, high: datetime,
-               max_instances: int) -> list[Span]:
+               max_instances: int, max_iterations: int) -> list[Span]:
     """Every AVAILABLE instance of ``block`` that reaches into the window, as UTC spans.
 
     An AVAILABLE with RECURRENCE-ID replaces that instance of the AVAILABLE of the same
@@ -604,7 +658,7 @@ def _free_time(block: AvailabilityBlock, low: datetime, high: datetime,
     for available in block.available:
         if available.recurrence_id is None:
             spans.extend(_instances(available, overrides.get(available.uid, []),
-                                    low, high, max_instances))
+                                    low, high, max_instances, max_iterations))
     for replacements in overrides.values():
         for override in replacements:
             begin = override.start.instant()
@@ -615,7 +669,8 @@ def _free_time(block: AvailabilityBlock, low: datetime, high: datetime,
 
 
 def _instances(available: AvailableTime, overrides: Sequence[AvailableTime],
-               low: datetime, high: datetime, max_instances: int) -> list[Span]:
+               low: datetime, high: datetime, max_instances: int, max_iterations: int
+               ) -> list[Span]:
     """The instances of one AVAILABLE series (RFC 5545 §3.8.5) overlapping [low, high)."""
     zone = available.start.zone
     excluded = list(available.exdates)
@@ -625,8 +680,13 @@ def _instances(available: AvailableTime, overrides: Sequence[AvailableTime],
     stop = high + _SLACK
     seen: set[datetime] = set()
     result: list[Span] = []
-    skipped = 0
-    for wall, own_end in _candidates(available, low, high):
+    met = 0
+    for wall, own_end in _candidates(available, low, high, max_iterations):
+        met += 1
+        if met > max_iterations:
+            raise AvailabilityError(
+                "%s: AVAILABLE %r has more than %d instances to walk through up to the "
+                "window's end" % (_RFC_FREEBUSY, available.uid, max_iterations))
         if wall in seen:
             continue
         seen.add(wall)
@@ -637,11 +697,6 @@ def _instances(available: AvailableTime, overrides: Sequence[AvailableTime],
             continue
         finish = _end(available, wall, begin, own_end)
         if begin >= high or finish <= low or finish <= begin:
-            skipped += 1
-            if skipped > MAX_SKIPPED_INSTANCES:
-                raise AvailabilityError(
-                    "%s: AVAILABLE %r has more than %d instances before the window"
-                    % (_RFC_FREEBUSY, available.uid, MAX_SKIPPED_INSTANCES))
             continue
         result.append((begin, finish))
         if len(result) > max_instances:
@@ -650,13 +705,16 @@ def _instances(available: AvailableTime, overrides: Sequence[AvailableTime],
     return result
 
 
-def _candidates(available: AvailableTime, low: datetime, high: datetime
+def _candidates(available: AvailableTime, low: datetime, high: datetime,
+                max_iterations: int
                 ) -> Iterator[tuple[datetime, WallTime | timedelta | None]]:
     """Instance starts (wall-clock) with an RDATE period's own end: DTSTART (always the
     first instance, RFC 5545 §3.8.5.3), the RDATEs, then each RRULE until past ``high``.
 
-    Every source ends soon after the window (RDATEs are filtered, rules stop at the
-    first start past it); starts of different sources come in no particular order.
+    Every source ends soon after the window (RDATEs are filtered, rules end there: an
+    UNTIL no later than it); starts of different sources come in no particular order.
+    A rule with more than ``max_iterations`` periods to walk is refused before dateutil
+    walks any.
     """
     zone = available.start.zone
     yield available.start.wall, None
@@ -666,8 +724,14 @@ def _candidates(available: AvailableTime, low: datetime, high: datetime
     reach = _reach(available)
     for text in available.rrules:
         dtstart = _moved_start(text, available.start.wall, _wall(low, zone) - reach)
-        rule: Any = rrulestr(text, dtstart=dtstart)
         stop = _wall(high, zone) + _SLACK
+        periods = walked_periods(text, dtstart, stop)
+        if periods > max_iterations:
+            raise AvailabilityError(
+                "%s: the RRULE of AVAILABLE %r (%s) would walk %d periods to the window's "
+                "end; at most %d" % (_RFC_FREEBUSY, available.uid, text, periods,
+                                     max_iterations))
+        rule: Any = rrulestr(text, dtstart=dtstart)
         for value in rule:
             if not isinstance(value, datetime) or value >= stop:
                 break
@@ -691,7 +755,7 @@ def _moved_start(text: str, dtstart: datetime, target: datetime) -> datetime:
     the instances from there on unchanged: a fixed wall-clock period (FREQ up to WEEKLY,
     times INTERVAL) and no COUNT, which would count the skipped instances."""
     parts = dict(part.split("=", 1) for part in text.upper().split(";") if "=" in part)
-    period = _FIXED_PERIODS.get(parts.get("FREQ", ""))
+    period = FIXED_PERIODS.get(parts.get("FREQ", ""))
     if period is None or "COUNT" in parts or target <= dtstart:
         return dtstart
     try:

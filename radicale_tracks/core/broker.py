@@ -19,7 +19,7 @@ Pure: callers pass ``now``; nothing here sends, stores or logs. Inputs are never
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -29,8 +29,8 @@ from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.itip import (
     InstanceKey, ItipError, ItipMessage, Method, PartStat, as_list, attendees_of,
     build_message, clean_address, copy_component, derive_instance, exdate_keys, first,
-    hides_attendees,
-    instance_key, instance_order, main_components, new_component_like, organizer_of,
+    hides_attendees, instance_key, instance_order, main_components, message_text,
+    new_component_like, organizer_of,
     parameter, partstat_of, recurrence_id_for, schedule_agent_is_server, sequence_of,
     set_property, sorted_instances, status_of, uid_of, utc)
 from radicale_tracks.core.signature import changed_properties, is_significant
@@ -77,16 +77,50 @@ def _version(calendar: Calendar | None) -> _Version | None:
     return _Version(calendar, components) if components else None
 
 
+class _People:
+    """The attendees of each component, read once per change.
+
+    Every recipient asks about every component ("is she in this instance?"), and reading
+    an address is the costly part of that: asked per recipient it made a change for N
+    attendees cost N² address readings. Components are kept referenced, so their ``id``
+    names them for as long as this lives.
+    """
+
+    def __init__(self) -> None:
+        self._found: dict[int, tuple[Component, dict[str, vCalAddress]]] = {}
+
+    def of(self, component: Component) -> dict[str, vCalAddress]:
+        entry = self._found.get(id(component))
+        if entry is None or entry[0] is not component:
+            entry = (component, attendees_of(component))
+            self._found[id(component)] = entry
+        return entry[1]
+
+
 @dataclass
 class _Outbox:
-    """Messages being assembled: one per (recipient, method)."""
+    """Messages being assembled: one per (recipient, method).
+
+    Recipients who see the same thing get the same component objects (``shared``) and
+    the same message text (``messages``): the work of a change is linear in its
+    attendees, not in attendees × recipients.
+    """
 
     sender: str
     sources: tuple[Calendar | None, ...]
+    people: _People = field(default_factory=_People)
     components: dict[tuple[str, Method], dict[InstanceKey, Component]] = field(
         default_factory=dict)
     changes: dict[tuple[str, Method], set[str]] = field(default_factory=dict)
     significant: dict[tuple[str, Method], bool] = field(default_factory=dict)
+    _parts: dict[Hashable, Component] = field(default_factory=dict)
+
+    def shared(self, key: Hashable, build: Callable[[], Component]) -> Component:
+        """The component built for ``key``, built once."""
+        found = self._parts.get(key)
+        if found is None:
+            found = self._parts[key] = build()
+        return found
 
     def add(self, recipient: str, method: Method, components: Iterable[Component],
             significant: bool, changes: Iterable[str]) -> None:
@@ -99,12 +133,17 @@ class _Outbox:
 
     def messages(self) -> list[ItipMessage]:
         result = []
+        texts: dict[tuple[Method, tuple[int, ...]], str] = {}
         for recipient, method in sorted(self.components):
             bucket = self.components[(recipient, method)]
             ordered = [bucket[key] for key in sorted(bucket, key=instance_order)]
+            same = (method, tuple(id(component) for component in ordered))
+            if same not in texts:
+                texts[same] = message_text(method, ordered, self.sources)
             result.append(build_message(
                 method, recipient, self.sender, ordered, self.sources,
-                self.significant[(recipient, method)], self.changes[(recipient, method)]))
+                self.significant[(recipient, method)], self.changes[(recipient, method)],
+                text=texts[same]))
         return result
 
 
@@ -165,6 +204,22 @@ def _cancel(source: Component, now: datetime, sequence: int,
     return _brief(source, now, sequence, attendees, "CANCELLED", _CANCEL_CONTEXT)
 
 
+def _cancel_for(outbox: "_Outbox", source: Component, now: datetime, sequence: int,
+                address: str, prop: vCalAddress) -> Component:
+    """A CANCEL of ``source`` as ``address`` gets it: listing every attendee of it (and
+    them, when they are not among those), or only them when they may not see the others.
+    Everyone who sees the same list gets the same component."""
+    attendees = outbox.people.of(source)
+    own = hides_attendees(prop) or address not in attendees
+
+    def build() -> Component:
+        listed = dict(attendees)
+        listed.setdefault(address, prop)
+        return _cancel(source, now, sequence, _listed(listed, address, prop))
+
+    return outbox.shared(("CANCEL", id(source), sequence, address if own else None), build)
+
+
 # --- organizer -------------------------------------------------------------------------
 
 
@@ -206,7 +261,7 @@ def organizer_messages(old: Calendar | None, new: Calendar | None,
     return outbox.messages()
 
 
-def _recipients(versions: Iterable[_Version | None], ours: frozenset[str]
+def _recipients(versions: Iterable[_Version | None], ours: frozenset[str], people: _People
                 ) -> dict[str, vCalAddress]:
     """Every attendee of the versions' components (the latest property wins), not ours."""
     found: dict[str, vCalAddress] = {}
@@ -214,7 +269,7 @@ def _recipients(versions: Iterable[_Version | None], ours: frozenset[str]
         if version is None:
             continue
         for component in version.components.values():
-            for address, prop in attendees_of(component).items():
+            for address, prop in people.of(component).items():
                 if address not in ours:
                     found.setdefault(address, prop)
     return found
@@ -233,20 +288,18 @@ def _deleted(before: _Version, ours: frozenset[str], now: datetime, outbox: _Out
     """The object was deleted: CANCEL the whole object, SEQUENCE + 1 (RFC 5546 §3.2.5)."""
     if status_of(before.master) == "CANCELLED":
         return
-    for address, prop in _recipients([before], ours).items():
+    for address, prop in _recipients([before], ours, outbox.people).items():
         if not schedule_agent_is_server(prop):
             continue
         if before.master is not None:
             master = before.master
-            attendees = dict(attendees_of(master))
-            attendees.setdefault(address, prop)
-            parts = [_cancel(master, now, sequence_of(master) + 1,
-                             _listed(attendees, address, prop))]
+            parts = [_cancel_for(outbox, master, now, sequence_of(master) + 1, address,
+                                 prop)]
         else:
-            parts = [_cancel(component, now, sequence_of(component) + 1,
-                             _listed(attendees_of(component), address, prop))
+            parts = [_cancel_for(outbox, component, now, sequence_of(component) + 1,
+                                 address, prop)
                      for component in before.components.values()
-                     if address in attendees_of(component)]
+                     if address in outbox.people.of(component)]
         outbox.add(address, Method.CANCEL, parts, True, ())
 
 
@@ -255,14 +308,11 @@ def _master_cancelled(before: _Version, after: _Version, ours: frozenset[str],
     """STATUS:CANCELLED on the master: CANCEL the whole object to everyone."""
     master = after.master
     assert master is not None
-    for address, prop in _recipients([after, before], ours).items():
+    for address, prop in _recipients([after, before], ours, outbox.people).items():
         if not schedule_agent_is_server(prop):
             continue
-        attendees = dict(attendees_of(master))
-        attendees.setdefault(address, prop)
         outbox.add(address, Method.CANCEL,
-                   [_cancel(master, now, sequence_of(master),
-                            _listed(attendees, address, prop))],
+                   [_cancel_for(outbox, master, now, sequence_of(master), address, prop)],
                    True, ("STATUS",))
 
 
@@ -277,13 +327,15 @@ class _Diff:
     cancelled: dict[InstanceKey, tuple[Component, str]]  # → (CANCEL source, why)
     changed: dict[InstanceKey, tuple[str, ...]]  # → changed property names
     fresh: frozenset[InstanceKey]                # instances without an old counterpart
+    people: _People
 
     def has(self, address: str, key: InstanceKey, *, old: bool = False) -> bool:
         component = (self.old_at if old else self.new_at).get(key)
-        return component is not None and address in attendees_of(component)
+        return component is not None and address in self.people.of(component)
 
 
-def _diff(before: _Version | None, after: _Version) -> _Diff:
+def _diff(before: _Version | None, after: _Version, people: _People | None = None
+          ) -> _Diff:
     keys = sorted_instances([None, *(before.components if before else {}),
                              *after.components])
     old_at: dict[InstanceKey, Component] = {}
@@ -331,7 +383,8 @@ def _diff(before: _Version | None, after: _Version) -> _Diff:
             differences = set(changed_properties(previous, current))
         if differences:
             changed[key] = tuple(sorted(differences))
-    return _Diff(before, after, old_at, new_at, cancelled, changed, frozenset(fresh))
+    return _Diff(before, after, old_at, new_at, cancelled, changed, frozenset(fresh),
+                 people if people is not None else _People())
 
 
 def changed_instances(old: Calendar | None, new: Calendar | None
@@ -369,8 +422,8 @@ def focused_changes(old: Calendar | None, new: Calendar | None, changes: tuple[s
 def _updated(before: _Version | None, after: _Version, ours: frozenset[str],
              now: datetime, outbox: _Outbox) -> None:
     """Created or modified: REQUESTs for what changed, CANCELs for what was taken away."""
-    diff = _diff(before, after)
-    for address, prop in _recipients([after, before], ours).items():
+    diff = _diff(before, after, outbox.people)
+    for address, prop in _recipients([after, before], ours, outbox.people).items():
         _cancels_for(diff, address, prop, now, outbox)
         _request_for(diff, address, now, outbox)
 
@@ -379,7 +432,8 @@ def _cancels_for(diff: _Diff, address: str, prop: vCalAddress, now: datetime,
                  outbox: _Outbox) -> None:
     """CANCEL: taken off the object or off instances, or instances cancelled."""
     sequence = sequence_of(diff.after.reference)
-    old_prop = _attendee_in(diff.before, address) if diff.before else None
+    people = diff.people
+    old_prop = _attendee_in(diff.before, address, people) if diff.before else None
     removed = [key for key in diff.old_at if key not in diff.cancelled
                and diff.has(address, key, old=True) and not diff.has(address, key)]
     if removed and old_prop is not None and schedule_agent_is_server(old_prop):
@@ -390,34 +444,32 @@ def _cancels_for(diff: _Diff, address: str, prop: vCalAddress, now: datetime,
             return
         outbox.add(address, Method.CANCEL,
                    [_cancel(diff.old_at[key], now, sequence,
-                            [attendees_of(diff.old_at[key])[address]]) for key in removed],
+                            [people.of(diff.old_at[key])[address]]) for key in removed],
                    True, ("ATTENDEE",))
-    new_prop = _attendee_in(diff.after, address)
+    new_prop = _attendee_in(diff.after, address, people)
     agent = new_prop if new_prop is not None else old_prop
     if agent is None or not schedule_agent_is_server(agent):
         return
     for key, (source, reason) in diff.cancelled.items():
-        if diff.has(address, key, old=True) or address in attendees_of(source):
-            attendees = dict(attendees_of(source))
-            attendees.setdefault(address, prop)
+        if diff.has(address, key, old=True) or address in people.of(source):
             outbox.add(address, Method.CANCEL,
-                       [_cancel(source, now, sequence_of(source) if reason == "STATUS"
-                                else sequence, _listed(attendees, address, prop))],
+                       [_cancel_for(outbox, source, now, sequence_of(source)
+                                    if reason == "STATUS" else sequence, address, prop)],
                        True, (reason,))
 
 
 def _request_for(diff: _Diff, address: str, now: datetime, outbox: _Outbox) -> None:
     """REQUEST: the components the attendee is in, when one changed for them (or forced)."""
-    after = diff.after
-    new_prop = _attendee_in(after, address)
+    after, people = diff.after, diff.people
+    new_prop = _attendee_in(after, address, people)
     if new_prop is None or not schedule_agent_is_server(new_prop):
         return
     mine = [key for key, component in after.components.items()
-            if address in attendees_of(component)]
+            if address in people.of(component)]
     invited = [key for key in diff.new_at if diff.has(address, key)]
     hits = [key for key in invited if key in diff.changed or key in diff.fresh
             or not diff.has(address, key, old=True)]
-    forced = any(parameter(attendees_of(after.components[key])[address],
+    forced = any(parameter(people.of(after.components[key])[address],
                            "SCHEDULE-FORCE-SEND") == "REQUEST" for key in mine)
     if not mine or not (hits or forced):
         return
@@ -428,16 +480,24 @@ def _request_for(diff: _Diff, address: str, now: datetime, outbox: _Outbox) -> N
     excluded = [component for key, component in after.components.items()
                 if key is not None and key not in mine]
     only = address if hides_attendees(new_prop) else None
-    parts = [_outgoing(after.components[key], now, excluded if key is None else (), only)
-             for key in mine]
+    parts = [_outgoing_for(outbox, after.components[key], now,
+                           excluded if key is None else (), only) for key in mine]
     outbox.add(address, Method.REQUEST, parts, significant,
                changes if diff.before is not None else ())
 
 
-def _attendee_in(version: _Version, address: str) -> vCalAddress | None:
+def _outgoing_for(outbox: _Outbox, component: Component, now: datetime,
+                  excluded: Sequence[Component], only: str | None) -> Component:
+    """:func:`_outgoing`, once for everyone who is sent the same."""
+    return outbox.shared(
+        ("REQUEST", id(component), tuple(id(c) for c in excluded), only),
+        lambda: _outgoing(component, now, excluded, only))
+
+
+def _attendee_in(version: _Version, address: str, people: _People) -> vCalAddress | None:
     """The attendee's property in the master, else in the first override listing them."""
     for component in version.components.values():
-        prop = attendees_of(component).get(address)
+        prop = people.of(component).get(address)
         if prop is not None:
             return prop
     return None

@@ -25,6 +25,8 @@ from radicale_tracks.core.addresses import as_uri, normalize_address
 from radicale_tracks.core.busy import FbType
 from radicale_tracks.core.itip import (ItipError, as_list, date_value, first, parse_calendar,
                                       serialize, uid_of, utc)
+from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
+                                              bounded_zones_in_text)
 
 Period: TypeAlias = tuple[datetime, datetime, str]
 """A busy period: start, end (aware, UTC) and its RFC 5545 §3.2.9 FBTYPE."""
@@ -44,6 +46,31 @@ class FreeBusyError(ItipError):
 
 
 @dataclass(frozen=True)
+class Estimate:
+    """Busy time that could not be worked out exactly: one object of a calendar whose
+    occurrences are too many (or unreadable) to expand, counted as ``fbtype`` over
+    [start, end) — the part of the window it spans. ``reason`` says why, without saying
+    what the event is (busy time is all another person's calendar shares)."""
+
+    calendar: str
+    href: str
+    uid: str
+    start: int
+    end: int
+    fbtype: str
+    reason: str
+
+    @property
+    def period(self) -> BusyPeriod:
+        return self.start, self.end, self.fbtype
+
+    def describe(self) -> str:
+        """Why this busy time is counted without being worked out, for people."""
+        return ("One event of this calendar cannot be expanded: %s. It counts as busy "
+                "wherever it could take place in the window." % self.reason)
+
+
+@dataclass(frozen=True)
 class FreeBusyRequest:
     """What a VFREEBUSY REQUEST asks: whose busy time, between when (UTC)."""
 
@@ -56,15 +83,22 @@ class FreeBusyRequest:
 
 
 def parse_freebusy_request(data: str | bytes, *, max_attendees: int,
-                           max_range: timedelta) -> FreeBusyRequest:
+                           max_range: timedelta,
+                           zone_limits: ZoneLimits = ZoneLimits()) -> FreeBusyRequest:
     """Read a busy time request; raise :class:`FreeBusyError` naming the rule it breaks.
 
     DATE values are taken as UTC midnight, floating times (and times in a TZID the
     request does not define) as UTC. ``max_attendees`` and ``max_range`` bound the work
-    one request may cause.
+    one request may cause; ``zone_limits`` its VTIMEZONEs, checked on the text because
+    icalendar expands a zone's rules when it reads a TZID (``core/zone_limits``).
     """
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     try:
-        calendar = parse_calendar(data)
+        text = bounded_zones_in_text(text, zone_limits) or text
+    except UnboundedTimezones as error:
+        raise FreeBusyError("RFC 5545 §3.6.5: %s" % error) from error
+    try:
+        calendar = parse_calendar(text)
     except ItipError as error:
         raise FreeBusyError(error.rule) from error
     raw_method = calendar.get("METHOD")
@@ -189,12 +223,13 @@ def _merged(spans: dict[str, list[tuple[_Instant, _Instant]]]
 
 
 def freebusy_reply(request: FreeBusyRequest, attendee_uri: str, periods: Sequence[Period],
-                   now: datetime, prodid: str) -> str:
+                   now: datetime, prodid: str, comments: Sequence[str] = ()) -> str:
     """The VFREEBUSY REPLY (RFC 5546 §3.3.3) of one attendee to ``request``.
 
     ``periods`` go through :func:`busy_periods` first, so the reply holds one FREEBUSY
     per FBTYPE, values in UTC start/end form, within the requested range. Without a
     request UID the reply has none (RFC 5546 §3.3.3 wants one; there is none to echo).
+    ``comments`` become COMMENT properties (what of the answer is an estimate, and why).
     """
     calendar = Calendar()
     calendar.add("PRODID", prodid)
@@ -216,5 +251,7 @@ def freebusy_reply(request: FreeBusyRequest, attendee_uri: str, periods: Sequenc
         # One property with a comma list (RFC 5545 §3.8.2.6), not icalendar's one
         # property per vPeriod with a redundant VALUE=PERIOD.
         component.add("FREEBUSY", vInline(",".join(groups[kind]), params={"FBTYPE": kind}))
+    for comment in comments:
+        component.add("COMMENT", comment)
     calendar.add_component(component)
     return serialize(calendar)

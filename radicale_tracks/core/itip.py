@@ -506,31 +506,40 @@ def serialize(calendar: Calendar) -> str:
     return bytes(calendar.to_ical()).decode("utf-8")
 
 
-def build_message(method: Method, recipient: str, sender: str,
-                  components: Sequence[Component], sources: Iterable[Calendar | None],
-                  significant: bool, changes: Iterable[str]) -> ItipMessage:
-    """Wrap ``components`` (already prepared, owned by the caller) in an iTIP VCALENDAR.
-
-    Adds METHOD, PRODID, VERSION and the VTIMEZONEs the components use, taken from
-    ``sources``. The first component without RECURRENCE-ID gives ``sequence``.
-    """
+def message_text(method: Method, components: Sequence[Component],
+                 sources: Iterable[Calendar | None]) -> str:
+    """The iTIP VCALENDAR of ``components`` as text: METHOD, PRODID, VERSION and the
+    VTIMEZONEs the components use, taken from ``sources``."""
     calendar = Calendar()
     calendar.add("PRODID", PRODID)
     calendar.add("VERSION", "2.0")
     calendar.add("METHOD", method.value)
     for tz in timezones_for(components, sources):
         calendar.add_component(tz)
-    keys = []
     for component in components:
         calendar.add_component(component)
-        keys.append(instance_key(component))
+    return serialize(calendar)
+
+
+def build_message(method: Method, recipient: str, sender: str,
+                  components: Sequence[Component], sources: Iterable[Calendar | None],
+                  significant: bool, changes: Iterable[str],
+                  text: str | None = None) -> ItipMessage:
+    """Wrap ``components`` (already prepared, owned by the caller) in an iTIP VCALENDAR.
+
+    Adds METHOD, PRODID, VERSION and the VTIMEZONEs the components use, taken from
+    ``sources``. The first component without RECURRENCE-ID gives ``sequence``. ``text``
+    is :func:`message_text` of the same components when the caller already has it: many
+    recipients of one change get the same object, written once.
+    """
+    keys = [instance_key(component) for component in components]
     master = next((c for c in components if instance_key(c) is None), components[0])
     return ItipMessage(
         method=method, recipient=normalize_address(recipient),
         sender=normalize_address(sender), uid=uid_of(components[0]),
         sequence=sequence_of(master), instances=sorted_instances(keys),
         significant=significant, changes=tuple(sorted(set(changes))),
-        ics=serialize(calendar))
+        ics=text if text is not None else message_text(method, components, sources))
 
 
 def new_component_like(component: Component) -> Component:

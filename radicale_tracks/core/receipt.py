@@ -13,6 +13,18 @@ equal with a later DTSTAMP; anything else (older, or a retry with the same SEQUE
 DTSTAMP) is stale. A REPLY is stale only when its SEQUENCE is lower than the stored
 instance's. Other methods are the caller's business and come back IGNORED.
 
+That ordering is for messages from elsewhere (mail), which can arrive late, twice or out
+of order. A message this server made from a local user's write (``authoritative``) is
+ordered by the writes themselves, not by the clock: they are serialised by the storage's
+write lock and delivered under it, so at the stored SEQUENCE each is newer than what the
+copy holds — even when its DTSTAMP (whole seconds) equals the stored one, as for three
+PUTs within one second that keep SEQUENCE. Judging it by DTSTAMP would drop the second of
+them as a retry and leave the copy out of step for good. Still STALE: a lower SEQUENCE
+(an offline client's older version written back; the engine sends none) and a true
+no-op (the very version the copy holds: same stamps, same content). A REQUEST for another
+organizer's meeting is the caller's to refuse, as for mail. A REPLY is ordered by
+SEQUENCE only, either way.
+
 The comparison is only right when the stored copy carries the *organizer's* SEQUENCE
 and DTSTAMP per instance — not the moment we (or an attendee's client) wrote it: a later
 CANCEL or update that keeps SEQUENCE (Evolution; Google and Outlook for minor edits)
@@ -77,10 +89,14 @@ class Receipt:
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-def apply_message(message: Calendar, existing: Calendar | None) -> Receipt:
+def apply_message(message: Calendar, existing: Calendar | None, *,
+                  authoritative: bool = False) -> Receipt:
     """Apply an iTIP ``message`` to the ``existing`` stored object (None: there is none).
 
-    Validates first (:class:`~radicale_tracks.core.itip.ItipError` propagates).
+    ``authoritative``: the message is this server's delivery of a local user's write,
+    newer than the stored object by the order of the writes (see the module's
+    docstring); otherwise RFC 5546 ordering. Validates first
+    (:class:`~radicale_tracks.core.itip.ItipError` propagates).
     """
     method = validate(message)
     incoming = main_components(message)
@@ -99,12 +115,12 @@ def apply_message(message: Calendar, existing: Calendar | None) -> Receipt:
     if method is Method.REQUEST:
         return _request(message, {key: _as_stored(component)
                                    for key, component in incoming.items()},
-                        existing, stored)
+                        existing, stored, authoritative)
     if existing is None or not stored:
         return _ignored("nothing to cancel" if method is Method.CANCEL
                         else "no stored object to apply the REPLY to", touched)
     if method is Method.CANCEL:
-        return _cancel(message, incoming, existing, stored)
+        return _cancel(message, incoming, existing, stored, authoritative)
     return _reply(message, incoming, existing, stored)
 
 
@@ -136,12 +152,16 @@ _ORGANIZER_CONTENT = SIGNIFICANT_PROPERTIES + ("SUMMARY", "LOCATION")
 
 def _staleness(incoming: Component, stored: Component | None,
                previous: Component | None = None,
-               content: tuple[str, ...] = _ORGANIZER_CONTENT) -> str | None:
+               content: tuple[str, ...] | None = _ORGANIZER_CONTENT,
+               authoritative: bool = False) -> str | None:
     """Why ``incoming`` is not newer than ``stored`` (RFC 5546 §2.1.5), or None.
 
     Equal SEQUENCE and DTSTAMP is the same message again — unless the organizer's
-    ``content`` differs from ``previous`` (the stored instance; default ``stored``):
-    DTSTAMP has whole seconds, and two versions stamped within one are not a retry.
+    ``content`` (None: every property) differs from ``previous`` (the stored instance;
+    default ``stored``): DTSTAMP has whole seconds, and two versions stamped within one
+    are not a retry. ``authoritative``: only that retry is stale, whatever the stamps
+    say otherwise at an equal SEQUENCE (the module's docstring says why); a lower
+    SEQUENCE is still an older version written back.
     """
     if stored is None:
         return None
@@ -150,10 +170,11 @@ def _staleness(incoming: Component, stored: Component | None,
         if new_sequence < old_sequence:
             return "SEQUENCE %d is older than stored SEQUENCE %d" % (new_sequence, old_sequence)
         return None
+    if authoritative:
+        return _no_op(incoming, stored, previous, content)
     new_stamp = dtstamp_of(incoming) or _EPOCH
     old_stamp = dtstamp_of(stored) or _EPOCH
-    if new_stamp == old_stamp and set(changed_properties(
-            stored if previous is None else previous, incoming)) & set(content):
+    if new_stamp == old_stamp and _differs(incoming, stored, previous, content):
         return None
     if new_stamp == old_stamp:
         return "duplicate: SEQUENCE %d and DTSTAMP %s equal the stored ones" % (
@@ -162,6 +183,24 @@ def _staleness(incoming: Component, stored: Component | None,
         return "DTSTAMP %s is older than stored DTSTAMP %s at SEQUENCE %d" % (
             _stamp(new_stamp), _stamp(old_stamp), new_sequence)
     return None
+
+
+def _differs(incoming: Component, stored: Component, previous: Component | None,
+             content: tuple[str, ...] | None) -> bool:
+    """Whether ``incoming`` changes ``content`` (None: any property) of ``previous``."""
+    found = changed_properties(stored if previous is None else previous, incoming)
+    return bool(found if content is None else set(found) & set(content))
+
+
+def _no_op(incoming: Component, stored: Component, previous: Component | None,
+           content: tuple[str, ...] | None) -> str | None:
+    """Why an authoritative ``incoming`` of the stored SEQUENCE changes nothing (the
+    version the copy holds), or None."""
+    if (dtstamp_of(incoming) != dtstamp_of(stored)
+            or _differs(incoming, stored, previous, content)):
+        return None
+    return "no change: the copy holds this version (SEQUENCE %d, DTSTAMP %s)" % (
+        sequence_of(incoming), _stamp(dtstamp_of(incoming) or _EPOCH))
 
 
 def _stamp(value: datetime) -> str:
@@ -280,12 +319,14 @@ def _before(stored: Mapping[InstanceKey, Component], key: InstanceKey,
 
 
 def _request(message: Calendar, incoming: Mapping[InstanceKey, Component],
-             existing: Calendar | None, stored: Mapping[InstanceKey, Component]) -> Receipt:
+             existing: Calendar | None, stored: Mapping[InstanceKey, Component],
+             authoritative: bool) -> Receipt:
     fresh: dict[InstanceKey, Component] = {}
     reasons: list[str] = []
     for key, component in incoming.items():
         reason = _staleness(component, _stored_for(stored, key),
-                            _before(stored, key, component))
+                            _before(stored, key, component),
+                            None if authoritative else _ORGANIZER_CONTENT, authoritative)
         if reason is None:
             fresh[key] = component
         else:
@@ -351,11 +392,12 @@ def _cancelled(component: Component, message_component: Component) -> Component:
 
 
 def _cancel(message: Calendar, incoming: Mapping[InstanceKey, Component],
-            existing: Calendar, stored: Mapping[InstanceKey, Component]) -> Receipt:
+            existing: Calendar, stored: Mapping[InstanceKey, Component],
+            authoritative: bool) -> Receipt:
     whole = incoming.get(None)
     if whole is not None:
         reason = _staleness(whole, stored.get(None) or next(iter(stored.values())),
-                            content=("STATUS",))
+                            content=("STATUS",), authoritative=authoritative)
         if reason is not None:
             return _stale([reason], incoming)
         result = {key: _cancelled(component, whole) for key, component in stored.items()}
@@ -372,7 +414,8 @@ def _cancel(message: Calendar, incoming: Mapping[InstanceKey, Component],
         if target is None or reference is None:
             missing.append("%s is not in the stored object" % _label(key))
             continue
-        reason = _staleness(component, reference, target, content=("STATUS",))
+        reason = _staleness(component, reference, target, content=("STATUS",),
+                            authoritative=authoritative)
         if reason is not None:
             stale.append("%s: %s" % (_label(key), reason))
             continue

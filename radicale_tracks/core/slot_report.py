@@ -9,15 +9,21 @@ Pure.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
+from radicale_tracks.core.freebusy import Estimate
 from radicale_tracks.core.slots import Busy, SlotResult, reason_text
 
+Estimates = Mapping[str, Sequence[Estimate]]
+"""Address → busy time counted without being worked out (an event that repeats too often
+to expand): the answer says whose and when, never which event."""
 
-def report_json(result: SlotResult, zone_name: str, names: Mapping[str, str]
-                ) -> dict[str, Any]:
+
+def report_json(result: SlotResult, zone_name: str, names: Mapping[str, str],
+                estimates: Estimates | None = None) -> dict[str, Any]:
     """A JSON-ready dict; ``names`` are display names of rooms by address."""
     zone = ZoneInfo(zone_name)
     slots = []
@@ -37,14 +43,24 @@ def report_json(result: SlotResult, zone_name: str, names: Mapping[str, str]
                 for r in slot.rooms]})
     return {"zone": zone_name, "candidates": result.candidates, "slots": slots,
             "reason": result.reason,
-            "reason_text": reason_text(result.reason) if result.reason else None}
+            "reason_text": reason_text(result.reason) if result.reason else None,
+            "estimated": [{"address": address, "start": _local(e.start, zone),
+                           "end": _local(e.end, zone), "reason": e.describe()}
+                          for address, found in sorted((estimates or {}).items())
+                          for e in found]}
+
 
 
 def report_table(result: SlotResult, zone_name: str, names: Mapping[str, str],
-                 show_conflicts: bool) -> str:
+                 show_conflicts: bool, estimates: Estimates | None = None) -> str:
     """A readable table, one line per slot (and one per conflict when asked)."""
     zone = ZoneInfo(zone_name)
     lines = ["%d start times considered (%s)" % (result.candidates, zone_name)]
+    for address, found in sorted((estimates or {}).items()):
+        for estimate in found:
+            lines.append("Estimated: %s busy %s to %s. %s" % (
+                address, _local(estimate.start, zone), _local(estimate.end, zone),
+                estimate.describe()))
     if result.reason:
         lines.append("No time works: %s" % reason_text(result.reason))
     if not result.slots:

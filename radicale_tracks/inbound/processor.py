@@ -1,7 +1,10 @@
 """Inbound iMIP: one mail and its envelope recipients → what became of it, per recipient.
 
 The MTA hands us a raw RFC 5322 message (``deliver`` on stdin, or ``lmtp``) and the
-envelope. For each recipient this module decides, in order:
+envelope. The message is read once, before Radicale's write lock is taken: MIME, the
+calendar part (refused unparsed above what a CalDAV PUT may store), its repairs, limits
+and RFC 5546 validation. Then for each recipient, under the lock, this module decides,
+in order:
 
 1. whose address it is: the assistant, a track address, a user here — else "unknown
    recipient" (67), and nothing is stored (the MTA returns the mail to its sender);
@@ -26,6 +29,8 @@ answered 0: bounces of bounces and of auto-replies help nobody.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime
 import hashlib
 import logging
@@ -41,6 +46,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from radicale_tracks.core.addresses import AddressBook, normalize_address, read_address
 from radicale_tracks.core.answers import SharedFile, received_message
+from radicale_tracks.core.attendee_limit import most_attendees_per_instance
 from radicale_tracks.core.imip import InboundMail, MailError, parse_mail
 from radicale_tracks.core.itip import (ItipError, Method, all_attendees, as_list,
                                        attendees_of, main_components, master_of, organizer_of,
@@ -50,11 +56,14 @@ from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
 from radicale_tracks.core.periods import periods_as_dates
 from radicale_tracks.core.timezones import (UnknownTimezones, define_timezones,
                                            normalize_timezones)
+from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
+                                              bounded_zones_in_text)
 from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
                                            drop_or_refuse_broken, drop_redundant_duration,
                                            drop_unaddressable_attendees, repair_addresses,
                                            repair_folding)
 from radicale_tracks.core.validation import validate
+from radicale_tracks.errors import ResourceTooLarge
 from radicale_tracks.inbound import store
 from radicale_tracks.inbound.store import InboundRow, Status
 from radicale_tracks.tracks import store as tracks_store
@@ -78,6 +87,9 @@ DEFAULT_PRODID = "-//radicale-tracks//inbound (no PRODID)//EN"
 INTERNAL_ERROR_REASON = ("the server could not process this message; the administrator "
                          "has been told and the message is kept")
 TEMPORARY_REASON = "temporary failure, try again later"
+
+#: what the quarantine keeps of a mail above inbound_max_message_bytes: its header
+_MAX_KEPT_HEADER = 64 * 1024
 
 
 class Code(IntEnum):
@@ -108,6 +120,11 @@ class InboundLimits:
     max_instances: int
     max_file_bytes: int
     max_shared_bytes: int
+    #: what a CalDAV PUT may store (Radicale's max_resource_size, as its PUT caps it)
+    max_resource_size: int
+    #: the calendar part of a mail, in UTF-8 bytes (inbound_max_calendar_bytes)
+    max_calendar_bytes: int
+    zones: ZoneLimits = ZoneLimits()
 
 
 class InboundPorts(Protocol):
@@ -159,6 +176,32 @@ class _Refusal(Exception):
         self.uid = uid
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """What one mail says for every recipient, read once before any lock is taken.
+
+    Exactly one outcome: ``failure`` (not mail, too large), ``error`` (a program error
+    while reading, reported per recipient), ``kept`` (nothing to act on), ``refusal``,
+    a ``calendar`` to act on, or none of these (no calendar data: a note for a track).
+    """
+
+    mail: InboundMail | None
+    failure: str | None = None
+    error: Exception | None = None
+    kept: "_Result | None" = None
+    refusal: _Refusal | None = None
+    calendar: Calendar | None = None
+    method: Method | None = None
+    uid: str = ""
+    validated: bool = False  # False: a REPLY validated once it has its ORGANIZER
+
+    def copy(self) -> "_Reading":
+        """Another recipient's own calendar to change."""
+        if self.calendar is None:
+            return self
+        return dataclasses.replace(self, calendar=copy.deepcopy(self.calendar))
+
+
 def _processed(reason: str) -> _Result:
     return _Result(Status.PROCESSED, Code.OK, reason)
 
@@ -180,22 +223,20 @@ class InboundProcessor:
 
     def process(self, raw: bytes, envelope_sender: str | None,
                 recipients: list[str]) -> list[Disposition]:
-        """Handle one message for each envelope recipient (one transaction each)."""
+        """Handle one message for each envelope recipient (one transaction each).
+
+        The mail is read once, before any lock is taken (``_read``: MIME, the calendar
+        part, its repairs, limits and RFC 5546 validation); each recipient's delivery
+        then holds Radicale's write lock only for what depends on stored state."""
         sender = normalize_address(envelope_sender or "")
-        parsed: InboundMail | None = None
-        failure: str | None = None
-        if len(raw) > self.limits.max_message_bytes:
-            failure = "the message is %d bytes; the limit is %d (inbound_max_message_bytes)" % (
-                len(raw), self.limits.max_message_bytes)
-        else:
-            try:
-                parsed = parse_mail(raw)
-            except MailError as e:
-                failure = "not a readable mail message: %s" % e
-        digest = message_digest(raw, parsed.message_id if parsed else None)
+        reading = self._read(raw)
+        digest = message_digest(raw, reading.mail.message_id if reading.mail else None)
         results = []
-        for recipient in recipients:
-            results.append(self._one(raw, parsed, failure, digest, sender,
+        for number, recipient in enumerate(recipients):
+            # the effects may change the calendar they are given: every recipient but
+            # the last gets its own copy, made here, outside the lock
+            own = reading.copy() if number < len(recipients) - 1 else reading
+            results.append(self._one(raw, own, digest, sender,
                                      normalize_address(recipient), None))
         self.ports.wake_sender()
         return results
@@ -211,21 +252,16 @@ class InboundProcessor:
         if row.raw is None:
             return Disposition(row.recipient, Code.REFUSED, row.status,
                                "message #%d has no raw bytes to release" % row.id, row.id)
-        try:
-            parsed: InboundMail | None = parse_mail(row.raw)
-            failure = None
-        except MailError as e:
-            parsed, failure = None, "not a readable mail message: %s" % e
-        result = self._one(row.raw, parsed, failure, row.digest,
+        result = self._one(row.raw, self._read(row.raw), row.digest,
                            normalize_address(row.envelope_sender or ""), row.recipient, row)
         self.ports.wake_sender()
         return result
 
     # -- one recipient --------------------------------------------------------------
 
-    def _one(self, raw: bytes, mail: InboundMail | None, failure: str | None, digest: str,
-             envelope_sender: str, recipient: str, releasing: InboundRow | None
-             ) -> Disposition:
+    def _one(self, raw: bytes, reading: "_Reading", digest: str, envelope_sender: str,
+             recipient: str, releasing: InboundRow | None) -> Disposition:
+        mail = reading.mail
         try:
             with self.ports.write_lock(), self.ports.begin() as connection:
                 target = self._target(connection, recipient)
@@ -238,11 +274,13 @@ class InboundProcessor:
                         return Disposition(recipient, Code(before.exit_code), before.status,
                                            "already received (#%d): %s" % (
                                                before.id, before.reason), before.id)
-                if failure is not None or mail is None:
+                if reading.error is not None:
+                    raise reading.error
+                if reading.failure is not None or mail is None:
                     result = _Result(Status.QUARANTINED, Code.REFUSED,
-                                     failure or "not a readable mail message")
+                                     reading.failure or "not a readable mail message")
                 else:
-                    result = self._decide(connection, mail, envelope_sender, target,
+                    result = self._decide(connection, reading, envelope_sender, target,
                                           trusted=releasing is not None)
                     if result.status is Status.QUARANTINED and (
                             not envelope_sender or (mail.auto_submitted or "no") != "no"):
@@ -282,8 +320,17 @@ class InboundProcessor:
             message_id=mail.message_id if mail else None,
             subject=mail.subject if mail else "", method=result.method, uid=result.uid,
             status=result.status, exit_code=int(result.code), reason=result.reason,
-            size=len(raw), raw=raw if keep and len(raw) <= self.limits.max_message_bytes
-            else None)
+            size=len(raw), raw=self._kept_raw(raw) if keep else None)
+
+    def _kept_raw(self, raw: bytes) -> bytes:
+        """What the quarantine keeps of a mail: all of it up to
+        ``inbound_max_message_bytes`` (so a row is bounded by that), else its header
+        section alone, at most ``_MAX_KEPT_HEADER`` bytes — who sent it, when, about what
+        — since the rest was never read."""
+        if len(raw) <= self.limits.max_message_bytes:
+            return raw
+        head = re.split(rb"\r?\n\r?\n", raw[:_MAX_KEPT_HEADER], maxsplit=1)[0]
+        return head + b"\r\n\r\n"
 
     def _keep_after_error(self, raw: bytes, mail: InboundMail | None, digest: str,
                           envelope_sender: str, recipient: str, error: Exception,
@@ -293,7 +340,8 @@ class InboundProcessor:
         the quarantine, to release once the cause is fixed."""
         detail = traceback.format_exc(limit=30)
         method, uid = _method_and_uid(mail)
-        reason = INTERNAL_ERROR_REASON
+        # an object too large to store is the sender's fault and says so
+        reason = str(error) if isinstance(error, ResourceTooLarge) else INTERNAL_ERROR_REASON
         try:
             with self.ports.begin() as connection:
                 result = _Result(Status.QUARANTINED, Code.REFUSED, reason, method, uid)
@@ -327,29 +375,35 @@ class InboundProcessor:
             return _Target("user", recipient, user=user)
         return None
 
-    # -- deciding -------------------------------------------------------------------
+    # -- reading (once per mail, no lock) ------------------------------------------
 
-    def _decide(self, connection: Connection, mail: InboundMail, envelope_sender: str,
-                target: _Target, trusted: bool) -> _Result:
+    def _read(self, raw: bytes) -> "_Reading":
+        """What the mail says, as far as that holds for every recipient: read once,
+        before any lock is taken, so a big mail costs its parsing once and nobody
+        waits for it. A program error here is kept and reported per recipient."""
+        limit = self.limits.max_message_bytes
+        if len(raw) > limit:
+            return _Reading(None, failure="the message is larger than %d bytes, the limit "
+                            "of this server (inbound_max_message_bytes)" % limit)
         try:
-            return self._act(connection, mail, envelope_sender, target, trusted)
+            mail = parse_mail(raw)
+        except MailError as e:
+            return _Reading(None, failure="not a readable mail message: %s" % e)
+        try:
+            return self._read_calendar(mail)
         except _Refusal as refusal:
-            return _Result(Status.QUARANTINED, Code.REFUSED, refusal.reason, refusal.method,
-                           refusal.uid)
+            return _Reading(mail, refusal=refusal)
+        except Exception as e:
+            logger.exception("Inbound mail could not be read")
+            return _Reading(mail, error=e)
 
-    def _act(self, connection: Connection, mail: InboundMail, envelope_sender: str,
-             target: _Target, trusted: bool) -> _Result:
+    def _read_calendar(self, mail: InboundMail) -> "_Reading":
         if mail.is_delivery_report:
-            return _kept("a delivery status notification (a mail sent from here could "
-                         "not be delivered?)")
+            return _Reading(mail, kept=_kept("a delivery status notification (a mail "
+                                             "sent from here could not be delivered?)"))
         part = mail.calendar()
         if part is None:
-            if target.kind == "track":
-                return self._share(connection, mail, envelope_sender, target, trusted)
-            raise _Refusal("no calendar data (text/calendar or an .ics attachment): "
-                           "nothing to schedule%s" % (
-                               "; to share a note, write to a track's address"
-                               if target.kind == "assistant" else ""))
+            return _Reading(mail)
         if part.methods_disagree:
             raise _Refusal("METHOD %s in the MIME type but %s in the calendar data "
                            "(RFC 6047 §2.4)" % (part.mime_method, part.body_method))
@@ -360,36 +414,79 @@ class InboundProcessor:
             method = Method(part.method)
         except ValueError:
             raise _Refusal("unknown METHOD %s (RFC 5546 §1.4)" % part.method) from None
+        self._check_calendar_size(part.text, method.value)
         text, refolded = repair_folding(part.text)
         if refolded:
             logger.info("Inbound calendar data repaired: %s", "; ".join(refolded))
+        self._check_attendee_count(text, method.value)
+        try:   # on the text: parsing and every reader after it would expand the rules
+            text = bounded_zones_in_text(text, self.limits.zones) or text
+        except UnboundedTimezones as e:
+            raise _Refusal(str(e), method.value) from None
         try:
             calendar = parse_calendar(text)
         except ItipError as e:
             raise _Refusal(str(e), method.value) from None
+        del text
         try:
             drop_or_refuse_broken(calendar)
         except ItipError as e:
             raise _Refusal(str(e), method.value) from None
-        calendar = self._repaired(connection, calendar, method, target)
+        calendar = self._repaired(calendar, method)
         kinds = {str(c.name).upper() for c in calendar.subcomponents} - {"VTIMEZONE"}
         uid = next((uid_of(c) for c in calendar.subcomponents if c.name != "VTIMEZONE"), "")
         if kinds & {"VFREEBUSY"}:
-            return _Result(Status.KEPT, Code.OK, "free-busy by mail is not answered here "
-                           "(users ask through their CalDAV outbox)", method.value, uid)
+            return _Reading(mail, kept=_Result(
+                Status.KEPT, Code.OK, "free-busy by mail is not answered here (users ask "
+                "through their CalDAV outbox)", method.value, uid))
         self._check_limits(calendar, method.value, uid)
+        # a REPLY without ORGANIZER is validated once the recipient has lent it one
+        validated = not _lacks_organizer(calendar, method)
+        if validated:
+            _validated(calendar, method, uid)
+        return _Reading(mail, calendar=calendar, method=method, uid=uid,
+                        validated=validated)
+
+    # -- deciding (per recipient, under the write lock) -----------------------------
+
+    def _decide(self, connection: Connection, reading: "_Reading", envelope_sender: str,
+                target: _Target, trusted: bool) -> _Result:
         try:
-            check_value_types(calendar)
-            validate(calendar)
-        except ItipError as e:
-            raise _Refusal(e.rule, method.value, uid) from None
+            return self._act(connection, reading, envelope_sender, target, trusted)
+        except _Refusal as refusal:
+            return _Result(Status.QUARANTINED, Code.REFUSED, refusal.reason, refusal.method,
+                           refusal.uid)
+
+    def _act(self, connection: Connection, reading: "_Reading", envelope_sender: str,
+             target: _Target, trusted: bool) -> _Result:
+        mail = reading.mail
+        assert mail is not None
+        if reading.kept is not None:
+            return reading.kept
+        if reading.refusal is not None:
+            raise reading.refusal
+        calendar, method, uid = reading.calendar, reading.method, reading.uid
+        if calendar is None or method is None:
+            if target.kind == "track":
+                return self._share(connection, mail, envelope_sender, target, trusted)
+            raise _Refusal("no calendar data (text/calendar or an .ics attachment): "
+                           "nothing to schedule%s" % (
+                               "; to share a note, write to a track's address"
+                               if target.kind == "assistant" else ""))
+        if method is Method.REPLY:
+            # outlook.com answers without ORGANIZER: the mail went to the organizer
+            organizer = self._organizer_for_reply(connection, calendar, target)
+            for component in main_components(calendar).values():
+                if component.get("ORGANIZER") is None and organizer:
+                    component.add("ORGANIZER", "mailto:" + organizer)
+        if not reading.validated:
+            _validated(calendar, method, uid)
         sender = self._trusted_sender(connection, mail, envelope_sender, calendar, method,
                                       target, trusted, uid)
         result = self._dispatch(connection, calendar, method, target, sender)
         return _Result(result.status, result.code, result.reason, method.value, uid)
 
-    def _repaired(self, connection: Connection, calendar: Calendar, method: Method,
-                  target: _Target) -> Calendar:
+    def _repaired(self, calendar: Calendar, method: Method) -> Calendar:
         """What real clients leave out, put back where it is unambiguous."""
         try:
             # every TZID placed: mapped to IANA, or given the VTIMEZONE it lacks — a zone
@@ -420,13 +517,24 @@ class InboundProcessor:
                     raise _Refusal("the ORGANIZER's address %r cannot be used: %s" % (
                         str(prop), reading.problem or "it is not an e-mail address"),
                         method.value, uid_of(component))
-        if method is Method.REPLY:
-            # outlook.com answers without ORGANIZER: the mail went to the organizer
-            organizer = self._organizer_for_reply(connection, calendar, target)
-            for component in main_components(calendar).values():
-                if component.get("ORGANIZER") is None and organizer:
-                    component.add("ORGANIZER", "mailto:" + organizer)
         return calendar
+
+    def _check_calendar_size(self, text: str, method: str) -> None:
+        """Before parsing: never spend a parse, nor the write lock's time, on calendar
+        data this server would not store."""
+        limits = self.limits
+        if len(text) > limits.max_resource_size:
+            raise _Refusal("the calendar data is %d characters; this server stores "
+                           "calendar objects of at most %d (max_resource_size), as for "
+                           "a calendar app's upload" % (len(text),
+                                                        limits.max_resource_size), method)
+        if len(text) * 4 > limits.max_calendar_bytes:  # else it cannot be over the limit
+            size = len(text.encode("utf-8", "surrogatepass"))
+            if size > limits.max_calendar_bytes:
+                raise _Refusal("the calendar data is %d bytes; this server takes calendar "
+                               "data of at most %d bytes by mail "
+                               "(inbound_max_calendar_bytes)" % (
+                                   size, limits.max_calendar_bytes), method)
 
     def _organizer_for_reply(self, connection: Connection, calendar: Calendar,
                              target: _Target) -> str | None:
@@ -435,6 +543,15 @@ class InboundProcessor:
         master = master_of(calendar)
         meeting = tracks_store.meeting_by_uid(connection, uid_of(master)) if master else None
         return meeting.organizer if meeting is not None else None
+
+    def _check_attendee_count(self, text: str, method: str) -> None:
+        """The attendee limit, counted on the text before it is parsed: parsing,
+        repairing and scheduling all grow with the attendees."""
+        attendees = most_attendees_per_instance(text)
+        if attendees > self.limits.max_attendees:
+            raise _Refusal("%d attendees in one component; the limit is %d "
+                           "(inbound_max_attendees)" % (attendees, self.limits.max_attendees),
+                           method)
 
     def _check_limits(self, calendar: Calendar, method: str, uid: str) -> None:
         components = [c for c in calendar.subcomponents if c.name != "VTIMEZONE"]
@@ -582,6 +699,21 @@ class InboundProcessor:
 
 
 # -- helpers ----------------------------------------------------------------------------
+
+def _lacks_organizer(calendar: Calendar, method: Method) -> bool:
+    return method is Method.REPLY and any(
+        component.get("ORGANIZER") is None
+        for component in main_components(calendar).values())
+
+
+def _validated(calendar: Calendar, method: Method, uid: str) -> None:
+    """RFC 5546 §3 and value types, or the refusal naming the rule."""
+    try:
+        check_value_types(calendar)
+        validate(calendar)
+    except ItipError as e:
+        raise _Refusal(e.rule, method.value, uid) from None
+
 
 def _from_organizer(method: Method) -> bool:
     return method in (Method.REQUEST, Method.CANCEL, Method.ADD, Method.PUBLISH,

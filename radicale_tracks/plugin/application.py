@@ -30,7 +30,7 @@ import socket
 import threading
 import xml.etree.ElementTree as ET
 from http import client
-from typing import Any
+from typing import Any, cast
 
 import defusedxml.ElementTree as DefusedET
 from radicale import app as radicale_app
@@ -41,13 +41,19 @@ from radicale.item import filter as radicale_filter
 from sqlalchemy.exc import SQLAlchemyError
 
 from radicale_tracks.plugin.outbox_post import freebusy_post
+from radicale_tracks.plugin.put_limits import attendee_limit_refusal
 from radicale_tracks.plugin.schedule_boxes import (INBOX, OUTBOX, box_of, ensure_boxes,
                                                    remove_message)
 from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingProperties,
                                                    requested_props, wants_us)
+from radicale_tracks.errors import AttendeeChangeRefused, ScheduleTagMismatch
+from radicale_tracks.plugin.scheduling_writes import ClientChecks
+from radicale_tracks.plugin.size_limits import (MAX_API_BODY, body_limit, declared_length,
+                                                too_large_json)
 from radicale_tracks.plugin.storage import Collection, Storage
-from radicale_tracks.plugin.client_puts import (UnknownTimezones, repaired_body,
-                                                     expect_refusal, take_refusal)
+from radicale_tracks.plugin.client_puts import (UnboundedTimezones, UnknownTimezones,
+                                                     repaired_body, expect_refusal,
+                                                     take_refusal)
 from radicale_tracks.tracks.store import track_by_feed_token
 
 logger = logging.getLogger("radicale.tracks.application")
@@ -63,8 +69,7 @@ AUTO_SCHEDULE = "calendar-auto-schedule"
 
 FEED_PREFIX = "/.tracks/feed/"
 API_PREFIX = "/.tracks/api/"
-#: largest JSON request body of the API
-MAX_API_BODY = 64 * 1024
+WEB_API_PREFIX = "/.web/api"
 _FEED_TOKEN = re.compile(r"^[0-9a-f]{16,64}$")
 
 
@@ -83,9 +88,28 @@ class Application(radicale_app.Application):
 
     def _handle_request(self, environ: types.WSGIEnviron) -> Any:
         path = environ.get("PATH_INFO", "")
+        too_large = self._body_too_large(environ, path)
+        if too_large is not None:
+            return too_large
         if path.startswith(FEED_PREFIX) and isinstance(self._storage, Storage):
             return self._track_feed(environ, path[len(FEED_PREFIX):])
         return super()._handle_request(environ)
+
+    def _body_too_large(self, environ: types.WSGIEnviron, path: str) -> Any:
+        """413 for a body above ``[server] max_content_length``, from its Content-Length,
+        before anything reads it — on every path, ours included. Radicale checks this
+        only under its own built-in server; under a WSGI server (gunicorn, uWSGI) our
+        paths would read any size whole."""
+        limit = body_limit(self.configuration)
+        length = declared_length(environ)  # type: ignore[arg-type]  # WSGI dict
+        if length <= limit:
+            return None
+        logger.info("Request body of %d bytes refused on %r (max_content_length %d)",
+                    length, path, limit)
+        if path.startswith((API_PREFIX, WEB_API_PREFIX)):
+            return _wsgi_json(client.REQUEST_ENTITY_TOO_LARGE, too_large_json(length, limit))
+        return _plain(client.REQUEST_ENTITY_TOO_LARGE, "Request body too large: %d bytes; "
+                      "the limit is %d bytes (max_content_length).\n" % (length, limit))
 
     def _track_feed(self, environ: types.WSGIEnviron, name: str) -> Any:
         """``GET /.tracks/feed/<feed token>.ics``: a track's calendar for subscribers.
@@ -216,9 +240,10 @@ class Application(radicale_app.Application):
                          [("WWW-Authenticate", 'Basic realm="Radicale"')])
         if name.strip("/") != "slots":
             return _json(client.NOT_FOUND, {"error": "no such API: %s" % name})
-        if int(environ.get("CONTENT_LENGTH") or 0) > MAX_API_BODY:
+        length = declared_length(environ)  # type: ignore[arg-type]  # WSGI dict
+        if length > MAX_API_BODY:
             return _json(client.REQUEST_ENTITY_TOO_LARGE,
-                         {"error": "request larger than %d bytes" % MAX_API_BODY})
+                         too_large_json(length, MAX_API_BODY))
         raw = self._body(environ)
         if not isinstance(raw, bytes):
             return raw
@@ -240,7 +265,8 @@ class Application(radicale_app.Application):
             return _json(client.BAD_REQUEST, {"error": str(e)})
         logger.info("Slots for %s: %d candidates, %d returned", user,
                     found.result.candidates, len(found.result.slots))
-        return _json(client.OK, report_json(found.result, request.zone, found.names))
+        return _json(client.OK, report_json(found.result, request.zone, found.names,
+                                            found.estimates))
 
     def do_DELETE(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
@@ -248,10 +274,18 @@ class Application(radicale_app.Application):
         box = box_of(path)
         if box is not None and isinstance(storage, Storage):
             return self._delete_from_box(box, path, user)
-        refused = self._schedule_tag_precondition(environ, path, user)
+        refused = self._schedule_tag_precondition(environ, path)
         if refused is not None:
             return refused
-        return super().do_DELETE(environ, base_prefix, path, user, user_groups, request_info)
+        try:
+            return super().do_DELETE(environ, base_prefix, path, user, user_groups,
+                                     request_info)
+        except ScheduleTagMismatch as e:
+            logger.info("DELETE of %r refused: %s", path, e)
+            return httputils.PRECONDITION_FAILED
+        finally:
+            if isinstance(storage, Storage):
+                storage.expect_client_checks(None)
 
     def _delete_from_box(self, box: tuple[str, str], path: str,
                          user: str) -> types.WSGIResponse:
@@ -292,7 +326,7 @@ class Application(radicale_app.Application):
         """RFC 7953 §7.2.4: the owner sets or removes ``calendar-availability`` on the
         inbox; nothing else of the inbox is writable."""
         from radicale_tracks.core.availability import AvailabilityError
-        from radicale_tracks.plugin.availability import set_availability
+        from radicale_tracks.plugin.availability import check_availability, set_availability
 
         raw = self._body(environ)
         if not isinstance(raw, bytes):
@@ -309,8 +343,10 @@ class Application(radicale_app.Application):
         assert isinstance(storage, Storage)
         text = changes[wanted]
         try:
+            if text:   # before the lock: bounded, but nobody waits for a refusal
+                check_availability(storage, text)
             with storage.acquire_lock("w", user):
-                set_availability(storage, user, text if text else None)
+                set_availability(storage, user, text if text else None, checked=True)
         except AvailabilityError as e:
             root_error = xmlutils.webdav_error("C:valid-calendar-data")
             ET.SubElement(root_error, xmlutils.make_clark("D:responsedescription")).text = (
@@ -358,23 +394,30 @@ class Application(radicale_app.Application):
                                   request_info)
         if box_of(path) is not None:
             return httputils.NOT_ALLOWED
-        refused = self._schedule_tag_precondition(environ, path, user)
+        too_many = self._attendee_limit(environ, path)
+        if too_many is not None:
+            return too_many
+        refused = self._schedule_tag_precondition(environ, path)
         try:
             # every answer from here on clears what this request told the storage (the
-            # merge of If-Schedule-Tag-Match, a held zone refusal): they are per thread
-            if refused is None:
-                refused = self._attendee_precondition(environ, path, user, user_groups)
+            # checks of the client's write, a held zone refusal): they are per thread
             if refused is not None:
                 return refused
-            resolved = self._repair_body(environ)
+            resolved = self._repair_body(environ, path, user, user_groups)
             if not isinstance(resolved, bool):
                 return resolved
             storage.take_rewritten()
             storage.take_schedule_tag()
             status, headers, answer, xml_request = super().do_PUT(
                 environ, base_prefix, path, user, user_groups, request_info)
+        except ScheduleTagMismatch as e:
+            logger.info("PUT of %r refused: %s", path, e)
+            return httputils.PRECONDITION_FAILED
+        except AttendeeChangeRefused as e:
+            logger.info("PUT on %r refused: %s", path, e)
+            return _attendee_change_refused(str(e))
         finally:
-            storage.expect_schedule_tag_match(False)
+            storage.expect_client_checks(None)
             unknown_zones = take_refusal(storage)
         if unknown_zones is not None and status == client.BAD_REQUEST:
             logger.info("PUT of %r refused: %s", path, unknown_zones)
@@ -388,11 +431,31 @@ class Application(radicale_app.Application):
                 headers = dict(headers, **{"Schedule-Tag": tag})
         return status, headers, answer, xml_request
 
-    def _repair_body(self, environ: types.WSGIEnviron) -> bool | types.WSGIResponse:
-        """Make the request body storable before Radicale reads it (TZIDs without a
-        VTIMEZONE resolved, PERIOD RDATEs as date-times: ``client_puts.py``): True
-        when the body changed; an unknown zone is held as the storage's refusal of the
-        client's write."""
+    def _attendee_limit(self, environ: types.WSGIEnviron, path: str
+                        ) -> types.WSGIResponse | None:
+        """403 ``max-attendees-per-instance`` before any lock (``put_limits.py``)."""
+        raw = self._rewound_body(environ)
+        if not isinstance(raw, bytes):
+            return raw
+        limit = cast(Storage, self._storage).settings.max_attendees_per_instance
+        return attendee_limit_refusal(raw, limit, path)
+
+    def _rewound_body(self, environ: types.WSGIEnviron) -> bytes | types.WSGIResponse:
+        """The request body, put back for whoever reads it next (Radicale)."""
+        raw = self._body(environ)
+        if isinstance(raw, bytes):
+            environ["wsgi.input"] = io.BytesIO(raw)  # type: ignore[index]  # WSGI dict
+        return raw
+
+    def _repair_body(self, environ: types.WSGIEnviron, path: str, user: str,
+                     user_groups: set) -> bool | types.WSGIResponse:
+        """Make the request body storable before Radicale reads it (hostile zones
+        replaced, TZIDs without a VTIMEZONE resolved, PERIOD RDATEs as date-times:
+        ``client_puts.py``): True when the body changed; an unknown zone is held as the
+        storage's refusal of the client's write. A zone whose rules cannot be bounded
+        or replaced is answered here, since Radicale would expand it while reading the
+        body: 403 ``valid-calendar-data`` to a writer allowed there, Radicale's 403 to
+        anyone else."""
         storage = self._storage
         assert isinstance(storage, Storage)
         raw = self._body(environ)
@@ -404,7 +467,13 @@ class Application(radicale_app.Application):
         except UnicodeDecodeError:
             return False  # Radicale answers
         try:
-            changed = repaired_body(environ, text)  # type: ignore[arg-type]  # WSGI dict
+            changed = repaired_body(environ, text,  # type: ignore[arg-type]  # WSGI dict
+                                    storage.settings.zone_limits())
+        except UnboundedTimezones as e:
+            if not Access(self._rights, user, user_groups, path).check("w"):
+                return httputils.NOT_ALLOWED
+            logger.info("PUT of %r refused: %s", path, e)
+            return _invalid_calendar_data(str(e))
         except UnknownTimezones as e:
             expect_refusal(storage, e)
             return False
@@ -423,54 +492,25 @@ class Application(radicale_app.Application):
             logger.exception("Schedule-Tag of %r unknown", path)
             return None
 
-    def _schedule_tag_precondition(self, environ: types.WSGIEnviron, path: str,
-                                   user: str) -> types.WSGIResponse | None:
-        """412 unless If-Schedule-Tag-Match names the object's current tag; a match asks
-        the write to merge the server's inconsequential changes."""
+    def _schedule_tag_precondition(self, environ: types.WSGIEnviron, path: str
+                                   ) -> types.WSGIResponse | None:
+        """The checks of this PUT's or DELETE's write handed to the storage, which makes
+        them under the write lock (a tag compared before it would let two writers with
+        one tag both pass): If-Schedule-Tag-Match — 412 unless it names the object's
+        current tag, a match merges the server's inconsequential changes — and an
+        attendee naming another ORGANIZER (403). Only an object can match: 412 at once
+        for anything else."""
         wanted = environ.get("HTTP_IF_SCHEDULE_TAG_MATCH")
         storage = self._storage
-        if wanted is None or not isinstance(storage, Storage):
+        if not isinstance(storage, Storage):
             return None
-        current = self._schedule_tag(path, user)
-        if current is None or current != wanted.strip():
-            logger.info("If-Schedule-Tag-Match %s failed on %r (tag %s)", wanted, path,
-                        current)
+        if wanted is not None and (len(path.strip("/").split("/")) != 3 or box_of(path)):
+            logger.info("If-Schedule-Tag-Match %s failed on %r: no scheduling object",
+                        wanted, path)
             return httputils.PRECONDITION_FAILED
-        storage.expect_schedule_tag_match(True)
+        storage.expect_client_checks(ClientChecks(
+            schedule_tag=wanted.strip() if wanted is not None else None))
         return None
-
-    def _attendee_precondition(self, environ: types.WSGIEnviron, path: str, user: str,
-                               user_groups: set) -> types.WSGIResponse | None:
-        """403 ``CALDAV:allowed-attendee-scheduling-object-change`` for an attendee's write
-        that no merge can make theirs (another ORGANIZER, RFC 6638 §3.2.2.1); everything
-        else an attendee writes is merged by the scheduling engine. Only for a writer
-        allowed to write there: others get Radicale's answer and learn nothing."""
-        storage = self._storage
-        parts = path.strip("/").split("/")
-        if not isinstance(storage, Storage) or len(parts) != 3 or not user:
-            return None
-        if not Access(self._rights, user, user_groups, path).check("w"):
-            return None
-        raw = self._body(environ)
-        if not isinstance(raw, bytes):
-            return raw
-        environ["wsgi.input"] = io.BytesIO(raw)  # type: ignore[index]  # WSGI dict
-        if b"ORGANIZER" not in raw:
-            return None
-        try:
-            with storage.acquire_lock("r", user):
-                reason = storage.attendee_change_refusal("%s/%s" % (parts[0], parts[1]),
-                                                         parts[2], raw)
-        except Exception:
-            logger.exception("Attendee change on %r not checked", path)
-            return None
-        if reason is None:
-            return None
-        logger.info("PUT on %r refused: %s", path, reason)
-        root = xmlutils.webdav_error("C:allowed-attendee-scheduling-object-change")
-        ET.SubElement(root, xmlutils.make_clark("D:responsedescription")).text = reason
-        return (client.FORBIDDEN, {"Content-Type": "text/xml; charset=utf-8"},
-                ET.tostring(root, encoding="utf-8", xml_declaration=True), None)
 
     def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
@@ -566,6 +606,14 @@ def calendar_transp_as_text(raw: bytes) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
+def _attendee_change_refused(reason: str) -> types.WSGIResponse:
+    """403 with RFC 6638 §3.2.2.1's precondition and the reason in a sentence."""
+    root = xmlutils.webdav_error("C:allowed-attendee-scheduling-object-change")
+    ET.SubElement(root, xmlutils.make_clark("D:responsedescription")).text = reason
+    return (client.FORBIDDEN, {"Content-Type": "text/xml; charset=utf-8"},
+            ET.tostring(root, encoding="utf-8", xml_declaration=True), None)
+
+
 def _invalid_calendar_data(description: str) -> types.WSGIResponse:
     """403 with RFC 4791 §5.3.2's CALDAV:valid-calendar-data precondition, as Apple
     CalendarServer answers, and a sentence saying what is wrong."""
@@ -586,6 +634,14 @@ def _requester_zone(storage: Storage, user: str) -> str:
     from radicale_tracks.plugin.availability import user_zone
 
     return user_zone(storage, user)
+
+
+def _wsgi_json(status: int, body: Any) -> Any:
+    """A JSON answer in the form ``_handle_request`` returns (before Radicale's routing)."""
+    data = json.dumps(body, indent=1).encode("utf-8")
+    return ("%d %s" % (status, client.responses.get(status, "")),
+            [("Content-Type", "application/json"), ("Content-Length", str(len(data)))],
+            [data])
 
 
 def _json(status: int, body: Any, headers: list[tuple[str, str]] | None = None

@@ -25,11 +25,12 @@ from radicale.storage import BaseCollection
 from radicale_tracks.core.availability import (Availability, AvailabilityError,
                                                parse_availability, unavailable_periods)
 from radicale_tracks.core.timezones import iana_zone
+from radicale_tracks.core.zone_limits import ZoneLimits
 from radicale_tracks.core.working_hours import availability_calendar, parse_working_hours
 from radicale_tracks.plugin.schedule_boxes import ensure_boxes, inbox_path
 
 if TYPE_CHECKING:
-    from radicale_tracks.core.freebusy import BusyPeriod
+    from radicale_tracks.core.freebusy import BusyPeriod, Estimate
     from radicale_tracks.plugin.storage import Collection, Storage
 
 logger = logging.getLogger("radicale.tracks.availability")
@@ -87,25 +88,55 @@ def _availability(storage: "Storage", user: str, calendars: list["Collection"]
     own = stored_availability(storage, user)
     if own:
         try:
-            return _parsed(own)
+            return _parsed(own, storage.settings.zone_limits())
         except AvailabilityError as e:   # stored before a stricter check: say so, go on
             logger.warning("Availability of %s unreadable (%s); default hours used", user, e)
+    return _default_availability(storage, calendars)
+
+
+def _default_availability(storage: "Storage", calendars: list["Collection"]
+                          ) -> Availability:
     return _parsed(_default_text(storage.settings.default_working_hours,
-                                 _zone_of(storage, calendars)))
+                                 _zone_of(storage, calendars)), ZoneLimits())
 
 
 @functools.lru_cache(maxsize=256)
-def _parsed(text: str) -> Availability:
+def _parsed(text: str, limits: ZoneLimits) -> Availability:
     """Parsed once per text: most users share the default hours, and a slot search asks
     for everyone's availability at once."""
-    return parse_availability(text)
+    return parse_availability(text, zone_limits=limits)
 
 
-def set_availability(storage: "Storage", user: str, text: str | None) -> None:
-    """Store (or with None remove) the user's availability; checked first. Call under
-    the storage's write lock."""
-    if text is not None:
-        parse_availability(text)
+def _unavailable(storage: "Storage", user: str, calendars: list["Collection"],
+                 start: datetime.datetime, end: datetime.datetime
+                 ) -> list[tuple[datetime.datetime, datetime.datetime, str]]:
+    """Time outside the user's availability. Availability stored before the checks of
+    :func:`check_availability` (or written to the file) may need more expansion than
+    ``availability_max_iterations`` allows: then the default hours answer, and the log
+    says why — a search degrades, it never stalls or fails."""
+    limit = storage.settings.availability_max_iterations
+    try:
+        return unavailable_periods(_availability(storage, user, calendars), start, end,
+                                   max_iterations=limit)
+    except AvailabilityError as e:
+        logger.warning("Availability of %s not used, default hours instead: %s", user, e)
+        return unavailable_periods(_default_availability(storage, calendars), start, end,
+                                   max_iterations=limit)
+
+
+def check_availability(storage: "Storage", text: str) -> None:
+    """Refuse, with the reason, availability nobody should store: unreadable, rules
+    finer than daily or without instance, time zones of unbounded work
+    (``parse_availability(strict=True)``). Bounded work: call it before taking a lock."""
+    parse_availability(text, strict=True, zone_limits=storage.settings.zone_limits())
+
+
+def set_availability(storage: "Storage", user: str, text: str | None, *,
+                     checked: bool = False) -> None:
+    """Store (or with None remove) the user's availability; checked first unless the
+    caller did (:func:`check_availability`). Call under the storage's write lock."""
+    if text is not None and not checked:
+        check_availability(storage, text)
     ensure_boxes(storage, user)
     inbox = next(iter(storage.discover(inbox_path(user))))
     assert isinstance(inbox, BaseCollection)
@@ -119,23 +150,29 @@ def set_availability(storage: "Storage", user: str, text: str | None) -> None:
 
 def people_busy(storage: "Storage", users: Iterable[str], start: datetime.datetime,
                 end: datetime.datetime, max_occurrence: int,
-                working_hours: Container[str] = ()) -> dict[str, list[BusyPeriod]]:
+                working_hours: Container[str] = (),
+                estimates: dict[str, list[Estimate]] | None = None
+                ) -> dict[str, list[BusyPeriod]]:
     """Busy periods of each of ``users`` in [start, end), POSIX seconds: their counted
     calendars from the index (all users' in one pass, see ``Storage.calendars_busy``),
     and for those in ``working_hours`` the time outside their availability as
-    BUSY-UNAVAILABLE (or its BUSYTYPE)."""
+    BUSY-UNAVAILABLE (or its BUSYTYPE). An event that cannot be expanded counts as busy
+    where it spans and is listed per user in ``estimates``: it never fails the answer."""
     calendars = {user: storage.scheduling_calendars.calendars_of(user)
                  for user in dict.fromkeys(users)}
     counted = {user: [c for c in found if _counts(c)] for user, found in calendars.items()}
+    by_calendar: dict[str, list[Estimate]] = {}
     busy = storage.calendars_busy([c for found in counted.values() for c in found],
                                   int(start.timestamp()), int(end.timestamp()),
-                                  max_occurrence)
+                                  max_occurrence, by_calendar)
     answer: dict[str, list[BusyPeriod]] = {}
     for user, found in calendars.items():
+        guessed = [e for c in counted[user] for e in by_calendar.get(c.path, ())]
+        if guessed and estimates is not None:
+            estimates[user] = guessed
         periods = [period for c in counted[user] for period in busy.get(c.path, ())]
         if user in working_hours:
             periods.extend((int(s.timestamp()), int(e.timestamp()), kind)
-                           for s, e, kind in unavailable_periods(
-                               _availability(storage, user, found), start, end))
+                           for s, e, kind in _unavailable(storage, user, found, start, end))
         answer[user] = periods
     return answer

@@ -102,17 +102,19 @@ def _slots(args: argparse.Namespace) -> int:
     except (SlotRequestError, SlotQueryError) as e:
         return _fail("slots", str(e))
     if args.json:
-        print(json.dumps(report_json(found.result, request.zone, found.names), indent=1))
+        print(json.dumps(report_json(found.result, request.zone, found.names,
+                                     found.estimates), indent=1))
     else:
         sys.stdout.write(report_table(found.result, request.zone, found.names,
-                                      args.show_conflicts))
+                                      args.show_conflicts, found.estimates))
     return 0
 
 
 def _availability_set(args: argparse.Namespace) -> int:
     from radicale_tracks.core.availability import AvailabilityError
     from radicale_tracks.core.working_hours import availability_calendar, parse_working_hours
-    from radicale_tracks.plugin.availability import set_availability, user_zone
+    from radicale_tracks.plugin.availability import (check_availability, set_availability,
+                                                     user_zone)
     from radicale_tracks.plugin.storage import open_storage
 
     storage, _settings = open_storage(args.config)
@@ -125,8 +127,9 @@ def _availability_set(args: argparse.Namespace) -> int:
             hours = parse_working_hours(args.hours, args.zone or user_zone(storage, args.user))
             text = availability_calendar(hours, "working-hours-%s" % args.user,
                                          datetime.datetime.now(datetime.timezone.utc))
+        check_availability(storage, text)
         with storage.acquire_lock("w", args.user):
-            set_availability(storage, args.user, text)
+            set_availability(storage, args.user, text, checked=True)
     except (AvailabilityError, OSError) as e:
         return _fail("availability set", str(e))
     print("working hours of %s set" % args.user)

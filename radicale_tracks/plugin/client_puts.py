@@ -1,4 +1,5 @@
-"""A client's PUT made storable: a VTIMEZONE for every TZID, PERIOD RDATEs as date-times.
+"""A client's PUT made storable: bounded zones, a VTIMEZONE for every TZID, PERIOD RDATEs as
+date-times.
 
 Radicale reads a TZID it has no VTIMEZONE for as UTC (Outlook's ``W. Europe Standard
 Time``: two hours off in a Berlin July), or — worse — with whatever VTIMEZONE of that
@@ -30,26 +31,33 @@ from radicale import pathutils
 
 from radicale_tracks.core.periods import periods_as_dates_in_text
 from radicale_tracks.core.timezones import UnknownTimezones, define_timezones_in_text
+from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
+                                              bounded_zones_in_text)
 from radicale_tracks.plugin.track_calendars import item_from_text
 
 if TYPE_CHECKING:
     from radicale_tracks.plugin.storage import Storage
 
-__all__ = ["UnknownTimezones", "client_item", "client_items", "repaired_body",
-           "expect_refusal", "take_refusal"]
+__all__ = ["UnknownTimezones", "UnboundedTimezones", "client_item", "client_items",
+           "repaired_body", "expect_refusal", "take_refusal"]
 
 
-def repaired_body(environ: dict[str, Any], text: str) -> bool:
+def repaired_body(environ: dict[str, Any], text: str, limits: ZoneLimits) -> bool:
     """Replace the request body by ``text`` made storable; True when it changed.
 
-    Every TZID gets its VTIMEZONE (``core/timezones.define_timezones``; raises
+    First, on the text, VTIMEZONEs whose rules would cost unbounded work are dropped
+    (``core/zone_limits``: vobject expands them while it reads the body, before any
+    lock; raises :class:`UnboundedTimezones` for a zone nobody can replace). Then every
+    TZID gets its VTIMEZONE (``core/timezones.define_timezones``; raises
     :class:`UnknownTimezones`), then PERIOD RDATEs are written as date-times
-    (``core/periods.periods_as_dates``). Bodies that need neither are not parsed. The
+    (``core/periods.periods_as_dates``). Bodies that need none of it are not parsed. The
     body is sent on as UTF-8 and the request's Content-Type says so, since Radicale
     decodes it by that charset.
     """
-    defined = define_timezones_in_text(text)
-    repaired = periods_as_dates_in_text(defined or text) or defined
+    bounded = bounded_zones_in_text(text, limits)
+    source = bounded or text
+    defined = define_timezones_in_text(source)
+    repaired = periods_as_dates_in_text(defined or source) or defined or bounded
     if repaired is None:
         return False
     body = repaired.encode("utf-8")

@@ -2,7 +2,8 @@
 
 ``deliver`` and ``lmtp`` run outside the server process; they open the same storage
 (same folder, same database) and take Radicale's own write lock around each recipient's
-delivery, so a mail and a client's PUT never interleave. Writes go through the storage
+delivery — after the mail was read, outside it — so a mail and a client's PUT never
+interleave and nobody waits while a big mail is parsed. Writes go through the storage
 plugin (indexed in the delivery's transaction) exactly as in the server.
 """
 
@@ -78,10 +79,15 @@ def open_processor(config_path: str | None, start_sender: bool = False
     limits = InboundLimits(
         max_message_bytes=settings.inbound_max_message_bytes,
         max_components=settings.inbound_max_components,
-        max_attendees=settings.inbound_max_attendees,
+        # never store through mail what a CalDAV PUT would refuse
+        max_attendees=min(settings.inbound_max_attendees,
+                          settings.max_attendees_per_instance),
         max_instances=settings.inbound_max_instances,
         max_file_bytes=settings.inbound_max_attachment_bytes,
-        max_shared_bytes=settings.inbound_max_shared_bytes)
+        max_shared_bytes=settings.inbound_max_shared_bytes,
+        max_resource_size=storage.put_size_limit,
+        max_calendar_bytes=settings.inbound_max_calendar_bytes,
+        zones=settings.zone_limits())
     return storage, InboundProcessor(StorageInboundPorts(storage), policy, limits,
                                      clock=_now)
 

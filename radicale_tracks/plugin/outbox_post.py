@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from radicale import xmlutils
 
 if TYPE_CHECKING:
+    from radicale_tracks.core.freebusy import Estimate
     from radicale_tracks.plugin.storage import Storage
 
 logger = logging.getLogger("radicale.tracks.outbox")
@@ -46,7 +47,8 @@ def freebusy_post(storage: "Storage", body: bytes, content_type: str, user: str,
     try:
         request: FreeBusyRequest = parse_freebusy_request(
             body, max_attendees=settings.scheduling_max_attendees,
-            max_range=datetime.timedelta(days=settings.freebusy_max_days))
+            max_range=datetime.timedelta(days=settings.freebusy_max_days),
+            zone_limits=settings.zone_limits())
     except ItipError as e:
         return _error(client.BAD_REQUEST, "C:valid-scheduling-message", str(e))
     if request.organizer not in storage.book.addresses_of(user):
@@ -56,9 +58,10 @@ def freebusy_post(storage: "Storage", body: bytes, content_type: str, user: str,
     recipients = [scheduler.classify(uri) for uri in request.attendee_uris]
     visible = [r.user for r in recipients if r.kind == "local" and r.user and (
         settings.freebusy_visibility != "self" or r.user == user)]
+    estimated: dict[str, list[Estimate]] = {}
     try:   # everyone at once: one pass over the index for all their calendars
         busy = people_busy(storage, visible, request.start, request.end, max_occurrence,
-                           working_hours=set(visible))
+                           working_hours=set(visible), estimates=estimated)
     except Exception:   # someone's calendar fails: ask one by one to tell whose
         busy = {}
     root = ET.Element(xmlutils.make_clark("C:schedule-response"))
@@ -74,8 +77,8 @@ def freebusy_post(storage: "Storage", body: bytes, content_type: str, user: str,
                     if periods is None:
                         periods = people_busy(storage, [recipient.user], request.start,
                                               request.end, max_occurrence,
-                                              working_hours={recipient.user}
-                                              )[recipient.user]
+                                              working_hours={recipient.user},
+                                              estimates=estimated)[recipient.user]
                 except Exception:
                     logger.exception("Free-busy of %s unavailable", recipient.user)
                     status = FAILED
@@ -84,7 +87,11 @@ def freebusy_post(storage: "Storage", body: bytes, content_type: str, user: str,
                     data = freebusy_reply(request, uri, busy_periods(
                         [(_utc(s), _utc(e), kind) for s, e, kind in periods],
                         request.start, request.end), now,
-                        "-//radicale-tracks//free-busy//EN")
+                        "-//radicale-tracks//free-busy//EN", comments=[
+                            "Estimated %s/%s: %s" % (
+                                _utc(e.start).strftime("%Y%m%dT%H%M%SZ"),
+                                _utc(e.end).strftime("%Y%m%dT%H%M%SZ"), e.describe())
+                            for e in estimated.get(recipient.user, ())])
         root.append(_response(uri, status, data))
         logger.info("Free-busy of %s for %s: %s", address, user, status)
     body_out = ET.tostring(root, encoding="utf-8", xml_declaration=True)

@@ -132,8 +132,10 @@ class StorageSchedulingCalendars:
                   datetime.datetime.fromtimestamp(end, datetime.timezone.utc))
         found: list[tuple[int, int]] = []
         for path, collection in calendars.items():
+            # an event that cannot be expanded counts as busy where it spans (and is
+            # logged): the room declines rather than the invitation failing
             for begin, finish, fbtype in collection.free_busy(
-                    *window, 0, exclude=frozenset(excluded.get(path, ()))):
+                    *window, 0, exclude=frozenset(excluded.get(path, ())), estimates=[]):
                 if fbtype.upper() != "FREE":
                     found.append((int(begin.timestamp()), int(finish.timestamp())))
         return found

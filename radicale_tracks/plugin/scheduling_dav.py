@@ -36,6 +36,7 @@ USER_TYPE = clark("C:calendar-user-type")
 DEFAULT_CALENDAR = clark("C:schedule-default-calendar-URL")
 SCHEDULE_TAG = clark("C:schedule-tag")
 CALENDAR_TRANSP = clark("C:schedule-calendar-transp")
+MAX_ATTENDEES = clark("C:max-attendees-per-instance")
 RESOURCETYPE = clark("D:resourcetype")
 PRIVILEGES = clark("D:current-user-privilege-set")
 DISPLAYNAME = clark("D:displayname")
@@ -47,8 +48,8 @@ RESPONSE = clark("D:response")
 
 PRINCIPAL_PROPS = (ADDRESS_SET, INBOX_URL, OUTBOX_URL, USER_TYPE, DEFAULT_CALENDAR)
 #: every property this module may answer, for a cheap "is there anything to do" test
-HANDLED = frozenset((*PRINCIPAL_PROPS, SCHEDULE_TAG, CALENDAR_TRANSP, RESOURCETYPE,
-                     PRIVILEGES, DISPLAYNAME))
+HANDLED = frozenset((*PRINCIPAL_PROPS, SCHEDULE_TAG, CALENDAR_TRANSP, MAX_ATTENDEES,
+                     RESOURCETYPE, PRIVILEGES, DISPLAYNAME))
 
 INBOX_PRIVILEGES = ("C:schedule-deliver", "C:schedule-deliver-invite",
                     "C:schedule-deliver-reply", "C:schedule-query-freebusy")
@@ -141,14 +142,20 @@ class SchedulingProperties:
             if inbox and asked(DEFAULT_CALENDAR):
                 answers[DEFAULT_CALENDAR] = self._principal_prop(
                     DEFAULT_CALENDAR, parts[0], request.base_prefix)
-        elif len(parts) == 2 and asked(CALENDAR_TRANSP):
+        elif len(parts) == 2 and (asked(CALENDAR_TRANSP) or asked(MAX_ATTENDEES)):
             calendar = next(iter(self.storage.discover("/%s/%s/" % tuple(parts))), None)
-            stored = (calendar.get_meta("C:schedule-calendar-transp")
-                      if isinstance(calendar, BaseCollection) else None)
-            transp = ET.Element(CALENDAR_TRANSP)
-            transp.append(ET.Element(clark("C:transparent" if str(stored or "").lower()
-                                           == "transparent" else "C:opaque")))
-            answers[CALENDAR_TRANSP] = transp
+            if asked(CALENDAR_TRANSP):
+                stored = (calendar.get_meta("C:schedule-calendar-transp")
+                          if isinstance(calendar, BaseCollection) else None)
+                transp = ET.Element(CALENDAR_TRANSP)
+                transp.append(ET.Element(clark("C:transparent" if str(stored or "").lower()
+                                               == "transparent" else "C:opaque")))
+                answers[CALENDAR_TRANSP] = transp
+            if asked(MAX_ATTENDEES) and isinstance(calendar, BaseCollection):
+                # RFC 4791 §5.2.9, on calendar collections (allprop: only where asked)
+                answers[MAX_ATTENDEES] = _text(
+                    MAX_ATTENDEES, str(self.settings.max_attendees_per_instance)) if (
+                    calendar.tag == "VCALENDAR") else None
         elif len(parts) == 3 and asked(SCHEDULE_TAG) and parts[1] not in (INBOX, OUTBOX):
             collection = "%s/%s" % (parts[0], parts[1])
             if collection not in tags_by_collection:

@@ -9,8 +9,9 @@ Writes the server makes for scheduling (an attendee's copy, an inbox message) go
 
 The mixins also carry the per-request facts the application needs around Radicale's own
 PUT: whether the stored object differs from the request (no ETag, RFC 4791 §5.3.4),
-whether the client's If-Schedule-Tag-Match matched (merge), and the Schedule-Tag after
-the write. icalendar, Jinja2 and the engines are imported when a write first involves
+the checks it asks of the client's write (:class:`ClientChecks`: If-Schedule-Tag-Match,
+an attendee naming another ORGANIZER) — made here, under the write lock, so that the
+decision and the write are one step — and the Schedule-Tag after the write. icalendar, Jinja2 and the engines are imported when a write first involves
 scheduling: a server that never sees an invitation does not pay their memory.
 """
 
@@ -23,11 +24,14 @@ import os
 import secrets
 import threading
 import traceback
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, cast
 
 from radicale import item as radicale_item
 
 from radicale_tracks.core.addresses import AddressBook
+from radicale_tracks.core.attendee_limit import most_attendees_per_instance, too_many_attendees
+from radicale_tracks.errors import AttendeeChangeRefused, ScheduleTagMismatch
 from radicale_tracks.outbox.sender import Sender, SenderThread
 from radicale_tracks.outbox.store import OutboxStore
 from radicale_tracks.outbox.transports import transport_from_settings
@@ -49,6 +53,19 @@ Upload = tuple[radicale_item.Item, "radicale_item.Item | None"]
 #: the cheap test before parsing anything: scheduling objects have an ORGANIZER
 _MARKER = "ORGANIZER"
 
+
+@dataclass(frozen=True)
+class ClientChecks:
+    """What the application asks of a client's PUT or DELETE, checked by the storage
+    under the write lock — a check made before it could pass for two writers at once.
+    Present only for requests through the application, which answers the refusals
+    (:class:`~radicale_tracks.errors.WriteRefused`); plain Radicale is not told."""
+
+    #: If-Schedule-Tag-Match (None: not sent): 412 unless it is the current tag; a
+    #: match merges the server's inconsequential changes into the write
+    schedule_tag: str | None = None
+
+
 class SchedulingCollectionMixin:
     """Upload and delete of an owner's calendar object, handed to scheduling."""
 
@@ -62,6 +79,9 @@ class SchedulingCollectionMixin:
 
         def _delete_indexed(self, href: str | None) -> None: ...
 
+        def _get(self, href: str, verify_href: bool = True
+                 ) -> radicale_item.Item | None: ...
+
     def _stored_text(self, href: str) -> str | None:
         path = os.path.join(self._filesystem_path, href)
         try:
@@ -70,13 +90,61 @@ class SchedulingCollectionMixin:
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return None
 
-    def _scheduled_upload(self, owner: str, href: str, item: radicale_item.Item
-                          ) -> Upload | None:
-        """The upload, when scheduling took it; None when it is no scheduling object."""
+    def current_schedule_tag(self, href: str | None) -> str | None:
+        """The Schedule-Tag of one object, None when it is no scheduling object."""
+        from radicale_tracks.scheduling.tags import object_path, schedule_tag
+
+        item = self._get(href, verify_href=False) if href is not None else None
+        if item is None or href is None or _MARKER not in item.serialize():
+            return None
+        with self._storage.database.connect() as connection:
+            return schedule_tag(connection, object_path(self.path, href), item.etag)
+
+    def check_client_write(self, href: str | None) -> "ClientChecks | None":
+        """The application's checks of this request's write (the first under its lock:
+        the client's), made here under the write lock; raises
+        :class:`~radicale_tracks.errors.ScheduleTagMismatch`."""
+        checks = self._storage.take_client_checks()
+        if checks is not None and checks.schedule_tag is not None:
+            current = self.current_schedule_tag(href)
+            if current != checks.schedule_tag:
+                raise ScheduleTagMismatch("If-Schedule-Tag-Match %s, the tag of %s/%s is %s"
+                                          % (checks.schedule_tag, self.path, href, current))
+        return checks
+
+    def _refuse_attendee_change(self, owner: str, old_text: str | None, new_text: str
+                                ) -> None:
+        """Raise :class:`~radicale_tracks.errors.AttendeeChangeRefused` for the owner's
+        write over a stored scheduling object that names another ORGANIZER
+        (``core/attendee_changes.refused_attendee_change``): decided on the version read
+        under the write lock, the one the write replaces."""
+        if (old_text is None or _MARKER not in old_text or _MARKER not in new_text
+                or not self._storage.settings.scheduling):
+            return
+        from icalendar import Calendar
+
+        from radicale_tracks.core.attendee_changes import refused_attendee_change
+
+        try:
+            stored, written = Calendar.from_ical(old_text), Calendar.from_ical(new_text)
+        except Exception:
+            return  # scheduling leaves what does not parse alone
+        reason = refused_attendee_change(stored, written,
+                                         self._storage.book.addresses_of(owner))
+        if reason is not None:
+            raise AttendeeChangeRefused(reason)
+
+    def _scheduled_upload(self, owner: str, href: str, item: radicale_item.Item,
+                          checks: "ClientChecks | None" = None) -> Upload | None:
+        """The upload, when scheduling took it; None when it is no scheduling object.
+        ``checks``: the application's, already passed for the tag."""
         new_text = item.serialize()
         old_text = self._stored_text(href)
         if _MARKER not in new_text and (old_text is None or _MARKER not in old_text):
             return None
+        refuse_too_many_attendees(new_text, self._storage.settings.max_attendees_per_instance)
+        if checks is not None:
+            self._refuse_attendee_change(owner, old_text, new_text)
         stored: list[Upload] = []
 
         def store(calendar: "Calendar | None") -> None:
@@ -87,8 +155,9 @@ class SchedulingCollectionMixin:
                 self._storage.note_rewritten()
 
         old_etag = radicale_item.get_etag(old_text) if old_text is not None else None
-        if not self._storage.run_write(owner, self.path, href, old_text, new_text,
-                                       old_etag, store):
+        if not self._storage.run_write(
+                owner, self.path, href, old_text, new_text, old_etag, store,
+                merge=checks is not None and checks.schedule_tag is not None):
             stored.clear()  # a write that rolled back got its files back: store it now
         if not stored:
             stored.append(self._upload_indexed(href, item))
@@ -232,9 +301,15 @@ class SchedulingStorageMixin:
         self._request.rewritten = False
         return rewritten
 
-    def expect_schedule_tag_match(self, matched: bool) -> None:
-        """The application checked If-Schedule-Tag-Match: merge on the next write."""
-        self._request.merge = matched
+    def expect_client_checks(self, checks: ClientChecks | None) -> None:
+        """The application's checks for this request's client write (None: forget them,
+        every answer does: a pooled thread serves another user next)."""
+        self._request.checks = checks
+
+    def take_client_checks(self) -> ClientChecks | None:
+        checks: ClientChecks | None = getattr(self._request, "checks", None)
+        self._request.checks = None
+        return checks
 
     def note_schedule_tag(self, collection_path: str, href: str, etag: str) -> None:
         from radicale_tracks.scheduling.tags import object_path, schedule_tag
@@ -303,46 +378,12 @@ class SchedulingStorageMixin:
     def schedule_tag_of(self, collection_path: str, href: str) -> str | None:
         """The Schedule-Tag of one object, None when it is no scheduling object."""
         from radicale_tracks.plugin.storage import Collection
-        from radicale_tracks.scheduling.tags import object_path, schedule_tag
 
         collection = next(iter(cast("Storage", self).discover(
             "/%s/" % collection_path.strip("/"))), None)
         if not isinstance(collection, Collection) or collection.tag != "VCALENDAR":
             return None
-        item = collection._get(href, verify_href=False)
-        if item is None or _MARKER not in item.serialize():
-            return None
-        with self.database.connect() as connection:
-            return schedule_tag(connection, object_path(collection.path, href), item.etag)
-
-    def attendee_change_refusal(self, collection_path: str, href: str, body: bytes
-                                ) -> str | None:
-        """Why a PUT of ``body`` over an attendee's copy is refused (a sentence), None to
-        go on: the owner's write of a stored scheduling object that names another
-        ORGANIZER (``core/attendee_changes.refused_attendee_change``)."""
-        from radicale_tracks.plugin.storage import Collection
-
-        owner, _, name = collection_path.strip("/").partition("/")
-        if (not self.settings.scheduling or not name or _MARKER.encode() not in body
-                or owner == self.settings.assistant_principal or is_schedule_box(name)):
-            return None
-        collection = next(iter(cast("Storage", self).discover(
-            "/%s/" % collection_path.strip("/"))), None)
-        if not isinstance(collection, Collection) or collection.tag != "VCALENDAR":
-            return None
-        item = collection._get(href, verify_href=False)
-        old_text = item.serialize() if item is not None else ""
-        if _MARKER not in old_text:
-            return None
-        from icalendar import Calendar
-
-        from radicale_tracks.core.attendee_changes import refused_attendee_change
-
-        try:
-            stored, written = Calendar.from_ical(old_text), Calendar.from_ical(body)
-        except Exception:
-            return None  # Radicale answers what does not parse
-        return refused_attendee_change(stored, written, self.book.addresses_of(owner))
+        return collection.current_schedule_tag(href)
 
     def default_calendar_path(self, user: str) -> str | None:
         return self.scheduling_calendars.existing_default(user)
@@ -365,7 +406,7 @@ class SchedulingStorageMixin:
 
     def run_write(self, owner: str, collection_path: str, href: str, old_text: str | None,
                   new_text: str | None, old_etag: str | None,
-                  store: Callable[["Calendar | None"], None]) -> bool:
+                  store: Callable[["Calendar | None"], None], merge: bool = False) -> bool:
         """Schedule one client write in one transaction; never raise. True when a
         transaction committed (what ``store`` stored in it stays).
 
@@ -373,14 +414,13 @@ class SchedulingStorageMixin:
         scheduling fails with the assistant involved, the assistant's failure is recorded
         and scheduling runs again without it; if it fails anyway, the caller stores the
         object as sent and the failure is logged. A failed attempt's files are put back
-        with its rows (``db/journal.py``): nothing half-delivered stays.
+        with its rows (``db/journal.py``): nothing half-delivered stays. ``merge``: the
+        client's If-Schedule-Tag-Match matched (checked under this lock).
         """
         from icalendar import Calendar
 
         from radicale_tracks.scheduling.engine import ObjectWrite
 
-        merge = bool(getattr(self._request, "merge", False))
-        self._request.merge = False
         try:
             old = Calendar.from_ical(old_text) if old_text is not None else None
             new = Calendar.from_ical(new_text) if new_text is not None else None
@@ -459,6 +499,15 @@ class SchedulingStorageMixin:
                                track_id=meeting.track_id if meeting is not None else None)
         except Exception:
             logger.exception("Could not record the assistant failure")
+
+
+def refuse_too_many_attendees(text: str, limit: int) -> None:
+    """Before scheduling anything: a ValueError (Radicale answers 400) when an instance
+    has more attendees than ``limit``. The application refused such a PUT already (403,
+    ``put_limits.py``); this holds for plain ``radicale`` and every other writer."""
+    found = most_attendees_per_instance(text)
+    if found > limit:
+        raise ValueError(too_many_attendees(found, limit))
 
 
 def _now() -> datetime.datetime:

@@ -11,9 +11,10 @@ Shared by the JSON API (``plugin/application.py``) and ``radicale-tracks slots``
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from radicale_tracks.core.freebusy import Estimate
 from radicale_tracks.core.slot_request import SlotRequest, SlotRequestError
 from radicale_tracks.core.slots import (ASSIGNMENT_ROUND_ROBIN, Busy, Participant, Pool,
                                         Room, SlotQuery, SlotResult, find_slots)
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 class SlotSearch:
     result: SlotResult
     names: dict[str, str]     # room address → name
+    #: address → busy time counted without being worked out (an event that cannot be
+    #: expanded: ``plugin/busy_expansion.py``), for the answer to say so
+    estimates: dict[str, list[Estimate]] = field(default_factory=dict)
 
 
 def search_slots(storage: "Storage", requester: str, request: SlotRequest,
@@ -70,8 +74,10 @@ def search_slots(storage: "Storage", requester: str, request: SlotRequest,
         user for _, _, user in people if user]
     rooms_asked = [r.principal for r in room_records] + [
         r.principal for _, members in pool_members for r in members]
+    estimated: dict[str, list[Estimate]] = {}
     busy = people_busy(storage, humans + rooms_asked, start, end, max_occurrence,
-                       working_hours=set(humans) if request.working_hours else ())
+                       working_hours=set(humans) if request.working_hours else (),
+                       estimates=estimated)
 
     def busy_of(user: str) -> tuple[Busy, ...]:
         return tuple(Busy(s, e, kind.upper() or "BUSY") for s, e, kind in busy[user]
@@ -109,7 +115,13 @@ def search_slots(storage: "Storage", requester: str, request: SlotRequest,
         working_hours=request.working_hours, show_conflicts=request.show_conflicts,
         max_results=request.max_results)
     names = {r.address: r.name for r in directory.rooms}
-    return SlotSearch(find_slots(query), names)
+    addresses = {user: address for address, _, user in people if user}
+    if request.include_organizer:
+        addresses[requester] = min(organizer_addresses)
+    addresses.update({r.principal: r.address for r in room_records})
+    addresses.update({r.principal: r.address for _, members in pool_members for r in members})
+    return SlotSearch(find_slots(query), names, {
+        addresses.get(user, user): found for user, found in estimated.items()})
 
 
 def _last_booked(storage: "Storage", members: list[RoomRecord]) -> str | None:

@@ -33,13 +33,12 @@ from typing import Any, ClassVar, ContextManager, Iterable, Iterator, Mapping
 from radicale import config as radicale_config
 from radicale import item as radicale_item
 from radicale import pathutils
-from radicale.app import report as radicale_report
 from radicale.app.report import FreeBusyPeriod
 from radicale.item import filter as radicale_filter
 from radicale.storage import multifilesystem
 from sqlalchemy.exc import SQLAlchemyError
 
-from radicale_tracks.core.freebusy import BusyPeriod, merge_busy
+from radicale_tracks.core.freebusy import BusyPeriod, Estimate, merge_busy
 from radicale_tracks.db.engine import ensure_schema, shared_engine
 from radicale_tracks.db.journal import JournalFolder
 from radicale_tracks.db.session import Database, Recovery, on_rollback
@@ -48,11 +47,17 @@ from radicale_tracks.index.store import (Candidate, CollectionState, FileState, 
                                          folder_digest)
 from radicale_tracks.plugin.scheduling_writes import (SchedulingCollectionMixin,
                                                       SchedulingStorageMixin)
+from radicale_tracks.plugin.busy_expansion import LIMIT_HIT, Unexpandable, object_busy
 from radicale_tracks.plugin.client_puts import client_item, client_items
+from radicale_tracks.plugin.size_limits import check_object_size, put_size_limit
 from radicale_tracks.errors import TracksError
 from radicale_tracks.settings import Settings
 
 logger = logging.getLogger("radicale.tracks.storage")
+
+
+#: a calendar's merged busy time, and what of it is estimated
+CachedBusy = tuple[list[BusyPeriod], list[Estimate]]
 
 
 def file_state(path: str) -> FileState:
@@ -68,17 +73,17 @@ class BusyTimeCache:
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
-        self._entries: dict[tuple, list[BusyPeriod]] = {}
+        self._entries: dict[tuple, CachedBusy] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> list[BusyPeriod] | None:
+    def get(self, key: tuple) -> CachedBusy | None:
         with self._lock:
             found = self._entries.pop(key, None)
             if found is not None:
                 self._entries[key] = found    # most recently used last
             return found
 
-    def put(self, key: tuple, periods: list[BusyPeriod]) -> None:
+    def put(self, key: tuple, periods: CachedBusy) -> None:
         with self._lock:
             self._entries.pop(key, None)
             self._entries[key] = periods
@@ -88,6 +93,14 @@ class BusyTimeCache:
 
 def _utc(timestamp: int) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+
+
+def _note(estimate: Estimate) -> None:
+    """The admin learns which object it was (the answer only says that one was)."""
+    logger.warning("Busy time of %s/%s%s estimated (%s .. %s): %s", estimate.calendar,
+                   estimate.href, " (UID %s)" % estimate.uid if estimate.uid else "",
+                   _utc(estimate.start).isoformat(), _utc(estimate.end).isoformat(),
+                   estimate.reason)
 
 
 def is_item_file_name(name: str) -> bool:
@@ -121,19 +134,23 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
     def upload(self, href: str, item: radicale_item.Item
                ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
         item = client_item(self._storage, self.path, item)
+        checks = self.check_client_write(href)  # under the write lock, with the write
         try:
             self.sync_index_if_folder_changed()
         except SQLAlchemyError:
             logger.exception("Index unavailable before storing %r in %r", href, self.path)
         owner = self._storage.scheduling_owner(self)
         if owner is not None:
-            scheduled = self._scheduled_upload(owner, href, item)
+            scheduled = self._scheduled_upload(owner, href, item, checks)
             if scheduled is not None:
                 return scheduled
         return self._upload_indexed(href, item)
 
     def _upload_indexed(self, href: str, item: radicale_item.Item
                         ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
+        # nothing is stored that a PUT could not store (mail, copies, inbox messages);
+        # a client's own object passed the same measure in Radicale's PUT
+        check_object_size(item, self._storage.put_size_limit)
         with self._storage.changing(self._item_path(href)):
             uploaded, replaced = super().upload(href, item)
         self._index_uploaded(href, item)
@@ -145,6 +162,7 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
                                             self._is_collision_free)
 
     def delete(self, href: str | None = None) -> None:
+        self.check_client_write(href)
         owner = self._storage.scheduling_owner(self) if href is not None else None
         if owner is not None and href is not None and self._scheduled_delete(owner, href):
             return
@@ -275,14 +293,17 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
             time_range=(candidate.range_start, candidate.range_end))
 
     def free_busy(self, start: datetime.datetime, end: datetime.datetime,
-                  max_occurrence: int, exclude: frozenset[str] = frozenset()
-                  ) -> list[FreeBusyPeriod]:
+                  max_occurrence: int, exclude: frozenset[str] = frozenset(),
+                  estimates: list[Estimate] | None = None) -> list[FreeBusyPeriod]:
         """The periods Radicale's free-busy-query would find, mostly without parsing.
 
         Same rules as ``radicale.app.report.freebusy_periods``: only VEVENT objects,
         occurrences clipped to the window, and a ValueError when one object has
-        ``max_occurrence`` occurrences in it (Radicale answers 400 then). ``exclude``:
-        hrefs left out (a meeting checked against a room's other bookings).
+        ``max_occurrence`` occurrences in it (Radicale answers 400 then) or more than
+        ``freebusy_max_expansion`` to walk — unless ``estimates`` is given: then such
+        an object counts as busy over the part of the window it spans, and is listed
+        there. ``exclude``: hrefs left out (a meeting checked against a room's other
+        bookings).
         """
         scanned = self.refresh_index()
         start_ts, end_ts = int(start.timestamp()), int(end.timestamp())
@@ -293,41 +314,77 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
             files = self.sync_index()
             busy = self._storage.index.busy_time(self.path, start_ts, end_ts)
         limit = self._storage._max_resource_size
-        per_object: dict[str, int] = {}
-        periods: list[FreeBusyPeriod] = []
+        per_object: dict[str, list[BusyPeriod]] = {}
         for href, occurrence_start, occurrence_end, fbtype in busy.periods:
             if href in exclude:
                 continue
             state = files.get(href)
             if state is None or state.size > limit:
                 continue
-            per_object[href] = per_object.get(href, 0) + 1
-            if max_occurrence > 0 and per_object[href] >= max_occurrence:
-                raise ValueError("FREEBUSY occurrences limit of %d hit" % max_occurrence)
-            clipped_start = max(occurrence_start, start_ts)
-            clipped_end = min(occurrence_end, end_ts)
-            if clipped_end > clipped_start:
-                periods.append((_utc(clipped_start), _utc(clipped_end), fbtype))
+            per_object.setdefault(href, []).append((
+                max(occurrence_start, start_ts), min(occurrence_end, end_ts), fbtype))
+        periods: list[FreeBusyPeriod] = []
+        for href, found in per_object.items():
+            for begin, finish, fbtype in self._counted(
+                    href, found, max_occurrence, estimates):
+                if finish > begin:
+                    periods.append((_utc(begin), _utc(finish), fbtype))
         periods.extend(self.expanded_busy(
             [href for href in busy.fallback_hrefs if href not in exclude], files,
-            start, end, max_occurrence))
+            start, end, max_occurrence, estimates))
         return periods
+
+    def _counted(self, href: str, periods: list[BusyPeriod], max_occurrence: int,
+                 estimates: list[Estimate] | None) -> list[BusyPeriod]:
+        """One object's occurrences from the index; ``max_occurrence`` or more: Radicale's
+        ValueError, or with ``estimates`` busy from its first to its last one."""
+        if max_occurrence <= 0 or len(periods) < max_occurrence:
+            return periods
+        if estimates is None:
+            raise ValueError(LIMIT_HIT % max_occurrence)
+        fbtypes = {fbtype for _, _, fbtype in periods if fbtype != "FREE"}
+        if not fbtypes:
+            return []
+        estimate = Estimate(
+            calendar=self.path, href=href, uid="", start=min(p[0] for p in periods),
+            end=max(p[1] for p in periods),
+            fbtype="BUSY" if "BUSY" in fbtypes else min(fbtypes),
+            reason="it has %d or more occurrences in the window ([reporting] "
+                   "max_freebusy_occurrence)" % max_occurrence)
+        _note(estimate)
+        estimates.append(estimate)
+        return [estimate.period]
 
     def expanded_busy(self, hrefs: list[str], files: Mapping[str, FileState],
                       start: datetime.datetime, end: datetime.datetime,
-                      max_occurrence: int) -> list[FreeBusyPeriod]:
+                      max_occurrence: int, estimates: list[Estimate] | None = None
+                      ) -> list[FreeBusyPeriod]:
         """Radicale's own free-busy periods of objects the index did not expand over the
-        window; files gone or above ``max_resource_size`` are skipped, as Radicale does."""
+        window; files gone or above ``max_resource_size`` are skipped, as Radicale does.
+        An object that cannot be expanded within the limits (``busy_expansion.py``)
+        raises ValueError, or with ``estimates`` counts as busy where it spans."""
         limit = self._storage._max_resource_size
+        max_walk = self._storage.settings.freebusy_max_expansion
         periods: list[FreeBusyPeriod] = []
         for href in hrefs:
             state = files.get(href)
             if state is None or state.size > limit:
                 continue
             item = self._get(href, verify_href=False)
-            if item is not None:
-                periods.extend(radicale_report.freebusy_periods(item, start, end,
-                                                                max_occurrence))
+            if item is None:
+                continue
+            try:
+                periods.extend(object_busy(item, start, end, max_occurrence, max_walk,
+                                           self.path))
+            except Unexpandable as e:
+                if estimates is None:
+                    raise
+                if e.estimate is not None:
+                    _note(e.estimate)
+                    estimates.append(e.estimate)
+                    if e.estimate.end > e.estimate.start:
+                        periods.append((_utc(e.estimate.start), _utc(e.estimate.end),
+                                        e.estimate.fbtype))
         return periods
 
     # -- drift ----------------------------------------------------------------
@@ -454,6 +511,7 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
     def __init__(self, configuration: radicale_config.Configuration) -> None:
         self.settings = Settings.from_configuration(configuration)
         super().__init__(configuration)
+        self.put_size_limit = put_size_limit(configuration)
         self.engine = shared_engine(self.settings.database_url)
         ensure_schema(self.engine)
         self.database = Database(self.engine, JournalFolder(
@@ -510,9 +568,14 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
         return extract_entry(item, self.expansion())
 
     def calendars_busy(self, calendars: list[Collection], start: int, end: int,
-                       max_occurrence: int) -> dict[str, list[BusyPeriod]]:
+                       max_occurrence: int,
+                       estimates: dict[str, list[Estimate]] | None = None
+                       ) -> dict[str, list[BusyPeriod]]:
         """Per calendar path, the busy time :meth:`Collection.free_busy` finds in
         [start, end), in POSIX seconds, merged per FBTYPE — for many calendars at once.
+        An object that cannot be expanded within the limits never fails the answer: it
+        counts as busy over the part of the window it spans, listed per calendar path
+        in ``estimates`` (one bad event in one calendar must not fail everyone's search).
 
         People's busy time (the outbox, the slot finder) spans all their calendars, and
         one query per calendar made SQL round trips most of a team search: this reads
@@ -529,16 +592,19 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
         if rescanned:   # a scan may have repaired the index: its fingerprint moved
             states.update(self.index.collection_states(rescanned))
         answer: dict[str, list[BusyPeriod]] = {}
+        noted: dict[str, list[Estimate]] = {}
         keys: dict[str, tuple] = {}
         for collection in calendars:
             state = states.get(collection.path)
             key = (collection.path, state.files_digest if state else None, start, end,
-                   max_occurrence)
+                   max_occurrence, self.settings.freebusy_max_expansion)
             cached = self.busy_cache.get(key) if state else None
             if cached is not None:
-                answer[collection.path] = cached
+                answer[collection.path], noted[collection.path] = cached
             else:
                 keys[collection.path] = key
+        if estimates is not None:
+            estimates.update({path: found for path, found in noted.items() if found})
         if not keys:
             return answer
         found = self.index.busy_time_of(list(keys), start, end, self._max_resource_size)
@@ -547,26 +613,26 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
             if collection.path not in keys:
                 continue
             busy = found.get(collection.path)
-            periods: list[BusyPeriod] = []
-            per_object: dict[int, int] = {}
+            per_object: dict[int, list[BusyPeriod]] = {}
             for item_id, occurrence_start, occurrence_end, fbtype in (
                     busy.periods if busy else ()):
-                if max_occurrence > 0:
-                    count = per_object[item_id] = per_object.get(item_id, 0) + 1
-                    if count >= max_occurrence:
-                        raise ValueError("FREEBUSY occurrences limit of %d hit in %s"
-                                         % (max_occurrence, collection.path))
-                periods.append((max(occurrence_start, start), min(occurrence_end, end),
-                                fbtype))
+                per_object.setdefault(item_id, []).append((
+                    max(occurrence_start, start), min(occurrence_end, end), fbtype))
+            found_here: list[Estimate] = []
+            periods = [period for item_id, occurring in per_object.items()
+                       for period in collection._counted(
+                           "#%d" % item_id, occurring, max_occurrence, found_here)]
             fallback = busy.fallback_hrefs if busy else []
             periods.extend((int(b.timestamp()), int(f.timestamp()), fbtype)
                            for b, f, fbtype in collection.expanded_busy(
                                fallback, collection.stat_files(fallback), *window,
-                               max_occurrence))
+                               max_occurrence, found_here))
             merged = merge_busy(periods)
             answer[collection.path] = merged
+            if found_here and estimates is not None:
+                estimates[collection.path] = found_here
             if not fallback:   # a fallback object's file may change without the index
-                self.busy_cache.put(keys[collection.path], merged)
+                self.busy_cache.put(keys[collection.path], (merged, found_here))
         return answer
 
     def create_collection(self, href: str,

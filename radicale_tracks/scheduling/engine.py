@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol, cast
 
 from icalendar import Calendar
 from sqlalchemy import Connection
@@ -309,6 +309,7 @@ class Scheduler:
         mails: list[OutgoingMail] = []
         latest = new if new is not None else write.old
         assert latest is not None
+        shared: dict[object, object] = {}  # what the mails of this write have in common
         for message, recipient, existing in plan:
             if recipient.kind == "local" and recipient.user in room_answers:
                 result = self._deliver_to_room(connection, recipient.user, message,
@@ -321,7 +322,7 @@ class Scheduler:
                                                    existing)
                 outcome.deliveries.append("%s: %s" % (recipient.user, result))
             elif message.recipient not in mailed_by_assistant:
-                mails.append(self._mail(message, latest, write.old))
+                mails.append(self._mail(message, latest, write.old, shared))
         self._enqueue(connection, mails, now)
         outcome.mails = len(mails)
 
@@ -339,12 +340,16 @@ class Scheduler:
         return found
 
     def _deliver_to_attendee(self, connection: Connection, user: str, message: ItipMessage,
-                             existing: StoredObject | None) -> str:
+                             existing: StoredObject | None, authoritative: bool = True
+                             ) -> str:
         """A REQUEST or CANCEL into ``user``'s inbox and calendar (``existing``: their
-        copy, already checked to be the sender's meeting)."""
+        copy, already checked to be the sender's meeting). ``authoritative``: made here
+        from a local organizer's write, under the write lock and in the order of the
+        writes, so applied whatever its DTSTAMP (``core/receipt``); mail from elsewhere
+        passes False and keeps RFC 5546 ordering."""
         stored = parse_calendar(existing.text) if existing else None
         try:
-            receipt = apply_message(message.calendar(), stored)
+            receipt = apply_message(message.calendar(), stored, authoritative=authoritative)
         except ItipError as e:
             logger.warning("Not delivered to %s: %s", user, e)
             return "refused: %s" % e
@@ -384,7 +389,7 @@ class Scheduler:
             if room is None:
                 continue
             stored = parse_calendar(delivery.existing.text) if delivery.existing else None
-            answer = self.rooms.answer(room, delivery.message, stored)
+            answer = self.rooms.answer(room, delivery.message, stored, authoritative=True)
             if answer is None:
                 continue
             answers[user] = answer
@@ -546,14 +551,15 @@ class Scheduler:
                 if self.rooms is not None else None)
         if room is not None:
             assert self.rooms is not None
-            answer = self.rooms.answer(room, message, stored)
+            answer = self.rooms.answer(room, message, stored, authoritative=False)
             if answer is not None:
                 mails: list[OutgoingMail] = []
                 result = self._deliver_to_room(connection, user, message, existing, answer,
                                                None, mails)
                 self._enqueue(connection, mails, self.clock())
                 return result
-        return self._deliver_to_attendee(connection, user, message, existing)
+        return self._deliver_to_attendee(connection, user, message, existing,
+                                         authoritative=False)
 
     def receive_reply(self, connection: Connection, organizer_user: str,
                       message: ItipMessage, assistant: "Assistant | None") -> str:
@@ -566,21 +572,49 @@ class Scheduler:
 
     # -- mail -----------------------------------------------------------------------
 
-    def _mail(self, message: ItipMessage, calendar: Calendar, old: Calendar | None
-              ) -> "OutgoingMail":
-        """An RFC 6047 message for someone outside this server."""
+    def _mail(self, message: ItipMessage, calendar: Calendar, old: Calendar | None,
+              shared: dict[object, object] | None = None) -> "OutgoingMail":
+        """An RFC 6047 message for someone outside this server.
+
+        ``shared`` keeps what mails about the same change have in common (the message
+        parsed, the meeting's facts, what changed, the names): one organizer's write
+        mails each attendee the same object, and working it out again per recipient
+        made a write for N attendees cost N² readings of them.
+        """
+        from radicale_tracks.mail.compose import compose_mail, message_id_for
+
+        shared = {} if shared is None else shared
+        names = cast("dict[str, str] | None", shared.get(id(calendar)))
+        if names is None:
+            names = shared[id(calendar)] = _names(calendar)
+        sender_name = names.get(normalize_address(message.sender))
+        key = (message.method, message.ics, message.sender, message.changes,
+               message.instances)
+        if key not in shared:
+            shared[key] = self._mail_context(message, calendar, old, sender_name)
+        kind, context = cast("tuple[str, dict[str, object]]", shared[key])
+        recipient_name = names.get(normalize_address(message.recipient))
+        context = dict(context, recipient_name=recipient_name or message.recipient)
+        return compose_mail(
+            self.templates(), kind, context, sender=message.sender,
+            sender_name=sender_name or "", recipient=message.recipient,
+            recipient_name=recipient_name, message_id=message_id_for(
+                self.tokens(), self.book.domain),
+            now=self.clock(), itip=message.ics, method=message.method.value,
+            envelope_from=self.config.from_email, uid=message.uid)
+
+    def _mail_context(self, message: ItipMessage, calendar: Calendar, old: Calendar | None,
+                      sender_name: str | None) -> tuple[str, dict[str, object]]:
+        """The template and its context for ``message``, but for whom it goes to."""
         from radicale_tracks.core.broker import focused_changes
         from radicale_tracks.core.summaries import (describe_instance, describe_update,
                                                     meeting_facts)
-        from radicale_tracks.mail.compose import compose_mail, message_id_for
 
         sent = message.calendar()
         facts = dict(meeting_facts(sent if message.method is not Method.REPLY else calendar),
                      join_url="")
-        sender_name, recipient_name = _names(calendar, message.sender, message.recipient)
         context: dict[str, object] = {
             "meeting": facts, "organizer_name": sender_name or message.sender,
-            "recipient_name": recipient_name or message.recipient,
             "domain": self.book.domain,
             "signature": "the calendar server of %s" % self.book.domain,
             "instance": ", ".join(describe_instance(key, sent) for key in message.instances
@@ -606,13 +640,7 @@ class Scheduler:
             kind = "reply"
             answers = set(partstats_of(sent, normalize_address(message.sender)).values())
             context["answer"] = _answer(answers)
-        return compose_mail(
-            self.templates(), kind, context, sender=message.sender,
-            sender_name=sender_name or "", recipient=message.recipient,
-            recipient_name=recipient_name, message_id=message_id_for(
-                self.tokens(), self.book.domain),
-            now=self.clock(), itip=message.ics, method=message.method.value,
-            envelope_from=self.config.from_email, uid=message.uid)
+        return kind, context
 
     @staticmethod
     def _enqueue(connection: Connection, mails: list["OutgoingMail"],
@@ -664,16 +692,15 @@ def _text(calendar: Calendar) -> str:
     return str(calendar.to_ical().decode("utf-8"))
 
 
-def _names(calendar: Calendar, *addresses: str) -> tuple[str | None, ...]:
-    """The CN of each address as the object writes it (ORGANIZER or ATTENDEE)."""
-    wanted = [normalize_address(a) for a in addresses]
+def _names(calendar: Calendar) -> dict[str, str]:
+    """Address → CN, as the object writes it (ORGANIZER or ATTENDEE; the first wins)."""
     names: dict[str, str] = {}
     for component in main_components(calendar).values():
         for prop in [*as_list(component.get("ORGANIZER")), *as_list(component.get("ATTENDEE"))]:
             cn = getattr(prop, "params", {}).get("CN")
             if cn:
                 names.setdefault(normalize_address(str(prop)), str(cn))
-    return tuple(names.get(address) for address in wanted)
+    return names
 
 
 def _answer(partstats: set[str]) -> str:

@@ -72,14 +72,15 @@ class RoomBooking:
         """The rooms now (read per write: ``rooms add`` needs no restart)."""
         return RoomDirectory.load(connection, self.configured)
 
-    def answer(self, room: Room, message: ItipMessage, stored: Calendar | None
-               ) -> RoomAnswer | None:
+    def answer(self, room: Room, message: ItipMessage, stored: Calendar | None, *,
+               authoritative: bool) -> RoomAnswer | None:
         """The answer of ``room`` if ``message`` is a REQUEST it takes; None otherwise
-        (CANCEL, stale or unreadable messages: ordinary delivery)."""
+        (CANCEL, stale or unreadable messages: ordinary delivery). ``authoritative``: a
+        local organizer's write, ordered by the writes (``core/receipt``); False for mail."""
         if message.method is not Method.REQUEST:
             return None
         try:
-            receipt = apply_message(message.calendar(), stored)
+            receipt = apply_message(message.calendar(), stored, authoritative=authoritative)
         except ItipError:
             return None
         if receipt.calendar is None or receipt.outcome is Outcome.STALE:

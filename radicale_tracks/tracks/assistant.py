@@ -184,13 +184,18 @@ def _apply_all(messages: list[ItipMessage], existing: Calendar | None) -> Receip
     (the series with its new RDATEs): applying only the first would lose the rest.
     The outcome is the first applied message's unless a later one updated the copy; a
     stale or ignored message leaves the copy to the next one.
+
+    The messages are the broker's, made here from the organizer's write (a CalDAV PUT
+    under the write lock, or a mail already judged newer by ``tracks/mailed``): they
+    are applied as authoritative (``core/receipt``), so two writes within one second
+    both reach the track copy.
     """
-    receipt = apply_message(messages[0].calendar(), existing)
+    receipt = apply_message(messages[0].calendar(), existing, authoritative=True)
     for later in messages[1:]:
         if receipt.calendar is None:
-            receipt = apply_message(later.calendar(), existing)
+            receipt = apply_message(later.calendar(), existing, authoritative=True)
             continue
-        following = apply_message(later.calendar(), receipt.calendar)
+        following = apply_message(later.calendar(), receipt.calendar, authoritative=True)
         if following.calendar is None:
             continue
         outcome = (following.outcome if following.outcome in (Outcome.UPDATED,

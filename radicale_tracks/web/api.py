@@ -133,7 +133,7 @@ def slots(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
 
 
 def slot_json(found: SlotList) -> dict[str, Any]:
-    return dict(report_json(found.result, found.zone, found.names),
+    return dict(report_json(found.result, found.zone, found.names, found.estimates),
                 window={"start": found.start.isoformat(), "end": found.end.isoformat()})
 
 

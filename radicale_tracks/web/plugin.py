@@ -34,6 +34,8 @@ from urllib.parse import parse_qs, urlsplit
 from radicale import httputils, types, web
 from radicale.web.internal import Web as RadicaleWeb
 
+from radicale_tracks.plugin.size_limits import MAX_API_BODY, declared_length, too_large_json
+
 if TYPE_CHECKING:
     from radicale import rights as radicale_rights
 
@@ -42,8 +44,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("radicale.tracks.web")
 
-#: largest form or JSON body taken
-MAX_BODY = 64 * 1024
 _RADICALE_UI = ("/.web/index.html", "/.web/css/", "/.web/js/")
 SECRET_FILE = ".tracks-web-secret"
 
@@ -73,10 +73,12 @@ class Request:
         return "%s/.web/%s" % (self.base_prefix, path.lstrip("/"))
 
     def body(self) -> bytes:
+        """The form or JSON body, refused from its Content-Length before it is read
+        when above ``MAX_API_BODY`` (``max_content_length`` was checked before)."""
         if self._body is None:
-            length = int(self.environ.get("CONTENT_LENGTH") or 0)
-            if length > MAX_BODY:
-                raise BodyTooLarge()
+            length = declared_length(self.environ)  # type: ignore[arg-type]  # WSGI dict
+            if length > MAX_API_BODY:
+                raise BodyTooLarge(length)
             self._body = self.environ["wsgi.input"].read(length) if length else b""
         return self._body
 
@@ -102,7 +104,9 @@ class Request:
 
 
 class BodyTooLarge(Exception):
-    pass
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
 
 
 class Web(web.BaseWeb):
@@ -157,9 +161,12 @@ class Web(web.BaseWeb):
             if is_api:
                 return api.handle(request)
             return pages.handle(request)
-        except BodyTooLarge:
-            return _plain(client.REQUEST_ENTITY_TOO_LARGE,
-                          "request larger than %d bytes\n" % MAX_BODY)
+        except BodyTooLarge as e:
+            if is_api:
+                return api.json_response(client.REQUEST_ENTITY_TOO_LARGE,
+                                         too_large_json(e.length, MAX_API_BODY))
+            return _plain(client.REQUEST_ENTITY_TOO_LARGE, "The form is %d bytes; the "
+                          "limit is %d bytes.\n" % (e.length, MAX_API_BODY))
 
     # -- form tokens --------------------------------------------------------------------
 

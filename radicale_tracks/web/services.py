@@ -25,6 +25,7 @@ from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.customer_booking import (Booking, BookingError, EventParties,
                                                    MeetingDetails, Person,
                                                    booking_calendar, customer_confirmation)
+from radicale_tracks.core.freebusy import Estimate
 from radicale_tracks.core.itip import attendees_of, master_of, partstat_of
 from radicale_tracks.core.slot_request import SlotRequest, SlotRequestError, slot_request
 from radicale_tracks.core.slots import SlotQueryError, SlotResult
@@ -83,6 +84,8 @@ class SlotList:
     names: dict[str, str]
     start: datetime.datetime
     end: datetime.datetime
+    #: address → busy time counted without being worked out (``SlotSearch.estimates``)
+    estimates: dict[str, list[Estimate]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,8 @@ class Services:
         max_occurrence = int(self.storage.configuration.get("reporting",
                                                             "max_freebusy_occurrence"))
         found = search_slots(self.storage, agent, request, now, max_occurrence)
-        return SlotList(found.result, zone, found.names, request.start, request.end)
+        return SlotList(found.result, zone, found.names, request.start, request.end,
+                        found.estimates)
 
     def _slot_request(self, agent: str, details: MeetingDetails, zone: str,
                       extra: dict[str, Any], now: datetime.datetime) -> SlotRequest:

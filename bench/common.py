@@ -1,0 +1,51 @@
+"""What the bench scripts share: the tests' harness on ``sys.path``, time stamps, the
+free-busy request of an outbox POST, and a process's memory from ``/proc``.
+
+The servers themselves are the tests' (``tests/helpers.RadicaleServer``), so a bench
+measures exactly what the end-to-end tests run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+
+
+def stamp(value: datetime.datetime) -> str:
+    return value.strftime("%Y%m%dT%H%M%SZ")
+
+
+def outbox_request(start: str, end: str, organizer: str, attendees: list[str],
+                   uid: str = "bench-fb") -> bytes:
+    """A VFREEBUSY REQUEST for ``POST /<organizer>/schedule-outbox/`` (RFC 6638 §5)."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//bench//EN", "METHOD:REQUEST",
+             "BEGIN:VFREEBUSY", "UID:" + uid, "DTSTAMP:20260101T000000Z",
+             "DTSTART:" + start, "DTEND:" + end, "ORGANIZER:mailto:" + organizer]
+    lines += ["ATTENDEE:mailto:" + attendee for attendee in attendees]
+    return ("\r\n".join(lines + ["END:VFREEBUSY", "END:VCALENDAR"]) + "\r\n").encode()
+
+
+def _status_kib(pid: int, key: str) -> int:
+    try:
+        text = Path("/proc/%d/status" % pid).read_text()
+    except OSError:   # gone (or a zombie without memory lines)
+        return 0
+    for line in text.splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def peak_kib(pid: int) -> int:
+    """Peak resident memory of a running process (``VmHWM``), 0 once it is gone."""
+    return _status_kib(pid, "VmHWM")
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a running process now (``VmRSS``), 0 once it is gone."""
+    return _status_kib(pid, "VmRSS")

@@ -1,0 +1,81 @@
+"""A real Radicale with the plugin, called in process through WSGI with options of a test.
+
+For tests where a server process adds nothing (see ``test_request_state.InProcess``): the
+storage, its database and its settings are at hand, and a test can count what a request
+makes the server do.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from radicale import config as radicale_config
+from sqlalchemy import func, select
+
+from helpers import PLUGIN, USERS, write_config
+from radicale_tracks.outbox.schema import outbox
+from radicale_tracks.plugin.application import Application
+
+
+def call_wsgi(app: Any, method: str, path: str, user: str, body: str | bytes = "",
+              content_type: str = "text/calendar; charset=utf-8",
+              **headers: str) -> tuple[int, dict[str, str], str]:
+    """One request to a WSGI ``app`` as ``user`` (Basic), the way a WSGI server calls it:
+    (status, headers, body as text). ``headers`` are HTTP headers, ``If-Match=…``."""
+    raw = body.encode() if isinstance(body, str) else body
+    token = base64.b64encode(("%s:%s" % (user, USERS[user])).encode()).decode()
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
+        "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "5232",
+        "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(raw),
+        "wsgi.errors": io.StringIO(), "CONTENT_LENGTH": str(len(raw)),
+        "CONTENT_TYPE": content_type, "HTTP_AUTHORIZATION": "Basic " + token}
+    environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
+    answer: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]]) -> None:
+        answer["status"] = int(status.split()[0])
+        answer["headers"] = dict(response_headers)
+
+    text = b"".join(app(environ, start_response)).decode("utf-8", "replace")
+    return answer["status"], answer["headers"], text
+
+
+class InProcessServer:
+    """``Application`` on a fresh folder; ``outbox_sender`` off, so mail stays queued."""
+
+    def __init__(self, tmp_path: Path, database_url: str, web: bool = False,
+                 **options: str) -> None:
+        self.config = write_config(
+            tmp_path / "radicale.conf", tmp_path / "collections", PLUGIN, 5232,
+            {"database_url": database_url, "domain": "example.org", "outbox_sender": "False",
+             **options}, rights_type="radicale_tracks.rights",
+            web_type="radicale_tracks.web" if web else "")
+        self.app: Any = Application(radicale_config.load([(str(self.config), False)]))
+
+    @property
+    def storage(self) -> Any:
+        return self.app._storage
+
+    def __call__(self, method: str, path: str, user: str, body: str | bytes = "",
+                 content_type: str = "text/calendar; charset=utf-8",
+                 **headers: str) -> tuple[int, dict[str, str], str]:
+        return call_wsgi(self.app, method, path, user, body, content_type, **headers)
+
+    def post_json(self, path: str, user: str, data: Any) -> tuple[int, Any]:
+        status, _, text = self("POST", path, user, json.dumps(data),
+                               content_type="application/json")
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
+
+    def mails(self) -> int:
+        """Rows in the outbox (nothing is sent: ``outbox_sender`` is off)."""
+        with self.storage.database.connect() as connection:
+            return int(connection.execute(select(func.count()).select_from(outbox)).scalar())
