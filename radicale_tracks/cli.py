@@ -135,6 +135,9 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser(
         "verify", help="compare index and files; exit 1 on any difference")
+    verify.add_argument("--repair", action="store_true",
+                        help="finish writes a killed process left, and re-index what "
+                             "differs (exit 0 when all is repaired)")
     verify.set_defaults(handler=_verify)
 
     from radicale_tracks.inbound.commands import add_commands as add_inbound_commands
@@ -222,9 +225,21 @@ def _reindex(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from radicale_tracks.plugin.maintenance import verify
+    from radicale_tracks.plugin.maintenance import repair, verify
 
-    differences = verify(_storage(args.config))
+    storage = _storage(args.config)
+    recovery = storage.last_recovery
+    if recovery.committed or recovery.rolled_back:
+        print("finished %d interrupted writes: %d had committed (kept), %d had not "
+              "(files put back)" % (len(recovery.committed) + len(recovery.rolled_back),
+                                    len(recovery.committed), len(recovery.rolled_back)))
+    if args.repair:
+        report = repair(storage)
+        if report.committed or report.rolled_back:
+            print("finished %d interrupted writes" % (report.committed + report.rolled_back))
+        for difference in report.repaired:
+            print("repaired: %s" % difference)
+    differences = verify(storage)
     for difference in differences:
         print(difference)
     if differences:

@@ -62,6 +62,8 @@ class RadicaleServer:
     rights_type: str = "owner_only"
     #: "radicale_tracks.web" for the pages and their API under /.web
     web_type: str = ""
+    #: environment variables added for the process (the test-only crash points)
+    env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -86,7 +88,7 @@ class RadicaleServer:
         else:
             command = [sys.executable, "-m", "radicale", "--config", str(self.config)]
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                        cwd=self.workdir)
+                                        cwd=self.workdir, env={**os.environ, **self.env})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

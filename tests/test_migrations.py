@@ -77,3 +77,30 @@ def test_members_stored_broken_by_earlier_versions_are_repaired(database_url: st
     assert len(told) == 2 and any("frank miller" in line for line in told), told
     assert all("earlier version" in line for line in told)
     engine.dispose()
+
+
+def test_leased_rows_of_an_earlier_version_keep_their_lease(database_url: str) -> None:
+    """0008: the journal's table, and ``lease_holder`` on the outbox — NULL for a lease
+    taken by an earlier version, which nobody takes over before it expires."""
+    from radicale_tracks.db.engine import upgrade
+    from radicale_tracks.outbox import holders
+    from radicale_tracks.outbox.store import OutboxStore
+
+    engine = create_database_engine(database_url)
+    upgrade(engine, "0007")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO tracks_outbox (id, created_at, message_id, envelope_from, recipient,"
+            " kind, subject, message, status, attempts, next_attempt_at, lease_until)"
+            " VALUES (1, 0, 'm1@x', 'a@x', 'b@x', 'invitation', 's', 'm', 'pending', 0, 0,"
+            " 1000)"))
+    upgrade(engine)
+    store = OutboxStore(engine)
+    [row] = store.rows()
+    assert (row.lease_until, row.lease_holder) == (1000, None)
+    assert store.claim_due(999, 300, 10, str(holders.current()), holders.is_gone) == []
+    assert [r.id for r in store.claim_due(1001, 300, 10, str(holders.current()))] == [1]
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM tracks_write_journal")
+                                  ).scalar() == 0
+    engine.dispose()

@@ -442,6 +442,45 @@ def test_a_live_lease_is_respected_and_an_expired_one_taken_over(
     assert row_of(store, row_id).sent_at == T0 + 301
 
 
+def test_a_lease_of_a_process_gone_from_this_machine_is_taken_over_at_once(
+        engine: Engine, store: OutboxStore) -> None:
+    """The lease names its holder: on this machine a holder whose pid is gone, or whose
+    pid now belongs to a process started later (reused), no longer holds it; a holder
+    still running, or on another machine (its processes cannot be seen), does."""
+    from radicale_tracks.outbox import holders
+
+    me = holders.current()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        started = holders.process_start(alive.pid)
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait(30)
+        cases = {
+            "gone": (holders.LeaseHolder(me.machine, dead.pid, "x"), True),
+            "pid reused": (holders.LeaseHolder(me.machine, alive.pid, "other:1"),
+                           started is not None),
+            "running": (holders.LeaseHolder(me.machine, alive.pid, started or "r1"), False),
+            "elsewhere": (holders.LeaseHolder("other-host/1", dead.pid, "x"), False),
+            "older version": (None, False),
+        }
+        ids = queue_mails(engine, *(mail(n) for n in range(1, len(cases) + 1)))
+        for row_id, (holder, _taken) in zip(ids, cases.values()):
+            [claimed] = store.claim_due(T0, 300, 1, str(holder) if holder else None)
+            assert claimed.id == row_id
+        taken = {row.id for row in store.claim_due(T0 + 1, 300, 10, str(me),
+                                                   holders.is_gone)}
+        assert {name for (name, (_h, expected)), row_id in zip(cases.items(), ids)
+                if row_id in taken} == {name for name, (_h, expected) in cases.items()
+                                        if expected}
+        assert all(store.get(row_id).lease_holder == str(me) for row_id in taken)
+        # the rest waits for its lease to expire, then anyone takes it
+        assert len(store.claim_due(T0 + 301, 300, 10, str(me), holders.is_gone)) == (
+            len(cases) - len(taken))
+    finally:
+        alive.kill()
+        alive.wait(30)
+
+
 def test_concurrent_senders_claim_disjoint_rows(engine: Engine, database_url: str) -> None:
     ids = queue_mails(engine, *(mail(n, "user%d@example.org" % n) for n in range(40)))
     workers = 4

@@ -1,4 +1,5 @@
-"""Vectors: what a transaction made on disk goes when the transaction rolls back."""
+"""Vectors: what a transaction made on disk goes when the transaction rolls back, and the
+write journal finishes a write a killed process left."""
 
 from __future__ import annotations
 
@@ -36,3 +37,119 @@ def test_a_failing_undo_does_not_hide_the_error(tmp_path: Path) -> None:
         with database.begin() as connection:
             on_rollback(connection, broken)
             raise KeyError("the real error")
+
+
+# -- the write journal (db/journal.py) --------------------------------------------------
+
+def journaled_database(tmp_path: Path) -> tuple[Database, Path]:
+    from radicale_tracks.db.journal import JournalFolder, write_journal
+
+    engine = create_engine("sqlite:///%s" % (tmp_path / "db.sqlite3"))
+    write_journal.create(engine)
+    storage = tmp_path / "storage"
+    (storage / "collection-root" / "bob" / "calendar").mkdir(parents=True)
+    return Database(engine, JournalFolder(str(storage), fsync=True)), storage
+
+
+def write_in_transaction(database: Database, storage: Path, fail: bool,
+                         principal: str = "assistant") -> None:
+    """Replace one file, add one, delete one, make a folder with a file in it."""
+    calendar = storage / "collection-root" / "bob" / "calendar"
+    track = storage / "collection-root" / principal / "t1"
+    with database.begin():
+        with database.changing(str(calendar / "old.ics")):
+            (calendar / "old.ics").write_text("new text")
+        with database.changing(str(calendar / "added.ics")):
+            (calendar / "added.ics").write_text("added")
+        with database.changing(str(calendar / "gone.ics")):
+            (calendar / "gone.ics").unlink()
+        with database.changing(str(track.parent), new_folder=True):
+            track.mkdir(parents=True)
+        with database.changing(str(track / "copy.ics")):
+            (track / "copy.ics").write_text("copy")
+        if fail:
+            raise RuntimeError("a step failed after the files were written")
+
+
+def seed(storage: Path) -> None:
+    calendar = storage / "collection-root" / "bob" / "calendar"
+    (calendar / "old.ics").write_text("old text")
+    (calendar / "gone.ics").write_text("to be deleted")
+
+
+def files(storage: Path) -> dict[str, str]:
+    root = storage / "collection-root"
+    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_a_rollback_puts_every_file_back_and_a_commit_keeps_them(tmp_path: Path) -> None:
+    database, storage = journaled_database(tmp_path)
+    seed(storage)
+    before = files(storage)
+    with pytest.raises(RuntimeError):
+        write_in_transaction(database, storage, fail=True)
+    assert files(storage) == before
+    assert not (storage / "collection-root" / "assistant").exists()
+    assert database.journals is not None and database.journals.leftovers() == []
+
+    write_in_transaction(database, storage, fail=False)
+    assert files(storage) == {"bob/calendar/old.ics": "new text",
+                              "bob/calendar/added.ics": "added",
+                              "assistant/t1/copy.ics": "copy"}
+    assert database.journals.leftovers() == []
+    with database.engine.connect() as connection:   # its row goes with the next write
+        assert connection.execute(text("SELECT count(*) FROM tracks_write_journal")
+                                  ).scalar() == 1
+    seed(storage)
+    write_in_transaction(database, storage, fail=False, principal="rooms")
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM tracks_write_journal")
+                                  ).scalar() == 1
+
+
+def test_recovery_finishes_a_killed_write_by_its_row(tmp_path: Path) -> None:
+    """A journal without its row (killed before the commit) is rolled back, with its
+    row (killed after) kept; a torn last record guarded a change never made."""
+    from radicale_tracks.db.journal import write_journal
+
+    database, storage = journaled_database(tmp_path)
+    assert database.journals is not None
+    seed(storage)
+    before = files(storage)
+    calendar = storage / "collection-root" / "bob" / "calendar"
+
+    # killed mid-write: the journal and the files stay, the transaction is gone
+    journal = database.journals.open()
+    journal.record_file(str(calendar / "old.ics"))
+    (calendar / "old.ics").write_text("half")
+    journal.record_file(str(calendar / "added.ics"))
+    (calendar / "added.ics").write_text("half")
+    with open(journal.path, "ab") as f:
+        f.write(b'{"kind": "file", "path": "collection-root/bob/calendar/x.ics", "ol')
+    recovery = database.recover()
+    assert recovery.rolled_back == [journal.txid] and recovery.committed == []
+    assert files(storage) == before
+    assert str(calendar) in recovery.folders
+
+    # killed after the commit: the row is there, the files are final
+    journal = database.journals.open()
+    journal.record_file(str(calendar / "added.ics"))
+    (calendar / "added.ics").write_text("committed")
+    with database.engine.begin() as connection:
+        connection.execute(write_journal.insert().values(txid=journal.txid, created_at=0))
+    recovery = database.recover()
+    assert recovery.committed == [journal.txid]
+    assert files(storage)["bob/calendar/added.ics"] == "committed"
+    assert database.journals.leftovers() == []
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM tracks_write_journal")
+                                  ).scalar() == 0
+
+
+def test_a_journal_names_only_files_inside_the_storage(tmp_path: Path) -> None:
+    database, storage = journaled_database(tmp_path)
+    with pytest.raises(ValueError):
+        with database.begin():
+            with database.changing(str(tmp_path / "elsewhere.ics")):
+                pass

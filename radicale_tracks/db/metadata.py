@@ -11,13 +11,14 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 #: The Alembic head this code expects; tests check it matches the migrations.
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 metadata = MetaData()
 
 
 def load_tables() -> MetaData:
     """The metadata with every table of the project registered."""
+    import radicale_tracks.db.journal  # noqa: F401
     import radicale_tracks.inbound.schema  # noqa: F401
     import radicale_tracks.index.schema  # noqa: F401
     import radicale_tracks.outbox.schema  # noqa: F401

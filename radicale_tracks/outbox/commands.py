@@ -102,16 +102,30 @@ def _short(text: str | None, width: int) -> str:
 
 
 def outbox_list(args: argparse.Namespace) -> int:
+    now = int(time.time())
     with _opened(args) as (_settings, store):
         for row in store.rows(args.status, args.limit):
-            print(_line(row))
+            print(_line(row, now))
     return 0
 
 
-def _line(row: OutboxRow) -> str:
+def _moment(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _line(row: OutboxRow, now: int) -> str:
+    """id, status, attempts, kind, recipient, subject; a pending row's next attempt and,
+    while leased, by whom until when; the last error."""
+    when = ""
+    if row.status is Status.PENDING:
+        when = "  next %s" % _moment(row.next_attempt_at)
+        if row.lease_until is not None and row.lease_until >= now:
+            when += "  leased by %s until %s" % (row.lease_holder or "an older version",
+                                                 _moment(row.lease_until))
     error = "  [%s]" % _short(row.last_error, 60) if row.last_error else ""
-    return "%d  %s  %d  %s  %s  %s%s" % (row.id, row.status.value, row.attempts, row.kind,
-                                         row.recipient, _short(row.subject, 50), error)
+    return "%d  %s  %d  %s  %s  %s%s%s" % (
+        row.id, row.status.value, row.attempts, row.kind, row.recipient,
+        _short(row.subject, 50), when, error)
 
 
 def outbox_show(args: argparse.Namespace) -> int:
@@ -121,7 +135,7 @@ def outbox_show(args: argparse.Namespace) -> int:
         print("radicale-tracks: no outbox row %d" % args.id, file=sys.stderr)
         return EXIT_FAILED
     for name in ("id", "status", "kind", "envelope_from", "recipient", "subject",
-                 "message_id", "track_id", "uid", "attempts", "last_error"):
+                 "message_id", "track_id", "uid", "attempts", "lease_holder", "last_error"):
         value = getattr(row, name)
         print("%s: %s" % (name, "-" if value is None else value))
     for name in ("created_at", "next_attempt_at", "lease_until", "sent_at"):

@@ -28,6 +28,9 @@ outbox = Table(
     Column("next_attempt_at", BigInteger, nullable=False),
     # a sender owns a row until then; an expired lease is taken over (crashed sender)
     Column("lease_until", BigInteger, nullable=True),
+    # who holds the lease (``outbox/holders.py``): a sender on the same machine takes
+    # over a lease whose process no longer runs, without waiting for lease_until
+    Column("lease_holder", String(255), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("sent_at", BigInteger, nullable=True),
     Index("ix_tracks_outbox_due", "status", "next_attempt_at"),

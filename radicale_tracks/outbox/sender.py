@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Callable
 
+from radicale_tracks.outbox import holders
 from radicale_tracks.outbox.store import OutboxRow, OutboxStore
 from radicale_tracks.outbox.transports import PermanentFailure, TemporaryFailure, Transport
 
@@ -73,7 +74,8 @@ class Sender:
 
     def run_once(self, limit: int = 100) -> SendReport:
         """Send up to ``limit`` due rows once each. Database errors propagate."""
-        rows = self.store.claim_due(self.now(), self.lease_seconds, limit)
+        rows = self.store.claim_due(self.now(), self.lease_seconds, limit,
+                                    str(holders.current()), holders.is_gone)
         outcomes = [self._deliver(row) for row in rows]
         return SendReport(sent=outcomes.count(Outcome.SENT),
                           retried=outcomes.count(Outcome.RETRIED),
@@ -117,8 +119,9 @@ class Sender:
 class SenderThread(threading.Thread):
     """Runs ``sender`` every ``poll_interval`` seconds, or at once after :meth:`wake`.
 
-    A daemon thread: a server that exits does not wait for it, and whatever it had
-    claimed is taken over once the lease expires. A failing run (database down) is
+    A daemon thread: a server that exits does not wait for it; whatever it had claimed
+    is taken over by the next sender on this machine at once (the lease names this
+    process), by others once the lease expires. A failing run (database down) is
     logged and the loop goes on.
     """
 

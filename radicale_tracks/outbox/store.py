@@ -6,15 +6,18 @@ short transaction per operation.
 
 Claiming is a lease, portable between SQLite and PostgreSQL and safe with several
 senders: candidates are read first, then each is taken with a conditional ``UPDATE``
-that only one sender can win (rowcount 1). A sender that crashes leaves its lease to
-expire, and the next sender takes the row over. Times are POSIX seconds (UTC).
+that only one sender can win (rowcount 1). Each lease names its holder
+(``outbox/holders.py``): a sender that crashed leaves its lease behind, a sender on the
+same machine that sees the holder no longer runs takes the row over at once, any other
+after the lease expired. Times are POSIX seconds (UTC).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from sqlalchemy import (Connection, Engine, and_, case, delete, func, insert, or_, select,
                         update)
@@ -22,6 +25,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from radicale_tracks.outbox.mail import OutgoingMail
 from radicale_tracks.outbox.schema import outbox
+
+logger = logging.getLogger("radicale.tracks.outbox")
 
 
 class Status(StrEnum):
@@ -56,6 +61,7 @@ class OutboxRow:
     lease_until: int | None
     last_error: str | None
     sent_at: int | None
+    lease_holder: str | None = None
 
     @classmethod
     def from_mapping(cls, values: Any) -> "OutboxRow":
@@ -77,7 +83,7 @@ def enqueue(connection: Connection, mails: Iterable[OutgoingMail], now: int) -> 
             recipient=mail.recipient, kind=mail.kind, subject=mail.subject,
             track_id=mail.track_id, uid=mail.uid, message=mail.message,
             status=Status.PENDING.value, attempts=0, next_attempt_at=now,
-            lease_until=None, last_error=None, sent_at=None))
+            lease_until=None, lease_holder=None, last_error=None, sent_at=None))
         key = result.inserted_primary_key
         assert key is not None
         ids.append(int(key[0]))
@@ -96,29 +102,50 @@ class OutboxStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def claim_due(self, now: int, lease_seconds: int, limit: int) -> list[OutboxRow]:
-        """Lease up to ``limit`` due rows to this caller until ``now + lease_seconds``.
+    def claim_due(self, now: int, lease_seconds: int, limit: int,
+                  holder: str | None = None,
+                  gone: Callable[[str | None], bool] = lambda _holder: False
+                  ) -> list[OutboxRow]:
+        """Lease up to ``limit`` due rows to ``holder`` until ``now + lease_seconds``.
 
         A row is due when pending, ``next_attempt_at <= now`` and not leased (or its lease
-        expired). Two callers never get the same row while a lease runs.
+        expired, or ``gone`` says its holder no longer runs). Two callers never get the
+        same row while a lease runs: a takeover is a compare-and-set on the old lease.
         """
         with self.engine.connect() as connection:
-            candidates = connection.execute(
-                select(outbox.c.id)
-                .where(_free(now), outbox.c.next_attempt_at <= now)
-                .order_by(outbox.c.next_attempt_at, outbox.c.id)
-                .limit(limit)).scalars().all()
+            candidates: dict[int, tuple[str | None, int | None] | None] = {
+                row_id: None for row_id in connection.execute(
+                    select(outbox.c.id)
+                    .where(_free(now), outbox.c.next_attempt_at <= now)
+                    .order_by(outbox.c.next_attempt_at, outbox.c.id)
+                    .limit(limit)).scalars()}
+            leased = connection.execute(
+                select(outbox.c.id, outbox.c.lease_holder, outbox.c.lease_until)
+                .where(outbox.c.status == Status.PENDING.value,
+                       outbox.c.lease_until >= now, outbox.c.lease_holder.is_not(None),
+                       outbox.c.next_attempt_at <= now)
+                .order_by(outbox.c.next_attempt_at, outbox.c.id)).all()
+        for row_id, old_holder, old_until in leased:
+            if len(candidates) < limit and gone(old_holder):
+                candidates[row_id] = (old_holder, old_until)
         if not candidates:
             return []
         claimed = []
         # ascending ids: PostgreSQL senders lock rows in one order and never deadlock
         with self.engine.begin() as connection:
             for row_id in sorted(candidates):
+                taken = candidates[row_id]
+                condition = _free(now) if taken is None else and_(
+                    outbox.c.status == Status.PENDING.value,
+                    outbox.c.lease_holder == taken[0], outbox.c.lease_until == taken[1])
                 result = connection.execute(
-                    update(outbox).where(outbox.c.id == row_id, _free(now))
-                    .values(lease_until=now + lease_seconds))
+                    update(outbox).where(outbox.c.id == row_id, condition)
+                    .values(lease_until=now + lease_seconds, lease_holder=holder))
                 if result.rowcount == 1:
                     claimed.append(row_id)
+                    if taken is not None:
+                        logger.warning("outbox %d: lease of %s taken over (that process "
+                                       "no longer runs)", row_id, taken[0])
         if not claimed:
             return []
         with self.engine.connect() as connection:
@@ -147,7 +174,7 @@ class OutboxStore:
             result = connection.execute(
                 update(outbox)
                 .where(outbox.c.id == row_id, outbox.c.status == Status.PENDING.value)
-                .values(lease_until=None, **values))
+                .values(lease_until=None, lease_holder=None, **values))
         return bool(result.rowcount == 1)
 
     def rows(self, status: str | None = None, limit: int = 100) -> list[OutboxRow]:
@@ -179,7 +206,7 @@ class OutboxStore:
         with self.engine.begin() as connection:
             result = connection.execute(query.values(
                 status=Status.PENDING.value, attempts=0, next_attempt_at=now,
-                lease_until=None))
+                lease_until=None, lease_holder=None))
         return int(result.rowcount)
 
     def purge(self, before: int, statuses: Sequence[str] = (Status.SENT.value,)) -> int:

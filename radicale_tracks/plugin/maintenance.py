@@ -1,7 +1,9 @@
 """Rebuild and verify the index against the files (``radicale-tracks reindex|verify``).
 
 Both run under Radicale's storage lock, so they can run beside a live server: ``reindex``
-takes the write lock, ``verify`` the read lock.
+takes the write lock, ``verify`` the read lock, ``verify --repair`` (:func:`repair`) the
+write lock. Opening the storage has already finished the writes a killed process left
+half done (``Storage.recover_writes``); :func:`repair` does it again under its lock.
 """
 
 from __future__ import annotations
@@ -117,6 +119,34 @@ def verify(storage: Storage) -> list[Difference]:
         for collection in collections:
             differences.extend(_verify_collection(storage, collection))
     return differences
+
+
+@dataclass(frozen=True)
+class RepairReport:
+    committed: int
+    rolled_back: int
+    repaired: list[Difference]
+
+
+def repair(storage: Storage) -> RepairReport:
+    """Finish interrupted writes, then bring the index in line with the files wherever
+    :func:`verify` finds a difference (the files are the truth)."""
+    recovery = storage.recover_writes()
+    differences = verify(storage)
+    with storage.acquire_lock("w", "", request="REPAIR"):
+        collections = {c.path: c for c in storage.collections()}
+        per_path: dict[str, list[str]] = {}
+        for difference in differences:
+            per_path.setdefault(difference.path, []).append(difference.href)
+        for path, hrefs in per_path.items():
+            collection = collections.get(path)
+            if collection is None:
+                storage.index.delete_collection(path)
+            elif "" in hrefs:
+                collection.sync_index()
+            else:
+                collection.reindex_files(hrefs)
+    return RepairReport(len(recovery.committed), len(recovery.rolled_back), differences)
 
 
 def _verify_collection(storage: Storage, collection: Collection) -> list[Difference]:

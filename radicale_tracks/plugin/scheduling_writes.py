@@ -155,8 +155,10 @@ class SchedulingCollectionMixin:
                 self._storage.note_rewritten()
 
         old_etag = radicale_item.get_etag(old_text) if old_text is not None else None
-        self._storage.run_write(owner, self.path, href, old_text, new_text, old_etag, store,
-                                merge=checks is not None and checks.schedule_tag is not None)
+        if not self._storage.run_write(
+                owner, self.path, href, old_text, new_text, old_etag, store,
+                merge=checks is not None and checks.schedule_tag is not None):
+            stored.clear()  # a write that rolled back got its files back: store it now
         if not stored:
             stored.append(self._upload_indexed(href, item))
         self._storage.note_schedule_tag(self.path, href, stored[-1][0].etag)
@@ -173,8 +175,9 @@ class SchedulingCollectionMixin:
             self._delete_indexed(href)
             deleted.append(True)
 
-        self._storage.run_write(owner, self.path, href, old_text, None,
-                                radicale_item.get_etag(old_text), store)
+        if not self._storage.run_write(owner, self.path, href, old_text, None,
+                                       radicale_item.get_etag(old_text), store):
+            deleted.clear()
         if not deleted:
             self._delete_indexed(href)
         return True
@@ -222,6 +225,11 @@ class SchedulingStorageMixin:
             with super().acquire_lock(  # type: ignore[misc]
                     mode, user, *args, **kwargs):
                 yield
+                if self.database.journal_open:
+                    # whoever takes the lock next would finish this journal as if its
+                    # process had died: a transaction that changes files ends in the lock
+                    raise RuntimeError("a transaction that changed files outlives the "
+                                       "storage's write lock; open it inside the lock")
         finally:
             self._request.user = None
             self._request.client_put = False
@@ -314,6 +322,24 @@ class SchedulingStorageMixin:
             tag = None
         self._request.schedule_tag = tag
 
+    def join_next_write(self, work: Callable[[Any], None]) -> None:
+        """``work(connection)`` runs in the transaction of this thread's next scheduling
+        write, so what a caller records about that write (a booking's confirmation mail
+        and activity line) commits with it or not at all — never half after a crash.
+        :meth:`take_joined` hands back work no transaction took (no scheduling object,
+        or scheduling failed): the caller then runs it in a transaction of its own."""
+        self._request.joined = work
+
+    def take_joined(self) -> Callable[[Any], None] | None:
+        work: Callable[[Any], None] | None = getattr(self._request, "joined", None)
+        self._request.joined = None
+        return work
+
+    def _run_joined(self, connection: Any) -> None:
+        work = getattr(self._request, "joined", None)
+        if work is not None:
+            work(connection)
+
     def take_schedule_tag(self) -> str | None:
         tag: str | None = getattr(self._request, "schedule_tag", None)
         self._request.schedule_tag = None
@@ -380,14 +406,16 @@ class SchedulingStorageMixin:
 
     def run_write(self, owner: str, collection_path: str, href: str, old_text: str | None,
                   new_text: str | None, old_etag: str | None,
-                  store: Callable[["Calendar | None"], None], merge: bool = False) -> None:
-        """Schedule one client write in one transaction; never raise.
+                  store: Callable[["Calendar | None"], None], merge: bool = False) -> bool:
+        """Schedule one client write in one transaction; never raise. True when a
+        transaction committed (what ``store`` stored in it stays).
 
         ``store`` stores the owner's object (a replacement, or as sent for None). If
         scheduling fails with the assistant involved, the assistant's failure is recorded
         and scheduling runs again without it; if it fails anyway, the caller stores the
-        object as sent and the failure is logged. ``merge``: the client's
-        If-Schedule-Tag-Match matched (checked under this lock).
+        object as sent and the failure is logged. A failed attempt's files are put back
+        with its rows (``db/journal.py``): nothing half-delivered stays. ``merge``: the
+        client's If-Schedule-Tag-Match matched (checked under this lock).
         """
         from icalendar import Calendar
 
@@ -398,20 +426,19 @@ class SchedulingStorageMixin:
             new = Calendar.from_ical(new_text) if new_text is not None else None
         except Exception:
             logger.warning("Not scheduled: %s/%s does not parse", collection_path, href)
-            return
+            return False
         write = ObjectWrite(owner=owner, collection_path=collection_path, href=href,
                             old=old, new=new, old_etag=old_etag, merge=merge)
         involves = self._assistant_involved(old, new)
         if not self.settings.scheduling:
-            if involves:
-                self._assistant_only(write, store)
-            return
+            return involves and self._assistant_only(write, store)
         attempts = (True, False) if involves else (False,)
         for with_assistant in attempts:
             try:
                 with self.database.begin() as connection:
                     outcome = self.scheduler.handle_write(
                         connection, write, store, self.assistant if with_assistant else None)
+                    self._run_joined(connection)
             except Exception as e:
                 logger.exception("Scheduling failed on %s/%s by %r%s", collection_path, href,
                                  owner, " (with the assistant)" if with_assistant else "")
@@ -423,9 +450,11 @@ class SchedulingStorageMixin:
                             outcome.role, ", ".join(
                                 ["%s %s" % (a, s) for a, s in outcome.statuses.items()] +
                                 outcome.deliveries))
+            self._request.joined = None   # committed with the write
             if self.sender_thread is not None:
                 self.sender_thread.wake()
-            return
+            return True
+        return False
 
     def _assistant_involved(self, *calendars: "Calendar | None") -> bool:
         from radicale_tracks.tracks.assistant import involves_assistant
@@ -433,7 +462,7 @@ class SchedulingStorageMixin:
         return involves_assistant(self.book, *calendars)
 
     def _assistant_only(self, write: "ObjectWrite",
-                        store: Callable[["Calendar | None"], None]) -> None:
+                        store: Callable[["Calendar | None"], None]) -> bool:
         """``scheduling = False``: the assistant still follows its meetings."""
         from radicale_tracks.tracks.assistant import OrganizerChange
 
@@ -443,12 +472,15 @@ class SchedulingStorageMixin:
                     connection, OrganizerChange(user=write.owner,
                                                 source_path="/" + write.path,
                                                 old=write.old, new=write.new), store)
+                self._run_joined(connection)
         except Exception as e:
             logger.exception("Assistant failed on %s", write.path)
             self._record_failure(write, e)
-            return
+            return False
+        self._request.joined = None
         if self.sender_thread is not None:
             self.sender_thread.wake()
+        return True
 
     def _record_failure(self, write: "ObjectWrite", error: Exception,
                         what: str = "assistant") -> None:

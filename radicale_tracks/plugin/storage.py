@@ -18,6 +18,7 @@ ORGANIZER) takes the path of ``plugin/scheduling_writes.py`` (mixed in here).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import itertools
 import logging
@@ -27,7 +28,7 @@ import threading
 from stat import S_ISREG
 import time
 import xml.etree.ElementTree as ET
-from typing import Any, ClassVar, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, ContextManager, Iterable, Iterator, Mapping
 
 from radicale import config as radicale_config
 from radicale import item as radicale_item
@@ -39,7 +40,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from radicale_tracks.core.freebusy import BusyPeriod, Estimate, merge_busy
 from radicale_tracks.db.engine import ensure_schema, shared_engine
-from radicale_tracks.db.session import Database
+from radicale_tracks.db.journal import JournalFolder
+from radicale_tracks.db.session import Database, Recovery, on_rollback
 from radicale_tracks.index.extract import Expansion, IndexEntry, extract_entry
 from radicale_tracks.index.store import (Candidate, CollectionState, FileState, IndexStore,
                                          folder_digest)
@@ -149,9 +151,15 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
         # nothing is stored that a PUT could not store (mail, copies, inbox messages);
         # a client's own object passed the same measure in Radicale's PUT
         check_object_size(item, self._storage.put_size_limit)
-        uploaded, replaced = super().upload(href, item)
+        with self._storage.changing(self._item_path(href)):
+            uploaded, replaced = super().upload(href, item)
         self._index_uploaded(href, item)
         return uploaded, replaced
+
+    def _item_path(self, href: str) -> str:
+        """Where Radicale stores ``href`` (an unsafe href raises as Radicale's would)."""
+        return pathutils.path_to_filesystem(self._filesystem_path, href,
+                                            self._is_collision_free)
 
     def delete(self, href: str | None = None) -> None:
         self.check_client_write(href)
@@ -161,7 +169,11 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
         self._delete_indexed(href)
 
     def _delete_indexed(self, href: str | None) -> None:
-        super().delete(href)
+        if href is None:
+            super().delete(href)   # a whole collection: never part of a scheduling write
+        else:
+            with self._storage.changing(self._item_path(href)):
+                super().delete(href)
         try:
             if href is None:
                 self._storage.index.delete_collection(self.path)
@@ -502,12 +514,49 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
         self.put_size_limit = put_size_limit(configuration)
         self.engine = shared_engine(self.settings.database_url)
         ensure_schema(self.engine)
-        self.database = Database(self.engine)
+        self.database = Database(self.engine, JournalFolder(
+            self._filesystem_folder, bool(configuration.get("storage", "_filesystem_fsync"))))
         self.index = IndexStore(self.database)
         self.busy_cache = BusyTimeCache()
         logger.info("Tracks index at %s",
                     self.engine.url.render_as_string(hide_password=True))
+        #: what start-up found to finish (``verify`` reports it)
+        self.last_recovery = self.recover_writes()
         self.init_scheduling()
+
+    # -- crash safety ---------------------------------------------------------
+
+    def changing(self, path: str, new_folder: bool = False) -> ContextManager[None]:
+        """Around one file or folder change: journaled with the database transaction
+        open on this thread (``db/journal.py``). Only under the write lock: a journal is
+        finished by whoever takes that lock next, so it must never outlive it."""
+        if self._lock.locked != "w":
+            return contextlib.nullcontext()
+        return self.database.changing(path, new_folder)
+
+    def recover_writes(self) -> Recovery:
+        """Finish the writes a killed process left half done (start-up, ``verify``):
+        committed ones keep their files, the others get their files back. Costs one
+        ``listdir`` when there is nothing to do."""
+        if not self.database.journals or not self.database.journals.leftovers():
+            return Recovery()
+        with self._lock.acquire("w"):
+            recovery = self.database.recover()
+            root = self._get_collection_root_folder()
+            for folder in sorted(recovery.folders):
+                relative = os.path.relpath(folder, root)
+                if relative.startswith(os.pardir) or not os.path.isdir(folder):
+                    continue
+                collection = Collection(self, pathutils.unstrip_path(
+                    "" if relative == os.curdir else relative.replace(os.sep, "/"), True))
+                if collection.tag:
+                    collection.sync_index()
+        for txid in recovery.committed:
+            logger.warning("Write %s was committed before the process stopped: kept", txid)
+        for txid in recovery.rolled_back:
+            logger.warning("Write %s was not committed before the process stopped: its "
+                           "files are back as they were", txid)
+        return recovery
 
     def expansion(self) -> Expansion:
         return Expansion.around(datetime.datetime.now(datetime.timezone.utc),
@@ -590,7 +639,8 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
                           items: Iterable[radicale_item.Item] | None = None,
                           props: Mapping[str, str] | None = None) -> Any:
         items = client_items(self, href, items)
-        result = super().create_collection(href, items=items, props=props)
+        with self._creating(href):
+            result = super().create_collection(href, items=items, props=props)
         collection = result[0]
         if props and isinstance(collection, Collection):
             try:
@@ -598,6 +648,22 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
             except Exception:
                 logger.exception("Index not updated for new collection %r", href)
         return result
+
+    def _creating(self, href: str) -> ContextManager[None]:
+        """A new collection folder (and any missing parent) journaled as new: a
+        scheduling write that rolls back removes it (a track, an inbox)."""
+        path = pathutils.path_to_filesystem(self._get_collection_root_folder(),
+                                            pathutils.strip_path(href),
+                                            self._is_collision_free)
+        if os.path.lexists(path):
+            return contextlib.nullcontext()
+        while not os.path.lexists(os.path.dirname(path)):
+            path = os.path.dirname(path)
+        if self.database.in_transaction and self._lock.locked == "w":
+            with self.database.connect() as connection:
+                # the folders go with the rollback: ensure_boxes must not trust its cache
+                on_rollback(connection, self._boxes_ready.clear)
+        return self.changing(path, new_folder=True)
 
     def move(self, item: radicale_item.Item, to_collection: Any, to_href: str) -> None:
         source = item.collection

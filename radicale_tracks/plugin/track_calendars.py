@@ -6,13 +6,10 @@ storage plugin's own ``upload``, so track copies are indexed in the same transac
 
 from __future__ import annotations
 
-import os
-import shutil
 from typing import TYPE_CHECKING
 
 import vobject
 from radicale import item as radicale_item
-from radicale import pathutils
 
 from radicale_tracks.core.timezones import iana_zone
 
@@ -51,14 +48,6 @@ class StorageTrackCalendars:
                                       "assistant" % title,
             "C:supported-calendar-component-set": "VEVENT,VTODO,VJOURNAL",
         })
-
-    def remove_track_calendar(self, slug: str) -> None:
-        """Undo :meth:`create_track_calendar` (its transaction rolled back): the folder
-        goes, so no half-made track stays on disk."""
-        folder = os.path.join(self.storage._get_collection_root_folder(),
-                              self.storage.settings.assistant_principal, slug)
-        if pathutils.is_safe_filesystem_path_component(slug) and os.path.isdir(folder):
-            shutil.rmtree(folder)
 
     def read_copy(self, slug: str, href: str) -> str | None:
         item = self.collection(slug)._get(href, verify_href=False)

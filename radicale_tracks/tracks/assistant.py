@@ -43,7 +43,6 @@ from radicale_tracks.core.summaries import (describe_answer, describe_instance,
 from radicale_tracks.core.track_details import (TrackDetails, set_attendee_status,
                                                 track_copy, with_sent_by,
                                                 with_track_details)
-from radicale_tracks.db.session import on_rollback
 from radicale_tracks.mail.compose import MailTemplates, compose_mail, message_id_for
 from radicale_tracks.outbox.mail import OutgoingMail
 from radicale_tracks.outbox.store import enqueue
@@ -61,8 +60,6 @@ class TrackCalendars(Protocol):
     """The track collections under the assistant principal (the storage implements it)."""
 
     def create_track_calendar(self, slug: str, title: str) -> None: ...
-
-    def remove_track_calendar(self, slug: str) -> None: ...
 
     def read_copy(self, slug: str, href: str) -> str | None: ...
 
@@ -538,9 +535,9 @@ class Assistant:
         track = store.insert_track(connection, slug=slug, token=self.tokens()[:20],
                                    feed_token=self.tokens(), title=title,
                                    organizer=organizer, organizer_user=change.user, now=now)
+        # a failure later in this transaction rolls the track's rows back and the write
+        # journal (db/journal.py) removes its folder: no half-made track stays
         self.calendars.create_track_calendar(slug, title)
-        # a failure later in this transaction rolls the track's rows back: its folder too
-        on_rollback(connection, lambda: self.calendars.remove_track_calendar(slug))
         return track
 
     def _record_members(self, connection: Connection, track: Track, organizer: str,

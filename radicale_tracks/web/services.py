@@ -225,17 +225,19 @@ class Services:
             calendar = booking_calendar(booking, parties, uid=uid, now=now)
             href = storage.scheduling_calendars.new_href(uid)
             text = calendar.to_ical().decode("utf-8")
-            collection.upload(href, item_from_text(collection.path, text))
-            stored = collection._get(href, verify_href=False)
-            answers = _answers(stored.serialize() if stored is not None else text)
             confirmation = (booking.notifications.send_confirmation
                             and not booking.notifications.add_to_event)
-            with storage.database.begin() as connection:
+            tracked: list[str | None] = []
+
+            def record_booking(connection: Any) -> None:
+                """The confirmation and the activity line, in the event's transaction
+                (a crash between two transactions would keep the event, lose the mail)."""
                 meeting = track_store.meeting_by_uid(connection, uid)
                 slug = None
                 if meeting is not None:
                     found = track_store.track_by_id(connection, meeting.track_id)
                     slug = found.slug if found else None
+                tracked[:] = [slug]
                 if confirmation:
                     self._queue_confirmation(connection, booking, calendar, holder, uid, now)
                 track_store.record_activity(
@@ -250,6 +252,18 @@ class Services:
                         else "not on the event",
                         "mailed" if booking.notifications.send_confirmation
                         else "not mailed"))
+
+            storage.join_next_write(record_booking)
+            try:
+                collection.upload(href, item_from_text(collection.path, text))
+            finally:
+                left = storage.take_joined()
+            if left is not None:   # no scheduling transaction took it
+                with storage.database.begin() as connection:
+                    left(connection)
+            stored = collection._get(href, verify_href=False)
+            answers = _answers(stored.serialize() if stored is not None else text)
+            slug = tracked[0] if tracked else None
         if storage.sender_thread is not None:
             storage.sender_thread.wake()
         logger.info("%s booked %s in %s for %s", agent, uid, calendar_path,
