@@ -17,7 +17,7 @@ default 10.4 MB — under the default ``inbound_max_message_bytes`` of 10 MiB):
   ``inbound_max_calendar_bytes``; ``--calendar-limit 10000000`` lets it through);
 - ``calendar 1 MiB``: a calendar part just under the default ``inbound_max_calendar_bytes``.
 
-    /work/main/.venv/bin/python bench/big_mail.py [--size 10400000] [--calendar-limit N]
+    .venv/bin/python bench/big_mail.py [--size 10400000] [--calendar-limit N]
 """
 
 from __future__ import annotations
