@@ -342,6 +342,43 @@ def test_a_transaction_that_changed_files_may_not_outlive_the_write_lock(
                                    / "work").glob("*.ics")) == ["a.ics"]
 
 
+def test_journal_rows_of_ended_processes_go_at_the_next_start_up(
+        tmp_path: Path, database: str) -> None:
+    """A process deletes its last write's journal row only with its next journaled
+    write; one that ends first (each ``deliver``, each server stop) left it forever. The
+    next start-up deletes the rows whose journal is gone, leftovers or not: N processes
+    that each made one write leave at most one row, the last one's."""
+    from radicale_tracks.db.journal import write_journal
+    from radicale_tracks.plugin.storage import open_storage
+    from radicale_tracks.plugin.track_calendars import item_from_text
+
+    config = write_config(tmp_path / "radicale.conf", tmp_path / "collections", PLUGIN,
+                          free_port(), {"database_url": database, "domain": DOMAIN})
+    engine = create_database_engine(database)
+
+    def rows() -> int:
+        with engine.connect() as connection:
+            return len(connection.execute(select(write_journal.c.txid)).all())
+
+    try:
+        for n in range(5):   # a process: start-up, one journaled write, end
+            storage, _settings = open_storage(str(config))
+            assert rows() == 0   # the previous one's row went at this start-up
+            with storage.acquire_lock("w", "alice"):
+                if n == 0:
+                    storage.create_collection("/alice/work/", props={"tag": "VCALENDAR"})
+                [calendar] = [c for c in storage.collections() if c.path == "alice/work"]
+                with storage.database.begin():
+                    calendar._upload_indexed("%d.ics" % n, item_from_text(
+                        calendar.path, invitation("u%d" % n)))
+            assert rows() == 1
+            del storage, calendar
+        open_storage(str(config))
+        assert rows() == 0
+    finally:
+        engine.dispose()
+
+
 def test_a_booking_killed_after_its_commit_keeps_its_confirmation(
         tmp_path: Path, database: str) -> None:
     """The web booking's confirmation mail and activity line commit with its event (one

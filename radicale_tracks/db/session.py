@@ -167,9 +167,18 @@ class Database:
             return connection.execute(select(write_journal.c.txid).where(
                 write_journal.c.txid == txid)).first() is not None
 
+    def has_journal_rows(self) -> bool:
+        """Whether any write's journal row is stored (the next start-up's work)."""
+        with self.engine.connect() as connection:
+            return connection.execute(select(write_journal.c.txid).limit(1)
+                                      ).first() is not None
+
     def recover(self) -> Recovery:
-        """Finish every journal a killed process left; the caller holds Radicale's
-        write lock, so none of them belongs to a write still running."""
+        """Finish every journal a killed process left, and delete the rows of the
+        committed writes whose journal is gone (after syncing the journal folder: a
+        journal back after a power loss without its row would undo a committed write).
+        The caller holds Radicale's write lock, so none of them belongs to a write
+        still running."""
         if self.journals is None:
             return Recovery()
         leftovers = self.journals.leftovers()
