@@ -317,7 +317,12 @@ def test_verify_finishes_a_left_journal_and_repair_reindexes_what_differs(
 
 def test_a_transaction_that_changed_files_may_not_outlive_the_write_lock(
         tmp_path: Path) -> None:
-    """The next holder of the lock would take its journal for a dead process's."""
+    """The next holder of the lock would take its journal for a dead process's, and a
+    rollback after the lock was let go would put files back while another write changes
+    them. A transaction begun outside the lock is refused at its first file change,
+    before anything is written; one that is still open when the lock ends (left out of
+    order) is rolled back, files included, while the lock is still held."""
+    from radicale_tracks.index.schema import items
     from radicale_tracks.plugin.storage import open_storage
     from radicale_tracks.plugin.track_calendars import item_from_text
 
@@ -325,6 +330,11 @@ def test_a_transaction_that_changed_files_may_not_outlive_the_write_lock(
                           free_port(), {"database_url": "sqlite:///%s" % (
                               tmp_path / "db.sqlite3"), "domain": DOMAIN})
     storage, _settings = open_storage(str(config))
+    folder = tmp_path / "collections" / "collection-root" / "alice" / "work"
+
+    def stored() -> list[str]:
+        return sorted(p.name for p in folder.glob("*.ics"))
+
     with storage.acquire_lock("w", "alice"):
         storage.create_collection("/alice/work/", props={"tag": "VCALENDAR"})
     [calendar] = [c for c in storage.collections() if c.path == "alice/work"]
@@ -332,14 +342,64 @@ def test_a_transaction_that_changed_files_may_not_outlive_the_write_lock(
         with storage.database.begin():
             calendar._upload_indexed("a.ics", item_from_text(calendar.path,
                                                              invitation("a")))
-    with pytest.raises(RuntimeError, match="outlives the storage's write lock"):
-        with storage.database.begin():
-            with storage.acquire_lock("w", "alice"):
+    with storage.database.begin():
+        with storage.acquire_lock("w", "alice"):
+            with pytest.raises(RuntimeError, match="begin inside the storage's write lock"):
                 calendar._upload_indexed("b.ics", item_from_text(calendar.path,
                                                                  invitation("b")))
-    # the transaction rolled back: b.ics is gone again, a.ics stays
-    assert sorted(p.name for p in (tmp_path / "collections" / "collection-root" / "alice"
-                                   / "work").glob("*.ics")) == ["a.ics"]
+            assert stored() == ["a.ics"]   # nothing written: nothing to undo later
+    # entered in order, left out of order: the lock ends first
+    lock = storage.acquire_lock("w", "alice")
+    lock.__enter__()
+    transaction = storage.database.begin()
+    transaction.__enter__()
+    calendar._upload_indexed("c.ics", item_from_text(calendar.path, invitation("c")))
+    assert stored() == ["a.ics", "c.ics"]
+    with pytest.raises(RuntimeError, match="outlived the storage's write lock"):
+        lock.__exit__(None, None, None)
+    assert stored() == ["a.ics"]   # put back before the lock was let go
+    transaction.__exit__(None, None, None)   # nothing left to commit
+    assert not storage.database.journal_open
+    with storage.engine.connect() as connection:
+        assert sorted(connection.execute(select(items.c.href)).scalars()) == ["a.ics"]
+    assert stored() == ["a.ics"]
+
+
+def test_journal_rows_of_ended_processes_go_at_the_next_start_up(
+        tmp_path: Path, database: str) -> None:
+    """A process deletes its last write's journal row only with its next journaled
+    write; one that ends first (each ``deliver``, each server stop) left it forever. The
+    next start-up deletes the rows whose journal is gone, leftovers or not: N processes
+    that each made one write leave at most one row, the last one's."""
+    from radicale_tracks.db.journal import write_journal
+    from radicale_tracks.plugin.storage import open_storage
+    from radicale_tracks.plugin.track_calendars import item_from_text
+
+    config = write_config(tmp_path / "radicale.conf", tmp_path / "collections", PLUGIN,
+                          free_port(), {"database_url": database, "domain": DOMAIN})
+    engine = create_database_engine(database)
+
+    def rows() -> int:
+        with engine.connect() as connection:
+            return len(connection.execute(select(write_journal.c.txid)).all())
+
+    try:
+        for n in range(5):   # a process: start-up, one journaled write, end
+            storage, _settings = open_storage(str(config))
+            assert rows() == 0   # the previous one's row went at this start-up
+            with storage.acquire_lock("w", "alice"):
+                if n == 0:
+                    storage.create_collection("/alice/work/", props={"tag": "VCALENDAR"})
+                [calendar] = [c for c in storage.collections() if c.path == "alice/work"]
+                with storage.database.begin():
+                    calendar._upload_indexed("%d.ics" % n, item_from_text(
+                        calendar.path, invitation("u%d" % n)))
+            assert rows() == 1
+            del storage, calendar
+        open_storage(str(config))
+        assert rows() == 0
+    finally:
+        engine.dispose()
 
 
 def test_a_booking_killed_after_its_commit_keeps_its_confirmation(

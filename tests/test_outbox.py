@@ -481,6 +481,58 @@ def test_a_lease_of_a_process_gone_from_this_machine_is_taken_over_at_once(
         alive.wait(30)
 
 
+def test_a_holder_killed_but_not_reaped_is_gone(engine: Engine, store: OutboxStore) -> None:
+    """A sender killed while its parent has not waited for it yet is a zombie: its pid
+    answers, but it sends nothing any more. Its leases are taken over at once."""
+    from radicale_tracks.outbox import holders
+
+    me = holders.current()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        holder = holders.LeaseHolder(me.machine, child.pid,
+                                     holders.process_start(child.pid) or "r1")
+        [row_id] = queue_mails(engine, mail())
+        [claimed] = store.claim_due(T0, 300, 1, str(holder))
+        assert claimed.id == row_id
+        assert not holders.is_gone(str(holder))
+        assert store.claim_due(T0 + 1, 300, 10, str(me), holders.is_gone) == []
+        os.kill(child.pid, signal.SIGKILL)
+        # wait for it to end, leaving it unreaped (WNOWAIT): a zombie
+        os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+        with open("/proc/%d/stat" % child.pid) as f:
+            assert f.read().rpartition(")")[2].split()[0] == "Z"
+        assert holders.is_gone(str(holder))
+        assert [row.id for row in store.claim_due(T0 + 2, 300, 10, str(me),
+                                                  holders.is_gone)] == [row_id]
+    finally:
+        child.kill()
+        child.wait(30)
+
+
+def test_a_pass_asks_once_per_holder_and_reads_only_the_gone_ones_rows(
+        engine: Engine, store: OutboxStore) -> None:
+    """Every sender pass looks for leases to take over; a live sender holds many. Whether
+    a holder runs is asked once per holder, not per row, and its leases — however many,
+    and ahead of the gone holder's in the queue — hide nothing."""
+    ids = queue_mails(engine, *(mail(n) for n in range(1, 31)))
+    assert len(store.claim_due(T0, 300, 20, "live")) == 20
+    assert len(store.claim_due(T0, 300, 10, "dead")) == 10
+    asked: list[str | None] = []
+
+    def gone(holder: str | None) -> bool:
+        asked.append(holder)
+        return holder == "dead"
+
+    first = store.claim_due(T0 + 1, 300, 4, "me", gone)
+    assert sorted(asked) == ["dead", "live"]
+    assert [row.id for row in first] == ids[20:24]
+    asked.clear()
+    rest = store.claim_due(T0 + 1, 300, 100, "me", gone)
+    assert sorted(asked) == ["dead", "live", "me"]
+    assert [row.id for row in rest] == ids[24:]
+    assert {row_of(store, i).lease_holder for i in ids[:20]} == {"live"}
+
+
 def test_concurrent_senders_claim_disjoint_rows(engine: Engine, database_url: str) -> None:
     ids = queue_mails(engine, *(mail(n, "user%d@example.org" % n) for n in range(40)))
     workers = 4

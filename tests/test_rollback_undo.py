@@ -153,3 +153,46 @@ def test_a_journal_names_only_files_inside_the_storage(tmp_path: Path) -> None:
         with database.begin():
             with database.changing(str(tmp_path / "elsewhere.ics")):
                 pass
+
+
+def test_an_undo_makes_its_removals_durable_before_the_journal_goes(
+        tmp_path: Path) -> None:
+    """A created file or folder that the undo removed comes back after a power loss
+    unless its parent folder was synced; once the journal is gone nothing would remove
+    it again. Every parent the undo removed something from is synced before then."""
+    from radicale_tracks.db.journal import JournalFolder, write_journal
+
+    events: list[tuple[str, str]] = []
+
+    class Watched(JournalFolder):
+        def undo(self, txid: str) -> set[str]:
+            events.append(("undo", txid))
+            return super().undo(txid)
+
+        def sync_folder(self, path: str) -> None:
+            events.append(("sync", path))
+            super().sync_folder(path)
+
+        def remove(self, txid: str) -> None:
+            events.append(("remove", txid))
+            super().remove(txid)
+
+    engine = create_engine("sqlite:///%s" % (tmp_path / "db.sqlite3"))
+    write_journal.create(engine)
+    storage = tmp_path / "storage"
+    root = storage / "collection-root"
+    calendar = root / "bob" / "calendar"
+    calendar.mkdir(parents=True)
+    database = Database(engine, Watched(str(storage), fsync=True))
+    with pytest.raises(RuntimeError):
+        with database.begin():
+            with database.changing(str(calendar / "added.ics")):
+                (calendar / "added.ics").write_text("added")
+            with database.changing(str(root / "carol"), new_folder=True):
+                (root / "carol" / "inbox").mkdir(parents=True)
+            raise RuntimeError("a step failed after the files were written")
+    assert not (calendar / "added.ics").exists() and not (root / "carol").exists()
+    kinds = [kind for kind, _ in events]
+    start, end = kinds.index("undo"), kinds.index("remove")
+    synced = {path for kind, path in events[start:end] if kind == "sync"}
+    assert {str(calendar), str(root)} <= synced

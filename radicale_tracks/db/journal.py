@@ -208,22 +208,30 @@ class JournalFolder:
 
     def undo(self, txid: str) -> set[str]:
         """Put back every state the journal recorded, newest first; returns the folders
-        whose files changed (their index is re-synced by the caller)."""
+        whose files changed (their index is re-synced by the caller).
+
+        The removals are made durable (each parent folder synced) before this returns,
+        and so before the caller deletes the journal: a power loss after the journal's
+        removal must not bring back a file or folder the undo took away."""
         touched: set[str] = set()
+        removed_from: set[str] = set()
         for record in reversed(list(self.records(txid))):
             path = os.path.join(self.storage_folder, self.relative(
                 os.path.join(self.storage_folder, record.path)))
             if record.kind == _FOLDER:
                 if os.path.isdir(path):
                     shutil.rmtree(path)
-                touched.add(os.path.dirname(path))
+                    removed_from.add(os.path.dirname(path))
             elif record.old is None:
                 if os.path.lexists(path):
                     os.remove(path)
-                touched.add(os.path.dirname(path))
+                    removed_from.add(os.path.dirname(path))
             else:
-                self._restore(path, record.old)
-                touched.add(os.path.dirname(path))
+                self._restore(path, record.old)   # synced there
+            touched.add(os.path.dirname(path))
+        for folder in sorted(removed_from):
+            if os.path.isdir(folder):   # else a folder removed later in this undo
+                self.sync_folder(folder)
         return touched
 
     def _restore(self, path: str, old: bytes) -> None:

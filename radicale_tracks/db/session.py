@@ -67,6 +67,9 @@ class Database:
     def __init__(self, engine: Engine, journals: JournalFolder | None = None) -> None:
         self.engine = engine
         self.journals = journals
+        #: this thread's hold of the storage's write lock (a new object per hold, None
+        #: outside it), set by the storage; None: no lock to check (tests, no files)
+        self.write_hold: Callable[[], object | None] | None = None
         self._local = threading.local()
         #: txids of committed writes whose journal file is gone: their rows are deleted
         #: by the next journaled transaction (no extra commit per write)
@@ -90,6 +93,7 @@ class Database:
             yield current
             return
         body_done = False
+        self._local.hold = self.write_hold() if self.write_hold is not None else None
         try:
             with self.engine.begin() as connection:
                 self._local.connection = connection
@@ -118,6 +122,7 @@ class Database:
             return
         journal: Journal | None = getattr(self._local, "journal", None)
         if journal is None:
+            self._check_hold()
             journal = self._open_journal(connection)
         if new_folder:
             journal.record_new_folder(path)
@@ -125,6 +130,29 @@ class Database:
             journal.record_file(path)
         yield
         journal.changed()
+
+    def _check_hold(self) -> None:
+        """A transaction that changes files must begin and end within one hold of the
+        write lock: whoever takes the lock next finishes any journal it finds as a dead
+        process's, and a rollback after the lock was let go would put files back while
+        another write changes them. Refused before the first change, nothing to undo."""
+        if self.write_hold is None:
+            return
+        hold = self.write_hold()
+        if hold is None or getattr(self._local, "hold", None) is not hold:
+            raise RuntimeError("a transaction that changes files must begin inside the "
+                               "storage's write lock, and end inside it")
+
+    def abandon(self) -> None:
+        """Roll back this thread's transaction now, files included — for the lock that
+        ends while a transaction that changed files is still open: the files are put
+        back before the lock is let go, and the transaction can no longer commit."""
+        connection: Connection | None = getattr(self._local, "connection", None)
+        try:
+            if connection is not None:
+                connection.rollback()
+        finally:
+            self._settle(committed=False)
 
     def _open_journal(self, connection: Connection) -> Journal:
         assert self.journals is not None
@@ -167,9 +195,18 @@ class Database:
             return connection.execute(select(write_journal.c.txid).where(
                 write_journal.c.txid == txid)).first() is not None
 
+    def has_journal_rows(self) -> bool:
+        """Whether any write's journal row is stored (the next start-up's work)."""
+        with self.engine.connect() as connection:
+            return connection.execute(select(write_journal.c.txid).limit(1)
+                                      ).first() is not None
+
     def recover(self) -> Recovery:
-        """Finish every journal a killed process left; the caller holds Radicale's
-        write lock, so none of them belongs to a write still running."""
+        """Finish every journal a killed process left, and delete the rows of the
+        committed writes whose journal is gone (after syncing the journal folder: a
+        journal back after a power loss without its row would undo a committed write).
+        The caller holds Radicale's write lock, so none of them belongs to a write
+        still running."""
         if self.journals is None:
             return Recovery()
         leftovers = self.journals.leftovers()

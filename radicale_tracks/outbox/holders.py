@@ -2,7 +2,8 @@
 
 A sender killed mid-send leaves its rows leased for ``lease_seconds`` (300). A sender on
 the same machine can tell that the holder is gone — no process with its pid, or one
-started at another time (the pid was reused) — and takes the rows over at once; a
+started at another time (the pid was reused), or one killed but not yet reaped by its
+parent (a zombie: it sends nothing any more) — and takes the rows over at once; a
 sender elsewhere cannot see the process and waits for the lease to expire.
 
 The machine is the host name plus the pid namespace (containers sharing a host name
@@ -62,15 +63,23 @@ def _boot_id() -> str | None:
     return found.replace("-", "")[:12] if found else None
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command (state first); None when no
+    such process runs or there is no ``/proc``."""
+    stat = _read("/proc/%d/stat" % pid)
+    return stat.rpartition(")")[2].split() if stat is not None else None
+
+
+def _start_of(fields: list[str] | None) -> str | None:
+    boot = _boot_id()
+    # starttime is field 22 of the whole line, 20th after the command
+    return "%s:%s" % (boot, fields[19]) if boot and fields and len(fields) > 19 else None
+
+
 def process_start(pid: int) -> str | None:
     """The start of process ``pid`` as :attr:`LeaseHolder.start` records it; None when
     no such process runs or ``/proc`` cannot tell."""
-    boot, stat = _boot_id(), _read("/proc/%d/stat" % pid)
-    if boot is None or stat is None:
-        return None
-    fields = stat.rpartition(")")[2].split()
-    # fields after the command: state is field 3, starttime field 22 of the whole line
-    return "%s:%s" % (boot, fields[19]) if len(fields) > 19 else None
+    return _start_of(_stat_fields(pid))
 
 
 @functools.cache
@@ -93,6 +102,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+#: states of a process that will never run again: a zombie (killed or exited, waiting
+#: for its parent to reap it) and a dead one
+_ENDED_STATES = frozenset({"Z", "X", "x"})
+
+
 def is_gone(holder_text: str | None) -> bool:
     """Whether the holder of a lease certainly no longer runs (seen from this process)."""
     holder, me = LeaseHolder.parse(holder_text), current()
@@ -100,5 +114,8 @@ def is_gone(holder_text: str | None) -> bool:
         return False
     if not _alive(holder.pid):
         return True
-    start = process_start(holder.pid)
+    fields = _stat_fields(holder.pid)
+    if fields and fields[0] in _ENDED_STATES:
+        return True
+    start = _start_of(fields)
     return start is not None and not me.start.startswith("r") and start != holder.start

@@ -119,15 +119,9 @@ class OutboxStore:
                     .where(_free(now), outbox.c.next_attempt_at <= now)
                     .order_by(outbox.c.next_attempt_at, outbox.c.id)
                     .limit(limit)).scalars()}
-            leased = connection.execute(
-                select(outbox.c.id, outbox.c.lease_holder, outbox.c.lease_until)
-                .where(outbox.c.status == Status.PENDING.value,
-                       outbox.c.lease_until >= now, outbox.c.lease_holder.is_not(None),
-                       outbox.c.next_attempt_at <= now)
-                .order_by(outbox.c.next_attempt_at, outbox.c.id)).all()
-        for row_id, old_holder, old_until in leased:
-            if len(candidates) < limit and gone(old_holder):
-                candidates[row_id] = (old_holder, old_until)
+            room = limit - len(candidates)
+            if room > 0:
+                candidates.update(self._of_gone_holders(connection, now, room, gone))
         if not candidates:
             return []
         claimed = []
@@ -153,6 +147,29 @@ class OutboxStore:
                 select(outbox).where(outbox.c.id.in_(claimed))
                 .order_by(outbox.c.next_attempt_at, outbox.c.id)).mappings().all()
         return [OutboxRow.from_mapping(row) for row in found]
+
+    @staticmethod
+    def _of_gone_holders(connection: Connection, now: int, room: int,
+                         gone: Callable[[str | None], bool]
+                         ) -> dict[int, tuple[str | None, int | None]]:
+        """Up to ``room`` due rows leased by holders ``gone`` says no longer run.
+
+        Every sender pass comes here, and a live sender holds many leases: ``gone`` is
+        asked once per distinct holder (a few senders), not once per leased row, and
+        only the rows of the gone ones are read, ``room`` at most — the live leases in
+        front of them neither cost a row each nor hide them."""
+        leased = and_(outbox.c.status == Status.PENDING.value, outbox.c.lease_until >= now,
+                      outbox.c.lease_holder.is_not(None), outbox.c.next_attempt_at <= now)
+        holders = connection.execute(
+            select(outbox.c.lease_holder).where(leased).distinct()).scalars().all()
+        gone_holders = sorted(h for h in holders if gone(h))
+        if not gone_holders:
+            return {}
+        return {row_id: (old_holder, old_until)
+                for row_id, old_holder, old_until in connection.execute(
+                    select(outbox.c.id, outbox.c.lease_holder, outbox.c.lease_until)
+                    .where(leased, outbox.c.lease_holder.in_(gone_holders))
+                    .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(room))}
 
     def mark_sent(self, row_id: int, now: int) -> bool:
         """The transport accepted the row's mail. False if the row was no longer pending."""

@@ -200,6 +200,7 @@ class SchedulingStorageMixin:
     def init_scheduling(self) -> None:
         settings = self.settings
         self._request = threading.local()
+        self.database.write_hold = self.current_write_hold
         self.book = AddressBook.build(settings.domain, settings.assistant_address,
                                       settings.addresses)
         self._assistant: Assistant | None = None
@@ -224,15 +225,36 @@ class SchedulingStorageMixin:
             # the next class in the MRO is Radicale's multifilesystem Storage
             with super().acquire_lock(  # type: ignore[misc]
                     mode, user, *args, **kwargs):
-                yield
-                if self.database.journal_open:
-                    # whoever takes the lock next would finish this journal as if its
-                    # process had died: a transaction that changes files ends in the lock
-                    raise RuntimeError("a transaction that changed files outlives the "
-                                       "storage's write lock; open it inside the lock")
+                # a new object per hold: a transaction journals files only within the
+                # hold it began in (Database.changing)
+                self._request.write_hold = object() if mode == "w" else None
+                try:
+                    yield
+                except BaseException:
+                    self._end_hold(refuse=False)
+                    raise
+                self._end_hold(refuse=True)
         finally:
             self._request.user = None
             self._request.client_put = False
+            self._request.write_hold = None
+
+    def current_write_hold(self) -> object | None:
+        """This thread's hold of the write lock (None outside it)."""
+        return getattr(self._request, "write_hold", None)
+
+    def _end_hold(self, refuse: bool) -> None:
+        """Still inside the lock. A transaction that changed files and is still open
+        would outlive it (entered and left out of order): whoever takes the lock next
+        would finish its journal as a dead process's, and its rollback would put files
+        back outside the lock. It is rolled back here, files included, and — unless the
+        body already failed (``refuse`` False: its error goes on) — refused."""
+        self._request.write_hold = None
+        if self.database.journal_open:
+            self.database.abandon()
+            if refuse:
+                raise RuntimeError("a transaction that changed files outlived the "
+                                   "storage's write lock; it was rolled back")
 
     # -- the engines, built on first use ----------------------------------------------
 

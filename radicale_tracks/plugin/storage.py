@@ -536,9 +536,14 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
 
     def recover_writes(self) -> Recovery:
         """Finish the writes a killed process left half done (start-up, ``verify``):
-        committed ones keep their files, the others get their files back. Costs one
-        ``listdir`` when there is nothing to do."""
-        if not self.database.journals or not self.database.journals.leftovers():
+        committed ones keep their files, the others get their files back; and the
+        rows of committed writes whose journal is gone are deleted. A process deletes
+        its last write's row only with its next journaled write, so every process that
+        ends (each ``deliver``, each server stop) leaves one: this bounds them to one
+        per process running. Costs one ``listdir`` and one query when there is nothing
+        to do; the lock only when there is."""
+        journals = self.database.journals
+        if not journals or not (journals.leftovers() or self.database.has_journal_rows()):
             return Recovery()
         with self._lock.acquire("w"):
             recovery = self.database.recover()
