@@ -41,10 +41,12 @@ class AttendeeChangeRefused(WriteRefused):
     §3.2.2.1): 403 ``allowed-attendee-scheduling-object-change``; the message says why."""
 
 
-class ResourceTooLarge(TracksError):
+class ResourceTooLarge(TracksError, ValueError):
     """An object the server was about to store is larger than a CalDAV PUT may store
     (``[server] max_resource_size``): whatever path it came by (mail, a copy for an
-    attendee or a track), it would be one no client could have written."""
+    attendee or a track, a client's object the server grew), it would be one no client
+    could have written. A :class:`ValueError`, because that is what Radicale answers a
+    refused upload with (400) under plain ``radicale`` with only the storage plugin."""
 
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(
@@ -52,3 +54,10 @@ class ResourceTooLarge(TracksError):
             "%d (max_resource_size)" % (size, limit))
         self.size = size
         self.limit = limit
+
+
+class ResourceTooLargeRefused(WriteRefused):
+    """A client's write the server would have stored larger than ``max_resource_size``
+    (time zones defined, SCHEDULE-STATUS, a copy or message for an attendee): refused,
+    nothing stored or sent — 403 ``CALDAV:max-resource-size`` (RFC 4791 §5.3.2.1) with
+    the sentence of the :class:`ResourceTooLarge` it carries."""

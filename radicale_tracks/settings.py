@@ -318,6 +318,12 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "most rule periods and instances one AVAILABLE of a calendar-availability may "
         "take per expansion (from its DTSTART or the window, to the window's end); "
         "beyond it the person's availability is not used and a reason is logged"),
+    "availability_max_bytes": _option(
+        "65536", _positive_int,
+        "largest calendar-availability (UTF-8 bytes) a user may set by PROPPATCH or "
+        "'availability set': refused before it is parsed (403 valid-calendar-data); a "
+        "larger one stored earlier is not used (default hours, a reason logged). It is "
+        "read back on every slot search and free-busy answer that includes the user"),
     "freebusy_max_expansion": _option(
         "50000", _positive_int,
         "most occurrences of one event walked (from its start) to find its busy time "
@@ -442,6 +448,7 @@ class Settings:
     timezone_max_transitions: int
     timezone_max_changes_per_year: int
     availability_max_iterations: int
+    availability_max_bytes: int
     freebusy_max_expansion: int
     inbox_max_items: int
     user_types: tuple[tuple[str, str], ...]
@@ -531,6 +538,7 @@ class Settings:
             timezone_max_transitions=get("timezone_max_transitions"),
             timezone_max_changes_per_year=get("timezone_max_changes_per_year"),
             availability_max_iterations=get("availability_max_iterations"),
+            availability_max_bytes=get("availability_max_bytes"),
             freebusy_max_expansion=get("freebusy_max_expansion"),
             inbox_max_items=get("inbox_max_items"),
             user_types=get("user_types"),

@@ -21,20 +21,32 @@ from radicale_tracks.outbox.schema import outbox
 from radicale_tracks.plugin.application import Application
 
 
+class Unread(io.BytesIO):
+    """A request body that fails the test if anything reads it."""
+
+    def read(self, size: int | None = -1) -> bytes:
+        raise AssertionError("the over-limit body was read")
+
+    readline = read  # type: ignore[assignment]
+
+
 def call_wsgi(app: Any, method: str, path: str, user: str, body: str | bytes = "",
               content_type: str = "text/calendar; charset=utf-8",
-              **headers: str) -> tuple[int, dict[str, str], str]:
+              length: int | None = None, **headers: str) -> tuple[int, dict[str, str], str]:
     """One request to a WSGI ``app`` as ``user`` (Basic), the way a WSGI server calls it:
-    (status, headers, body as text). ``headers`` are HTTP headers, ``If-Match=…``."""
+    (status, headers, body as text). ``headers`` are HTTP headers, ``If-Match=…``.
+    ``length`` set: that Content-Length is declared and the body must stay unread."""
     raw = body.encode() if isinstance(body, str) else body
     token = base64.b64encode(("%s:%s" % (user, USERS[user])).encode()).decode()
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": "",
         "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "5232",
         "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(raw),
-        "wsgi.errors": io.StringIO(), "CONTENT_LENGTH": str(len(raw)),
-        "CONTENT_TYPE": content_type, "HTTP_AUTHORIZATION": "Basic " + token}
+        "wsgi.url_scheme": "http", "wsgi.errors": io.StringIO(),
+        "wsgi.input": Unread() if length is not None else io.BytesIO(raw),
+        "CONTENT_LENGTH": str(length if length is not None else len(raw)),
+        "CONTENT_TYPE": content_type, "HTTP_AUTHORIZATION": "Basic " + token,
+        "HTTP_HOST": "127.0.0.1:5232"}
     environ.update({"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
     answer: dict[str, Any] = {}
 
@@ -46,16 +58,29 @@ def call_wsgi(app: Any, method: str, path: str, user: str, body: str | bytes = "
     return answer["status"], answer["headers"], text
 
 
+def leftovers(storage: Any) -> dict[str, Any]:
+    """What the last request told the storage on this thread and nobody took back: a
+    pooled WSGI thread serves another user next, so every answer must leave nothing."""
+    state = storage._request
+    return {name: getattr(state, name, None) for name in (
+        "checks", "timezone_refusal", "timezones_refused", "joined", "schedule_tag",
+        "rewritten") if getattr(state, name, None)}
+
+
 class InProcessServer:
     """``Application`` on a fresh folder; ``outbox_sender`` off, so mail stays queued."""
 
     def __init__(self, tmp_path: Path, database_url: str, web: bool = False,
-                 **options: str) -> None:
+                 server: dict[str, int] | None = None, **options: str) -> None:
+        """``server``: options of Radicale's ``[server]`` section (its size limits)."""
         self.config = write_config(
             tmp_path / "radicale.conf", tmp_path / "collections", PLUGIN, 5232,
             {"database_url": database_url, "domain": "example.org", "outbox_sender": "False",
              **options}, rights_type="radicale_tracks.rights",
             web_type="radicale_tracks.web" if web else "")
+        if server:
+            self.config.write_text(self.config.read_text().replace("[server]\n", "".join(
+                ["[server]\n", *("%s = %s\n" % kv for kv in server.items())]), 1))
         self.app: Any = Application(radicale_config.load([(str(self.config), False)]))
 
     @property
@@ -64,8 +89,10 @@ class InProcessServer:
 
     def __call__(self, method: str, path: str, user: str, body: str | bytes = "",
                  content_type: str = "text/calendar; charset=utf-8",
-                 **headers: str) -> tuple[int, dict[str, str], str]:
-        return call_wsgi(self.app, method, path, user, body, content_type, **headers)
+                 length: int | None = None, **headers: str
+                 ) -> tuple[int, dict[str, str], str]:
+        return call_wsgi(self.app, method, path, user, body, content_type, length,
+                         **headers)
 
     def post_json(self, path: str, user: str, data: Any) -> tuple[int, Any]:
         status, _, text = self("POST", path, user, json.dumps(data),

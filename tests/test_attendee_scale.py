@@ -231,3 +231,40 @@ def test_mail_with_too_many_attendees_is_refused_before_it_is_parsed(
                      ["bob@example.org", *guests[:29]])
     (answer,) = processor.process(raw, "olivia@gmail.test", ["bob@example.org"])
     assert answer.status is not None and answer.status.value == "processed", answer
+
+
+def test_a_writer_without_access_gets_radicales_403_before_the_attendee_limit(
+        tmp_path: Path, database_url: str) -> None:
+    """bob may not write alice's calendar: Radicale's plain 403, decided before his body
+    is read or its attendees counted (the body here fails the test if anything reads
+    it) — the CalDAV precondition is for writers allowed there."""
+    server = Server(tmp_path, database_url, max_attendees_per_instance="3")
+    status, _, text = server("PUT", CALENDAR + "bobs.ics", "bob", length=2000)
+    assert status == 403, text
+    assert "max-attendees-per-instance" not in text, text
+    status, _, text = server("PUT", CALENDAR + "alices.ics", "alice", meeting("limit", 5))
+    assert status == 403 and "max-attendees-per-instance" in text, text
+
+
+def test_an_update_of_a_scheduling_object_parses_each_version_once(server: Server) -> None:
+    """Under the write lock the stored and the written version are parsed once each,
+    for the attendee-change check and the scheduling alike (counted with cProfile:
+    the calls of ``Calendar.from_ical`` made by the storage's scheduling write)."""
+    assert server("PUT", CALENDAR + "once.ics", "alice", meeting("once", 2))[0] == 201
+    profile = cProfile.Profile()
+    profile.enable()
+    status = server("PUT", CALENDAR + "once.ics", "alice",
+                    meeting("once", 2).replace("All hands", "All hands, moved"))[0]
+    profile.disable()
+    assert status == 204
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    parses = sum(
+        counts[1] for (file, _, name), (*_, callers) in stats.items()
+        if name == "from_ical" and _is(file, "icalendar/cal/calendar.py")
+        for (caller, _, _), counts in callers.items()
+        if _is(caller, "radicale_tracks/plugin/scheduling_writes.py"))
+    assert parses == 2, parses   # the stored version and the written one
+
+
+def _is(file: str, suffix: str) -> bool:
+    return file.replace("\\", "/").endswith(suffix)

@@ -430,6 +430,62 @@ def test_availability_set_refuses_hostile_rules(app: InProcess, tmp_path: Path) 
     assert done.returncode == 1 and "recurs secondly" in done.stderr, done.stderr
 
 
+#: ``availability_max_bytes`` by default
+AVAILABILITY_LIMIT = 65536
+
+
+def long_availability(size: int) -> str:
+    """Working hours people write, one AVAILABLE with a DESCRIPTION of ``size`` bytes."""
+    return availability("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
+                        extra="DESCRIPTION:" + "d" * size)
+
+
+def test_proppatch_of_availability_above_its_size_limit_is_refused(
+        app: InProcess, tmp_path: Path) -> None:
+    """A 5 MB calendar-availability (under max_content_length) would be stored, read
+    back for every slot search with alice and be a key of the parse cache: refused
+    before it is parsed, 403 ``valid-calendar-data`` naming the setting."""
+    props = tmp_path / "collections" / "collection-root" / "alice" / "schedule-inbox" / (
+        ".Radicale.props")
+    status, _, text = app("PROPPATCH", "/alice/schedule-inbox/", "alice",
+                          proppatch(long_availability(5_000_000)))
+    assert status == 403, text
+    assert "valid-calendar-data" in text and "availability_max_bytes" in text, text
+    assert "calendar-availability" not in (props.read_text() if props.exists() else "")
+    # just under the limit it is stored
+    fits = long_availability(AVAILABILITY_LIMIT - 1000)
+    assert len(fits.encode()) <= AVAILABILITY_LIMIT
+    status, _, text = app("PROPPATCH", "/alice/schedule-inbox/", "alice", proppatch(fits))
+    assert status == 207, text
+
+
+def test_availability_set_refuses_availability_above_its_size_limit(
+        app: InProcess, tmp_path: Path) -> None:
+    path = tmp_path / "long.ics"
+    path.write_text(long_availability(AVAILABILITY_LIMIT))
+    done = run_cli(tmp_path / "radicale.conf", "availability", "set", "bob",
+                   "--file", str(path))
+    assert done.returncode == 1 and "availability_max_bytes" in done.stderr, done.stderr
+
+
+def test_stored_availability_above_its_size_limit_is_not_parsed(
+        app: InProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """One stored before the limit (or by hand) is not parsed (nor kept as a key of the
+    parse cache): the default hours answer and the log says why."""
+    props = tmp_path / "collections" / "collection-root" / "bob" / "schedule-inbox" / (
+        ".Radicale.props")
+    meta = json.loads(props.read_text())
+    meta["C:calendar-availability"] = long_availability(AVAILABILITY_LIMIT)
+    props.write_text(json.dumps(meta))
+    status, _, text = app("POST", "/.tracks/api/slots", "alice", json.dumps({
+        "attendees": ["bob@example.org"], "duration": 30, "week": "next",
+        "zone": "Europe/Berlin"}))
+    assert status == 200 and json.loads(text)["slots"], text
+    # refused by its size before anything parsed it (it would parse: it is valid)
+    assert "Availability of bob unreadable" in caplog.text
+    assert "availability_max_bytes" in caplog.text
+
+
 def test_stored_hostile_availability_does_not_fail_a_slot_search(
         app: InProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # written behind the server's back, as before these checks existed

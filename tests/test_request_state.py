@@ -15,7 +15,7 @@ from typing import Any
 from radicale import config as radicale_config
 
 from helpers import PLUGIN, write_config
-from inprocess import call_wsgi
+from inprocess import InProcessServer, call_wsgi, leftovers
 from radicale_tracks.plugin.application import Application
 
 CALENDAR = "/alice/work/"
@@ -36,9 +36,7 @@ class InProcess:
         return call_wsgi(self.app, method, path, user, body, **headers)
 
     def leftovers(self) -> dict[str, Any]:
-        state = self.app._storage._request  # type: ignore[attr-defined]
-        return {name: getattr(state, name, None) for name in (
-            "checks", "timezone_refusal", "timezones_refused") if getattr(state, name, None)}
+        return leftovers(self.app._storage)  # type: ignore[attr-defined]
 
 
 def meeting(organizer: str, start: str = "20270301T100000Z") -> str:
@@ -71,3 +69,35 @@ def test_an_early_refusal_leaves_no_merge_for_the_next_request(tmp_path: Path) -
                            **{"If-Schedule-Tag-Match": headers["Schedule-Tag"]})
     assert status == 403 and "allowed-attendee-scheduling-object-change" in text, text
     assert call.leftovers() == {}
+
+
+def assistant_meeting(uid: str) -> str:
+    return "\r\n".join([
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "BEGIN:VEVENT",
+        "UID:" + uid, "DTSTAMP:20260101T000000Z", "DTSTART:20270301T100000Z",
+        "DTEND:20270301T110000Z", "SUMMARY:Review", "ORGANIZER:mailto:alice@example.org",
+        "ATTENDEE;PARTSTAT=ACCEPTED:mailto:alice@example.org",
+        "ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:assistant@example.org",
+        "END:VEVENT", "END:VCALENDAR", ""])
+
+
+def test_a_rolled_back_rewrite_leaves_the_etag_of_the_object_stored_as_sent(
+        tmp_path: Path, database_url: str) -> None:
+    """The assistant stores the organizer's object with its answer and details, then
+    fails (its mail's template names a value nobody gives it): the attempt rolls back
+    and the object is stored as sent. The answer's ETag is that object's — the rewrite
+    of the attempt that rolled back is no fact of this PUT (RFC 4791 §5.3.4)."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    for kind in ("track_created", "member_added"):
+        (templates / ("%s.subject.txt" % kind)).write_text("{{ no_such_value }}")
+    server = InProcessServer(tmp_path, database_url, scheduling="False",
+                             mail_templates=str(templates))
+    assert server("MKCALENDAR", CALENDAR, "alice")[0] == 201
+    sent = assistant_meeting("rolled-back")
+    status, headers, text = server("PUT", CALENDAR + "rolled-back.ics", "alice", sent)
+    assert status == 201, text
+    status, stored_headers, stored = server("GET", CALENDAR + "rolled-back.ics", "alice")
+    assert status == 200 and "X-TRACKS" not in stored, stored   # stored as sent
+    assert headers.get("ETag") == stored_headers["ETag"], headers
+    assert leftovers(server.storage) == {}

@@ -46,7 +46,8 @@ from radicale_tracks.plugin.schedule_boxes import (INBOX, OUTBOX, box_of, ensure
                                                    remove_message)
 from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingProperties,
                                                    requested_props, wants_us)
-from radicale_tracks.errors import AttendeeChangeRefused, ScheduleTagMismatch
+from radicale_tracks.errors import (AttendeeChangeRefused, ResourceTooLargeRefused,
+                                    ScheduleTagMismatch)
 from radicale_tracks.plugin.scheduling_writes import ClientChecks
 from radicale_tracks.plugin.size_limits import (MAX_API_BODY, body_limit, declared_length,
                                                 too_large_json)
@@ -60,6 +61,7 @@ logger = logging.getLogger("radicale.tracks.application")
 
 FREE_BUSY_QUERY = xmlutils.make_clark("C:free-busy-query")
 AVAILABILITY = xmlutils.make_clark("C:calendar-availability")
+VALID_CALENDAR_DATA = "C:valid-calendar-data"
 CALENDAR_TRANSP = xmlutils.make_clark("C:schedule-calendar-transp")
 TIME_RANGE = xmlutils.make_clark("C:time-range")
 
@@ -283,6 +285,9 @@ class Application(radicale_app.Application):
         except ScheduleTagMismatch as e:
             logger.info("DELETE of %r refused: %s", path, e)
             return httputils.PRECONDITION_FAILED
+        except ResourceTooLargeRefused as e:
+            logger.info("DELETE of %r refused: %s", path, e)
+            return _precondition("C:max-resource-size", str(e))
         finally:
             if isinstance(storage, Storage):
                 storage.expect_client_checks(None)
@@ -348,11 +353,8 @@ class Application(radicale_app.Application):
             with storage.acquire_lock("w", user):
                 set_availability(storage, user, text if text else None, checked=True)
         except AvailabilityError as e:
-            root_error = xmlutils.webdav_error("C:valid-calendar-data")
-            ET.SubElement(root_error, xmlutils.make_clark("D:responsedescription")).text = (
-                str(e))
-            return (client.FORBIDDEN, {"Content-Type": "text/xml; charset=utf-8"},
-                    ET.tostring(root_error, encoding="utf-8", xml_declaration=True), None)
+            logger.info("calendar-availability of %r refused: %s", user, e)
+            return _precondition(VALID_CALENDAR_DATA, str(e))
         multistatus = ET.Element(MULTISTATUS)
         response = ET.SubElement(multistatus, xmlutils.make_clark("D:response"))
         ET.SubElement(response, xmlutils.make_clark("D:href")).text = path
@@ -394,6 +396,8 @@ class Application(radicale_app.Application):
                                   request_info)
         if box_of(path) is not None:
             return httputils.NOT_ALLOWED
+        if not self._may_write(user, user_groups, path):
+            return httputils.NOT_ALLOWED   # before the body is read, as Radicale's PUT
         too_many = self._attendee_limit(environ, path)
         if too_many is not None:
             return too_many
@@ -415,13 +419,16 @@ class Application(radicale_app.Application):
             return httputils.PRECONDITION_FAILED
         except AttendeeChangeRefused as e:
             logger.info("PUT on %r refused: %s", path, e)
-            return _attendee_change_refused(str(e))
+            return _precondition("C:allowed-attendee-scheduling-object-change", str(e))
+        except ResourceTooLargeRefused as e:
+            logger.info("PUT of %r refused: %s", path, e)
+            return _precondition("C:max-resource-size", str(e))
         finally:
             storage.expect_client_checks(None)
             unknown_zones = take_refusal(storage)
         if unknown_zones is not None and status == client.BAD_REQUEST:
             logger.info("PUT of %r refused: %s", path, unknown_zones)
-            return _invalid_calendar_data(str(unknown_zones))
+            return _precondition(VALID_CALENDAR_DATA, str(unknown_zones))
         rewritten = storage.take_rewritten() or resolved
         tag = storage.take_schedule_tag()
         if isinstance(headers, dict) and status in (client.CREATED, client.NO_CONTENT):
@@ -430,6 +437,20 @@ class Application(radicale_app.Application):
             if tag:
                 headers = dict(headers, **{"Schedule-Tag": tag})
         return status, headers, answer, xml_request
+
+    def _may_write(self, user: str, user_groups: set, path: str) -> bool:
+        """Radicale's own write check of a PUT (``Access(...).check("w")``), made
+        before anything of ours reads the body: our refusals (the attendee limit, an
+        unbounded zone) name a CalDAV precondition and are for writers allowed there;
+        anyone else gets Radicale's plain 403, their body unread. A shared collection
+        is checked as Radicale's PUT checks it: as its owner's, with the share's
+        permissions."""
+        if getattr(self._sharing, "_enabled", False):
+            share = self._sharing.sharing_collection_resolver(path, user, user_groups)
+            if share and path != share["PathMapped"]:
+                return Access(self._rights, share["Owner"], user_groups,
+                              share["PathMapped"], share["Permissions"]).check("w")
+        return Access(self._rights, user, user_groups, path).check("w")
 
     def _attendee_limit(self, environ: types.WSGIEnviron, path: str
                         ) -> types.WSGIResponse | None:
@@ -454,8 +475,8 @@ class Application(radicale_app.Application):
         ``client_puts.py``): True when the body changed; an unknown zone is held as the
         storage's refusal of the client's write. A zone whose rules cannot be bounded
         or replaced is answered here, since Radicale would expand it while reading the
-        body: 403 ``valid-calendar-data`` to a writer allowed there, Radicale's 403 to
-        anyone else."""
+        body: 403 ``valid-calendar-data`` (anyone not allowed to write there was answered
+        Radicale's 403 before: :meth:`_may_write`)."""
         storage = self._storage
         assert isinstance(storage, Storage)
         raw = self._body(environ)
@@ -470,10 +491,8 @@ class Application(radicale_app.Application):
             changed = repaired_body(environ, text,  # type: ignore[arg-type]  # WSGI dict
                                     storage.settings.zone_limits())
         except UnboundedTimezones as e:
-            if not Access(self._rights, user, user_groups, path).check("w"):
-                return httputils.NOT_ALLOWED
             logger.info("PUT of %r refused: %s", path, e)
-            return _invalid_calendar_data(str(e))
+            return _precondition(VALID_CALENDAR_DATA, str(e))
         except UnknownTimezones as e:
             expect_refusal(storage, e)
             return False
@@ -606,19 +625,13 @@ def calendar_transp_as_text(raw: bytes) -> bytes:
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-def _attendee_change_refused(reason: str) -> types.WSGIResponse:
-    """403 with RFC 6638 §3.2.2.1's precondition and the reason in a sentence."""
-    root = xmlutils.webdav_error("C:allowed-attendee-scheduling-object-change")
-    ET.SubElement(root, xmlutils.make_clark("D:responsedescription")).text = reason
-    return (client.FORBIDDEN, {"Content-Type": "text/xml; charset=utf-8"},
-            ET.tostring(root, encoding="utf-8", xml_declaration=True), None)
-
-
-def _invalid_calendar_data(description: str) -> types.WSGIResponse:
-    """403 with RFC 4791 §5.3.2's CALDAV:valid-calendar-data precondition, as Apple
-    CalendarServer answers, and a sentence saying what is wrong."""
-    error = xmlutils.webdav_error("C:valid-calendar-data")
-    ET.SubElement(error, xmlutils.make_clark("D:responsedescription")).text = description
+def _precondition(element: str, reason: str) -> types.WSGIResponse:
+    """403 with a precondition element (RFC 4791 §1.3, e.g. §5.3.2.1's
+    ``CALDAV:valid-calendar-data`` and ``CALDAV:max-resource-size``, RFC 6638
+    §3.2.2.1's ``allowed-attendee-scheduling-object-change``), as Apple CalendarServer
+    answers, and a sentence saying what is wrong."""
+    error = xmlutils.webdav_error(element)
+    ET.SubElement(error, xmlutils.make_clark("D:responsedescription")).text = reason
     return (client.FORBIDDEN, {"Content-Type": "text/xml; charset=utf-8"},
             ET.tostring(error, encoding="utf-8", xml_declaration=True), None)
 

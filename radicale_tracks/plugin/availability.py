@@ -88,6 +88,7 @@ def _availability(storage: "Storage", user: str, calendars: list["Collection"]
     own = stored_availability(storage, user)
     if own:
         try:
+            _refuse_too_large(storage, own)   # stored before the limit, or by hand
             return _parsed(own, storage.settings.zone_limits())
         except AvailabilityError as e:   # stored before a stricter check: say so, go on
             logger.warning("Availability of %s unreadable (%s); default hours used", user, e)
@@ -125,10 +126,25 @@ def _unavailable(storage: "Storage", user: str, calendars: list["Collection"],
 
 
 def check_availability(storage: "Storage", text: str) -> None:
-    """Refuse, with the reason, availability nobody should store: unreadable, rules
-    finer than daily or without instance, time zones of unbounded work
-    (``parse_availability(strict=True)``). Bounded work: call it before taking a lock."""
+    """Refuse, with the reason, availability nobody should store: larger than
+    ``availability_max_bytes`` (before anything parses it), unreadable, more than 50
+    components (``parse_availability``'s fixed cap), rules finer than daily or without
+    instance, time zones of unbounded work (``parse_availability(strict=True)``).
+    Bounded work: call it before taking a lock."""
+    _refuse_too_large(storage, text)
     parse_availability(text, strict=True, zone_limits=storage.settings.zone_limits())
+
+
+def _refuse_too_large(storage: "Storage", text: str) -> None:
+    """The size bound: the text is stored in the inbox's properties, read back for
+    every slot search and free-busy answer including the user, and is the key of
+    :func:`_parsed`'s cache — a week of working hours takes a few KB."""
+    limit = storage.settings.availability_max_bytes
+    size = len(text.encode("utf-8"))
+    if size > limit:
+        raise AvailabilityError(
+            "the calendar-availability is %d bytes; this server takes at most %d "
+            "(availability_max_bytes): working hours need a few kilobytes" % (size, limit))
 
 
 def set_availability(storage: "Storage", user: str, text: str | None, *,

@@ -31,7 +31,9 @@ from radicale import item as radicale_item
 
 from radicale_tracks.core.addresses import AddressBook
 from radicale_tracks.core.attendee_limit import most_attendees_per_instance, too_many_attendees
-from radicale_tracks.errors import AttendeeChangeRefused, ScheduleTagMismatch
+from radicale_tracks.db.session import on_rollback
+from radicale_tracks.errors import (AttendeeChangeRefused, ResourceTooLarge,
+                                    ResourceTooLargeRefused, ScheduleTagMismatch)
 from radicale_tracks.outbox.sender import Sender, SenderThread
 from radicale_tracks.outbox.store import OutboxStore
 from radicale_tracks.outbox.transports import transport_from_settings
@@ -64,6 +66,21 @@ class ClientChecks:
     #: If-Schedule-Tag-Match (None: not sent): 412 unless it is the current tag; a
     #: match merges the server's inconsequential changes into the write
     schedule_tag: str | None = None
+
+
+@contextlib.contextmanager
+def refused_when_too_large(checks: ClientChecks | None) -> Iterator[None]:
+    """A client's write that the server would store larger than ``max_resource_size``
+    is the client's to fix, not a program error: through the application (``checks``
+    given) it becomes :class:`~radicale_tracks.errors.ResourceTooLargeRefused` (403
+    ``max-resource-size``); under plain ``radicale`` it stays
+    :class:`~radicale_tracks.errors.ResourceTooLarge`, a ValueError: Radicale's 400."""
+    try:
+        yield
+    except ResourceTooLarge as e:
+        if checks is None:
+            raise
+        raise ResourceTooLargeRefused(str(e)) from e
 
 
 class SchedulingCollectionMixin:
@@ -112,23 +129,17 @@ class SchedulingCollectionMixin:
                                           % (checks.schedule_tag, self.path, href, current))
         return checks
 
-    def _refuse_attendee_change(self, owner: str, old_text: str | None, new_text: str
-                                ) -> None:
+    def _refuse_attendee_change(self, owner: str, stored: "Calendar | None",
+                                written: "Calendar | None") -> None:
         """Raise :class:`~radicale_tracks.errors.AttendeeChangeRefused` for the owner's
         write over a stored scheduling object that names another ORGANIZER
         (``core/attendee_changes.refused_attendee_change``): decided on the version read
-        under the write lock, the one the write replaces."""
-        if (old_text is None or _MARKER not in old_text or _MARKER not in new_text
-                or not self._storage.settings.scheduling):
+        under the write lock, the one the write replaces, parsed once for this check and
+        the scheduling that follows (:func:`parse_versions`)."""
+        if stored is None or written is None or not self._storage.settings.scheduling:
             return
-        from icalendar import Calendar
-
         from radicale_tracks.core.attendee_changes import refused_attendee_change
 
-        try:
-            stored, written = Calendar.from_ical(old_text), Calendar.from_ical(new_text)
-        except Exception:
-            return  # scheduling leaves what does not parse alone
         reason = refused_attendee_change(stored, written,
                                          self._storage.book.addresses_of(owner))
         if reason is not None:
@@ -137,32 +148,42 @@ class SchedulingCollectionMixin:
     def _scheduled_upload(self, owner: str, href: str, item: radicale_item.Item,
                           checks: "ClientChecks | None" = None) -> Upload | None:
         """The upload, when scheduling took it; None when it is no scheduling object.
-        ``checks``: the application's, already passed for the tag."""
+        ``checks``: the application's, already passed for the tag. An object the write
+        would store larger than ``max_resource_size`` raises
+        :class:`~radicale_tracks.errors.ResourceTooLarge` with nothing stored or sent."""
         new_text = item.serialize()
         old_text = self._stored_text(href)
         if _MARKER not in new_text and (old_text is None or _MARKER not in old_text):
             return None
         refuse_too_many_attendees(new_text, self._storage.settings.max_attendees_per_instance)
-        if checks is not None:
-            self._refuse_attendee_change(owner, old_text, new_text)
-        stored: list[Upload] = []
+        versions = parse_versions(old_text, new_text)
+        if checks is not None and versions is not None and _MARKER in new_text and (
+                old_text is not None and _MARKER in old_text):
+            self._refuse_attendee_change(owner, *versions)
+        # what each store() of an attempt stored, and whether it rewrote the object: a
+        # rolled-back attempt's entry goes with it, so only the committed one counts
+        stored: list[tuple[Upload, bool]] = []
 
         def store(calendar: "Calendar | None") -> None:
             chosen = item if calendar is None else item_from_text(
                 self.path, calendar.to_ical().decode("utf-8"))
-            stored.append(self._upload_indexed(href, chosen))
-            if calendar is not None:
-                self._storage.note_rewritten()
+            entry = (self._upload_indexed(href, chosen), calendar is not None)
+            stored.append(entry)
+            with self._storage.database.begin() as connection:  # the attempt's own
+                on_rollback(connection, lambda: stored.remove(entry))
 
         old_etag = radicale_item.get_etag(old_text) if old_text is not None else None
         if not self._storage.run_write(
-                owner, self.path, href, old_text, new_text, old_etag, store,
+                owner, self.path, href, versions, old_etag, store,
                 merge=checks is not None and checks.schedule_tag is not None):
             stored.clear()  # a write that rolled back got its files back: store it now
         if not stored:
-            stored.append(self._upload_indexed(href, item))
-        self._storage.note_schedule_tag(self.path, href, stored[-1][0].etag)
-        return stored[-1]
+            stored.append((self._upload_indexed(href, item), False))
+        upload, rewritten = stored[-1]
+        if rewritten:
+            self._storage.note_rewritten()
+        self._storage.note_schedule_tag(self.path, href, upload[0].etag)
+        return upload
 
     def _scheduled_delete(self, owner: str, href: str) -> bool:
         """True when scheduling handled the delete of a scheduling object."""
@@ -175,7 +196,8 @@ class SchedulingCollectionMixin:
             self._delete_indexed(href)
             deleted.append(True)
 
-        if not self._storage.run_write(owner, self.path, href, old_text, None,
+        if not self._storage.run_write(owner, self.path, href,
+                                       parse_versions(old_text, None),
                                        radicale_item.get_etag(old_text), store):
             deleted.clear()
         if not deleted:
@@ -426,29 +448,31 @@ class SchedulingStorageMixin:
 
     # -- the write ----------------------------------------------------------------------
 
-    def run_write(self, owner: str, collection_path: str, href: str, old_text: str | None,
-                  new_text: str | None, old_etag: str | None,
-                  store: Callable[["Calendar | None"], None], merge: bool = False) -> bool:
-        """Schedule one client write in one transaction; never raise. True when a
-        transaction committed (what ``store`` stored in it stays).
+    def run_write(self, owner: str, collection_path: str, href: str,
+                  versions: "tuple[Calendar | None, Calendar | None] | None",
+                  old_etag: str | None, store: Callable[["Calendar | None"], None],
+                  merge: bool = False) -> bool:
+        """Schedule one client write in one transaction. True when a transaction
+        committed (what ``store`` stored in it stays).
 
-        ``store`` stores the owner's object (a replacement, or as sent for None). If
-        scheduling fails with the assistant involved, the assistant's failure is recorded
-        and scheduling runs again without it; if it fails anyway, the caller stores the
-        object as sent and the failure is logged. A failed attempt's files are put back
-        with its rows (``db/journal.py``): nothing half-delivered stays. ``merge``: the
-        client's If-Schedule-Tag-Match matched (checked under this lock).
+        ``versions``: (stored, written) as :func:`parse_versions` read them, None when
+        either does not parse (nothing is scheduled). ``store`` stores the owner's object
+        (a replacement, or as sent for None). If scheduling fails with the assistant
+        involved, the assistant's failure is recorded and scheduling runs again without
+        it; if it fails anyway, the caller stores the object as sent and the failure is
+        logged. A failed attempt's files are put back with its rows (``db/journal.py``):
+        nothing half-delivered stays. An object the write would store larger than
+        ``max_resource_size`` is no program error but the client's: after the rollback
+        :class:`~radicale_tracks.errors.ResourceTooLarge` is raised (the write is
+        refused), never stored as sent with nobody told. ``merge``: the client's
+        If-Schedule-Tag-Match matched (checked under this lock).
         """
-        from icalendar import Calendar
-
         from radicale_tracks.scheduling.engine import ObjectWrite
 
-        try:
-            old = Calendar.from_ical(old_text) if old_text is not None else None
-            new = Calendar.from_ical(new_text) if new_text is not None else None
-        except Exception:
+        if versions is None:
             logger.warning("Not scheduled: %s/%s does not parse", collection_path, href)
             return False
+        old, new = versions
         write = ObjectWrite(owner=owner, collection_path=collection_path, href=href,
                             old=old, new=new, old_etag=old_etag, merge=merge)
         involves = self._assistant_involved(old, new)
@@ -461,6 +485,10 @@ class SchedulingStorageMixin:
                     outcome = self.scheduler.handle_write(
                         connection, write, store, self.assistant if with_assistant else None)
                     self._run_joined(connection)
+            except ResourceTooLarge as e:
+                logger.info("Write of %s/%s by %r refused: %s", collection_path, href,
+                            owner, e)
+                raise
             except Exception as e:
                 logger.exception("Scheduling failed on %s/%s by %r%s", collection_path, href,
                                  owner, " (with the assistant)" if with_assistant else "")
@@ -495,6 +523,8 @@ class SchedulingStorageMixin:
                                                 source_path="/" + write.path,
                                                 old=write.old, new=write.new), store)
                 self._run_joined(connection)
+        except ResourceTooLarge:
+            raise
         except Exception as e:
             logger.exception("Assistant failed on %s", write.path)
             self._record_failure(write, e)
@@ -521,6 +551,20 @@ class SchedulingStorageMixin:
                                track_id=meeting.track_id if meeting is not None else None)
         except Exception:
             logger.exception("Could not record the assistant failure")
+
+
+def parse_versions(old_text: str | None, new_text: str | None
+                   ) -> "tuple[Calendar | None, Calendar | None] | None":
+    """The stored and the written version of a scheduling object, each parsed once under
+    the write lock for every check and the scheduling of the write; None when either
+    does not parse (scheduling leaves it alone)."""
+    from icalendar import Calendar
+
+    try:
+        return (Calendar.from_ical(old_text) if old_text is not None else None,
+                Calendar.from_ical(new_text) if new_text is not None else None)
+    except Exception:
+        return None
 
 
 def refuse_too_many_attendees(text: str, limit: int) -> None:

@@ -46,7 +46,8 @@ from radicale_tracks.index.extract import Expansion, IndexEntry, extract_entry
 from radicale_tracks.index.store import (Candidate, CollectionState, FileState, IndexStore,
                                          folder_digest)
 from radicale_tracks.plugin.scheduling_writes import (SchedulingCollectionMixin,
-                                                      SchedulingStorageMixin)
+                                                      SchedulingStorageMixin,
+                                                      refused_when_too_large)
 from radicale_tracks.plugin.busy_expansion import LIMIT_HIT, Unexpandable, object_busy
 from radicale_tracks.plugin.client_puts import client_item, client_items
 from radicale_tracks.plugin.size_limits import check_object_size, put_size_limit
@@ -140,11 +141,12 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
         except SQLAlchemyError:
             logger.exception("Index unavailable before storing %r in %r", href, self.path)
         owner = self._storage.scheduling_owner(self)
-        if owner is not None:
-            scheduled = self._scheduled_upload(owner, href, item, checks)
-            if scheduled is not None:
-                return scheduled
-        return self._upload_indexed(href, item)
+        with refused_when_too_large(checks):
+            if owner is not None:
+                scheduled = self._scheduled_upload(owner, href, item, checks)
+                if scheduled is not None:
+                    return scheduled
+            return self._upload_indexed(href, item)
 
     def _upload_indexed(self, href: str, item: radicale_item.Item
                         ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
@@ -162,10 +164,12 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
                                             self._is_collision_free)
 
     def delete(self, href: str | None = None) -> None:
-        self.check_client_write(href)
+        checks = self.check_client_write(href)
         owner = self._storage.scheduling_owner(self) if href is not None else None
-        if owner is not None and href is not None and self._scheduled_delete(owner, href):
-            return
+        with refused_when_too_large(checks):
+            if owner is not None and href is not None and self._scheduled_delete(owner,
+                                                                                 href):
+                return
         self._delete_indexed(href)
 
     def _delete_indexed(self, href: str | None) -> None:
