@@ -8,7 +8,7 @@ laid out for both servers. Measured in alternation, medians of ``--reps``:
   vanilla Radicale has no scheduling, so its nearest equivalent is what a client must do
   there — one free-busy-query REPORT per attendee calendar (20 requests);
 - a slot search: 30 minutes with the ten people and any room of the pool, over 2 weeks on
-  a 30-minute grid (``POST /.tracks/api/slots``), against the 30 REPORTs a client would
+  a 30-minute grid (``POST /.web/api/slots``), against the 30 REPORTs a client would
   need on vanilla Radicale before it could start looking. Measured twice: "cold", right
   after every one of the 30 calendars got a new event (outside the window, so answers
   stay comparable), which empties the plugin's per-calendar busy-time cache; and "warm",
@@ -111,7 +111,7 @@ def main() -> None:
 
             def search() -> tuple[float, requests.Response]:
                 begin = time.perf_counter()
-                answer = sessions["tracks"].post(servers["tracks"].url + "/.tracks/api/slots",
+                answer = sessions["tracks"].post(servers["tracks"].url + "/.web/api/slots",
                                                  json=slot_question)
                 assert answer.status_code == 200, answer.text
                 return time.perf_counter() - begin, answer

@@ -547,7 +547,7 @@ class Cases:
         window = (stamp(week), stamp(week + datetime.timedelta(days=7)))
         self.record(measure(served, "%s slot search with %s, next week" % (case, asked),
                             lambda _: status_of(served.session(asking).post(
-                                served.url + "/.tracks/api/slots",
+                                served.url + "/.web/api/slots",
                                 json={"attendees": [asked + "@" + DOMAIN], "duration": 30,
                                       "week": "next"}))))
         self.record(measure(served, "%s outbox free-busy POST for %s, 1 week" % (case, asked),

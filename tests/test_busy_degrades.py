@@ -95,7 +95,7 @@ def _status(slot: dict, address: str) -> str:
 
 def test_a_slot_search_with_the_owner_answers_with_the_owner_busy_and_says_why(
         server: InProcessServer) -> None:
-    status, answer = server.post_json("/.tracks/api/slots", "alice", {
+    status, answer = server.post_json("/.web/api/slots", "alice", {
         "attendees": ["bob@example.org", "carol@example.org"], "duration": 60,
         "start": MONDAY.isoformat(), "end": (MONDAY + datetime.timedelta(days=7)).isoformat(),
         "zone": "UTC", "working_hours": False, "show_conflicts": True, "max_results": 200})

@@ -477,9 +477,9 @@ def test_stored_availability_above_its_size_limit_is_not_parsed(
     meta = json.loads(props.read_text())
     meta["C:calendar-availability"] = long_availability(AVAILABILITY_LIMIT)
     props.write_text(json.dumps(meta))
-    status, _, text = app("POST", "/.tracks/api/slots", "alice", json.dumps({
+    status, _, text = app("POST", "/.web/api/slots", "alice", json.dumps({
         "attendees": ["bob@example.org"], "duration": 30, "week": "next",
-        "zone": "Europe/Berlin"}))
+        "zone": "Europe/Berlin"}), content_type="application/json")
     assert status == 200 and json.loads(text)["slots"], text
     # refused by its size before anything parsed it (it would parse: it is valid)
     assert "Availability of bob unreadable" in caplog.text
@@ -496,9 +496,9 @@ def test_stored_hostile_availability_does_not_fail_a_slot_search(
     meta["C:calendar-availability"] = availability("FREQ=SECONDLY", start="20260105T090000")
     props.write_text(json.dumps(meta))
     status, _, text = bounded(lambda: app(
-        "POST", "/.tracks/api/slots", "alice", json.dumps({
+        "POST", "/.web/api/slots", "alice", json.dumps({
             "attendees": ["bob@example.org"], "duration": 30, "week": "next",
-            "zone": "Europe/Berlin"})))
+            "zone": "Europe/Berlin"}), content_type="application/json"))
     assert status == 200, text
     assert json.loads(text)["slots"]   # bob's default hours answered
     assert "Availability of bob not used, default hours instead" in caplog.text

@@ -135,7 +135,7 @@ def arrange(server: RadicaleServer) -> None:
 
 
 def ask(server: RadicaleServer, body: object, user: str = "alice") -> requests.Response:
-    return requests.post(server.url + "/.tracks/api/slots", json=body,
+    return requests.post(server.url + "/.web/api/slots", json=body,
                          auth=(user, USERS[user]), timeout=30)
 
 
@@ -176,7 +176,7 @@ def test_the_agents_question_gets_a_ranked_explained_answer(server: RadicaleServ
 
 
 def test_bad_requests_say_what_is_wrong(server: RadicaleServer) -> None:
-    assert requests.post(server.url + "/.tracks/api/slots", json={}, timeout=10
+    assert requests.post(server.url + "/.web/api/slots", json={}, timeout=10
                          ).status_code == 401
     for body, words in (({"duration": 30, "pools": ["nowhere"]}, "no pool nowhere"),
                         ({"attendees": ["bob@example.org"]}, "duration is required"),
@@ -186,8 +186,31 @@ def test_bad_requests_say_what_is_wrong(server: RadicaleServer) -> None:
                         ({"duration": 30, "rooms": ["bob@example.org"]}, "no room")):
         answer = ask(server, body)
         assert answer.status_code == 400 and words in answer.json()["error"], answer.text
-    assert requests.post(server.url + "/.tracks/api/slots", data=b"{not json",
+    assert requests.post(server.url + "/.web/api/slots", data=b"{not json",
+                         headers={"Content-Type": "application/json"},
                          auth=("alice", USERS["alice"]), timeout=10).status_code == 400
+    # the wizard's form takes its own fields only, never the agent's beside them
+    answer = ask(server, {"details": {"subject": "x", "members": ["alice"]}, "grid": 15})
+    assert answer.status_code == 400 and answer.json()["field"] == "grid", answer.text
+
+
+def test_the_old_slot_path_redirects_with_the_post_kept(server: RadicaleServer) -> None:
+    """``/.tracks/api/slots`` answers 308 to ``/.web/api/slots`` for one release; a client
+    that follows it gets the same answer, method and body kept. (This server has no
+    ``[web] type``: the slot API answers without the pages.)"""
+    question = {"attendees": ["bob@example.org"], "duration": 30, "week": "next",
+                "zone": "Europe/Berlin"}
+    moved = requests.post(server.url + "/.tracks/api/slots", json=question,
+                          auth=("alice", USERS["alice"]), allow_redirects=False, timeout=10)
+    assert moved.status_code == 308, moved.text
+    assert moved.headers["Location"] == "/.web/api/slots"
+    followed = requests.post(server.url + "/.tracks/api/slots", json=question,
+                             auth=("alice", USERS["alice"]), timeout=30)
+    assert followed.status_code == 200 and followed.history[0].status_code == 308
+    assert followed.json()["slots"] == ask(server, question).json()["slots"]
+    other = requests.post(server.url + "/.tracks/api/other", json={},
+                          auth=("alice", USERS["alice"]), timeout=10)
+    assert other.status_code == 404 and "no such API" in other.json()["error"]
 
 
 def test_availability_and_transparency_over_caldav(server: RadicaleServer) -> None:

@@ -9,6 +9,7 @@ code itself and compare, so such a change fails here instead of misleading a cli
 from __future__ import annotations
 
 import ast
+import datetime
 import inspect
 import textwrap
 from pathlib import Path
@@ -29,6 +30,11 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 #: dict: a track id, alone (GET) or followed by ``/feed/revoke`` (POST).
 TRACK_ROUTES = {("GET", "/.web/api/tracks/{id}"),
                 ("POST", "/.web/api/tracks/{id}/feed/revoke")}
+
+
+#: Former paths answered by the application with a 308 to their new place under
+#: ``/.web/api/`` (``plugin/application.py`` ``_moved_api``), documented as deprecated.
+MOVED_ROUTES = {("POST", "/.tracks/api/slots"): "/.web/api/slots"}
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +121,40 @@ def test_openapi_version(document: dict[str, Any]) -> None:
 
 def test_routes_match_the_code(document: dict[str, Any]) -> None:
     """A route served but undocumented, or documented but gone, fails here."""
-    expected = code_routes() | TRACK_ROUTES
+    expected = code_routes() | TRACK_ROUTES | set(MOVED_ROUTES)
     assert document_routes(document) == expected
+
+
+def test_moved_routes_are_deprecated_redirects(document: dict[str, Any]) -> None:
+    """A former path says it is deprecated, answers 308 and names where it went, and
+    that place is a route the code serves."""
+    for (method, path), target in MOVED_ROUTES.items():
+        operation = document["paths"][path][method.lower()]
+        assert operation["deprecated"] is True
+        assert "Location" in operation["responses"]["308"]["headers"]
+        assert target in operation["summary"] and (method, target) in code_routes()
+
+
+def test_slot_question_fields_match_the_reader(document: dict[str, Any]) -> None:
+    """Both forms of the slot question list exactly the fields their readers take."""
+    from radicale_tracks.core import slot_request
+
+    question = schema(document, "SlotQuestion")
+    known = set(question["properties"])
+    assert question["additionalProperties"] is False and "duration" in known
+    with pytest.raises(slot_request.SlotRequestError) as refused:
+        slot_request.slot_request({"duration": 30, "unheard_of": 1},
+                                  datetime.datetime.now(datetime.timezone.utc), "UTC")
+    assert str(refused.value).endswith("known: " + ", ".join(sorted(known)))
+    assert set(schema(document, "SlotsRequest")["properties"]) == set(
+        api.SLOTS_WIZARD_FIELDS)
+    content = document["paths"]["/.web/api/slots"]["post"]["requestBody"]["content"]
+    examples = content["application/json"]["examples"]
+    slot_request.slot_request(examples["agent"]["value"],
+                              datetime.datetime.now(datetime.timezone.utc), "UTC")
+    wizard = examples["wizard"]["value"]
+    assert set(wizard) <= set(api.SLOTS_WIZARD_FIELDS)
+    customer_booking.read_details(wizard["details"])
 
 
 def test_track_routes_match_the_regex() -> None:

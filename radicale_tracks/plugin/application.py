@@ -12,7 +12,8 @@ or replace a REPORT, so the server runs this subclass (``radicale-tracks serve``
   and drops the ETag of a PUT whose stored content the server changed;
 - refuses an attendee's PUT that names another ORGANIZER (403, RFC 6638 §3.2.2.1);
 - lets users delete their inbox messages and nothing else write into inbox or outbox;
-- serves the read-only track feeds.
+- serves the read-only track feeds;
+- redirects ``POST /.tracks/api/slots`` to the slot API under ``/.web/api/`` (308).
 
 Every other request, and every unusual one, goes to Radicale unchanged. Plain
 ``radicale`` with only the storage plugin still schedules on writes and gets the index
@@ -49,8 +50,7 @@ from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingPropert
 from radicale_tracks.errors import (AttendeeChangeRefused, ResourceTooLargeRefused,
                                     ScheduleTagMismatch)
 from radicale_tracks.plugin.scheduling_writes import ClientChecks
-from radicale_tracks.plugin.size_limits import (MAX_API_BODY, body_limit, declared_length,
-                                                too_large_json)
+from radicale_tracks.plugin.size_limits import body_limit, declared_length, too_large_json
 from radicale_tracks.plugin.storage import Collection, Storage
 from radicale_tracks.plugin.client_puts import (UnboundedTimezones, UnknownTimezones,
                                                      repaired_body, expect_refusal,
@@ -72,6 +72,7 @@ AUTO_SCHEDULE = "calendar-auto-schedule"
 FEED_PREFIX = "/.tracks/feed/"
 API_PREFIX = "/.tracks/api/"
 WEB_API_PREFIX = "/.web/api"
+SLOTS_API = WEB_API_PREFIX + "/slots"
 _FEED_TOKEN = re.compile(r"^[0-9a-f]{16,64}$")
 
 
@@ -84,9 +85,17 @@ class Application(radicale_app.Application):
 
     def __init__(self, configuration: Any) -> None:
         super().__init__(configuration)
-        attach = getattr(self._web, "attach", None)
-        if attach is not None and isinstance(self._storage, Storage):
-            attach(self._storage, self._rights)  # the pages of radicale_tracks.web
+        #: who answers the slot API: the pages' plugin, or — under another ``[web] type``
+        #: — one of our own for that path alone, so the slot finder needs no pages
+        self._slot_web: Any = None
+        if isinstance(self._storage, Storage):
+            if hasattr(self._web, "attach"):
+                self._slot_web = self._web   # the pages of radicale_tracks.web
+            else:
+                from radicale_tracks.web.plugin import Web
+
+                self._slot_web = Web(configuration)
+            self._slot_web.attach(self._storage, self._rights)
 
     def _handle_request(self, environ: types.WSGIEnviron) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -209,8 +218,11 @@ class Application(radicale_app.Application):
                 user_groups: set, request_info: dict) -> types.WSGIResponse:
         box = box_of(path)
         storage = self._storage
-        if path.startswith(API_PREFIX) and isinstance(storage, Storage):
-            return self._api(environ, path[len(API_PREFIX):], user)
+        if path.startswith(API_PREFIX):
+            return _moved_api(base_prefix, path)
+        if path.rstrip("/") == SLOTS_API and self._slot_web is not None:
+            return self._slot_web.post(environ, base_prefix, path, user, user_groups,
+                                       request_info)
         if box is None or not isinstance(storage, Storage):
             return super().do_POST(environ, base_prefix, path, user, user_groups,
                                    request_info)
@@ -228,47 +240,6 @@ class Application(radicale_app.Application):
                 storage, raw, environ.get("CONTENT_TYPE", ""), user, max_occurrence,
                 datetime.datetime.now(datetime.timezone.utc))
         return status, headers, body, None
-
-    def _api(self, environ: types.WSGIEnviron, name: str, user: str) -> types.WSGIResponse:
-        """``POST /.tracks/api/slots``: the slot finder for the authenticated user, JSON in
-        and out (docs/admin.md). Radicale authenticated the request as for any other."""
-        from radicale_tracks.core.slot_report import report_json
-        from radicale_tracks.core.slot_request import SlotRequestError, slot_request
-        from radicale_tracks.core.slots import SlotQueryError
-        from radicale_tracks.plugin.slot_search import search_slots
-
-        if not user:
-            return _json(client.UNAUTHORIZED, {"error": "log in as for CalDAV"},
-                         [("WWW-Authenticate", 'Basic realm="Radicale"')])
-        if name.strip("/") != "slots":
-            return _json(client.NOT_FOUND, {"error": "no such API: %s" % name})
-        length = declared_length(environ)  # type: ignore[arg-type]  # WSGI dict
-        if length > MAX_API_BODY:
-            return _json(client.REQUEST_ENTITY_TOO_LARGE,
-                         too_large_json(length, MAX_API_BODY))
-        raw = self._body(environ)
-        if not isinstance(raw, bytes):
-            return raw
-        try:
-            data = json.loads(raw or b"{}")
-            if not isinstance(data, dict):
-                raise ValueError("a JSON object is expected")
-        except ValueError as e:
-            return _json(client.BAD_REQUEST, {"error": "not JSON: %s" % e})
-        storage = self._storage
-        assert isinstance(storage, Storage)
-        now = datetime.datetime.now(datetime.timezone.utc)
-        max_occurrence = self.configuration.get("reporting", "max_freebusy_occurrence")
-        try:
-            with storage.acquire_lock("r", user):
-                request = slot_request(data, now, _requester_zone(storage, user))
-                found = search_slots(storage, user, request, now, max_occurrence)
-        except (SlotRequestError, SlotQueryError) as e:
-            return _json(client.BAD_REQUEST, {"error": str(e)})
-        logger.info("Slots for %s: %d candidates, %d returned", user,
-                    found.result.candidates, len(found.result.slots))
-        return _json(client.OK, report_json(found.result, request.zone, found.names,
-                                            found.estimates))
 
     def do_DELETE(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
                   user: str, user_groups: set, request_info: dict) -> types.WSGIResponse:
@@ -643,10 +614,15 @@ def _with_auto_schedule(headers: Any) -> Any:
     return headers
 
 
-def _requester_zone(storage: Storage, user: str) -> str:
-    from radicale_tracks.plugin.availability import user_zone
-
-    return user_zone(storage, user)
+def _moved_api(base_prefix: str, path: str) -> types.WSGIResponse:
+    """``POST /.tracks/api/slots`` moved to ``/.web/api/slots`` (docs/web-api.yaml), which
+    takes the same question: 308 keeps the method and the body, so a client that follows
+    redirects keeps working for this release. Anything else under the prefix is 404."""
+    if path.rstrip("/") != API_PREFIX + "slots":
+        return _json(client.NOT_FOUND, {"error": "no such API: %s" % path})
+    location = base_prefix + SLOTS_API
+    return _json(client.PERMANENT_REDIRECT, {"moved_to": location},
+                 [("Location", location)])
 
 
 def _wsgi_json(status: int, body: Any) -> Any:

@@ -20,7 +20,7 @@ from radicale_tracks.errors import ResourceTooLarge
 #: radicale.app caps max_resource_size at this share of max_content_length
 _RESOURCE_SHARE_OF_CONTENT = 0.8
 
-#: largest JSON or form body of our pages and APIs (``/.web/``, ``/.tracks/api/``): what
+#: largest JSON or form body of our pages and APIs (``/.web/``): what
 #: they take is a few fields; ``max_content_length`` still applies when it is smaller
 MAX_API_BODY = 64 * 1024
 

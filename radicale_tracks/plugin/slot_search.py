@@ -5,7 +5,7 @@ attendee who is a user here contribute their busy time (``plugin/availability.py
 counted calendars and working hours); people elsewhere — and users whose free-busy the
 requester may not see (``freebusy_visibility = self``) — are "unknown"; rooms and the
 rooms of pools contribute their calendars. Then ``core/slots.find_slots`` decides.
-Shared by the JSON API (``plugin/application.py``) and ``radicale-tracks slots``.
+Shared by the JSON API (``web/services.py``) and ``radicale-tracks slots``.
 """
 
 from __future__ import annotations

@@ -116,9 +116,22 @@ def customer(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
     return json_response(client.OK, {"name": found.name, "email": found.address})
 
 
+#: the wizard's form of the slot question; without ``details`` it is the agent's form
+SLOTS_WIZARD_FIELDS = ("details", "zone", "day", "show_conflicts")
+
+
 def slots(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
-    """``{"details": {…}, "zone": …, "day": "2026-11-23", "show_conflicts": true}``."""
+    """The wizard's ``{"details": {…}, "zone": …, "day": "2026-11-23", "show_conflicts":
+    true}``, or — without ``details`` — the agent's question of ``core/slot_request.py``
+    (``{"attendees": ["bob@…"], "pools": […], "duration": 30, "week": "next", …}``), the
+    one ``/.tracks/api/slots`` took before it redirected here: one slot API, both forms."""
     services = request.services
+    if "details" not in data:
+        return json_response(client.OK, slot_json(services.find(request.user, data)))
+    unknown = sorted(set(data) - set(SLOTS_WIZARD_FIELDS))
+    if unknown:
+        raise BookingError(unknown[0], "unknown field(s) %s beside details; known: %s" % (
+            ", ".join(unknown), ", ".join(SLOTS_WIZARD_FIELDS)))
     details = read_details(data.get("details") or {})
     services.check_details(details)
     zone = zone_name(data.get("zone") or services.zone_of(request.user), "zone")

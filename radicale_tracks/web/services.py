@@ -16,7 +16,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from radicale import pathutils
 from radicale import storage as radicale_storage
@@ -173,13 +173,29 @@ class Services:
                 "end": (first + datetime.timedelta(days=SLOT_DAYS)).isoformat(),
                 "show_conflicts": show_conflicts, "max_results": max_results}, now)
 
+    def find(self, agent: str, question: Mapping[str, Any]) -> SlotList:
+        """The agent's question as ``core/slot_request.py`` reads it (attendees by address,
+        here or elsewhere, optional ones, rooms, pools, window, grid, buffers, notice):
+        the same question as ``radicale-tracks slots``, zone by default the agent's."""
+        now = self.clock()
+        with self.storage.acquire_lock("r", agent):
+            request = slot_request(question, now, user_zone(self.storage, agent))
+            return self._found(agent, request, request.zone, now)
+
     def _search(self, agent: str, details: MeetingDetails, zone: str,
                 extra: dict[str, Any], now: datetime.datetime) -> SlotList:
         """The slot finder for the meeting; call under the storage's lock."""
-        request = self._slot_request(agent, details, zone, extra, now)
+        return self._found(agent, self._slot_request(agent, details, zone, extra, now), zone,
+                           now)
+
+    def _found(self, agent: str, request: SlotRequest, zone: str, now: datetime.datetime
+               ) -> SlotList:
+        """Run ``request`` for ``agent``, shown in ``zone``; call under the storage's lock."""
         max_occurrence = int(self.storage.configuration.get("reporting",
                                                             "max_freebusy_occurrence"))
         found = search_slots(self.storage, agent, request, now, max_occurrence)
+        logger.info("Slots for %s: %d candidates, %d returned", agent,
+                    found.result.candidates, len(found.result.slots))
         return SlotList(found.result, zone, found.names, request.start, request.end,
                         found.estimates)
 
