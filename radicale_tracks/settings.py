@@ -12,7 +12,6 @@ docs/admin.md for the list (kept in step by tests/test_settings.py).
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import asdict, dataclass
@@ -24,7 +23,6 @@ from radicale_tracks.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from radicale_tracks.core.zone_limits import ZoneLimits
-    from radicale_tracks.rooms.directory import Room
 
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
 _DOMAIN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$")
@@ -452,7 +450,8 @@ class Settings:
     freebusy_max_expansion: int
     inbox_max_items: int
     user_types: tuple[tuple[str, str], ...]
-    rooms: tuple[Room, ...]
+    #: the ``rooms`` option's text; ``rooms.directory.configured_rooms`` parses it
+    rooms: str
     default_working_hours: str
     default_time_zone: str
     inbound_allowed_senders: tuple[str, ...]
@@ -542,7 +541,7 @@ class Settings:
             freebusy_max_expansion=get("freebusy_max_expansion"),
             inbox_max_items=get("inbox_max_items"),
             user_types=get("user_types"),
-            rooms=_rooms(get("rooms"), domain),
+            rooms=get("rooms"),
             default_working_hours=_working_hours(get("default_working_hours"),
                                                  get("default_time_zone")),
             default_time_zone=_time_zone(get("default_time_zone")),
@@ -572,13 +571,7 @@ class Settings:
             shown["smtp_password"] = "***"
         shown["addresses"] = {user: list(found) for user, found in self.addresses}
         shown["user_types"] = dict(self.user_types)
-        shown["rooms"] = {room.address: "%s (%s%s) pools: %s; policy: %s" % (
-            room.name, room.kind, ", %d seats" % room.capacity if room.capacity else "",
-            ",".join(room.pools) or "-", room.policy.describe()) for room in self.rooms}
         return shown
-
-    def to_json(self) -> str:
-        return json.dumps(self.public_dict(), indent=2, sort_keys=True)
 
     def zone_limits(self) -> "ZoneLimits":
         """The VTIMEZONE limits every path that stores iCalendar applies."""
@@ -586,27 +579,6 @@ class Settings:
 
         return ZoneLimits(max_transitions=self.timezone_max_transitions,
                           max_changes_per_year=self.timezone_max_changes_per_year)
-
-
-def _rooms(text: str, domain: str) -> tuple["Room", ...]:
-    from radicale_tracks.rooms.directory import RoomError, parse_room_line
-
-    found: dict[str, Room] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            room = parse_room_line(line, domain)
-        except RoomError as e:
-            raise ConfigurationError("Invalid value for option 'rooms' in section "
-                                     "'storage', line %d: %s" % (number, e)) from None
-        if room.address in found:
-            raise ConfigurationError("Invalid value for option 'rooms' in section "
-                                     "'storage', line %d: %s is listed twice"
-                                     % (number, room.address))
-        found[room.address] = room
-    return tuple(found.values())
 
 
 def _time_zone(text: str) -> str:

@@ -12,7 +12,7 @@ from radicale_tracks.core.itip import ItipError, Method, parse_calendar
 from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
                                            drop_or_refuse_broken, drop_redundant_duration)
 from radicale_tracks.core.validation import validate
-from radicale_tracks.inbound.commands import exit_code, read_bounded
+from radicale_tracks.commands.inbound import exit_code, read_bounded
 from radicale_tracks.inbound.processor import Code, Disposition, message_digest
 
 NOW = datetime.datetime(2027, 1, 1, 12, tzinfo=datetime.timezone.utc)

@@ -13,7 +13,8 @@ from sqlalchemy import text
 from helpers import RadicaleServer, run_cli, write_config
 from radicale_tracks.db.engine import (alembic_config, create_database_engine,
                                             current_revision, ensure_schema)
-from radicale_tracks.db.metadata import SCHEMA_REVISION, load_tables
+from radicale_tracks.db.metadata import SCHEMA_REVISION
+from radicale_tracks.tables import load_tables
 
 
 def test_code_expects_the_newest_migration() -> None:

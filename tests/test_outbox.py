@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 
 from helpers import PLUGIN, free_port, write_config
 from radicale_tracks.db.engine import create_database_engine, ensure_schema
-from radicale_tracks.outbox.commands import add_commands
+from radicale_tracks.commands.outbox import add_commands
 from radicale_tracks.outbox.mail import OutgoingMail
 from radicale_tracks.outbox.sender import Sender, SenderThread, SendReport
 from radicale_tracks.outbox.store import OutboxRow, OutboxStore, enqueue
@@ -646,7 +646,7 @@ def test_sender_thread_survives_a_database_that_is_down(tmp_path: Path) -> None:
 
 WORKER_SCRIPT = """
 import argparse, logging, sys
-from radicale_tracks.outbox.commands import add_commands
+from radicale_tracks.commands.outbox import add_commands
 parser = argparse.ArgumentParser()
 parser.add_argument("--config")
 add_commands(parser.add_subparsers(dest="command", required=True))

@@ -79,6 +79,42 @@ def test_trusting_unauthenticated_senders_and_an_authserv_id_contradict(tmp_path
     assert shown["inbound_trust_unauthenticated_senders"] is True
 
 
+BAD_ROOMS = "\n    atlas@localhost: name=Atlas\n    vega@localhost: capacity=many"
+
+
+@pytest.mark.parametrize("command", [("info",), ("tracks", "list"), ("outbox", "list"),
+                                     ("rooms", "list"), ("quarantine", "list")])
+def test_a_bad_rooms_line_stops_every_command_naming_it(tmp_path: Path,
+                                                         command: tuple[str, ...]) -> None:
+    """Settings keep the rooms as text and ``rooms/`` parses it; the line is still
+    refused at load, by every command, not only by those that use rooms."""
+    result = run_cli(config_with(tmp_path, rooms=BAD_ROOMS), *command)
+    assert result.returncode == 2, result.stderr
+    assert "Invalid value for option 'rooms' in section 'storage', line 3" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_rooms_line_stops_the_storage(tmp_path: Path) -> None:
+    from radicale_tracks.errors import ConfigurationError
+    from radicale_tracks.plugin.rights import Rights
+    from radicale_tracks.plugin.storage import Storage
+    from radicale_tracks.settings import load_settings
+
+    configuration, settings = load_settings(str(config_with(tmp_path, rooms=BAD_ROOMS)))
+    assert settings.rooms.strip().startswith("atlas@localhost")  # the text, unparsed
+    for plugin in (Storage, Rights):
+        with pytest.raises(ConfigurationError, match="option 'rooms'.*line 3"):
+            plugin(configuration)
+
+
+def test_info_shows_the_configured_rooms(tmp_path: Path) -> None:
+    result = run_cli(config_with(tmp_path, rooms="atlas@localhost: name=Atlas; capacity=8"),
+                     "info")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["rooms"] == {
+        "atlas@localhost": "Atlas (ROOM, 8 seats) pools: -; policy: if-free"}
+
+
 def test_unknown_option_is_refused_by_name(tmp_path: Path) -> None:
     result = run_cli(config_with(tmp_path, index_horizon="30"), "info")
     assert result.returncode == 2

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from radicale_tracks.db.metadata import load_tables
+from radicale_tracks.tables import load_tables
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -7,7 +7,7 @@ attempt, at most an hour) until ``give_up_after`` seconds after the row was writ
 permanent failures stop at once. Rows stay in the table for ``outbox list`` and ``show``.
 
 :class:`SenderThread` runs the sender in a server process; ``radicale-tracks worker``
-runs it on its own (see :mod:`radicale_tracks.outbox.commands`).
+runs it on its own (see :mod:`radicale_tracks.commands.outbox`).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from radicale_tracks.core.addresses import AddressBook
 from radicale_tracks.db.engine import shared_engine
 from radicale_tracks.db.session import Database
 from radicale_tracks.plugin.schedule_boxes import is_schedule_box
-from radicale_tracks.rooms.directory import RoomDirectory
+from radicale_tracks.rooms.directory import RoomDirectory, configured_rooms
 from radicale_tracks.settings import Settings
 from radicale_tracks.tracks.store import is_member_user
 
@@ -41,6 +41,7 @@ class Rights(rights.BaseRights):
     def __init__(self, configuration: radicale_config.Configuration) -> None:
         super().__init__(configuration)
         self.settings = Settings.from_configuration(configuration)
+        configured_rooms(self.settings)  # a bad rooms line stops the start, naming it
         self.base: rights.BaseRights = utils.load_plugin(
             rights.INTERNAL_TYPES, "rights", "Rights", rights.BaseRights,
             _with_rights_type(configuration, self.settings.rights_base))
@@ -81,10 +82,11 @@ class Rights(rights.BaseRights):
         if self._rooms is None or now - self._rooms_read_at > ROOMS_TTL:
             try:
                 with self.database.connect() as connection:
-                    self._rooms = RoomDirectory.load(connection, self.settings.rooms)
+                    self._rooms = RoomDirectory.load(connection,
+                                                     configured_rooms(self.settings))
             except SQLAlchemyError:
                 logger.exception("Rooms unknown (database); delegation not applied")
-                self._rooms = RoomDirectory(self.settings.rooms, ())
+                self._rooms = RoomDirectory(configured_rooms(self.settings), ())
             self._rooms_read_at = now
         room = self._rooms.by_principal(principal)
         return room is not None and user in room.delegates

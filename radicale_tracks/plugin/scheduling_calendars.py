@@ -19,6 +19,7 @@ from radicale import pathutils
 from radicale_tracks.plugin.schedule_boxes import (ensure_boxes, inbox_path, is_schedule_box,
                                                    remove_message)
 from radicale_tracks.plugin.track_calendars import item_from_text
+from radicale_tracks.rooms.directory import configured_rooms
 from radicale_tracks.scheduling.engine import StoredObject
 
 if TYPE_CHECKING:
@@ -43,7 +44,8 @@ class StorageSchedulingCalendars:
         if os.path.isdir(os.path.join(self.storage._get_collection_root_folder(), user)):
             return True
         return any(user == listed for listed, _ in self.storage.settings.addresses) or any(
-            user == room.principal for room in self.storage.settings.rooms)
+            user == room.principal
+            for room in configured_rooms(self.storage.settings))
 
     def user_of_uri(self, uri: str) -> str | None:
         """``/bob/`` or ``https://host/bob/`` (the principal URL, RFC 6638 §2.4.1)."""

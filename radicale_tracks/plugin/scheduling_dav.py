@@ -191,10 +191,11 @@ class SchedulingProperties:
     def user_type(self, user: str) -> str:
         """RFC 6638 §2.4.2: ROOM/RESOURCE for rooms, the admin's ``user_types``, else
         INDIVIDUAL."""
-        from radicale_tracks.rooms.directory import RoomDirectory
+        from radicale_tracks.rooms.directory import RoomDirectory, configured_rooms
 
         with self.storage.database.connect() as connection:
-            room = RoomDirectory.load(connection, self.settings.rooms).by_principal(user)
+            room = RoomDirectory.load(
+                connection, configured_rooms(self.settings)).by_principal(user)
         if room is not None:
             return room.kind
         return self.user_types.get(user, "INDIVIDUAL")

@@ -300,10 +300,11 @@ class SchedulingStorageMixin:
     def room_addresses(self, connection: Any) -> frozenset[str]:
         """The addresses of the rooms now (``rooms add`` needs no restart), and of the
         principals ``user_types`` calls ROOM or RESOURCE."""
-        from radicale_tracks.rooms.directory import ROOM_KINDS, RoomDirectory
+        from radicale_tracks.rooms.directory import (ROOM_KINDS, RoomDirectory,
+                                                     configured_rooms)
 
         found = {room.address for room in RoomDirectory.load(
-            connection, self.settings.rooms).rooms}
+            connection, configured_rooms(self.settings)).rooms}
         for user, kind in self.settings.user_types:
             if kind in ROOM_KINDS:
                 found.add("%s@%s" % (user.lower(), self.settings.domain.lower()))
@@ -322,6 +323,7 @@ class SchedulingStorageMixin:
     def scheduler(self) -> "Scheduler":
         if self._scheduler is None:
             from radicale_tracks.scheduling.engine import Scheduler, SchedulingConfig
+            from radicale_tracks.rooms.directory import configured_rooms
             from radicale_tracks.scheduling.rooms import RoomBooking
 
             self._scheduler = Scheduler(
@@ -331,7 +333,8 @@ class SchedulingStorageMixin:
                 self.book, self.scheduling_calendars,
                 lambda: self.assistant.templates, clock=_now,
                 tokens=lambda: secrets.token_hex(16),
-                rooms=RoomBooking(self.settings.rooms, self.scheduling_calendars, _now))
+                rooms=RoomBooking(configured_rooms(self.settings), self.scheduling_calendars,
+                                  _now))
         return self._scheduler
 
     # -- per-request facts --------------------------------------------------------------

@@ -20,7 +20,7 @@ from radicale_tracks.core.slots import (ASSIGNMENT_ROUND_ROBIN, Busy, Participan
                                         Room, SlotQuery, SlotResult, find_slots)
 from radicale_tracks.plugin.availability import people_busy
 from radicale_tracks.rooms.directory import Room as RoomRecord
-from radicale_tracks.rooms.directory import RoomDirectory
+from radicale_tracks.rooms.directory import RoomDirectory, configured_rooms
 
 if TYPE_CHECKING:
     from radicale_tracks.plugin.storage import Storage
@@ -41,7 +41,7 @@ def search_slots(storage: "Storage", requester: str, request: SlotRequest,
     start = request.start - datetime.timedelta(seconds=request.buffer_before)
     end = request.end + datetime.timedelta(seconds=request.buffer_after)
     with storage.database.connect() as connection:
-        directory = RoomDirectory.load(connection, storage.settings.rooms)
+        directory = RoomDirectory.load(connection, configured_rooms(storage.settings))
 
     organizer_addresses = storage.book.addresses_of(requester)
     people: list[tuple[str, bool, str | None]] = []   # address, required, local user

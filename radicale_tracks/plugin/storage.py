@@ -52,6 +52,7 @@ from radicale_tracks.plugin.busy_expansion import LIMIT_HIT, Unexpandable, objec
 from radicale_tracks.plugin.client_puts import client_item, client_items
 from radicale_tracks.plugin.size_limits import check_object_size, put_size_limit
 from radicale_tracks.errors import TracksError
+from radicale_tracks.rooms.directory import configured_rooms
 from radicale_tracks.settings import Settings
 
 logger = logging.getLogger("radicale.tracks.storage")
@@ -514,6 +515,7 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
 
     def __init__(self, configuration: radicale_config.Configuration) -> None:
         self.settings = Settings.from_configuration(configuration)
+        configured_rooms(self.settings)  # a bad rooms line stops the start, naming it
         super().__init__(configuration)
         self.put_size_limit = put_size_limit(configuration)
         self.engine = shared_engine(self.settings.database_url)
@@ -712,6 +714,7 @@ def open_storage(config_path: str | None, start_sender: bool = False
     from radicale_tracks.settings import load_settings
 
     configuration, settings = load_settings(config_path)
+    configured_rooms(settings)
     storage_type = configuration.get("storage", "type")
     if storage_type not in ("radicale_tracks.storage", "radicale_tracks.plugin.storage"):
         raise TracksError("[storage] type is %r in the config; radicale-tracks needs "

@@ -10,15 +10,20 @@ is their source, and a command that changed them would be undone at the next sta
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from sqlalchemy import Connection, delete, insert, select
 
 from radicale_tracks.core.addresses import normalize_address, read_address
 from radicale_tracks.core.booking import BookingMode, BookingPolicy, BookingPolicyError
+from radicale_tracks.errors import ConfigurationError
 from radicale_tracks.rooms.schema import rooms as room_table
+
+if TYPE_CHECKING:
+    from radicale_tracks.settings import Settings
 
 ROOM_KINDS = ("ROOM", "RESOURCE")
 _PRINCIPAL = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -93,6 +98,40 @@ def room_from_fields(address: str, domain: str, fields: dict[str, str],
                 kind=kind, capacity=capacity, priority=_number(fields, "priority") or 0,
                 pools=pools, policy=policy, delegates=_names(fields.get("delegates", "")),
                 source=source)
+
+
+def configured_rooms(settings: "Settings") -> tuple[Room, ...]:
+    """The rooms of the config's ``rooms`` option. Settings keep the text (they know no
+    rooms); everyone who needs the rooms asks here, and the parse is cached."""
+    return parse_rooms(settings.rooms, settings.domain)
+
+
+@functools.lru_cache(maxsize=8)
+def parse_rooms(text: str, domain: str) -> tuple[Room, ...]:
+    """The ``rooms`` option's lines; a bad line is a configuration error naming it."""
+    found: dict[str, Room] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            room = parse_room_line(line, domain)
+        except RoomError as e:
+            raise ConfigurationError("Invalid value for option 'rooms' in section "
+                                     "'storage', line %d: %s" % (number, e)) from None
+        if room.address in found:
+            raise ConfigurationError("Invalid value for option 'rooms' in section "
+                                     "'storage', line %d: %s is listed twice"
+                                     % (number, room.address))
+        found[room.address] = room
+    return tuple(found.values())
+
+
+def describe_rooms(rooms: Iterable[Room]) -> dict[str, str]:
+    """One line per room, as ``radicale-tracks info`` shows them."""
+    return {room.address: "%s (%s%s) pools: %s; policy: %s" % (
+        room.name, room.kind, ", %d seats" % room.capacity if room.capacity else "",
+        ",".join(room.pools) or "-", room.policy.describe()) for room in rooms}
 
 
 def parse_room_line(line: str, domain: str) -> Room:

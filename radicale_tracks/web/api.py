@@ -20,7 +20,7 @@ from radicale_tracks.core.slots import SlotQueryError
 from radicale_tracks.web.services import NotAllowed, SlotList, SlotTaken
 
 if TYPE_CHECKING:
-    from radicale_tracks.web.plugin import Request
+    from radicale_tracks.web.request import Request
 
 _TRACK = re.compile(r"^/\.web/api/tracks/([A-Za-z0-9_-]{1,64})(/feed/revoke)?$")
 MEETING_KINDS = ("booked", "created", "added", "updated", "cancelled",

@@ -26,7 +26,7 @@ from radicale_tracks.core.slots import SlotQueryError
 from radicale_tracks.web.services import NotAllowed, SlotList, SlotTaken
 
 if TYPE_CHECKING:
-    from radicale_tracks.web.plugin import Request
+    from radicale_tracks.web.request import Request
 
 #: the wizard's fields, by the step that asks for them
 STEP_FIELDS: dict[int, tuple[str, ...]] = {

@@ -23,18 +23,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import os
 import secrets
 from http import client
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
 
 from radicale import httputils, types, web
 from radicale.web.internal import Web as RadicaleWeb
 
-from radicale_tracks.plugin.size_limits import MAX_API_BODY, declared_length, too_large_json
+from radicale_tracks.plugin.size_limits import MAX_API_BODY, too_large_json
+from radicale_tracks.web.request import BodyTooLarge, Request
 
 if TYPE_CHECKING:
     from radicale import rights as radicale_rights
@@ -46,67 +45,6 @@ logger = logging.getLogger("radicale.tracks.web")
 
 _RADICALE_UI = ("/.web/index.html", "/.web/css/", "/.web/js/")
 SECRET_FILE = ".tracks-web-secret"
-
-
-class Request:
-    """One request to the pages or the API, with what every handler needs."""
-
-    def __init__(self, plugin: "Web", environ: types.WSGIEnviron, base_prefix: str,
-                 path: str, user: str, groups: set[str], method: str) -> None:
-        self.plugin = plugin
-        self.environ = environ
-        self.base_prefix = base_prefix
-        self.path = path
-        self.user = user
-        self.groups = groups
-        self.method = method
-        self.query = parse_qs(environ.get("QUERY_STRING", ""))
-        self._body: bytes | None = None
-
-    @property
-    def services(self) -> "Services":
-        services = self.plugin.services
-        assert services is not None
-        return services
-
-    def url(self, path: str) -> str:
-        return "%s/.web/%s" % (self.base_prefix, path.lstrip("/"))
-
-    def body(self) -> bytes:
-        """The form or JSON body, refused from its Content-Length before it is read
-        when above ``MAX_API_BODY`` (``max_content_length`` was checked before)."""
-        if self._body is None:
-            length = declared_length(self.environ)  # type: ignore[arg-type]  # WSGI dict
-            if length > MAX_API_BODY:
-                raise BodyTooLarge(length)
-            self._body = self.environ["wsgi.input"].read(length) if length else b""
-        return self._body
-
-    def form(self) -> dict[str, list[str]]:
-        return parse_qs(self.body().decode("utf-8", "replace"), keep_blank_values=True)
-
-    def json(self) -> Any:
-        return json.loads(self.body() or b"{}")
-
-    def csrf_token(self) -> str:
-        return self.plugin.csrf_token(self.user)
-
-    def same_origin(self) -> bool:
-        """False when the browser says the request comes from another site."""
-        origin = self.environ.get("HTTP_ORIGIN")
-        if origin and origin != "null":
-            host = self.environ.get("HTTP_X_FORWARDED_HOST") or self.environ.get(
-                "HTTP_HOST", "")
-            if urlsplit(origin).netloc != host:
-                return False
-        site = self.environ.get("HTTP_SEC_FETCH_SITE")
-        return site in (None, "", "same-origin", "none")
-
-
-class BodyTooLarge(Exception):
-    def __init__(self, length: int) -> None:
-        super().__init__(length)
-        self.length = length
 
 
 class Web(web.BaseWeb):

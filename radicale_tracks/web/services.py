@@ -33,7 +33,7 @@ from radicale_tracks.core.summaries import meeting_facts
 from radicale_tracks.plugin.availability import user_zone
 from radicale_tracks.plugin.slot_search import search_slots
 from radicale_tracks.plugin.track_calendars import item_from_text
-from radicale_tracks.rooms.directory import RoomDirectory
+from radicale_tracks.rooms.directory import RoomDirectory, configured_rooms
 from radicale_tracks.tracks import store as track_store
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class Services:
         """People to book (users who logged in at least once, or are listed), rooms, pools."""
         storage = self.storage
         with storage.database.connect() as connection:
-            rooms = RoomDirectory.load(connection, storage.settings.rooms)
+            rooms = RoomDirectory.load(connection, configured_rooms(storage.settings))
         room_principals = {r.principal for r in rooms.rooms}
         root = storage._get_collection_root_folder()
         names: set[str] = set()
@@ -470,7 +470,7 @@ class Services:
 
         storage = self.storage
         with storage.database.connect() as connection:
-            directory = RoomDirectory.load(connection, storage.settings.rooms)
+            directory = RoomDirectory.load(connection, configured_rooms(storage.settings))
             known = dict.fromkeys(storage.room_addresses(connection), "")
         known.update((room.address, room.name) for room in directory.rooms)
         path = "/%s/%s/" % (storage.settings.assistant_principal, slug)

@@ -16,8 +16,8 @@ import time
 from typing import Any
 
 from radicale_tracks.rooms.directory import (ROOM_KINDS, Room, RoomDirectory, RoomError,
-                                             remove_room, room_from_fields, store_room,
-                                             stored_rooms)
+                                             configured_rooms, remove_room,
+                                             room_from_fields, store_room, stored_rooms)
 
 EXIT_FAILED = 1
 
@@ -71,7 +71,7 @@ def _add(args: argparse.Namespace) -> int:
     except RoomError as e:
         print("radicale-tracks rooms add: %s" % e, file=sys.stderr)
         return EXIT_FAILED
-    if any(r.address == room.address for r in settings.rooms):
+    if any(r.address == room.address for r in configured_rooms(settings)):
         print("radicale-tracks rooms add: %s is defined in the config file ([storage] "
               "rooms); change it there" % room.address, file=sys.stderr)
         return EXIT_FAILED
@@ -109,13 +109,13 @@ def _user_clash(storage: Any, room: Room) -> str | None:
 
 def _list(args: argparse.Namespace) -> int:
     from radicale_tracks.db.engine import create_database_engine, ensure_schema
-    from radicale_tracks.settings import load_settings
+    from radicale_tracks.commands.config import load_settings
 
     _configuration, settings = load_settings(args.config)
     engine = create_database_engine(settings.database_url)
     ensure_schema(engine)
     with engine.connect() as connection:
-        directory = RoomDirectory.load(connection, settings.rooms)
+        directory = RoomDirectory.load(connection, configured_rooms(settings))
     if not directory.rooms:
         print("no rooms yet; add one with 'radicale-tracks rooms add ADDRESS'")
         return 0
@@ -135,10 +135,10 @@ def _list(args: argparse.Namespace) -> int:
 
 def _remove(args: argparse.Namespace) -> int:
     from radicale_tracks.db.engine import create_database_engine, ensure_schema
-    from radicale_tracks.settings import load_settings
+    from radicale_tracks.commands.config import load_settings
 
     _configuration, settings = load_settings(args.config)
-    if any(r.address == args.address.strip().lower() for r in settings.rooms):
+    if any(r.address == args.address.strip().lower() for r in configured_rooms(settings)):
         print("radicale-tracks rooms remove: %s is defined in the config file ([storage] "
               "rooms); remove it there" % args.address, file=sys.stderr)
         return EXIT_FAILED

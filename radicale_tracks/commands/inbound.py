@@ -131,7 +131,7 @@ def _processor(config: str | None, start_sender: bool = False
 def _send_now(storage: "Storage") -> None:
     """The answers queued by this delivery go out before the MTA's call returns (the
     server's sender would take them too; the outbox lease keeps them from going twice)."""
-    from radicale_tracks.outbox.commands import send_due
+    from radicale_tracks.commands.outbox import send_due
     from radicale_tracks.outbox.sender import Sender
     from radicale_tracks.outbox.store import OutboxStore
     from radicale_tracks.outbox.transports import transport_from_settings
@@ -169,7 +169,7 @@ def lmtp_command(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _database(config: str | None) -> Iterator[object]:
     from radicale_tracks.db.engine import create_database_engine, ensure_schema
-    from radicale_tracks.settings import load_settings
+    from radicale_tracks.commands.config import load_settings
 
     _configuration, settings = load_settings(config)
     engine = create_database_engine(settings.database_url)

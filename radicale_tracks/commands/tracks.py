@@ -49,7 +49,7 @@ def _count(number: int, noun: str) -> str:
 def _connect(args: argparse.Namespace) -> tuple[Any, Any]:
     from radicale_tracks.core.addresses import AddressBook
     from radicale_tracks.db.engine import create_database_engine, ensure_schema
-    from radicale_tracks.settings import load_settings
+    from radicale_tracks.commands.config import load_settings
 
     _configuration, settings = load_settings(args.config)
     engine = create_database_engine(settings.database_url)

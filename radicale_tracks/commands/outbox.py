@@ -1,7 +1,7 @@
 """Admin commands of the outbox: ``outbox list|show|retry|purge`` and ``worker``.
 
 A thin adapter: parse arguments, call :class:`OutboxStore` or :class:`Sender`, print.
-``radicale_tracks.cli`` adds these to its parser with :func:`add_commands`; errors that
+``radicale_tracks.commands.main`` adds these to its parser with :func:`add_commands`; errors that
 are :class:`TracksError` (bad configuration, outdated schema) are reported there, exit 2.
 Exit 1 means the command ran and found a problem (no such row, a mail failed).
 """
@@ -23,7 +23,8 @@ from radicale_tracks.db.engine import create_database_engine, ensure_schema
 from radicale_tracks.outbox.sender import Sender, SendReport
 from radicale_tracks.outbox.store import OutboxRow, OutboxStore, Status
 from radicale_tracks.outbox.transports import transport_from_settings
-from radicale_tracks.settings import Settings, load_settings
+from radicale_tracks.commands.config import load_settings
+from radicale_tracks.settings import Settings
 
 logger = logging.getLogger("radicale.tracks.outbox")
 
