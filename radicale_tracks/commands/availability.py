@@ -1,6 +1,6 @@
 """``radicale-tracks slots …`` and ``radicale-tracks availability set|show|clear``.
 
-``slots`` asks the same question as the JSON API (``POST /.tracks/api/slots``), for a
+``slots`` asks the same question as the JSON API (``POST /.web/api/slots``), for a
 user named with ``--as``, and prints a table (or the API's JSON with ``--json``).
 ``availability`` manages a user's working hours — the ``calendar-availability``
 property clients such as Apple Calendar set over CalDAV.
