@@ -48,7 +48,7 @@ from radicale_tracks.plugin.schedule_boxes import (INBOX, OUTBOX, box_of, ensure
 from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingProperties,
                                                    requested_props, wants_us)
 from radicale_tracks.errors import (AttendeeChangeRefused, ResourceTooLargeRefused,
-                                    ScheduleTagMismatch)
+                                    ScheduleTagMismatch, WriteRefused)
 from radicale_tracks.plugin.scheduling_writes import ClientChecks
 from radicale_tracks.plugin.size_limits import body_limit, declared_length, too_large_json
 from radicale_tracks.plugin.storage import Collection, Storage
@@ -253,12 +253,8 @@ class Application(radicale_app.Application):
         try:
             return super().do_DELETE(environ, base_prefix, path, user, user_groups,
                                      request_info)
-        except ScheduleTagMismatch as e:
-            logger.info("DELETE of %r refused: %s", path, e)
-            return httputils.PRECONDITION_FAILED
-        except ResourceTooLargeRefused as e:
-            logger.info("DELETE of %r refused: %s", path, e)
-            return _precondition("C:max-resource-size", str(e))
+        except WriteRefused as e:
+            return _refused_write("DELETE", path, e)
         finally:
             if isinstance(storage, Storage):
                 storage.expect_client_checks(None)
@@ -385,15 +381,8 @@ class Application(radicale_app.Application):
             storage.take_schedule_tag()
             status, headers, answer, xml_request = super().do_PUT(
                 environ, base_prefix, path, user, user_groups, request_info)
-        except ScheduleTagMismatch as e:
-            logger.info("PUT of %r refused: %s", path, e)
-            return httputils.PRECONDITION_FAILED
-        except AttendeeChangeRefused as e:
-            logger.info("PUT on %r refused: %s", path, e)
-            return _precondition("C:allowed-attendee-scheduling-object-change", str(e))
-        except ResourceTooLargeRefused as e:
-            logger.info("PUT of %r refused: %s", path, e)
-            return _precondition("C:max-resource-size", str(e))
+        except WriteRefused as e:
+            return _refused_write("PUT", path, e)
         finally:
             storage.expect_client_checks(None)
             unknown_zones = take_refusal(storage)
@@ -594,6 +583,19 @@ def calendar_transp_as_text(raw: bytes) -> bytes:
             prop.remove(child)
         prop.text = kind if kind in ("opaque", "transparent") else (prop.text or "")
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def _refused_write(method: str, path: str, refusal: WriteRefused) -> types.WSGIResponse:
+    """The answer to a client's write the storage refused under its write lock: each
+    refusal has one status and precondition, whichever method met it."""
+    logger.info("%s of %r refused: %s", method, path, refusal)
+    if isinstance(refusal, ScheduleTagMismatch):
+        return httputils.PRECONDITION_FAILED
+    if isinstance(refusal, AttendeeChangeRefused):
+        return _precondition("C:allowed-attendee-scheduling-object-change", str(refusal))
+    if isinstance(refusal, ResourceTooLargeRefused):
+        return _precondition("C:max-resource-size", str(refusal))
+    return httputils.FORBIDDEN
 
 
 def _precondition(element: str, reason: str) -> types.WSGIResponse:
