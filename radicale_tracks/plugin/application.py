@@ -439,10 +439,9 @@ class Application(radicale_app.Application):
         Radicale's 403 before: :meth:`_may_write`)."""
         storage = self._storage
         assert isinstance(storage, Storage)
-        raw = self._body(environ)
+        raw = self._rewound_body(environ)
         if not isinstance(raw, bytes):
             return raw
-        environ["wsgi.input"] = io.BytesIO(raw)  # type: ignore[index]  # WSGI dict
         try:
             text = httputils.decode_request(self.configuration, environ, raw)
         except UnicodeDecodeError:
