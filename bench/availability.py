@@ -32,10 +32,9 @@ from pathlib import Path
 
 import requests
 
-from common import outbox_request, stamp  # puts tests/ on the path
 from calendars import generate, this_monday, write_collection  # noqa: E402
-from helpers import (PLUGIN, VANILLA, RadicaleServer, free_busy_query, put,  # noqa: E402
-                     report)
+from common import outbox_request, stamp  # puts tests/ on the path
+from helpers import PLUGIN, VANILLA, RadicaleServer, free_busy_query, put, report  # noqa: E402
 
 PEOPLE = ["u%02d" % n for n in range(1, 11)]
 ROOMS = ["room%02d" % n for n in range(1, 21)]

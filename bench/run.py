@@ -34,10 +34,19 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import ROOT, outbox_request, peak_kib, stamp  # puts tests/ on the path
 from calendars import generate, this_monday, write_collection  # noqa: E402
-from helpers import (PLUGIN, VANILLA, RadicaleServer, calendar_query,  # noqa: E402
-                     free_busy_query, normalize_ical, normalize_multistatus, put, report)
+from common import ROOT, outbox_request, peak_kib, stamp  # puts tests/ on the path
+from helpers import (  # noqa: E402
+    PLUGIN,
+    VANILLA,
+    RadicaleServer,
+    calendar_query,
+    free_busy_query,
+    normalize_ical,
+    normalize_multistatus,
+    put,
+    report,
+)
 
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
@@ -110,10 +119,10 @@ def busy_lines(text: str) -> list[str]:
         for value in line.split(":", 1)[1].split(","):
             first, second = value.split("/")
             start = datetime.datetime.strptime(first, "%Y%m%dT%H%M%SZ").replace(
-                tzinfo=datetime.timezone.utc)
+                tzinfo=datetime.UTC)
             end = (start + vDuration.from_ical(second) if second.startswith(("P", "+P"))
                    else datetime.datetime.strptime(second, "%Y%m%dT%H%M%SZ").replace(
-                       tzinfo=datetime.timezone.utc))
+                       tzinfo=datetime.UTC))
             periods.append((int(start.timestamp()), int(end.timestamp()), kind))
     return ["%s %d/%d" % (kind, start, end) for start, end, kind in merge_busy(periods)]
 

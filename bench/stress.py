@@ -55,17 +55,17 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Callable, Iterator
 from xml.sax.saxutils import escape
 
 import requests
 from aiosmtpd.controller import Controller
 
-from common import outbox_request, peak_kib, rss_kib, stamp  # puts tests/ on the path
 from calendars import this_monday  # noqa: E402
+from common import outbox_request, peak_kib, rss_kib, stamp  # puts tests/ on the path
 from conftest import fresh_database  # noqa: E402
 from helpers import PLUGIN, USERS, VANILLA, RadicaleServer, free_busy_query, put  # noqa: E402
 from mailserver import MailSink, _Handler  # noqa: E402
@@ -217,7 +217,7 @@ class OtherUser:
             self.errors += not ok
             self.stop.wait(LIMITS.get_interval)
 
-    def __enter__(self) -> "OtherUser":
+    def __enter__(self) -> OtherUser:
         self.thread.start()
         return self
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from radicale_tracks.commands.main import (EXIT_BROKEN_PIPE, EXIT_CONFIG, EXIT_FAILED,
-                                           _parser, main)
+from radicale_tracks.commands.main import EXIT_BROKEN_PIPE, EXIT_CONFIG, EXIT_FAILED, _parser, main
 
 __all__ = ["EXIT_BROKEN_PIPE", "EXIT_CONFIG", "EXIT_FAILED", "_parser", "main"]
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from radicale import config as radicale_config
 
@@ -468,7 +469,7 @@ class Settings:
     rights_base: str
 
     @classmethod
-    def from_configuration(cls, configuration: radicale_config.Configuration) -> "Settings":
+    def from_configuration(cls, configuration: radicale_config.Configuration) -> Settings:
         """Type-check our options with Radicale's machinery and resolve the defaults."""
         try:
             typed = configuration.copy(PLUGIN_CONFIG_SCHEMA)
@@ -573,7 +574,7 @@ class Settings:
         shown["user_types"] = dict(self.user_types)
         return shown
 
-    def zone_limits(self) -> "ZoneLimits":
+    def zone_limits(self) -> ZoneLimits:
         """The VTIMEZONE limits every path that stores iCalendar applies."""
         from radicale_tracks.core.zone_limits import ZoneLimits
 

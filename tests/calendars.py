@@ -57,9 +57,9 @@ class CalendarObject:
 
 
 def this_monday(now: datetime.datetime | None = None) -> datetime.datetime:
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     monday = (now - datetime.timedelta(days=now.weekday())).date()
-    return datetime.datetime.combine(monday, datetime.time(), datetime.timezone.utc)
+    return datetime.datetime.combine(monday, datetime.time(), datetime.UTC)
 
 
 def _utc(value: datetime.datetime) -> str:
@@ -186,7 +186,7 @@ def todo(uid: str, due: datetime.datetime) -> CalendarObject:
     return CalendarObject("%s.ics" % uid.split("@")[0], uid, _wrap(body))
 
 
-def write_collection(folder: "os.PathLike[str] | str", objects: list[CalendarObject],
+def write_collection(folder: os.PathLike[str] | str, objects: list[CalendarObject],
                      displayname: str = "Calendar") -> None:
     """Lay a calendar out on disk the way Radicale stores it (files behind its back)."""
     import json

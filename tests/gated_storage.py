@@ -14,9 +14,11 @@ from __future__ import annotations
 import contextlib
 import datetime
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from radicale_tracks.plugin.storage import Collection, Storage as _Storage
+from radicale_tracks.plugin.storage import Collection
+from radicale_tracks.plugin.storage import Storage as _Storage
 from radicale_tracks.settings import PLUGIN_CONFIG_SCHEMA
 
 __all__ = ["Collection", "PLUGIN_CONFIG_SCHEMA", "Storage"]

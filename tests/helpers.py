@@ -80,7 +80,7 @@ class RadicaleServer:
     def url(self) -> str:
         return "http://127.0.0.1:%d" % self.port
 
-    def start(self, timeout: float = 30.0) -> "RadicaleServer":
+    def start(self, timeout: float = 30.0) -> RadicaleServer:
         log = open(self.log, "ab")
         if self.launcher == "tracks":
             command = [sys.executable, "-m", "radicale_tracks.cli", "--config",

@@ -53,7 +53,7 @@ class Received:
 
 
 class _Handler:
-    def __init__(self, sink: "MailSink") -> None:
+    def __init__(self, sink: MailSink) -> None:
         self.sink = sink
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -70,7 +70,7 @@ class MailSink:
         self.lock = threading.Lock()
         self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
 
-    def start(self) -> "MailSink":
+    def start(self) -> MailSink:
         self.controller.start()
         return self
 

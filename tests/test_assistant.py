@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import caldav
 import pytest
@@ -22,7 +23,7 @@ from conftest import fresh_database
 from helpers import PLUGIN, USERS, RadicaleServer, free_port
 from mailserver import MailSink, Received
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 DOMAIN = "example.org"
 
 

@@ -17,10 +17,8 @@ from icalendar import Calendar
 
 from helpers import RadicaleServer
 from mailserver import MailSink
-from test_inbound import (Inbound, collection_objects, inbound,  # noqa: F401  (the fixture)
-                          invitation)
-from test_scheduling import (calendars, component, find, inbox_items, mail,  # noqa: F401
-                             world)
+from test_inbound import Inbound, collection_objects, inbound, invitation  # noqa: F401  (the fixture)
+from test_scheduling import calendars, component, find, inbox_items, mail, world  # noqa: F401
 
 
 def members_of(detail: str) -> list[str]:

@@ -17,11 +17,20 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 
-from radicale_tracks.core.attendee_changes import (is_attendee_rewrite, merge_attendee_change,
-                                                  refused_attendee_change)
+from radicale_tracks.core.attendee_changes import (
+    is_attendee_rewrite,
+    merge_attendee_change,
+    refused_attendee_change,
+)
 from radicale_tracks.core.broker import attendee_messages
-from radicale_tracks.core.itip import (attendees_of, exdate_keys, main_components,
-                                       parse_calendar, sequence_of, serialize)
+from radicale_tracks.core.itip import (
+    attendees_of,
+    exdate_keys,
+    main_components,
+    parse_calendar,
+    sequence_of,
+    serialize,
+)
 from radicale_tracks.core.scheduling import partstats_of
 
 VECTORS = Path(__file__).resolve().parent / "vectors" / "scheduling"
@@ -67,7 +76,7 @@ def test_a_stale_save_keeps_the_organizers_version_and_takes_the_answer() -> Non
     assert exdate_keys(master) == {LAST}
     assert sequence_of(master) == 3
     assert master["DTSTAMP"].dt == datetime.datetime(2026, 12, 15, 8,
-                                                     tzinfo=datetime.timezone.utc)
+                                                     tzinfo=datetime.UTC)
     assert partstats_of(merged, "carol@example.org") == {None: "ACCEPTED",
                                                          THIRD: "ACCEPTED"}
     # Bob's: his answer for the series, transparency, alarm, client bookkeeping
@@ -87,7 +96,7 @@ def test_a_stale_save_keeps_the_organizers_version_and_takes_the_answer() -> Non
 def test_the_reply_to_a_stale_save_is_about_the_organizers_version() -> None:
     stored = load("attendee-current.ics")
     merged = merge_attendee_change(stored, load("attendee-stale-write.ics"), BOB)
-    now = datetime.datetime(2026, 12, 20, 12, tzinfo=datetime.timezone.utc)
+    now = datetime.datetime(2026, 12, 20, 12, tzinfo=datetime.UTC)
     (reply,) = attendee_messages(stored, merged, BOB_INVITED, now)
     assert reply.recipient == "alice@example.org"
     (component,) = reply.calendar().walk("VEVENT")
@@ -121,7 +130,7 @@ def test_an_occurrence_declined_by_override_or_exdate_is_kept() -> None:
     assert sequence_of(second) == 3
     stored = load("attendee-current.ics")
     (reply,) = attendee_messages(stored, merged, BOB_INVITED,
-                                 datetime.datetime(2026, 12, 20, tzinfo=datetime.timezone.utc))
+                                 datetime.datetime(2026, 12, 20, tzinfo=datetime.UTC))
     assert partstats_of(reply.calendar(), BOB_INVITED) == {FIRST: "DECLINED",
                                                            SECOND: "DECLINED"}
 

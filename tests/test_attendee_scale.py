@@ -19,8 +19,8 @@ from __future__ import annotations
 import cProfile
 import pstats
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from icalendar import Calendar

@@ -6,18 +6,25 @@ zoneinfo alone (:func:`complement`), never with the module under test.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from radicale_tracks.core.availability import (Availability, AvailabilityError,
-                                               available_periods, parse_availability,
-                                               unavailable_periods)
-from radicale_tracks.core.working_hours import (WorkingHours, availability_calendar,
-                                                parse_working_hours)
+from radicale_tracks.core.availability import (
+    Availability,
+    AvailabilityError,
+    available_periods,
+    parse_availability,
+    unavailable_periods,
+)
+from radicale_tracks.core.working_hours import (
+    WorkingHours,
+    availability_calendar,
+    parse_working_hours,
+)
 
-UTC = timezone.utc
+UTC = UTC
 STAMP = datetime(2026, 1, 1, 12, tzinfo=UTC)
 BERLIN = ZoneInfo("Europe/Berlin")
 UNAVAILABLE = "BUSY-UNAVAILABLE"

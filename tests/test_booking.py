@@ -5,8 +5,14 @@ from __future__ import annotations
 import pytest
 from icalendar import Calendar
 
-from radicale_tracks.core.booking import (BookingDecision, BookingMode, BookingPolicy,
-                                          BookingPolicyError, booked_copy, decide_booking)
+from radicale_tracks.core.booking import (
+    BookingDecision,
+    BookingMode,
+    BookingPolicy,
+    BookingPolicyError,
+    booked_copy,
+    decide_booking,
+)
 from radicale_tracks.core.itip import PartStat
 
 H = 3600

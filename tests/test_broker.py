@@ -10,7 +10,7 @@ The table below gives what each message must say besides its content.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,12 +18,22 @@ from icalendar import Calendar
 
 from radicale_tracks.core.broker import attendee_messages, build_reply, organizer_messages
 from radicale_tracks.core.itip import (
-    InstanceKey, ItipError, ItipMessage, Method, PartStat, PRODID, attendees_of,
-    instance_key, main_components, parse_calendar, sequence_of)
+    PRODID,
+    InstanceKey,
+    ItipError,
+    ItipMessage,
+    Method,
+    PartStat,
+    attendees_of,
+    instance_key,
+    main_components,
+    parse_calendar,
+    sequence_of,
+)
 from radicale_tracks.core.validation import validate
 from vectors.itip.canonical import ROOT, canonical, components, load
 
-NOW = datetime(2027, 1, 1, 12, tzinfo=timezone.utc)
+NOW = datetime(2027, 1, 1, 12, tzinfo=UTC)
 ALICE = frozenset({"alice@example.org"})
 K1 = "20270111T090000Z"  # 2027-01-11 10:00 Europe/Berlin, the overridden instance
 K2 = "20270118T090000Z"

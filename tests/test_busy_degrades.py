@@ -15,8 +15,8 @@ from __future__ import annotations
 import cProfile
 import datetime
 import pstats
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from icalendar import Calendar
@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from inprocess import InProcessServer
 from radicale_tracks.index.schema import items, occurrences
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 TODAY = datetime.datetime.now(UTC).date()
 MONDAY = TODAY + datetime.timedelta(days=7 - TODAY.weekday())   # next week, in UTC
 #: bob's endless event starts on Wednesday 12:00 UTC of next week

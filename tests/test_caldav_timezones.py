@@ -15,20 +15,29 @@ from __future__ import annotations
 
 import datetime
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import caldav
 import pytest
-import requests
 from icalendar import Calendar
 
 from calendars import OUTLOOK_BERLIN
 from conftest import ServerFactory, fresh_database
-from helpers import (PLUGIN, USERS, VANILLA, RadicaleServer, calendar_query,
-                     free_busy_query, mkcalendar, put, report, response_hrefs)
+from helpers import (
+    PLUGIN,
+    USERS,
+    VANILLA,
+    RadicaleServer,
+    calendar_query,
+    free_busy_query,
+    mkcalendar,
+    put,
+    report,
+    response_hrefs,
+)
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 DOMAIN = "example.org"
 CALDAV_NS = "urn:ietf:params:xml:ns:caldav"
 

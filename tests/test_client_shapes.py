@@ -17,6 +17,7 @@ from __future__ import annotations
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
 from icalendar import Calendar
 
 from helpers import calendar_query, report

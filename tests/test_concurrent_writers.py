@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import datetime
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from socketserver import ThreadingMixIn
-from typing import Any, Iterator
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
@@ -35,7 +36,7 @@ from radicale_tracks.plugin.application import Application
 DOMAIN = "example.org"
 ROUNDS = 20
 #: one second for every message of a test: the writes happen "within one second"
-FROZEN = datetime.datetime(2027, 1, 5, 9, 30, 0, 123456, tzinfo=datetime.timezone.utc)
+FROZEN = datetime.datetime(2027, 1, 5, 9, 30, 0, 123456, tzinfo=datetime.UTC)
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):

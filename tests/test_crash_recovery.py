@@ -30,8 +30,9 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -41,7 +42,6 @@ from sqlalchemy import select
 from conftest import fresh_database
 from helpers import PLUGIN, RadicaleServer, free_port, run_cli, write_config
 from mailserver import MailSink
-from test_assistant import server_options
 from radicale_tracks.db.engine import create_database_engine, ensure_schema
 from radicale_tracks.db.journal import JOURNAL_FOLDER
 from radicale_tracks.inbound.schema import inbound_mail as inbound
@@ -50,9 +50,10 @@ from radicale_tracks.outbox.schema import outbox
 from radicale_tracks.outbox.store import OutboxStore, enqueue
 from radicale_tracks.tracks.schema import activities
 from radicale_tracks.tracks.schema import meetings as meeting
+from test_assistant import server_options
 
 DOMAIN = "example.org"
-START = datetime.datetime(2027, 5, 3, 9, tzinfo=datetime.timezone.utc)
+START = datetime.datetime(2027, 5, 3, 9, tzinfo=datetime.UTC)
 #: more file changes than the invitation makes
 MOST_CHANGES = 30
 
@@ -461,7 +462,7 @@ class HeldAtData:
         await asyncio.sleep(3600)
         return "250 OK"
 
-    def __enter__(self) -> "HeldAtData":
+    def __enter__(self) -> HeldAtData:
         self.controller.start()
         return self
 

@@ -4,7 +4,7 @@ hidden attendee list (``X-TRACKS-HIDE-ATTENDEES``). Pure vectors: no server, no 
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,12 +12,27 @@ from icalendar import Calendar, Component
 
 from radicale_tracks.core.broker import organizer_messages
 from radicale_tracks.core.customer_booking import (
-    Booking, BookingError, EventParties, Person, booking_calendar, customer_address,
-    customer_confirmation, read_booking, read_customer, read_details)
+    Booking,
+    BookingError,
+    EventParties,
+    Person,
+    booking_calendar,
+    customer_address,
+    customer_confirmation,
+    read_booking,
+    read_customer,
+    read_details,
+)
 from radicale_tracks.core.itip import (
-    HIDE_ATTENDEES, ItipMessage, Method, attendees_of, hides_attendees, parameter)
+    HIDE_ATTENDEES,
+    ItipMessage,
+    Method,
+    attendees_of,
+    hides_attendees,
+    parameter,
+)
 
-NOW = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 START = "2026-11-23T09:00:00Z"
 HOLDER = "alice@example.org"
 CUSTOMER = "carla@customer.example"
@@ -192,7 +207,7 @@ def test_read_booking_happy_path() -> None:
     assert booking.notifications.customer_zone == "Europe/Berlin"
     assert booking.notifications.add_to_event and booking.notifications.send_confirmation
     assert booking.notifications.customer_sees_attendees
-    assert booking.start == int(datetime(2026, 11, 23, 9, tzinfo=timezone.utc).timestamp())
+    assert booking.start == int(datetime(2026, 11, 23, 9, tzinfo=UTC).timestamp())
     assert booking.end - booking.start == 45 * 60
     assert booking.accepted_conflicts == frozenset({"bob@example.org"})
     assert booking.track is None
@@ -288,8 +303,8 @@ def test_times_in_the_customer_zone(zone: str, wall: datetime) -> None:
     assert event["DTSTART"].params["TZID"] == zone
     assert event["DTSTART"].dt.replace(tzinfo=None) == wall
     assert event["DTEND"].dt - event["DTSTART"].dt == timedelta(minutes=45)
-    assert event["DTSTART"].dt.astimezone(timezone.utc) == datetime(
-        2026, 11, 23, 9, tzinfo=timezone.utc)
+    assert event["DTSTART"].dt.astimezone(UTC) == datetime(
+        2026, 11, 23, 9, tzinfo=UTC)
     assert [str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")] == [zone]
 
 
@@ -299,7 +314,7 @@ def test_utc_needs_no_vtimezone() -> None:
     event = event_of(calendar)
     assert calendar.walk("VTIMEZONE") == []
     assert "TZID" not in event["DTSTART"].params
-    assert event["DTSTART"].dt == datetime(2026, 11, 23, 9, tzinfo=timezone.utc)
+    assert event["DTSTART"].dt == datetime(2026, 11, 23, 9, tzinfo=UTC)
     assert b"DTSTART:20261123T090000Z" in calendar.to_ical()
 
 

@@ -8,17 +8,21 @@ Radicale's own item (reports, the index).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from icalendar import Calendar
 from radicale import item as radicale_item
 
 from calendars import OUTLOOK_BERLIN
-from radicale_tracks.core.timezones import (UnknownTimezones, define_timezones,
-                                            define_timezones_in_text, undefined_tzids)
+from radicale_tracks.core.timezones import (
+    UnknownTimezones,
+    define_timezones,
+    define_timezones_in_text,
+    undefined_tzids,
+)
 
-UTC = timezone.utc
+UTC = UTC
 
 CUSTOM_ZONE = """BEGIN:VTIMEZONE
 TZID:Customized Time Zone

@@ -9,8 +9,8 @@ each index path: exact occurrences, series beyond the expansion horizon, open ra
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import caldav
 import pytest
@@ -18,9 +18,20 @@ import requests
 
 from calendars import generate, this_monday, todo
 from conftest import BACKENDS, fresh_database
-from helpers import (PLUGIN, VANILLA, RadicaleServer, USERS, calendar_query,
-                     free_busy_query, mkcalendar, response_hrefs, normalize_ical, normalize_multistatus,
-                     put, report)
+from helpers import (
+    PLUGIN,
+    USERS,
+    VANILLA,
+    RadicaleServer,
+    calendar_query,
+    free_busy_query,
+    mkcalendar,
+    normalize_ical,
+    normalize_multistatus,
+    put,
+    report,
+    response_hrefs,
+)
 
 ANCHOR = this_monday()
 OBJECTS = generate(240, seed=7, anchor=ANCHOR) + [

@@ -10,16 +10,21 @@ from radicale import item as radicale_item
 
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.busy import FbType, fbtype_for_event
-from radicale_tracks.index.extract import (TIMESTAMP_MAX, TIMESTAMP_MIN, Expansion,
-                                           Occurrence, extract_entry)
+from radicale_tracks.index.extract import (
+    TIMESTAMP_MAX,
+    TIMESTAMP_MIN,
+    Expansion,
+    Occurrence,
+    extract_entry,
+)
 
-NOW = datetime.datetime(2026, 11, 23, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 11, 23, tzinfo=datetime.UTC)
 EXPANSION = Expansion.around(NOW, past_days=30, horizon_days=60, max_occurrences=500)
 
 
 def ts(text: str) -> int:
     return int(datetime.datetime.strptime(text, "%Y%m%dT%H%M%SZ").replace(
-        tzinfo=datetime.timezone.utc).timestamp())
+        tzinfo=datetime.UTC).timestamp())
 
 
 def entry_of(body: str, expansion: Expansion = EXPANSION):  # type: ignore[no-untyped-def]

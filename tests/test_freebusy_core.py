@@ -9,19 +9,24 @@ attendee twice in different spellings) and ``dates`` (a DATE start, a TZID end).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
-from radicale_tracks.core.freebusy import (FreeBusyError, FreeBusyRequest, Period,
-                                          busy_periods, freebusy_reply,
-                                          parse_freebusy_request)
+from radicale_tracks.core.freebusy import (
+    FreeBusyError,
+    FreeBusyRequest,
+    Period,
+    busy_periods,
+    freebusy_reply,
+    parse_freebusy_request,
+)
 from radicale_tracks.core.itip import ItipError, Method, parse_calendar
 from radicale_tracks.core.validation import validate
 
 VECTORS = Path(__file__).resolve().parent / "vectors" / "scheduling"
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2027, 1, 1, 12, tzinfo=UTC)
 PRODID = "-//radicale-tracks//freebusy//EN"
 

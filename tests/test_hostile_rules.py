@@ -17,9 +17,10 @@ import json
 import re
 import threading
 import uuid
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -28,20 +29,29 @@ from sqlalchemy import func, select
 from calendars import BERLIN, OUTLOOK_BERLIN
 from conftest import fresh_database
 from helpers import run_cli
-from radicale_tracks.core.availability import (AvailabilityError, available_periods,
-                                               parse_availability, unavailable_periods)
+from radicale_tracks.core.availability import (
+    AvailabilityError,
+    available_periods,
+    parse_availability,
+    unavailable_periods,
+)
 from radicale_tracks.core.imip import parse_mail
 from radicale_tracks.core.rule_bounds import cycle_start
 from radicale_tracks.core.timezones import define_timezones_in_text, vtimezone
-from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
-                                              bounded_zones_in_text, changes_per_year,
-                                              rule_parts, zone_faults)
+from radicale_tracks.core.zone_limits import (
+    UnboundedTimezones,
+    ZoneLimits,
+    bounded_zones_in_text,
+    changes_per_year,
+    rule_parts,
+    zone_faults,
+)
 from radicale_tracks.index.schema import items, occurrences
 from test_inbound import Inbound, inbound  # noqa: F401  (the fixture: a server, a sink)
 from test_request_state import InProcess
 
 LIMITS = ZoneLimits()
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from radicale_tracks.core.imip import (CalendarPart, InboundMail, MailError, parse_mail)
+from radicale_tracks.core.imip import CalendarPart, InboundMail, MailError, parse_mail
 from radicale_tracks.core.itip import Method, parse_calendar
 from radicale_tracks.core.validation import validate
 

@@ -19,23 +19,24 @@ import sys
 import time
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from icalendar import Calendar
 
 from conftest import fresh_database
-from helpers import RadicaleServer, free_port, mkcalendar, put
+from helpers import RadicaleServer, free_port, put
 from mailserver import MailSink, Received
-from test_assistant import DOMAIN, client, server_options, start_server
+from test_assistant import client, server_options, start_server
 
 FIXTURES = Path(__file__).parent / "fixtures" / "imip"
 AUTHSERV = "mx.example.org"
 ALLOWED = ("example.org, gmail.test, outlook.test, icloud.test, thunder.test, external.test, "
            "notes.test, booking.test, zimbra.test, kde.test, evolution.test")
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 class Inbound:

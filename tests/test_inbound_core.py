@@ -6,16 +6,19 @@ import datetime
 
 import pytest
 
-from radicale_tracks.core.answers import (SharedFile, declinecounter, received_message,
-                                          shared_note)
-from radicale_tracks.core.itip import ItipError, Method, parse_calendar
-from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
-                                           drop_or_refuse_broken, drop_redundant_duration)
-from radicale_tracks.core.validation import validate
 from radicale_tracks.commands.inbound import exit_code, read_bounded
+from radicale_tracks.core.answers import SharedFile, declinecounter, received_message, shared_note
+from radicale_tracks.core.itip import ItipError, Method, parse_calendar
+from radicale_tracks.core.leniency import (
+    check_value_types,
+    drop_local_attachments,
+    drop_or_refuse_broken,
+    drop_redundant_duration,
+)
+from radicale_tracks.core.validation import validate
 from radicale_tracks.inbound.processor import Code, Disposition, message_digest
 
-NOW = datetime.datetime(2027, 1, 1, 12, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2027, 1, 1, 12, tzinfo=datetime.UTC)
 
 
 def calendar(*lines: str, method: str = "REQUEST") -> str:
@@ -105,7 +108,7 @@ def test_declinecounter_answers_each_proposed_instance() -> None:
     event = parsed.walk("VEVENT")[0]
     assert str(event["SEQUENCE"]) == "3"
     assert event.decoded("RECURRENCE-ID") == datetime.datetime(
-        2027, 1, 12, 9, tzinfo=datetime.timezone.utc)
+        2027, 1, 12, 9, tzinfo=datetime.UTC)
     assert event["ORGANIZER"].params["SENT-BY"] == "mailto:assistant+t1@example.org"
     assert "DTSTART" not in event  # the proposal is declined, not repeated
 

@@ -20,9 +20,9 @@ import io
 import os
 import re
 import sys
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine, select

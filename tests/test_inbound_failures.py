@@ -25,10 +25,9 @@ from pathlib import Path
 
 from icalendar import Calendar
 
-from test_inbound import (Inbound, fixture, inbound, invitation,  # noqa: F401
-                          stamp, track_events, uid_in)
+from test_inbound import Inbound, fixture, inbound, invitation, stamp, track_events, uid_in  # noqa: F401
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 GENERIC = "could not process this message"
 
 

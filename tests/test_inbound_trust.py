@@ -10,8 +10,8 @@ assistant answers. ``deliver`` needs no running server: it opens the storage its
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 

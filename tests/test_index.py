@@ -12,8 +12,18 @@ import pytest
 
 from calendars import generate, this_monday
 from conftest import ServerFactory
-from helpers import (VANILLA, RadicaleServer, calendar_query, free_busy_query, mkcalendar,
-                     normalize_ical, normalize_multistatus, put, report, response_hrefs)
+from helpers import (
+    VANILLA,
+    RadicaleServer,
+    calendar_query,
+    free_busy_query,
+    mkcalendar,
+    normalize_ical,
+    normalize_multistatus,
+    put,
+    report,
+    response_hrefs,
+)
 
 ANCHOR = this_monday()
 

@@ -7,21 +7,25 @@ reported as that occurrence's change, compared with the occurrence it replaced.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from icalendar import Calendar
 
 from radicale_tracks.core.broker import changed_instances, organizer_messages
 from radicale_tracks.core.itip import dtstamp_of, main_components, sequence_of, status_of
-from radicale_tracks.core.receipt import (Outcome, apply_message, keep_organizer_stamps,
-                                          organizer_stamps_differ,
-                                          without_override_recurrence)
+from radicale_tracks.core.receipt import (
+    Outcome,
+    apply_message,
+    keep_organizer_stamps,
+    organizer_stamps_differ,
+    without_override_recurrence,
+)
 from radicale_tracks.core.summaries import describe_update, meeting_facts
 from vectors.itip.canonical import load
 
 K1 = "20270111T090000Z"
 SCENARIO = "google-override-with-rrule"
-LATER = datetime(2026, 12, 7, 4, 30, tzinfo=timezone.utc)   # when we processed it
+LATER = datetime(2026, 12, 7, 4, 30, tzinfo=UTC)   # when we processed it
 ALICE = frozenset({"alice@example.org"})
 
 
@@ -74,7 +78,7 @@ def test_copy_reauthored_here_keeps_the_organizers_stamps_and_a_later_cancel_app
 
     kept = keep_organizer_stamps(copy, organizer)
     master = main_components(kept)[None]
-    assert dtstamp_of(master) == datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
+    assert dtstamp_of(master) == datetime(2026, 12, 1, 9, tzinfo=UTC)
     assert sequence_of(master) == 0
     receipt = apply_message(_message(CANCEL_SAME_SEQUENCE), kept)
     assert receipt.outcome is Outcome.CANCELLED and receipt.calendar is not None
@@ -92,8 +96,8 @@ def test_stamps_are_kept_per_instance() -> None:
         component.add("SEQUENCE", 5)
     assert organizer_stamps_differ(stale_copy, organizer)
     kept = main_components(keep_organizer_stamps(stale_copy, organizer))
-    assert dtstamp_of(kept[None]) == datetime(2026, 12, 1, 9, tzinfo=timezone.utc)
-    assert dtstamp_of(kept[K1]) == datetime(2026, 12, 3, 9, tzinfo=timezone.utc)
+    assert dtstamp_of(kept[None]) == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert dtstamp_of(kept[K1]) == datetime(2026, 12, 3, 9, tzinfo=UTC)
     assert sequence_of(kept[None]) == sequence_of(kept[K1]) == 0
     assert not organizer_stamps_differ(keep_organizer_stamps(stale_copy, organizer),
                                        organizer)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from radicale_tracks.core.itip import ItipError, Method, parse_calendar
-from radicale_tracks.core.validation import validate
 from radicale_tracks.core.receipt import Outcome, apply_message
+from radicale_tracks.core.validation import validate
 
 CORPUS = os.environ.get("ITIP_CORPUS_DIR", "")
 

@@ -7,16 +7,26 @@ names the RFC section; tests/vectors/itip/validate/valid/<case>.ics must pass.
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 from icalendar import Calendar, Event, vDDDTypes
 
 from radicale_tracks.core.itip import (
-    ItipError, ItipMessage, Method, PartStat, attendees_of, instance_key,
-    main_components, organizer_of, parse_calendar, recurrence_id_for, recurrence_key,
-    sequence_of)
+    ItipError,
+    ItipMessage,
+    Method,
+    PartStat,
+    attendees_of,
+    instance_key,
+    main_components,
+    organizer_of,
+    parse_calendar,
+    recurrence_id_for,
+    recurrence_key,
+    sequence_of,
+)
 from radicale_tracks.core.signature import changed_properties, component_signature
 from radicale_tracks.core.validation import validate
 from radicale_tracks.errors import TracksError
@@ -135,7 +145,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.mark.parametrize("value, key", [
-    pytest.param(datetime(2027, 1, 11, 9, tzinfo=timezone.utc), "20270111T090000Z", id="utc"),
+    pytest.param(datetime(2027, 1, 11, 9, tzinfo=UTC), "20270111T090000Z", id="utc"),
     pytest.param(datetime(2027, 1, 11, 10, tzinfo=BERLIN), "20270111T090000Z", id="tzid"),
     pytest.param(datetime(2027, 7, 12, 10, tzinfo=BERLIN), "20270712T080000Z", id="tzid-dst"),
     pytest.param(datetime(2027, 1, 11, 10), "20270111T100000", id="floating"),

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 from icalendar import Calendar
 
-from radicale_tracks.core.itip import (all_attendees, attendees_of, master_of, parse_calendar,
-                                       unaddressable_attendees)
+from radicale_tracks.core.itip import (
+    all_attendees,
+    attendees_of,
+    master_of,
+    parse_calendar,
+    unaddressable_attendees,
+)
 from radicale_tracks.core.leniency import repair_addresses, repair_folding
 
 

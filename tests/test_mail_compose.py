@@ -11,7 +11,7 @@ from icalendar import Calendar
 
 from radicale_tracks.mail.compose import TEMPLATE_KINDS, MailTemplates, compose_mail
 
-NOW = datetime.datetime(2027, 1, 1, 12, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2027, 1, 1, 12, tzinfo=datetime.UTC)
 ITIP = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nMETHOD:REQUEST\r\n"
         "BEGIN:VEVENT\r\nUID:u1\r\nDTSTAMP:20270101T120000Z\r\nDTSTART:20270104T100000Z\r\n"
         "SUMMARY:Caf\u00e9 \u2615\r\nORGANIZER:mailto:alice@example.org\r\n"

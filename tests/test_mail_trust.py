@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from radicale_tracks.core.mail_trust import (AuthResult, TrustPolicy, allowed_entry,
-                                             judge_sender, parse_authentication_results)
+from radicale_tracks.core.mail_trust import (
+    AuthResult,
+    TrustPolicy,
+    allowed_entry,
+    judge_sender,
+    parse_authentication_results,
+)
 
 # --- Authentication-Results --------------------------------------------------------------
 

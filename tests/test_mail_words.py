@@ -14,9 +14,9 @@ import email.policy
 import re
 import uuid
 import zoneinfo
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Iterator
 
 import caldav
 import pytest
@@ -59,7 +59,7 @@ def berlin_event(uid: str, summary: str, start: datetime.datetime, attendees: li
     calendar.add("PRODID", "-//tests//EN")
     event = Event()
     event.add("UID", uid)
-    event.add("DTSTAMP", datetime.datetime(2027, 1, 1, tzinfo=datetime.timezone.utc))
+    event.add("DTSTAMP", datetime.datetime(2027, 1, 1, tzinfo=datetime.UTC))
     event.add("DTSTART", start)
     event.add("DTEND", start + datetime.timedelta(hours=1))
     event.add("SUMMARY", summary)
@@ -80,7 +80,7 @@ def work_calendar(server: RadicaleServer) -> caldav.Calendar:
     return client(server, "alice").principal().make_calendar(name="Work", cal_id="work")
 
 
-def edit(calendar: caldav.Calendar, uid: str, change: "object") -> None:
+def edit(calendar: caldav.Calendar, uid: str, change: object) -> None:
     """Fetch the stored event, change its master, save it with the next SEQUENCE (what
     Thunderbird and Apple do for a change attendees must hear about)."""
     fetched = Calendar.from_ical(calendar.event_by_uid(uid).data)

@@ -11,8 +11,12 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from helpers import RadicaleServer, run_cli, write_config
-from radicale_tracks.db.engine import (alembic_config, create_database_engine,
-                                            current_revision, ensure_schema)
+from radicale_tracks.db.engine import (
+    alembic_config,
+    create_database_engine,
+    current_revision,
+    ensure_schema,
+)
 from radicale_tracks.db.metadata import SCHEMA_REVISION
 from radicale_tracks.tables import load_tables
 

@@ -18,9 +18,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -28,14 +29,18 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import Engine
 
 from helpers import PLUGIN, free_port, write_config
-from radicale_tracks.db.engine import create_database_engine, ensure_schema
 from radicale_tracks.commands.outbox import add_commands
+from radicale_tracks.db.engine import create_database_engine, ensure_schema
 from radicale_tracks.outbox.mail import OutgoingMail
 from radicale_tracks.outbox.sender import Sender, SenderThread, SendReport
 from radicale_tracks.outbox.store import OutboxRow, OutboxStore, enqueue
-from radicale_tracks.outbox.transports import (MaildirTransport, PermanentFailure,
-                                               SmtpTransport, TemporaryFailure,
-                                               transport_from_settings)
+from radicale_tracks.outbox.transports import (
+    MaildirTransport,
+    PermanentFailure,
+    SmtpTransport,
+    TemporaryFailure,
+    transport_from_settings,
+)
 from radicale_tracks.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -594,7 +599,7 @@ def test_maildir_delivers_each_row_once(engine: Engine, store: OutboxStore,
 class ObservedSender(Sender):
     """A sender that reports each run (or its exception) on a queue."""
 
-    runs: "queue.Queue[SendReport | Exception]"
+    runs: queue.Queue[SendReport | Exception]
 
     def run_once(self, limit: int = 100) -> SendReport:
         try:

@@ -18,8 +18,14 @@ from icalendar import Calendar
 from radicale import item as radicale_item
 
 from radicale_tracks.core.broker import organizer_messages
-from radicale_tracks.core.itip import (RecurrenceDate, main_components, master_of,
-                                       recurrence_dates, recurrence_id_for, recurrence_values)
+from radicale_tracks.core.itip import (
+    RecurrenceDate,
+    main_components,
+    master_of,
+    recurrence_dates,
+    recurrence_id_for,
+    recurrence_values,
+)
 from radicale_tracks.core.period_values import period_bounds
 from radicale_tracks.core.periods import has_periods, periods_as_dates
 from radicale_tracks.core.receipt import Outcome, apply_message
@@ -28,7 +34,7 @@ from radicale_tracks.core.summaries import describe_changes, describe_when, meet
 from radicale_tracks.core.track_details import track_copy
 from radicale_tracks.index.extract import Expansion, Occurrence, extract_entry
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime.datetime(2027, 1, 4, tzinfo=UTC)
 

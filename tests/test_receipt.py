@@ -8,19 +8,27 @@ order ignored; DTSTAMPs are checked separately where they matter).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from icalendar import Calendar, Component
 
 from radicale_tracks.core.broker import build_reply, organizer_messages
 from radicale_tracks.core.itip import (
-    InstanceKey, ItipError, PartStat, attendees_of, dtstamp_of, main_components, parse_calendar,
-    sequence_of, status_of)
+    InstanceKey,
+    ItipError,
+    PartStat,
+    attendees_of,
+    dtstamp_of,
+    main_components,
+    parse_calendar,
+    sequence_of,
+    status_of,
+)
 from radicale_tracks.core.receipt import Outcome, Receipt, apply_message
 from vectors.itip.canonical import ROOT, canonical, components, load
 
-NOW = datetime(2027, 1, 1, 12, tzinfo=timezone.utc)
+NOW = datetime(2027, 1, 1, 12, tzinfo=UTC)
 K1 = "20270111T090000Z"
 K2 = "20270118T090000Z"
 
@@ -133,13 +141,13 @@ def _stored(scenario: str) -> dict[InstanceKey, Component]:
 def test_newer_request_keeps_the_attendees_alarms() -> None:
     (master,) = _stored("request-newer-sequence").values()
     assert [sub.name for sub in master.subcomponents] == ["VALARM"]
-    assert dtstamp_of(master) == datetime(2026, 12, 2, 9, tzinfo=timezone.utc)
+    assert dtstamp_of(master) == datetime(2026, 12, 2, 9, tzinfo=UTC)
 
 
 def test_cancel_whole_takes_sequence_and_dtstamp_of_the_message() -> None:
     (master,) = _stored("cancel-whole").values()
     assert status_of(master) == "CANCELLED" and sequence_of(master) == 2
-    assert dtstamp_of(master) == datetime(2026, 12, 10, 9, tzinfo=timezone.utc)
+    assert dtstamp_of(master) == datetime(2026, 12, 10, 9, tzinfo=UTC)
 
 
 def test_google_instance_replaces_the_override_named_in_another_zone() -> None:

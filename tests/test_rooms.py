@@ -12,20 +12,20 @@ import datetime
 import re
 import subprocess
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import requests
 from icalendar import Calendar
 
 from conftest import fresh_database
-import requests
-
 from helpers import USERS, RadicaleServer, put
 from mailserver import MailSink
 from test_inbound import AUTHSERV, collection_objects, stamp
 from test_scheduling import calendars, find, inbox_items, method_of, partstat, uid_for
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 DOMAIN = "example.org"
 # meetings start ten days from now at 10:00 UTC: inside every booking window below
 DAY = (datetime.datetime.now(UTC) + datetime.timedelta(days=10)).replace(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import caldav
 import pytest
@@ -20,7 +21,7 @@ from conftest import fresh_database
 from helpers import PLUGIN, USERS, RadicaleServer
 from mailserver import MailSink
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 DOMAIN = "example.org"
 START = datetime.datetime(2027, 3, 1, 10, tzinfo=UTC)
 
@@ -389,7 +390,8 @@ def _periods(prop: Any) -> list[Any]:
     found = []
     for period in text.split(","):
         start, _, end = period.partition("/")
-        parse = lambda s: datetime.datetime.strptime(s, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        def parse(s):
+            return datetime.datetime.strptime(s, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
         found.append((parse(start), parse(end)))
     return found
 

@@ -14,12 +14,25 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
-from radicale_tracks.core.itip import (InstanceKey, attendees_of, main_components,
-                                      parse_calendar, serialize)
+from radicale_tracks.core.itip import (
+    InstanceKey,
+    attendees_of,
+    main_components,
+    parse_calendar,
+    serialize,
+)
 from radicale_tracks.core.scheduling import (
-    Role, is_consequential, merge_partstats, owner_attendee, partstats_of, scheduling_role,
-    strip_schedule_parameters, with_organizer_schedule_status, with_partstats,
-    with_schedule_status)
+    Role,
+    is_consequential,
+    merge_partstats,
+    owner_attendee,
+    partstats_of,
+    scheduling_role,
+    strip_schedule_parameters,
+    with_organizer_schedule_status,
+    with_partstats,
+    with_schedule_status,
+)
 
 VECTORS = Path(__file__).resolve().parent / "vectors" / "scheduling"
 ALICE = frozenset({"alice@example.org"})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,17 +18,32 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from radicale_tracks.core.slots import (
-    MAX_PARTICIPANTS, MAX_ROOMS, REASON_ATTENDEES_UNAVAILABLE, REASON_NO_CANDIDATES,
-    REASON_ORGANIZER_UNAVAILABLE, REASON_OUTSIDE_WORKING_HOURS, REASON_ROOMS_UNAVAILABLE,
-    Busy, Participant, Pool, Room, RoomAssignment, Slot, SlotQuery, SlotQueryError, SlotResult, find_slots,
-    reason_text)
+    MAX_PARTICIPANTS,
+    MAX_ROOMS,
+    REASON_ATTENDEES_UNAVAILABLE,
+    REASON_NO_CANDIDATES,
+    REASON_ORGANIZER_UNAVAILABLE,
+    REASON_OUTSIDE_WORKING_HOURS,
+    REASON_ROOMS_UNAVAILABLE,
+    Busy,
+    Participant,
+    Pool,
+    Room,
+    RoomAssignment,
+    Slot,
+    SlotQuery,
+    SlotQueryError,
+    SlotResult,
+    find_slots,
+    reason_text,
+)
 
 MINUTE, HOUR, DAY = 60, 3600, 86_400
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
-    return int(datetime(year, month, day, hour, minute, tzinfo=timezone.utc).timestamp())
+    return int(datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp())
 
 
 def local(zone: str, year: int, month: int, day: int, hour: int = 0, minute: int = 0,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from typing import Iterator
+from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,7 +23,7 @@ from helpers import USERS, RadicaleServer, mkcalendar, put
 from test_scheduling import calendars
 
 BERLIN = ZoneInfo("Europe/Berlin")
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 TODAY = datetime.datetime.now(BERLIN).date()
 MONDAY = TODAY + datetime.timedelta(days=7 - TODAY.weekday())   # next week's Monday
 

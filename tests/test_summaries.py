@@ -7,8 +7,12 @@ import re
 import pytest
 from icalendar import Calendar
 
-from radicale_tracks.core.summaries import (describe_changes, describe_instance,
-                                            describe_update, meeting_facts)
+from radicale_tracks.core.summaries import (
+    describe_changes,
+    describe_instance,
+    describe_update,
+    meeting_facts,
+)
 
 BERLIN = "DTSTART;TZID=Europe/Berlin:20270111T100000\r\nDTEND;TZID=Europe/Berlin:20270111T110000"
 

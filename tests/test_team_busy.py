@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -49,7 +49,7 @@ class Team:
 
     def one_by_one(self, start: int, end: int, max_occurrence: int = 0
                    ) -> dict[str, list[tuple[int, int, str]]]:
-        window = [datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+        window = [datetime.datetime.fromtimestamp(t, datetime.UTC)
                   for t in (start, end)]
         return {c.path: merge_busy((int(s.timestamp()), int(e.timestamp()), kind)
                                    for s, e, kind in c.free_busy(*window, max_occurrence))

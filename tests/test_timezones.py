@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +13,7 @@ from calendars import OUTLOOK_BERLIN
 from radicale_tracks.core.itip import parse_calendar, serialize
 from radicale_tracks.core.timezones import _DISPLAY_NAMES, iana_zone, normalize_timezones
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.mark.parametrize(("tzid", "expected"), [

@@ -14,8 +14,9 @@ import email.policy
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import caldav
@@ -29,7 +30,7 @@ from mailserver import MailSink, Received
 from test_scheduling import calendars
 
 BERLIN = ZoneInfo("Europe/Berlin")
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 TODAY = datetime.datetime.now(BERLIN).date()
 MONDAY = TODAY + datetime.timedelta(days=7 - TODAY.weekday())
 CUSTOMER = {"name": "Olivia Customer", "email": "olivia@customer.test"}

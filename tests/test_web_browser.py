@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "web"
 DOC_SHOTS = ROOT / "docs" / "screenshots"
 BERLIN = ZoneInfo("Europe/Berlin")
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 TODAY = datetime.datetime.now(BERLIN).date()
 MONDAY = TODAY + datetime.timedelta(days=7 - TODAY.weekday())
 

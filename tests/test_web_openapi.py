@@ -12,8 +12,9 @@ import ast
 import datetime
 import inspect
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -144,14 +145,14 @@ def test_slot_question_fields_match_the_reader(document: dict[str, Any]) -> None
     assert question["additionalProperties"] is False and "duration" in known
     with pytest.raises(slot_request.SlotRequestError) as refused:
         slot_request.slot_request({"duration": 30, "unheard_of": 1},
-                                  datetime.datetime.now(datetime.timezone.utc), "UTC")
+                                  datetime.datetime.now(datetime.UTC), "UTC")
     assert str(refused.value).endswith("known: " + ", ".join(sorted(known)))
     assert set(schema(document, "SlotsRequest")["properties"]) == set(
         api.SLOTS_WIZARD_FIELDS)
     content = document["paths"]["/.web/api/slots"]["post"]["requestBody"]["content"]
     examples = content["application/json"]["examples"]
     slot_request.slot_request(examples["agent"]["value"],
-                              datetime.datetime.now(datetime.timezone.utc), "UTC")
+                              datetime.datetime.now(datetime.UTC), "UTC")
     wizard = examples["wizard"]["value"]
     assert set(wizard) <= set(api.SLOTS_WIZARD_FIELDS)
     customer_booking.read_details(wizard["details"])

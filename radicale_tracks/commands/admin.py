@@ -36,9 +36,8 @@ def info(args: argparse.Namespace) -> int:
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
-    from radicale_tracks.db.engine import (create_database_engine, current_revision,
-                                                upgrade)
     from radicale_tracks.commands.config import load_settings
+    from radicale_tracks.db.engine import create_database_engine, current_revision, upgrade
 
     _configuration, settings = load_settings(args.config)
     engine = create_database_engine(settings.database_url)
@@ -50,8 +49,8 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 
 def db_current(args: argparse.Namespace) -> int:
-    from radicale_tracks.db.engine import create_database_engine, current_revision
     from radicale_tracks.commands.config import load_settings
+    from radicale_tracks.db.engine import create_database_engine, current_revision
 
     _configuration, settings = load_settings(args.config)
     print(current_revision(create_database_engine(settings.database_url)) or "(none)")

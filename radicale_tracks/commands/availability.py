@@ -93,7 +93,7 @@ def _slots(args: argparse.Namespace) -> int:
         "buffer_after": args.buffer_after, "notice": args.notice,
         "working_hours": not args.any_hours, "show_conflicts": args.show_conflicts,
         "max_results": args.max}
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     try:
         with storage.acquire_lock("r", args.requester):
             request = slot_request({k: v for k, v in data.items() if v is not None}, now,
@@ -113,8 +113,7 @@ def _slots(args: argparse.Namespace) -> int:
 def _availability_set(args: argparse.Namespace) -> int:
     from radicale_tracks.core.availability import AvailabilityError
     from radicale_tracks.core.working_hours import availability_calendar, parse_working_hours
-    from radicale_tracks.plugin.availability import (check_availability, set_availability,
-                                                     user_zone)
+    from radicale_tracks.plugin.availability import check_availability, set_availability, user_zone
     from radicale_tracks.plugin.storage import open_storage
 
     storage, _settings = open_storage(args.config)
@@ -126,7 +125,7 @@ def _availability_set(args: argparse.Namespace) -> int:
         else:
             hours = parse_working_hours(args.hours, args.zone or user_zone(storage, args.user))
             text = availability_calendar(hours, "working-hours-%s" % args.user,
-                                         datetime.datetime.now(datetime.timezone.utc))
+                                         datetime.datetime.now(datetime.UTC))
         check_availability(storage, text)
         with storage.acquire_lock("w", args.user):
             set_availability(storage, args.user, text, checked=True)
@@ -137,8 +136,7 @@ def _availability_set(args: argparse.Namespace) -> int:
 
 
 def _availability_show(args: argparse.Namespace) -> int:
-    from radicale_tracks.plugin.availability import (default_availability_text,
-                                                     stored_availability)
+    from radicale_tracks.plugin.availability import default_availability_text, stored_availability
     from radicale_tracks.plugin.storage import open_storage
 
     storage, _settings = open_storage(args.config)

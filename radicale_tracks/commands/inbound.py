@@ -12,8 +12,9 @@ import argparse
 import contextlib
 import logging
 import sys
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, BinaryIO, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, BinaryIO
 
 from radicale_tracks.errors import TracksError
 from radicale_tracks.inbound import store
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
     from radicale_tracks.inbound.processor import Disposition, InboundProcessor
-    from radicale_tracks.tracks.store import Activity
     from radicale_tracks.plugin.storage import Storage
+    from radicale_tracks.tracks.store import Activity
 
 logger = logging.getLogger("radicale.tracks.inbound")
 
@@ -31,7 +32,7 @@ EXIT_FAILED = 1
 READ_CHUNK = 1 << 16
 
 
-def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     deliver = commands.add_parser(
         "deliver", help="take one mail on stdin (an MTA pipe transport); exit 0 done, "
         "65 refused, 67 unknown recipient, 75 try again later")
@@ -85,7 +86,7 @@ def read_bounded(stream: BinaryIO, limit: int) -> bytes:
             kept.extend(chunk[:limit + 1 - len(kept)])
 
 
-def exit_code(results: list["Disposition"]) -> int:
+def exit_code(results: list[Disposition]) -> int:
     """One status for the MTA: a temporary failure wins (it retries the whole mail)."""
     from radicale_tracks.inbound.processor import Code
 
@@ -122,13 +123,13 @@ def deliver_command(args: argparse.Namespace) -> int:
 
 
 def _processor(config: str | None, start_sender: bool = False
-               ) -> tuple["Storage", "InboundProcessor"]:
+               ) -> tuple[Storage, InboundProcessor]:
     from radicale_tracks.plugin.inbound_delivery import open_processor
 
     return open_processor(config, start_sender=start_sender)
 
 
-def _send_now(storage: "Storage") -> None:
+def _send_now(storage: Storage) -> None:
     """The answers queued by this delivery go out before the MTA's call returns (the
     server's sender would take them too; the outbox lease keeps them from going twice)."""
     from radicale_tracks.commands.outbox import send_due
@@ -168,8 +169,8 @@ def lmtp_command(args: argparse.Namespace) -> int:
 
 @contextlib.contextmanager
 def _database(config: str | None) -> Iterator[object]:
-    from radicale_tracks.db.engine import create_database_engine, ensure_schema
     from radicale_tracks.commands.config import load_settings
+    from radicale_tracks.db.engine import create_database_engine, ensure_schema
 
     _configuration, settings = load_settings(config)
     engine = create_database_engine(settings.database_url)
@@ -181,7 +182,7 @@ def _database(config: str | None) -> Iterator[object]:
 
 
 def _time(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _short(text: str | None, width: int) -> str:
@@ -204,7 +205,7 @@ def quarantine_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _failures_of(connection: "Connection", row_id: int) -> list["Activity"]:
+def _failures_of(connection: Connection, row_id: int) -> list[Activity]:
     """The "failed" activity lines the processor wrote for inbound mail ``row_id``."""
     from radicale_tracks.tracks.store import recent_activity
 

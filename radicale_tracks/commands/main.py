@@ -20,7 +20,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from radicale_tracks.commands import admin
 from radicale_tracks.errors import TracksError
@@ -145,8 +145,7 @@ def _parser() -> argparse.ArgumentParser:
                              "differs (exit 0 when all is repaired)")
     verify.set_defaults(handler=admin.verify)
 
-    from radicale_tracks.commands.availability import \
-        add_commands as add_availability_commands
+    from radicale_tracks.commands.availability import add_commands as add_availability_commands
     from radicale_tracks.commands.inbound import add_commands as add_inbound_commands
     from radicale_tracks.commands.outbox import add_commands as add_outbox_commands
     from radicale_tracks.commands.rooms import add_commands as add_rooms_commands

@@ -15,15 +15,15 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from types import FrameType
-from typing import Iterator
 
+from radicale_tracks.commands.config import load_settings
 from radicale_tracks.db.engine import create_database_engine, ensure_schema
 from radicale_tracks.outbox.sender import Sender, SendReport
 from radicale_tracks.outbox.store import OutboxRow, OutboxStore, Status
 from radicale_tracks.outbox.transports import transport_from_settings
-from radicale_tracks.commands.config import load_settings
 from radicale_tracks.settings import Settings
 
 logger = logging.getLogger("radicale.tracks.outbox")
@@ -33,7 +33,7 @@ EXIT_USAGE = 2
 DAY = 86400
 
 
-def add_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``outbox`` (with its subcommands) and ``worker`` to a subparsers action."""
     outbox = commands.add_parser("outbox", help="the queue of outgoing mail")
     actions = outbox.add_subparsers(dest="outbox_command", required=True)
@@ -93,7 +93,7 @@ def _opened(args: argparse.Namespace) -> Iterator[tuple[Settings, OutboxStore]]:
 def _time(seconds: int | None) -> str:
     if seconds is None:
         return "-"
-    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    moment = datetime.fromtimestamp(seconds, UTC)
     return "%d (%s)" % (seconds, moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
@@ -111,7 +111,7 @@ def outbox_list(args: argparse.Namespace) -> int:
 
 
 def _moment(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _line(row: OutboxRow, now: int) -> str:

@@ -15,9 +15,17 @@ import sys
 import time
 from typing import Any
 
-from radicale_tracks.rooms.directory import (ROOM_KINDS, Room, RoomDirectory, RoomError,
-                                             configured_rooms, remove_room,
-                                             room_from_fields, store_room, stored_rooms)
+from radicale_tracks.rooms.directory import (
+    ROOM_KINDS,
+    Room,
+    RoomDirectory,
+    RoomError,
+    configured_rooms,
+    remove_room,
+    room_from_fields,
+    store_room,
+    stored_rooms,
+)
 
 EXIT_FAILED = 1
 
@@ -108,8 +116,8 @@ def _user_clash(storage: Any, room: Room) -> str | None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from radicale_tracks.db.engine import create_database_engine, ensure_schema
     from radicale_tracks.commands.config import load_settings
+    from radicale_tracks.db.engine import create_database_engine, ensure_schema
 
     _configuration, settings = load_settings(args.config)
     engine = create_database_engine(settings.database_url)
@@ -134,8 +142,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from radicale_tracks.db.engine import create_database_engine, ensure_schema
     from radicale_tracks.commands.config import load_settings
+    from radicale_tracks.db.engine import create_database_engine, ensure_schema
 
     _configuration, settings = load_settings(args.config)
     if any(r.address == args.address.strip().lower() for r in configured_rooms(settings)):

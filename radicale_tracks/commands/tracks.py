@@ -38,7 +38,7 @@ def add_commands(commands: Any) -> None:
 def _when(timestamp: int | None) -> str:
     if timestamp is None:
         return "-"
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime(
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime(
         "%Y-%m-%d %H:%M UTC")
 
 
@@ -47,9 +47,9 @@ def _count(number: int, noun: str) -> str:
 
 
 def _connect(args: argparse.Namespace) -> tuple[Any, Any]:
+    from radicale_tracks.commands.config import load_settings
     from radicale_tracks.core.addresses import AddressBook
     from radicale_tracks.db.engine import create_database_engine, ensure_schema
-    from radicale_tracks.commands.config import load_settings
 
     _configuration, settings = load_settings(args.config)
     engine = create_database_engine(settings.database_url)
@@ -103,7 +103,7 @@ def _set_status(args: argparse.Namespace) -> int:
         if track is None:
             print("radicale-tracks: no track or track address %r" % key, file=sys.stderr)
             return EXIT_FAILED
-        now = int(datetime.datetime.now(datetime.timezone.utc).timestamp())
+        now = int(datetime.datetime.now(datetime.UTC).timestamp())
         store.set_track_status(connection, track.id, args.status, now)
         store.record_activity(connection, at=now, kind=args.status, track_id=track.id,
                               summary="track %s by the admin" % args.status)

@@ -25,8 +25,9 @@ aliases), the assistant's, or a track's (``assistant+<token>@<domain>``).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Iterable, Mapping
+from typing import Final
 from urllib.parse import unquote
 
 _SCHEME: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
@@ -179,7 +180,7 @@ class AddressBook:
 
     @classmethod
     def build(cls, domain: str, assistant: str,
-              address_map: Iterable[tuple[str, Iterable[str]]] = ()) -> "AddressBook":
+              address_map: Iterable[tuple[str, Iterable[str]]] = ()) -> AddressBook:
         aliases = {normalize_address(a): user for user, found in address_map for a in found}
         return cls(domain.lower(), normalize_address(assistant), aliases)
 

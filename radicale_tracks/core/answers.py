@@ -21,9 +21,18 @@ from icalendar import Calendar, Component, Event, Journal, vCalAddress, vText
 from icalendar.prop import vBinary
 
 from radicale_tracks.core.addresses import as_uri, normalize_address
-from radicale_tracks.core.itip import (ItipMessage, Method, attendees_of, build_message,
-                                       first, main_components, sequence_of, serialize,
-                                       sorted_instances, uid_of)
+from radicale_tracks.core.itip import (
+    ItipMessage,
+    Method,
+    attendees_of,
+    build_message,
+    first,
+    main_components,
+    sequence_of,
+    serialize,
+    sorted_instances,
+    uid_of,
+)
 
 PRODID = "-//radicale-tracks//assistant//EN"
 

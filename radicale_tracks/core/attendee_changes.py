@@ -23,17 +23,28 @@ Pure: no I/O, no clock. Inputs are never mutated.
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from dateutil.rrule import rrulestr
 from icalendar import Calendar, Component
 
 from radicale_tracks.core.addresses import normalize_address
-from radicale_tracks.core.itip import (InstanceKey, as_list, as_text, date_value,
-                                       derive_instance, exdate_keys, first, main_components,
-                                       organizer_of, recurrence_id_for, recurrence_key,
-                                       recurrence_values, uid_of)
+from radicale_tracks.core.itip import (
+    InstanceKey,
+    as_list,
+    as_text,
+    date_value,
+    derive_instance,
+    exdate_keys,
+    first,
+    main_components,
+    organizer_of,
+    recurrence_id_for,
+    recurrence_key,
+    recurrence_values,
+    uid_of,
+)
 from radicale_tracks.core.scheduling import Role, scheduling_role
 from radicale_tracks.core.signature import BOOKKEEPING_PREFIXES
 from radicale_tracks.core.track_details import copy_calendar
@@ -245,7 +256,7 @@ def _key_datetime(key: str, start: date | datetime) -> datetime | None:
         if len(key) == 8:
             return datetime.strptime(key, "%Y%m%d")
         if key.endswith("Z"):
-            instant = datetime.strptime(key, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+            instant = datetime.strptime(key, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
             if isinstance(start, datetime) and start.tzinfo is not None:
                 return instant.astimezone(start.tzinfo)
             return None

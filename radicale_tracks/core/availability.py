@@ -61,7 +61,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from math import prod
 from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
@@ -73,8 +73,12 @@ from radicale_tracks.core.busy import FbType
 from radicale_tracks.core.itip import ItipError, as_list, first, parse_calendar, utc
 from radicale_tracks.core.rule_bounds import FIXED_PERIODS, ever_recurs, walked_periods
 from radicale_tracks.core.timezones import iana_zone
-from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
-                                              bounded_zones_in_text, rule_parts)
+from radicale_tracks.core.zone_limits import (
+    UnboundedTimezones,
+    ZoneLimits,
+    bounded_zones_in_text,
+    rule_parts,
+)
 from radicale_tracks.errors import TracksError
 
 #: Rule periods walked and instances met per AVAILABLE and expansion, by default
@@ -243,7 +247,7 @@ class _Zones:
                 return self.zone(next(iter(self.timezones)))
             except AvailabilityError:
                 pass
-        return timezone.utc
+        return UTC
 
     def zone(self, tzid: str) -> tzinfo:
         """The zone a TZID names; an error when neither zoneinfo nor the calendar knows it."""
@@ -280,8 +284,8 @@ class _Zones:
             if tzid:
                 return WallTime(value.replace(tzinfo=None), self.zone(tzid))
             if value.tzinfo is not None:
-                return WallTime(value.astimezone(timezone.utc).replace(tzinfo=None),
-                                timezone.utc)
+                return WallTime(value.astimezone(UTC).replace(tzinfo=None),
+                                UTC)
             return WallTime(value, self.floating)
         if isinstance(value, date):
             return WallTime(datetime.combine(value, time()), self.floating, True)
@@ -516,19 +520,19 @@ def _instant(wall: datetime, zone: tzinfo) -> datetime:
     offset before the gap. Checked by converting back rather than trusting ``fold``,
     because zoneinfo and dateutil's VTIMEZONE zones treat gaps differently.
     """
-    if zone is timezone.utc:
-        return wall.replace(tzinfo=timezone.utc)
+    if zone is UTC:
+        return wall.replace(tzinfo=UTC)
     found: list[datetime] = []
     offsets: list[timedelta] = []
     for fold in (0, 1):
         offset = wall.replace(tzinfo=zone, fold=fold).utcoffset() or timedelta(0)
         offsets.append(offset)
-        candidate = (wall - offset).replace(tzinfo=timezone.utc)
+        candidate = (wall - offset).replace(tzinfo=UTC)
         if candidate.astimezone(zone).replace(tzinfo=None, fold=0) == wall:
             found.append(candidate)
     if found:
         return min(found)
-    return (wall - min(offsets)).replace(tzinfo=timezone.utc)
+    return (wall - min(offsets)).replace(tzinfo=UTC)
 
 
 def _after(wall: datetime, zone: tzinfo, duration: timedelta) -> datetime:

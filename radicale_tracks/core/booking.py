@@ -23,19 +23,28 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import Enum, StrEnum
 
 from icalendar import Calendar, Component
 
 from radicale_tracks.core.addresses import normalize_address
-from radicale_tracks.core.itip import (PartStat, as_list, date_value, derive_instance, first,
-                                       instance_key, main_components, recurrence_id_for,
-                                       recurrence_key, set_property)
+from radicale_tracks.core.itip import (
+    PartStat,
+    as_list,
+    date_value,
+    derive_instance,
+    first,
+    instance_key,
+    main_components,
+    recurrence_id_for,
+    recurrence_key,
+    set_property,
+)
 from radicale_tracks.core.scheduling import with_partstats
 
 
-class BookingMode(str, Enum):
+class BookingMode(StrEnum):
     ALWAYS = "always"
     IF_FREE = "if-free"
     MANUAL = "manual"
@@ -165,7 +174,7 @@ def _conflicting(occurrences: Sequence[tuple[int, int]],
 
 
 def _when(start: int) -> str:
-    return datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def booked_copy(calendar: Calendar, room_address: str, decision: BookingDecision
@@ -203,7 +212,7 @@ def booked_copy(calendar: Calendar, room_address: str, decision: BookingDecision
 def _instance_key_at(master: Component, start: int) -> str:
     """The instance key of the occurrence starting at ``start`` (UTC seconds), in the
     form the master's DTSTART implies — floating times read as UTC, as the index does."""
-    instant = datetime.fromtimestamp(start, timezone.utc)
+    instant = datetime.fromtimestamp(start, UTC)
     value = date_value(first(master.get("DTSTART")))
     if isinstance(value, datetime):
         if value.tzinfo is None:

@@ -27,12 +27,37 @@ from icalendar import Calendar, Component, vCalAddress
 
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.itip import (
-    InstanceKey, ItipError, ItipMessage, Method, PartStat, as_list, attendees_of,
-    build_message, clean_address, copy_component, derive_instance, exdate_keys, first,
-    hides_attendees, instance_key, instance_order, main_components, message_text,
-    new_component_like, organizer_of,
-    parameter, partstat_of, recurrence_id_for, schedule_agent_is_server, sequence_of,
-    set_property, sorted_instances, status_of, uid_of, utc)
+    InstanceKey,
+    ItipError,
+    ItipMessage,
+    Method,
+    PartStat,
+    as_list,
+    attendees_of,
+    build_message,
+    clean_address,
+    copy_component,
+    derive_instance,
+    exdate_keys,
+    first,
+    hides_attendees,
+    instance_key,
+    instance_order,
+    main_components,
+    message_text,
+    new_component_like,
+    organizer_of,
+    parameter,
+    partstat_of,
+    recurrence_id_for,
+    schedule_agent_is_server,
+    sequence_of,
+    set_property,
+    sorted_instances,
+    status_of,
+    uid_of,
+    utc,
+)
 from radicale_tracks.core.signature import changed_properties, is_significant
 
 #: Properties a CANCEL or REPLY component carries besides UID/DTSTAMP/SEQUENCE/addresses
@@ -204,7 +229,7 @@ def _cancel(source: Component, now: datetime, sequence: int,
     return _brief(source, now, sequence, attendees, "CANCELLED", _CANCEL_CONTEXT)
 
 
-def _cancel_for(outbox: "_Outbox", source: Component, now: datetime, sequence: int,
+def _cancel_for(outbox: _Outbox, source: Component, now: datetime, sequence: int,
                 address: str, prop: vCalAddress) -> Component:
     """A CANCEL of ``source`` as ``address`` gets it: listing every attendee of it (and
     them, when they are not among those), or only them when they may not see the others.

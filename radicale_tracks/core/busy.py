@@ -7,10 +7,10 @@ emits them; availability ignores them); tentative ones are ``BUSY-TENTATIVE``.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 
 
-class FbType(str, Enum):
+class FbType(StrEnum):
     """RFC 5545 §3.2.9 FBTYPE values."""
 
     FREE = "FREE"

@@ -24,9 +24,10 @@ Pure: the caller passes the uid, the clock's "now" and the addresses it resolved
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Final, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event, vCalAddress, vText
@@ -326,12 +327,12 @@ def booking_calendar(booking: Booking, parties: EventParties, *, uid: str,
     details = booking.details
     zone_id = booking.notifications.customer_zone
     zone = ZoneInfo(zone_id)
-    start = datetime.fromtimestamp(booking.start, timezone.utc).astimezone(zone)
+    start = datetime.fromtimestamp(booking.start, UTC).astimezone(zone)
     end = start + timedelta(seconds=details.duration)
     event = Event()
     event.add("UID", uid)
-    event.add("DTSTAMP", now.astimezone(timezone.utc))
-    event.add("CREATED", now.astimezone(timezone.utc))
+    event.add("DTSTAMP", now.astimezone(UTC))
+    event.add("CREATED", now.astimezone(UTC))
     event.add("SEQUENCE", 0)
     event.add("DTSTART", start)
     event.add("DTEND", end)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeAlias, TypeVar
 
 from icalendar import Calendar, Component, FreeBusy, vCalAddress
@@ -23,10 +23,17 @@ from icalendar.prop import vInline
 
 from radicale_tracks.core.addresses import as_uri, normalize_address
 from radicale_tracks.core.busy import FbType
-from radicale_tracks.core.itip import (ItipError, as_list, date_value, first, parse_calendar,
-                                      serialize, uid_of, utc)
-from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
-                                              bounded_zones_in_text)
+from radicale_tracks.core.itip import (
+    ItipError,
+    as_list,
+    date_value,
+    first,
+    parse_calendar,
+    serialize,
+    uid_of,
+    utc,
+)
+from radicale_tracks.core.zone_limits import UnboundedTimezones, ZoneLimits, bounded_zones_in_text
 
 Period: TypeAlias = tuple[datetime, datetime, str]
 """A busy period: start, end (aware, UTC) and its RFC 5545 §3.2.9 FBTYPE."""
@@ -164,7 +171,7 @@ def _instant(component: Component, name: str, method: str, uid: str | None) -> d
     if isinstance(value, datetime):
         return utc(value)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     raise FreeBusyError("RFC 5545 §3.3.5: %s must be a DATE-TIME value" % name,
                         method=method, uid=uid)
 

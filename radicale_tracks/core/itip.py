@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeAlias, cast
 
@@ -150,7 +150,7 @@ def recurrence_key(value: date | datetime) -> str:
     """Normalise a RECURRENCE-ID/EXDATE/RDATE value to an :data:`InstanceKey` string."""
     if isinstance(value, datetime):
         if value.tzinfo is not None and value.utcoffset() is not None:
-            return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
         return value.strftime("%Y%m%dT%H%M%S")
     return value.strftime("%Y%m%d")
 
@@ -296,8 +296,8 @@ def dtstamp_of(component: Component) -> datetime | None:
 def utc(value: datetime) -> datetime:
     """An aware datetime in UTC (naive values are taken as UTC)."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def status_of(component: Component | None) -> str:
@@ -411,7 +411,7 @@ def recurrence_id_for(key: str, *sources: Component | None) -> vDDDTypes:
         return vDDDTypes(datetime.strptime(key, "%Y%m%d").date())
     if not key.endswith("Z"):
         return vDDDTypes(datetime.strptime(key, "%Y%m%dT%H%M%S"))
-    instant = datetime.strptime(key, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    instant = datetime.strptime(key, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     for source in sources:  # in the zone of the series, as clients write it
         start = date_value(first(source.get("DTSTART"))) if source else None
         if isinstance(start, datetime) and start.tzinfo is not None:
@@ -546,5 +546,6 @@ def new_component_like(component: Component) -> Component:
     """An empty component of the same class and name (VEVENT → VEVENT)."""
     result = type(component)()
     if not getattr(result, "name", None):
-        setattr(result, "name", component.name)
+        # a class variable of icalendar's Component, set on the instance on purpose
+        setattr(result, "name", component.name)  # noqa: B010
     return result

@@ -23,8 +23,13 @@ from datetime import datetime, timedelta
 
 from icalendar import Calendar, Component, vDDDTypes
 
-from radicale_tracks.core.itip import (date_value, derive_instance, first, instance_key,
-                                       recurrence_dates)
+from radicale_tracks.core.itip import (
+    date_value,
+    derive_instance,
+    first,
+    instance_key,
+    recurrence_dates,
+)
 
 _RECURRING = ("VEVENT", "VTODO", "VJOURNAL")
 

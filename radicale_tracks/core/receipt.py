@@ -42,19 +42,35 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from icalendar import Calendar, Component
 
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.itip import (
-    InstanceKey, Method, as_list, attendees_of, copy_component, derive_instance,
-    dtstamp_of, exdate_keys, first, main_components, partstat_of, sequence_of,
-    set_property, sorted_instances, uid_of)
+    InstanceKey,
+    Method,
+    as_list,
+    attendees_of,
+    copy_component,
+    derive_instance,
+    dtstamp_of,
+    exdate_keys,
+    first,
+    main_components,
+    partstat_of,
+    sequence_of,
+    set_property,
+    sorted_instances,
+    uid_of,
+)
 from radicale_tracks.core.leniency import drop_override_recurrence
-from radicale_tracks.core.signature import (SIGNIFICANT_PROPERTIES, changed_properties,
-                                           is_significant)
+from radicale_tracks.core.signature import (
+    SIGNIFICANT_PROPERTIES,
+    changed_properties,
+    is_significant,
+)
 from radicale_tracks.core.validation import validate
 
 
@@ -86,7 +102,7 @@ class Receipt:
     changes: tuple[str, ...]
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def apply_message(message: Calendar, existing: Calendar | None, *,

@@ -26,11 +26,27 @@ from icalendar import Calendar, Component
 
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.itip import (
-    PRIVATE_PARAMETERS, SCHEDULED_COMPONENTS, InstanceKey, PartStat, as_list, attendees_of,
-    clean_address, copy_component, instance_key, instance_order, main_components,
-    organizer_of, partstat_of, schedule_agent_is_server)
-from radicale_tracks.core.signature import (Signature, changed_properties,
-                                            component_signature, is_significant)
+    PRIVATE_PARAMETERS,
+    SCHEDULED_COMPONENTS,
+    InstanceKey,
+    PartStat,
+    as_list,
+    attendees_of,
+    clean_address,
+    copy_component,
+    instance_key,
+    instance_order,
+    main_components,
+    organizer_of,
+    partstat_of,
+    schedule_agent_is_server,
+)
+from radicale_tracks.core.signature import (
+    Signature,
+    changed_properties,
+    component_signature,
+    is_significant,
+)
 from radicale_tracks.core.track_details import copy_calendar
 
 #: ATTENDEE parameters that only say how an attendee answered (or was asked to):

@@ -18,8 +18,7 @@ from typing import Any, TypeAlias
 from icalendar import Component, vBroken
 
 from radicale_tracks.core.addresses import normalize_address
-from radicale_tracks.core.itip import (DATE_PROPERTIES, as_list, as_text, date_value,
-                                      recurrence_key)
+from radicale_tracks.core.itip import DATE_PROPERTIES, as_list, as_text, date_value, recurrence_key
 from radicale_tracks.core.period_values import period_bounds
 
 Signature: TypeAlias = tuple[tuple[str, tuple[str, ...]], ...]

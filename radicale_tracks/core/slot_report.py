@@ -9,9 +9,9 @@ Pure.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from radicale_tracks.core.freebusy import Estimate
@@ -118,4 +118,4 @@ def _local(instant: int, zone: ZoneInfo) -> str:
 
 def utc_text(instant: int) -> str:
     """``2026-11-23T09:00:00Z``: an instant as the APIs write it."""
-    return datetime.fromtimestamp(instant, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

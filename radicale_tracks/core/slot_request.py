@@ -11,14 +11,20 @@ Pure: the caller passes the current time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from radicale_tracks.core.addresses import read_address
-from radicale_tracks.core.slots import (ASSIGNMENT_PRIORITY, ASSIGNMENTS, MAX_GRID_MINUTES,
-                                        MAX_WINDOW_SECONDS, MIN_GRID_MINUTES)
+from radicale_tracks.core.slots import (
+    ASSIGNMENT_PRIORITY,
+    ASSIGNMENTS,
+    MAX_GRID_MINUTES,
+    MAX_WINDOW_SECONDS,
+    MIN_GRID_MINUTES,
+)
 from radicale_tracks.core.timezones import iana_zone
 
 DEFAULT_WINDOW_DAYS = 7

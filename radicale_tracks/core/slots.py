@@ -33,7 +33,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -48,8 +48,8 @@ MAX_PARTICIPANTS: Final = 200
 MAX_ROOMS: Final = 500
 
 #: Windows outside these years are refused: conversions beyond them overflow ``datetime``.
-EARLIEST_INSTANT: Final = int(datetime(1900, 1, 1, tzinfo=timezone.utc).timestamp())
-LATEST_INSTANT: Final = int(datetime(9999, 1, 1, tzinfo=timezone.utc).timestamp())
+EARLIEST_INSTANT: Final = int(datetime(1900, 1, 1, tzinfo=UTC).timestamp())
+LATEST_INSTANT: Final = int(datetime(9999, 1, 1, tzinfo=UTC).timestamp())
 
 REASON_NO_CANDIDATES: Final = "no-candidates"
 REASON_ORGANIZER_UNAVAILABLE: Final = "organizer-unavailable"

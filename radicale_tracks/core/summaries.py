@@ -17,17 +17,29 @@ from __future__ import annotations
 
 import datetime
 import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
 from icalendar import Calendar, Component, vRecur
 
-from radicale_tracks.core.itip import (InstanceKey, RecurrenceDate, as_list, attendees_of,
-                                      derive_instance, exdate_keys, main_components, master_of,
-                                      partstat_of, recurrence_dates, recurrence_id_for,
-                                      recurrence_key, status_of)
+from radicale_tracks.core.itip import (
+    InstanceKey,
+    RecurrenceDate,
+    as_list,
+    attendees_of,
+    derive_instance,
+    exdate_keys,
+    main_components,
+    master_of,
+    partstat_of,
+    recurrence_dates,
+    recurrence_id_for,
+    recurrence_key,
+    status_of,
+)
 
 #: How far a series is walked to find its first occurrence that takes place.
 MAX_WALK = 1000
@@ -97,12 +109,12 @@ def _instant(value: Any) -> datetime.datetime:
     """A sort key in UTC for dates, floating and zoned times."""
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
-            return value.replace(tzinfo=datetime.timezone.utc)
-        return value.astimezone(datetime.timezone.utc)
+            return value.replace(tzinfo=datetime.UTC)
+        return value.astimezone(datetime.UTC)
     if isinstance(value, datetime.date):
         return datetime.datetime(value.year, value.month, value.day,
-                                 tzinfo=datetime.timezone.utc)
-    return datetime.datetime.max.replace(tzinfo=datetime.timezone.utc)
+                                 tzinfo=datetime.UTC)
+    return datetime.datetime.max.replace(tzinfo=datetime.UTC)
 
 
 def _day(value: datetime.date, year: bool = True) -> str:

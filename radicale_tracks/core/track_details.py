@@ -12,8 +12,8 @@ Pure: works on ``icalendar`` objects and returns new ones.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from icalendar import Calendar, vCalAddress, vUri
 

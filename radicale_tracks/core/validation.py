@@ -12,9 +12,19 @@ from __future__ import annotations
 
 from icalendar import Calendar, Component
 
-from radicale_tracks.core.itip import (DATE_PROPERTIES, SCHEDULED_COMPONENTS, InstanceKey,
-                                      ItipError, Method, as_list, as_text, date_value, first,
-                                      instance_key, uid_of)
+from radicale_tracks.core.itip import (
+    DATE_PROPERTIES,
+    SCHEDULED_COMPONENTS,
+    InstanceKey,
+    ItipError,
+    Method,
+    as_list,
+    as_text,
+    date_value,
+    first,
+    instance_key,
+    uid_of,
+)
 
 _SECTIONS: dict[str, dict[Method, str]] = {
     "VEVENT": {method: "§3.2.%d" % (index + 1) for index, method in enumerate(Method)},

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from icalendar import Available as ICalAvailable
 from icalendar import Availability as ICalAvailability
+from icalendar import Available as ICalAvailable
 from icalendar import Calendar
 
 from radicale_tracks.core.availability import AvailabilityError

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import calendar as month_calendar
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from icalendar import Component, Timezone, TimezoneDaylight, TimezoneStandard
@@ -60,8 +60,8 @@ def zone_transitions(zone: tzinfo, first: date, last: date) -> list[Transition]:
         local = moment.astimezone(zone)
         return (local.utcoffset() or _ZERO, local.tzname() or "", bool(local.dst()))
 
-    moment = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
-    end = datetime(last.year, last.month, last.day, tzinfo=timezone.utc)
+    moment = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    end = datetime(last.year, last.month, last.day, tzinfo=UTC)
     before = state(moment)
     found = [Transition((moment + before[0]).replace(tzinfo=None), before[0], before[0],
                         before[1], before[2])]
@@ -146,7 +146,7 @@ def yearly_vtimezone(name: str, zone: tzinfo, first: date, last: date) -> Timezo
                 # a day past the last one: dateutil (Radicale's reader) compares UNTIL
                 # with the wall-clock DTSTART; the next one is a year away for everyone
                 rule["UNTIL"] = (latest_member.local - latest_member.offset_from
-                                 + _DAY).replace(tzinfo=timezone.utc)
+                                 + _DAY).replace(tzinfo=UTC)
             part.add("RRULE", rule)
         result.add_component(part)
     return result

@@ -13,11 +13,11 @@ import threading
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from radicale_tracks.errors import SchemaOutdatedError
 from radicale_tracks.db.metadata import SCHEMA_REVISION
+from radicale_tracks.errors import SchemaOutdatedError
 
 logger = logging.getLogger("radicale.tracks.database")
 

@@ -33,8 +33,8 @@ import os
 import secrets
 import shutil
 import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from sqlalchemy import BigInteger, Column, String, Table
 
@@ -83,7 +83,7 @@ class Record:
 class Journal:
     """The open journal of one transaction."""
 
-    folder: "JournalFolder"
+    folder: JournalFolder
     txid: str
     #: paths already recorded: only the state before the transaction matters
     recorded: set[str] = field(default_factory=set)
@@ -156,7 +156,7 @@ class JournalFolder:
             raise ValueError("%r is outside the storage folder" % path)
         return relative
 
-    def sync(self, f: "object") -> None:
+    def sync(self, f: object) -> None:
         if self.fsync:
             getattr(os, "fdatasync", os.fsync)(f.fileno())  # type: ignore[attr-defined]
 

@@ -19,9 +19,9 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
 
 from sqlalchemy import Connection, Engine, delete, event, insert, select
 

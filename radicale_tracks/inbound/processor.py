@@ -36,9 +36,10 @@ import hashlib
 import logging
 import re
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING, Callable, ContextManager, Protocol
+from typing import TYPE_CHECKING, ContextManager, Protocol
 
 from icalendar import Calendar
 from sqlalchemy import Connection
@@ -48,21 +49,34 @@ from radicale_tracks.core.addresses import AddressBook, normalize_address, read_
 from radicale_tracks.core.answers import SharedFile, received_message
 from radicale_tracks.core.attendee_limit import most_attendees_per_instance
 from radicale_tracks.core.imip import InboundMail, MailError, parse_mail
-from radicale_tracks.core.itip import (ItipError, Method, all_attendees, as_list,
-                                       attendees_of, main_components, master_of, organizer_of,
-                                       parameter, parse_calendar, uid_of,
-                                       unaddressable_attendees)
+from radicale_tracks.core.itip import (
+    ItipError,
+    Method,
+    all_attendees,
+    as_list,
+    attendees_of,
+    main_components,
+    master_of,
+    organizer_of,
+    parameter,
+    parse_calendar,
+    uid_of,
+    unaddressable_attendees,
+)
+from radicale_tracks.core.leniency import (
+    check_value_types,
+    drop_local_attachments,
+    drop_or_refuse_broken,
+    drop_redundant_duration,
+    drop_unaddressable_attendees,
+    repair_addresses,
+    repair_folding,
+)
 from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
 from radicale_tracks.core.periods import periods_as_dates
-from radicale_tracks.core.timezones import (UnknownTimezones, define_timezones,
-                                           normalize_timezones)
-from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
-                                              bounded_zones_in_text)
-from radicale_tracks.core.leniency import (check_value_types, drop_local_attachments,
-                                           drop_or_refuse_broken, drop_redundant_duration,
-                                           drop_unaddressable_attendees, repair_addresses,
-                                           repair_folding)
+from radicale_tracks.core.timezones import UnknownTimezones, define_timezones, normalize_timezones
 from radicale_tracks.core.validation import validate
+from radicale_tracks.core.zone_limits import UnboundedTimezones, ZoneLimits, bounded_zones_in_text
 from radicale_tracks.errors import ResourceTooLarge
 from radicale_tracks.inbound import store
 from radicale_tracks.inbound.store import InboundRow, Status
@@ -139,13 +153,13 @@ class InboundPorts(Protocol):
     def user_exists(self, user: str) -> bool: ...
 
     @property
-    def scheduler(self) -> "Scheduler": ...
+    def scheduler(self) -> Scheduler: ...
 
     @property
-    def assistant(self) -> "Assistant": ...
+    def assistant(self) -> Assistant: ...
 
     @property
-    def assistant_mail(self) -> "AssistantMail": ...
+    def assistant_mail(self) -> AssistantMail: ...
 
     def wake_sender(self) -> None: ...
 
@@ -188,14 +202,14 @@ class _Reading:
     mail: InboundMail | None
     failure: str | None = None
     error: Exception | None = None
-    kept: "_Result | None" = None
+    kept: _Result | None = None
     refusal: _Refusal | None = None
     calendar: Calendar | None = None
     method: Method | None = None
     uid: str = ""
     validated: bool = False  # False: a REPLY validated once it has its ORGANIZER
 
-    def copy(self) -> "_Reading":
+    def copy(self) -> _Reading:
         """Another recipient's own calendar to change."""
         if self.calendar is None:
             return self
@@ -259,7 +273,7 @@ class InboundProcessor:
 
     # -- one recipient --------------------------------------------------------------
 
-    def _one(self, raw: bytes, reading: "_Reading", digest: str, envelope_sender: str,
+    def _one(self, raw: bytes, reading: _Reading, digest: str, envelope_sender: str,
              recipient: str, releasing: InboundRow | None) -> Disposition:
         mail = reading.mail
         try:
@@ -377,7 +391,7 @@ class InboundProcessor:
 
     # -- reading (once per mail, no lock) ------------------------------------------
 
-    def _read(self, raw: bytes) -> "_Reading":
+    def _read(self, raw: bytes) -> _Reading:
         """What the mail says, as far as that holds for every recipient: read once,
         before any lock is taken, so a big mail costs its parsing once and nobody
         waits for it. A program error here is kept and reported per recipient."""
@@ -397,7 +411,7 @@ class InboundProcessor:
             logger.exception("Inbound mail could not be read")
             return _Reading(mail, error=e)
 
-    def _read_calendar(self, mail: InboundMail) -> "_Reading":
+    def _read_calendar(self, mail: InboundMail) -> _Reading:
         if mail.is_delivery_report:
             return _Reading(mail, kept=_kept("a delivery status notification (a mail "
                                              "sent from here could not be delivered?)"))
@@ -449,7 +463,7 @@ class InboundProcessor:
 
     # -- deciding (per recipient, under the write lock) -----------------------------
 
-    def _decide(self, connection: Connection, reading: "_Reading", envelope_sender: str,
+    def _decide(self, connection: Connection, reading: _Reading, envelope_sender: str,
                 target: _Target, trusted: bool) -> _Result:
         try:
             return self._act(connection, reading, envelope_sender, target, trusted)
@@ -457,7 +471,7 @@ class InboundProcessor:
             return _Result(Status.QUARANTINED, Code.REFUSED, refusal.reason, refusal.method,
                            refusal.uid)
 
-    def _act(self, connection: Connection, reading: "_Reading", envelope_sender: str,
+    def _act(self, connection: Connection, reading: _Reading, envelope_sender: str,
              target: _Target, trusted: bool) -> _Result:
         mail = reading.mail
         assert mail is not None

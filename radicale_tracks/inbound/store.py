@@ -42,7 +42,7 @@ class InboundRow:
     raw: bytes | None
 
     @classmethod
-    def from_row(cls, row: Any) -> "InboundRow":
+    def from_row(cls, row: Any) -> InboundRow:
         values = dict(row._mapping)
         values["status"] = Status(values["status"])
         values["raw"] = bytes(values["raw"]) if values["raw"] is not None else None

@@ -53,7 +53,7 @@ class Expansion:
 
     @classmethod
     def around(cls, now: datetime.datetime, past_days: int, horizon_days: int,
-               max_occurrences: int) -> "Expansion":
+               max_occurrences: int) -> Expansion:
         return cls(int((now - datetime.timedelta(days=past_days)).timestamp()),
                    int((now + datetime.timedelta(days=horizon_days)).timestamp()),
                    max_occurrences)

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
 from operator import xor
-from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
-from sqlalchemy import (Connection, and_, delete, func, or_, select, union, union_all,
-                        update)
+from sqlalchemy import Connection, and_, delete, func, or_, select, union, union_all, update
 
 from radicale_tracks.db.session import Database
 from radicale_tracks.index.extract import IndexEntry
-from radicale_tracks.index.schema import (LONG_OCCURRENCE, attendees, collections, items,
-                                          occurrences)
+from radicale_tracks.index.schema import LONG_OCCURRENCE, attendees, collections, items, occurrences
 
 logger = logging.getLogger("radicale.tracks.index")
 

@@ -32,7 +32,7 @@ class LeaseHolder:
         return "%s %d %s" % (self.machine, self.pid, self.start)
 
     @classmethod
-    def parse(cls, text: str | None) -> "LeaseHolder | None":
+    def parse(cls, text: str | None) -> LeaseHolder | None:
         parts = (text or "").split(" ")
         if len(parts) != 3 or not parts[1].isdigit():
             return None

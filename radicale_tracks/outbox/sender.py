@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable
 
 from radicale_tracks.outbox import holders
 from radicale_tracks.outbox.store import OutboxRow, OutboxStore

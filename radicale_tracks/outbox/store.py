@@ -15,12 +15,12 @@ after the lease expired. Times are POSIX seconds (UTC).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import (Connection, Engine, and_, case, delete, func, insert, or_, select,
-                        update)
+from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from radicale_tracks.outbox.mail import OutgoingMail
@@ -64,7 +64,7 @@ class OutboxRow:
     lease_holder: str | None = None
 
     @classmethod
-    def from_mapping(cls, values: Any) -> "OutboxRow":
+    def from_mapping(cls, values: Any) -> OutboxRow:
         fields = dict(values)
         fields["status"] = Status(fields["status"])
         return cls(**fields)

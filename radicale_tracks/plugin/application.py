@@ -27,7 +27,6 @@ import io
 import json
 import logging
 import re
-import socket
 import threading
 import xml.etree.ElementTree as ET
 from http import client
@@ -41,20 +40,37 @@ from radicale.app.report import render_freebusy
 from radicale.item import filter as radicale_filter
 from sqlalchemy.exc import SQLAlchemyError
 
+from radicale_tracks.errors import (
+    AttendeeChangeRefused,
+    ResourceTooLargeRefused,
+    ScheduleTagMismatch,
+    WriteRefused,
+)
+from radicale_tracks.plugin.client_puts import (
+    UnboundedTimezones,
+    UnknownTimezones,
+    expect_refusal,
+    repaired_body,
+    take_refusal,
+)
 from radicale_tracks.plugin.outbox_post import freebusy_post
 from radicale_tracks.plugin.put_limits import attendee_limit_refusal
-from radicale_tracks.plugin.schedule_boxes import (INBOX, OUTBOX, box_of, ensure_boxes,
-                                                   remove_message)
-from radicale_tracks.plugin.scheduling_dav import (DavRequest, SchedulingProperties,
-                                                   requested_props, wants_us)
-from radicale_tracks.errors import (AttendeeChangeRefused, ResourceTooLargeRefused,
-                                    ScheduleTagMismatch, WriteRefused)
+from radicale_tracks.plugin.schedule_boxes import (
+    INBOX,
+    OUTBOX,
+    box_of,
+    ensure_boxes,
+    remove_message,
+)
+from radicale_tracks.plugin.scheduling_dav import (
+    DavRequest,
+    SchedulingProperties,
+    requested_props,
+    wants_us,
+)
 from radicale_tracks.plugin.scheduling_writes import ClientChecks
 from radicale_tracks.plugin.size_limits import body_limit, declared_length, too_large_json
 from radicale_tracks.plugin.storage import Collection, Storage
-from radicale_tracks.plugin.client_puts import (UnboundedTimezones, UnknownTimezones,
-                                                     repaired_body, expect_refusal,
-                                                     take_refusal)
 from radicale_tracks.tracks.store import track_by_feed_token
 
 logger = logging.getLogger("radicale.tracks.application")
@@ -238,7 +254,7 @@ class Application(radicale_app.Application):
         with storage.acquire_lock("r", user):
             status, headers, body = freebusy_post(
                 storage, raw, environ.get("CONTENT_TYPE", ""), user, max_occurrence,
-                datetime.datetime.now(datetime.timezone.utc))
+                datetime.datetime.now(datetime.UTC))
         return status, headers, body, None
 
     def do_DELETE(self, environ: types.WSGIEnviron, base_prefix: str, path: str,
@@ -514,7 +530,7 @@ class Application(radicale_app.Application):
             return httputils.read_raw_request_body(self.configuration, environ)
         except RuntimeError:
             return httputils.BAD_REQUEST
-        except socket.timeout:
+        except TimeoutError:
             return httputils.REQUEST_TIMEOUT
 
     def _parse(self, raw: bytes, environ: types.WSGIEnviron) -> ET.Element | None:

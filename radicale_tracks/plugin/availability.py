@@ -18,15 +18,20 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
-from typing import TYPE_CHECKING, Container, Iterable
+from collections.abc import Container, Iterable
+from typing import TYPE_CHECKING
 
 from radicale.storage import BaseCollection
 
-from radicale_tracks.core.availability import (Availability, AvailabilityError,
-                                               parse_availability, unavailable_periods)
+from radicale_tracks.core.availability import (
+    Availability,
+    AvailabilityError,
+    parse_availability,
+    unavailable_periods,
+)
 from radicale_tracks.core.timezones import iana_zone
-from radicale_tracks.core.zone_limits import ZoneLimits
 from radicale_tracks.core.working_hours import availability_calendar, parse_working_hours
+from radicale_tracks.core.zone_limits import ZoneLimits
 from radicale_tracks.plugin.schedule_boxes import ensure_boxes, inbox_path
 
 if TYPE_CHECKING:
@@ -40,17 +45,17 @@ TRANSP_PROP = "C:schedule-calendar-transp"
 TIMEZONE_PROP = "C:calendar-timezone"
 
 
-def _counts(collection: "Collection") -> bool:
+def _counts(collection: Collection) -> bool:
     """Whether a calendar's events make its owner busy (RFC 6638 §9.1)."""
     return str(collection.get_meta(TRANSP_PROP) or "").strip().lower() != "transparent"
 
 
-def user_zone(storage: "Storage", user: str) -> str:
+def user_zone(storage: Storage, user: str) -> str:
     """The IANA zone of a user: the first ``calendar-timezone`` among their calendars."""
     return _zone_of(storage, storage.scheduling_calendars.calendars_of(user))
 
 
-def _zone_of(storage: "Storage", calendars: list["Collection"]) -> str:
+def _zone_of(storage: Storage, calendars: list[Collection]) -> str:
     for collection in calendars:
         text = collection.get_meta(TIMEZONE_PROP)
         if not text:
@@ -63,7 +68,7 @@ def _zone_of(storage: "Storage", calendars: list["Collection"]) -> str:
     return storage.settings.default_time_zone
 
 
-def stored_availability(storage: "Storage", user: str) -> str | None:
+def stored_availability(storage: Storage, user: str) -> str | None:
     """The user's own VAVAILABILITY text, or None."""
     inbox = next(iter(storage.discover(inbox_path(user))), None)
     if not isinstance(inbox, BaseCollection):
@@ -72,17 +77,17 @@ def stored_availability(storage: "Storage", user: str) -> str | None:
     return str(text) if text else None
 
 
-def default_availability_text(storage: "Storage", user: str) -> str:
+def default_availability_text(storage: Storage, user: str) -> str:
     return _default_text(storage.settings.default_working_hours, user_zone(storage, user))
 
 
 @functools.lru_cache(maxsize=64)
 def _default_text(hours: str, zone: str) -> str:
     return availability_calendar(parse_working_hours(hours, zone), "default-working-hours",
-                                 datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc))
+                                 datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC))
 
 
-def _availability(storage: "Storage", user: str, calendars: list["Collection"]
+def _availability(storage: Storage, user: str, calendars: list[Collection]
                   ) -> Availability:
     """The user's own availability, else the default hours in their zone."""
     own = stored_availability(storage, user)
@@ -95,7 +100,7 @@ def _availability(storage: "Storage", user: str, calendars: list["Collection"]
     return _default_availability(storage, calendars)
 
 
-def _default_availability(storage: "Storage", calendars: list["Collection"]
+def _default_availability(storage: Storage, calendars: list[Collection]
                           ) -> Availability:
     return _parsed(_default_text(storage.settings.default_working_hours,
                                  _zone_of(storage, calendars)), ZoneLimits())
@@ -108,7 +113,7 @@ def _parsed(text: str, limits: ZoneLimits) -> Availability:
     return parse_availability(text, zone_limits=limits)
 
 
-def _unavailable(storage: "Storage", user: str, calendars: list["Collection"],
+def _unavailable(storage: Storage, user: str, calendars: list[Collection],
                  start: datetime.datetime, end: datetime.datetime
                  ) -> list[tuple[datetime.datetime, datetime.datetime, str]]:
     """Time outside the user's availability. Availability stored before the checks of
@@ -125,7 +130,7 @@ def _unavailable(storage: "Storage", user: str, calendars: list["Collection"],
                                    max_iterations=limit)
 
 
-def check_availability(storage: "Storage", text: str) -> None:
+def check_availability(storage: Storage, text: str) -> None:
     """Refuse, with the reason, availability nobody should store: larger than
     ``availability_max_bytes`` (before anything parses it), unreadable, more than 50
     components (``parse_availability``'s fixed cap), rules finer than daily or without
@@ -135,7 +140,7 @@ def check_availability(storage: "Storage", text: str) -> None:
     parse_availability(text, strict=True, zone_limits=storage.settings.zone_limits())
 
 
-def _refuse_too_large(storage: "Storage", text: str) -> None:
+def _refuse_too_large(storage: Storage, text: str) -> None:
     """The size bound: the text is stored in the inbox's properties, read back for
     every slot search and free-busy answer including the user, and is the key of
     :func:`_parsed`'s cache — a week of working hours takes a few KB."""
@@ -147,7 +152,7 @@ def _refuse_too_large(storage: "Storage", text: str) -> None:
             "(availability_max_bytes): working hours need a few kilobytes" % (size, limit))
 
 
-def set_availability(storage: "Storage", user: str, text: str | None, *,
+def set_availability(storage: Storage, user: str, text: str | None, *,
                      checked: bool = False) -> None:
     """Store (or with None remove) the user's availability; checked first unless the
     caller did (:func:`check_availability`). Call under the storage's write lock."""
@@ -164,7 +169,7 @@ def set_availability(storage: "Storage", user: str, text: str | None, *,
     inbox.set_meta(meta)
 
 
-def people_busy(storage: "Storage", users: Iterable[str], start: datetime.datetime,
+def people_busy(storage: Storage, users: Iterable[str], start: datetime.datetime,
                 end: datetime.datetime, max_occurrence: int,
                 working_hours: Container[str] = (),
                 estimates: dict[str, list[Estimate]] | None = None

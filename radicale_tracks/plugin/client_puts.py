@@ -24,15 +24,15 @@ only the first write under the PUT's lock is the client's.
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from radicale import item as radicale_item
 from radicale import pathutils
 
 from radicale_tracks.core.periods import periods_as_dates_in_text
 from radicale_tracks.core.timezones import UnknownTimezones, define_timezones_in_text
-from radicale_tracks.core.zone_limits import (UnboundedTimezones, ZoneLimits,
-                                              bounded_zones_in_text)
+from radicale_tracks.core.zone_limits import UnboundedTimezones, ZoneLimits, bounded_zones_in_text
 from radicale_tracks.plugin.track_calendars import item_from_text
 
 if TYPE_CHECKING:
@@ -68,13 +68,13 @@ def repaired_body(environ: dict[str, Any], text: str, limits: ZoneLimits) -> boo
     return True
 
 
-def expect_refusal(storage: "Storage", refusal: UnknownTimezones | None) -> None:
+def expect_refusal(storage: Storage, refusal: UnknownTimezones | None) -> None:
     """The application found zones it cannot resolve: refuse the client's write."""
     storage._request.timezone_refusal = refusal
     storage._request.timezones_refused = None
 
 
-def take_refusal(storage: "Storage") -> UnknownTimezones | None:
+def take_refusal(storage: Storage) -> UnknownTimezones | None:
     """The refusal raised by this thread's last client write, if any."""
     refused: UnknownTimezones | None = getattr(storage._request, "timezones_refused", None)
     storage._request.timezones_refused = None
@@ -82,7 +82,7 @@ def take_refusal(storage: "Storage") -> UnknownTimezones | None:
     return refused
 
 
-def _is_client_write(storage: "Storage") -> bool:
+def _is_client_write(storage: Storage) -> bool:
     """True once per PUT: for its first write, which is the client's object."""
     if not getattr(storage._request, "client_put", False):
         return False
@@ -90,7 +90,7 @@ def _is_client_write(storage: "Storage") -> bool:
     return True
 
 
-def _defined(storage: "Storage", collection_path: str, item: radicale_item.Item
+def _defined(storage: Storage, collection_path: str, item: radicale_item.Item
              ) -> radicale_item.Item:
     refusal: UnknownTimezones | None = getattr(storage._request, "timezone_refusal", None)
     try:
@@ -106,7 +106,7 @@ def _defined(storage: "Storage", collection_path: str, item: radicale_item.Item
     return item_from_text(collection_path, text)
 
 
-def client_item(storage: "Storage", collection_path: str, item: radicale_item.Item
+def client_item(storage: Storage, collection_path: str, item: radicale_item.Item
                 ) -> radicale_item.Item:
     """The object a client PUTs, with every TZID defined; other writes as they are."""
     if not _is_client_write(storage):
@@ -114,7 +114,7 @@ def client_item(storage: "Storage", collection_path: str, item: radicale_item.It
     return _defined(storage, collection_path, item)
 
 
-def client_items(storage: "Storage", href: str,
+def client_items(storage: Storage, href: str,
                  items: Iterable[radicale_item.Item] | None
                  ) -> Iterable[radicale_item.Item] | None:
     """The objects of a whole calendar a client PUTs, each with every TZID defined."""

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class StorageInboundPorts:
-    def __init__(self, storage: "Storage") -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.book = storage.book
         self._assistant_mail: AssistantMail | None = None
@@ -40,15 +40,15 @@ class StorageInboundPorts:
         return self.storage.scheduling_calendars.user_exists(user)
 
     @property
-    def scheduler(self) -> "Scheduler":
+    def scheduler(self) -> Scheduler:
         return self.storage.scheduler
 
     @property
-    def assistant(self) -> "Assistant":
+    def assistant(self) -> Assistant:
         return self.storage.assistant
 
     @property
-    def assistant_mail(self) -> "AssistantMail":
+    def assistant_mail(self) -> AssistantMail:
         if self._assistant_mail is None:
             from radicale_tracks.tracks.mailed import AssistantMail
 
@@ -67,7 +67,7 @@ class StorageInboundPorts:
 
 
 def open_processor(config_path: str | None, start_sender: bool = False
-                   ) -> tuple["Storage", InboundProcessor]:
+                   ) -> tuple[Storage, InboundProcessor]:
     """The storage of a config file and a processor on it (for ``deliver``/``lmtp``;
     ``start_sender``: a long-running process sends its answers from a thread)."""
     from radicale_tracks.plugin.storage import open_storage
@@ -93,4 +93,4 @@ def open_processor(config_path: str | None, start_sender: bool = False
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)

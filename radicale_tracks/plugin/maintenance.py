@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from radicale_tracks.index.extract import IndexEntry
 from radicale_tracks.index.store import FileState

@@ -31,12 +31,16 @@ NOT_SUPPORTED = "3.14;Unsupported capability"
 FAILED = "5.1;Service unavailable"
 
 
-def freebusy_post(storage: "Storage", body: bytes, content_type: str, user: str,
+def freebusy_post(storage: Storage, body: bytes, content_type: str, user: str,
                   max_occurrence: int, now: datetime.datetime) -> tuple[int, dict[str, str],
                                                                         bytes]:
     """(status, headers, body) of the answer to one outbox POST by ``user``."""
-    from radicale_tracks.core.freebusy import (FreeBusyRequest, busy_periods, freebusy_reply,
-                                               parse_freebusy_request)
+    from radicale_tracks.core.freebusy import (
+        FreeBusyRequest,
+        busy_periods,
+        freebusy_reply,
+        parse_freebusy_request,
+    )
     from radicale_tracks.core.itip import ItipError
     from radicale_tracks.plugin.availability import people_busy
 
@@ -99,7 +103,7 @@ def freebusy_post(storage: "Storage", body: bytes, content_type: str, user: str,
 
 
 def _utc(timestamp: int) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
 
 
 def _response(uri: str, status: str, data: str | None) -> ET.Element:

@@ -40,7 +40,7 @@ def outbox_path(user: str) -> str:
     return "/%s/%s/" % (user, OUTBOX)
 
 
-def ensure_boxes(storage: "Storage", user: str) -> None:
+def ensure_boxes(storage: Storage, user: str) -> None:
     """Create the principal, inbox and outbox of ``user`` if missing (write lock held)."""
     if user in storage._boxes_ready:
         return
@@ -55,7 +55,7 @@ def ensure_boxes(storage: "Storage", user: str) -> None:
     storage._boxes_ready.add(user)
 
 
-def remove_message(inbox: "Collection", href: str) -> None:
+def remove_message(inbox: Collection, href: str) -> None:
     """Delete an inbox message and its sync history.
 
     Radicale lists deleted items still in the history in an *initial* sync-collection

@@ -16,8 +16,12 @@ from urllib.parse import unquote, urlsplit
 
 from radicale import pathutils
 
-from radicale_tracks.plugin.schedule_boxes import (ensure_boxes, inbox_path, is_schedule_box,
-                                                   remove_message)
+from radicale_tracks.plugin.schedule_boxes import (
+    ensure_boxes,
+    inbox_path,
+    is_schedule_box,
+    remove_message,
+)
 from radicale_tracks.plugin.track_calendars import item_from_text
 from radicale_tracks.rooms.directory import configured_rooms
 from radicale_tracks.scheduling.engine import StoredObject
@@ -30,7 +34,7 @@ _SAFE_HREF = re.compile(r"^[A-Za-z0-9@._-]{1,120}$")
 
 
 class StorageSchedulingCalendars:
-    def __init__(self, storage: "Storage") -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
     # -- users ----------------------------------------------------------------------
@@ -57,7 +61,7 @@ class StorageSchedulingCalendars:
 
     # -- objects --------------------------------------------------------------------
 
-    def calendars_of(self, user: str) -> list["Collection"]:
+    def calendars_of(self, user: str) -> list[Collection]:
         from radicale_tracks.plugin.storage import Collection
 
         found: list[Collection] = []
@@ -100,7 +104,7 @@ class StorageSchedulingCalendars:
                 "C:supported-calendar-component-set": "VEVENT,VTODO"})
         return path.strip("/")
 
-    def collection(self, path: str) -> "Collection":
+    def collection(self, path: str) -> Collection:
         from radicale_tracks.plugin.storage import Collection
 
         found = next(iter(self.storage.discover("/%s/" % path.strip("/"))), None)
@@ -130,8 +134,8 @@ class StorageSchedulingCalendars:
         excluded: dict[str, set[str]] = {}
         for path, href in self.storage.index.find_uid(calendars, exclude_uid):
             excluded.setdefault(path, set()).add(href)
-        window = (datetime.datetime.fromtimestamp(start, datetime.timezone.utc),
-                  datetime.datetime.fromtimestamp(end, datetime.timezone.utc))
+        window = (datetime.datetime.fromtimestamp(start, datetime.UTC),
+                  datetime.datetime.fromtimestamp(end, datetime.UTC))
         found: list[tuple[int, int]] = []
         for path, collection in calendars.items():
             # an event that cannot be expanded counts as busy where it spans (and is
@@ -162,7 +166,7 @@ class StorageSchedulingCalendars:
         self._trim(inbox)
         return href
 
-    def _trim(self, inbox: "Collection") -> None:
+    def _trim(self, inbox: Collection) -> None:
         limit = self.storage.settings.inbox_max_items
         folder = inbox._filesystem_path
         names = [n for n in os.listdir(folder) if n.endswith(".ics")]

@@ -11,9 +11,10 @@ types and scheduling privileges (§2.1, §2.2, §6); scheduling objects their sc
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http import client
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from radicale import xmlutils
@@ -86,7 +87,7 @@ def wants_us(request: DavRequest) -> bool:
 class SchedulingProperties:
     """Computes the scheduling properties of the resources of one storage."""
 
-    def __init__(self, storage: "Storage") -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.settings = storage.settings
         self.book = storage.book

@@ -24,16 +24,21 @@ import os
 import secrets
 import threading
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from radicale import item as radicale_item
 
 from radicale_tracks.core.addresses import AddressBook
 from radicale_tracks.core.attendee_limit import most_attendees_per_instance, too_many_attendees
 from radicale_tracks.db.session import on_rollback
-from radicale_tracks.errors import (AttendeeChangeRefused, ResourceTooLarge,
-                                    ResourceTooLargeRefused, ScheduleTagMismatch)
+from radicale_tracks.errors import (
+    AttendeeChangeRefused,
+    ResourceTooLarge,
+    ResourceTooLargeRefused,
+    ScheduleTagMismatch,
+)
 from radicale_tracks.outbox.sender import Sender, SenderThread
 from radicale_tracks.outbox.store import OutboxStore
 from radicale_tracks.outbox.transports import transport_from_settings
@@ -117,7 +122,7 @@ class SchedulingCollectionMixin:
         with self._storage.database.connect() as connection:
             return schedule_tag(connection, object_path(self.path, href), item.etag)
 
-    def check_client_write(self, href: str | None) -> "ClientChecks | None":
+    def check_client_write(self, href: str | None) -> ClientChecks | None:
         """The application's checks of this request's write (the first under its lock:
         the client's), made here under the write lock; raises
         :class:`~radicale_tracks.errors.ScheduleTagMismatch`."""
@@ -129,8 +134,8 @@ class SchedulingCollectionMixin:
                                           % (checks.schedule_tag, self.path, href, current))
         return checks
 
-    def _refuse_attendee_change(self, owner: str, stored: "Calendar | None",
-                                written: "Calendar | None") -> None:
+    def _refuse_attendee_change(self, owner: str, stored: Calendar | None,
+                                written: Calendar | None) -> None:
         """Raise :class:`~radicale_tracks.errors.AttendeeChangeRefused` for the owner's
         write over a stored scheduling object that names another ORGANIZER
         (``core/attendee_changes.refused_attendee_change``): decided on the version read
@@ -146,7 +151,7 @@ class SchedulingCollectionMixin:
             raise AttendeeChangeRefused(reason)
 
     def _scheduled_upload(self, owner: str, href: str, item: radicale_item.Item,
-                          checks: "ClientChecks | None" = None) -> Upload | None:
+                          checks: ClientChecks | None = None) -> Upload | None:
         """The upload, when scheduling took it; None when it is no scheduling object.
         ``checks``: the application's, already passed for the tag. An object the write
         would store larger than ``max_resource_size`` raises
@@ -164,7 +169,7 @@ class SchedulingCollectionMixin:
         # rolled-back attempt's entry goes with it, so only the committed one counts
         stored: list[tuple[Upload, bool]] = []
 
-        def store(calendar: "Calendar | None") -> None:
+        def store(calendar: Calendar | None) -> None:
             chosen = item if calendar is None else item_from_text(
                 self.path, calendar.to_ical().decode("utf-8"))
             entry = (self._upload_indexed(href, chosen), calendar is not None)
@@ -192,7 +197,7 @@ class SchedulingCollectionMixin:
             return False
         deleted: list[bool] = []
 
-        def store(_calendar: "Calendar | None") -> None:
+        def store(_calendar: Calendar | None) -> None:
             self._delete_indexed(href)
             deleted.append(True)
 
@@ -281,7 +286,7 @@ class SchedulingStorageMixin:
     # -- the engines, built on first use ----------------------------------------------
 
     @property
-    def assistant(self) -> "Assistant":
+    def assistant(self) -> Assistant:
         if self._assistant is None:
             from radicale_tracks.mail.compose import MailTemplates
             from radicale_tracks.tracks.assistant import Assistant, AssistantConfig
@@ -300,8 +305,7 @@ class SchedulingStorageMixin:
     def room_addresses(self, connection: Any) -> frozenset[str]:
         """The addresses of the rooms now (``rooms add`` needs no restart), and of the
         principals ``user_types`` calls ROOM or RESOURCE."""
-        from radicale_tracks.rooms.directory import (ROOM_KINDS, RoomDirectory,
-                                                     configured_rooms)
+        from radicale_tracks.rooms.directory import ROOM_KINDS, RoomDirectory, configured_rooms
 
         found = {room.address for room in RoomDirectory.load(
             connection, configured_rooms(self.settings)).rooms}
@@ -312,7 +316,7 @@ class SchedulingStorageMixin:
         return frozenset(found)
 
     @property
-    def scheduling_calendars(self) -> "StorageSchedulingCalendars":
+    def scheduling_calendars(self) -> StorageSchedulingCalendars:
         if self._calendars is None:
             from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
 
@@ -320,10 +324,10 @@ class SchedulingStorageMixin:
         return self._calendars
 
     @property
-    def scheduler(self) -> "Scheduler":
+    def scheduler(self) -> Scheduler:
         if self._scheduler is None:
-            from radicale_tracks.scheduling.engine import Scheduler, SchedulingConfig
             from radicale_tracks.rooms.directory import configured_rooms
+            from radicale_tracks.scheduling.engine import Scheduler, SchedulingConfig
             from radicale_tracks.scheduling.rooms import RoomBooking
 
             self._scheduler = Scheduler(
@@ -392,7 +396,7 @@ class SchedulingStorageMixin:
         self._request.schedule_tag = None
         return tag
 
-    def scheduling_owner(self, collection: "Collection") -> str | None:
+    def scheduling_owner(self, collection: Collection) -> str | None:
         """The owner whose calendar ``collection`` is, when a user writes a calendar
         object into it (RFC 6638 §3.1: the owner's addresses decide the role)."""
         user = getattr(self._request, "user", None)
@@ -452,8 +456,8 @@ class SchedulingStorageMixin:
     # -- the write ----------------------------------------------------------------------
 
     def run_write(self, owner: str, collection_path: str, href: str,
-                  versions: "tuple[Calendar | None, Calendar | None] | None",
-                  old_etag: str | None, store: Callable[["Calendar | None"], None],
+                  versions: tuple[Calendar | None, Calendar | None] | None,
+                  old_etag: str | None, store: Callable[[Calendar | None], None],
                   merge: bool = False) -> bool:
         """Schedule one client write in one transaction. True when a transaction
         committed (what ``store`` stored in it stays).
@@ -509,13 +513,13 @@ class SchedulingStorageMixin:
             return True
         return False
 
-    def _assistant_involved(self, *calendars: "Calendar | None") -> bool:
+    def _assistant_involved(self, *calendars: Calendar | None) -> bool:
         from radicale_tracks.tracks.assistant import involves_assistant
 
         return involves_assistant(self.book, *calendars)
 
-    def _assistant_only(self, write: "ObjectWrite",
-                        store: Callable[["Calendar | None"], None]) -> bool:
+    def _assistant_only(self, write: ObjectWrite,
+                        store: Callable[[Calendar | None], None]) -> bool:
         """``scheduling = False``: the assistant still follows its meetings."""
         from radicale_tracks.tracks.assistant import OrganizerChange
 
@@ -537,7 +541,7 @@ class SchedulingStorageMixin:
             self.sender_thread.wake()
         return True
 
-    def _record_failure(self, write: "ObjectWrite", error: Exception,
+    def _record_failure(self, write: ObjectWrite, error: Exception,
                         what: str = "assistant") -> None:
         from radicale_tracks.tracks.assistant import record_failure
         from radicale_tracks.tracks.store import meeting_by_uid
@@ -557,7 +561,7 @@ class SchedulingStorageMixin:
 
 
 def parse_versions(old_text: str | None, new_text: str | None
-                   ) -> "tuple[Calendar | None, Calendar | None] | None":
+                   ) -> tuple[Calendar | None, Calendar | None] | None:
     """The stored and the written version of a scheduling object, each parsed once under
     the write lock for every check and the scheduling of the write; None when either
     does not parse (scheduling leaves it alone)."""
@@ -580,4 +584,4 @@ def refuse_too_many_attendees(text: str, limit: int) -> None:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)

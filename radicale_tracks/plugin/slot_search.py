@@ -16,8 +16,16 @@ from typing import TYPE_CHECKING
 
 from radicale_tracks.core.freebusy import Estimate
 from radicale_tracks.core.slot_request import SlotRequest, SlotRequestError
-from radicale_tracks.core.slots import (ASSIGNMENT_ROUND_ROBIN, Busy, Participant, Pool,
-                                        Room, SlotQuery, SlotResult, find_slots)
+from radicale_tracks.core.slots import (
+    ASSIGNMENT_ROUND_ROBIN,
+    Busy,
+    Participant,
+    Pool,
+    Room,
+    SlotQuery,
+    SlotResult,
+    find_slots,
+)
 from radicale_tracks.plugin.availability import people_busy
 from radicale_tracks.rooms.directory import Room as RoomRecord
 from radicale_tracks.rooms.directory import RoomDirectory, configured_rooms
@@ -35,7 +43,7 @@ class SlotSearch:
     estimates: dict[str, list[Estimate]] = field(default_factory=dict)
 
 
-def search_slots(storage: "Storage", requester: str, request: SlotRequest,
+def search_slots(storage: Storage, requester: str, request: SlotRequest,
                  current_time: datetime.datetime, max_occurrence: int = 0) -> SlotSearch:
     """Run ``request`` for ``requester``; call under the storage's read lock."""
     start = request.start - datetime.timedelta(seconds=request.buffer_before)
@@ -124,7 +132,7 @@ def search_slots(storage: "Storage", requester: str, request: SlotRequest,
         addresses.get(user, user): found for user, found in estimated.items()})
 
 
-def _last_booked(storage: "Storage", members: list[RoomRecord]) -> str | None:
+def _last_booked(storage: Storage, members: list[RoomRecord]) -> str | None:
     """The room of a pool that took the latest booking: round robin goes on after it."""
     latest: dict[str, int] = {}
     paths = {c.path: record.address for record in members

@@ -25,10 +25,11 @@ import logging
 import os
 import sys
 import threading
-from stat import S_ISREG
 import time
 import xml.etree.ElementTree as ET
-from typing import Any, ClassVar, ContextManager, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from stat import S_ISREG
+from typing import Any, ClassVar, ContextManager
 
 from radicale import config as radicale_config
 from radicale import item as radicale_item
@@ -42,16 +43,23 @@ from radicale_tracks.core.freebusy import BusyPeriod, Estimate, merge_busy
 from radicale_tracks.db.engine import ensure_schema, shared_engine
 from radicale_tracks.db.journal import JournalFolder
 from radicale_tracks.db.session import Database, Recovery, on_rollback
+from radicale_tracks.errors import TracksError
 from radicale_tracks.index.extract import Expansion, IndexEntry, extract_entry
-from radicale_tracks.index.store import (Candidate, CollectionState, FileState, IndexStore,
-                                         folder_digest)
-from radicale_tracks.plugin.scheduling_writes import (SchedulingCollectionMixin,
-                                                      SchedulingStorageMixin,
-                                                      refused_when_too_large)
+from radicale_tracks.index.store import (
+    Candidate,
+    CollectionState,
+    FileState,
+    IndexStore,
+    folder_digest,
+)
 from radicale_tracks.plugin.busy_expansion import LIMIT_HIT, Unexpandable, object_busy
 from radicale_tracks.plugin.client_puts import client_item, client_items
+from radicale_tracks.plugin.scheduling_writes import (
+    SchedulingCollectionMixin,
+    SchedulingStorageMixin,
+    refused_when_too_large,
+)
 from radicale_tracks.plugin.size_limits import check_object_size, put_size_limit
-from radicale_tracks.errors import TracksError
 from radicale_tracks.rooms.directory import configured_rooms
 from radicale_tracks.settings import Settings
 
@@ -94,7 +102,7 @@ class BusyTimeCache:
 
 
 def _utc(timestamp: int) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
 
 
 def _note(estimate: Estimate) -> None:
@@ -125,7 +133,7 @@ def folder_mtime_ns(path: str) -> int | None:
 class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
     """A Radicale collection whose writes and time-range queries go through the index."""
 
-    _storage: "Storage"
+    _storage: Storage
     #: last history clean-up per collection folder, see ``_clean_history``
     _history_cleaned_at: ClassVar[dict[str, float]] = {}
     #: last full drift scan per collection folder, see ``refresh_index``
@@ -570,7 +578,7 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
         return recovery
 
     def expansion(self) -> Expansion:
-        return Expansion.around(datetime.datetime.now(datetime.timezone.utc),
+        return Expansion.around(datetime.datetime.now(datetime.UTC),
                                 self.settings.index_past_days,
                                 self.settings.index_horizon_days,
                                 self.settings.index_max_occurrences)

@@ -26,13 +26,13 @@ def item_from_text(collection_path: str, text: str) -> radicale_item.Item:
 
 
 class StorageTrackCalendars:
-    def __init__(self, storage: "Storage") -> None:
+    def __init__(self, storage: Storage) -> None:
         self.storage = storage
 
     def path(self, slug: str) -> str:
         return "/%s/%s/" % (self.storage.settings.assistant_principal, slug)
 
-    def collection(self, slug: str) -> "Collection":
+    def collection(self, slug: str) -> Collection:
         from radicale_tracks.plugin.storage import Collection
 
         found = next(iter(self.storage.discover(self.path(slug))), None)

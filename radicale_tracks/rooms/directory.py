@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, delete, insert, select
 
@@ -100,7 +101,7 @@ def room_from_fields(address: str, domain: str, fields: dict[str, str],
                 source=source)
 
 
-def configured_rooms(settings: "Settings") -> tuple[Room, ...]:
+def configured_rooms(settings: Settings) -> tuple[Room, ...]:
     """The rooms of the config's ``rooms`` option. Settings keep the text (they know no
     rooms); everyone who needs the rooms asks here, and the parse is cached."""
     return parse_rooms(settings.rooms, settings.domain)
@@ -223,7 +224,7 @@ class RoomDirectory:
         self._by_principal = {room.principal: room for room in self.rooms}
 
     @classmethod
-    def load(cls, connection: Connection, configured: Iterable[Room]) -> "RoomDirectory":
+    def load(cls, connection: Connection, configured: Iterable[Room]) -> RoomDirectory:
         return cls(configured, stored_rooms(connection))
 
     def by_principal(self, principal: str) -> Room | None:

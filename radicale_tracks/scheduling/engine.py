@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import datetime
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, NamedTuple, Protocol, cast
+from typing import TYPE_CHECKING, NamedTuple, Protocol, cast
 
 from icalendar import Calendar
 from sqlalchemy import Connection
@@ -33,22 +34,44 @@ from sqlalchemy import Connection
 from radicale_tracks.core.addresses import AddressBook, normalize_address
 from radicale_tracks.core.attendee_changes import is_attendee_rewrite, merge_attendee_change
 from radicale_tracks.core.broker import attendee_messages, organizer_messages
-from radicale_tracks.core.itip import (ItipError, ItipMessage, Method, all_attendees,
-                                       as_list, attendees_of, main_components, organizer_of,
-                                       parameter, parse_calendar, sequence_of)
-from radicale_tracks.core.receipt import (Outcome, apply_message, keep_organizer_stamps,
-                                          organizer_stamps_differ,
-                                          without_override_recurrence)
+from radicale_tracks.core.itip import (
+    ItipError,
+    ItipMessage,
+    Method,
+    all_attendees,
+    as_list,
+    attendees_of,
+    main_components,
+    organizer_of,
+    parameter,
+    parse_calendar,
+    sequence_of,
+)
+from radicale_tracks.core.receipt import (
+    Outcome,
+    apply_message,
+    keep_organizer_stamps,
+    organizer_stamps_differ,
+    without_override_recurrence,
+)
 from radicale_tracks.core.scheduling import (
-    Role, is_consequential, merge_partstats, owner_attendee, partstats_of, scheduling_role,
-    strip_schedule_parameters, with_organizer_schedule_status, with_partstats,
-    with_schedule_status)
+    Role,
+    is_consequential,
+    merge_partstats,
+    owner_attendee,
+    partstats_of,
+    scheduling_role,
+    strip_schedule_parameters,
+    with_organizer_schedule_status,
+    with_partstats,
+    with_schedule_status,
+)
 from radicale_tracks.scheduling import tags
 
 if TYPE_CHECKING:
     from radicale_tracks.mail.compose import MailTemplates
-    from radicale_tracks.scheduling.rooms import RoomAnswer, RoomBooking
     from radicale_tracks.outbox.mail import OutgoingMail
+    from radicale_tracks.scheduling.rooms import RoomAnswer, RoomBooking
     from radicale_tracks.tracks.assistant import Assistant
 
 logger = logging.getLogger("radicale.tracks.scheduling")
@@ -156,9 +179,9 @@ class Scheduler:
     """Implicit scheduling for one storage; stateless between writes."""
 
     def __init__(self, config: SchedulingConfig, book: AddressBook,
-                 calendars: SchedulingCalendars, templates: Callable[[], "MailTemplates"],
+                 calendars: SchedulingCalendars, templates: Callable[[], MailTemplates],
                  clock: Callable[[], datetime.datetime], tokens: Callable[[], str],
-                 rooms: "RoomBooking | None" = None) -> None:
+                 rooms: RoomBooking | None = None) -> None:
         self.config = config
         self.rooms = rooms
         self.book = book
@@ -189,7 +212,7 @@ class Scheduler:
     # -- the entry point ------------------------------------------------------------
 
     def handle_write(self, connection: Connection, write: ObjectWrite, store: Store,
-                     assistant: "Assistant | None") -> WriteOutcome:
+                     assistant: Assistant | None) -> WriteOutcome:
         """Schedule ``write``; ``assistant`` is given when the write involves it (the
         caller tests that cheaply, and retries without it when it fails)."""
         addresses = self.book.addresses_of(write.owner)
@@ -224,7 +247,7 @@ class Scheduler:
     # -- organizer ------------------------------------------------------------------
 
     def _organizer(self, connection: Connection, write: ObjectWrite, new: Calendar | None,
-                   addresses: frozenset[str], store: Store, assistant: "Assistant | None",
+                   addresses: frozenset[str], store: Store, assistant: Assistant | None,
                    now: datetime.datetime, outcome: WriteOutcome) -> None:
         messages: list[ItipMessage] = []
         if _older(new, write.old):
@@ -375,7 +398,7 @@ class Scheduler:
     # -- rooms ----------------------------------------------------------------------
 
     def _answer_for_rooms(self, connection: Connection, plan: list[Delivery],
-                          base: Calendar) -> tuple[Calendar, dict[str, "RoomAnswer"]]:
+                          base: Calendar) -> tuple[Calendar, dict[str, RoomAnswer]]:
         """The rooms' answers to a local organizer's meeting, applied to it before it is
         stored: the organizer's client gets one version, with the rooms' PARTSTATs."""
         assert self.rooms is not None
@@ -404,9 +427,9 @@ class Scheduler:
         return base, answers
 
     def _deliver_to_room(self, connection: Connection, user: str, message: ItipMessage,
-                         existing: StoredObject | None, answer: "RoomAnswer",
-                         organizer_user: str | None, mails: list["OutgoingMail"],
-                         assistant: "Assistant | None" = None) -> str:
+                         existing: StoredObject | None, answer: RoomAnswer,
+                         organizer_user: str | None, mails: list[OutgoingMail],
+                         assistant: Assistant | None = None) -> str:
         """The request into the room's inbox, its copy as it answered (none when it
         declined), and its REPLY to the organizer: into a local organizer's inbox (their
         object already carries the answer) or by mail. A meeting's track follows the
@@ -442,7 +465,7 @@ class Scheduler:
     # -- attendee -------------------------------------------------------------------
 
     def _attendee(self, connection: Connection, write: ObjectWrite, new: Calendar | None,
-                  addresses: frozenset[str], store: Store, assistant: "Assistant | None",
+                  addresses: frozenset[str], store: Store, assistant: Assistant | None,
                   now: datetime.datetime, outcome: WriteOutcome) -> None:
         latest = new if new is not None else write.old
         assert latest is not None
@@ -489,7 +512,7 @@ class Scheduler:
 
     def _deliver_reply(self, connection: Connection, organizer_user: str,
                        message: ItipMessage, replier_user: str,
-                       assistant: "Assistant | None") -> str:
+                       assistant: Assistant | None) -> str:
         """A REPLY into the organizer's inbox and copy; other local attendees follow."""
         existing = self.calendars.find_object(organizer_user, message.uid)
         stored = parse_calendar(existing.text) if existing else None
@@ -562,7 +585,7 @@ class Scheduler:
                                          authoritative=False)
 
     def receive_reply(self, connection: Connection, organizer_user: str,
-                      message: ItipMessage, assistant: "Assistant | None") -> str:
+                      message: ItipMessage, assistant: Assistant | None) -> str:
         """A REPLY mailed by an attendee elsewhere to ``organizer_user`` here."""
         return self._deliver_reply(connection, organizer_user, message, "", assistant)
 
@@ -573,7 +596,7 @@ class Scheduler:
     # -- mail -----------------------------------------------------------------------
 
     def _mail(self, message: ItipMessage, calendar: Calendar, old: Calendar | None,
-              shared: dict[object, object] | None = None) -> "OutgoingMail":
+              shared: dict[object, object] | None = None) -> OutgoingMail:
         """An RFC 6047 message for someone outside this server.
 
         ``shared`` keeps what mails about the same change have in common (the message
@@ -607,8 +630,7 @@ class Scheduler:
                       sender_name: str | None) -> tuple[str, dict[str, object]]:
         """The template and its context for ``message``, but for whom it goes to."""
         from radicale_tracks.core.broker import focused_changes
-        from radicale_tracks.core.summaries import (describe_instance, describe_update,
-                                                    meeting_facts)
+        from radicale_tracks.core.summaries import describe_instance, describe_update, meeting_facts
 
         sent = message.calendar()
         facts = dict(meeting_facts(sent if message.method is not Method.REPLY else calendar),
@@ -643,7 +665,7 @@ class Scheduler:
         return kind, context
 
     @staticmethod
-    def _enqueue(connection: Connection, mails: list["OutgoingMail"],
+    def _enqueue(connection: Connection, mails: list[OutgoingMail],
                  now: datetime.datetime) -> None:
         if mails:
             from radicale_tracks.outbox.store import enqueue

@@ -13,16 +13,24 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 from icalendar import Calendar
 from sqlalchemy import Connection
 
 from radicale_tracks.core.booking import BookingDecision, booked_copy, decide_booking
 from radicale_tracks.core.broker import attendee_messages
-from radicale_tracks.core.itip import (ItipError, ItipMessage, Method, PartStat,
-                                       main_components, parse_calendar, serialize)
+from radicale_tracks.core.itip import (
+    ItipError,
+    ItipMessage,
+    Method,
+    PartStat,
+    main_components,
+    parse_calendar,
+    serialize,
+)
 from radicale_tracks.core.receipt import Outcome, apply_message
 from radicale_tracks.core.scheduling import strip_schedule_parameters
 from radicale_tracks.rooms.directory import Room, RoomDirectory

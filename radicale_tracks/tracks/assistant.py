@@ -23,26 +23,48 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from icalendar import Calendar
 from sqlalchemy import Connection
 
 from radicale_tracks.core.addresses import AddressBook, read_address
 from radicale_tracks.core.broker import build_reply, focused_changes, organizer_messages
-from radicale_tracks.core.itip import (InstanceKey, ItipError, ItipMessage, Method, PartStat,
-                                      as_list, attendees_of, hides_attendees,
-                                      main_components, master_of, organizer_of, partstat_of,
-                                      sequence_of, uid_of, unaddressable_attendees)
+from radicale_tracks.core.itip import (
+    InstanceKey,
+    ItipError,
+    ItipMessage,
+    Method,
+    PartStat,
+    as_list,
+    attendees_of,
+    hides_attendees,
+    main_components,
+    master_of,
+    organizer_of,
+    partstat_of,
+    sequence_of,
+    uid_of,
+    unaddressable_attendees,
+)
 from radicale_tracks.core.receipt import Outcome, Receipt, apply_message, keep_organizer_stamps
 from radicale_tracks.core.resources import resources_of
-from radicale_tracks.core.summaries import (describe_answer, describe_instance,
-                                            describe_update, first_occurrence,
-                                            meeting_facts)
-from radicale_tracks.core.track_details import (TrackDetails, set_attendee_status,
-                                                track_copy, with_sent_by,
-                                                with_track_details)
+from radicale_tracks.core.summaries import (
+    describe_answer,
+    describe_instance,
+    describe_update,
+    first_occurrence,
+    meeting_facts,
+)
+from radicale_tracks.core.track_details import (
+    TrackDetails,
+    set_attendee_status,
+    track_copy,
+    with_sent_by,
+    with_track_details,
+)
 from radicale_tracks.mail.compose import MailTemplates, compose_mail, message_id_for
 from radicale_tracks.outbox.mail import OutgoingMail
 from radicale_tracks.outbox.store import enqueue
@@ -169,11 +191,11 @@ def _timestamp(calendar: Calendar) -> int | None:
     value = first.start if first is not None else None
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
+            value = value.replace(tzinfo=datetime.UTC)
         return int(value.timestamp())
     if isinstance(value, datetime.date):
         return int(datetime.datetime(value.year, value.month, value.day,
-                                     tzinfo=datetime.timezone.utc).timestamp())
+                                     tzinfo=datetime.UTC).timestamp())
     return None
 
 

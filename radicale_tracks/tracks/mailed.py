@@ -21,18 +21,25 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 from icalendar import Calendar
 from sqlalchemy import Connection
 
-from radicale_tracks.core.answers import (SharedFile, declinecounter, received_message,
-                                          shared_note)
+from radicale_tracks.core.answers import SharedFile, declinecounter, received_message, shared_note
 from radicale_tracks.core.broker import organizer_messages
-from radicale_tracks.core.itip import (ItipMessage, Method, all_attendees, master_of,
-                                       organizer_of, parse_calendar, uid_of)
+from radicale_tracks.core.itip import (
+    ItipMessage,
+    Method,
+    all_attendees,
+    master_of,
+    organizer_of,
+    parse_calendar,
+    uid_of,
+)
 from radicale_tracks.core.receipt import Outcome, apply_message
 from radicale_tracks.core.scheduling import partstats_of
 from radicale_tracks.core.track_details import with_sent_by
@@ -169,7 +176,7 @@ class AssistantMail:
     # -- participants ---------------------------------------------------------------
 
     def _meeting_of(self, connection: Connection, calendar: Calendar, attendee: str
-                    ) -> "_Found | MailAnswer":
+                    ) -> _Found | MailAnswer:
         """The track meeting a participant's message is about, with its copy."""
         master = master_of(calendar)
         assert master is not None
@@ -188,7 +195,7 @@ class AssistantMail:
         return _Found(meeting, track, copy)
 
     def _reply(self, connection: Connection, calendar: Calendar, attendee: str,
-               found: "_Found") -> MailAnswer:
+               found: _Found) -> MailAnswer:
         meeting, track, copy = found
         organizer_user = self.assistant.local_user(meeting.organizer)
         if organizer_user is not None:
@@ -209,7 +216,7 @@ class AssistantMail:
                                                                          track.slug))
 
     def _refresh(self, connection: Connection, calendar: Calendar, attendee: str,
-                 found: "_Found") -> MailAnswer:
+                 found: _Found) -> MailAnswer:
         meeting, track, copy = found
         requests = [m for m in organizer_messages(None, copy, frozenset({meeting.organizer}),
                                                   self.assistant.clock())
@@ -227,7 +234,7 @@ class AssistantMail:
         return MailAnswer(Answer.PROCESSED, "current state sent to %s" % attendee)
 
     def _counter(self, connection: Connection, calendar: Calendar, attendee: str,
-                 found: "_Found") -> MailAnswer:
+                 found: _Found) -> MailAnswer:
         meeting, track, copy = found
         track_address = self.assistant.book.track_address(track.token)
         answer = declinecounter(calendar, meeting.organizer, track_address,

@@ -6,8 +6,9 @@ The assistant writes inside the transaction of the storage write that caused it
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 

@@ -13,8 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from radicale import types
 
-from radicale_tracks.core.customer_booking import (BookingError, read_booking,
-                                                   read_customer, read_details, zone_name)
+from radicale_tracks.core.customer_booking import (
+    BookingError,
+    read_booking,
+    read_customer,
+    read_details,
+    zone_name,
+)
 from radicale_tracks.core.slot_report import report_json, utc_text
 from radicale_tracks.core.slots import SlotQueryError
 from radicale_tracks.web.services import NotAllowed, SlotList, SlotTaken
@@ -47,7 +52,7 @@ def error(status: int, message: str, **extra: Any) -> types.WSGIResponse:
     return json_response(status, dict(error=message, **extra))
 
 
-def handle(request: "Request") -> types.WSGIResponse:
+def handle(request: Request) -> types.WSGIResponse:
     path = request.path.rstrip("/")
     if request.method == "POST":
         content_type = request.environ.get("CONTENT_TYPE", "").split(";")[0].strip()
@@ -96,14 +101,14 @@ def handle(request: "Request") -> types.WSGIResponse:
     return error(client.NOT_FOUND, "no such API: %s" % path)
 
 
-def me(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
+def me(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
     services = request.services
     return json_response(client.OK, {"user": request.user,
                                      "address": services.address_of(request.user),
                                      "zone": services.zone_of(request.user)})
 
 
-def directory(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
+def directory(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
     found = request.services.directory()
     return json_response(client.OK, {
         "users": list(found.users),
@@ -111,7 +116,7 @@ def directory(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
         "pools": [{"name": n, "rooms": list(r)} for n, r in found.pools]})
 
 
-def customer(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
+def customer(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
     found = read_customer(data)
     return json_response(client.OK, {"name": found.name, "email": found.address})
 
@@ -120,7 +125,7 @@ def customer(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
 SLOTS_WIZARD_FIELDS = ("details", "zone", "day", "show_conflicts")
 
 
-def slots(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
+def slots(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
     """The wizard's ``{"details": {…}, "zone": …, "day": "2026-11-23", "show_conflicts":
     true}``, or — without ``details`` — the agent's question of ``core/slot_request.py``
     (``{"attendees": ["bob@…"], "pools": […], "duration": 30, "week": "next", …}``), the
@@ -150,7 +155,7 @@ def slot_json(found: SlotList) -> dict[str, Any]:
                 window={"start": found.start.isoformat(), "end": found.end.isoformat()})
 
 
-def bookings(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
+def bookings(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
     services = request.services
     booking = read_booking(data, services.zone_of(request.user))
     try:
@@ -165,7 +170,7 @@ def bookings(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
         "confirmation_sent": booked.confirmation_sent})
 
 
-def meetings(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
+def meetings(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
     query = request.query
     kinds = [k for value in query.get("kind", []) for k in value.split(",") if k]
     unknown = sorted(set(kinds) - set(MEETING_KINDS))
@@ -182,7 +187,7 @@ def meetings(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
         "next": found[-1]["id"] if len(found) == limit else None})
 
 
-def tracks(request: "Request", data: dict[str, Any]) -> types.WSGIResponse:
+def tracks(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
     found = request.services.my_tracks(request.user)
     return json_response(client.OK, {"tracks": [
         dict(t, next=utc_text(t["next"]) if t["next"] else None,

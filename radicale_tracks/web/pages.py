@@ -19,8 +19,14 @@ from urllib.parse import urlencode
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from radicale import types
 
-from radicale_tracks.core.customer_booking import (MEETING_TYPES, BookingError, read_booking,
-                                                   read_customer, read_details, zone_name)
+from radicale_tracks.core.customer_booking import (
+    MEETING_TYPES,
+    BookingError,
+    read_booking,
+    read_customer,
+    read_details,
+    zone_name,
+)
 from radicale_tracks.core.slot_report import utc_text
 from radicale_tracks.core.slots import SlotQueryError
 from radicale_tracks.web.services import NotAllowed, SlotList, SlotTaken
@@ -83,7 +89,7 @@ def zone_names() -> tuple[str, ...]:
                                                           "SystemV/", "US/")))) + ("UTC",)
 
 
-def render(request: "Request", name: str, status: int = client.OK,
+def render(request: Request, name: str, status: int = client.OK,
            **context: Any) -> types.WSGIResponse:
     context.setdefault("nav", "")
     body = _templates().get_template(name).render(
@@ -97,25 +103,25 @@ def render(request: "Request", name: str, status: int = client.OK,
                     }, body.encode("utf-8"), None
 
 
-def redirect(request: "Request", path: str) -> types.WSGIResponse:
+def redirect(request: Request, path: str) -> types.WSGIResponse:
     return client.SEE_OTHER, {"Location": request.url(path)}, None, None
 
 
-def unauthorized(request: "Request") -> types.WSGIResponse:
+def unauthorized(request: Request) -> types.WSGIResponse:
     body = _templates().get_template("login.html").render(base=request.url(""))
     return client.UNAUTHORIZED, {
         "Content-Type": "text/html; charset=utf-8",
         "WWW-Authenticate": 'Basic realm="Radicale", charset="UTF-8"'}, body.encode(), None
 
 
-def not_attached(request: "Request") -> types.WSGIResponse:
+def not_attached(request: Request) -> types.WSGIResponse:
     body = _templates().get_template("not_attached.html").render(
         base=request.url(""), radicale_ui=request.url("index.html"))
     return client.SERVICE_UNAVAILABLE, {"Content-Type": "text/html; charset=utf-8"}, \
         body.encode(), None
 
 
-def handle(request: "Request") -> types.WSGIResponse:
+def handle(request: Request) -> types.WSGIResponse:
     path = request.path.rstrip("/")
     if request.method == "POST":
         form = request.form()
@@ -153,14 +159,14 @@ def handle(request: "Request") -> types.WSGIResponse:
                   message="There is no page %s." % request.path)
 
 
-def _not_allowed(request: "Request") -> types.WSGIResponse:
+def _not_allowed(request: Request) -> types.WSGIResponse:
     return render(request, "error.html", client.METHOD_NOT_ALLOWED, title="Not allowed",
                   message="This page is only read.")
 
 
 # -- Meetings -----------------------------------------------------------------------------
 
-def meetings_page(request: "Request") -> types.WSGIResponse:
+def meetings_page(request: Request) -> types.WSGIResponse:
     query = request.query
     group = (query.get("kind") or [""])[0]
     kinds = KIND_GROUPS.get(group, ())
@@ -187,7 +193,7 @@ def meetings_page(request: "Request") -> types.WSGIResponse:
 
 # -- a track -------------------------------------------------------------------------------
 
-def track_page(request: "Request", slug: str) -> types.WSGIResponse:
+def track_page(request: Request, slug: str) -> types.WSGIResponse:
     page = request.services.track_page(request.user, slug)
     return render(request, "track.html", title=page["title"], nav="tracks", track=page,
                   revoked=bool(request.query.get("revoked")),
@@ -196,7 +202,7 @@ def track_page(request: "Request", slug: str) -> types.WSGIResponse:
 
 # -- the wizard ------------------------------------------------------------------------------
 
-def book_page(request: "Request", form: dict[str, list[str]]) -> types.WSGIResponse:
+def book_page(request: Request, form: dict[str, list[str]]) -> types.WSGIResponse:
     services = request.services
     agent_zone = services.zone_of(request.user)
     state = _state(form, agent_zone)
@@ -240,7 +246,7 @@ def book_page(request: "Request", form: dict[str, list[str]]) -> types.WSGIRespo
     return _step(request, step, state)
 
 
-def _step(request: "Request", step: int, state: dict[str, Any],
+def _step(request: Request, step: int, state: dict[str, Any],
           errors: dict[str, str] | None = None, fresh: SlotList | None = None
           ) -> types.WSGIResponse:
     services = request.services

@@ -53,11 +53,11 @@ class Web(web.BaseWeb):
     def __init__(self, configuration: Any) -> None:
         super().__init__(configuration)
         self._radicale_ui = RadicaleWeb(configuration)
-        self.services: "Services | None" = None
+        self.services: Services | None = None
         self._secret: bytes | None = None
         self._folder = configuration.get("storage", "filesystem_folder")
 
-    def attach(self, storage: "Storage", rights: "radicale_rights.BaseRights | None") -> None:
+    def attach(self, storage: Storage, rights: radicale_rights.BaseRights | None) -> None:
         """Called by the application once its storage exists."""
         from radicale_tracks.web.services import Services
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 class Site(Protocol):
     """What a request needs of the web plugin (``web.plugin.Web``)."""
 
-    services: "Services | None"
+    services: Services | None
 
     def csrf_token(self, user: str) -> str: ...
 
@@ -29,7 +29,7 @@ class Site(Protocol):
 class Request:
     """One request to the pages or the API, with what every handler needs."""
 
-    def __init__(self, plugin: "Site", environ: types.WSGIEnviron, base_prefix: str,
+    def __init__(self, plugin: Site, environ: types.WSGIEnviron, base_prefix: str,
                  path: str, user: str, groups: set[str], method: str) -> None:
         self.plugin = plugin
         self.environ = environ
@@ -42,7 +42,7 @@ class Request:
         self._body: bytes | None = None
 
     @property
-    def services(self) -> "Services":
+    def services(self) -> Services:
         services = self.plugin.services
         assert services is not None
         return services

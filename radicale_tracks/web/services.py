@@ -15,16 +15,23 @@ import datetime
 import logging
 import os
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from radicale import pathutils
 from radicale import storage as radicale_storage
 
 from radicale_tracks.core.addresses import normalize_address
-from radicale_tracks.core.customer_booking import (Booking, BookingError, EventParties,
-                                                   MeetingDetails, Person,
-                                                   booking_calendar, customer_confirmation)
+from radicale_tracks.core.customer_booking import (
+    Booking,
+    BookingError,
+    EventParties,
+    MeetingDetails,
+    Person,
+    booking_calendar,
+    customer_confirmation,
+)
 from radicale_tracks.core.freebusy import Estimate
 from radicale_tracks.core.itip import attendees_of, master_of, partstat_of
 from radicale_tracks.core.slot_request import SlotRequest, SlotRequestError, slot_request
@@ -65,7 +72,7 @@ class NotAllowed(Exception):
 class SlotTaken(Exception):
     """The chosen time is no longer possible; ``fresh`` holds the slots that are."""
 
-    def __init__(self, message: str, fresh: "SlotList") -> None:
+    def __init__(self, message: str, fresh: SlotList) -> None:
         super().__init__(message)
         self.fresh = fresh
 
@@ -107,9 +114,9 @@ class Booked:
 class Services:
     """What the pages and the API do, bound to one server's storage and rights."""
 
-    storage: "Storage"
-    rights: "radicale_rights.BaseRights | None" = None
-    clock: Any = field(default=lambda: datetime.datetime.now(datetime.timezone.utc))
+    storage: Storage
+    rights: radicale_rights.BaseRights | None = None
+    clock: Any = field(default=lambda: datetime.datetime.now(datetime.UTC))
 
     # -- who and what ---------------------------------------------------------------
 
@@ -306,7 +313,7 @@ class Services:
         """The slot, checked again (under the write lock): the rooms it gets (address →
         name), or ``SlotTaken`` with fresh slots when someone's time was taken meanwhile."""
         details = booking.details
-        start = datetime.datetime.fromtimestamp(booking.start, datetime.timezone.utc)
+        start = datetime.datetime.fromtimestamp(booking.start, datetime.UTC)
         end = start + datetime.timedelta(seconds=details.duration)
         found = self._search(agent, details, booking.zone, {
             "start": start.isoformat(), "end": end.isoformat(), "grid": 5,
@@ -409,7 +416,7 @@ class Services:
                     "updated_at": track.updated_at})
         return result
 
-    def track(self, user: str, slug: str) -> "TrackView":
+    def track(self, user: str, slug: str) -> TrackView:
         addresses = self.storage.book.addresses_of(user)
         with self.storage.database.connect() as connection:
             track = track_store.track_by_slug(connection, slug)
