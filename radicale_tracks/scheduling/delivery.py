@@ -47,7 +47,10 @@ logger = logging.getLogger("radicale.tracks.scheduling")
 
 
 class InboxCalendars(Protocol):
-    """What delivery needs of the users' calendars (a part of the engine's port)."""
+    """What delivery needs of the users' calendars: a part of the engine's port
+    (``engine.SchedulingCalendars``, which every storage implementing it satisfies),
+    restated because the engine imports this module — until that port has a module of
+    its own (issue 18 item 2) this module can import."""
 
     def find_object(self, user: str, uid: str) -> StoredObject | None: ...
 

@@ -3,9 +3,10 @@
 The scheduling engine delivers to a room as to any user; before the room's copy is
 written this module decides the answer by the room's policy (``core/booking.py``) on the
 room's busy time from the index, and turns it into the room's copy (what the room's
-calendar holds) and the REPLY to the organizer. The engine then applies that REPLY to a
-local organizer's object before storing it — one write, no second version for the
-client to fetch — or mails it to an organizer elsewhere.
+calendar holds) and the REPLY to the organizer. For a local organizer that REPLY is
+applied to their object before it is stored (:meth:`RoomBooking.answers_for`, the rooms'
+stage of ``scheduling/organizer.py``) — one write, no second version for the client to
+fetch; an organizer elsewhere is mailed it.
 """
 
 from __future__ import annotations

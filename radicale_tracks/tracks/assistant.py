@@ -13,6 +13,10 @@ Owns the orchestration of issue "invite the assistant, get a track":
 - rooms and resources (``core/resources.py``) are no members: they get no row and no
   mail; their answers reach the track copy like anyone's (:meth:`Assistant.follow_reply`).
 
+The stages are values handed on: what arrived, the track chosen, the receipt, the
+organizer's object and the track copy (pure, ``tracks/assistant_stages.py``), and who
+hears what (``tracks/assistant_mails.py``); this module runs them and does the writes.
+
 It reaches calendars only through the :class:`TrackCalendars` port (the storage adapter
 implements it inside Radicale's write lock) and the database through the connection it is
 handed, so one storage write is one transaction.
