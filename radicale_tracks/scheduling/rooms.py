@@ -3,9 +3,10 @@
 The scheduling engine delivers to a room as to any user; before the room's copy is
 written this module decides the answer by the room's policy (``core/booking.py``) on the
 room's busy time from the index, and turns it into the room's copy (what the room's
-calendar holds) and the REPLY to the organizer. The engine then applies that REPLY to a
-local organizer's object before storing it — one write, no second version for the
-client to fetch — or mails it to an organizer elsewhere.
+calendar holds) and the REPLY to the organizer. For a local organizer that REPLY is
+applied to their object before it is stored (:meth:`RoomBooking.answers_for`, the rooms'
+stage of ``scheduling/organizer.py``) — one write, no second version for the client to
+fetch; an organizer elsewhere is mailed it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from icalendar import Calendar
 from sqlalchemy import Connection
@@ -34,6 +35,9 @@ from radicale_tracks.core.itip import (
 from radicale_tracks.core.receipt import Outcome, apply_message
 from radicale_tracks.core.scheduling import strip_schedule_parameters
 from radicale_tracks.rooms.directory import Room, RoomDirectory
+
+if TYPE_CHECKING:
+    from radicale_tracks.scheduling.plan import Delivery
 
 logger = logging.getLogger("radicale.tracks.rooms")
 
@@ -104,6 +108,35 @@ class RoomBooking:
                     decision.partstat.value, decision.reason)
         return RoomAnswer(room, decision, None if whole_declined else booked, replies,
                           receipt.outcome)
+
+    def answers_for(self, connection: Connection, deliveries: Iterable[Delivery],
+                    base: Calendar) -> tuple[Calendar, dict[str, RoomAnswer]]:
+        """The rooms' answers (principal → answer) to a local organizer's meeting
+        ``base``, applied to it before it is stored: the organizer's client gets one
+        version, with the rooms' PARTSTATs."""
+        answers: dict[str, RoomAnswer] = {}
+        local = [d for d in deliveries if d.recipient.kind == "local" and d.recipient.user]
+        directory = self.directory(connection) if local else None
+        for delivery in local:
+            user = delivery.recipient.user
+            assert user is not None and directory is not None
+            room = directory.by_principal(user)
+            if room is None:
+                continue
+            stored = parse_calendar(delivery.existing.text) if delivery.existing else None
+            answer = self.answer(room, delivery.message, stored, authoritative=True)
+            if answer is None:
+                continue
+            answers[user] = answer
+            for reply in answer.replies:
+                try:
+                    receipt = apply_message(reply.calendar(), base)
+                except ItipError as e:
+                    logger.warning("Answer of room %s not applied: %s", user, e)
+                    continue
+                if receipt.calendar is not None:
+                    base = receipt.calendar
+        return base, answers
 
     def _decide(self, room: Room, meeting: Calendar, uid: str, now: int) -> BookingDecision:
         policy = room.policy

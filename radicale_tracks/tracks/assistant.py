@@ -13,6 +13,10 @@ Owns the orchestration of issue "invite the assistant, get a track":
 - rooms and resources (``core/resources.py``) are no members: they get no row and no
   mail; their answers reach the track copy like anyone's (:meth:`Assistant.follow_reply`).
 
+The stages are values handed on: what arrived, the track chosen, the receipt, the
+organizer's object and the track copy (pure, ``tracks/assistant_stages.py``), and who
+hears what (``tracks/assistant_mails.py``); this module runs them and does the writes.
+
 It reaches calendars only through the :class:`TrackCalendars` port (the storage adapter
 implements it inside Radicale's write lock) and the database through the connection it is
 handed, so one storage write is one transaction.
@@ -23,33 +27,28 @@ from __future__ import annotations
 import datetime
 import hashlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from icalendar import Calendar
 from sqlalchemy import Connection
 
 from radicale_tracks.core.addresses import AddressBook, read_address
-from radicale_tracks.core.broker import build_reply, focused_changes, organizer_messages
+from radicale_tracks.core.broker import organizer_messages
 from radicale_tracks.core.itip import (
-    InstanceKey,
     ItipError,
     ItipMessage,
     Method,
-    PartStat,
     as_list,
     attendees_of,
-    hides_attendees,
-    main_components,
     master_of,
     organizer_of,
     partstat_of,
     sequence_of,
     uid_of,
-    unaddressable_attendees,
 )
-from radicale_tracks.core.receipt import Outcome, Receipt, apply_message, keep_organizer_stamps
+from radicale_tracks.core.receipt import Outcome, Receipt, apply_message
 from radicale_tracks.core.resources import resources_of
 from radicale_tracks.core.summaries import (
     describe_answer,
@@ -60,22 +59,30 @@ from radicale_tracks.core.summaries import (
 )
 from radicale_tracks.core.track_details import (
     TrackDetails,
-    set_attendee_status,
-    track_copy,
-    with_sent_by,
     with_track_details,
 )
 from radicale_tracks.mail.compose import MailTemplates, compose_mail, message_id_for
 from radicale_tracks.outbox.mail import OutgoingMail
 from radicale_tracks.outbox.store import enqueue
 from radicale_tracks.tracks import store
+from radicale_tracks.tracks.assistant_mails import (
+    People,
+    PlannedMail,
+    TrackChange,
+    attendee_names,
+    decide_mails,
+    focus,
+)
+from radicale_tracks.tracks.assistant_stages import (
+    activity_kind,
+    apply_all,
+    organizer_version,
+    track_copy_of,
+    with_refusals,
+)
 from radicale_tracks.tracks.store import Track
 
 logger = logging.getLogger("radicale.tracks.assistant")
-
-#: RFC 6638 §3.2.9 / RFC 5546 §3.6 request-status codes the assistant writes.
-DELIVERED = "1.2"
-INVALID_USER = "3.7"
 
 
 class TrackCalendars(Protocol):
@@ -144,23 +151,6 @@ def copy_href(uid: str) -> str:
     return hashlib.sha256(uid.encode("utf-8")).hexdigest()[:40] + ".ics"
 
 
-def _attendees(calendar: Calendar | None) -> dict[str, str | None]:
-    """address → CN of every attendee in any component."""
-    found: dict[str, str | None] = {}
-    for component in main_components(calendar).values() if calendar is not None else ():
-        for address, attendee in attendees_of(component).items():
-            name = attendee.params.get("CN")
-            if address not in found or name:
-                found[address] = str(name) if name else found.get(address)
-    return found
-
-
-def _hidden_attendees(calendar: Calendar | None) -> frozenset[str]:
-    """Attendees who may not see the others (a customer booked on their behalf)."""
-    return frozenset(
-        address for component in (main_components(calendar).values() if calendar else ())
-        for address, attendee in attendees_of(component).items() if hides_attendees(attendee))
-
 
 def _partstats(calendar: Calendar | None) -> dict[str, str]:
     master = master_of(calendar) if calendar is not None else None
@@ -199,57 +189,42 @@ def _timestamp(calendar: Calendar) -> int | None:
     return None
 
 
-def _apply_all(messages: list[ItipMessage], existing: Calendar | None) -> Receipt:
-    """Every message the broker made for the assistant's address, applied in order.
+@dataclass(frozen=True)
+class _Arrival:
+    """What an organizer's change brings the assistant (its first stage)."""
 
-    One change can make both a CANCEL (occurrences removed by EXDATE) and a REQUEST
-    (the series with its new RDATEs): applying only the first would lose the rest.
-    The outcome is the first applied message's unless a later one updated the copy; a
-    stale or ignored message leaves the copy to the next one.
+    #: the change, both versions with the details of the meeting's track if it has one
+    change: OrganizerChange
+    organizer: str
+    organizer_name: str | None
+    #: the meeting and its track, when the assistant knows the meeting already
+    meeting: store.Meeting | None
+    track: Track | None
+    #: every message the broker made for the change
+    messages: tuple[ItipMessage, ...]
+    #: those to the assistant and track addresses
+    received: tuple[ItipMessage, ...]
 
-    The messages are the broker's, made here from the organizer's write (a CalDAV PUT
-    under the write lock, or a mail already judged newer by ``tracks/mailed``): they
-    are applied as authoritative (``core/receipt``), so two writes within one second
-    both reach the track copy.
-    """
-    receipt = apply_message(messages[0].calendar(), existing, authoritative=True)
-    for later in messages[1:]:
-        if receipt.calendar is None:
-            receipt = apply_message(later.calendar(), existing, authoritative=True)
-            continue
-        following = apply_message(later.calendar(), receipt.calendar, authoritative=True)
-        if following.calendar is None:
-            continue
-        outcome = (following.outcome if following.outcome in (Outcome.UPDATED,
-                                                               Outcome.CANCELLED)
-                   else receipt.outcome)
-        receipt = Receipt(outcome, following.calendar,
-                          "%s; %s" % (receipt.reason, following.reason),
-                          tuple(dict.fromkeys(receipt.instances + following.instances)),
-                          receipt.significant or following.significant,
-                          tuple(dict.fromkeys(receipt.changes + following.changes)))
-    return receipt
+    @property
+    def uid(self) -> str:
+        return self.received[0].uid if self.received else ""
 
 
 @dataclass(frozen=True)
-class _PlannedMail:
-    kind: str
-    recipient: str
-    name: str | None
-    context: dict[str, Any]
-    itip: str | None
-    method: str | None
+class _Choice:
+    """The track a change goes to (its second stage)."""
 
-
-@dataclass
-class _Mails:
-    """Mails decided while handling one change, rendered at the end (track id known)."""
-
-    pending: list[_PlannedMail] = field(default_factory=list)
-
-    def add(self, kind: str, recipient: str, name: str | None, context: dict[str, Any],
-            itip: str | None = None, method: str | None = None) -> None:
-        self.pending.append(_PlannedMail(kind, recipient, name, context, itip, method))
+    #: the meeting's track, or an open track invited; None: a new one (``creating``)
+    track: Track | None
+    #: the message to the assistant's side acted on; None: nothing to act on
+    message: ItipMessage | None
+    #: (track address, why) for the track addresses that cannot take the meeting
+    refused: tuple[tuple[str, str], ...]
+    creating: bool
+    #: the organizer's latest version, with the refused addresses' 3.7
+    latest: Calendar
+    #: the organizer's mails about the refusals
+    mails: tuple[PlannedMail, ...]
 
 
 class Assistant:
@@ -270,6 +245,11 @@ class Assistant:
         self.tokens = tokens
 
     # -- addresses and links --------------------------------------------------------
+
+    @property
+    def people(self) -> People:
+        """What the mail decision asks about addresses, answered here."""
+        return People(self.book.is_assistant_side, self.local_user, self.zone_for)
 
     def track_url(self, track: Track) -> str:
         return "%s/%s/%s/" % (self.config.base_url, self.config.assistant_principal,
@@ -319,8 +299,81 @@ class Assistant:
         ``local_recipients`` get their invitation from server-side scheduling (inbox and
         calendar), so the assistant's mail to them carries none. The answer is who got
         the organizer's iTIP message inside the assistant's mail: scheduling sends those
-        people nothing more (one invitation per person and change)."""
+        people nothing more (one invitation per person and change).
+
+        The stages: what arrived (:meth:`_arrival`) → which track (:meth:`_choice`) →
+        the messages applied (``apply_all``) → the organizer's object stored → the track
+        copy and rows (:meth:`_keep`) → the mails (``tracks/assistant_mails.py``)."""
         now = self.clock()
+        arrival = self._arrival(connection, change, now)
+        if not arrival.received:
+            store_organizer(None)
+            return frozenset()
+        change, organizer, uid = arrival.change, arrival.organizer, arrival.uid
+        choice = self._choice(connection, arrival, now)
+        if choice.message is None:
+            store_organizer(choice.latest if choice.refused and change.new is not None
+                            else None)
+            self._send(connection, choice.mails, None, uid, now)
+            return frozenset()
+        receipt = apply_all([m for m in arrival.received
+                             if m.recipient == choice.message.recipient],
+                            self._track_copy(choice.track, arrival.meeting))
+        if receipt.outcome in (Outcome.STALE, Outcome.IGNORED) or receipt.calendar is None:
+            store_organizer(None)
+            if choice.track is not None:
+                store.record_activity(connection, at=int(now.timestamp()),
+                                      kind=receipt.outcome.value, track_id=choice.track.id,
+                                      uid=uid, actor=organizer, summary=receipt.reason)
+            logger.info("Assistant ignored %s for uid %r: %s", choice.message.method, uid,
+                        receipt.reason)
+            return frozenset()
+        track = choice.track
+        if choice.creating:
+            track = self._open_track(connection, change, organizer, choice.latest,
+                                     int(now.timestamp()))
+        assert track is not None
+        details = self.details(track, uid)
+        messages = arrival.messages
+        if arrival.meeting is None and change.new is not None:
+            # participants' first invitation carries the track and join links too
+            messages = tuple(organizer_messages(
+                change.old, with_track_details(change.new, details),
+                change.organizer_addresses(self.book), now))
+        refused = [address for address, _reason in choice.refused]
+        store_organizer(organizer_version(change.new, choice.message.recipient, refused,
+                                          details) if change.new is not None else None)
+        copy = track_copy_of(receipt.calendar, details, self.book.is_assistant_side,
+                             change.received)
+        summary = meeting_facts(copy)["summary"]
+        resources, new_members = self._keep(connection, arrival, track, copy, summary,
+                                            receipt, now)
+        mails = [*choice.mails, *decide_mails(TrackChange(
+            track=track, details=details, feed_url=self.feed_url(track),
+            message=choice.message, messages=messages, receipt=receipt, old=change.old,
+            new=change.new, external=change.external_organizer is not None, copy=copy,
+            organizer=organizer, organizer_name=arrival.organizer_name,
+            new_members=new_members, creating=choice.creating,
+            new_meeting=arrival.meeting is None, local_recipients=local_recipients,
+            resources=resources), self.people, now)]
+        kind = activity_kind(receipt.outcome, choice.creating)
+        now_ts = int(now.timestamp())
+        store.record_activity(connection, at=now_ts, kind=kind, track_id=track.id, uid=uid,
+                              actor=organizer, summary=self._activity_summary(
+                                  kind, summary, receipt, change.old,
+                                  change.new or copy))
+        store.touch_track(connection, track.id, now_ts)
+        self._send(connection, mails, track, uid, now)
+        logger.info("Assistant %s uid %r in track %s (%s)", kind, uid, track.slug,
+                    receipt.reason)
+        return frozenset(mail.recipient for mail in mails
+                         if mail.itip is not None and mail.recipient != organizer)
+
+    def _arrival(self, connection: Connection, change: OrganizerChange,
+                 now: datetime.datetime) -> _Arrival:
+        """What the change brings the assistant: the meeting and track it already
+        knows (both versions then carry the track's details) and the broker's messages,
+        those to its addresses among them."""
         latest = change.new if change.new is not None else change.old
         assert latest is not None
         organizer, organizer_name = _organizer(latest)
@@ -328,110 +381,69 @@ class Assistant:
         track = store.track_by_id(connection, meeting.track_id) if meeting else None
         if track is not None and meeting is not None:
             change = self._with_details(change, self.details(track, meeting.uid))
-        messages = organizer_messages(change.old, change.new,
-                                      change.organizer_addresses(self.book), now)
-        received = [m for m in messages if self.book.is_assistant_side(m.recipient)]
-        if not received:
-            store_organizer(None)
-            return frozenset()
-        assert organizer is not None  # the broker only speaks for objects with one
-        uid = received[0].uid
+        messages = tuple(organizer_messages(change.old, change.new,
+                                            change.organizer_addresses(self.book), now))
+        received = tuple(m for m in messages if self.book.is_assistant_side(m.recipient))
+        # the broker only speaks for objects with an organizer
+        assert organizer is not None or not received
+        return _Arrival(change, organizer or "", organizer_name, meeting, track, messages,
+                        received)
+
+    def _choice(self, connection: Connection, arrival: _Arrival, now: datetime.datetime
+                ) -> _Choice:
+        """The track the change goes to and the message acted on: the meeting's own
+        track, else the first open track invited, else a new one if the assistant was;
+        track addresses that cannot take it are refused (a mail to the organizer, an
+        activity line, 3.7 on the address)."""
+        change, organizer, uid = arrival.change, arrival.organizer, arrival.uid
         latest = change.new if change.new is not None else change.old
         assert latest is not None
-        mails = _Mails()
+        if arrival.track is not None:
+            track = arrival.track
+            acted_on = next((m for m in arrival.received if m.recipient == self._attendee_of(
+                track, arrival.received)), arrival.received[0])
+            return _Choice(track, acted_on, (), False, latest, ())
+        chosen, message, refused = self._choose_track(connection, arrival.received)
+        mails: list[PlannedMail] = []
+        for address, reason in refused:
+            latest = with_refusals(latest, [address])
+            mails.append(PlannedMail("track_refused", organizer, arrival.organizer_name, {
+                "address": address, "reason": reason,
+                "assistant_address": self.book.assistant,
+                "meeting": dict(meeting_facts(latest, self.zone_for(organizer)),
+                                join_url="")}))
+            store.record_activity(connection, at=int(now.timestamp()), kind="refused",
+                                  uid=uid, actor=organizer,
+                                  summary="%s: %s" % (address, reason))
+            logger.info("Refused %s for uid %r of %s: %s", address, uid, organizer, reason)
+        return _Choice(chosen, message, tuple(refused), chosen is None, latest, tuple(mails))
+
+    def _track_copy(self, track: Track | None, meeting: store.Meeting | None
+                    ) -> Calendar | None:
+        """The track's copy of a meeting it knows, as written."""
+        text = (self.calendars.read_copy(track.slug, meeting.href)
+                if track is not None and meeting is not None else None)
+        return Calendar.from_ical(text) if text else None
+
+    def _keep(self, connection: Connection, arrival: _Arrival, track: Track, copy: Calendar,
+              summary: str, receipt: Receipt, now: datetime.datetime
+              ) -> tuple[frozenset[str], frozenset[str]]:
+        """The track's copy written, the meeting's row and its members recorded; answers
+        the rooms and resources among the attendees, and the members new to the track."""
+        change, uid, meeting = arrival.change, arrival.uid, arrival.meeting
         now_ts = int(now.timestamp())
-        refused: list[tuple[str, str]] = []
-        if track is None:
-            track, message, refused = self._choose_track(connection, received)
-            for address, reason in refused:
-                latest = set_attendee_status(latest, address, partstat=None,
-                                             schedule_status=INVALID_USER)
-                mails.add("track_refused", organizer, organizer_name, {
-                    "address": address, "reason": reason,
-                    "assistant_address": self.book.assistant,
-                    "meeting": dict(meeting_facts(latest, self.zone_for(organizer)),
-                                    join_url="")})
-                store.record_activity(connection, at=now_ts, kind="refused", uid=uid,
-                                      actor=organizer, summary="%s: %s" % (address, reason))
-                logger.info("Refused %s for uid %r of %s: %s", address, uid, organizer,
-                            reason)
-            if message is None:
-                store_organizer(latest if refused and change.new is not None else None)
-                self._send(connection, mails, None, uid, now)
-                return frozenset()
-            creating = track is None
-        else:
-            message = next((m for m in received if m.recipient == self._attendee_of(
-                track, received)), received[0])
-            creating = False
-        existing_text = (self.calendars.read_copy(track.slug, meeting.href)
-                         if track is not None and meeting is not None else None)
-        existing = Calendar.from_ical(existing_text) if existing_text else None
-        receipt = _apply_all([m for m in received if m.recipient == message.recipient],
-                             existing)
-        if receipt.outcome in (Outcome.STALE, Outcome.IGNORED) or receipt.calendar is None:
-            store_organizer(None)
-            if track is not None:
-                store.record_activity(connection, at=now_ts, kind=receipt.outcome.value,
-                                      track_id=track.id, uid=uid, actor=organizer,
-                                      summary=receipt.reason)
-            logger.info("Assistant ignored %s for uid %r: %s", message.method, uid,
-                        receipt.reason)
-            return frozenset()
-        if creating:
-            track = self._open_track(connection, change, organizer, latest, now_ts)
-        assert track is not None
-        assistant_address = message.recipient
-        details = self.details(track, uid)
-        if meeting is None and change.new is not None:
-            # participants' first invitation carries the track and join links too
-            messages = organizer_messages(change.old, with_track_details(change.new, details),
-                                          change.organizer_addresses(self.book), now)
-        if change.new is not None:
-            updated = set_attendee_status(change.new, assistant_address,
-                                          partstat=PartStat.ACCEPTED.value,
-                                          schedule_status=DELIVERED)
-            for address, _reason in refused:
-                updated = set_attendee_status(updated, address, partstat=None,
-                                              schedule_status=INVALID_USER)
-            store_organizer(with_track_details(updated, details))
-        else:
-            store_organizer(None)
-        copy = track_copy(with_track_details(receipt.calendar, details),
-                          self.book.is_assistant_side)
-        if change.received is not None:
-            # the message applied was re-authored here (DTSTAMP now): the organizer's
-            # own SEQUENCE and DTSTAMP are what their next message is compared with
-            copy = keep_organizer_stamps(copy, change.received)
         href = meeting.href if meeting is not None else copy_href(uid)
         self.calendars.write_copy(track.slug, href, copy.to_ical().decode("utf-8"))
-        facts = meeting_facts(copy)
         cancelled = receipt.outcome is Outcome.CANCELLED
-        store.save_meeting(connection, track.id, uid, href=href, organizer=organizer,
-                           source_path=change.source_path, summary=facts["summary"],
-                           dtstart=_timestamp(copy),
+        store.save_meeting(connection, track.id, uid, href=href, organizer=arrival.organizer,
+                           source_path=change.source_path,
+                           summary=summary, dtstart=_timestamp(copy),
                            sequence=_sequence(copy),
                            status="cancelled" if cancelled else "active", now=now_ts)
         resources = self.resources(connection, change.old, change.new)
-        new_members = self._record_members(connection, track, organizer, organizer_name,
-                                           change, now_ts, resources)
-        self._decide_mails(mails, track, message, messages, receipt, change, copy, details,
-                           organizer, organizer_name, new_members, creating,
-                           meeting is None, now, local_recipients, resources)
-        kind = {Outcome.CREATED: "created" if creating else "added",
-                Outcome.UPDATED: "updated", Outcome.CANCELLED: "cancelled",
-                Outcome.INSTANCE_CANCELLED: "instance-cancelled",
-                Outcome.REPLY_APPLIED: "reply"}.get(receipt.outcome, receipt.outcome.value)
-        store.record_activity(connection, at=now_ts, kind=kind, track_id=track.id, uid=uid,
-                              actor=organizer, summary=self._activity_summary(
-                                  kind, facts["summary"], receipt, change.old,
-                                  change.new or copy))
-        store.touch_track(connection, track.id, now_ts)
-        self._send(connection, mails, track, uid, now)
-        logger.info("Assistant %s uid %r in track %s (%s)", kind, uid, track.slug,
-                    receipt.reason)
-        return frozenset(mail.recipient for mail in mails.pending
-                         if mail.itip is not None and mail.recipient != organizer)
+        new_members = self._record_members(connection, track, arrival.organizer,
+                                           arrival.organizer_name, change, now_ts, resources)
+        return resources, frozenset(new_members)
 
     def follow_reply(self, connection: Connection, uid: str, organizer: str, attendee: str,
                      partstats: dict[Any, str], reply: Calendar | None = None) -> bool:
@@ -495,9 +507,8 @@ class Assistant:
                    recipient: str, name: str | None, context: dict[str, Any],
                    itip: str | None = None, method: str | None = None) -> None:
         """One mail from the track's address, queued in the caller's transaction."""
-        mails = _Mails()
-        mails.add(kind, recipient, name, context, itip, method)
-        self._send(connection, mails, track, uid, self.clock())
+        self._send(connection, [PlannedMail(kind, recipient, name, context, itip, method)],
+                   track, uid, self.clock())
 
     # -- steps ------------------------------------------------------------------------
 
@@ -523,12 +534,12 @@ class Assistant:
             new=with_track_details(change.new, details) if change.new is not None else None,
             external_organizer=change.external_organizer, received=change.received)
 
-    def _attendee_of(self, track: Track, received: list[ItipMessage]) -> str:
+    def _attendee_of(self, track: Track, received: Sequence[ItipMessage]) -> str:
         track_address = self.book.track_address(track.token)
         addresses = [m.recipient for m in received]
         return track_address if track_address in addresses else addresses[0]
 
-    def _choose_track(self, connection: Connection, received: list[ItipMessage]
+    def _choose_track(self, connection: Connection, received: Sequence[ItipMessage]
                       ) -> tuple[Track | None, ItipMessage | None, list[tuple[str, str]]]:
         """For a meeting new to the assistant: (existing track or None for a new one,
         the message to act on or None, refused track addresses with reasons)."""
@@ -573,7 +584,7 @@ class Assistant:
         # rooms and resources are no members (rows an older version made go too)
         store.remove_members(connection, track.id, resources)
         partstats = _partstats(change.new)
-        for address, name in _attendees(change.new).items():
+        for address, name in attendee_names(change.new).items():
             if (self.book.is_assistant_side(address) or address == organizer
                     or address in resources or not read_address(address).is_mail):
                 continue  # rooms are no members; a member is written to: e-mail only
@@ -584,140 +595,15 @@ class Assistant:
                 new.add(address)
         return new
 
-    def _decide_mails(self, mails: _Mails, track: Track, message: ItipMessage,
-                      messages: list[ItipMessage], receipt: Receipt,
-                      change: OrganizerChange, copy: Calendar, details: TrackDetails,
-                      organizer: str, organizer_name: str | None, new_members: set[str],
-                      creating: bool, new_meeting: bool, now: datetime.datetime,
-                      local_recipients: frozenset[str] = frozenset(),
-                      resources: frozenset[str] = frozenset()) -> None:
-        """Who hears what about this change, each in their own zone.
-
-        The organizer is not told about her own change: she gets the track's news
-        (created, the meeting added, refused) and, when her calendar is elsewhere and the
-        change was significant, the assistant's renewed acceptance; participants get what
-        changed, for the occurrence that changed. Rooms and resources get their
-        invitation from scheduling, never a track's mail."""
-        track_facts = {"title": track.title, "url": details.track_url,
-                       "address": details.track_address, "feed_url": self.feed_url(track)}
-        external = change.external_organizer is not None
-        base = {"track": track_facts, "organizer_name": organizer_name or organizer,
-                "organizer_external": external}
-        new_version = change.new or copy
-        # attendees nobody can be reached at: named to the organizer, never dropped
-        # without a word (CalDAV clients also see SCHEDULE-STATUS 3.7)
-        not_reached = [u.describe() for u in unaddressable_attendees(change.new)
-                       ] if change.new is not None else []
-        known_unreached = {u.describe() for u in unaddressable_attendees(change.old)
-                           } if change.old is not None else set()
-        newly_unreached = [n for n in not_reached if n not in known_unreached]
-
-        def context(recipient: str, **extra: Any) -> dict[str, Any]:
-            zone = self.zone_for(recipient)
-            facts = dict(meeting_facts(copy, zone), join_url=details.join_url or "")
-            return dict(base, meeting=facts, **extra)
-
-        def update(recipient: str, changes: tuple[str, ...],
-                   instances: tuple[Any, ...]) -> dict[str, Any]:
-            changes, instances = self._focus(change.old, new_version, changes, instances)
-            zone = self.zone_for(recipient)
-            instance, sentences = describe_update(change.old, new_version, changes,
-                                                  instances, zone)
-            result = context(recipient, instance=instance, changes=sentences)
-            if len(instances) == 1 and instances[0] is not None:
-                # one occurrence changed: the mail shows that occurrence, not the series
-                result["meeting"] = dict(meeting_facts(copy, zone, instances[0]),
-                                         join_url=details.join_url or "")
-            return result
-
-        def cancelled(recipient: str, instances: tuple[Any, ...]) -> str:
-            zone = self.zone_for(recipient)
-            return ", ".join(describe_instance(key, copy, zone) for key in instances if key)
-
-        per_recipient = {m.recipient: m for m in messages
-                         if not self.book.is_assistant_side(m.recipient)
-                         and m.recipient not in resources}
-        if external:
-            # the organizer's own calendar invites, updates and cancels its participants:
-            # the assistant only tells new members how to follow the track
-            per_recipient = {r: m for r, m in per_recipient.items()
-                             if r in new_members and m.method is not Method.CANCEL}
-            local_recipients = frozenset(per_recipient)
-
-        def itip_for(recipient: str, sent: ItipMessage) -> str | None:
-            if recipient in local_recipients:
-                return None  # delivered to their calendar by the server already
-            return with_sent_by(sent.ics, details.track_address)
-
-        names = {**_attendees(change.old), **_attendees(change.new)}
-        hidden = _hidden_attendees(change.new)
-        outcome = receipt.outcome
-        reply: str | None = None
-        if change.new is not None and outcome is not Outcome.CANCELLED:
-            reply = build_reply(change.new, message.recipient, PartStat.ACCEPTED, now).ics
-        if outcome is Outcome.CANCELLED or outcome is Outcome.INSTANCE_CANCELLED:
-            keys = () if outcome is Outcome.CANCELLED else receipt.instances
-            # the organizer's confirmation: the track shows it cancelled
-            mails.add("meeting_cancelled", organizer, organizer_name,
-                      context(organizer, instance=cancelled(organizer, keys),
-                              to_organizer=True))
-            for recipient, sent in per_recipient.items():
-                if sent.method is Method.CANCEL:
-                    itip = itip_for(recipient, sent)
-                    mails.add("meeting_cancelled", recipient, names.get(recipient),
-                              context(recipient, instance=cancelled(recipient, keys)),
-                              itip, "CANCEL" if itip else None)
-            return
-        if (not creating and not new_meeting and set(receipt.changes) <= {"ATTENDEE"}
-                and set(_attendees(change.old)) == set(_attendees(change.new))
-                and not newly_unreached):
-            return  # only replies (PARTSTAT) changed: the track copy follows, no mail
-        if creating:
-            mails.add("track_created", organizer, organizer_name,
-                      context(organizer, not_reached=not_reached), reply, "REPLY")
-        elif new_meeting:
-            mails.add("meeting_ready", organizer, organizer_name,
-                      context(organizer, not_reached=not_reached), reply, "REPLY")
-        elif (external and receipt.significant) or newly_unreached:
-            # her calendar elsewhere asks attendees to answer a significant change again:
-            # the assistant accepted it and says so, with the REPLY her calendar reads;
-            # someone newly invited without a usable address is named to her, wherever
-            # her calendar is (a client here shows only SCHEDULE-STATUS 3.7)
-            mails.add("change_followed", organizer, organizer_name,
-                      dict(update(organizer, receipt.changes, receipt.instances),
-                           not_reached=newly_unreached), reply if external else None,
-                      "REPLY" if external else None)
-        for recipient, sent in per_recipient.items():
-            itip = itip_for(recipient, sent)
-            method = sent.method.value if itip else None
-            if sent.method is Method.CANCEL:
-                mails.add("meeting_cancelled", recipient, names.get(recipient),
-                          context(recipient, instance=cancelled(recipient, sent.instances)),
-                          itip, method)
-                continue
-            local = self.local_user(recipient)
-            subscribe = {"caldav_url": details.track_url if local else "",
-                         "feed_url": "" if local else self.feed_url(track)}
-            if recipient in hidden:
-                # the track lists everyone: no link to it for who may not see the others
-                subscribe = {"caldav_url": "", "feed_url": ""}
-            if recipient in new_members:
-                mails.add("member_added", recipient, names.get(recipient),
-                          context(recipient, subscribe=subscribe), itip, method)
-            elif new_meeting:
-                mails.add("meeting_added", recipient, names.get(recipient),
-                          context(recipient), itip, method)
-            else:
-                mails.add("meeting_changed", recipient, names.get(recipient),
-                          update(recipient, sent.changes, sent.instances), itip, method)
-
-    def _send(self, connection: Connection, mails: _Mails, track: Track | None,
+    def _send(self, connection: Connection, mails: Sequence[PlannedMail], track: Track | None,
               uid: str, now: datetime.datetime) -> None:
-        if not mails.pending:
+        """The mails decided, rendered from the track's address (the assistant's before
+        a track exists) and queued in the caller's transaction."""
+        if not mails:
             return
         sender = self.book.track_address(track.token) if track else self.book.assistant
         rendered: list[OutgoingMail] = []
-        for mail in mails.pending:
+        for mail in mails:
             context = dict(mail.context, recipient_name=mail.name or mail.recipient,
                            domain=self.book.domain)
             rendered.append(compose_mail(
@@ -728,23 +614,13 @@ class Assistant:
                 track_id=track.id if track else None, uid=uid))
         enqueue(connection, rendered, int(now.timestamp()))
 
-    def _focus(self, old: Calendar | None, new: Calendar, changes: tuple[str, ...],
-               instances: tuple[InstanceKey, ...]) -> tuple[tuple[str, ...],
-                                                         tuple[InstanceKey, ...]]:
-        """What the organizer changed, as members see the meeting (the assistant's own
-        answer and delivery bookkeeping are not her change): ``focused_changes``."""
-        if old is None:
-            return changes, instances
-        side = self.book.is_assistant_side
-        return focused_changes(track_copy(old, side), track_copy(new, side), changes,
-                               instances)
-
     def _activity_summary(self, kind: str, summary: str, receipt: Receipt,
                           old: Calendar | None = None, new: Calendar | None = None) -> str:
         """The activity line (``tracks show``, the Meetings page): what happened in
         words, the occurrence it happened to, in the event's own zone."""
         if kind == "updated" and new is not None:
-            changes, instances = self._focus(old, new, receipt.changes, receipt.instances)
+            changes, instances = focus(self.book.is_assistant_side, old, new,
+                                       receipt.changes, receipt.instances)
             instance, sentences = describe_update(old, new, changes, instances)
             head = "%s (%s)" % (summary, instance) if instance else summary
             return "%s: %s" % (head, " ".join(sentences) if sentences else "updated")
