@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http import client
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import unquote
 
 from radicale import xmlutils
@@ -46,11 +46,6 @@ PROPSTAT = clark("D:propstat")
 STATUS = clark("D:status")
 HREF = clark("D:href")
 RESPONSE = clark("D:response")
-
-PRINCIPAL_PROPS = (ADDRESS_SET, INBOX_URL, OUTBOX_URL, USER_TYPE, DEFAULT_CALENDAR)
-#: every property this module may answer, for a cheap "is there anything to do" test
-HANDLED = frozenset((*PRINCIPAL_PROPS, SCHEDULE_TAG, CALENDAR_TRANSP, MAX_ATTENDEES,
-                     RESOURCETYPE, PRIVILEGES, DISPLAYNAME))
 
 INBOX_PRIVILEGES = ("C:schedule-deliver", "C:schedule-deliver-invite",
                     "C:schedule-deliver-reply", "C:schedule-query-freebusy")
@@ -84,17 +79,238 @@ def wants_us(request: DavRequest) -> bool:
     return request.props is None or bool(request.props & HANDLED)
 
 
+class Resource:
+    """One href of a multistatus, as the scheduling properties see it: which kind of
+    resource it is for this request (``KIND_*``), and its calendar, looked up once and
+    only when a property needs it."""
+
+    def __init__(self, parts: list[str], request: DavRequest, storage: Storage) -> None:
+        self.parts = parts
+        self.request = request
+        self.kind = _kind(parts, request)
+        self._storage = storage
+        self._calendar: BaseCollection | None | bool = False   # False: not looked up
+
+    @property
+    def owner(self) -> str:
+        return self.parts[0]
+
+    @property
+    def mine(self) -> bool:
+        """The requester's own resource (only they see its privileges)."""
+        return self.parts[0] == self.request.user
+
+    def calendar(self) -> BaseCollection | None:
+        """The collection at this two-segment path (None when there is none)."""
+        if self._calendar is False:
+            found = next(iter(self._storage.discover("/%s/%s/" % tuple(self.parts))), None)
+            self._calendar = found if isinstance(found, BaseCollection) else None
+        return self._calendar if isinstance(self._calendar, BaseCollection) else None
+
+
+KIND_PRINCIPAL = "principal"   # the requester's own principal (§2.4, §9.2)
+KIND_INBOX = "inbox"           # a schedule inbox (§2.2)
+KIND_OUTBOX = "outbox"         # a schedule outbox (§2.1)
+KIND_CALENDAR = "calendar"     # any other collection (§9.1; RFC 4791 §5.2.9)
+KIND_OBJECT = "object"         # an object outside the boxes (§3.2.10)
+
+
+def _kind(parts: list[str], request: DavRequest) -> str:
+    """The kind of resource ``parts`` name; "" where no scheduling property applies
+    (another user's principal, a box's messages, the root)."""
+    if len(parts) == 1:
+        return KIND_PRINCIPAL if parts[0] == request.user else ""
+    if len(parts) == 2:
+        return {INBOX: KIND_INBOX, OUTBOX: KIND_OUTBOX}.get(parts[1], KIND_CALENDAR)
+    if len(parts) == 3 and parts[1] not in (INBOX, OUTBOX):
+        return KIND_OBJECT
+    return ""
+
+
+class Property:
+    """One WebDAV property this server answers on some kinds of resource (the
+    :data:`PROPERTIES` table says which). Its value is an element (200) or None (404)."""
+
+    #: the property's Clark name
+    tag: ClassVar[str]
+    #: answered even when not asked for (the resource type of the boxes)
+    always: ClassVar[bool] = False
+
+    def applies(self, resource: Resource, source: SchedulingProperties) -> bool:
+        """Whether this resource has the property for this requester at all (when not,
+        Radicale's answer stands)."""
+        return True
+
+    def value(self, resource: Resource, source: SchedulingProperties) -> ET.Element | None:
+        raise NotImplementedError
+
+
+class CalendarUserAddressSet(Property):
+    """RFC 6638 §2.4.1: the principal's ``mailto:`` addresses, the preferred first, and
+    the principal URL."""
+
+    tag = ADDRESS_SET
+
+    def value(self, resource: Resource, source: SchedulingProperties) -> ET.Element | None:
+        element = ET.Element(ADDRESS_SET)
+        for index, address in enumerate(source.addresses(resource.owner)):
+            href = _text(HREF, "mailto:" + address)
+            if index == 0:
+                href.set("preferred", "1")
+            element.append(href)
+        element.append(_text(HREF, xmlutils.make_href(resource.request.base_prefix,
+                                                      "/%s/" % resource.owner)))
+        return element
+
+
+class ScheduleInboxURL(Property):
+    """RFC 6638 §2.2.1."""
+
+    tag = INBOX_URL
+
+    def value(self, resource: Resource, source: SchedulingProperties) -> ET.Element | None:
+        return _href(INBOX_URL, xmlutils.make_href(resource.request.base_prefix,
+                                                   inbox_path(resource.owner)))
+
+
+class ScheduleOutboxURL(Property):
+    """RFC 6638 §2.1.1."""
+
+    tag = OUTBOX_URL
+
+    def value(self, resource: Resource, source: SchedulingProperties) -> ET.Element | None:
+        return _href(OUTBOX_URL, xmlutils.make_href(resource.request.base_prefix,
+                                                    outbox_path(resource.owner)))
+
+
+class CalendarUserType(Property):
+    """RFC 6638 §2.4.2."""
+
+    tag = USER_TYPE
+
+    def value(self, resource: Resource, source: SchedulingProperties) -> ET.Element | None:
+        return _text(USER_TYPE, source.user_type(resource.owner))
+
+
+class ScheduleDefaultCalendarURL(Property):
+    """RFC 6638 §9.2, on the principal and on the inbox: 404 while the user has no
+    calendar."""
+
+    tag = DEFAULT_CALENDAR
+
+    def value(self, resource: Resource, source: SchedulingProperties) -> ET.Element | None:
+        path = source.storage.default_calendar_path(resource.owner)
+        return (_href(DEFAULT_CALENDAR, xmlutils.make_href(
+            resource.request.base_prefix, "/%s/" % path)) if path else None)
+
+
+class PrincipalDisplayName(Property):
+    """The user name, where Radicale found no display name of the principal (a
+    fallback: see :func:`_merge`)."""
+
+    tag = DISPLAYNAME
+
+    def value(self, resource: Resource, source: SchedulingProperties) -> ET.Element | None:
+        return _text(DISPLAYNAME, resource.owner)
+
+
+class BoxResourceType(Property):
+    """RFC 6638 §2.1, §2.2: a box is a collection and a ``schedule-inbox`` or
+    ``schedule-outbox`` — always, where Radicale answered the resource type."""
+
+    tag = RESOURCETYPE
+    always = True
+
+    def value(self, resource: Resource, source: SchedulingProperties) -> ET.Element | None:
+        element = ET.Element(RESOURCETYPE)
+        element.append(ET.Element(clark("D:collection")))
+        element.append(ET.Element(clark("C:schedule-inbox" if resource.kind == KIND_INBOX
+                                        else "C:schedule-outbox")))
+        return element
+
+
+class BoxPrivileges(Property):
+    """RFC 6638 §6: the scheduling privileges of a box, shown to its owner."""
+
+    tag = PRIVILEGES
+
+    def applies(self, resource: Resource, source: SchedulingProperties) -> bool:
+        return resource.mine
+
+    def value(self, resource: Resource, source: SchedulingProperties) -> ET.Element | None:
+        return _privileges(("D:read", "D:unbind") + INBOX_PRIVILEGES
+                           if resource.kind == KIND_INBOX
+                           else ("D:read",) + OUTBOX_PRIVILEGES)
+
+
+class ScheduleCalendarTransp(Property):
+    """RFC 6638 §9.1: ``transparent`` where stored so, else ``opaque``."""
+
+    tag = CALENDAR_TRANSP
+
+    def value(self, resource: Resource, source: SchedulingProperties) -> ET.Element | None:
+        calendar = resource.calendar()
+        stored = (calendar.get_meta("C:schedule-calendar-transp")
+                  if calendar is not None else None)
+        element = ET.Element(CALENDAR_TRANSP)
+        element.append(ET.Element(clark("C:transparent" if str(stored or "").lower()
+                                        == "transparent" else "C:opaque")))
+        return element
+
+
+class MaxAttendeesPerInstance(Property):
+    """RFC 4791 §5.2.9, on calendar collections (404 on other collections)."""
+
+    tag = MAX_ATTENDEES
+
+    def applies(self, resource: Resource, source: SchedulingProperties) -> bool:
+        return resource.calendar() is not None
+
+    def value(self, resource: Resource, source: SchedulingProperties) -> ET.Element | None:
+        calendar = resource.calendar()
+        if calendar is None or calendar.tag != "VCALENDAR":
+            return None
+        return _text(MAX_ATTENDEES, str(source.settings.max_attendees_per_instance))
+
+
+class ScheduleTag(Property):
+    """RFC 6638 §3.2.10: the tag of a scheduling object (404 for other objects)."""
+
+    tag = SCHEDULE_TAG
+
+    def value(self, resource: Resource, source: SchedulingProperties) -> ET.Element | None:
+        found = source.schedule_tags("%s/%s" % (resource.parts[0], resource.parts[1])
+                                     ).get(resource.parts[2])
+        return _text(SCHEDULE_TAG, found) if found else None
+
+
+#: the scheduling properties of each kind of resource, in the order they are answered
+PROPERTIES: dict[str, tuple[Property, ...]] = {
+    KIND_PRINCIPAL: (CalendarUserAddressSet(), ScheduleInboxURL(), ScheduleOutboxURL(),
+                     CalendarUserType(), ScheduleDefaultCalendarURL(),
+                     PrincipalDisplayName()),
+    KIND_INBOX: (BoxResourceType(), BoxPrivileges(), ScheduleDefaultCalendarURL()),
+    KIND_OUTBOX: (BoxResourceType(), BoxPrivileges()),
+    KIND_CALENDAR: (ScheduleCalendarTransp(), MaxAttendeesPerInstance()),
+    KIND_OBJECT: (ScheduleTag(),),
+}
+
+#: every property this module may answer, for a cheap "is there anything to do" test
+HANDLED = frozenset(prop.tag for props in PROPERTIES.values() for prop in props)
+
+
 class SchedulingProperties:
-    """Computes the scheduling properties of the resources of one storage."""
+    """Answers the scheduling properties of the resources of one storage, for one
+    multistatus (the Schedule-Tags of a collection are read once for all its objects)."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.settings = storage.settings
         self.book = storage.book
         self.user_types = dict(storage.settings.user_types)
+        self._tags_by_collection: dict[str, dict[str, str]] = {}
 
     def augment(self, multistatus: ET.Element, request: DavRequest) -> None:
-        tags_by_collection: dict[str, dict[str, str]] = {}
         for response in multistatus.findall(RESPONSE):
             href = response.find(HREF)
             if href is None or not href.text:
@@ -102,92 +318,30 @@ class SchedulingProperties:
             path = unquote(href.text)
             if request.base_prefix and path.startswith(request.base_prefix):
                 path = path[len(request.base_prefix):]
-            parts = [p for p in path.split("/") if p]
-            answers = self._answers(parts, request, tags_by_collection)
+            answers = self._answers(Resource([p for p in path.split("/") if p], request,
+                                             self.storage))
             if answers:
                 _merge(response, answers, frozenset((DISPLAYNAME,)),
                        only_present=request.props is None)
 
-    # -- per resource ---------------------------------------------------------------
-
-    def _answers(self, parts: list[str], request: DavRequest,
-                 tags_by_collection: dict[str, dict[str, str]]
-                 ) -> dict[str, ET.Element | None]:
-        """Property name → element (found) or None (not found, 404)."""
-        wanted = request.props
+    def _answers(self, resource: Resource) -> dict[str, ET.Element | None]:
+        """Property name → element (found) or None (not found, 404): each property of
+        the table for this kind of resource that was asked for (allprop: every one, but
+        only where Radicale answered it, see :func:`_merge`) and applies here."""
+        wanted = resource.request.props
         answers: dict[str, ET.Element | None] = {}
-
-        def asked(tag: str) -> bool:
-            # allprop: every property, but only where Radicale answered it (see _merge)
-            return wanted is None or tag in wanted
-
-        if len(parts) == 1:
-            user = parts[0]
-            if user == request.user:
-                for tag in PRINCIPAL_PROPS:
-                    if asked(tag):
-                        answers[tag] = self._principal_prop(tag, user, request.base_prefix)
-                if asked(DISPLAYNAME):
-                    answers[DISPLAYNAME] = _text(DISPLAYNAME, user)
-        elif len(parts) == 2 and parts[1] in (INBOX, OUTBOX):
-            inbox = parts[1] == INBOX
-            resourcetype = ET.Element(RESOURCETYPE)
-            resourcetype.append(ET.Element(clark("D:collection")))
-            resourcetype.append(ET.Element(clark("C:schedule-inbox" if inbox
-                                                 else "C:schedule-outbox")))
-            answers[RESOURCETYPE] = resourcetype
-            if asked(PRIVILEGES) and parts[0] == request.user:
-                answers[PRIVILEGES] = _privileges(
-                    ("D:read", "D:unbind") + INBOX_PRIVILEGES if inbox
-                    else ("D:read",) + OUTBOX_PRIVILEGES)
-            if inbox and asked(DEFAULT_CALENDAR):
-                answers[DEFAULT_CALENDAR] = self._principal_prop(
-                    DEFAULT_CALENDAR, parts[0], request.base_prefix)
-        elif len(parts) == 2 and (asked(CALENDAR_TRANSP) or asked(MAX_ATTENDEES)):
-            calendar = next(iter(self.storage.discover("/%s/%s/" % tuple(parts))), None)
-            if asked(CALENDAR_TRANSP):
-                stored = (calendar.get_meta("C:schedule-calendar-transp")
-                          if isinstance(calendar, BaseCollection) else None)
-                transp = ET.Element(CALENDAR_TRANSP)
-                transp.append(ET.Element(clark("C:transparent" if str(stored or "").lower()
-                                               == "transparent" else "C:opaque")))
-                answers[CALENDAR_TRANSP] = transp
-            if asked(MAX_ATTENDEES) and isinstance(calendar, BaseCollection):
-                # RFC 4791 §5.2.9, on calendar collections (allprop: only where asked)
-                answers[MAX_ATTENDEES] = _text(
-                    MAX_ATTENDEES, str(self.settings.max_attendees_per_instance)) if (
-                    calendar.tag == "VCALENDAR") else None
-        elif len(parts) == 3 and asked(SCHEDULE_TAG) and parts[1] not in (INBOX, OUTBOX):
-            collection = "%s/%s" % (parts[0], parts[1])
-            if collection not in tags_by_collection:
-                tags_by_collection[collection] = self.storage.schedule_tags(collection)
-            found = tags_by_collection[collection].get(parts[2])
-            answers[SCHEDULE_TAG] = _text(SCHEDULE_TAG, found) if found else None
+        for prop in PROPERTIES.get(resource.kind, ()):
+            if not (prop.always or wanted is None or prop.tag in wanted):
+                continue
+            if prop.applies(resource, self):
+                answers[prop.tag] = prop.value(resource, self)
         return answers
 
-    def _principal_prop(self, tag: str, user: str, base_prefix: str) -> ET.Element | None:
-        """One RFC 6638 §2.4 / §9.2 property of ``user``'s principal (None: 404)."""
-        if tag == ADDRESS_SET:
-            element = ET.Element(ADDRESS_SET)
-            addresses = self.addresses(user)
-            for index, address in enumerate(addresses):
-                href = _text(HREF, "mailto:" + address)
-                if index == 0:
-                    href.set("preferred", "1")
-                element.append(href)
-            element.append(_text(HREF, xmlutils.make_href(base_prefix, "/%s/" % user)))
-            return element
-        if tag == INBOX_URL:
-            return _href(INBOX_URL, xmlutils.make_href(base_prefix, inbox_path(user)))
-        if tag == OUTBOX_URL:
-            return _href(OUTBOX_URL, xmlutils.make_href(base_prefix, outbox_path(user)))
-        if tag == USER_TYPE:
-            return _text(USER_TYPE, self.user_type(user))
-        if tag == DEFAULT_CALENDAR:
-            path = self.storage.default_calendar_path(user)
-            return (_href(DEFAULT_CALENDAR, xmlutils.make_href(base_prefix, "/%s/" % path))
-                    if path else None)
-        return None
+    def schedule_tags(self, collection: str) -> dict[str, str]:
+        """Object name → Schedule-Tag of the scheduling objects of ``collection``."""
+        if collection not in self._tags_by_collection:
+            self._tags_by_collection[collection] = self.storage.schedule_tags(collection)
+        return self._tags_by_collection[collection]
 
     def user_type(self, user: str) -> str:
         """RFC 6638 §2.4.2: ROOM/RESOURCE for rooms, the admin's ``user_types``, else
