@@ -10,7 +10,6 @@ Radicale's routing (a body too large, the track feeds), returns the finished
 from __future__ import annotations
 
 import json
-import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from http import client
@@ -24,8 +23,7 @@ from radicale_tracks.errors import (
     ScheduleTagMismatch,
     WriteRefused,
 )
-
-logger = logging.getLogger("radicale.tracks.application")
+from radicale_tracks.plugin.http.base import logger
 
 #: what ``_handle_request`` returns: status line, headers, body chunks
 Intermediate = tuple[str, list[tuple[str, str]], Iterable[bytes]]

@@ -27,7 +27,6 @@ through ``get_filtered``; docs/admin.md lists what it loses.
 
 from __future__ import annotations
 
-import logging
 from http import client
 from typing import Any
 
@@ -38,6 +37,7 @@ from radicale_tracks.plugin.http.answers import (
     intermediate_json,
     intermediate_plain,
 )
+from radicale_tracks.plugin.http.base import logger
 from radicale_tracks.plugin.http.delete import DeletePart
 from radicale_tracks.plugin.http.get import FEED_PREFIX, GetPart, track_feed
 from radicale_tracks.plugin.http.move import MovePart
@@ -48,8 +48,6 @@ from radicale_tracks.plugin.http.proppatch import ProppatchPart
 from radicale_tracks.plugin.http.put import PutPart
 from radicale_tracks.plugin.http.report import ReportPart
 from radicale_tracks.plugin.size_limits import body_limit, declared_length, too_large_json
-
-logger = logging.getLogger("radicale.tracks.application")
 
 
 class Application(OptionsPart, PropfindPart, ReportPart, PutPart, GetPart, DeletePart,

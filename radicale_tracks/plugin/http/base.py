@@ -21,6 +21,7 @@ Radicale's private members used by the parts are read only in this class: ``_sto
 from __future__ import annotations
 
 import io
+import logging
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -30,6 +31,9 @@ from radicale import config, httputils, types
 from radicale.app.base import Access
 
 from radicale_tracks.plugin.storage import Storage
+
+#: one log name for every part, the application's as before it was split in parts
+logger = logging.getLogger("radicale.tracks.application")
 
 
 class HttpBase(radicale_app.Application):

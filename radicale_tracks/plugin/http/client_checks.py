@@ -9,15 +9,12 @@ else.
 
 from __future__ import annotations
 
-import logging
-
 from radicale import httputils, types
 
+from radicale_tracks.plugin.http.base import logger
 from radicale_tracks.plugin.schedule_boxes import box_of
 from radicale_tracks.plugin.scheduling_writes import ClientChecks
 from radicale_tracks.plugin.storage import Storage
-
-logger = logging.getLogger("radicale.tracks.application")
 
 
 def hand_client_checks(storage: Storage, environ: types.WSGIEnviron, path: str

@@ -3,7 +3,6 @@ read-only track feeds under ``/.tracks/feed/``, which Radicale's routing never s
 
 from __future__ import annotations
 
-import logging
 import re
 from http import client
 from typing import Any
@@ -12,12 +11,10 @@ from radicale import types
 from sqlalchemy.exc import SQLAlchemyError
 
 from radicale_tracks.plugin.http.answers import Intermediate, intermediate_plain
-from radicale_tracks.plugin.http.base import HttpBase
+from radicale_tracks.plugin.http.base import HttpBase, logger
 from radicale_tracks.plugin.schedule_boxes import box_of
 from radicale_tracks.plugin.storage import Collection, Storage
 from radicale_tracks.tracks.store import track_by_feed_token
-
-logger = logging.getLogger("radicale.tracks.application")
 
 FEED_PREFIX = "/.tracks/feed/"
 _FEED_TOKEN = re.compile(r"^[0-9a-f]{16,64}$")

@@ -10,7 +10,6 @@ request is held per thread because Radicale's call stack between the two is not 
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -18,10 +17,8 @@ from typing import Any
 
 from radicale import xmlutils
 
-from radicale_tracks.plugin.http.base import HttpBase
+from radicale_tracks.plugin.http.base import HttpBase, logger
 from radicale_tracks.plugin.http.scheduling_properties import DavRequest, SchedulingProperties
-
-logger = logging.getLogger("radicale.tracks.application")
 
 MULTISTATUS = xmlutils.make_clark("D:multistatus")
 

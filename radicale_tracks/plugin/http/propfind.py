@@ -3,12 +3,11 @@ inbox and outbox made before their principal is discovered."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from radicale import types
 
-from radicale_tracks.plugin.http.base import put_back
+from radicale_tracks.plugin.http.base import logger, put_back
 from radicale_tracks.plugin.http.options import with_auto_schedule
 from radicale_tracks.plugin.http.properties import PropertiesPart
 from radicale_tracks.plugin.http.scheduling_properties import (
@@ -18,8 +17,6 @@ from radicale_tracks.plugin.http.scheduling_properties import (
 )
 from radicale_tracks.plugin.schedule_boxes import ensure_boxes
 from radicale_tracks.plugin.storage import Storage
-
-logger = logging.getLogger("radicale.tracks.application")
 
 
 class PropfindPart(PropertiesPart):

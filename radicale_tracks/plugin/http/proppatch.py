@@ -4,7 +4,6 @@ property (RFC 6638 §9.1); the inbox takes ``calendar-availability`` from its ow
 
 from __future__ import annotations
 
-import logging
 import xml.etree.ElementTree as ET
 from http import client
 from typing import Any
@@ -13,11 +12,9 @@ import defusedxml.ElementTree as DefusedET
 from radicale import httputils, types, xmlutils
 
 from radicale_tracks.plugin.http.answers import VALID_CALENDAR_DATA, precondition
-from radicale_tracks.plugin.http.base import HttpBase, put_back
+from radicale_tracks.plugin.http.base import HttpBase, logger, put_back
 from radicale_tracks.plugin.schedule_boxes import INBOX, box_of
 from radicale_tracks.plugin.storage import Storage
-
-logger = logging.getLogger("radicale.tracks.application")
 
 AVAILABILITY = xmlutils.make_clark("C:calendar-availability")
 CALENDAR_TRANSP = xmlutils.make_clark("C:schedule-calendar-transp")

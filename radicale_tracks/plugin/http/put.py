@@ -17,7 +17,6 @@ PUT, the storage's write under the lock (which schedules), and the answer.
 
 from __future__ import annotations
 
-import logging
 from http import client
 from typing import Any
 
@@ -32,13 +31,11 @@ from radicale_tracks.plugin.client_puts import (
     take_refusal,
 )
 from radicale_tracks.plugin.http.answers import VALID_CALENDAR_DATA, precondition, refused_write
-from radicale_tracks.plugin.http.base import HttpBase
+from radicale_tracks.plugin.http.base import HttpBase, logger
 from radicale_tracks.plugin.http.client_checks import hand_client_checks
 from radicale_tracks.plugin.put_limits import attendee_limit_refusal
 from radicale_tracks.plugin.schedule_boxes import box_of
 from radicale_tracks.plugin.storage import Storage
-
-logger = logging.getLogger("radicale.tracks.application")
 
 
 class PutPart(HttpBase):

@@ -4,7 +4,6 @@ a calendar-multiget or calendar-query. Anything not plainly ours is Radicale's."
 
 from __future__ import annotations
 
-import logging
 import xml.etree.ElementTree as ET
 from http import client
 from typing import Any
@@ -14,12 +13,10 @@ from radicale.app.report import render_freebusy
 from radicale.item import filter as radicale_filter
 from sqlalchemy.exc import SQLAlchemyError
 
-from radicale_tracks.plugin.http.base import put_back
+from radicale_tracks.plugin.http.base import logger, put_back
 from radicale_tracks.plugin.http.properties import PropertiesPart
 from radicale_tracks.plugin.http.scheduling_properties import DavRequest, requested_props
 from radicale_tracks.plugin.storage import Collection, Storage
-
-logger = logging.getLogger("radicale.tracks.application")
 
 FREE_BUSY_QUERY = xmlutils.make_clark("C:free-busy-query")
 TIME_RANGE = xmlutils.make_clark("C:time-range")
