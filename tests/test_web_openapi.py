@@ -34,7 +34,7 @@ TRACK_ROUTES = {("GET", "/.web/api/tracks/{id}"),
 
 
 #: Former paths answered by the application with a 308 to their new place under
-#: ``/.web/api/`` (``plugin/application.py`` ``_moved_api``), documented as deprecated.
+#: ``/.web/api/`` (``plugin/http/post.py`` ``_moved_api``), documented as deprecated.
 MOVED_ROUTES = {("POST", "/.tracks/api/slots"): "/.web/api/slots"}
 
 

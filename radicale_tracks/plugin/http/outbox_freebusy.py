@@ -70,7 +70,7 @@ def freebusy_post(storage: Storage, body: bytes, content_type: str, user: str,
         busy = {}
     root = ET.Element(xmlutils.make_clark("C:schedule-response"))
     for address, uri, recipient in zip(request.attendees, request.attendee_uris,
-                                       recipients):
+                                       recipients, strict=True):
         status, data = INVALID_USER, None
         if recipient.kind == "local" and recipient.user:
             if recipient.user not in visible:

@@ -1,0 +1,87 @@
+"""Radicale's WSGI application with RFC 6638 scheduling and the index's fast answers,
+combined from one part per HTTP method.
+
+Radicale's plugin points cannot add POST targets, principal properties, response headers
+or replace a REPORT, so the server runs this subclass (``radicale-tracks serve``,
+``radicale_tracks.wsgi:application``). Each part is one module, as Radicale's own
+``radicale/app/`` is:
+
+- ``options.py`` — ``calendar-auto-schedule`` in the DAV header;
+- ``propfind.py``, ``report.py`` — the scheduling properties of principals, inboxes,
+  outboxes and objects (``properties.py``, ``scheduling_properties.py``); free-busy-query
+  REPORTs from the index, with Radicale's access checks and rendering;
+- ``put.py`` — Schedule-Tag, If-Schedule-Tag-Match, the attendee limit, the body made
+  storable, no ETag when the server changed what was stored;
+- ``get.py`` — Schedule-Tag on GET, the read-only track feeds;
+- ``delete.py`` — users delete their inbox messages; an object's delete checked;
+- ``post.py`` — free-busy POSTs to a user's outbox (``outbox_freebusy.py``), the slot
+  API, the 308 from ``/.tracks/api/slots``;
+- ``proppatch.py``, ``move.py`` — nothing else writes into inbox or outbox;
+- ``answers.py`` — the answers several parts give; ``base.py`` — what they share, and the
+  one decision whether the storage is ours.
+
+Every other request, and every unusual one, goes to Radicale unchanged. Plain
+``radicale`` with only the storage plugin still schedules on writes and gets the index
+through ``get_filtered``; docs/admin.md lists what it loses.
+"""
+
+from __future__ import annotations
+
+from http import client
+from typing import Any
+
+from radicale import types
+
+from radicale_tracks.plugin.http.answers import (
+    Intermediate,
+    intermediate_json,
+    intermediate_plain,
+)
+from radicale_tracks.plugin.http.base import logger
+from radicale_tracks.plugin.http.delete import DeletePart
+from radicale_tracks.plugin.http.get import FEED_PREFIX, GetPart, track_feed
+from radicale_tracks.plugin.http.move import MovePart
+from radicale_tracks.plugin.http.options import OptionsPart
+from radicale_tracks.plugin.http.post import API_PREFIX, WEB_API_PREFIX, PostPart
+from radicale_tracks.plugin.http.propfind import PropfindPart
+from radicale_tracks.plugin.http.proppatch import ProppatchPart
+from radicale_tracks.plugin.http.put import PutPart
+from radicale_tracks.plugin.http.report import ReportPart
+from radicale_tracks.plugin.size_limits import body_limit, declared_length, too_large_json
+
+
+class Application(OptionsPart, PropfindPart, ReportPart, PutPart, GetPart, DeletePart,
+                  PostPart, ProppatchPart, MovePart):
+    """``radicale.Application`` plus scheduling, free-busy from the SQL index and the
+    read-only track feeds."""
+
+    def _handle_request(self, environ: types.WSGIEnviron) -> Intermediate:
+        """What is answered before Radicale's routing: a body too large, on every path,
+        and the track feeds (no account: the token is the credential)."""
+        path = environ.get("PATH_INFO", "")
+        too_large = body_too_large(self.configuration, environ, path)
+        if too_large is not None:
+            return too_large
+        if path.startswith(FEED_PREFIX) and self._tracks is not None:
+            return track_feed(self._tracks, environ, path[len(FEED_PREFIX):])
+        answer: Intermediate = super()._handle_request(environ)
+        return answer
+
+
+def body_too_large(configuration: Any, environ: types.WSGIEnviron, path: str
+                   ) -> Intermediate | None:
+    """413 for a body above ``[server] max_content_length``, from its Content-Length,
+    before anything reads it — on every path, ours included. Radicale checks this only
+    under its own built-in server; under a WSGI server (gunicorn, uWSGI) our paths would
+    read any size whole."""
+    limit = body_limit(configuration)
+    length = declared_length(environ)  # type: ignore[arg-type]  # WSGI dict
+    if length <= limit:
+        return None
+    logger.info("Request body of %d bytes refused on %r (max_content_length %d)",
+                length, path, limit)
+    if path.startswith((API_PREFIX, WEB_API_PREFIX)):
+        return intermediate_json(client.REQUEST_ENTITY_TOO_LARGE, too_large_json(length, limit))
+    return intermediate_plain(client.REQUEST_ENTITY_TOO_LARGE, "Request body too large: "
+                              "%d bytes; the limit is %d bytes (max_content_length).\n"
+                              % (length, limit))
