@@ -1,11 +1,12 @@
 # Two commands on a fresh machine with Python 3.11 and make: `make serve`, `make test`.
+# `make lint` checks the house rules (CONTRIBUTING.md); .ci/run runs it before the tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG := config/radicale.conf
 
-.PHONY: serve test bench bench-availability stress install clean
+.PHONY: serve test lint bench bench-availability stress install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +29,12 @@ test: $(STAMP)
 	./scripts/install-browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff (config in pyproject.toml) over the package, tests and benches; mypy --strict over
+# the whole package, as tests/test_layers.py and the pre-commit hooks run it
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m mypy --strict radicale_tracks
+
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
@@ -39,4 +46,4 @@ stress: $(STAMP)
 	$(BIN)/python bench/stress.py $(STRESS_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache test-artifacts radicale_tracks.egg-info
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache test-artifacts radicale_tracks.egg-info

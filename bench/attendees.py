@@ -3,8 +3,8 @@
 Both applications are called in process through WSGI (the path a WSGI server takes), on
 a fresh folder each: ``MKCALENDAR`` then one ``PUT`` of an event with N attendees, the
 organizer and N - 1 at an external domain (so every one of them is a mail recipient).
-A 403 includes Radicale's ``[auth] delay`` (it delays every 403; no lock is held). Prints the status and
-the seconds of the PUT, and the peak memory Python allocated meanwhile (tracemalloc,
+A 403 includes Radicale's ``[auth] delay`` (it delays every 403; no lock is held). Prints
+the status and the seconds of the PUT, and the peak memory Python allocated meanwhile (tracemalloc,
 ``--memory``: slows the PUT itself down). ``--profile`` writes a cProfile of the
 plugin's PUT next to each line (``attendees-<N>.prof``).
 
@@ -115,7 +115,8 @@ def main() -> None:
                 profile = Path("attendees-%d.prof" % n) if (
                     args.profile and kind == PLUGIN) else None
                 status, seconds, peak = measure(
-                    lambda: app("PUT", "/alice/work/bench.ics", body), args.memory, profile)
+                    lambda app=app, body=body: app("PUT", "/alice/work/bench.ics", body),
+                    args.memory, profile)
                 print("%-8d %-8s %6d %9.2f %9s" % (
                     n, "plugin" if kind == PLUGIN else "vanilla", status, seconds,
                     "%.0f" % peak if peak is not None else "-"), flush=True)

@@ -154,7 +154,7 @@ def run_size(size: int, reps: int, puts: int, workdir: Path, anchor: datetime.da
             server.start()
         sessions = {name: server.session() for name, server in servers.items()}
         bob = {name: server.session("bob") for name, server in servers.items()}
-        for name, server in servers.items():  # bob and carol have logged in once
+        for server in servers.values():  # bob and carol have logged in once
             for user in ("bob", "carol"):
                 server.session(user).request("PROPFIND", "%s/%s/" % (server.url, user))
         for name, server in servers.items():  # warm caches (Radicale builds its own)

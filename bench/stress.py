@@ -517,7 +517,8 @@ class Cases:
             with self.serve("big-mail", "tracks", **INBOUND) as served:
                 self.record(measure(
                     served, "4 deliver, %.1f MB mail, %s" % (len(raw) / 1e6, variant),
-                    lambda watch: deliver(watch, raw, "dana@" + ELSEWHERE, "bob@" + DOMAIN)))
+                    lambda watch, raw=raw: deliver(watch, raw, "dana@" + ELSEWHERE,
+                                                   "bob@" + DOMAIN)))
 
     # 5
     def endless_event(self) -> None:
@@ -576,7 +577,7 @@ class Cases:
                 body = proppatch_body("C:calendar-availability", escape(text))
                 self.record(measure(
                     served, "6 PROPPATCH calendar-availability, %s" % variant,
-                    lambda _: status_of(served.session("alice").request(
+                    lambda _, served=served, body=body: status_of(served.session("alice").request(
                         "PROPPATCH", served.url + "/alice/schedule-inbox/", data=body.encode(),
                         headers={"Content-Type": "application/xml; charset=utf-8"}))))
                 self.busy_steps(served, "6", "bob", "alice")
@@ -607,12 +608,15 @@ class Cases:
                     statuses.append(put(sessions[0], url, text(uid, versions[0])).status_code)
                     barrier = threading.Barrier(len(versions))
 
-                    def write(index: int) -> None:
+                    def write(index: int, url: str, uid: str, barrier: threading.Barrier,
+                              statuses: list[int]) -> None:
                         barrier.wait(30)
                         statuses.append(put(sessions[index], url,
                                             text(uid, versions[index])).status_code)
 
-                    threads = [threading.Thread(target=write, args=(i,), daemon=True)
+                    threads = [threading.Thread(target=write,
+                                                args=(i, url, uid, barrier, statuses),
+                                                daemon=True)
                                for i in range(len(versions))]
                     for thread in threads:
                         thread.start()
@@ -626,9 +630,9 @@ class Cases:
                 copies = [objects(served.root / user / "calendar").get(uid)
                           for user in ("bob", "carol")]
                 wrong = [invites(final, user) != active(copy)
-                         for user, copy in zip(("bob", "carol"), copies)]
+                         for user, copy in zip(("bob", "carol"), copies, strict=True)]
                 differ = [invites(final, user) and active(copy) and invited(copy) != invited(final)
-                          for user, copy in zip(("bob", "carol"), copies)]
+                          for user, copy in zip(("bob", "carol"), copies, strict=True)]
                 presence += any(wrong)
                 attendees_differ += any(differ)
                 out_of_step += any(wrong) or any(differ)
@@ -661,7 +665,8 @@ class Cases:
                         self.record(measure(
                             served, "8 kill -9 #%d after %.2f s of invitations" % (
                                 number, delay),
-                            lambda _: self.crash_round(served, engine, text, delay),
+                            lambda _, delay=delay: self.crash_round(served, engine, text,
+                                                                    delay),
                             cap=2 * LIMITS.cap + delay + 60))
                 finally:
                     engine.dispose()

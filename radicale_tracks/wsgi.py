@@ -11,7 +11,9 @@ import radicale
 
 from radicale_tracks.plugin.application import Application
 
-radicale.Application = Application  # type: ignore[misc]
+# Radicale imports Application without re-exporting it (hence the ignore); its loader
+# builds whatever this name holds when the first request comes.
+radicale.Application = Application  # type: ignore[attr-defined]
 application = radicale.application
 
 __all__ = ["application"]

@@ -8,6 +8,7 @@ cancelled instances. ``recurring_share`` of the objects are series.
 from __future__ import annotations
 
 import datetime
+import os
 import random
 from dataclasses import dataclass
 
@@ -190,7 +191,6 @@ def write_collection(folder: os.PathLike[str] | str, objects: list[CalendarObjec
                      displayname: str = "Calendar") -> None:
     """Lay a calendar out on disk the way Radicale stores it (files behind its back)."""
     import json
-    import os
 
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, ".Radicale.props"), "w") as f:

@@ -42,7 +42,8 @@ def write_config(path: Path, folder: Path, storage_type: str, port: int,
         lines.append("%s = %s" % (key, value))
     if web_type:
         lines += ["", "[web]", "type = %s" % web_type]
-    lines += ["", "[logging]", "level = %s" % os.environ.get("TRACKS_TEST_LOG_LEVEL", "warning"), ""]
+    lines += ["", "[logging]",
+              "level = %s" % os.environ.get("TRACKS_TEST_LOG_LEVEL", "warning"), ""]
     path.write_text("\n".join(lines))
     return path
 

@@ -256,7 +256,8 @@ def test_track_address_adds_meetings_and_unknown_ones_are_refused(
     server, sink = setup
     alice = client(server, "alice").principal().make_calendar(name="Work", cal_id="work")
     first = "first-%s@example.org" % uuid.uuid4().hex[:8]
-    alice.save_event(meeting(first, "Board", MONDAY, ["assistant@example.org", "dana@external.test"]))
+    alice.save_event(meeting(first, "Board", MONDAY,
+                             ["assistant@example.org", "dana@external.test"]))
     sink.wait_for(2)
     sink.take()
     slug = track_slug(stored(alice, first))

@@ -30,7 +30,7 @@ def fixture(name: str) -> bytes:
     return (CLIENTS / name).read_bytes()
 
 
-def found_between(inbound: Inbound, slug: str, start: str, end: str) -> list[str]:
+def found_between(inbound: Inbound, slug: str, start: str, end: str) -> list[str]:  # noqa: F811
     """UIDs of the track's objects with an instance in [start, end), as bob's client asks."""
     answer = report(inbound.server.session("bob"),
                     "%s/assistant/%s/" % (inbound.server.url, slug),
@@ -51,7 +51,7 @@ def members_of(detail: str) -> list[str]:
     return [line.split()[2] for line in lines if line.strip()]
 
 
-def test_lotus_notes_period_series_and_instance_reschedule(inbound: Inbound) -> None:
+def test_lotus_notes_period_series_and_instance_reschedule(inbound: Inbound) -> None:  # noqa: F811
     inbound.sink.take()
     raw = fixture("lotus_notes_request.eml")
     uid = uid_in(raw)
@@ -90,7 +90,7 @@ def test_lotus_notes_period_series_and_instance_reschedule(inbound: Inbound) -> 
     assert "failed" not in shown, shown
 
 
-def test_zimbra_resource_is_no_member_and_cancel_follows(inbound: Inbound) -> None:
+def test_zimbra_resource_is_no_member_and_cancel_follows(inbound: Inbound) -> None:  # noqa: F811
     inbound.sink.take()
     raw = fixture("zimbra_request.eml")
     uid = uid_in(raw)
@@ -117,7 +117,7 @@ def test_zimbra_resource_is_no_member_and_cancel_follows(inbound: Inbound) -> No
     assert "cancelled" in inbound.track_of(uid)["detail"]
 
 
-def test_kde_lower_case_method_duration_and_address_case(inbound: Inbound) -> None:
+def test_kde_lower_case_method_duration_and_address_case(inbound: Inbound) -> None:  # noqa: F811
     inbound.sink.take()
     raw = fixture("kde_kmail_request.eml")
     uid = uid_in(raw)
@@ -138,7 +138,7 @@ def test_kde_lower_case_method_duration_and_address_case(inbound: Inbound) -> No
                          "20270713T081500Z") == []
 
 
-def test_evolution_cancel_with_the_same_sequence_is_followed(inbound: Inbound) -> None:
+def test_evolution_cancel_with_the_same_sequence_is_followed(inbound: Inbound) -> None:  # noqa: F811
     inbound.sink.take()
     raw = fixture("evolution_request.eml")
     uid = uid_in(raw)
@@ -167,7 +167,7 @@ def test_evolution_cancel_with_the_same_sequence_is_followed(inbound: Inbound) -
                 if m.recipient == "dana@external.test" and m.calendar() is not None]
 
 
-def test_zones_without_vtimezone_by_mail_are_placed_or_refused(inbound: Inbound) -> None:
+def test_zones_without_vtimezone_by_mail_are_placed_or_refused(inbound: Inbound) -> None:  # noqa: F811
     """A booking script writes ``TZID=Europe/Berlin`` and no VTIMEZONE (as a CalDAV PUT
     may): the assistant places it at 08:00 UTC in July, not at 10:00. A zone nobody can
     place is refused with its name, and the mail is kept."""

@@ -195,13 +195,15 @@ def test_three_writers_racing_leave_every_copy_at_the_final_version(served: Serv
         served.storage.gate = threading.Barrier(len(versions), timeout=30)
         statuses: list[int] = []
 
-        def write(session: requests.Session, attendees: list[str]) -> None:
+        def write(session: requests.Session, url: str, uid: str, attendees: list[str],
+                  statuses: list[int]) -> None:
             statuses.append(session.put(url, data=version(uid, "start", attendees),
                                         headers={"Content-Type": "text/calendar"}
                                         ).status_code)
 
-        writers = [threading.Thread(target=write, args=(session, attendees))
-                   for session, attendees in zip(alice, versions)]
+        writers = [threading.Thread(target=write,
+                                    args=(session, url, uid, attendees, statuses))
+                   for session, attendees in zip(alice, versions, strict=True)]
         try:
             for writer in writers:
                 writer.start()

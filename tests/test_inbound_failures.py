@@ -39,7 +39,7 @@ def _starts(copy: Calendar) -> list[datetime.datetime]:
                   (d.dt if isinstance(d.dt, tuple) else (d.dt,) for d in value.dts))
 
 
-def free_busy(inbound: Inbound, slug: str, start: str, end: str) -> str:
+def free_busy(inbound: Inbound, slug: str, start: str, end: str) -> str:  # noqa: F811
     body = ('<?xml version="1.0"?><C:free-busy-query xmlns:C="urn:ietf:params:xml:ns:caldav">'
             '<C:time-range start="%s" end="%s"/></C:free-busy-query>' % (start, end))
     answer = inbound.server.session("bob").request(
@@ -49,7 +49,7 @@ def free_busy(inbound: Inbound, slug: str, start: str, end: str) -> str:
     return answer.text
 
 
-def test_reschedule_with_rdate_periods_is_followed(inbound: Inbound) -> None:
+def test_reschedule_with_rdate_periods_is_followed(inbound: Inbound) -> None:  # noqa: F811
     inbound.sink.take()
     series = fixture("outlook_series_request.eml")
     uid = uid_in(series)
@@ -81,7 +81,7 @@ def test_reschedule_with_rdate_periods_is_followed(inbound: Inbound) -> None:
     assert "failed" not in shown
 
 
-def test_a_new_series_with_rdate_periods_opens_a_track(inbound: Inbound) -> None:
+def test_a_new_series_with_rdate_periods_opens_a_track(inbound: Inbound) -> None:  # noqa: F811
     """The first invitation already names instances as periods (UTC with a duration,
     zoned with an end): stored, indexed, no program error for the sender."""
     uid = "periods-%s" % uuid.uuid4().hex
@@ -119,7 +119,7 @@ def _track_folders(principal: Path) -> list[str]:
 
 
 def test_a_program_error_is_told_as_a_sentence_and_leaves_no_track(
-        inbound: Inbound, tmp_path: Path) -> None:
+        inbound: Inbound, tmp_path: Path) -> None:  # noqa: F811
     uid = "broken-%s" % uuid.uuid4().hex
     raw = stamp(invitation(uid, "olivia@gmail.test", "Olivia <olivia@gmail.test>",
                            ["assistant@example.org", "dana@external.test"],
@@ -172,7 +172,7 @@ def _renamed(raw: bytes, old: str, new: str) -> bytes:
     return message.as_bytes(policy=email.policy.SMTP)
 
 
-def test_a_failed_update_of_a_track_shows_in_the_track(inbound: Inbound, tmp_path: Path
+def test_a_failed_update_of_a_track_shows_in_the_track(inbound: Inbound, tmp_path: Path  # noqa: F811
                                                        ) -> None:
     """A program error on a meeting a track already holds: the track and its copy stay
     as they were, the failure and its traceback show in ``tracks show <track>``."""

@@ -5,8 +5,8 @@ messages from Google, Exchange, Apple, Thunderbird, Evolution and others. Every 
 object in it must either validate and apply to an empty store, or be refused with an
 ``ItipError`` naming the rule — never another exception. The ``malformed`` ones break
 RFC 5545 in ways real servers tolerate (a date without VALUE=DATE, broken folding): being
-liberal, we may accept them, as long as what we accept applies cleanly. The mail wrappers (``.eml``) are
-the inbound-mail issue's; here only their ``.ics`` siblings count.
+liberal, we may accept them, as long as what we accept applies cleanly. The mail wrappers
+(``.eml``) are the inbound-mail issue's; here only their ``.ics`` siblings count.
 """
 
 from __future__ import annotations

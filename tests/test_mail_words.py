@@ -226,7 +226,7 @@ def google_request(uid: str, sequence: int, start: str, summary: str) -> bytes:
 
 
 def test_an_organizer_elsewhere_gets_a_confirmation_not_meeting_changed(
-        inbound: Inbound) -> None:
+        inbound: Inbound) -> None:  # noqa: F811
     inbound.sink.settle()
     inbound.sink.take()
     uid = "google-%s@google.test" % uuid.uuid4().hex[:8]

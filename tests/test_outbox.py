@@ -469,12 +469,12 @@ def test_a_lease_of_a_process_gone_from_this_machine_is_taken_over_at_once(
             "older version": (None, False),
         }
         ids = queue_mails(engine, *(mail(n) for n in range(1, len(cases) + 1)))
-        for row_id, (holder, _taken) in zip(ids, cases.values()):
+        for row_id, (holder, _taken) in zip(ids, cases.values(), strict=True):
             [claimed] = store.claim_due(T0, 300, 1, str(holder) if holder else None)
             assert claimed.id == row_id
         taken = {row.id for row in store.claim_due(T0 + 1, 300, 10, str(me),
                                                    holders.is_gone)}
-        assert {name for (name, (_h, expected)), row_id in zip(cases.items(), ids)
+        assert {name for (name, (_h, expected)), row_id in zip(cases.items(), ids, strict=True)
                 if row_id in taken} == {name for name, (_h, expected) in cases.items()
                                         if expected}
         assert all(store.get(row_id).lease_holder == str(me) for row_id in taken)

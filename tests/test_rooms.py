@@ -336,7 +336,8 @@ def test_a_room_answering_in_the_same_write_shows_on_the_track_and_is_no_member(
                                                 rooms_line.group(1))
     feed = requests.get(track["feed_url"], timeout=30)
     assert feed.status_code == 200
-    assert room_partstats(Calendar.from_ical(feed.text), "atlas@example.org") == {"master": "ACCEPTED"}
+    assert room_partstats(Calendar.from_ical(feed.text), "atlas@example.org") == {
+        "master": "ACCEPTED"}
 
     # rooms and resources are not members: no row, no "You have been added"
     people = {m["address"] for m in track["members"]}

@@ -651,7 +651,7 @@ def test_pool_rooms_are_free_eligible_and_distinct(q: SlotQuery) -> None:
         given_addresses = [r.address for r in pooled if r.address is not None]
         assert len(set(given_addresses)) == len(given_addresses)
         assert not set(given_addresses) & named
-        for pool, given_room in zip(q.pools, pooled):
+        for pool, given_room in zip(q.pools, pooled, strict=True):
             if given_room.address is None:
                 assert given_room.status == "none-free" and not slot.fit
                 continue

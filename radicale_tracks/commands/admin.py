@@ -17,7 +17,9 @@ def serve(args: argparse.Namespace) -> int:
 
     from radicale_tracks.plugin.application import Application
 
-    radicale.server.Application = Application  # type: ignore[misc]
+    # radicale.server imports Application without re-exporting it (hence the ignore);
+    # its serve() builds whatever this name holds.
+    radicale.server.Application = Application  # type: ignore[attr-defined]
     config_args = ["--config", args.config] if args.config else []
     sys.argv = ["radicale-tracks serve", *config_args, *args.radicale_args]
     radicale.__main__.run()

@@ -7,7 +7,7 @@ emits them; availability ignores them); tentative ones are ``BUSY-TENTATIVE``.
 
 from __future__ import annotations
 
-from enum import Enum, StrEnum
+from enum import StrEnum
 
 
 class FbType(StrEnum):

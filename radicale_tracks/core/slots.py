@@ -450,13 +450,13 @@ def _any_column(rows: Sequence[bytes | bytearray], width: int) -> list[bool]:
     """Per candidate, whether any row has a non-zero byte there."""
     if not rows:
         return [False] * width
-    return list(map(any, zip(*rows)))
+    return list(map(any, zip(*rows, strict=True)))
 
 
 def _sum_column(rows: Sequence[bytes | bytearray], width: int) -> list[int]:
     if not rows:
         return [0] * width
-    return list(map(sum, zip(*rows)))
+    return list(map(sum, zip(*rows, strict=True)))
 
 
 # --- pools ------------------------------------------------------------------------------
@@ -573,7 +573,7 @@ class _Calendars:
     def required_rows(self, flags: bytes | None = None) -> list[bytes | bytearray]:
         """Code rows of required people whose calendars we know, optionally as 0/1 flags."""
         return [timeline.codes if flags is None else timeline.codes.translate(flags)
-                for person, timeline in zip(self.query.participants, self.people)
+                for person, timeline in zip(self.query.participants, self.people, strict=True)
                 if person.required and timeline is not None]
 
     def confidences(self) -> list[float]:
@@ -600,7 +600,7 @@ class _Calendars:
         for plan in self.plans:
             has_free = _any_column([self.rooms[room.address].codes.translate(_IS_FREE)
                                     for room in plan.rooms], self.width)
-            fine = [ok and free for ok, free in zip(fine, has_free)]
+            fine = [ok and free for ok, free in zip(fine, has_free, strict=True)]
         return fine
 
     def _pools_share_rooms(self) -> bool:
@@ -642,7 +642,7 @@ class _Board:
     def judge(calendars: _Calendars) -> _Board:
         blocked = _any_column(calendars.required_rows(), calendars.width)
         rooms_fine = calendars.rooms_fine()
-        fit = [not taken and fine for taken, fine in zip(blocked, rooms_fine)]
+        fit = [not taken and fine for taken, fine in zip(blocked, rooms_fine, strict=True)]
         return _Board(calendars, fit, calendars.confidences(), rooms_fine)
 
 
@@ -683,7 +683,7 @@ def _people_at(calendars: _Calendars, index: int,
             "unknown" if timeline is None else _STATUS_OF_CODE[timeline.codes[index]],
             found.get(index, ()))
         for person, timeline, found in zip(calendars.query.participants, calendars.people,
-                                           conflicts))
+                                           conflicts, strict=True))
 
 
 def _rooms_at(calendars: _Calendars, index: int,
@@ -697,7 +697,7 @@ def _rooms_at(calendars: _Calendars, index: int,
     given = calendars.given_rooms(index, last_ends) if calendars.plans else []
     pooled = [RoomAssignment(plan.pool.name, address,
                              "none-free" if address is None else "free", ())
-              for plan, address in zip(calendars.plans, given)]
+              for plan, address in zip(calendars.plans, given, strict=True)]
     return (*named, *pooled)
 
 
@@ -709,12 +709,13 @@ def _reason(board: _Board) -> str | None:
     if any(board.fit):
         return None
     if any(person.is_organizer and timeline is not None and all(timeline.codes)
-           for person, timeline in zip(calendars.query.participants, calendars.people)):
+           for person, timeline in zip(calendars.query.participants, calendars.people,
+                                       strict=True)):
         return REASON_ORGANIZER_UNAVAILABLE
     away = _any_column(calendars.required_rows(_IS_UNAVAILABLE), calendars.width)
     taken = _any_column(calendars.required_rows(_IS_BUSY_OR_TENTATIVE), calendars.width)
     if all(is_away and not is_taken and fine
-           for is_away, is_taken, fine in zip(away, taken, board.rooms_fine)):
+           for is_away, is_taken, fine in zip(away, taken, board.rooms_fine, strict=True)):
         return REASON_OUTSIDE_WORKING_HOURS
     if not any(away) and not any(taken):
         return REASON_ROOMS_UNAVAILABLE

@@ -284,7 +284,8 @@ def first_occurrence(calendar: Calendar) -> Occurrence | None:
             candidates.append(Occurrence(None, start, end, master))
         else:
             taken = excluded | set(overrides)
-            series = itertools.chain([start], _rule_starts(master, start))  # §3.8.5.3: DTSTART is the first
+            # DTSTART is the first instance (RFC 5545 §3.8.5.3)
+            series = itertools.chain([start], _rule_starts(master, start))
             for value in series:
                 if recurrence_key(value) not in taken:
                     candidates.append(Occurrence(recurrence_key(value), value,

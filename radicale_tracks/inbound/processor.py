@@ -37,9 +37,10 @@ import logging
 import re
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING, ContextManager, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from icalendar import Calendar
 from sqlalchemy import Connection
@@ -146,9 +147,9 @@ class InboundPorts(Protocol):
 
     book: AddressBook
 
-    def write_lock(self) -> ContextManager[None]: ...
+    def write_lock(self) -> AbstractContextManager[None]: ...
 
-    def begin(self) -> ContextManager[Connection]: ...
+    def begin(self) -> AbstractContextManager[Connection]: ...
 
     def user_exists(self, user: str) -> bool: ...
 

@@ -2,8 +2,9 @@
 
 The storage plugin calls these inside Radicale's storage lock, so writers never race each
 other; a write joins the transaction the thread has open (``db/session.py``), so that an
-invitation's index rows commit with its tracks and outbox rows; readers that repair drift may race, and :meth:`IndexStore.write_entries` is an
-idempotent replace to make that harmless.
+invitation's index rows commit with its tracks and outbox rows; readers that repair drift
+may race, and :meth:`IndexStore.write_entries` is an idempotent replace to make that
+harmless.
 """
 
 from __future__ import annotations
@@ -151,9 +152,9 @@ class IndexStore:
                     items.insert().returning(items.c.id, sort_by_parameter_order=True),
                     [_item_row(collection_id, href, entry, state)
                      for href, entry, state in chunk]).scalars().all()
-                occurrence_rows = [row for item_id, (_, entry, _) in zip(ids, chunk)
+                occurrence_rows = [row for item_id, (_, entry, _) in zip(ids, chunk, strict=True)
                                    for row in _occurrence_rows(item_id, collection_id, entry)]
-                attendee_rows = [row for item_id, (_, entry, _) in zip(ids, chunk)
+                attendee_rows = [row for item_id, (_, entry, _) in zip(ids, chunk, strict=True)
                                  for row in _attendee_rows(item_id, entry)]
                 if occurrence_rows:
                     connection.execute(occurrences.insert(), occurrence_rows)

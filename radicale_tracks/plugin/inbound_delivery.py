@@ -10,7 +10,8 @@ plugin (indexed in the delivery's transaction) exactly as in the server.
 from __future__ import annotations
 
 import datetime
-from typing import TYPE_CHECKING, ContextManager, cast
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy import Connection
 
@@ -30,10 +31,10 @@ class StorageInboundPorts:
         self.book = storage.book
         self._assistant_mail: AssistantMail | None = None
 
-    def write_lock(self) -> ContextManager[None]:
-        return cast(ContextManager[None], self.storage.acquire_lock("w", ""))
+    def write_lock(self) -> AbstractContextManager[None]:
+        return cast(AbstractContextManager[None], self.storage.acquire_lock("w", ""))
 
-    def begin(self) -> ContextManager[Connection]:
+    def begin(self) -> AbstractContextManager[Connection]:
         return self.storage.database.begin()
 
     def user_exists(self, user: str) -> bool:

@@ -62,7 +62,7 @@ def reindex(storage: Storage, progress: Progress | None = None, jobs: int = 1
             for collection, mtime, files in scans:
                 entries: list[tuple[str, IndexEntry, FileState]] = []
                 hrefs = sorted(files)
-                for href, entry in zip(hrefs, parse(collection.path, hrefs)):
+                for href, entry in zip(hrefs, parse(collection.path, hrefs), strict=True):
                     if entry is None:
                         failed += 1
                     else:

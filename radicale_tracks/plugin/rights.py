@@ -52,7 +52,7 @@ class Rights(rights.BaseRights):
         self._rooms: RoomDirectory | None = None
         self._rooms_read_at = 0.0
 
-    def authorization(self, user: str, user_groups: set, path: str) -> str:
+    def authorization(self, user: str, user_groups: set[str], path: str) -> str:
         parts = pathutils.strip_path(path).split("/")
         if len(parts) >= 2 and is_schedule_box(parts[1]):
             # "r" for the inbox (a calendar), "R" for the outbox (a plain collection)

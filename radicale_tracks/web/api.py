@@ -36,7 +36,7 @@ MEETING_KINDS = ("booked", "created", "added", "updated", "cancelled",
 def unauthorized() -> types.WSGIResponse:
     status, headers, body, xml = json_response(
         client.UNAUTHORIZED, {"error": "log in with your calendar account"})
-    return status, dict(headers, **{  # type: ignore[arg-type]  # a dict from json_response
+    return status, dict(headers, **{
         "WWW-Authenticate": 'Basic realm="Radicale", charset="UTF-8"'}), body, xml
 
 

@@ -66,17 +66,18 @@ class Web(web.BaseWeb):
     # -- Radicale's entry points --------------------------------------------------------
 
     def get(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
-            user_groups: set, request_info: dict) -> types.WSGIResponse:
+            user_groups: set[str], request_info: dict[str, Any]) -> types.WSGIResponse:
         return self._handle("GET", environ, base_prefix, path, user, user_groups,
                             request_info)
 
     def post(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
-             user_groups: set, request_info: dict) -> types.WSGIResponse:
+             user_groups: set[str], request_info: dict[str, Any]) -> types.WSGIResponse:
         return self._handle("POST", environ, base_prefix, path, user, user_groups,
                             request_info)
 
     def _handle(self, method: str, environ: types.WSGIEnviron, base_prefix: str, path: str,
-                user: str, groups: set, request_info: dict) -> types.WSGIResponse:
+                user: str, groups: set[str], request_info: dict[str, Any]
+                ) -> types.WSGIResponse:
         if path.startswith(_RADICALE_UI):
             if method == "GET":
                 return self._radicale_ui.get(environ, base_prefix, path, user, groups,
