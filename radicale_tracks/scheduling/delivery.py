@@ -2,14 +2,18 @@
 
 The last stage of scheduling, for every message that reaches a calendar user of this
 server — from a local organizer's write, an attendee's answer, or mail from elsewhere.
-Each takes the one step :func:`apply_and_deliver` (the message applied to the copy; a
-refused or stale one goes no further; the rest into the inbox), then writes the copy:
+An attendee's and an organizer's delivery take the one step :func:`apply_and_deliver`
+(the message applied to the copy; a refused or stale one goes no further; the rest into
+the inbox), then write the copy:
 
 - a REQUEST or CANCEL into an attendee's calendar (:meth:`Deliveries.to_attendee`);
-- a room's copy as the room answered, and its REPLY to the organizer
-  (:meth:`Deliveries.to_room`);
 - a REPLY into the organizer's copy, which the other local attendees' copies follow
   (§3.2.2.1 "refresh", :meth:`Deliveries.reply`).
+
+A room's delivery does not: the room applied the message when it answered
+(``RoomBooking.answer``, which answers nothing for a refused or stale one), so
+:meth:`Deliveries.to_room` puts it into the room's inbox, writes the room's copy as it
+answered, and sends its REPLY to the organizer.
 
 Server writes never schedule again (a server write is not a client write).
 """
