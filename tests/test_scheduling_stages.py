@@ -8,6 +8,7 @@ real database connection (SQLite, and PostgreSQL when configured) for the Schedu
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Iterator
 
@@ -344,3 +345,16 @@ def test_a_reply_to_someone_elses_meeting_is_refused(connection: Connection) -> 
         "refused: not the organizer's meeting")
     assert calendars.inboxes == {}
     assert calendars.objects["alice"]["m.ics"] == text(theirs)
+
+
+def test_an_unreadable_invitation_is_refused_not_raised(connection: Connection) -> None:
+    """A REQUEST whose text does not parse is refused like any message that cannot be
+    applied (inbound mail answers it as a refusal) — never an exception that fails the
+    whole write or mail: parsing is part of applying it."""
+    calendars = Calendars()
+    message = request_to("bob@example.org", meeting(["bob@example.org"]))
+    unreadable = dataclasses.replace(message, ics="BEGIN:VCALENDAR\r\nnot iCalendar\r\n")
+    result = deliveries(calendars).to_attendee(connection, "bob", unreadable, None,
+                                               authoritative=False)
+    assert result.startswith("refused: RFC 5545: not a valid iCalendar object")
+    assert calendars.inboxes == {} and calendars.objects == {}

@@ -2,14 +2,18 @@
 
 The last stage of scheduling, for every message that reaches a calendar user of this
 server — from a local organizer's write, an attendee's answer, or mail from elsewhere.
-Each takes the one step :func:`apply_and_deliver` (the message applied to the copy; a
-refused or stale one goes no further; the rest into the inbox), then writes the copy:
+An attendee's and an organizer's delivery take the one step :func:`apply_and_deliver`
+(the message applied to the copy; a refused or stale one goes no further; the rest into
+the inbox), then write the copy:
 
 - a REQUEST or CANCEL into an attendee's calendar (:meth:`Deliveries.to_attendee`);
-- a room's copy as the room answered, and its REPLY to the organizer
-  (:meth:`Deliveries.to_room`);
 - a REPLY into the organizer's copy, which the other local attendees' copies follow
   (§3.2.2.1 "refresh", :meth:`Deliveries.reply`).
+
+A room's delivery does not: the room applied the message when it answered
+(``RoomBooking.answer``, which answers nothing for a refused or stale one), so
+:meth:`Deliveries.to_room` puts it into the room's inbox, writes the room's copy as it
+answered, and sends its REPLY to the organizer.
 
 Server writes never schedule again (a server write is not a client write).
 """
@@ -77,13 +81,19 @@ class Applied:
 
 
 def apply_and_deliver(calendars: InboxCalendars, user: str, message: ItipMessage,
-                      received: Calendar, stored: Calendar | None, *, authoritative: bool,
-                      refusal: str) -> Applied:
+                      received: Calendar | None, stored: Calendar | None, *,
+                      authoritative: bool, refusal: str) -> Applied:
     """The step every delivery to a user here takes: ``received`` (``message`` parsed)
     applied to their copy ``stored`` (``core/receipt``); a message that cannot be applied
     is refused (logged as ``refusal``) and a stale one ignored, both without reaching the
-    inbox; any other goes into ``user``'s inbox."""
+    inbox; any other goes into ``user``'s inbox.
+
+    ``received`` None: ``message`` is parsed here, as part of applying it, so a text that
+    does not parse is refused like one that does not apply (an invitation); a caller
+    that reads the parsed message afterwards (a REPLY's answers) parses it itself."""
     try:
+        if received is None:
+            received = message.calendar()
         receipt = apply_message(received, stored, authoritative=authoritative)
     except ItipError as e:
         logger.warning("%s to %s: %s", refusal, user, e)
@@ -140,9 +150,8 @@ class Deliveries:
         writes, so applied whatever its DTSTAMP (``core/receipt``); mail from elsewhere
         passes False and keeps RFC 5546 ordering."""
         stored = parse_calendar(existing.text) if existing else None
-        applied = apply_and_deliver(self.calendars, user, message, message.calendar(),
-                                    stored, authoritative=authoritative,
-                                    refusal="Not delivered")
+        applied = apply_and_deliver(self.calendars, user, message, None, stored,
+                                    authoritative=authoritative, refusal="Not delivered")
         if applied.calendar is None:
             return applied.answer
         copy = strip_schedule_parameters(applied.calendar)
