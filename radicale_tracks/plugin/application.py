@@ -49,9 +49,7 @@ from radicale_tracks.errors import (
 from radicale_tracks.plugin.client_puts import (
     UnboundedTimezones,
     UnknownTimezones,
-    expect_refusal,
     repaired_body,
-    take_refusal,
 )
 from radicale_tracks.plugin.outbox_post import freebusy_post
 from radicale_tracks.plugin.put_limits import attendee_limit_refusal
@@ -68,9 +66,9 @@ from radicale_tracks.plugin.scheduling_dav import (
     requested_props,
     wants_us,
 )
-from radicale_tracks.plugin.scheduling_writes import ClientChecks
 from radicale_tracks.plugin.size_limits import body_limit, declared_length, too_large_json
 from radicale_tracks.plugin.storage import Collection, Storage
+from radicale_tracks.plugin.write_request import ClientChecks, current_request, request_scope
 from radicale_tracks.tracks.store import track_by_feed_token
 
 logger = logging.getLogger("radicale.tracks.application")
@@ -120,7 +118,8 @@ class Application(radicale_app.Application):
             return too_large
         if path.startswith(FEED_PREFIX) and isinstance(self._storage, Storage):
             return self._track_feed(environ, path[len(FEED_PREFIX):])
-        return super()._handle_request(environ)
+        with request_scope():   # what this request tells the storage ends with it
+            return super()._handle_request(environ)
 
     def _body_too_large(self, environ: types.WSGIEnviron, path: str) -> Any:
         """413 for a body above ``[server] max_content_length``, from its Content-Length,
@@ -271,9 +270,6 @@ class Application(radicale_app.Application):
                                      request_info)
         except WriteRefused as e:
             return _refused_write("DELETE", path, e)
-        finally:
-            if isinstance(storage, Storage):
-                storage.expect_client_checks(None)
 
     def _delete_from_box(self, box: tuple[str, str], path: str,
                          user: str) -> types.WSGIResponse:
@@ -386,27 +382,24 @@ class Application(radicale_app.Application):
             return too_many
         refused = self._schedule_tag_precondition(environ, path)
         try:
-            # every answer from here on clears what this request told the storage (the
-            # checks of the client's write, a held zone refusal): they are per thread
+            # what this request tells the storage (the checks of the client's write, a
+            # held zone refusal) is its WriteRequest: it ends with the request
             if refused is not None:
                 return refused
             resolved = self._repair_body(environ, path, user, user_groups)
             if not isinstance(resolved, bool):
                 return resolved
-            storage.take_rewritten()
-            storage.take_schedule_tag()
             status, headers, answer, xml_request = super().do_PUT(
                 environ, base_prefix, path, user, user_groups, request_info)
         except WriteRefused as e:
             return _refused_write("PUT", path, e)
-        finally:
-            storage.expect_client_checks(None)
-            unknown_zones = take_refusal(storage)
+        request = current_request()
+        unknown_zones = request.timezones_refused
         if unknown_zones is not None and status == client.BAD_REQUEST:
             logger.info("PUT of %r refused: %s", path, unknown_zones)
             return _precondition(VALID_CALENDAR_DATA, str(unknown_zones))
-        rewritten = storage.take_rewritten() or resolved
-        tag = storage.take_schedule_tag()
+        rewritten = request.rewritten or resolved
+        tag = request.schedule_tag
         if isinstance(headers, dict) and status in (client.CREATED, client.NO_CONTENT):
             if rewritten:
                 headers = {k: v for k, v in headers.items() if k.lower() != "etag"}
@@ -469,9 +462,8 @@ class Application(radicale_app.Application):
             logger.info("PUT of %r refused: %s", path, e)
             return _precondition(VALID_CALENDAR_DATA, str(e))
         except UnknownTimezones as e:
-            expect_refusal(storage, e)
+            current_request().timezone_refusal = e
             return False
-        expect_refusal(storage, None)
         return changed
 
     def _schedule_tag(self, path: str, user: str) -> str | None:
@@ -502,8 +494,8 @@ class Application(radicale_app.Application):
             logger.info("If-Schedule-Tag-Match %s failed on %r: no scheduling object",
                         wanted, path)
             return httputils.PRECONDITION_FAILED
-        storage.expect_client_checks(ClientChecks(
-            schedule_tag=wanted.strip() if wanted is not None else None))
+        current_request().checks = ClientChecks(
+            schedule_tag=wanted.strip() if wanted is not None else None)
         return None
 
     def do_REPORT(self, environ: types.WSGIEnviron, base_prefix: str, path: str,

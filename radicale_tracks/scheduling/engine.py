@@ -26,7 +26,7 @@ import datetime
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple, Protocol, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from icalendar import Calendar
 from sqlalchemy import Connection
@@ -67,6 +67,7 @@ from radicale_tracks.core.scheduling import (
     with_schedule_status,
 )
 from radicale_tracks.scheduling import tags
+from radicale_tracks.scheduling.ports import SchedulingCalendars, StoredObject
 
 if TYPE_CHECKING:
     from radicale_tracks.mail.compose import MailTemplates
@@ -83,35 +84,6 @@ INVALID_USER = "3.7"
 NO_AUTHORITY = "3.8"
 DELIVERY_FAILED = "5.1"
 NOT_SUPPORTED = "5.3"  # beyond the attendee limit: not scheduled by the server
-
-
-class StoredObject(NamedTuple):
-    collection_path: str
-    href: str
-    text: str
-    etag: str
-
-
-class SchedulingCalendars(Protocol):
-    """The users' calendars and inboxes, as the engine needs them (``plugin/``)."""
-
-    def user_exists(self, user: str) -> bool: ...
-
-    def user_of_uri(self, uri: str) -> str | None:
-        """The local user a non-mailto calendar user address names (principal URL)."""
-        ...
-
-    def find_object(self, user: str, uid: str) -> StoredObject | None: ...
-
-    def default_calendar(self, user: str) -> str: ...
-
-    def write_object(self, collection_path: str, href: str, text: str) -> None: ...
-
-    def new_href(self, uid: str) -> str: ...
-
-    def deliver(self, user: str, text: str) -> str: ...
-
-    def remove_object(self, collection_path: str, href: str) -> None: ...
 
 
 @dataclass(frozen=True)

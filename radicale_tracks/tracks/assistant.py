@@ -25,7 +25,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from icalendar import Calendar
 from sqlalchemy import Connection
@@ -68,6 +68,7 @@ from radicale_tracks.core.track_details import (
 from radicale_tracks.mail.compose import MailTemplates, compose_mail, message_id_for
 from radicale_tracks.outbox.mail import OutgoingMail
 from radicale_tracks.outbox.store import enqueue
+from radicale_tracks.scheduling.ports import TrackCalendars
 from radicale_tracks.tracks import store
 from radicale_tracks.tracks.store import Track
 
@@ -76,20 +77,6 @@ logger = logging.getLogger("radicale.tracks.assistant")
 #: RFC 6638 §3.2.9 / RFC 5546 §3.6 request-status codes the assistant writes.
 DELIVERED = "1.2"
 INVALID_USER = "3.7"
-
-
-class TrackCalendars(Protocol):
-    """The track collections under the assistant principal (the storage implements it)."""
-
-    def create_track_calendar(self, slug: str, title: str) -> None: ...
-
-    def read_copy(self, slug: str, href: str) -> str | None: ...
-
-    def write_copy(self, slug: str, href: str, ics: str) -> None: ...
-
-    def user_exists(self, user: str) -> bool: ...
-
-    def user_zone(self, user: str) -> str | None: ...
 
 
 @dataclass(frozen=True)
