@@ -658,6 +658,12 @@ class Storage(multifilesystem.Storage):
     def collection_root(self) -> str:
         return internals.collection_root(self)
 
+    def user_calendars(self, user: str) -> list[Collection]:
+        """The user's calendars as the scheduling port finds them, as this backend's
+        collections (busy time reads them through :meth:`calendars_busy`)."""
+        return [c for c in self.scheduling_calendars.calendars_of(user)
+                if isinstance(c, Collection)]
+
     # -- the scheduling writer's parts others use ------------------------------
 
     @property

@@ -133,7 +133,7 @@ class Services:
         with storage.database.connect() as connection:
             rooms = RoomDirectory.load(connection, configured_rooms(storage.settings))
         room_principals = {r.principal for r in rooms.rooms}
-        root = storage._get_collection_root_folder()
+        root = storage.collection_root()
         names: set[str] = set()
         try:
             names.update(n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n)))
@@ -284,7 +284,7 @@ class Services:
             if left is not None:   # no scheduling transaction took it
                 with storage.database.begin() as connection:
                     left(connection)
-            stored = collection._get(href, verify_href=False)
+            stored = collection.item(href)
             answers = _answers(stored.serialize() if stored is not None else text)
             slug = tracked[0] if tracked else None
         if storage.sender_thread is not None:
