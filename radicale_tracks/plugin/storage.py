@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from stat import S_ISREG
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -67,7 +67,7 @@ from radicale_tracks.plugin.calendar_store import Upload
 from radicale_tracks.plugin.client_puts import client_item, client_items
 from radicale_tracks.plugin.scheduling_writes import SchedulingWriter, refused_when_too_large
 from radicale_tracks.plugin.size_limits import check_object_size, put_size_limit
-from radicale_tracks.plugin.write_request import joined_or_new_request
+from radicale_tracks.plugin.write_request import active_request, joined_or_new_request
 from radicale_tracks.rooms.directory import configured_rooms
 from radicale_tracks.settings import Settings
 
@@ -618,8 +618,6 @@ class Storage(multifilesystem.Storage):
 
     def current_write_hold(self) -> object | None:
         """This thread's hold of the write lock (None outside it)."""
-        from radicale_tracks.plugin.write_request import active_request
-
         request = active_request()
         return request.write_hold if request is not None else None
 
@@ -629,8 +627,6 @@ class Storage(multifilesystem.Storage):
         would finish its journal as a dead process's, and its rollback would put files
         back outside the lock. It is rolled back here, files included, and — unless the
         body already failed (``refuse`` False: its error goes on) — refused."""
-        from radicale_tracks.plugin.write_request import active_request
-
         request = active_request()
         if request is not None:
             request.write_hold = None
@@ -664,7 +660,7 @@ class Storage(multifilesystem.Storage):
         return [c for c in self.scheduling_calendars.calendars_of(user)
                 if isinstance(c, Collection)]
 
-    # -- the scheduling writer's parts others use ------------------------------
+    # -- the scheduling writer's parts the HTTP layer and the commands use -----
 
     @property
     def book(self) -> AddressBook:
@@ -686,9 +682,6 @@ class Storage(multifilesystem.Storage):
     def sender_thread(self) -> SenderThread | None:
         return self.scheduling.sender_thread
 
-    def room_addresses(self, connection: Any) -> frozenset[str]:
-        return self.scheduling.room_addresses(connection)
-
     def schedule_tags(self, collection_path: str) -> dict[str, str]:
         return self.scheduling.schedule_tags(collection_path)
 
@@ -697,12 +690,6 @@ class Storage(multifilesystem.Storage):
 
     def default_calendar_path(self, user: str) -> str | None:
         return self.scheduling.default_calendar_path(user)
-
-    def join_next_write(self, work: Callable[[Any], None]) -> None:
-        self.scheduling.join_next_write(work)
-
-    def take_joined(self) -> Callable[[Any], None] | None:
-        return self.scheduling.take_joined()
 
     # -- crash safety ---------------------------------------------------------
 

@@ -276,11 +276,11 @@ class Services:
                         "mailed" if booking.notifications.send_confirmation
                         else "not mailed"))
 
-            storage.join_next_write(record_booking)
+            storage.scheduling.join_next_write(record_booking)
             try:
                 collection.upload(href, item_from_text(collection.path, text))
             finally:
-                left = storage.take_joined()
+                left = storage.scheduling.take_joined()
             if left is not None:   # no scheduling transaction took it
                 with storage.database.begin() as connection:
                     left(connection)
@@ -478,7 +478,7 @@ class Services:
         storage = self.storage
         with storage.database.connect() as connection:
             directory = RoomDirectory.load(connection, configured_rooms(storage.settings))
-            known = dict.fromkeys(storage.room_addresses(connection), "")
+            known = dict.fromkeys(storage.scheduling.room_addresses(connection), "")
         known.update((room.address, room.name) for room in directory.rooms)
         path = "/%s/%s/" % (storage.settings.assistant_principal, slug)
         found: dict[str, list[dict[str, str]]] = {}
