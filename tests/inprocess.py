@@ -58,13 +58,17 @@ def call_wsgi(app: Any, method: str, path: str, user: str, body: str | bytes = "
     return answer["status"], answer["headers"], text
 
 
-def leftovers(storage: Any) -> dict[str, Any]:
-    """What the last request told the storage on this thread and nobody took back: a
-    pooled WSGI thread serves another user next, so every answer must leave nothing."""
-    state = storage._request
-    return {name: getattr(state, name, None) for name in (
-        "checks", "timezone_refusal", "timezones_refused", "joined", "schedule_tag",
-        "rewritten") if getattr(state, name, None)}
+def leftovers(storage: Any = None) -> dict[str, Any]:
+    """What the last request told the storage on this thread and is still there: a pooled
+    WSGI thread serves another user next, so every answer must leave nothing — no
+    request value entered (``plugin/write_request.py``), nothing set on one. ``storage``
+    is not needed any more (the request value is the one place) and kept for callers."""
+    from radicale_tracks.plugin.write_request import active_request
+
+    request = active_request()
+    if request is None:
+        return {}
+    return dict(request.left_over(), entered=True)
 
 
 class InProcessServer:

@@ -341,12 +341,12 @@ def test_a_transaction_that_changed_files_may_not_outlive_the_write_lock(
     [calendar] = [c for c in storage.collections() if c.path == "alice/work"]
     with storage.acquire_lock("w", "alice"):   # inside the lock: fine
         with storage.database.begin():
-            calendar._upload_indexed("a.ics", item_from_text(calendar.path,
+            calendar.upload_indexed("a.ics", item_from_text(calendar.path,
                                                              invitation("a")))
     with storage.database.begin():
         with storage.acquire_lock("w", "alice"):
             with pytest.raises(RuntimeError, match="begin inside the storage's write lock"):
-                calendar._upload_indexed("b.ics", item_from_text(calendar.path,
+                calendar.upload_indexed("b.ics", item_from_text(calendar.path,
                                                                  invitation("b")))
             assert stored() == ["a.ics"]   # nothing written: nothing to undo later
     # entered in order, left out of order: the lock ends first
@@ -354,7 +354,7 @@ def test_a_transaction_that_changed_files_may_not_outlive_the_write_lock(
     lock.__enter__()
     transaction = storage.database.begin()
     transaction.__enter__()
-    calendar._upload_indexed("c.ics", item_from_text(calendar.path, invitation("c")))
+    calendar.upload_indexed("c.ics", item_from_text(calendar.path, invitation("c")))
     assert stored() == ["a.ics", "c.ics"]
     with pytest.raises(RuntimeError, match="outlived the storage's write lock"):
         lock.__exit__(None, None, None)
@@ -393,7 +393,7 @@ def test_journal_rows_of_ended_processes_go_at_the_next_start_up(
                     storage.create_collection("/alice/work/", props={"tag": "VCALENDAR"})
                 [calendar] = [c for c in storage.collections() if c.path == "alice/work"]
                 with storage.database.begin():
-                    calendar._upload_indexed("%d.ics" % n, item_from_text(
+                    calendar.upload_indexed("%d.ics" % n, item_from_text(
                         calendar.path, invitation("u%d" % n)))
             assert rows() == 1
             del storage, calendar

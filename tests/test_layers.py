@@ -2,10 +2,11 @@
 services know no adapter; and no module imports itself back through others.
 
 The rings (docs/architecture.md): ``core/`` (pure, with ``errors.py``) ← services
-(``tracks/``, ``inbound/``, ``rooms/``, ``outbox/``, ``scheduling/``, ``index/``, ``mail/``,
-``db/``, ``migrations/``, ``tables.py``), which also use the shared ``settings.py`` ← adapters
-(``plugin/``, ``web/``, ``commands/``, ``cli.py``, ``wsgi.py`` and the ``storage.py`` /
-``rights.py`` modules Radicale loads by name). Every module must sit in one ring.
+(``tracks/``, ``inbound/``, ``rooms/``, ``outbox/``, ``scheduling/``, ``index/``,
+``mail/``, ``db/``, ``migrations/``, ``tables.py``), which also use the shared
+``settings.py`` ← adapters (``plugin/``, ``web/``, ``commands/``, ``cli.py``,
+``wsgi.py`` and the ``storage.py`` / ``rights.py`` modules Radicale loads by name).
+Every module must sit in one ring.
 """
 
 from __future__ import annotations
@@ -24,19 +25,6 @@ SERVICES = ("tracks", "inbound", "rooms", "outbox", "scheduling", "index", "mail
 ADAPTERS = ("plugin", "web", "commands", "cli", "wsgi", "storage", "rights")
 FORBIDDEN_IN_CORE = ("radicale", "sqlalchemy", "alembic", "smtplib", "aiosmtpd", "jinja2",
                      "vobject")
-
-#: Import circles that exist and are not broken yet: issue 18 item 2 ("scheduling on a
-#: port, not a mixin") is where they go. Each entry is one import edge (importer,
-#: imported); without these edges the graph must be acyclic, so any *new* circle fails.
-#: The five-file circle plugin/storage.py <-> scheduling_writes.py <-> schedule_boxes.py
-#: <-> scheduling_calendars.py <-> track_calendars.py (and client_puts.py): the storage
-#: mixes in the scheduling writes and the client-PUT checks, which need the concrete
-#: Storage and Collection back.
-ALLOWED_CYCLE_EDGES = {
-    ("radicale_tracks.plugin.storage", "radicale_tracks.plugin.scheduling_writes"),
-    ("radicale_tracks.plugin.storage", "radicale_tracks.plugin.client_puts"),
-}
-
 
 def forbidden(module: str, prefixes: tuple[str, ...]) -> bool:
     return any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes)
@@ -173,10 +161,7 @@ def test_settings_know_no_service() -> None:
 
 
 def test_no_import_circle() -> None:
-    graph = import_graph()
-    for importer, imported in ALLOWED_CYCLE_EDGES:
-        graph[importer].discard(imported)
-    assert circles(graph) == []
+    assert circles(import_graph()) == []
 
 
 def test_the_circle_finder_finds_circles() -> None:

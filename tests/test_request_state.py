@@ -1,6 +1,6 @@
 """What one PUT tells the storage never outlives its answer.
 
-The application hands the storage per-request facts in thread-locals (the merge that a
+The application hands the storage per-request facts in one request value (the merge that a
 matching If-Schedule-Tag-Match asks for, a held refusal of an unknown time zone). A WSGI
 server with a thread pool (gunicorn's threads, waitress) serves the next request — of any
 user — on the same thread, so every answer, also an early refusal, must clear them. The
@@ -12,11 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from radicale import config as radicale_config
 
 from helpers import PLUGIN, write_config
 from inprocess import InProcessServer, call_wsgi, leftovers
 from radicale_tracks.plugin.application import Application
+from radicale_tracks.plugin.write_request import ClientChecks, active_request, request_scope
 
 CALENDAR = "/alice/work/"
 
@@ -101,3 +103,33 @@ def test_a_rolled_back_rewrite_leaves_the_etag_of_the_object_stored_as_sent(
     assert status == 200 and "X-TRACKS" not in stored, stored   # stored as sent
     assert headers.get("ETag") == stored_headers["ETag"], headers
     assert leftovers(server.storage) == {}
+
+
+def test_the_request_value_is_reset_whatever_ends_the_request() -> None:
+    """The application enters one value per request (``plugin/write_request.py``): an
+    error inside leaves nothing entered, and the next request starts empty."""
+    with pytest.raises(RuntimeError):
+        with request_scope() as request:
+            request.checks = ClientChecks(schedule_tag="\"tag\"")
+            request.rewritten = True
+            request.schedule_tag = "\"tag\""
+            assert active_request() is request
+            raise RuntimeError("refused early")
+    assert active_request() is None
+    with request_scope() as fresh:
+        assert fresh.left_over() == {}
+    assert leftovers() == {}
+
+
+def test_a_lock_outside_the_application_holds_its_own_request(tmp_path: Path) -> None:
+    """Plain ``radicale``, the commands and ``deliver`` take the storage lock with no
+    request entered: the lock enters one for its hold (the user of its writes), and
+    nothing of it stays afterwards."""
+    call = InProcess(tmp_path, "sqlite:///%s" % (tmp_path / "tracks.sqlite3"))
+    storage = call.app._storage  # type: ignore[attr-defined]
+    with storage.acquire_lock("w", "alice"):
+        request = active_request()
+        assert request is not None and request.user == "alice"
+        assert request.write_hold is not None
+        assert storage.current_write_hold() is request.write_hold
+    assert active_request() is None and storage.current_write_hold() is None

@@ -7,7 +7,7 @@ included), the outbox's free-busy POST, ``/.tracks/api/slots`` and the pages and
 under ``/.web/`` must refuse a larger body with 413 from its Content-Length, before
 reading it: the request body here raises if anything reads it. The JSON APIs answer
 JSON naming the limit. ``[server] max_resource_size`` bounds what the storage writes
-itself (copies, inbox messages, mail): ``Collection._upload_indexed`` refuses more.
+itself (copies, inbox messages, mail): ``Collection.upload_indexed`` refuses more.
 
 Limits are small (``max_content_length = 100000``, ``max_resource_size = 3000``) so the
 bodies stay small.
@@ -106,7 +106,7 @@ def event(uid: str, size: int = 0, attendees: tuple[str, ...] = ()) -> str:
 
 def test_the_storage_writes_nothing_a_put_could_not_store(app: InProcessServer) -> None:
     """Copies, inbox messages and mail are written by the server through
-    ``_upload_indexed``: above max_resource_size it refuses, as Radicale's PUT does."""
+    ``upload_indexed``: above max_resource_size it refuses, as Radicale's PUT does."""
     from radicale_tracks.errors import ResourceTooLarge
     from radicale_tracks.plugin.track_calendars import item_from_text
 
@@ -114,9 +114,9 @@ def test_the_storage_writes_nothing_a_put_could_not_store(app: InProcessServer) 
     with storage.acquire_lock("w", "bob"):
         calendar = next(iter(storage.discover("/bob/work/")))
         with pytest.raises(ResourceTooLarge) as refused:
-            calendar._upload_indexed("big.ics", item_from_text(
+            calendar.upload_indexed("big.ics", item_from_text(
                 calendar.path, event("big", RESOURCE_LIMIT)))
-        calendar._upload_indexed("small.ics", item_from_text(calendar.path, event("small")))
+        calendar.upload_indexed("small.ics", item_from_text(calendar.path, event("small")))
     assert "max_resource_size" in str(refused.value)
     assert str(RESOURCE_LIMIT) in str(refused.value)
     assert app("GET", "/bob/work/big.ics", "bob")[0] == 404

@@ -102,7 +102,7 @@ def _user_clash(storage: Any, room: Room) -> str | None:
     answering invitations by itself."""
     from radicale_tracks.plugin.schedule_boxes import is_schedule_box
 
-    folder = os.path.join(storage._get_collection_root_folder(), room.principal)
+    folder = os.path.join(storage.collection_root(), room.principal)
     if not os.path.isdir(folder):
         return None
     with storage.database.connect() as connection:

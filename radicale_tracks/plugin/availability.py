@@ -52,7 +52,7 @@ def _counts(collection: Collection) -> bool:
 
 def user_zone(storage: Storage, user: str) -> str:
     """The IANA zone of a user: the first ``calendar-timezone`` among their calendars."""
-    return _zone_of(storage, storage.scheduling_calendars.calendars_of(user))
+    return _zone_of(storage, storage.user_calendars(user))
 
 
 def _zone_of(storage: Storage, calendars: list[Collection]) -> str:
@@ -179,7 +179,7 @@ def people_busy(storage: Storage, users: Iterable[str], start: datetime.datetime
     and for those in ``working_hours`` the time outside their availability as
     BUSY-UNAVAILABLE (or its BUSYTYPE). An event that cannot be expanded counts as busy
     where it spans and is listed per user in ``estimates``: it never fails the answer."""
-    calendars = {user: storage.scheduling_calendars.calendars_of(user)
+    calendars = {user: storage.user_calendars(user)
                  for user in dict.fromkeys(users)}
     counted = {user: [c for c in found if _counts(c)] for user, found in calendars.items()}
     by_calendar: dict[str, list[Estimate]] = {}

@@ -21,10 +21,10 @@ import datetime
 from typing import Any
 
 from radicale import item as radicale_item
-from radicale.app import report as radicale_report
 from radicale.item import filter as radicale_filter
 
 from radicale_tracks.core.freebusy import Estimate
+from radicale_tracks.plugin import radicale_internals as internals
 
 FreeBusyPeriod = tuple[datetime.datetime, datetime.datetime, str]
 
@@ -49,8 +49,8 @@ def object_busy(item: radicale_item.Item, start: datetime.datetime,
     limit there) or ``max_walk`` occurrences visited in all."""
     if item.component_name != "VEVENT":
         return []
-    to_utc = radicale_report._to_utc
-    fbtype_of = radicale_report._fbtype_for_component
+    to_utc = internals.to_utc
+    fbtype_of = internals.fbtype_of
     range_start, range_end = to_utc(start), to_utc(end)
     holder: list[Any] = [None]
     periods: list[FreeBusyPeriod] = []
@@ -108,7 +108,7 @@ def _estimate(item: radicale_item.Item, start: datetime.datetime, end: datetime.
     event (None when that makes nobody busy: transparent or cancelled)."""
     try:
         first = next(iter(getattr(item.vobject_item, "vevent_list", [])), None)
-        fbtype = radicale_report._fbtype_for_component(first) if first is not None else None
+        fbtype = internals.fbtype_of(first) if first is not None else None
     except (ValueError, TypeError, AttributeError):
         fbtype = "BUSY"
     if fbtype in (None, "FREE"):

@@ -8,10 +8,12 @@ So the zone is resolved before Radicale parses the request, where possible:
 
 - the application (``radicale-tracks serve``) rewrites the request body
   (:func:`repaired_body`, which also writes ``RDATE;VALUE=PERIOD`` as date-times and
-  overrides: vobject can neither store nor expand a PERIOD), so Radicale's item, the file, the index, the hooks and
-  scheduling all see the resolved object; a zone that cannot be resolved is held as a
-  refusal and raised when Radicale gets to store the object — after its own access and
-  precondition checks — and answered 403 ``CALDAV:valid-calendar-data`` naming the TZIDs;
+  overrides: vobject can neither store nor expand a PERIOD), so Radicale's item, the
+  file, the index, the hooks and scheduling all see the resolved object; a zone that
+  cannot be resolved is held as a refusal on the request's ``WriteRequest``
+  (``write_request.py``) and raised when Radicale gets to store the object — after its
+  own access and precondition checks — and answered 403 ``CALDAV:valid-calendar-data``
+  naming the TZIDs;
 - the storage plugin resolves the client's object again at its first write under the
   PUT's lock (:func:`client_item`, :func:`client_items`): a no-op after the application,
   the whole mechanism for plain ``radicale`` with only the storage plugin, which answers
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from radicale import item as radicale_item
 from radicale import pathutils
@@ -34,12 +36,10 @@ from radicale_tracks.core.periods import periods_as_dates_in_text
 from radicale_tracks.core.timezones import UnknownTimezones, define_timezones_in_text
 from radicale_tracks.core.zone_limits import UnboundedTimezones, ZoneLimits, bounded_zones_in_text
 from radicale_tracks.plugin.track_calendars import item_from_text
-
-if TYPE_CHECKING:
-    from radicale_tracks.plugin.storage import Storage
+from radicale_tracks.plugin.write_request import WriteRequest, active_request
 
 __all__ = ["UnknownTimezones", "UnboundedTimezones", "client_item", "client_items",
-           "repaired_body", "expect_refusal", "take_refusal"]
+           "repaired_body"]
 
 
 def repaired_body(environ: dict[str, Any], text: str, limits: ZoneLimits) -> bool:
@@ -68,57 +68,41 @@ def repaired_body(environ: dict[str, Any], text: str, limits: ZoneLimits) -> boo
     return True
 
 
-def expect_refusal(storage: Storage, refusal: UnknownTimezones | None) -> None:
-    """The application found zones it cannot resolve: refuse the client's write."""
-    storage._request.timezone_refusal = refusal
-    storage._request.timezones_refused = None
-
-
-def take_refusal(storage: Storage) -> UnknownTimezones | None:
-    """The refusal raised by this thread's last client write, if any."""
-    refused: UnknownTimezones | None = getattr(storage._request, "timezones_refused", None)
-    storage._request.timezones_refused = None
-    storage._request.timezone_refusal = None
-    return refused
-
-
-def _is_client_write(storage: Storage) -> bool:
+def _is_client_write(request: WriteRequest | None) -> bool:
     """True once per PUT: for its first write, which is the client's object."""
-    if not getattr(storage._request, "client_put", False):
-        return False
-    storage._request.client_put = False
-    return True
+    return request is not None and request.take_client_put()
 
 
-def _defined(storage: Storage, collection_path: str, item: radicale_item.Item
+def _defined(request: WriteRequest, collection_path: str, item: radicale_item.Item
              ) -> radicale_item.Item:
-    refusal: UnknownTimezones | None = getattr(storage._request, "timezone_refusal", None)
+    """The item with every TZID defined; the request's held refusal raised, and a
+    refusal remembered on the request (the application answers it)."""
     try:
-        if refusal is not None:
-            raise refusal
+        if request.timezone_refusal is not None:
+            raise request.timezone_refusal
         text = define_timezones_in_text(item.serialize())
     except UnknownTimezones as e:
-        storage._request.timezones_refused = e
+        request.timezones_refused = e
         raise
     if text is None:
         return item
-    storage.note_rewritten()
+    request.rewritten = True
     return item_from_text(collection_path, text)
 
 
-def client_item(storage: Storage, collection_path: str, item: radicale_item.Item
-                ) -> radicale_item.Item:
+def client_item(collection_path: str, item: radicale_item.Item) -> radicale_item.Item:
     """The object a client PUTs, with every TZID defined; other writes as they are."""
-    if not _is_client_write(storage):
+    request = active_request()
+    if request is None or not _is_client_write(request):
         return item
-    return _defined(storage, collection_path, item)
+    return _defined(request, collection_path, item)
 
 
-def client_items(storage: Storage, href: str,
-                 items: Iterable[radicale_item.Item] | None
+def client_items(href: str, items: Iterable[radicale_item.Item] | None
                  ) -> Iterable[radicale_item.Item] | None:
     """The objects of a whole calendar a client PUTs, each with every TZID defined."""
-    if items is None or not _is_client_write(storage):
+    request = active_request()
+    if items is None or request is None or not _is_client_write(request):
         return items
     collection_path = pathutils.strip_path(href)
-    return [_defined(storage, collection_path, item) for item in items]
+    return [_defined(request, collection_path, item) for item in items]

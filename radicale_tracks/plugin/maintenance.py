@@ -51,7 +51,7 @@ def reindex(storage: Storage, progress: Progress | None = None, jobs: int = 1
     """
     with storage.acquire_lock("w", "", request="REINDEX"):
         collections = list(storage.collections())
-        scans = [(c, folder_mtime_ns(c._filesystem_path), c.scan_files()) for c in collections]
+        scans = [(c, folder_mtime_ns(c.folder), c.scan_files()) for c in collections]
         total = sum(len(files) for _, _, files in scans)
         done = failed = 0
         present = {c.path for c in collections}
@@ -162,7 +162,7 @@ def _verify_collection(storage: Storage, collection: Collection) -> list[Differe
         if href not in indexed:
             found.append(Difference(path, href, "file not indexed"))
             continue
-        item = collection._get(href, verify_href=False)
+        item = collection.item(href)
         if item is None:
             continue
         if item.etag != indexed[href].etag:

@@ -9,12 +9,10 @@ Both are created when first needed: a principal's discovery, or a delivery.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from radicale_tracks.plugin.storage import Collection, Storage
+    from radicale_tracks.plugin.calendar_store import CalendarStore, StoredCalendar
 
 INBOX = "schedule-inbox"
 OUTBOX = "schedule-outbox"
@@ -40,22 +38,22 @@ def outbox_path(user: str) -> str:
     return "/%s/%s/" % (user, OUTBOX)
 
 
-def ensure_boxes(storage: Storage, user: str) -> None:
+def ensure_boxes(storage: CalendarStore, user: str) -> None:
     """Create the principal, inbox and outbox of ``user`` if missing (write lock held)."""
-    if user in storage._boxes_ready:
+    if user in storage.boxes_ready:
         return
-    if next(iter(storage.discover("/%s/" % user)), None) is None:
+    if not storage.exists("/%s/" % user):
         storage.create_collection("/%s/" % user)
-    if next(iter(storage.discover(inbox_path(user))), None) is None:
+    if not storage.exists(inbox_path(user)):
         storage.create_collection(inbox_path(user), props={
             "tag": "VCALENDAR", "D:displayname": "Scheduling inbox",
             "C:supported-calendar-component-set": "VEVENT,VTODO,VFREEBUSY"})
-    if next(iter(storage.discover(outbox_path(user))), None) is None:
+    if not storage.exists(outbox_path(user)):
         storage.create_collection(outbox_path(user))
-    storage._boxes_ready.add(user)
+    storage.boxes_ready.add(user)
 
 
-def remove_message(inbox: Collection, href: str) -> None:
+def remove_message(inbox: StoredCalendar, href: str) -> None:
     """Delete an inbox message and its sync history.
 
     Radicale lists deleted items still in the history in an *initial* sync-collection
@@ -63,8 +61,5 @@ def remove_message(inbox: Collection, href: str) -> None:
     ``get_items``) then fail fetching them. Inbox messages are transient, read by their
     owner only: forgetting them entirely is what clients expect.
     """
-    inbox._delete_indexed(href)
-    history = inbox._storage._get_collection_cache_subfolder(
-        inbox._filesystem_path, ".Radicale.cache", "history")
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(os.path.join(history, href))
+    inbox.delete_indexed(href)
+    inbox.forget_history(href)

@@ -1,8 +1,10 @@
 """The users' calendars and inboxes on Radicale's storage: the scheduling engine's port.
 
-Called inside the storage write lock of the client's request. Every write goes through
-``_upload_indexed``: indexed in the same transaction, and never scheduled again (these
-are the server's writes, not a client's).
+Implements :class:`~radicale_tracks.scheduling.ports.SchedulingCalendars` (and the rooms'
+:class:`~radicale_tracks.scheduling.ports.BusyTime`) on the file backend, typed against
+its protocols (``calendar_store.py``). Called inside the storage write lock of the
+client's request. Every write goes through ``upload_indexed``: indexed in the same
+transaction, and never scheduled again (these are the server's writes, not a client's).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ import datetime
 import os
 import re
 import secrets
-from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from radicale import pathutils
 
+from radicale_tracks.plugin.calendar_store import CalendarStore, StoredCalendar
 from radicale_tracks.plugin.schedule_boxes import (
     ensure_boxes,
     inbox_path,
@@ -24,17 +26,16 @@ from radicale_tracks.plugin.schedule_boxes import (
 )
 from radicale_tracks.plugin.track_calendars import item_from_text
 from radicale_tracks.rooms.directory import configured_rooms
-from radicale_tracks.scheduling.engine import StoredObject
-
-if TYPE_CHECKING:
-    from radicale_tracks.plugin.storage import Collection, Storage
+from radicale_tracks.scheduling.ports import StoredObject
 
 DEFAULT_CALENDAR = "calendar"
 _SAFE_HREF = re.compile(r"^[A-Za-z0-9@._-]{1,120}$")
 
 
 class StorageSchedulingCalendars:
-    def __init__(self, storage: Storage) -> None:
+    """The scheduling engine's and the rooms' port on the file backend."""
+
+    def __init__(self, storage: CalendarStore) -> None:
         self.storage = storage
 
     # -- users ----------------------------------------------------------------------
@@ -45,7 +46,7 @@ class StorageSchedulingCalendars:
         if not pathutils.is_safe_filesystem_path_component(user) or (
                 user == self.storage.settings.assistant_principal):
             return False
-        if os.path.isdir(os.path.join(self.storage._get_collection_root_folder(), user)):
+        if os.path.isdir(os.path.join(self.storage.collection_root(), user)):
             return True
         return any(user == listed for listed, _ in self.storage.settings.addresses) or any(
             user == room.principal
@@ -61,12 +62,10 @@ class StorageSchedulingCalendars:
 
     # -- objects --------------------------------------------------------------------
 
-    def calendars_of(self, user: str) -> list[Collection]:
-        from radicale_tracks.plugin.storage import Collection
-
-        found: list[Collection] = []
-        for collection in self.storage.discover("/%s/" % user, depth="1"):
-            if not isinstance(collection, Collection) or collection.tag != "VCALENDAR":
+    def calendars_of(self, user: str) -> list[StoredCalendar]:
+        found: list[StoredCalendar] = []
+        for collection in self.storage.collections_in("/%s/" % user):
+            if collection.tag != "VCALENDAR":
                 continue
             name = collection.path.partition("/")[2]
             if name and "/" not in name and not is_schedule_box(name):
@@ -78,7 +77,7 @@ class StorageSchedulingCalendars:
         for collection in calendars.values():
             collection.sync_index_if_folder_changed()
         for path, href in self.storage.index.find_uid(calendars, uid):
-            item = calendars[path]._get(href, verify_href=False)
+            item = calendars[path].item(href)
             if item is not None:
                 return StoredObject(path, href, item.serialize(), item.etag)
         return None
@@ -86,7 +85,7 @@ class StorageSchedulingCalendars:
     def existing_default(self, user: str) -> str | None:
         """The first of the user's calendars (by name) that takes events."""
         for collection in self.calendars_of(user):
-            components = collection.get_meta("C:supported-calendar-component-set")
+            components = collection.meta("C:supported-calendar-component-set")
             if not components or "VEVENT" in str(components).split(","):
                 return collection.path
         return None
@@ -98,23 +97,21 @@ class StorageSchedulingCalendars:
             return existing
         ensure_boxes(self.storage, user)
         path = "/%s/%s/" % (user, DEFAULT_CALENDAR)
-        if next(iter(self.storage.discover(path)), None) is None:
+        if not self.storage.exists(path):
             self.storage.create_collection(path, props={
                 "tag": "VCALENDAR", "D:displayname": "Calendar",
                 "C:supported-calendar-component-set": "VEVENT,VTODO"})
         return path.strip("/")
 
-    def collection(self, path: str) -> Collection:
-        from radicale_tracks.plugin.storage import Collection
-
-        found = next(iter(self.storage.discover("/%s/" % path.strip("/"))), None)
-        if not isinstance(found, Collection):
+    def collection(self, path: str) -> StoredCalendar:
+        found = self.storage.calendar("/%s/" % path.strip("/"))
+        if found is None:
             raise LookupError("collection /%s/ is missing" % path.strip("/"))
         return found
 
     def write_object(self, collection_path: str, href: str, text: str) -> None:
         collection = self.collection(collection_path)
-        collection._upload_indexed(href, item_from_text(collection.path, text))
+        collection.upload_indexed(href, item_from_text(collection.path, text))
 
     def new_href(self, uid: str) -> str:
         if _SAFE_HREF.match(uid) and pathutils.is_safe_filesystem_path_component(uid):
@@ -122,7 +119,7 @@ class StorageSchedulingCalendars:
         return secrets.token_hex(16) + ".ics"
 
     def remove_object(self, collection_path: str, href: str) -> None:
-        self.collection(collection_path)._delete_indexed(href)
+        self.collection(collection_path).delete_indexed(href)
 
     # -- rooms ----------------------------------------------------------------------
 
@@ -162,13 +159,13 @@ class StorageSchedulingCalendars:
         ensure_boxes(self.storage, user)
         inbox = self.collection(inbox_path(user))
         href = secrets.token_hex(16) + ".ics"
-        inbox._upload_indexed(href, item_from_text(inbox.path, text))
+        inbox.upload_indexed(href, item_from_text(inbox.path, text))
         self._trim(inbox)
         return href
 
-    def _trim(self, inbox: Collection) -> None:
+    def _trim(self, inbox: StoredCalendar) -> None:
         limit = self.storage.settings.inbox_max_items
-        folder = inbox._filesystem_path
+        folder = inbox.folder
         names = [n for n in os.listdir(folder) if n.endswith(".ics")]
         if len(names) <= limit:
             return

@@ -12,8 +12,16 @@ The index replaces Radicale's two full scans:
   have an occurrence in the requested window, and tells Radicale when the index is sure
   so that it does not parse them again.
 Anything the index cannot answer exactly falls back to Radicale's own code, so answers
-stay those of vanilla Radicale. An owner's write of a scheduling object (one with an
-ORGANIZER) takes the path of ``plugin/scheduling_writes.py`` (mixed in here).
+stay those of vanilla Radicale.
+
+The storage holds a scheduling writer (``plugin/scheduling_writes.py``): ``upload`` and
+``delete`` hand each write to it (``self.scheduling.write``), and an owner's write of a
+scheduling object (one with an ORGANIZER) goes to the scheduling engine from there. The
+writer and the engines' ports (``scheduling/ports.py``, implemented by
+``scheduling_calendars.py`` and ``track_calendars.py``) see this storage through the
+protocols of ``calendar_store.py``. What the application and the storage tell each other
+about a request is its :class:`~radicale_tracks.plugin.write_request.WriteRequest`.
+Radicale's private members are reached through ``radicale_internals.py`` only.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Mapping
 from stat import S_ISREG
-from typing import Any, ClassVar, ContextManager
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from radicale import config as radicale_config
 from radicale import item as radicale_item
@@ -52,16 +60,22 @@ from radicale_tracks.index.store import (
     IndexStore,
     folder_digest,
 )
+from radicale_tracks.outbox.sender import SenderThread
+from radicale_tracks.plugin import radicale_internals as internals
 from radicale_tracks.plugin.busy_expansion import LIMIT_HIT, Unexpandable, object_busy
+from radicale_tracks.plugin.calendar_store import Upload
 from radicale_tracks.plugin.client_puts import client_item, client_items
-from radicale_tracks.plugin.scheduling_writes import (
-    SchedulingCollectionMixin,
-    SchedulingStorageMixin,
-    refused_when_too_large,
-)
+from radicale_tracks.plugin.scheduling_writes import SchedulingWriter, refused_when_too_large
 from radicale_tracks.plugin.size_limits import check_object_size, put_size_limit
+from radicale_tracks.plugin.write_request import active_request, joined_or_new_request
 from radicale_tracks.rooms.directory import configured_rooms
 from radicale_tracks.settings import Settings
+
+if TYPE_CHECKING:
+    from radicale_tracks.core.addresses import AddressBook
+    from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
+    from radicale_tracks.scheduling.engine import Scheduler
+    from radicale_tracks.tracks.assistant import Assistant
 
 logger = logging.getLogger("radicale.tracks.storage")
 
@@ -83,17 +97,17 @@ class BusyTimeCache:
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
-        self._entries: dict[tuple, CachedBusy] = {}
+        self._entries: dict[tuple[Any, ...], CachedBusy] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: tuple) -> CachedBusy | None:
+    def get(self, key: tuple[Any, ...]) -> CachedBusy | None:
         with self._lock:
             found = self._entries.pop(key, None)
             if found is not None:
                 self._entries[key] = found    # most recently used last
             return found
 
-    def put(self, key: tuple, periods: CachedBusy) -> None:
+    def put(self, key: tuple[Any, ...], periods: CachedBusy) -> None:
         with self._lock:
             self._entries.pop(key, None)
             self._entries[key] = periods
@@ -130,108 +144,138 @@ def folder_mtime_ns(path: str) -> int | None:
         return None
 
 
-class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
-    """A Radicale collection whose writes and time-range queries go through the index."""
+class Collection(multifilesystem.Collection):
+    """A Radicale collection whose writes and time-range queries go through the index,
+    and whose client writes go through the storage's scheduling writer."""
 
-    _storage: Storage
     #: last history clean-up per collection folder, see ``_clean_history``
     _history_cleaned_at: ClassVar[dict[str, float]] = {}
     #: last full drift scan per collection folder, see ``refresh_index``
     _scanned_at: ClassVar[dict[str, float]] = {}
 
+    @property
+    def store(self) -> Storage:
+        """The storage this collection belongs to (Radicale's, as ours)."""
+        return cast("Storage", internals.collection_storage(self))
+
+    @property
+    def folder(self) -> str:
+        """The folder of the item files."""
+        return internals.collection_folder(self)
+
     # -- writes ---------------------------------------------------------------
 
-    def upload(self, href: str, item: radicale_item.Item
-               ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
-        item = client_item(self._storage, self.path, item)
-        checks = self.check_client_write(href)  # under the write lock, with the write
+    def upload(self, href: str, item: radicale_item.Item) -> Upload:
+        """A write through Radicale's storage API: the client's object made storable,
+        the application's checks made under the write lock, then handed to the
+        scheduling writer; what it does not take is stored and indexed here."""
+        item = client_item(self.path, item)
+        scheduling = self.store.scheduling
+        checks = scheduling.check_client_write(self, href)  # under the write lock
         try:
             self.sync_index_if_folder_changed()
         except SQLAlchemyError:
             logger.exception("Index unavailable before storing %r in %r", href, self.path)
-        owner = self._storage.scheduling_owner(self)
         with refused_when_too_large(checks):
-            if owner is not None:
-                scheduled = self._scheduled_upload(owner, href, item, checks)
-                if scheduled is not None:
-                    return scheduled
-            return self._upload_indexed(href, item)
+            scheduled = scheduling.write(self, href, item, checks)
+            if scheduled is not None:
+                return scheduled
+            return self.upload_indexed(href, item)
 
-    def _upload_indexed(self, href: str, item: radicale_item.Item
-                        ) -> tuple[radicale_item.Item, radicale_item.Item | None]:
+    def upload_indexed(self, href: str, item: radicale_item.Item) -> Upload:
+        """Stored and indexed, never scheduled: the server's writes (copies, inbox
+        messages) and client writes the scheduling writer did not take."""
         # nothing is stored that a PUT could not store (mail, copies, inbox messages);
         # a client's own object passed the same measure in Radicale's PUT
-        check_object_size(item, self._storage.put_size_limit)
-        with self._storage.changing(self._item_path(href)):
+        check_object_size(item, self.store.put_size_limit)
+        with self.store.changing(internals.item_file(self, href)):
             uploaded, replaced = super().upload(href, item)
         self._index_uploaded(href, item)
         return uploaded, replaced
 
-    def _item_path(self, href: str) -> str:
-        """Where Radicale stores ``href`` (an unsafe href raises as Radicale's would)."""
-        return pathutils.path_to_filesystem(self._filesystem_path, href,
-                                            self._is_collision_free)
-
     def delete(self, href: str | None = None) -> None:
-        checks = self.check_client_write(href)
-        owner = self._storage.scheduling_owner(self) if href is not None else None
+        scheduling = self.store.scheduling
+        checks = scheduling.check_client_write(self, href)
         with refused_when_too_large(checks):
-            if owner is not None and href is not None and self._scheduled_delete(owner,
-                                                                                 href):
+            if href is not None and scheduling.delete(self, href):
                 return
-        self._delete_indexed(href)
+        self.delete_indexed(href)
 
-    def _delete_indexed(self, href: str | None) -> None:
+    def delete_indexed(self, href: str | None) -> None:
+        """Deleted and taken out of the index, never scheduled (``None``: the whole
+        collection)."""
         if href is None:
             super().delete(href)   # a whole collection: never part of a scheduling write
         else:
-            with self._storage.changing(self._item_path(href)):
+            with self.store.changing(internals.item_file(self, href)):
                 super().delete(href)
         try:
             if href is None:
-                self._storage.index.delete_collection(self.path)
-                self._storage.forget_schedule_tags(self.path)
+                self.store.index.delete_collection(self.path)
+                self.store.scheduling.forget_schedule_tags(self.path)
             else:
-                self._storage.index.delete_entry(
-                    self.path, href, folder_mtime_ns(self._filesystem_path))
+                self.store.index.delete_entry(
+                    self.path, href, folder_mtime_ns(self.folder))
         except Exception:
             logger.exception("Index not updated after deleting %r in %r; it will be "
                              "repaired on next access", href, self.path)
 
     def _index_uploaded(self, href: str, item: radicale_item.Item) -> None:
         try:
-            entry = self._storage.extract(item)
-            state = file_state(os.path.join(self._filesystem_path, href))
-            self._storage.index.write_entries(
+            entry = self.store.extract(item)
+            state = file_state(os.path.join(self.folder, href))
+            self.store.index.write_entries(
                 self.path, self.tag, [(href, entry, state)],
-                folder_mtime_ns(self._filesystem_path))
+                folder_mtime_ns(self.folder))
         except Exception:
             # the file is stored: never turn a good write into an error; the folder
             # mtime in the index is now stale, so the next access re-indexes
             logger.exception("Index not updated for %r in %r; it will be repaired on "
                              "next access", href, self.path)
 
-    def _clean_history(self) -> None:
+    def _clean_history(self) -> None:  # overrides Radicale's (radicale_internals)
         """Radicale scans the whole history folder on every write (O(items) per PUT).
 
         Expired history entries only matter for sync tokens older than
         ``max_sync_token_age``; cleaning them once per ``history_clean_interval`` keeps
         the same guarantees without the per-write scan.
         """
-        interval = self._storage.settings.history_clean_interval
+        interval = self.store.settings.history_clean_interval
         now = time.monotonic()
-        last = self._history_cleaned_at.get(self._filesystem_path)
+        last = self._history_cleaned_at.get(self.folder)
         if interval and last is not None and now - last < interval:
             return
-        self._history_cleaned_at[self._filesystem_path] = now
-        super()._clean_history()
+        self._history_cleaned_at[self.folder] = now
+        internals.clean_history(self)
+
+    def item(self, href: str) -> radicale_item.Item | None:
+        """One item as Radicale reads it (its cache), None when it is missing."""
+        return internals.read_item(self, href)
+
+    def stored_text(self, href: str) -> str | None:
+        """The file's text as stored (read under the write lock by the writer)."""
+        path = os.path.join(self.folder, href)
+        try:
+            with open(path, encoding=internals.collection_encoding(self), newline="") as f:
+                return f.read()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def meta(self, key: str) -> str | None:
+        """One property of the collection."""
+        return self.get_meta(key)
+
+    def forget_history(self, href: str) -> None:
+        """Drop an item's sync-token history (``schedule_boxes.remove_message``)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(internals.history_folder(self), href))
 
     # -- reads ----------------------------------------------------------------
 
     def has_uid(self, uid: str) -> bool:
         try:
             self.sync_index_if_folder_changed()
-            return self._storage.index.has_uid(self.path, uid)
+            return self.store.index.has_uid(self.path, uid)
         except SQLAlchemyError:
             logger.exception("Index unavailable; UID check of %r scans the files", self.path)
             return super().has_uid(uid)
@@ -249,14 +293,14 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
             return
         try:
             scanned = self.refresh_index()
-            found = self._storage.index.candidates(self.path, tag, start, end)
+            found = self.store.index.candidates(self.path, tag, start, end)
             first = next(found, None)
         except SQLAlchemyError:
             # the index is an accelerator: without it, answer as Radicale does
             logger.exception("Index unavailable; query of %r reads every file", self.path)
             yield from super().get_filtered(filters)
             return
-        limit = self._storage._max_resource_size
+        limit = internals.max_resource_size(self.store)
         edited: list[str] = []
         for candidate in itertools.chain([first] if first else [], found):
             if scanned is not None:
@@ -271,7 +315,7 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
             else:
                 # edited in place behind Radicale's back since the last full scan: read
                 # the file and let Radicale test it; re-index it afterwards
-                item = self._get(candidate.href, verify_href=False)
+                item = self.item(candidate.href)
                 exact = False
                 edited.append(candidate.href)
             if item is not None:
@@ -290,8 +334,8 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
                 removed.append(href)
             else:
                 entries.append((href, entry, state))
-        known = self._storage.index.collection_state(self.path)
-        self._storage.index.write_entries(
+        known = self.store.index.collection_state(self.path)
+        self.store.index.write_entries(
             self.path, self.tag or "", entries,
             known.dir_mtime_ns if known else None, removed=removed)
 
@@ -320,13 +364,13 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
         """
         scanned = self.refresh_index()
         start_ts, end_ts = int(start.timestamp()), int(end.timestamp())
-        busy = self._storage.index.busy_time(self.path, start_ts, end_ts)
+        busy = self.store.index.busy_time(self.path, start_ts, end_ts)
         files = scanned if scanned is not None else self.stat_files(
             list(busy.states) + busy.fallback_hrefs)
         if any(files.get(href) != state for href, state in busy.states.items()):
             files = self.sync_index()
-            busy = self._storage.index.busy_time(self.path, start_ts, end_ts)
-        limit = self._storage._max_resource_size
+            busy = self.store.index.busy_time(self.path, start_ts, end_ts)
+        limit = internals.max_resource_size(self.store)
         per_object: dict[str, list[BusyPeriod]] = {}
         for href, occurrence_start, occurrence_end, fbtype in busy.periods:
             if href in exclude:
@@ -376,14 +420,14 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
         window; files gone or above ``max_resource_size`` are skipped, as Radicale does.
         An object that cannot be expanded within the limits (``busy_expansion.py``)
         raises ValueError, or with ``estimates`` counts as busy where it spans."""
-        limit = self._storage._max_resource_size
-        max_walk = self._storage.settings.freebusy_max_expansion
+        limit = internals.max_resource_size(self.store)
+        max_walk = self.store.settings.freebusy_max_expansion
         periods: list[FreeBusyPeriod] = []
         for href in hrefs:
             state = files.get(href)
             if state is None or state.size > limit:
                 continue
-            item = self._get(href, verify_href=False)
+            item = self.item(href)
             if item is None:
                 continue
             try:
@@ -404,10 +448,10 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
 
     def sync_index_if_folder_changed(self) -> None:
         """Cheap check (one stat, one query) for files added or removed behind our back."""
-        current = folder_mtime_ns(self._filesystem_path)
+        current = folder_mtime_ns(self.folder)
         if current is None:
             return
-        known = self._storage.index.collection_state(self.path)
+        known = self.store.index.collection_state(self.path)
         if known is None or known.dir_mtime_ns != current:
             self.sync_index()
 
@@ -419,19 +463,19 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
         catches in-place edits of those at once and of all others within
         ``index_rescan_interval`` seconds.
         """
-        return self.refresh_index_from(self._storage.index.collection_state(self.path))
+        return self.refresh_index_from(self.store.index.collection_state(self.path))
 
     def refresh_index_from(self, known: CollectionState | None
                            ) -> dict[str, FileState] | None:
         """:meth:`refresh_index` given the index's state of this collection (read for
         many collections at once by :meth:`Storage.calendars_busy`)."""
-        interval = self._storage.settings.index_rescan_interval
+        interval = self.store.settings.index_rescan_interval
         now = time.monotonic()
-        last = self._scanned_at.get(self._filesystem_path)
+        last = self._scanned_at.get(self.folder)
         if (interval == 0 or last is None or now - last >= interval or known is None
-                or known.dir_mtime_ns != folder_mtime_ns(self._filesystem_path)):
+                or known.dir_mtime_ns != folder_mtime_ns(self.folder)):
             files = self.sync_index()
-            self._scanned_at[self._filesystem_path] = now
+            self._scanned_at[self.folder] = now
             return files
         return None
 
@@ -439,7 +483,7 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
         found: dict[str, FileState] = {}
         for href in hrefs:
             try:
-                stat = os.stat(os.path.join(self._filesystem_path, href))
+                stat = os.stat(os.path.join(self.folder, href))
             except (FileNotFoundError, NotADirectoryError):
                 continue
             found[href] = FileState(stat.st_mtime_ns, stat.st_size)
@@ -451,14 +495,14 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
         The common case costs one ``stat`` per file and one row: the fingerprint of the
         folder equals the one the index maintains. Only a difference reads the index.
         """
-        mtime = folder_mtime_ns(self._filesystem_path)
+        mtime = folder_mtime_ns(self.folder)
         files = self.scan_files()
-        known = self._storage.index.collection_state(self.path)
+        known = self.store.index.collection_state(self.path)
         if known is not None and known.files_digest == folder_digest(files):
             if known.dir_mtime_ns != mtime:
-                self._storage.index.set_dir_mtime_ns(self.path, mtime)
+                self.store.index.set_dir_mtime_ns(self.path, mtime)
             return files
-        indexed = self._storage.index.files(self.path)
+        indexed = self.store.index.files(self.path)
         changed = [href for href, state in files.items()
                    if href not in indexed or indexed[href].state != state]
         removed = [href for href in indexed if href not in files]
@@ -472,14 +516,14 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
         if changed or removed:
             logger.info("Index of %r repaired: %d re-indexed, %d removed",
                         self.path, len(entries), len(removed))
-        self._storage.index.write_entries(self.path, self.tag or "", entries, mtime,
+        self.store.index.write_entries(self.path, self.tag or "", entries, mtime,
                                           removed=removed)
         return files
 
     def scan_files(self) -> dict[str, FileState]:
         """Name → (mtime, size) of every item file: one ``stat`` each, nothing read."""
         found: dict[str, FileState] = {}
-        with os.scandir(self._filesystem_path) as entries:
+        with os.scandir(self.folder) as entries:
             for entry in entries:
                 name = entry.name
                 if not is_item_file_name(name):
@@ -500,14 +544,14 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
         that the index must parse again — three quarters of a fresh ``reindex``.
         """
         try:
-            with open(os.path.join(self._filesystem_path, href), "rb") as f:
+            with open(os.path.join(self.folder, href), "rb") as f:
                 raw = f.read()
-            found = radicale_item.read_components(raw.decode(self._encoding))
+            found = radicale_item.read_components(raw.decode(internals.collection_encoding(self)))
             radicale_item.check_and_sanitize_items(
                 found, tag=self.tag,
-                max_vevent_rrule_occurrence=self._storage._max_vevent_rrule_occurrence)
+                max_vevent_rrule_occurrence=internals.max_rrule_occurrences(self.store))
             vobject_item, = found
-            return self._storage.extract(radicale_item.Item(
+            return self.store.extract(radicale_item.Item(
                 collection=self, href=href, vobject_item=vobject_item))
         except (FileNotFoundError, IsADirectoryError):
             return None
@@ -516,10 +560,14 @@ class Collection(SchedulingCollectionMixin, multifilesystem.Collection):
             return None
 
 
-class Storage(SchedulingStorageMixin, multifilesystem.Storage):
-    """``[storage] type = radicale_tracks.storage``: multifilesystem plus the index."""
+class Storage(multifilesystem.Storage):
+    """``[storage] type = radicale_tracks.storage``: multifilesystem plus the index,
+    holding the scheduling writer its collections hand their writes to."""
 
+    #: Radicale's hook for its collection class (radicale_internals.OVERRIDDEN_HOOKS)
     _collection_class: ClassVar[type[multifilesystem.Collection]] = Collection
+    #: the server sends queued mail from a thread; admin commands set this to False
+    start_sender: ClassVar[bool] = True
 
     def __init__(self, configuration: radicale_config.Configuration) -> None:
         self.settings = Settings.from_configuration(configuration)
@@ -529,22 +577,128 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
         self.engine = shared_engine(self.settings.database_url)
         ensure_schema(self.engine)
         self.database = Database(self.engine, JournalFolder(
-            self._filesystem_folder, bool(configuration.get("storage", "_filesystem_fsync"))))
+            internals.storage_folder(self), internals.fsync_enabled(configuration)))
         self.index = IndexStore(self.database)
         self.busy_cache = BusyTimeCache()
         logger.info("Tracks index at %s",
                     self.engine.url.render_as_string(hide_password=True))
+        #: principals whose inbox and outbox exist (``schedule_boxes.ensure_boxes``)
+        self.boxes_ready: set[str] = set()
         #: what start-up found to finish (``verify`` reports it)
         self.last_recovery = self.recover_writes()
-        self.init_scheduling()
+        self.database.write_hold = self.current_write_hold
+        self.scheduling = SchedulingWriter(self, self.start_sender)
+
+    # -- the lock and the request --------------------------------------------
+
+    @contextlib.contextmanager
+    def acquire_lock(self, mode: str, user: str = "", *args: Any,
+                     **kwargs: Any) -> Iterator[None]:
+        """Radicale's lock; the request (``write_request.py``) remembers the user for the
+        writes made under it, and whether it is a client's PUT (``client_puts``: its
+        first write is the client's)."""
+        with joined_or_new_request() as request:
+            request.user = user
+            request.client_put = kwargs.get("request") == "PUT"
+            try:
+                with super().acquire_lock(mode, user, *args, **kwargs):
+                    # a new object per hold: a transaction journals files only within
+                    # the hold it began in (Database.changing)
+                    request.write_hold = object() if mode == "w" else None
+                    try:
+                        yield
+                    except BaseException:
+                        self._end_hold(refuse=False)
+                        raise
+                    self._end_hold(refuse=True)
+            finally:
+                request.user = None
+                request.client_put = False
+                request.write_hold = None
+
+    def current_write_hold(self) -> object | None:
+        """This thread's hold of the write lock (None outside it)."""
+        request = active_request()
+        return request.write_hold if request is not None else None
+
+    def _end_hold(self, refuse: bool) -> None:
+        """Still inside the lock. A transaction that changed files and is still open
+        would outlive it (entered and left out of order): whoever takes the lock next
+        would finish its journal as a dead process's, and its rollback would put files
+        back outside the lock. It is rolled back here, files included, and — unless the
+        body already failed (``refuse`` False: its error goes on) — refused."""
+        request = active_request()
+        if request is not None:
+            request.write_hold = None
+        if self.database.journal_open:
+            self.database.abandon()
+            if refuse:
+                raise RuntimeError("a transaction that changed files outlived the "
+                                   "storage's write lock; it was rolled back")
+
+    # -- collections, for the scheduling adapters (calendar_store.CalendarStore) ----
+
+    def calendar(self, path: str) -> Collection | None:
+        """The collection at ``path``, None when there is none (or an item is there)."""
+        found = next(iter(self.discover(path)), None)
+        return found if isinstance(found, Collection) else None
+
+    def collections_in(self, path: str) -> list[Collection]:
+        """The collections directly below ``path``."""
+        return [found for found in self.discover(path, depth="1")
+                if isinstance(found, Collection) and found.path != path.strip("/")]
+
+    def exists(self, path: str) -> bool:
+        return next(iter(self.discover(path)), None) is not None
+
+    def collection_root(self) -> str:
+        return internals.collection_root(self)
+
+    def user_calendars(self, user: str) -> list[Collection]:
+        """The user's calendars as the scheduling port finds them, as this backend's
+        collections (busy time reads them through :meth:`calendars_busy`)."""
+        return [c for c in self.scheduling_calendars.calendars_of(user)
+                if isinstance(c, Collection)]
+
+    # -- the scheduling writer's parts the HTTP layer and the commands use -----
+
+    @property
+    def book(self) -> AddressBook:
+        return self.scheduling.book
+
+    @property
+    def assistant(self) -> Assistant:
+        return self.scheduling.assistant
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return self.scheduling.scheduler
+
+    @property
+    def scheduling_calendars(self) -> StorageSchedulingCalendars:
+        return self.scheduling.scheduling_calendars
+
+    @property
+    def sender_thread(self) -> SenderThread | None:
+        return self.scheduling.sender_thread
+
+    def schedule_tags(self, collection_path: str) -> dict[str, str]:
+        return self.scheduling.schedule_tags(collection_path)
+
+    def schedule_tag_of(self, collection_path: str, href: str) -> str | None:
+        return self.scheduling.schedule_tag_of(collection_path, href)
+
+    def default_calendar_path(self, user: str) -> str | None:
+        return self.scheduling.default_calendar_path(user)
 
     # -- crash safety ---------------------------------------------------------
 
-    def changing(self, path: str, new_folder: bool = False) -> ContextManager[None]:
+    def changing(self, path: str, new_folder: bool = False
+                 ) -> contextlib.AbstractContextManager[None]:
         """Around one file or folder change: journaled with the database transaction
         open on this thread (``db/journal.py``). Only under the write lock: a journal is
         finished by whoever takes that lock next, so it must never outlive it."""
-        if self._lock.locked != "w":
+        if not internals.holds_write_lock(self):
             return contextlib.nullcontext()
         return self.database.changing(path, new_folder)
 
@@ -559,9 +713,9 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
         journals = self.database.journals
         if not journals or not (journals.leftovers() or self.database.has_journal_rows()):
             return Recovery()
-        with self._lock.acquire("w"):
+        with internals.exclusive_lock(self):
             recovery = self.database.recover()
-            root = self._get_collection_root_folder()
+            root = internals.collection_root(self)
             for folder in sorted(recovery.folders):
                 relative = os.path.relpath(folder, root)
                 if relative.startswith(os.pardir) or not os.path.isdir(folder):
@@ -612,7 +766,7 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
             states.update(self.index.collection_states(rescanned))
         answer: dict[str, list[BusyPeriod]] = {}
         noted: dict[str, list[Estimate]] = {}
-        keys: dict[str, tuple] = {}
+        keys: dict[str, tuple[Any, ...]] = {}
         for collection in calendars:
             state = states.get(collection.path)
             key = (collection.path, state.files_digest if state else None, start, end,
@@ -626,7 +780,8 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
             estimates.update({path: found for path, found in noted.items() if found})
         if not keys:
             return answer
-        found = self.index.busy_time_of(list(keys), start, end, self._max_resource_size)
+        found = self.index.busy_time_of(list(keys), start, end,
+                                      internals.max_resource_size(self))
         window = (_utc(start), _utc(end))
         for collection in calendars:
             if collection.path not in keys:
@@ -657,7 +812,7 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
     def create_collection(self, href: str,
                           items: Iterable[radicale_item.Item] | None = None,
                           props: Mapping[str, str] | None = None) -> Any:
-        items = client_items(self, href, items)
+        items = client_items(href, items)
         with self._creating(href):
             result = super().create_collection(href, items=items, props=props)
         collection = result[0]
@@ -668,20 +823,18 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
                 logger.exception("Index not updated for new collection %r", href)
         return result
 
-    def _creating(self, href: str) -> ContextManager[None]:
+    def _creating(self, href: str) -> contextlib.AbstractContextManager[None]:
         """A new collection folder (and any missing parent) journaled as new: a
         scheduling write that rolls back removes it (a track, an inbox)."""
-        path = pathutils.path_to_filesystem(self._get_collection_root_folder(),
-                                            pathutils.strip_path(href),
-                                            self._is_collision_free)
+        path = internals.collection_folder_of(self, href)
         if os.path.lexists(path):
             return contextlib.nullcontext()
         while not os.path.lexists(os.path.dirname(path)):
             path = os.path.dirname(path)
-        if self.database.in_transaction and self._lock.locked == "w":
+        if self.database.in_transaction and internals.holds_write_lock(self):
             with self.database.connect() as connection:
                 # the folders go with the rollback: ensure_boxes must not trust its cache
-                on_rollback(connection, self._boxes_ready.clear)
+                on_rollback(connection, self.boxes_ready.clear)
         return self.changing(path, new_folder=True)
 
     def move(self, item: radicale_item.Item, to_collection: Any, to_href: str) -> None:
@@ -691,19 +844,19 @@ class Storage(SchedulingStorageMixin, multifilesystem.Storage):
         super().move(item, to_collection, to_href)
         try:
             moved = self.index.move_entry(
-                source.path, item.href, folder_mtime_ns(source._filesystem_path),
+                source.path, item.href, folder_mtime_ns(source.folder),
                 to_collection.path, to_collection.tag or "", to_href,
-                folder_mtime_ns(to_collection._filesystem_path))
+                folder_mtime_ns(to_collection.folder))
             if not moved:
                 to_collection.sync_index()
-            self.move_schedule_tag(source.path, item.href, to_collection.path, to_href)
+            self.scheduling.move_schedule_tag(source.path, item.href, to_collection.path, to_href)
         except Exception:
             logger.exception("Index not updated after moving %r to %r", item.href,
                              to_collection.path)
 
     def collections(self) -> Iterator[Collection]:
         """Every calendar and address book below the collection root."""
-        root = self._get_collection_root_folder()
+        root = internals.collection_root(self)
         for folder, dirs, _files in os.walk(root):
             dirs[:] = sorted(d for d in dirs
                              if pathutils.is_safe_filesystem_path_component(d))

@@ -2,6 +2,8 @@
 
 Called inside the storage write lock of the organizer's request; writes go through the
 storage plugin's own ``upload``, so track copies are indexed in the same transaction.
+Typed against the backend's protocols (``calendar_store.py``): the storage builds this
+port, so it does not import the storage.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from radicale import item as radicale_item
 from radicale_tracks.core.timezones import iana_zone
 
 if TYPE_CHECKING:
-    from radicale_tracks.plugin.storage import Collection, Storage
+    from radicale_tracks.plugin.calendar_store import (
+        CalendarStore,
+        StoredCalendar,
+        UserCalendars,
+    )
 
 
 def item_from_text(collection_path: str, text: str) -> radicale_item.Item:
@@ -26,17 +32,19 @@ def item_from_text(collection_path: str, text: str) -> radicale_item.Item:
 
 
 class StorageTrackCalendars:
-    def __init__(self, storage: Storage) -> None:
+    """:class:`~radicale_tracks.scheduling.ports.TrackCalendars` on the file backend;
+    users are the scheduling engine's (``users``: its calendars port)."""
+
+    def __init__(self, storage: CalendarStore, users: UserCalendars) -> None:
         self.storage = storage
+        self.users = users
 
     def path(self, slug: str) -> str:
         return "/%s/%s/" % (self.storage.settings.assistant_principal, slug)
 
-    def collection(self, slug: str) -> Collection:
-        from radicale_tracks.plugin.storage import Collection
-
-        found = next(iter(self.storage.discover(self.path(slug))), None)
-        if not isinstance(found, Collection) or found.tag != "VCALENDAR":
+    def collection(self, slug: str) -> StoredCalendar:
+        found = self.storage.calendar(self.path(slug))
+        if found is None or found.tag != "VCALENDAR":
             raise LookupError("track calendar %s is missing" % self.path(slug))
         return found
 
@@ -50,7 +58,7 @@ class StorageTrackCalendars:
         })
 
     def read_copy(self, slug: str, href: str) -> str | None:
-        item = self.collection(slug)._get(href, verify_href=False)
+        item = self.collection(slug).item(href)
         return item.serialize() if item is not None else None
 
     def write_copy(self, slug: str, href: str, ics: str) -> None:
@@ -60,13 +68,13 @@ class StorageTrackCalendars:
     def user_exists(self, user: str) -> bool:
         """The scheduling engine's rule: logged in once, or listed in ``addresses`` —
         such a member reads the track over CalDAV, not through the guest feed."""
-        return self.storage.scheduling_calendars.user_exists(user)
+        return self.users.user_exists(user)
 
     def user_zone(self, user: str) -> str | None:
         """The IANA zone of a user's first calendar that names one, or None (unknown:
         mails then show the event's own zone)."""
-        for collection in self.storage.scheduling_calendars.calendars_of(user):
-            text = collection.get_meta("C:calendar-timezone")
+        for collection in self.users.calendars_of(user):
+            text = collection.meta("C:calendar-timezone")
             for line in str(text or "").splitlines():
                 if line.upper().startswith("TZID"):
                     zone = iana_zone(line.partition(":")[2].strip())

@@ -39,7 +39,14 @@ from radicale_tracks.core.scheduling import (
     with_partstats,
 )
 from radicale_tracks.scheduling import tags
-from radicale_tracks.scheduling.plan import Classify, OrganizerPlan, StoredObject, organized_by
+from radicale_tracks.scheduling.plan import Classify, OrganizerPlan, organized_by
+from radicale_tracks.scheduling.ports import (
+    CalendarObjects,
+    DefaultCalendar,
+    InboxDelivery,
+    ObjectsByUid,
+    StoredObject,
+)
 
 if TYPE_CHECKING:
     from radicale_tracks.outbox.mail import OutgoingMail
@@ -50,23 +57,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger("radicale.tracks.scheduling")
 
 
-class InboxCalendars(Protocol):
-    """What delivery needs of the users' calendars: a part of the engine's port
-    (``engine.SchedulingCalendars``, which every storage implementing it satisfies),
-    restated because the engine imports this module — until that port has a module of
-    its own (issue 18 item 2) this module can import."""
-
-    def find_object(self, user: str, uid: str) -> StoredObject | None: ...
-
-    def default_calendar(self, user: str) -> str: ...
-
-    def write_object(self, collection_path: str, href: str, text: str) -> None: ...
-
-    def new_href(self, uid: str) -> str: ...
-
-    def deliver(self, user: str, text: str) -> str: ...
-
-    def remove_object(self, collection_path: str, href: str) -> None: ...
+class InboxCalendars(ObjectsByUid, DefaultCalendar, CalendarObjects, InboxDelivery, Protocol):
+    """What delivery needs of the users' calendars: the engine's port without the user
+    look-ups (``ports.SchedulingCalendars`` satisfies it)."""
 
 
 @dataclass(frozen=True)

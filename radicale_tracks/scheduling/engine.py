@@ -31,7 +31,7 @@ import datetime
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from icalendar import Calendar
 from sqlalchemy import Connection
@@ -66,10 +66,10 @@ from radicale_tracks.scheduling.plan import (
     SENT,
     Delivery,
     Recipient,
-    StoredObject,
     organized_by,
     plan_deliveries,
 )
+from radicale_tracks.scheduling.ports import SchedulingCalendars, StoredObject
 
 if TYPE_CHECKING:
     from radicale_tracks.mail.compose import MailTemplates
@@ -83,26 +83,6 @@ __all__ = ["DELIVERED", "DELIVERY_FAILED", "INVALID_USER", "NOT_SUPPORTED", "NO_
            "SENT", "Delivery", "ObjectWrite", "Recipient", "Scheduler", "SchedulingCalendars",
            "SchedulingConfig", "StoredObject", "WriteOutcome"]
 
-class SchedulingCalendars(Protocol):
-    """The users' calendars and inboxes, as the engine needs them (``plugin/``)."""
-
-    def user_exists(self, user: str) -> bool: ...
-
-    def user_of_uri(self, uri: str) -> str | None:
-        """The local user a non-mailto calendar user address names (principal URL)."""
-        ...
-
-    def find_object(self, user: str, uid: str) -> StoredObject | None: ...
-
-    def default_calendar(self, user: str) -> str: ...
-
-    def write_object(self, collection_path: str, href: str, text: str) -> None: ...
-
-    def new_href(self, uid: str) -> str: ...
-
-    def deliver(self, user: str, text: str) -> str: ...
-
-    def remove_object(self, collection_path: str, href: str) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from radicale_tracks.core.itip import (
     parse_calendar,
     sequence_of,
 )
+from radicale_tracks.scheduling.ports import StoredObject
 
 logger = logging.getLogger("radicale.tracks.scheduling")
 
@@ -37,13 +38,6 @@ INVALID_USER = "3.7"
 NO_AUTHORITY = "3.8"
 DELIVERY_FAILED = "5.1"
 NOT_SUPPORTED = "5.3"  # beyond the attendee limit: not scheduled by the server
-
-
-class StoredObject(NamedTuple):
-    collection_path: str
-    href: str
-    text: str
-    etag: str
 
 
 class Recipient(NamedTuple):

@@ -16,7 +16,7 @@ import datetime
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from icalendar import Calendar
 from sqlalchemy import Connection
@@ -35,6 +35,7 @@ from radicale_tracks.core.itip import (
 from radicale_tracks.core.receipt import Outcome, apply_message
 from radicale_tracks.core.scheduling import strip_schedule_parameters
 from radicale_tracks.rooms.directory import Room, RoomDirectory
+from radicale_tracks.scheduling.ports import RoomCalendars
 
 if TYPE_CHECKING:
     from radicale_tracks.scheduling.plan import Delivery
@@ -45,21 +46,6 @@ logger = logging.getLogger("radicale.tracks.rooms")
 CONFLICT_HORIZON_DAYS = 366
 #: most occurrences of one series checked
 MAX_CHECKED_OCCURRENCES = 1000
-
-
-class RoomCalendars(Protocol):
-    """What a room's answer needs from the storage (``plugin/scheduling_calendars.py``)."""
-
-    def busy_intervals(self, user: str, start: int, end: int, exclude_uid: str
-                       ) -> list[tuple[int, int]]:
-        """The user's busy time (any FBTYPE but FREE), without the object ``exclude_uid``."""
-        ...
-
-    def occurrences(self, text: str, start: int, end: int, limit: int
-                    ) -> tuple[list[tuple[int, int]], bool]:
-        """Occurrences of an object in [start, end) as the index reads them, and whether
-        that was all of them (False: the series goes on, or the cap was hit)."""
-        ...
 
 
 @dataclass(frozen=True)

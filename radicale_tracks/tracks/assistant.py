@@ -29,7 +29,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from icalendar import Calendar
 from sqlalchemy import Connection
@@ -64,6 +64,7 @@ from radicale_tracks.core.track_details import (
 from radicale_tracks.mail.compose import MailTemplates, compose_mail, message_id_for
 from radicale_tracks.outbox.mail import OutgoingMail
 from radicale_tracks.outbox.store import enqueue
+from radicale_tracks.scheduling.ports import TrackCalendars
 from radicale_tracks.tracks import store
 from radicale_tracks.tracks.assistant_mails import (
     People,
@@ -83,20 +84,6 @@ from radicale_tracks.tracks.assistant_stages import (
 from radicale_tracks.tracks.store import Track
 
 logger = logging.getLogger("radicale.tracks.assistant")
-
-
-class TrackCalendars(Protocol):
-    """The track collections under the assistant principal (the storage implements it)."""
-
-    def create_track_calendar(self, slug: str, title: str) -> None: ...
-
-    def read_copy(self, slug: str, href: str) -> str | None: ...
-
-    def write_copy(self, slug: str, href: str, ics: str) -> None: ...
-
-    def user_exists(self, user: str) -> bool: ...
-
-    def user_zone(self, user: str) -> str | None: ...
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ class Services:
         with storage.database.connect() as connection:
             rooms = RoomDirectory.load(connection, configured_rooms(storage.settings))
         room_principals = {r.principal for r in rooms.rooms}
-        root = storage._get_collection_root_folder()
+        root = storage.collection_root()
         names: set[str] = set()
         try:
             names.update(n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n)))
@@ -276,15 +276,15 @@ class Services:
                         "mailed" if booking.notifications.send_confirmation
                         else "not mailed"))
 
-            storage.join_next_write(record_booking)
+            storage.scheduling.join_next_write(record_booking)
             try:
                 collection.upload(href, item_from_text(collection.path, text))
             finally:
-                left = storage.take_joined()
+                left = storage.scheduling.take_joined()
             if left is not None:   # no scheduling transaction took it
                 with storage.database.begin() as connection:
                     left(connection)
-            stored = collection._get(href, verify_href=False)
+            stored = collection.item(href)
             answers = _answers(stored.serialize() if stored is not None else text)
             slug = tracked[0] if tracked else None
         if storage.sender_thread is not None:
@@ -478,7 +478,7 @@ class Services:
         storage = self.storage
         with storage.database.connect() as connection:
             directory = RoomDirectory.load(connection, configured_rooms(storage.settings))
-            known = dict.fromkeys(storage.room_addresses(connection), "")
+            known = dict.fromkeys(storage.scheduling.room_addresses(connection), "")
         known.update((room.address, room.name) for room in directory.rooms)
         path = "/%s/%s/" % (storage.settings.assistant_principal, slug)
         found: dict[str, list[dict[str, str]]] = {}

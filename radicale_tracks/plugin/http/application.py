@@ -48,6 +48,7 @@ from radicale_tracks.plugin.http.proppatch import ProppatchPart
 from radicale_tracks.plugin.http.put import PutPart
 from radicale_tracks.plugin.http.report import ReportPart
 from radicale_tracks.plugin.size_limits import body_limit, declared_length, too_large_json
+from radicale_tracks.plugin.write_request import request_scope
 
 
 class Application(OptionsPart, PropfindPart, ReportPart, PutPart, GetPart, DeletePart,
@@ -64,7 +65,8 @@ class Application(OptionsPart, PropfindPart, ReportPart, PutPart, GetPart, Delet
             return too_large
         if path.startswith(FEED_PREFIX) and self._tracks is not None:
             return track_feed(self._tracks, environ, path[len(FEED_PREFIX):])
-        answer: Intermediate = super()._handle_request(environ)
+        with request_scope():   # what this request tells the storage ends with it
+            answer: Intermediate = super()._handle_request(environ)
         return answer
 
 

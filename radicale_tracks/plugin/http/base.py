@@ -12,10 +12,11 @@ the storage when it is radicale-tracks', else None — and then every part answe
 Radicale does (plus what needs no storage of ours: the DAV header, the PROPPATCH of
 ``schedule-calendar-transp``, the boxes kept out of MOVE, the size limit).
 
-Radicale's private members used by the parts are read only in this class: ``_storage``,
-``_rights``, ``_web``, ``_sharing`` (``_enabled``, ``sharing_collection_resolver``) and
-``_encoding``. (The overridden hooks ``_handle_request`` and ``_xml_response`` are in
-``application.py`` and ``properties.py``.)
+Radicale's private members the parts need (``_storage``, ``_rights``, ``_web``,
+``_sharing``, ``_encoding``) are read only in this class, and only through
+``plugin/radicale_internals.py``. (The overridden hooks ``_handle_request`` and
+``_xml_response``, in ``application.py`` and ``properties.py``, are listed and checked
+there too.)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from radicale import app as radicale_app
 from radicale import config, httputils, types
 from radicale.app.base import Access
 
+from radicale_tracks.plugin import radicale_internals as internals
 from radicale_tracks.plugin.storage import Storage
 
 #: one log name for every part, the application's as before it was split in parts
@@ -41,20 +43,21 @@ class HttpBase(radicale_app.Application):
 
     def __init__(self, configuration: config.Configuration) -> None:
         super().__init__(configuration)
-        storage = self._storage
+        storage = internals.app_storage(self)
         #: the storage when it is ours; None under another ``[storage] type``
         self._tracks: Storage | None = storage if isinstance(storage, Storage) else None
         #: who answers the slot API: the pages' plugin, or — under another ``[web] type``
         #: — one of our own for that path alone, so the slot finder needs no pages
         self._slot_web: Any = None
         if self._tracks is not None:
-            if hasattr(self._web, "attach"):
-                self._slot_web = self._web   # the pages of radicale_tracks.web
+            web = internals.app_web(self)
+            if hasattr(web, "attach"):
+                self._slot_web = web   # the pages of radicale_tracks.web
             else:
                 from radicale_tracks.web.plugin import Web
 
                 self._slot_web = Web(configuration)
-            self._slot_web.attach(self._tracks, self._rights)
+            self._slot_web.attach(self._tracks, internals.app_rights(self))
 
     # -- Radicale's access checks ----------------------------------------------------
 
@@ -62,25 +65,25 @@ class HttpBase(radicale_app.Application):
                 permissions: str | None = None) -> Access:
         """Radicale's access check of ``user`` on ``path`` (its ``[rights]``), or with
         a share's ``permissions``."""
-        return Access(self._rights, user, user_groups, path, permissions)
+        return Access(internals.app_rights(self), user, user_groups, path, permissions)
 
     def _sharing_enabled(self) -> bool:
         """Whether Radicale's collection sharing is on (its answers then differ from
         ours: we leave them to Radicale)."""
-        return bool(getattr(self._sharing, "_enabled", False))
+        return internals.sharing_enabled(self)
 
     def _share_of(self, path: str, user: str, user_groups: set[str]) -> dict[str, Any] | None:
         """The share ``path`` is under for ``user`` (its owner, mapped path and
         permissions), when sharing is on; else None."""
         if not self._sharing_enabled():
             return None
-        share: dict[str, Any] | None = self._sharing.sharing_collection_resolver(
+        share: dict[str, Any] | None = internals.app_sharing(self).sharing_collection_resolver(
             path, user, user_groups)
         return share
 
     def _response_charset(self) -> str:
         """The charset Radicale encodes its answers in (``[encoding] request``)."""
-        return self._encoding
+        return internals.app_encoding(self)
 
     # -- the request body ------------------------------------------------------------
 

@@ -13,19 +13,17 @@ from radicale import httputils, types
 
 from radicale_tracks.plugin.http.base import logger
 from radicale_tracks.plugin.schedule_boxes import box_of
-from radicale_tracks.plugin.scheduling_writes import ClientChecks
-from radicale_tracks.plugin.storage import Storage
+from radicale_tracks.plugin.write_request import ClientChecks, current_request
 
 
-def hand_client_checks(storage: Storage, environ: types.WSGIEnviron, path: str
-                       ) -> types.WSGIResponse | None:
-    """Tell ``storage`` what to check of this request's write; the 412 of a tag asked
-    of something that is no scheduling object, else None to go on."""
+def hand_client_checks(environ: types.WSGIEnviron, path: str) -> types.WSGIResponse | None:
+    """Tell the storage (this request's ``WriteRequest``) what to check of its write;
+    the 412 of a tag asked of something that is no scheduling object, else None."""
     wanted = environ.get("HTTP_IF_SCHEDULE_TAG_MATCH")
     if wanted is not None and (len(path.strip("/").split("/")) != 3 or box_of(path)):
         logger.info("If-Schedule-Tag-Match %s failed on %r: no scheduling object",
                     wanted, path)
         return httputils.PRECONDITION_FAILED
-    storage.expect_client_checks(ClientChecks(
-        schedule_tag=wanted.strip() if wanted is not None else None))
+    current_request().checks = ClientChecks(
+        schedule_tag=wanted.strip() if wanted is not None else None)
     return None

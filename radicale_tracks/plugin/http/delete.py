@@ -30,7 +30,7 @@ class DeletePart(HttpBase):
         box = box_of(path)
         if box is not None:
             return _delete_from_box(storage, box, path, user)
-        refused = hand_client_checks(storage, environ, path)
+        refused = hand_client_checks(environ, path)
         if refused is not None:
             return refused
         try:
@@ -38,8 +38,6 @@ class DeletePart(HttpBase):
                                      request_info)
         except WriteRefused as e:
             return refused_write("DELETE", path, e)
-        finally:
-            storage.expect_client_checks(None)
 
 
 def _delete_from_box(storage: Storage, box: tuple[str, str], path: str,
@@ -51,7 +49,7 @@ def _delete_from_box(storage: Storage, box: tuple[str, str], path: str,
         return httputils.NOT_ALLOWED
     with storage.acquire_lock("w", user):
         inbox = next(iter(storage.discover("/%s/%s/" % (owner, INBOX))), None)
-        if not isinstance(inbox, Collection) or inbox._get(parts[2]) is None:
+        if not isinstance(inbox, Collection) or inbox.item(parts[2]) is None:
             return httputils.NOT_FOUND
         remove_message(inbox, parts[2])
     return client.NO_CONTENT, {}, None, None

@@ -46,7 +46,7 @@ def _ensure_boxes(storage: Storage, user: str, path: str) -> None:
     """A user's inbox and outbox exist before their principal is discovered."""
     if not user or not storage.settings.scheduling:
         return
-    if user in storage._boxes_ready or user == storage.settings.assistant_principal:
+    if user in storage.boxes_ready or user == storage.settings.assistant_principal:
         return
     if path.strip("/").split("/")[0] != user:
         return

@@ -26,9 +26,7 @@ from radicale_tracks.errors import WriteRefused
 from radicale_tracks.plugin.client_puts import (
     UnboundedTimezones,
     UnknownTimezones,
-    expect_refusal,
     repaired_body,
-    take_refusal,
 )
 from radicale_tracks.plugin.http.answers import VALID_CALENDAR_DATA, precondition, refused_write
 from radicale_tracks.plugin.http.base import HttpBase, logger
@@ -36,6 +34,7 @@ from radicale_tracks.plugin.http.client_checks import hand_client_checks
 from radicale_tracks.plugin.put_limits import attendee_limit_refusal
 from radicale_tracks.plugin.schedule_boxes import box_of
 from radicale_tracks.plugin.storage import Storage
+from radicale_tracks.plugin.write_request import current_request
 
 
 class PutPart(HttpBase):
@@ -54,29 +53,26 @@ class PutPart(HttpBase):
         too_many = self._attendee_limit(storage, environ, path)
         if too_many is not None:
             return too_many
-        refused = hand_client_checks(storage, environ, path)
+        refused = hand_client_checks(environ, path)
         try:
-            # every answer from here on clears what this request told the storage (the
-            # checks of the client's write, a held zone refusal): they are per thread
+            # what this request tells the storage (the checks of the client's write, a
+            # held zone refusal) is its WriteRequest: it ends with the request
             if refused is not None:
                 return refused
             resolved = self._repair_body(storage, environ, path)
             if not isinstance(resolved, bool):
                 return resolved
-            storage.take_rewritten()
-            storage.take_schedule_tag()
             status, headers, answer, xml_request = super().do_PUT(
                 environ, base_prefix, path, user, user_groups, request_info)
         except WriteRefused as e:
             return refused_write("PUT", path, e)
-        finally:
-            storage.expect_client_checks(None)
-            unknown_zones = take_refusal(storage)
+        request = current_request()
+        unknown_zones = request.timezones_refused
         if unknown_zones is not None and status == client.BAD_REQUEST:
             logger.info("PUT of %r refused: %s", path, unknown_zones)
             return precondition(VALID_CALENDAR_DATA, str(unknown_zones))
-        rewritten = storage.take_rewritten() or resolved
-        tag = storage.take_schedule_tag()
+        rewritten = request.rewritten or resolved
+        tag = request.schedule_tag
         if isinstance(headers, dict) and status in (client.CREATED, client.NO_CONTENT):
             if rewritten:
                 headers = {k: v for k, v in headers.items() if k.lower() != "etag"}
@@ -129,7 +125,6 @@ class PutPart(HttpBase):
             logger.info("PUT of %r refused: %s", path, e)
             return precondition(VALID_CALENDAR_DATA, str(e))
         except UnknownTimezones as e:
-            expect_refusal(storage, e)
+            current_request().timezone_refusal = e
             return False
-        expect_refusal(storage, None)
         return changed

@@ -88,7 +88,7 @@ class Resource:
         self.parts = parts
         self.request = request
         self.kind = _kind(parts, request)
-        self._storage = storage
+        self.storage = storage
         self._calendar: BaseCollection | None | bool = False   # False: not looked up
 
     @property
@@ -103,7 +103,7 @@ class Resource:
     def calendar(self) -> BaseCollection | None:
         """The collection at this two-segment path (None when there is none)."""
         if self._calendar is False:
-            found = next(iter(self._storage.discover("/%s/%s/" % tuple(self.parts))), None)
+            found = next(iter(self.storage.discover("/%s/%s/" % tuple(self.parts))), None)
             self._calendar = found if isinstance(found, BaseCollection) else None
         return self._calendar if isinstance(self._calendar, BaseCollection) else None
 
