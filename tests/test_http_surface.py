@@ -62,3 +62,24 @@ def test_on_radicales_own_storage_the_parts_answer_as_radicale(tmp_path: Path) -
     status, headers, _ = call_wsgi(app, "GET", "/alice/work/plain-1.ics", "alice")
     assert status == 200 and "Schedule-Tag" not in headers
     assert call_wsgi(app, "PROPFIND", "/alice/schedule-inbox/", "alice", Depth="0")[0] == 404
+
+
+def test_an_inbox_delete_names_only_what_a_client_may_name(tmp_path: Path,
+                                                           database_url: str) -> None:
+    """A user deletes their inbox messages by the names Radicale lets a client use: a
+    file the server never wrote there under a name Radicale refuses for a client's path
+    (an editor's ``~`` backup, a hidden file) is not found, as Radicale answers — not
+    read, not deleted, and no server error."""
+    app = InProcessServer(tmp_path, database_url)
+    assert app("PROPFIND", "/alice/", "alice", Depth="0")[0] == 207   # makes the boxes
+    inbox = tmp_path / "collections" / "collection-root" / "alice" / "schedule-inbox"
+    message = "\r\n".join([
+        "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "METHOD:REQUEST",
+        "BEGIN:VEVENT", "UID:left-1", "DTSTAMP:20260101T000000Z",
+        "DTSTART:20270301T100000Z", "DTEND:20270301T110000Z", "SUMMARY:Left",
+        "END:VEVENT", "END:VCALENDAR", ""])
+    for name in ("left.ics~", ".left.ics"):
+        (inbox / name).write_bytes(message.encode())
+        status, _, text = app("DELETE", "/alice/schedule-inbox/" + name, "alice")
+        assert status == 404, (name, status, text)
+        assert (inbox / name).read_bytes() == message.encode()

@@ -248,9 +248,11 @@ class Collection(multifilesystem.Collection):
         self._history_cleaned_at[self.folder] = now
         internals.clean_history(self)
 
-    def item(self, href: str) -> radicale_item.Item | None:
-        """One item as Radicale reads it (its cache), None when it is missing."""
-        return internals.read_item(self, href)
+    def item(self, href: str, verify_href: bool = False) -> radicale_item.Item | None:
+        """One item as Radicale reads it (its cache), None when it is missing.
+        ``verify_href``: the href comes from a client's path, so a name Radicale refuses
+        there (a hidden file, an editor's ``~`` backup) is None, as Radicale reads it."""
+        return internals.read_item(self, href, verify_href=verify_href)
 
     def stored_text(self, href: str) -> str | None:
         """The file's text as stored (read under the write lock by the writer)."""

@@ -49,7 +49,7 @@ def _delete_from_box(storage: Storage, box: tuple[str, str], path: str,
         return httputils.NOT_ALLOWED
     with storage.acquire_lock("w", user):
         inbox = next(iter(storage.discover("/%s/%s/" % (owner, INBOX))), None)
-        if not isinstance(inbox, Collection) or inbox.item(parts[2]) is None:
+        if not isinstance(inbox, Collection) or inbox.item(parts[2], verify_href=True) is None:
             return httputils.NOT_FOUND
         remove_message(inbox, parts[2])
     return client.NO_CONTENT, {}, None, None
