@@ -19,6 +19,7 @@ from icalendar import Calendar
 
 from conftest import fresh_database
 from helpers import PLUGIN, USERS, RadicaleServer
+from inprocess import ThreadedServer
 from mailserver import MailSink
 
 UTC = datetime.UTC
@@ -37,9 +38,10 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                    "smtp_server": "127.0.0.1", "smtp_port": str(sink.port),
                    "outbox_poll_interval": "1", "outbox_retry_base": "1",
                    "addresses": "carol: carol.c@example.org"}
-        server = RadicaleServer(tmp_path / "server", storage_type=PLUGIN,
+        server = ThreadedServer(tmp_path / "server", storage_type=PLUGIN,
                                 storage_options=options,
                                 rights_type="radicale_tracks.rights").start()
+        sink.watch(url)
         try:
             for user in USERS:
                 calendars(server, user)  # everyone has logged in once and has a calendar
