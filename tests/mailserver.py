@@ -159,3 +159,8 @@ class MailSink:
         with self.lock:
             taken, self.received = self.received, []
         return taken
+
+
+def by_kind(mails: list[Received]) -> dict[tuple[str, str], Received]:
+    """Messages by (kind, recipient): what a test expects, without their order."""
+    return {(m.kind, m.recipient): m for m in mails}

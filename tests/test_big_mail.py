@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from conftest import fresh_database
+from databases import fresh_database
 from helpers import PLUGIN, free_port, run_cli, write_config
 from test_inbound import _connect_lmtp, invitation, stamp
 

@@ -23,7 +23,8 @@ import pytest
 from icalendar import Calendar
 
 from calendars import OUTLOOK_BERLIN
-from conftest import ServerFactory, fresh_database
+from conftest import ServerFactory
+from databases import fresh_database
 from helpers import (
     PLUGIN,
     USERS,

@@ -39,7 +39,7 @@ import requests
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from conftest import fresh_database
+from databases import fresh_database
 from helpers import PLUGIN, RadicaleServer, free_port, run_cli, write_config
 from mailserver import MailSink
 from radicale_tracks.db.engine import create_database_engine, ensure_schema

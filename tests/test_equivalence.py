@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from calendars import generate, this_monday, todo
-from conftest import BACKENDS, fresh_database
+from databases import BACKENDS, fresh_database
 from helpers import (
     PLUGIN,
     USERS,

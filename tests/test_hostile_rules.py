@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import func, select
 
 from calendars import BERLIN, OUTLOOK_BERLIN
-from conftest import fresh_database
+from databases import fresh_database
 from helpers import run_cli
 from radicale_tracks.core.availability import (
     AvailabilityError,

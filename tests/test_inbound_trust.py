@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fresh_database
+from databases import fresh_database
 from helpers import RadicaleServer
 from mailserver import MailSink
 from test_assistant import server_options

@@ -22,7 +22,7 @@ import caldav
 import pytest
 from icalendar import Calendar, Event, Timezone, vCalAddress
 
-from conftest import fresh_database
+from databases import fresh_database
 from helpers import RadicaleServer
 from mailserver import MailSink, Received
 from test_assistant import by_kind, client, server_options, start_server

@@ -19,7 +19,7 @@ import pytest
 import requests
 from icalendar import Calendar
 
-from conftest import fresh_database
+from databases import fresh_database
 from helpers import USERS, RadicaleServer, put
 from mailserver import MailSink
 from test_inbound import AUTHSERV, collection_objects, stamp

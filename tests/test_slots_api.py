@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from conftest import fresh_database
+from databases import fresh_database
 from helpers import USERS, RadicaleServer, mkcalendar, put
 from test_scheduling import calendars
 

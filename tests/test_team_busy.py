@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from calendars import CalendarObject, _event, _wrap, generate, this_monday
-from conftest import BACKENDS, fresh_database
+from databases import BACKENDS, fresh_database
 from helpers import PLUGIN, RadicaleServer, mkcalendar, put
 from radicale_tracks.core.freebusy import Estimate, merge_busy
 from radicale_tracks.plugin.storage import Collection, Storage, open_storage

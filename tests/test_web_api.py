@@ -24,7 +24,7 @@ import pytest
 import requests
 from icalendar import Calendar
 
-from conftest import fresh_database
+from databases import fresh_database
 from helpers import USERS, RadicaleServer, put
 from mailserver import MailSink, Received
 from test_scheduling import calendars
@@ -33,31 +33,11 @@ BERLIN = ZoneInfo("Europe/Berlin")
 UTC = datetime.UTC
 TODAY = datetime.datetime.now(BERLIN).date()
 MONDAY = TODAY + datetime.timedelta(days=7 - TODAY.weekday())
-CUSTOMER = {"name": "Olivia Customer", "email": "olivia@customer.test"}
-
-
 def slot(week: int, day: int, hour: int, minute: int = 0) -> str:
     """A start in UTC, from a Berlin wall-clock time ``week`` weeks after next Monday."""
     date = MONDAY + datetime.timedelta(days=7 * week + day)
     local = datetime.datetime(date.year, date.month, date.day, hour, minute, tzinfo=BERLIN)
     return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def web_server(workdir: Path, database_url: str, smtp_port: int) -> RadicaleServer:
-    """A started server with the pages, mail to ``smtp_port``, alice as booking agent and
-    the pool 3rd-floor (Atlas, then Borealis)."""
-    options = {"database_url": database_url, "domain": "example.org",
-               "mail_transport": "smtp", "smtp_server": "127.0.0.1",
-               "smtp_port": str(smtp_port), "outbox_poll_interval": "1",
-               "outbox_retry_base": "1", "default_time_zone": "Europe/Berlin",
-               "web_booking_agents": "alice", "inbound_trusted_authserv_ids": "mx.example.org",
-               "rooms": "\n    atlas@example.org: name=Atlas; pools=3rd-floor; "
-                        "policy=if-free\n"
-                        "    borealis@example.org: name=Borealis; pools=3rd-floor; "
-                        "policy=if-free; priority=1"}
-    return RadicaleServer(workdir, storage_options=options,
-                          rights_type="radicale_tracks.rights",
-                          web_type="radicale_tracks.web").start()
 
 
 @pytest.fixture(scope="module", params=[
@@ -110,27 +90,6 @@ def booking(start: str, **changes: Any) -> dict[str, Any]:
         else:
             body[key] = value
     return body
-
-
-def stored_event(server: RadicaleServer, user: str, uid: str) -> Calendar:
-    """The user's copy of ``uid``, read with the caldav client like any calendar app."""
-    client = caldav.DAVClient("%s/%s/" % (server.url, user), username=user,
-                              password=USERS[user])
-    for calendar in client.principal().calendars():
-        try:
-            found = calendar.event_by_uid(uid)
-        except caldav.error.NotFoundError:
-            continue
-        return Calendar.from_ical(found.data)
-    raise AssertionError("%s has no event %s" % (user, uid))
-
-
-def attendee_params(calendar: Calendar) -> dict[str, dict[str, str]]:
-    event = calendar.walk("VEVENT")[0]
-    props = event.get("ATTENDEE")
-    props = props if isinstance(props, list) else [props]
-    return {str(p).lower().removeprefix("mailto:"): {k: str(v) for k, v in p.params.items()}
-            for p in props}
 
 
 def to_customer(mails: list[Received]) -> list[Received]:

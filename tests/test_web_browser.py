@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from conftest import fresh_database
+from databases import fresh_database
 from helpers import USERS, RadicaleServer, put
 from mailserver import MailSink
 from test_scheduling import calendars
