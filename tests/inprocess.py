@@ -78,6 +78,24 @@ def leftovers(storage: Any) -> dict[str, Any]:
         "rewritten") if getattr(state, name, None)}
 
 
+class InProcess:
+    """The WSGI application, called the way a threaded WSGI server calls it."""
+
+    def __init__(self, tmp_path: Path, database_url: str) -> None:
+        path = write_config(tmp_path / "radicale.conf", tmp_path / "collections", PLUGIN,
+                            5232, {"database_url": database_url, "domain": "example.org"},
+                            rights_type="radicale_tracks.rights")
+        configuration = radicale_config.load([(str(path), False)])
+        self.app = Application(configuration)
+
+    def __call__(self, method: str, path: str, user: str, body: str = "",
+                 **headers: str) -> tuple[int, dict[str, str], str]:
+        return call_wsgi(self.app, method, path, user, body, **headers)
+
+    def leftovers(self) -> dict[str, Any]:
+        return leftovers(self.app._storage)  # type: ignore[attr-defined]
+
+
 class InProcessServer:
     """``Application`` on a fresh folder; ``outbox_sender`` off, so mail stays queued."""
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from icalendar import Calendar
 
 from helpers import calendar_query, report
-from test_inbound import Inbound, calendar_of, inbound, track_events, uid_in  # noqa: F401
+from inbound_mta import Inbound, calendar_of, track_events, uid_in
 
 CLIENTS = Path(__file__).parent / "fixtures" / "clients"
 

@@ -50,7 +50,7 @@ from radicale_tracks.outbox.schema import outbox
 from radicale_tracks.outbox.store import OutboxStore, enqueue
 from radicale_tracks.tracks.schema import activities
 from radicale_tracks.tracks.schema import meetings as meeting
-from test_assistant import server_options
+from worlds import server_options
 
 DOMAIN = "example.org"
 START = datetime.datetime(2027, 5, 3, 9, tzinfo=datetime.UTC)

@@ -1,6 +1,7 @@
 """End to end: invitations by mail from Google, Outlook, Apple and Thunderbird.
 
-A real ``radicale-tracks serve`` on 127.0.0.1, a real SMTP server (aiosmtpd) receiving
+A real Radicale with the plugins on 127.0.0.1 (``inbound`` of ``conftest.py``, served by a
+thread of the test process), a real SMTP server (aiosmtpd) receiving
 what the assistant answers, and the mail fixtures of ``tests/fixtures/imip/`` piped into
 ``radicale-tracks deliver`` as an MTA's pipe transport runs it — or sent over TCP to
 ``radicale-tracks lmtp`` with Python's LMTP client. The MTA is played by the test: it
@@ -13,24 +14,29 @@ from __future__ import annotations
 import datetime
 import email
 import email.policy
-import smtplib
 import subprocess
 import sys
-import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
 from icalendar import Calendar
 
-from databases import fresh_database
 from helpers import RadicaleServer, free_port, put
+from inbound_mta import (
+    AUTHSERV,
+    Inbound,
+    calendar_of,
+    collection_objects,
+    connect_lmtp,
+    fixture,
+    invitation,
+    stamp,
+    track_events,
+    uid_in,
+)
 from mailserver import MailSink, Received
-from test_assistant import client, server_options, start_server
 
 UTC = datetime.UTC
 
@@ -561,7 +567,7 @@ def test_lmtp_answers_per_recipient(inbound: Inbound) -> None:
          "lmtp", "--listen", "127.0.0.1:%d" % port],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        connection = _connect_lmtp(port)
+        connection = connect_lmtp(port)
         uid = "lmtp-%s" % uuid.uuid4().hex
         raw = stamp(invitation(uid, "olivia@gmail.test", "olivia@gmail.test",
                                ["assistant@example.org", "bob@example.org"]), "pass")

@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+from caldav_clients import calendars
 from databases import fresh_database
 from helpers import USERS, RadicaleServer, mkcalendar, put
-from test_scheduling import calendars
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = datetime.UTC

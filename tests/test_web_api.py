@@ -1,4 +1,4 @@
-"""End to end: the JSON API behind the pages, on a real ``radicale-tracks serve``.
+"""End to end: the JSON API behind the pages, on a real Radicale with the plugins.
 
 Alice is an agent (``web_booking_agents``); bob and carol are team members; Atlas and
 Borealis form the pool 3rd-floor. Bookings go through the scheduling path, so the
@@ -19,15 +19,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import caldav
 import pytest
 import requests
-from icalendar import Calendar
 
-from databases import fresh_database
+from caldav_clients import attendee_params, stored_event
+from databases import BACKENDS
 from helpers import USERS, RadicaleServer, put
 from mailserver import MailSink, Received
-from test_scheduling import calendars
+from worlds import CUSTOMER, mail_world, web_server
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = datetime.UTC
@@ -40,34 +39,18 @@ def slot(week: int, day: int, hour: int, minute: int = 0) -> str:
     return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@pytest.fixture(scope="module", params=[
-    "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[RadicaleServer, MailSink]]:
-    tmp_path = tmp_path_factory.mktemp("web")
-    sink = MailSink().start()
-    with fresh_database(request.param, tmp_path) as url:
-        server = web_server(tmp_path / "server", url, sink.port)
-        try:
-            for user in USERS:
-                calendars(server, user)
-            yield server, sink
-        finally:
-            server.stop()
-            sink.stop()
+    """The pages and their API (``worlds.web_server``); ``mail`` of ``conftest.py``."""
+    with mail_world(tmp_path_factory.mktemp("web"), request.param,
+                    lambda workdir, url, sink: web_server(workdir, url, sink.port)) as world:
+        yield world
 
 
 @pytest.fixture
 def server(world: tuple[RadicaleServer, MailSink]) -> RadicaleServer:
     return world[0]
-
-
-@pytest.fixture
-def mail(world: tuple[RadicaleServer, MailSink]) -> Iterator[MailSink]:
-    sink = world[1]
-    sink.settle(quiet=0.5)
-    sink.take()
-    yield sink
 
 
 def api(server: RadicaleServer, method: str, path: str, user: str = "alice",
