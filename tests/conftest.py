@@ -25,7 +25,18 @@ from helpers import PLUGIN, RadicaleServer  # noqa: E402
 from inbound_mta import ALLOWED, AUTHSERV, Inbound  # noqa: E402
 from inprocess import ThreadedServer  # noqa: E402
 from mailserver import MailSink  # noqa: E402
+from radicale_tracks.plugin.storage import Storage  # noqa: E402
 from worlds import mail_world, server_options, start_server  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def storage_class_as_a_process_starts() -> Iterator[None]:
+    """``open_storage`` (the commands' way in, which some tests call in this process)
+    sets ``start_sender`` on the storage class; the in-process servers of later tests
+    start their outbox sender, as a new server process would."""
+    yield
+    if "start_sender" in vars(Storage):
+        del Storage.start_sender
 
 
 @pytest.fixture(params=BACKENDS)
@@ -39,14 +50,20 @@ ServerFactory = Callable[..., RadicaleServer]
 
 @pytest.fixture
 def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
-    """Start Radicale servers in subprocesses; all are stopped after the test."""
+    """Start Radicale servers, served by threads of the test process (stopping one ends
+    what a process would end: its socket, its outbox sender) or as processes; all are
+    stopped after the test."""
     started: list[RadicaleServer] = []
 
     def factory(name: str = "server", storage_type: str = PLUGIN,
-                folder: Path | None = None, start: bool = True,
+                folder: Path | None = None, start: bool = True, process: bool = False,
                 **storage_options: str) -> RadicaleServer:
-        server = RadicaleServer(tmp_path / name, storage_type=storage_type,
-                                storage_options=dict(storage_options), folder=folder)
+        """``process``: a server process of its own (``helpers.RadicaleServer``), for a
+        test that must not meet what earlier tests left in this process (icalendar
+        keeps every VTIMEZONE it parsed, by TZID)."""
+        kind = RadicaleServer if process else ThreadedServer
+        server = kind(tmp_path / name, storage_type=storage_type,
+                      storage_options=dict(storage_options), folder=folder)
         started.append(server)
         return server.start() if start else server
 

@@ -32,6 +32,7 @@ from helpers import (
     report,
     response_hrefs,
 )
+from inprocess import ThreadedServer
 
 ANCHOR = this_monday()
 OBJECTS = generate(240, seed=7, anchor=ANCHOR) + [
@@ -75,12 +76,12 @@ class Pair:
              **headers: str) -> list[requests.Response]:
         return [session.request(method, server.url + path,
                                 data=body.encode() if body else None, headers=headers)
-                for server, session in zip(self.servers, self.sessions)]
+                for server, session in zip(self.servers, self.sessions, strict=True)]
 
     def assert_same_report(self, path: str, body: str, depth: str = "1"
                            ) -> requests.Response:
         vanilla, *others = (report(s, server.url + path, body, depth)
-                            for server, s in zip(self.servers, self.sessions))
+                            for server, s in zip(self.servers, self.sessions, strict=True))
         for other in others:
             assert vanilla.status_code == other.status_code, (vanilla.text, other.text)
             if vanilla.headers.get("Content-Type", "").startswith("text/calendar"):
@@ -96,14 +97,14 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
          ) -> Iterator[Pair]:
     root = tmp_path_factory.mktemp("pair-%s" % request.param)
     with fresh_database(request.param, root) as url:
-        vanilla = RadicaleServer(root / "vanilla", storage_type=VANILLA).start()
-        plugin = RadicaleServer(root / "plugin", storage_type=PLUGIN,
+        vanilla = ThreadedServer(root / "vanilla", storage_type=VANILLA).start()
+        plugin = ThreadedServer(root / "plugin", storage_type=PLUGIN,
                                 storage_options={"database_url": url}).start()
-        storage_only = RadicaleServer(root / "storage-only", storage_type=PLUGIN,
+        storage_only = ThreadedServer(root / "storage-only", storage_type=PLUGIN,
                                       launcher="radicale").start()
         try:
             pair = Pair(vanilla, plugin, storage_only)
-            for server, session in zip(pair.servers, pair.sessions):
+            for server, session in zip(pair.servers, pair.sessions, strict=True):
                 mkcalendar(session, server.url + "/alice/calendar/")
                 mkcalendar(session, server.url + "/alice/other/")
                 for obj in OBJECTS:
@@ -221,7 +222,7 @@ def test_writes_keep_answers_identical(pair: Pair) -> None:
     assert all("no-uid-conflict" in r.text for r in conflict)
     for response in pair.both("DELETE", "/alice/calendar/" + deleted.href):
         assert response.status_code == 200
-    for server, session in zip(pair.servers, pair.sessions):
+    for server, session in zip(pair.servers, pair.sessions, strict=True):
         response = session.request(
             "MOVE", server.url + "/alice/calendar/" + moved.href,
             headers={"Destination": server.url + "/alice/other/" + moved.href})
@@ -252,7 +253,7 @@ def _shift_into_window(text: str) -> str:
 
 
 def test_collection_delete_forgets_everything(pair: Pair, tmp_path: Path) -> None:
-    for server, session in zip(pair.servers, pair.sessions):
+    for server, session in zip(pair.servers, pair.sessions, strict=True):
         mkcalendar(session, server.url + "/alice/scratch/")
         assert put(session, server.url + "/alice/scratch/a.ics", OBJECTS[5].text
                    ).status_code == 201
