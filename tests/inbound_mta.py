@@ -89,18 +89,30 @@ def track_events(server: RadicaleServer, slug: str, user: str = "bob") -> list[A
     return collection_objects(server, user, "/assistant/%s/" % slug)
 
 
-def collection_objects(server: RadicaleServer, user: str, path: str) -> list[Any]:
-    """Every object of a calendar collection (calendar-query without a filter)."""
+def objects_with_hrefs(server: RadicaleServer, user: str, path: str
+                       ) -> list[tuple[str, str]]:
+    """(href, calendar data) of every object of a calendar collection (calendar-query
+    without a filter)."""
     body = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
-            'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/></D:prop>'
-            '<C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>')
+            'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/>'
+            '<C:calendar-data/></D:prop><C:filter><C:comp-filter name="VCALENDAR"/>'
+            '</C:filter></C:calendar-query>')
     answer = server.session(user).request(
         "REPORT", server.url + path, data=body,
         headers={"Depth": "1", "Content-Type": "application/xml"})
     assert answer.status_code == 207, answer.text
-    tree = ET.fromstring(answer.content)
-    return [Calendar.from_ical(node.text) for node in tree.iter(
-        "{urn:ietf:params:xml:ns:caldav}calendar-data") if node.text]
+    found = []
+    for response in ET.fromstring(answer.content).iter("{DAV:}response"):
+        href = response.findtext("{DAV:}href") or ""
+        data = response.findtext(".//{urn:ietf:params:xml:ns:caldav}calendar-data")
+        if data:
+            found.append((href, data))
+    return found
+
+
+def collection_objects(server: RadicaleServer, user: str, path: str) -> list[Any]:
+    """Every object of a calendar collection, parsed."""
+    return [Calendar.from_ical(data) for _href, data in objects_with_hrefs(server, user, path)]
 
 
 def invitation(uid: str, organizer: str, from_address: str, attendees: list[str],

@@ -238,7 +238,7 @@ def test_deliver_killed_at_every_file_change_and_retried_by_the_mta(
     """``deliver`` of an invitation to bob killed after each file change (the MTA sees
     the pipe die and retries the same mail): nothing of it before the retry that
     completes, then all of it, once."""
-    from test_inbound import ALLOWED, AUTHSERV, fixture, stamp, uid_in
+    from inbound_mta import ALLOWED, AUTHSERV, fixture, stamp, uid_in
 
     server = RadicaleServer(tmp_path / "server", storage_options={
         "database_url": database, "domain": DOMAIN, "inbound_allowed_senders": ALLOWED,
@@ -407,7 +407,7 @@ def test_a_booking_killed_after_its_commit_keeps_its_confirmation(
         tmp_path: Path, database: str) -> None:
     """The web booking's confirmation mail and activity line commit with its event (one
     transaction): killed right after that commit, all of it is there."""
-    from test_web_api import CUSTOMER, booking, slot
+    from web_booking import CUSTOMER, booking, slot
 
     sink = MailSink().start()
     options = server_options(sink.port, database, default_time_zone="Europe/Berlin",

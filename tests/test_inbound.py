@@ -17,13 +17,12 @@ import email.policy
 import subprocess
 import sys
 import uuid
-import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
 from icalendar import Calendar
 
-from helpers import RadicaleServer, free_port, put
+from helpers import free_port, put
 from inbound_mta import (
     AUTHSERV,
     Inbound,
@@ -32,6 +31,7 @@ from inbound_mta import (
     connect_lmtp,
     fixture,
     invitation,
+    objects_with_hrefs,
     stamp,
     track_events,
     uid_in,
@@ -444,28 +444,8 @@ def test_same_sequence_update_and_cancel_reach_the_track(inbound: Inbound) -> No
     assert ("meeting_cancelled", "evan@external.test") in kinds
 
 
-def _objects_with_hrefs(server: RadicaleServer, user: str, path: str
-                        ) -> list[tuple[str, str]]:
-    """(href, calendar data) of every object of a calendar collection."""
-    body = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
-            'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/>'
-            '<C:calendar-data/></D:prop><C:filter><C:comp-filter name="VCALENDAR"/>'
-            '</C:filter></C:calendar-query>')
-    answer = server.session(user).request(
-        "REPORT", server.url + path, data=body,
-        headers={"Depth": "1", "Content-Type": "application/xml"})
-    assert answer.status_code == 207, answer.text
-    found = []
-    for response in ET.fromstring(answer.content).iter("{DAV:}response"):
-        href = response.findtext("{DAV:}href") or ""
-        data = response.findtext(".//{urn:ietf:params:xml:ns:caldav}calendar-data")
-        if data:
-            found.append((href, data))
-    return found
-
-
 def _bobs_copy(inbound: Inbound, uid: str) -> tuple[str, Calendar]:
-    for href, data in _objects_with_hrefs(inbound.server, "bob", "/bob/calendar/"):
+    for href, data in objects_with_hrefs(inbound.server, "bob", "/bob/calendar/"):
         calendar = Calendar.from_ical(data)
         if any(str(e["UID"]) == uid for e in calendar.walk("VEVENT")):
             return href, calendar

@@ -26,19 +26,13 @@ from caldav_clients import attendee_params, stored_event
 from databases import BACKENDS
 from helpers import USERS, RadicaleServer, put
 from mailserver import MailSink, Received
-from worlds import CUSTOMER, mail_world, web_server
+from web_booking import CUSTOMER, booking, slot
+from worlds import mail_world, web_server
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = datetime.UTC
 TODAY = datetime.datetime.now(BERLIN).date()
 MONDAY = TODAY + datetime.timedelta(days=7 - TODAY.weekday())
-def slot(week: int, day: int, hour: int, minute: int = 0) -> str:
-    """A start in UTC, from a Berlin wall-clock time ``week`` weeks after next Monday."""
-    date = MONDAY + datetime.timedelta(days=7 * week + day)
-    local = datetime.datetime(date.year, date.month, date.day, hour, minute, tzinfo=BERLIN)
-    return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[RadicaleServer, MailSink]]:
@@ -57,22 +51,6 @@ def api(server: RadicaleServer, method: str, path: str, user: str = "alice",
         **kwargs: Any) -> requests.Response:
     return requests.request(method, server.url + "/.web/api/" + path,
                             auth=(user, USERS[user]), timeout=30, **kwargs)
-
-
-def booking(start: str, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "customer": dict(CUSTOMER), "start": start, "zone": "Europe/Berlin",
-        "details": {"subject": "Onboarding call", "duration": 30,
-                    "members": ["alice", "bob"], "pools": ["3rd-floor"],
-                    "description": "Bring the contract draft.",
-                    "conference": "https://meet.example.org/onboarding",
-                    "meeting_type": "video", "location": "3rd floor"}}
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(body.get(key), dict):
-            body[key] = dict(body[key], **value)
-        else:
-            body[key] = value
-    return body
 
 
 def to_customer(mails: list[Received]) -> list[Received]:

@@ -25,7 +25,8 @@ import requests
 from caldav_clients import attendee_params, stored_event
 from helpers import USERS, RadicaleServer, put
 from mailserver import MailSink
-from worlds import CUSTOMER, mail_world, web_server
+from web_booking import CUSTOMER
+from worlds import mail_world, web_server
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

@@ -20,7 +20,6 @@ from inprocess import ThreadedServer
 from mailserver import MailSink
 
 DOMAIN = "example.org"
-CUSTOMER = {"name": "Olivia Customer", "email": "olivia@customer.test"}
 
 
 def server_options(smtp_port: int, database_url: str, **extra: str) -> dict[str, str]:
