@@ -6,19 +6,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import caldav
+from caldav.davclient import DAVClient
+from caldav.lib.error import NotFoundError
 from icalendar import Calendar
 
 from helpers import USERS, RadicaleServer
 
 
-def client(server: RadicaleServer, user: str) -> caldav.DAVClient:
-    return caldav.DAVClient("%s/%s/" % (server.url, user), username=user,
-                            password=USERS[user])
+def client(server: RadicaleServer, user: str) -> DAVClient:
+    """``user``'s own client, logged in with the password of ``helpers.USERS``."""
+    return DAVClient("%s/%s/" % (server.url, user), username=user, password=USERS[user])
 
 
 def principal(server: RadicaleServer, user: str) -> Any:
-    return client(server, user).principal()
+    return client(server, user).principal()  # type: ignore[no-untyped-call]
 
 
 def calendars(server: RadicaleServer, user: str) -> Any:
@@ -70,12 +71,10 @@ def uid_for(name: str) -> str:
 
 def stored_event(server: RadicaleServer, user: str, uid: str) -> Calendar:
     """The user's copy of ``uid``, read with the caldav client like any calendar app."""
-    client = caldav.DAVClient("%s/%s/" % (server.url, user), username=user,
-                              password=USERS[user])
-    for calendar in client.principal().calendars():
+    for calendar in principal(server, user).calendars():
         try:
             found = calendar.event_by_uid(uid)
-        except caldav.error.NotFoundError:
+        except NotFoundError:
             continue
         return Calendar.from_ical(found.data)
     raise AssertionError("%s has no event %s" % (user, uid))

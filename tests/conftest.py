@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from caldav_clients import client  # noqa: E402
+from caldav_clients import principal  # noqa: E402
 from databases import BACKENDS, fresh_database  # noqa: E402
 from helpers import PLUGIN, RadicaleServer  # noqa: E402
 from inbound_mta import ALLOWED, AUTHSERV, Inbound  # noqa: E402
@@ -117,7 +117,7 @@ def inbound(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             server = start_server(folder / "server", options)
             try:
                 for user in ("alice", "bob"):
-                    client(server, user).principal()  # they have logged in: users here
+                    principal(server, user)  # they have logged in: users here
                 yield Inbound(server, sink)
             finally:
                 server.stop()

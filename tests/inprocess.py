@@ -38,7 +38,7 @@ class Unread(io.BytesIO):
     def read(self, size: int | None = -1) -> bytes:
         raise AssertionError("the over-limit body was read")
 
-    readline = read  # type: ignore[assignment]
+    readline = read
 
 
 def call_wsgi(app: Any, method: str, path: str, user: str, body: str | bytes = "",
@@ -90,10 +90,11 @@ class InProcess:
 
     def __call__(self, method: str, path: str, user: str, body: str = "",
                  **headers: str) -> tuple[int, dict[str, str], str]:
-        return call_wsgi(self.app, method, path, user, body, **headers)
+        return call_wsgi(self.app, method, path, user, body,
+                         "text/calendar; charset=utf-8", None, **headers)
 
     def leftovers(self) -> dict[str, Any]:
-        return leftovers(self.app._storage)  # type: ignore[attr-defined]
+        return leftovers(self.app._storage)
 
 
 class InProcessServer:

@@ -54,6 +54,7 @@ class Received:
         for part in self.message.walk():
             if part.get_content_type() == "text/calendar":
                 data = part.get_payload(decode=True)
+                assert isinstance(data, bytes)
                 calendar = Calendar.from_ical(data)
                 assert part.get_param("method") == str(calendar["METHOD"])
                 return calendar
@@ -134,9 +135,12 @@ class MailSink:
             while True:
                 seen = len(self.received)
                 left = deadline - time.monotonic()
-                if left <= 0 or not self.arrived.wait_for(
-                        lambda seen=seen: len(self.received) != seen, min(quiet, left)):
+                if left <= 0 or not self._wait_past(seen, min(quiet, left)):
                     return list(self.received)
+
+    def _wait_past(self, seen: int, timeout: float) -> bool:
+        """Whether more than ``seen`` messages arrived within ``timeout`` (lock held)."""
+        return self.arrived.wait_for(lambda: len(self.received) > seen, timeout)
 
     def _drained(self, database_url: str, timeout: float) -> list[Received]:
         """Everything received once no outbox row is due or being sent: each message
