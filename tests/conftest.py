@@ -1,15 +1,17 @@
-"""Fixtures: real Radicale servers, and the database backends to run them on.
+"""Fixtures shared by the test modules: database backends, real Radicale servers (in
+subprocesses, or served in the test process), and the worlds of the end-to-end tests.
 
 Database tests run on SQLite always and on PostgreSQL when ``TRACKS_TEST_DATABASE_URL``
-points to a server (each test gets a fresh database there, dropped afterwards).
+points to a server (``databases.py``: each test gets a fresh database there, dropped
+afterwards). The helpers live in modules of their own (``helpers``, ``inprocess``,
+``mailserver``, ``worlds``, ``caldav_clients``, ``inbound_mta``); no test module imports
+another.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,36 +19,24 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from helpers import PLUGIN, RadicaleServer, postgres_admin_url  # noqa: E402
+from caldav_clients import principal  # noqa: E402
+from databases import BACKENDS, fresh_database  # noqa: E402
+from helpers import PLUGIN, RadicaleServer  # noqa: E402
+from inbound_mta import ALLOWED, AUTHSERV, Inbound  # noqa: E402
+from inprocess import ThreadedServer  # noqa: E402
+from mailserver import MailSink  # noqa: E402
+from radicale_tracks.plugin.storage import Storage  # noqa: E402
+from worlds import mail_world, server_options, start_server  # noqa: E402
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
-
-@contextlib.contextmanager
-def fresh_database(backend: str, folder: Path) -> Iterator[str]:
-    """A database URL for the plugin: a SQLite file, or a new PostgreSQL database."""
-    if backend == "sqlite":
-        yield "sqlite:///%s" % (folder / "tracks.sqlite3")
-        return
-    admin_url = postgres_admin_url()
-    if not admin_url:
-        pytest.skip("TRACKS_TEST_DATABASE_URL is not set")
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    name = "tracks_test_%s" % uuid.uuid4().hex[:12]
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text('CREATE DATABASE "%s"' % name))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": name})
-            connection.execute(text('DROP DATABASE IF EXISTS "%s"' % name))
-        admin.dispose()
+@pytest.fixture(autouse=True)
+def storage_class_as_a_process_starts() -> Iterator[None]:
+    """``open_storage`` (the commands' way in, which some tests call in this process)
+    sets ``start_sender`` on the storage class; the in-process servers of later tests
+    start their outbox sender, as a new server process would."""
+    yield
+    if "start_sender" in vars(Storage):
+        del Storage.start_sender
 
 
 @pytest.fixture(params=BACKENDS)
@@ -60,14 +50,20 @@ ServerFactory = Callable[..., RadicaleServer]
 
 @pytest.fixture
 def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
-    """Start Radicale servers in subprocesses; all are stopped after the test."""
+    """Start Radicale servers, served by threads of the test process (stopping one ends
+    what a process would end: its socket, its outbox sender) or as processes; all are
+    stopped after the test."""
     started: list[RadicaleServer] = []
 
     def factory(name: str = "server", storage_type: str = PLUGIN,
-                folder: Path | None = None, start: bool = True,
+                folder: Path | None = None, start: bool = True, process: bool = False,
                 **storage_options: str) -> RadicaleServer:
-        server = RadicaleServer(tmp_path / name, storage_type=storage_type,
-                                storage_options=dict(storage_options), folder=folder)
+        """``process``: a server process of its own (``helpers.RadicaleServer``), for a
+        test that must not meet what earlier tests left in this process (icalendar
+        keeps every VTIMEZONE it parsed, by TZID)."""
+        kind = RadicaleServer if process else ThreadedServer
+        server = kind(tmp_path / name, storage_type=storage_type,
+                      storage_options=dict(storage_options), folder=folder)
         started.append(server)
         return server.start() if start else server
 
@@ -79,3 +75,51 @@ def make_server(tmp_path: Path) -> Iterator[ServerFactory]:
 @pytest.fixture
 def plugin_server(make_server: ServerFactory, database_url: str) -> RadicaleServer:
     return make_server("plugin", database_url=database_url, domain="example.org")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[tuple[RadicaleServer, MailSink]]:
+    """alice, bob and carol (also carol.c@example.org) scheduling on one server per
+    module, mail for people elsewhere to the sink; each test uses its own UIDs."""
+
+    def make(workdir: Path, url: str, sink: MailSink) -> RadicaleServer:
+        options = server_options(sink.port, url, addresses="carol: carol.c@example.org")
+        del options["join_url_template"]
+        return ThreadedServer(workdir, storage_type=PLUGIN, storage_options=options,
+                              rights_type="radicale_tracks.rights").start()
+
+    with mail_world(tmp_path_factory.mktemp("scheduling"), request.param, make) as world:
+        yield world
+
+
+@pytest.fixture
+def mail(world: tuple[RadicaleServer, MailSink]) -> Iterator[MailSink]:
+    """The world's sink, emptied of what earlier tests sent."""
+    sink = world[1]
+    sink.settle()
+    sink.take()
+    yield sink
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def inbound(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[Inbound]:
+    """A server that takes invitations from the allowed domains by ``deliver``; alice
+    and bob have logged in (users here)."""
+    folder = tmp_path_factory.mktemp("inbound-%s" % request.param)
+    sink = MailSink().start()
+    try:
+        with fresh_database(request.param, folder) as url:
+            sink.watch(url)
+            options = server_options(sink.port, url, inbound_allowed_senders=ALLOWED,
+                                     inbound_trusted_authserv_ids=AUTHSERV)
+            server = start_server(folder / "server", options)
+            try:
+                for user in ("alice", "bob"):
+                    principal(server, user)  # they have logged in: users here
+                yield Inbound(server, sink)
+            finally:
+                server.stop()
+    finally:
+        sink.stop()

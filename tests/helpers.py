@@ -31,10 +31,13 @@ def write_config(path: Path, folder: Path, storage_type: str, port: int,
                  rights_type: str = "owner_only", web_type: str = "") -> Path:
     users = path.parent / "users"
     users.write_text("".join("%s:%s\n" % kv for kv in USERS.items()))
+    # Radicale answers a refused login (401, 403) and a 5xx a second late by default, to
+    # slow down password guessing: a test server answers at once (clients such as
+    # ``caldav`` first ask without credentials, so every new client met it)
     lines = [
-        "[server]", "hosts = 127.0.0.1:%d" % port, "",
+        "[server]", "hosts = 127.0.0.1:%d" % port, "delay_on_error = 0", "",
         "[auth]", "type = htpasswd", "htpasswd_filename = %s" % users,
-        "htpasswd_encryption = plain", "",
+        "htpasswd_encryption = plain", "delay = 0", "",
         "[rights]", "type = %s" % rights_type, "",
         "[storage]", "type = %s" % storage_type, "filesystem_folder = %s" % folder,
     ]
@@ -42,8 +45,8 @@ def write_config(path: Path, folder: Path, storage_type: str, port: int,
         lines.append("%s = %s" % (key, value))
     if web_type:
         lines += ["", "[web]", "type = %s" % web_type]
-    lines += ["", "[logging]",
-              "level = %s" % os.environ.get("TRACKS_TEST_LOG_LEVEL", "warning"), ""]
+    level = os.environ.get("TRACKS_TEST_LOG_LEVEL", "warning")
+    lines += ["", "[logging]", "level = %s" % level, ""]
     path.write_text("\n".join(lines))
     return path
 

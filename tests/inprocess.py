@@ -1,8 +1,12 @@
-"""A real Radicale with the plugin, called in process through WSGI with options of a test.
+"""A real Radicale with the plugin in the test process: called through WSGI, or served
+over HTTP by a thread.
 
-For tests where a server process adds nothing (see ``test_request_state.InProcess``): the
-storage, its database and its settings are at hand, and a test can count what a request
-makes the server do.
+For tests where a server process adds nothing: no process start, no imports per server,
+the storage, its database and its settings are at hand, and a test can count what a
+request makes the server do. ``call_wsgi``/``InProcessServer`` call the application the
+way a WSGI server does; ``ThreadedServer`` serves it on 127.0.0.1 for HTTP clients
+(``requests``, ``caldav``) and for the CLI and ``deliver`` processes, which read its
+config file.
 """
 
 from __future__ import annotations
@@ -10,13 +14,20 @@ from __future__ import annotations
 import base64
 import io
 import json
+import select
+import socket
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from radicale import config as radicale_config
-from sqlalchemy import func, select
+from radicale.app import Application as RadicaleApplication
+from radicale.server import ParallelHTTPServer, RequestHandler
+from sqlalchemy import func
+from sqlalchemy import select as sql_select
 
-from helpers import PLUGIN, USERS, write_config
+from helpers import PLUGIN, USERS, RadicaleServer, write_config
 from radicale_tracks.outbox.schema import outbox
 from radicale_tracks.plugin.application import Application
 
@@ -27,7 +38,7 @@ class Unread(io.BytesIO):
     def read(self, size: int | None = -1) -> bytes:
         raise AssertionError("the over-limit body was read")
 
-    readline = read  # type: ignore[assignment]
+    readline = read
 
 
 def call_wsgi(app: Any, method: str, path: str, user: str, body: str | bytes = "",
@@ -71,6 +82,26 @@ def leftovers(storage: Any = None) -> dict[str, Any]:
     return dict(request.left_over(), entered=True)
 
 
+class InProcess:
+    """The WSGI application, called the way a threaded WSGI server calls it."""
+
+    def __init__(self, tmp_path: Path, database_url: str) -> None:
+        path = write_config(tmp_path / "radicale.conf", tmp_path / "collections", PLUGIN,
+                            5232, {"database_url": database_url, "domain": "example.org"},
+                            rights_type="radicale_tracks.rights")
+        configuration = radicale_config.load([(str(path), False)])
+        self.app = Application(configuration)
+
+    def __call__(self, method: str, path: str, user: str, body: str = "",
+                 **headers: str) -> tuple[int, dict[str, str], str]:
+        # ``headers`` may carry call_wsgi's content_type too (a JSON body)
+        return call_wsgi(self.app, method, path, user, body,
+                         **headers)  # type: ignore[arg-type]
+
+    def leftovers(self) -> dict[str, Any]:
+        return leftovers(self.app._storage)
+
+
 class InProcessServer:
     """``Application`` on a fresh folder; ``outbox_sender`` off, so mail stays queued."""
 
@@ -109,4 +140,74 @@ class InProcessServer:
     def mails(self) -> int:
         """Rows in the outbox (nothing is sent: ``outbox_sender`` is off)."""
         with self.storage.database.connect() as connection:
-            return int(connection.execute(select(func.count()).select_from(outbox)).scalar())
+            return int(connection.execute(sql_select(func.count()).select_from(outbox)).scalar())
+
+
+class _ThreadedHTTPServer(ParallelHTTPServer):
+    """Radicale's own threaded HTTP server, run by :meth:`serve_forever` in a thread.
+
+    Radicale's ``serve`` loop closes the socket pair it opens per connection once the
+    connection's thread is done; ``serve_forever`` calls :meth:`service_actions`
+    instead, which does the same here, so a long test does not run out of files.
+    """
+
+    def service_actions(self) -> None:
+        super().service_actions()
+        if self.worker_sockets:
+            finished, _, _ = select.select(list(self.worker_sockets), [], [], 0)
+            for worker_socket in finished:
+                worker_socket.close()
+                self.worker_sockets.discard(worker_socket)
+
+
+@dataclass
+class ThreadedServer(RadicaleServer):
+    """The same server as :class:`helpers.RadicaleServer` (its config file, folder,
+    port, sessions and CLI), served over HTTP by a thread of the test process.
+
+    Radicale's request handler and threaded server with the application class
+    ``radicale-tracks serve`` runs (plain Radicale's for ``launcher="radicale"``): the
+    server needs no process start and no imports, and a test reaches its storage.
+    ``stop`` ends the outbox sender and closes the socket, as ending the process
+    would; ``start`` again builds a new application on the same port and files, as a
+    restart does. Where the process itself matters (``env``, kill -9, a configuration
+    that must make it exit) use :class:`helpers.RadicaleServer`.
+    """
+
+    app: Any = None
+    httpd: _ThreadedHTTPServer | None = None
+    thread: threading.Thread | None = None
+
+    def start(self, timeout: float = 30.0) -> ThreadedServer:
+        if self.env:
+            raise ValueError("environment variables need a process: use RadicaleServer")
+        configuration = radicale_config.load([(str(self.config), False)])
+        configuration.update({"server": {"_internal_server": "True"}}, "server",
+                             privileged=True)
+        application = Application if self.launcher == "tracks" else RadicaleApplication
+        self.app = application(configuration)
+        self.httpd = _ThreadedHTTPServer(configuration, socket.AF_INET,
+                                         ("127.0.0.1", self.port), RequestHandler)
+        self.httpd.set_app(self.app)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       name="radicale-%d" % self.port, daemon=True)
+        self.thread.start()
+        return self
+
+    @property
+    def storage(self) -> Any:
+        return self.app._storage
+
+    def stop(self) -> None:
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd = None
+        if self.thread is not None:
+            self.thread.join(10)
+            self.thread = None
+        if self.app is not None:
+            sender = getattr(self.app._storage, "sender_thread", None)
+            if sender is not None:
+                sender.stop(10)
+            self.app = None

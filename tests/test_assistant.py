@@ -19,27 +19,14 @@ import pytest
 import requests
 from icalendar import Calendar
 
-from conftest import fresh_database
-from helpers import PLUGIN, USERS, RadicaleServer, free_port
-from mailserver import MailSink, Received
+from caldav_clients import client
+from databases import fresh_database
+from helpers import USERS, RadicaleServer, free_port
+from mailserver import MailSink, by_kind
+from worlds import server_options, start_server
 
 UTC = datetime.UTC
 DOMAIN = "example.org"
-
-
-def server_options(smtp_port: int, database_url: str, **extra: str) -> dict[str, str]:
-    options = {"database_url": database_url, "domain": DOMAIN, "mail_transport": "smtp",
-               "smtp_server": "127.0.0.1", "smtp_port": str(smtp_port),
-               "outbox_poll_interval": "1", "outbox_retry_base": "1",
-               "join_url_template": "https://meet.example.org/{track}"}
-    options.update(extra)
-    return options
-
-
-def start_server(workdir: Path, options: dict[str, str]) -> RadicaleServer:
-    server = RadicaleServer(workdir, storage_type=PLUGIN, storage_options=options,
-                            rights_type="radicale_tracks.rights")
-    return server.start()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
@@ -47,17 +34,13 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path
           ) -> Iterator[tuple[RadicaleServer, MailSink]]:
     sink = MailSink().start()
     with fresh_database(request.param, tmp_path) as url:
+        sink.watch(url)
         server = start_server(tmp_path / "server", server_options(sink.port, url))
         try:
             yield server, sink
         finally:
             server.stop()
             sink.stop()
-
-
-def client(server: RadicaleServer, user: str) -> caldav.DAVClient:
-    return caldav.DAVClient("%s/%s/" % (server.url, user), username=user,
-                            password=USERS[user])
 
 
 def meeting(uid: str, summary: str, start: datetime.datetime, attendees: list[str], *,
@@ -72,10 +55,6 @@ def meeting(uid: str, summary: str, start: datetime.datetime, attendees: list[st
     lines += [line for line in extra.splitlines() if line]
     lines += ["END:VEVENT", "END:VCALENDAR"]
     return "\r\n".join(lines) + "\r\n"
-
-
-def by_kind(mails: list[Received]) -> dict[tuple[str, str], Received]:
-    return {(m.kind, m.recipient): m for m in mails}
 
 
 def stored(calendar: caldav.Calendar, uid: str) -> Any:
@@ -351,8 +330,9 @@ def test_a_failing_assistant_keeps_the_organizer_write(tmp_path: Path) -> None:
     (folder / "collection-root").mkdir()
     # a file where the assistant's principal folder should be: creating a track fails
     (folder / "collection-root" / "assistant").write_text("in the way")
-    server = start_server(tmp_path / "server", server_options(
-        sink.port, "sqlite:///%s" % (tmp_path / "db.sqlite3")))
+    url = "sqlite:///%s" % (tmp_path / "db.sqlite3")
+    server = start_server(tmp_path / "server", server_options(sink.port, url))
+    sink.watch(url)
     try:
         alice = client(server, "alice").principal().make_calendar(name="Work", cal_id="work")
         uid = "fails@example.org"
@@ -372,7 +352,8 @@ def test_a_failing_assistant_keeps_the_organizer_write(tmp_path: Path) -> None:
 
 def test_mail_waits_for_smtp_and_survives_restarts(tmp_path: Path) -> None:
     port = free_port()
-    options = server_options(port, "sqlite:///%s" % (tmp_path / "db.sqlite3"))
+    url = "sqlite:///%s" % (tmp_path / "db.sqlite3")
+    options = server_options(port, url)
     server = start_server(tmp_path / "server", options)
     sink: MailSink | None = None
     try:
@@ -403,7 +384,7 @@ def test_mail_waits_for_smtp_and_survives_restarts(tmp_path: Path) -> None:
         # and nothing is sent twice, across another restart
         server.stop()
         server = start_server(tmp_path / "server", options)
-        assert len(sink.settle(quiet=3)) == 1
+        assert len(sink.watch(url).settle(quiet=3)) == 1
         assert server.cli("outbox", "list", "--status", "sent").stdout.count("sent") == 3
     finally:
         server.stop()

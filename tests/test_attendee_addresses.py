@@ -15,10 +15,10 @@ from typing import Any
 
 from icalendar import Calendar
 
+from caldav_clients import calendars, component, find, inbox_items
 from helpers import RadicaleServer
+from inbound_mta import Inbound, collection_objects, invitation
 from mailserver import MailSink
-from test_inbound import Inbound, collection_objects, inbound, invitation  # noqa: F401  (the fixture)
-from test_scheduling import calendars, component, find, inbox_items, mail, world  # noqa: F401
 
 
 def members_of(detail: str) -> list[str]:

@@ -203,8 +203,8 @@ def test_mail_with_too_many_attendees_is_refused_before_it_is_parsed(
     """Inbound mail never stores what a PUT may not (the smaller of
     ``inbound_max_attendees`` and ``max_attendees_per_instance``), and counts them on
     the calendar text before anything parses or repairs it per attendee."""
+    from inbound_mta import invitation
     from radicale_tracks.plugin.inbound_delivery import open_processor
-    from test_inbound import invitation
 
     server = Server(tmp_path, database_url, max_attendees_per_instance="30",
                     inbound_trust_unauthenticated_senders="True",

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from conftest import fresh_database
+from databases import fresh_database
 from helpers import PLUGIN, free_port, run_cli, write_config
-from test_inbound import _connect_lmtp, invitation, stamp
+from inbound_mta import connect_lmtp, invitation, stamp
 
 RESOURCE_LIMIT = 3000
 MESSAGE_LIMIT = 20000
@@ -178,7 +178,7 @@ def test_lmtp_refuses_oversized_data_with_552_before_taking_it(setup: Setup) -> 
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     uid = "lmtp-big-%s" % uuid.uuid4().hex
     try:
-        connection = _connect_lmtp(port)
+        connection = connect_lmtp(port)
         connection.ehlo_or_helo_if_needed()
         assert connection.mail(ORGANIZER)[0] == 250
         assert connection.rcpt("bob@example.org")[0] == 250

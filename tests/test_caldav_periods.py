@@ -12,7 +12,7 @@ from pathlib import Path
 from icalendar import Calendar
 
 from helpers import free_busy_query, mkcalendar, put, report
-from test_assistant import server_options, start_server
+from worlds import server_options, start_server
 
 EVENT = "\r\n".join([
     "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//Lotus Development Corporation//NONSGML "

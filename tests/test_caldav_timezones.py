@@ -23,7 +23,8 @@ import pytest
 from icalendar import Calendar
 
 from calendars import OUTLOOK_BERLIN
-from conftest import ServerFactory, fresh_database
+from conftest import ServerFactory
+from databases import fresh_database
 from helpers import (
     PLUGIN,
     USERS,
@@ -36,6 +37,7 @@ from helpers import (
     report,
     response_hrefs,
 )
+from inprocess import ThreadedServer
 
 UTC = datetime.UTC
 DOMAIN = "example.org"
@@ -62,7 +64,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
            ) -> Iterator[RadicaleServer]:
     tmp_path = tmp_path_factory.mktemp("caldav-timezones")
     with fresh_database(request.param, tmp_path) as url:
-        running = RadicaleServer(tmp_path / "server", storage_type=PLUGIN,
+        running = ThreadedServer(tmp_path / "server", storage_type=PLUGIN,
                                  storage_options={"database_url": url, "domain": DOMAIN},
                                  rights_type="radicale_tracks.rights").start()
         try:
@@ -218,7 +220,7 @@ def test_an_unknown_zone_with_its_vtimezone_is_stored_as_sent(
 
 @pytest.fixture
 def plain(make_server: ServerFactory, tmp_path: Path) -> RadicaleServer:
-    running = make_server("plain", start=False, domain=DOMAIN,
+    running = make_server("plain", start=False, process=True, domain=DOMAIN,
                           database_url="sqlite:///%s" % (tmp_path / "plain.sqlite3"))
     running.launcher = "radicale"
     running.start()

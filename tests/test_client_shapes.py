@@ -21,7 +21,7 @@ from pathlib import Path
 from icalendar import Calendar
 
 from helpers import calendar_query, report
-from test_inbound import Inbound, calendar_of, inbound, track_events, uid_in  # noqa: F401
+from inbound_mta import Inbound, calendar_of, track_events, uid_in
 
 CLIENTS = Path(__file__).parent / "fixtures" / "clients"
 
@@ -171,7 +171,7 @@ def test_zones_without_vtimezone_by_mail_are_placed_or_refused(inbound: Inbound)
     """A booking script writes ``TZID=Europe/Berlin`` and no VTIMEZONE (as a CalDAV PUT
     may): the assistant places it at 08:00 UTC in July, not at 10:00. A zone nobody can
     place is refused with its name, and the mail is kept."""
-    from test_inbound import invitation
+    from inbound_mta import invitation
 
     uid = "bare-zone-%s" % uuid.uuid4().hex
     raw = invitation(uid, "nora@notes.test", "nora@notes.test",

@@ -39,7 +39,7 @@ import requests
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
-from conftest import fresh_database
+from databases import fresh_database
 from helpers import PLUGIN, RadicaleServer, free_port, run_cli, write_config
 from mailserver import MailSink
 from radicale_tracks.db.engine import create_database_engine, ensure_schema
@@ -50,7 +50,7 @@ from radicale_tracks.outbox.schema import outbox
 from radicale_tracks.outbox.store import OutboxStore, enqueue
 from radicale_tracks.tracks.schema import activities
 from radicale_tracks.tracks.schema import meetings as meeting
-from test_assistant import server_options
+from worlds import server_options
 
 DOMAIN = "example.org"
 START = datetime.datetime(2027, 5, 3, 9, tzinfo=datetime.UTC)
@@ -238,7 +238,7 @@ def test_deliver_killed_at_every_file_change_and_retried_by_the_mta(
     """``deliver`` of an invitation to bob killed after each file change (the MTA sees
     the pipe die and retries the same mail): nothing of it before the retry that
     completes, then all of it, once."""
-    from test_inbound import ALLOWED, AUTHSERV, fixture, stamp, uid_in
+    from inbound_mta import ALLOWED, AUTHSERV, fixture, stamp, uid_in
 
     server = RadicaleServer(tmp_path / "server", storage_options={
         "database_url": database, "domain": DOMAIN, "inbound_allowed_senders": ALLOWED,
@@ -407,7 +407,7 @@ def test_a_booking_killed_after_its_commit_keeps_its_confirmation(
         tmp_path: Path, database: str) -> None:
     """The web booking's confirmation mail and activity line commit with its event (one
     transaction): killed right after that commit, all of it is there."""
-    from test_web_api import CUSTOMER, booking, slot
+    from web_booking import CUSTOMER, booking, slot
 
     sink = MailSink().start()
     options = server_options(sink.port, database, default_time_zone="Europe/Berlin",

@@ -31,6 +31,7 @@ import pytest
 import requests
 
 from helpers import PLUGIN, USERS, RadicaleServer, mkcalendar, put
+from inprocess import ThreadedServer
 
 DOMAIN = "example.org"
 
@@ -85,7 +86,7 @@ def event(uid: str, scheduling: bool) -> str:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    server = RadicaleServer(
+    server = ThreadedServer(
         tmp_path_factory.mktemp("discovery"), storage_type=PLUGIN,
         storage_options={"domain": DOMAIN,
                          "addresses": "alice: alice.smith@example.org",

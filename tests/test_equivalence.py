@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from calendars import generate, this_monday, todo
-from conftest import BACKENDS, fresh_database
+from databases import BACKENDS, fresh_database
 from helpers import (
     PLUGIN,
     USERS,
@@ -32,6 +32,7 @@ from helpers import (
     report,
     response_hrefs,
 )
+from inprocess import ThreadedServer
 
 ANCHOR = this_monday()
 OBJECTS = generate(240, seed=7, anchor=ANCHOR) + [
@@ -96,10 +97,10 @@ def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
          ) -> Iterator[Pair]:
     root = tmp_path_factory.mktemp("pair-%s" % request.param)
     with fresh_database(request.param, root) as url:
-        vanilla = RadicaleServer(root / "vanilla", storage_type=VANILLA).start()
-        plugin = RadicaleServer(root / "plugin", storage_type=PLUGIN,
+        vanilla = ThreadedServer(root / "vanilla", storage_type=VANILLA).start()
+        plugin = ThreadedServer(root / "plugin", storage_type=PLUGIN,
                                 storage_options={"database_url": url}).start()
-        storage_only = RadicaleServer(root / "storage-only", storage_type=PLUGIN,
+        storage_only = ThreadedServer(root / "storage-only", storage_type=PLUGIN,
                                       launcher="radicale").start()
         try:
             pair = Pair(vanilla, plugin, storage_only)

@@ -27,8 +27,10 @@ import pytest
 from sqlalchemy import func, select
 
 from calendars import BERLIN, OUTLOOK_BERLIN
-from conftest import fresh_database
+from databases import fresh_database
 from helpers import run_cli
+from inbound_mta import Inbound
+from inprocess import InProcess
 from radicale_tracks.core.availability import (
     AvailabilityError,
     available_periods,
@@ -47,8 +49,6 @@ from radicale_tracks.core.zone_limits import (
     zone_faults,
 )
 from radicale_tracks.index.schema import items, occurrences
-from test_inbound import Inbound, inbound  # noqa: F401  (the fixture: a server, a sink)
-from test_request_state import InProcess
 
 LIMITS = ZoneLimits()
 UTC = datetime.UTC

@@ -1,6 +1,7 @@
 """End to end: invitations by mail from Google, Outlook, Apple and Thunderbird.
 
-A real ``radicale-tracks serve`` on 127.0.0.1, a real SMTP server (aiosmtpd) receiving
+A real Radicale with the plugins on 127.0.0.1 (``inbound`` of ``conftest.py``, served by a
+thread of the test process), a real SMTP server (aiosmtpd) receiving
 what the assistant answers, and the mail fixtures of ``tests/fixtures/imip/`` piped into
 ``radicale-tracks deliver`` as an MTA's pipe transport runs it — or sent over TCP to
 ``radicale-tracks lmtp`` with Python's LMTP client. The MTA is played by the test: it
@@ -13,130 +14,35 @@ from __future__ import annotations
 import datetime
 import email
 import email.policy
-import smtplib
 import subprocess
 import sys
-import time
 import uuid
-import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
 from icalendar import Calendar
 
-from conftest import fresh_database
-from helpers import RadicaleServer, free_port, put
+from helpers import free_port, put
+from inbound_mta import (
+    AUTHSERV,
+    Inbound,
+    calendar_of,
+    collection_objects,
+    connect_lmtp,
+    fixture,
+    invitation,
+    objects_with_hrefs,
+    stamp,
+    track_events,
+    uid_in,
+)
 from mailserver import MailSink, Received
-from test_assistant import client, server_options, start_server
 
-FIXTURES = Path(__file__).parent / "fixtures" / "imip"
-AUTHSERV = "mx.example.org"
-ALLOWED = ("example.org, gmail.test, outlook.test, icloud.test, thunder.test, external.test, "
-           "notes.test, booking.test, zimbra.test, kde.test, evolution.test")
 UTC = datetime.UTC
-
-
-class Inbound:
-    """The server, its mail sink, and the MTA's side of delivery."""
-
-    def __init__(self, server: RadicaleServer, sink: MailSink) -> None:
-        self.server = server
-        self.sink = sink
-
-    def deliver(self, raw: bytes, sender: str, *recipients: str, authenticated: str = "pass"
-                ) -> subprocess.CompletedProcess[bytes]:
-        """``radicale-tracks deliver`` as Postfix's pipe runs it: the mail on stdin."""
-        stamped = stamp(raw, authenticated) if authenticated else raw
-        arguments = [sys.executable, "-m", "radicale_tracks.cli", "--config",
-                     str(self.server.config), "deliver", "--sender", sender]
-        for recipient in recipients:
-            arguments += ["--recipient", recipient]
-        return subprocess.run(arguments, input=stamped, capture_output=True, timeout=120)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.server.cli(*args)
-
-    def track_of(self, uid: str) -> dict[str, str]:
-        shown = self.cli("tracks", "list")
-        assert shown.returncode == 0, shown.stderr
-        for line in shown.stdout.splitlines():
-            slug = line.split()[0] if line.strip() else ""
-            detail = self.cli("tracks", "show", slug).stdout if slug else ""
-            if uid in detail:
-                return {"slug": slug, "detail": detail}
-        raise AssertionError("no track holds %s:\n%s" % (uid, shown.stdout))
-
-
-def stamp(raw: bytes, result: str) -> bytes:
-    """Prepend our MTA's Authentication-Results for the From domain."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    domain = str(message.get("From", "")).rpartition("@")[2].strip("> ").lower()
-    header = ("Authentication-Results: %s; dkim=%s header.d=%s header.s=s1; "
-              "dmarc=%s header.from=%s\r\n" % (AUTHSERV, result, domain, result, domain))
-    return header.encode("ascii") + raw
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def calendar_of(raw: bytes) -> Calendar:
-    from radicale_tracks.core.imip import parse_mail
-
-    part = parse_mail(raw).calendar()
-    assert part is not None
-    return Calendar.from_ical(part.text)
-
-
-def uid_in(raw: bytes) -> str:
-    component = next(c for c in calendar_of(raw).subcomponents if c.name == "VEVENT")
-    return str(component["UID"])
-
-
-@pytest.fixture(scope="module", params=["sqlite",
-                                        pytest.param("postgresql",
-                                                     marks=pytest.mark.postgresql)])
-def inbound(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-            ) -> Iterator[Inbound]:
-    folder = tmp_path_factory.mktemp("inbound-%s" % request.param)
-    sink = MailSink().start()
-    with fresh_database(request.param, folder) as url:
-        options = server_options(sink.port, url, inbound_allowed_senders=ALLOWED,
-                                 inbound_trusted_authserv_ids=AUTHSERV)
-        server = start_server(folder / "server", options)
-        try:
-            for user in ("alice", "bob"):
-                client(server, user).principal()  # they have logged in: users here
-            yield Inbound(server, sink)
-        finally:
-            server.stop()
-            sink.stop()
 
 
 def mails_for(sink: MailSink, count: int) -> dict[tuple[str, str], Received]:
     return {(m.kind, m.recipient): m for m in sink.wait_for(count)}
-
-
-def track_events(server: RadicaleServer, slug: str, user: str = "bob") -> list[Any]:
-    """Every object of a track, as a member reads it."""
-    return collection_objects(server, user, "/assistant/%s/" % slug)
-
-
-def collection_objects(server: RadicaleServer, user: str, path: str) -> list[Any]:
-    """Every object of a calendar collection (calendar-query without a filter)."""
-    body = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
-            'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/></D:prop>'
-            '<C:filter><C:comp-filter name="VCALENDAR"/></C:filter></C:calendar-query>')
-    answer = server.session(user).request(
-        "REPORT", server.url + path, data=body,
-        headers={"Depth": "1", "Content-Type": "application/xml"})
-    assert answer.status_code == 207, answer.text
-    tree = ET.fromstring(answer.content)
-    return [Calendar.from_ical(node.text) for node in tree.iter(
-        "{urn:ietf:params:xml:ns:caldav}calendar-data") if node.text]
 
 
 # -- the four clients --------------------------------------------------------------------
@@ -300,33 +206,6 @@ def test_invitation_to_a_user_here_reaches_inbox_and_calendar(inbound: Inbound) 
 
 
 # -- trust -------------------------------------------------------------------------------
-
-def invitation(uid: str, organizer: str, from_address: str, attendees: list[str],
-               method: str = "REQUEST", summary: str = "Planning", extra: str = "",
-               dtstamp: str = "20260101T000000Z", sequence: int = 0,
-               start: str = "20270301T100000Z", end: str = "20270301T110000Z") -> bytes:
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "METHOD:" + method,
-             "BEGIN:VEVENT", "UID:" + uid, "DTSTAMP:" + dtstamp,
-             # a value, or ";TZID=…:value" with its parameters
-             "DTSTART" + (start if start.startswith(";") else ":" + start),
-             "DTEND" + (end if end.startswith(";") else ":" + end),
-             "SEQUENCE:%d" % sequence,
-             "SUMMARY:" + summary,
-             "ORGANIZER:" + (organizer if ":" in organizer else "mailto:" + organizer)]
-    lines += ["ATTENDEE;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:" + a for a in attendees]
-    lines += [line for line in extra.splitlines() if line]
-    lines += ["END:VEVENT", "END:VCALENDAR", ""]
-    message = EmailMessage()
-    message["From"] = from_address
-    message["To"] = ", ".join(attendees)
-    message["Subject"] = "Invitation: " + summary
-    message["Message-ID"] = "<%s@tests>" % uuid.uuid4().hex
-    message.set_content("You are invited.")
-    message.add_attachment("\r\n".join(lines).encode("utf-8"), maintype="text",
-                           subtype="calendar", params={"method": method},
-                           disposition="inline")
-    return message.as_bytes(policy=email.policy.SMTP)
-
 
 def test_forged_invitation_is_quarantined_and_can_be_released(inbound: Inbound) -> None:
     uid = "forged-%s" % uuid.uuid4().hex
@@ -565,28 +444,8 @@ def test_same_sequence_update_and_cancel_reach_the_track(inbound: Inbound) -> No
     assert ("meeting_cancelled", "evan@external.test") in kinds
 
 
-def _objects_with_hrefs(server: RadicaleServer, user: str, path: str
-                        ) -> list[tuple[str, str]]:
-    """(href, calendar data) of every object of a calendar collection."""
-    body = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
-            'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><D:getetag/>'
-            '<C:calendar-data/></D:prop><C:filter><C:comp-filter name="VCALENDAR"/>'
-            '</C:filter></C:calendar-query>')
-    answer = server.session(user).request(
-        "REPORT", server.url + path, data=body,
-        headers={"Depth": "1", "Content-Type": "application/xml"})
-    assert answer.status_code == 207, answer.text
-    found = []
-    for response in ET.fromstring(answer.content).iter("{DAV:}response"):
-        href = response.findtext("{DAV:}href") or ""
-        data = response.findtext(".//{urn:ietf:params:xml:ns:caldav}calendar-data")
-        if data:
-            found.append((href, data))
-    return found
-
-
 def _bobs_copy(inbound: Inbound, uid: str) -> tuple[str, Calendar]:
-    for href, data in _objects_with_hrefs(inbound.server, "bob", "/bob/calendar/"):
+    for href, data in objects_with_hrefs(inbound.server, "bob", "/bob/calendar/"):
         calendar = Calendar.from_ical(data)
         if any(str(e["UID"]) == uid for e in calendar.walk("VEVENT")):
             return href, calendar
@@ -688,7 +547,7 @@ def test_lmtp_answers_per_recipient(inbound: Inbound) -> None:
          "lmtp", "--listen", "127.0.0.1:%d" % port],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        connection = _connect_lmtp(port)
+        connection = connect_lmtp(port)
         uid = "lmtp-%s" % uuid.uuid4().hex
         raw = stamp(invitation(uid, "olivia@gmail.test", "olivia@gmail.test",
                                ["assistant@example.org", "bob@example.org"]), "pass")
@@ -709,12 +568,3 @@ def test_lmtp_answers_per_recipient(inbound: Inbound) -> None:
     assert process.returncode == 0, output
 
 
-def _connect_lmtp(port: int) -> smtplib.LMTP:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return smtplib.LMTP("127.0.0.1", port, timeout=30)
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from icalendar import Calendar
 
-from test_inbound import Inbound, fixture, inbound, invitation, stamp, track_events, uid_in  # noqa: F401
+from inbound_mta import Inbound, fixture, invitation, stamp, track_events, uid_in
 
 UTC = datetime.UTC
 GENERIC = "could not process this message"

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fresh_database
+from databases import fresh_database
 from helpers import RadicaleServer
+from inbound_mta import Inbound, invitation
 from mailserver import MailSink
-from test_assistant import server_options
-from test_inbound import Inbound, invitation
+from worlds import server_options
 
 ORGANIZER = "alice@example.org"
 TRUSTED = "mx.example.org"
@@ -42,12 +42,16 @@ def backend(request: pytest.FixtureRequest) -> str:
 def world(tmp_path: Path, backend: str, sink: MailSink, **trust: str
           ) -> Iterator[Inbound]:
     """A server's config (not started: ``deliver`` and the CLI read it) with ``trust``."""
-    sink.settle(quiet=0.3)
-    sink.take()
     with fresh_database(backend, tmp_path) as url:
-        yield Inbound(RadicaleServer(tmp_path / "server",
-                                     storage_options=server_options(sink.port, url, **trust),
-                                     rights_type="radicale_tracks.rights"), sink)
+        sink.watch(url)
+        try:
+            yield Inbound(RadicaleServer(tmp_path / "server",
+                                         storage_options=server_options(sink.port, url,
+                                                                        **trust),
+                                         rights_type="radicale_tracks.rights"), sink)
+        finally:  # the next test starts with an empty sink
+            sink.settle()
+            sink.take()
 
 
 @pytest.fixture

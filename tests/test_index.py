@@ -274,7 +274,6 @@ def test_index_survives_a_restart(plugin_server: RadicaleServer) -> None:
     mkcalendar(session, server.url + "/alice/calendar/")
     put(session, server.url + "/alice/calendar/a.ics", event_text("a", ANCHOR))
     server.stop()
-    time.sleep(0.1)
     server.start()
     assert uids_in_week(server) == {"a.ics"}
     clash = put(server.session(), server.url + "/alice/calendar/b.ics", event_text("a", ANCHOR))

@@ -22,11 +22,12 @@ import caldav
 import pytest
 from icalendar import Calendar, Event, Timezone, vCalAddress
 
-from conftest import fresh_database
+from caldav_clients import client
+from databases import fresh_database
 from helpers import RadicaleServer
-from mailserver import MailSink, Received
-from test_assistant import by_kind, client, server_options, start_server
-from test_inbound import Inbound, inbound  # noqa: F401  (the fixture: deliver + sink)
+from inbound_mta import Inbound
+from mailserver import MailSink, Received, by_kind
+from worlds import server_options, start_server
 
 BERLIN = zoneinfo.ZoneInfo("Europe/Berlin")
 #: Monday 4 January 2027, 10:00 in Berlin

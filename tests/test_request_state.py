@@ -10,35 +10,13 @@ application is called in process, twice on one thread, as such a server calls it
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-from radicale import config as radicale_config
 
-from helpers import PLUGIN, write_config
-from inprocess import InProcessServer, call_wsgi, leftovers
-from radicale_tracks.plugin.application import Application
+from inprocess import InProcess, InProcessServer, leftovers
 from radicale_tracks.plugin.write_request import ClientChecks, active_request, request_scope
 
 CALENDAR = "/alice/work/"
-
-
-class InProcess:
-    """The WSGI application, called the way a threaded WSGI server calls it."""
-
-    def __init__(self, tmp_path: Path, database_url: str) -> None:
-        path = write_config(tmp_path / "radicale.conf", tmp_path / "collections", PLUGIN,
-                            5232, {"database_url": database_url, "domain": "example.org"},
-                            rights_type="radicale_tracks.rights")
-        configuration = radicale_config.load([(str(path), False)])
-        self.app = Application(configuration)
-
-    def __call__(self, method: str, path: str, user: str, body: str = "",
-                 **headers: str) -> tuple[int, dict[str, str], str]:
-        return call_wsgi(self.app, method, path, user, body, **headers)
-
-    def leftovers(self) -> dict[str, Any]:
-        return leftovers(self.app._storage)  # type: ignore[attr-defined]
 
 
 def meeting(organizer: str, start: str = "20270301T100000Z") -> str:

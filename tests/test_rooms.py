@@ -1,9 +1,9 @@
 """End to end: rooms answer invitations by their booking policy, by CalDAV and by mail.
 
-A real ``radicale-tracks serve`` with one room from the config file and three added
-with ``radicale-tracks rooms add``; alice and bob invite them from the ``caldav``
-library; an organizer elsewhere invites one by mail (``radicale-tracks deliver``) and
-gets the room's REPLY through a real SMTP server.
+A real Radicale with the plugins (served by a thread of the test process) with one room
+from the config file and three added with ``radicale-tracks rooms add``; alice and bob
+invite them from the ``caldav`` library; an organizer elsewhere invites one by mail
+(``radicale-tracks deliver``) and gets the room's REPLY through a real SMTP server.
 """
 
 from __future__ import annotations
@@ -13,17 +13,20 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from icalendar import Calendar
 
-from conftest import fresh_database
+from caldav_clients import find, inbox_items, method_of, partstat, uid_for
+from databases import BACKENDS
 from helpers import USERS, RadicaleServer, put
+from inbound_mta import AUTHSERV, collection_objects, stamp
+from inprocess import ThreadedServer
 from mailserver import MailSink
-from test_inbound import AUTHSERV, collection_objects, stamp
-from test_scheduling import calendars, find, inbox_items, method_of, partstat, uid_for
+from worlds import mail_world, server_options
 
 UTC = datetime.UTC
 DOMAIN = "example.org"
@@ -32,22 +35,21 @@ DAY = (datetime.datetime.now(UTC) + datetime.timedelta(days=10)).replace(
     hour=10, minute=0, second=0, microsecond=0)
 
 
-@pytest.fixture(scope="module", params=[
-    "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[RadicaleServer, MailSink]]:
-    tmp_path = tmp_path_factory.mktemp("rooms")
-    sink = MailSink().start()
-    with fresh_database(request.param, tmp_path) as url:
-        options = {"database_url": url, "domain": DOMAIN, "mail_transport": "smtp",
-                   "smtp_server": "127.0.0.1", "smtp_port": str(sink.port),
-                   "outbox_poll_interval": "1", "outbox_retry_base": "1",
-                   "inbound_allowed_senders": "example.org, gmail.test",
-                   "inbound_trusted_authserv_ids": AUTHSERV,
-                   "user_types": "\n    projector: RESOURCE",
-                   "rooms": "\n    atlas@example.org: name=Atlas; capacity=8; "
-                            "pools=3rd-floor; policy=if-free; priority=1"}
-        server = RadicaleServer(tmp_path / "server", storage_options=options,
+    """Rooms from the config (atlas) and from the CLI (orion, lyra, vega), mail to the
+    sink, inbound mail from example.org and gmail.test."""
+
+    def make(workdir: Path, url: str, sink: MailSink) -> RadicaleServer:
+        options = server_options(
+            sink.port, url, inbound_allowed_senders="example.org, gmail.test",
+            inbound_trusted_authserv_ids=AUTHSERV,
+            user_types="\n    projector: RESOURCE",
+            rooms="\n    atlas@example.org: name=Atlas; capacity=8; "
+                  "pools=3rd-floor; policy=if-free; priority=1")
+        del options["join_url_template"]
+        server = ThreadedServer(workdir, storage_options=options,
                                 rights_type="radicale_tracks.rights",
                                 web_type="radicale_tracks.web")
         for arguments in (
@@ -59,14 +61,10 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
                  "--max-duration", "120", "--window-days", "60")):
             added = server.cli("rooms", "add", *arguments)
             assert added.returncode == 0, added.stderr
-        server.start()
-        try:
-            for user in USERS:
-                calendars(server, user)
-            yield server, sink
-        finally:
-            server.stop()
-            sink.stop()
+        return server.start()
+
+    with mail_world(tmp_path_factory.mktemp("rooms"), request.param, make) as world:
+        yield world
 
 
 def meeting(uid: str, start: datetime.datetime, rooms: list[str], *, organizer: str = "alice",

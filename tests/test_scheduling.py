@@ -1,15 +1,14 @@
 """End to end: RFC 6638 scheduling between three users, with the python ``caldav`` library.
 
-A real ``radicale-tracks serve`` on 127.0.0.1 (storage and rights plugins), alice, bob and
-carol on their own ``caldav`` clients, and a real SMTP server (aiosmtpd) receiving the
-iMIP mail for people outside the server. Each test uses its own UIDs on one server.
+A real Radicale with the storage and rights plugins on 127.0.0.1 (``world`` of
+``conftest.py``: served by a thread of the test process), alice, bob and carol on their own
+``caldav`` clients, and a real SMTP server (aiosmtpd) receiving the iMIP mail for people
+outside the server. Each test uses its own UIDs on one server.
 """
 
 from __future__ import annotations
 
 import datetime
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import caldav
@@ -17,62 +16,24 @@ import pytest
 import requests
 from icalendar import Calendar
 
-from conftest import fresh_database
-from helpers import PLUGIN, USERS, RadicaleServer
+from caldav_clients import (
+    as_list,
+    calendars,
+    client,
+    component,
+    find,
+    inbox_items,
+    method_of,
+    partstat,
+    principal,
+    uid_for,
+)
+from helpers import USERS, RadicaleServer
 from mailserver import MailSink
 
 UTC = datetime.UTC
 DOMAIN = "example.org"
 START = datetime.datetime(2027, 3, 1, 10, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module", params=[
-    "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
-def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[tuple[RadicaleServer, MailSink]]:
-    tmp_path = tmp_path_factory.mktemp("scheduling")
-    sink = MailSink().start()
-    with fresh_database(request.param, tmp_path) as url:
-        options = {"database_url": url, "domain": DOMAIN, "mail_transport": "smtp",
-                   "smtp_server": "127.0.0.1", "smtp_port": str(sink.port),
-                   "outbox_poll_interval": "1", "outbox_retry_base": "1",
-                   "addresses": "carol: carol.c@example.org"}
-        server = RadicaleServer(tmp_path / "server", storage_type=PLUGIN,
-                                storage_options=options,
-                                rights_type="radicale_tracks.rights").start()
-        try:
-            for user in USERS:
-                calendars(server, user)  # everyone has logged in once and has a calendar
-            yield server, sink
-        finally:
-            server.stop()
-            sink.stop()
-
-
-@pytest.fixture
-def mail(world: tuple[RadicaleServer, MailSink]) -> Iterator[MailSink]:
-    sink = world[1]
-    sink.settle(quiet=0.5)
-    sink.take()
-    yield sink
-
-
-def client(server: RadicaleServer, user: str) -> caldav.DAVClient:
-    return caldav.DAVClient("%s/%s/" % (server.url, user), username=user,
-                            password=USERS[user])
-
-
-def principal(server: RadicaleServer, user: str) -> Any:
-    return client(server, user).principal()
-
-
-def calendars(server: RadicaleServer, user: str) -> Any:
-    """The user's "Work" calendar, made on first use."""
-    owner = principal(server, user)
-    for calendar in owner.calendars():
-        if calendar.url.path.rstrip("/").endswith("/work"):
-            return calendar
-    return owner.make_calendar(name="Work", cal_id="work")
 
 
 def event_text(uid: str, summary: str, start: datetime.datetime, *, sequence: int = 0,
@@ -94,45 +55,11 @@ def organized(uid: str, summary: str, start: datetime.datetime, attendees: list[
     return event_text(uid, summary, start, sequence=sequence, extra="\n".join(extra))
 
 
-def component(event: Any) -> Any:
-    return Calendar.from_ical(event.data).walk("VEVENT")[0]
-
-
-def partstat(event: Any, address: str) -> str:
-    for prop in _as_list(component(event).get("ATTENDEE", [])):
-        if str(prop).lower() == "mailto:" + address:
-            return str(prop.params.get("PARTSTAT", "NEEDS-ACTION"))
-    raise AssertionError("%s is not an attendee" % address)
-
-
 def schedule_status(event: Any, address: str) -> str | None:
-    for prop in _as_list(component(event).get("ATTENDEE", [])):
+    for prop in as_list(component(event).get("ATTENDEE", [])):
         if str(prop).lower() == "mailto:" + address:
             return prop.params.get("SCHEDULE-STATUS")
     raise AssertionError("%s is not an attendee" % address)
-
-
-def find(server: RadicaleServer, user: str, uid: str) -> Any:
-    event = calendars(server, user).event_by_uid(uid)
-    event.load()
-    return event
-
-
-def inbox_items(server: RadicaleServer, user: str, uid: str) -> list[Any]:
-    items = []
-    for item in principal(server, user).schedule_inbox().get_items():
-        item.load()
-        if item.id == uid:
-            items.append(item)
-    return items
-
-
-def method_of(item: Any) -> str:
-    return str(Calendar.from_ical(item.data)["METHOD"])
-
-
-def uid_for(name: str) -> str:
-    return "%s-%s@example.org" % (name, uuid.uuid4().hex[:8])
 
 
 def tag_of(server: RadicaleServer, user: str, event: Any) -> str:
@@ -368,7 +295,7 @@ def test_free_busy_through_the_outbox(world: tuple[RadicaleServer, MailSink],
     reply = Calendar.from_ical(answers["mailto:bob@example.org"].data)
     assert str(reply["METHOD"]) == "REPLY"
     lines: dict[str, list[Any]] = {}
-    for p in _as_list(reply.walk("VFREEBUSY")[0]["FREEBUSY"]):
+    for p in as_list(reply.walk("VFREEBUSY")[0]["FREEBUSY"]):
         lines.setdefault(p.params["FBTYPE"], []).extend(_periods(p))
     nine, eleven = day + datetime.timedelta(hours=9), day + datetime.timedelta(hours=11)
     # bob's working hours are the default Mon-Fri 09:00-17:00 (UTC): the rest of the day
@@ -378,10 +305,6 @@ def test_free_busy_through_the_outbox(world: tuple[RadicaleServer, MailSink],
                      "BUSY-UNAVAILABLE": [(day, nine),
                                           (day + datetime.timedelta(hours=17),
                                            day + datetime.timedelta(days=1))]}
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def _periods(prop: Any) -> list[Any]:
@@ -523,7 +446,7 @@ def _answered(text: str, address: str, partstat: str, extra: str = "") -> str:
     ``extra`` lines added to the VEVENT, as a client saves it (no RSVP once answered)."""
     calendar = Calendar.from_ical(text)
     event = calendar.walk("VEVENT")[0]
-    for prop in _as_list(event.get("ATTENDEE", [])):
+    for prop in as_list(event.get("ATTENDEE", [])):
         if str(prop).lower() == "mailto:" + address:
             prop.params["PARTSTAT"] = partstat
             prop.params.pop("RSVP", None)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import fresh_database
+from databases import fresh_database
 from inprocess import InProcessServer
 
 CONTENT_LIMIT = 100_000

@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from conftest import fresh_database
+from caldav_clients import calendars
+from databases import fresh_database
 from helpers import USERS, RadicaleServer, mkcalendar, put
-from test_scheduling import calendars
+from inprocess import ThreadedServer
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = datetime.UTC
@@ -99,7 +100,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
                             "priority=0; capacity=6\n"
                             "    orion@example.org: name=Orion; pools=3rd-floor; "
                             "priority=1; capacity=10"}
-        running = RadicaleServer(tmp_path / "server", storage_options=options,
+        running = ThreadedServer(tmp_path / "server", storage_options=options,
                                  rights_type="radicale_tracks.rights").start()
         try:
             for user in USERS:

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from calendars import CalendarObject, _event, _wrap, generate, this_monday
-from conftest import BACKENDS, fresh_database
+from databases import BACKENDS, fresh_database
 from helpers import PLUGIN, RadicaleServer, mkcalendar, put
+from inprocess import ThreadedServer
 from radicale_tracks.core.freebusy import Estimate, merge_busy
 from radicale_tracks.plugin.storage import Collection, Storage, open_storage
 
@@ -66,7 +67,7 @@ def team(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
          ) -> Iterator[Team]:
     root = tmp_path_factory.mktemp("team-%s" % request.param)
     with fresh_database(request.param, root) as url:
-        server = RadicaleServer(root / "server", storage_type=PLUGIN, storage_options={
+        server = ThreadedServer(root / "server", storage_type=PLUGIN, storage_options={
             "database_url": url, "index_rescan_interval": "3600"}).start()
         try:
             for user in ("alice", "bob"):

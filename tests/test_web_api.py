@@ -1,4 +1,4 @@
-"""End to end: the JSON API behind the pages, on a real ``radicale-tracks serve``.
+"""End to end: the JSON API behind the pages, on a real Radicale with the plugins.
 
 Alice is an agent (``web_booking_agents``); bob and carol are team members; Atlas and
 Borealis form the pool 3rd-floor. Bookings go through the scheduling path, so the
@@ -19,62 +19,27 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import caldav
 import pytest
 import requests
-from icalendar import Calendar
 
-from conftest import fresh_database
+from caldav_clients import attendee_params, stored_event
+from databases import BACKENDS
 from helpers import USERS, RadicaleServer, put
 from mailserver import MailSink, Received
-from test_scheduling import calendars
+from web_booking import CUSTOMER, booking, slot
+from worlds import mail_world, web_server
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC = datetime.UTC
 TODAY = datetime.datetime.now(BERLIN).date()
 MONDAY = TODAY + datetime.timedelta(days=7 - TODAY.weekday())
-CUSTOMER = {"name": "Olivia Customer", "email": "olivia@customer.test"}
-
-
-def slot(week: int, day: int, hour: int, minute: int = 0) -> str:
-    """A start in UTC, from a Berlin wall-clock time ``week`` weeks after next Monday."""
-    date = MONDAY + datetime.timedelta(days=7 * week + day)
-    local = datetime.datetime(date.year, date.month, date.day, hour, minute, tzinfo=BERLIN)
-    return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def web_server(workdir: Path, database_url: str, smtp_port: int) -> RadicaleServer:
-    """A started server with the pages, mail to ``smtp_port``, alice as booking agent and
-    the pool 3rd-floor (Atlas, then Borealis)."""
-    options = {"database_url": database_url, "domain": "example.org",
-               "mail_transport": "smtp", "smtp_server": "127.0.0.1",
-               "smtp_port": str(smtp_port), "outbox_poll_interval": "1",
-               "outbox_retry_base": "1", "default_time_zone": "Europe/Berlin",
-               "web_booking_agents": "alice", "inbound_trusted_authserv_ids": "mx.example.org",
-               "rooms": "\n    atlas@example.org: name=Atlas; pools=3rd-floor; "
-                        "policy=if-free\n"
-                        "    borealis@example.org: name=Borealis; pools=3rd-floor; "
-                        "policy=if-free; priority=1"}
-    return RadicaleServer(workdir, storage_options=options,
-                          rights_type="radicale_tracks.rights",
-                          web_type="radicale_tracks.web").start()
-
-
-@pytest.fixture(scope="module", params=[
-    "sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
+@pytest.fixture(scope="module", params=BACKENDS)
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[RadicaleServer, MailSink]]:
-    tmp_path = tmp_path_factory.mktemp("web")
-    sink = MailSink().start()
-    with fresh_database(request.param, tmp_path) as url:
-        server = web_server(tmp_path / "server", url, sink.port)
-        try:
-            for user in USERS:
-                calendars(server, user)
-            yield server, sink
-        finally:
-            server.stop()
-            sink.stop()
+    """The pages and their API (``worlds.web_server``); ``mail`` of ``conftest.py``."""
+    with mail_world(tmp_path_factory.mktemp("web"), request.param,
+                    lambda workdir, url, sink: web_server(workdir, url, sink.port)) as world:
+        yield world
 
 
 @pytest.fixture
@@ -82,55 +47,10 @@ def server(world: tuple[RadicaleServer, MailSink]) -> RadicaleServer:
     return world[0]
 
 
-@pytest.fixture
-def mail(world: tuple[RadicaleServer, MailSink]) -> Iterator[MailSink]:
-    sink = world[1]
-    sink.settle(quiet=0.5)
-    sink.take()
-    yield sink
-
-
 def api(server: RadicaleServer, method: str, path: str, user: str = "alice",
         **kwargs: Any) -> requests.Response:
     return requests.request(method, server.url + "/.web/api/" + path,
                             auth=(user, USERS[user]), timeout=30, **kwargs)
-
-
-def booking(start: str, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "customer": dict(CUSTOMER), "start": start, "zone": "Europe/Berlin",
-        "details": {"subject": "Onboarding call", "duration": 30,
-                    "members": ["alice", "bob"], "pools": ["3rd-floor"],
-                    "description": "Bring the contract draft.",
-                    "conference": "https://meet.example.org/onboarding",
-                    "meeting_type": "video", "location": "3rd floor"}}
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(body.get(key), dict):
-            body[key] = dict(body[key], **value)
-        else:
-            body[key] = value
-    return body
-
-
-def stored_event(server: RadicaleServer, user: str, uid: str) -> Calendar:
-    """The user's copy of ``uid``, read with the caldav client like any calendar app."""
-    client = caldav.DAVClient("%s/%s/" % (server.url, user), username=user,
-                              password=USERS[user])
-    for calendar in client.principal().calendars():
-        try:
-            found = calendar.event_by_uid(uid)
-        except caldav.error.NotFoundError:
-            continue
-        return Calendar.from_ical(found.data)
-    raise AssertionError("%s has no event %s" % (user, uid))
-
-
-def attendee_params(calendar: Calendar) -> dict[str, dict[str, str]]:
-    event = calendar.walk("VEVENT")[0]
-    props = event.get("ATTENDEE")
-    props = props if isinstance(props, list) else [props]
-    return {str(p).lower().removeprefix("mailto:"): {k: str(v) for k, v in p.params.items()}
-            for p in props}
 
 
 def to_customer(mails: list[Received]) -> list[Received]:

@@ -22,11 +22,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from conftest import fresh_database
+from caldav_clients import attendee_params, stored_event
 from helpers import USERS, RadicaleServer, put
 from mailserver import MailSink
-from test_scheduling import calendars
-from test_web_api import CUSTOMER, attendee_params, stored_event, web_server
+from web_booking import CUSTOMER
+from worlds import mail_world, web_server
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -55,17 +55,10 @@ def utc_start(day: datetime.date, hour: int, minute: int = 0) -> str:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[RadicaleServer, MailSink]]:
-    tmp_path = tmp_path_factory.mktemp("browser")
-    sink = MailSink().start()
-    with fresh_database("sqlite", tmp_path) as url:
-        server = web_server(tmp_path / "server", url, sink.port)
-        try:
-            for user in USERS:
-                calendars(server, user)
-            yield server, sink
-        finally:
-            server.stop()
-            sink.stop()
+    """The pages (``worlds.web_server``) on SQLite; ``mail`` of ``conftest.py``."""
+    with mail_world(tmp_path_factory.mktemp("browser"), "sqlite",
+                    lambda workdir, url, sink: web_server(workdir, url, sink.port)) as world:
+        yield world
 
 
 @pytest.fixture(scope="module")
@@ -93,14 +86,6 @@ def page(browser: Any, world: tuple[RadicaleServer, MailSink]) -> Iterator[Any]:
         yield opened
     finally:
         context.close()
-
-
-@pytest.fixture
-def mail(world: tuple[RadicaleServer, MailSink]) -> MailSink:
-    sink = world[1]
-    sink.settle(quiet=0.5)
-    sink.take()
-    return sink
 
 
 def shot(page: Any, name: str, full: bool = True) -> None:
