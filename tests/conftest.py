@@ -25,18 +25,7 @@ from helpers import PLUGIN, RadicaleServer  # noqa: E402
 from inbound_mta import ALLOWED, AUTHSERV, Inbound  # noqa: E402
 from inprocess import ThreadedServer  # noqa: E402
 from mailserver import MailSink  # noqa: E402
-from radicale_tracks.plugin.storage import Storage  # noqa: E402
 from worlds import mail_world, server_options, start_server  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def storage_class_as_a_process_starts() -> Iterator[None]:
-    """``open_storage`` (the commands' way in, which some tests call in this process)
-    sets ``start_sender`` on the storage class; the in-process servers of later tests
-    start their outbox sender, as a new server process would."""
-    yield
-    if "start_sender" in vars(Storage):
-        del Storage.start_sender
 
 
 @pytest.fixture(params=BACKENDS)

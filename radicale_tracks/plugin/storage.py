@@ -568,10 +568,13 @@ class Storage(multifilesystem.Storage):
 
     #: Radicale's hook for its collection class (radicale_internals.OVERRIDDEN_HOOKS)
     _collection_class: ClassVar[type[multifilesystem.Collection]] = Collection
-    #: the server sends queued mail from a thread; admin commands set this to False
-    start_sender: ClassVar[bool] = True
 
-    def __init__(self, configuration: radicale_config.Configuration) -> None:
+    def __init__(self, configuration: radicale_config.Configuration,
+                 start_sender: bool = True) -> None:
+        """Radicale makes the server's storage with the configuration alone: that one
+        sends queued mail from a thread. Commands (``open_storage``) say whether they do;
+        an argument, not a class setting, so one storage's choice never becomes the next
+        one's in the same process."""
         self.settings = Settings.from_configuration(configuration)
         configured_rooms(self.settings)  # a bad rooms line stops the start, naming it
         super().__init__(configuration)
@@ -589,7 +592,7 @@ class Storage(multifilesystem.Storage):
         #: what start-up found to finish (``verify`` reports it)
         self.last_recovery = self.recover_writes()
         self.database.write_hold = self.current_write_hold
-        self.scheduling = SchedulingWriter(self, self.start_sender)
+        self.scheduling = SchedulingWriter(self, start_sender)
 
     # -- the lock and the request --------------------------------------------
 
@@ -882,5 +885,4 @@ def open_storage(config_path: str | None, start_sender: bool = False
     if storage_type not in ("radicale_tracks.storage", "radicale_tracks.plugin.storage"):
         raise TracksError("[storage] type is %r in the config; radicale-tracks needs "
                           "'radicale_tracks.storage'" % storage_type)
-    Storage.start_sender = start_sender
-    return Storage(configuration), settings
+    return Storage(configuration, start_sender=start_sender), settings
