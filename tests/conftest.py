@@ -35,8 +35,7 @@ def storage_class_as_a_process_starts() -> Iterator[None]:
     sets ``start_sender`` on the storage class; the in-process servers of later tests
     start their outbox sender, as a new server process would."""
     yield
-    if "start_sender" in vars(Storage):
-        del Storage.start_sender
+    Storage.start_sender = True   # the class's own default (``del`` removed it for good)
 
 
 @pytest.fixture(params=BACKENDS)
