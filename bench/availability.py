@@ -32,8 +32,10 @@ from pathlib import Path
 
 import requests
 
-from calendars import generate, this_monday, write_collection  # noqa: E402
 from common import outbox_request, stamp  # puts tests/ on the path
+
+# isort: split
+from calendars import generate, this_monday, write_collection  # noqa: E402
 from helpers import PLUGIN, VANILLA, RadicaleServer, free_busy_query, put, report  # noqa: E402
 
 PEOPLE = ["u%02d" % n for n in range(1, 11)]

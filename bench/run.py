@@ -34,8 +34,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from calendars import generate, this_monday, write_collection  # noqa: E402
 from common import ROOT, outbox_request, peak_kib, stamp  # puts tests/ on the path
+
+# isort: split
+from calendars import generate, this_monday, write_collection  # noqa: E402
 from helpers import (  # noqa: E402
     PLUGIN,
     VANILLA,

@@ -64,8 +64,10 @@ from xml.sax.saxutils import escape
 import requests
 from aiosmtpd.controller import Controller
 
-from calendars import this_monday  # noqa: E402
 from common import outbox_request, peak_kib, rss_kib, stamp  # puts tests/ on the path
+
+# isort: split
+from calendars import this_monday  # noqa: E402
 from conftest import fresh_database  # noqa: E402
 from helpers import PLUGIN, USERS, VANILLA, RadicaleServer, free_busy_query, put  # noqa: E402
 from mailserver import MailSink, _Handler  # noqa: E402
