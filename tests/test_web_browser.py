@@ -171,6 +171,7 @@ def test_an_agent_books_for_a_customer_step_by_step(
     conflicted = utc_start(day, 10)
     assert page.locator('input[name="slot"][value^="%s|"]' % conflicted).count() == 0
     shot(page, "03-slots")
+    page.wait_for_load_state()   # the page's script attaches its handlers on load
     page.get_by_label("Show conflicts").check()          # applies itself (JavaScript)
     row = page.locator("li.slot", has=page.locator(
         'input[value^="%s|"]' % conflicted)).first
@@ -225,8 +226,10 @@ def test_an_agent_books_for_a_customer_step_by_step(
     page.get_by_role("link", name="Meetings").click()
     stream = page.locator("ol.stream")
     assert "alice booked Contract review for Olivia Customer" in stream.inner_text()
+    page.wait_for_load_state()   # a change before the script attached would go unseen
     page.get_by_label("Show").select_option("cancelled")   # applies itself
     page.get_by_text("Nothing yet").wait_for()
+    page.wait_for_load_state()
     page.get_by_label("Show").select_option("created")
     page.locator("ol.stream").wait_for()
     assert "Contract review" in page.locator("ol.stream").inner_text()
