@@ -12,7 +12,10 @@ Every module must sit in one ring.
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
+
+from source_trees import parse_files
 
 PACKAGE = Path(__file__).resolve().parent.parent / "radicale_tracks"
 NAME = "radicale_tracks"
@@ -47,13 +50,19 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
 
 
+@cache
+def trees() -> dict[Path, ast.Module]:
+    """Every module's tree, parsed once in a child process (``source_trees``)."""
+    return parse_files(sorted(MODULES.values()))
+
+
 def imported_modules(path: Path) -> set[str]:
     """Every module a file imports, anywhere in it (functions and TYPE_CHECKING blocks
     too: a circle through a function is still a circle of design). ``from a import b``
     names the module ``a.b`` when that is one of ours."""
     name = module_name(path)
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(trees()[path]):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -180,7 +189,7 @@ def test_core_imports_no_adapter_library() -> None:
 
 def test_core_reads_no_clock_and_draws_no_randomness() -> None:
     for path in (PACKAGE / "core").glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(trees()[path]):
             if isinstance(node, ast.Attribute) and node.attr in FORBIDDEN_CALLS:
                 raise AssertionError("%s uses .%s" % (path.name, node.attr))
 

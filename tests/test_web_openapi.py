@@ -21,6 +21,7 @@ import yaml
 
 from radicale_tracks.core import customer_booking
 from radicale_tracks.web import api
+from source_trees import parse_texts
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "web-api.yaml"
@@ -53,7 +54,7 @@ def code_routes() -> set[tuple[str, str]]:
     That dict is local to ``handle``, so it cannot be imported; parsing the module keeps
     the test bound to the code rather than to a copy of the list.
     """
-    tree = ast.parse(API_SOURCE.read_text(encoding="utf-8"))
+    (tree,) = parse_texts([API_SOURCE.read_text(encoding="utf-8")])
     handle = next(node for node in tree.body
                   if isinstance(node, ast.FunctionDef) and node.name == "handle")
     found: set[tuple[str, str]] = set()
@@ -77,7 +78,7 @@ def document_routes(document: dict[str, Any]) -> set[tuple[str, str]]:
 def known_booking_fields() -> set[str]:
     """The ``known`` set literal in ``read_booking``: the fields a booking body may have."""
     source = textwrap.dedent(inspect.getsource(customer_booking.read_booking))
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse_texts([source])[0]):
         if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Set)
                 and any(isinstance(t, ast.Name) and t.id == "known" for t in node.targets)):
             return {ast.literal_eval(element) for element in node.value.elts}
