@@ -10,15 +10,15 @@ effect is in the calendars and the activity log.
 from __future__ import annotations
 
 from sqlalchemy import (
-                        BigInteger,
-                        Column,
-                        Index,
-                        Integer,
-                        LargeBinary,
-                        String,
-                        Table,
-                        Text,
-                        UniqueConstraint,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
 )
 
 from radicale_tracks.db.metadata import metadata

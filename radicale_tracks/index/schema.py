@@ -10,16 +10,16 @@ Changing a table means a new Alembic revision (see ``radicale_tracks/db/metadata
 from __future__ import annotations
 
 from sqlalchemy import (
-                        BigInteger,
-                        Boolean,
-                        Column,
-                        ForeignKey,
-                        Index,
-                        Integer,
-                        String,
-                        Table,
-                        Text,
-                        UniqueConstraint,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
 )
 
 from radicale_tracks.db.metadata import metadata

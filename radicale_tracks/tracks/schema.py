@@ -8,15 +8,15 @@ happened when), which the files cannot say. Times are POSIX seconds in UTC.
 from __future__ import annotations
 
 from sqlalchemy import (
-                        BigInteger,
-                        Column,
-                        ForeignKey,
-                        Index,
-                        Integer,
-                        String,
-                        Table,
-                        Text,
-                        UniqueConstraint,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
 )
 
 from radicale_tracks.db.metadata import metadata
