@@ -211,6 +211,12 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "", _database_url,
         "SQLAlchemy URL of the index and scheduling database; empty means a SQLite file "
         "tracks.sqlite3 inside filesystem_folder"),
+    "item_store": _option(
+        "files", _choice(("files", "database")),
+        "where calendar data lives: files (Radicale's .ics files under "
+        "filesystem_folder plus the index) or database (items, properties, sync "
+        "history and everything else in database_url: any number of nodes can share a "
+        "PostgreSQL database)"),
     "index_horizon_days": _option(
         "730", _positive_int,
         "how far after now recurring events are expanded into the index"),
@@ -414,6 +420,7 @@ class Settings:
 
     filesystem_folder: str
     database_url: str
+    item_store: str
     index_horizon_days: int
     index_past_days: int
     index_max_occurrences: int
@@ -504,6 +511,7 @@ class Settings:
         return cls(
             filesystem_folder=folder,
             database_url=database_url,
+            item_store=get("item_store"),
             index_horizon_days=get("index_horizon_days"),
             index_past_days=get("index_past_days"),
             index_max_occurrences=get("index_max_occurrences"),
