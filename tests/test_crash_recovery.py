@@ -324,7 +324,7 @@ def test_a_transaction_that_changed_files_may_not_outlive_the_write_lock(
     before anything is written; one that is still open when the lock ends (left out of
     order) is rolled back, files included, while the lock is still held."""
     from radicale_tracks.index.schema import items
-    from radicale_tracks.plugin.storage import open_storage
+    from radicale_tracks.plugin.backends import open_storage
     from radicale_tracks.plugin.track_calendars import item_from_text
 
     config = write_config(tmp_path / "radicale.conf", tmp_path / "collections", PLUGIN,
@@ -373,7 +373,7 @@ def test_journal_rows_of_ended_processes_go_at_the_next_start_up(
     next start-up deletes the rows whose journal is gone, leftovers or not: N processes
     that each made one write leave at most one row, the last one's."""
     from radicale_tracks.db.journal import write_journal
-    from radicale_tracks.plugin.storage import open_storage
+    from radicale_tracks.plugin.backends import open_storage
     from radicale_tracks.plugin.track_calendars import item_from_text
 
     config = write_config(tmp_path / "radicale.conf", tmp_path / "collections", PLUGIN,

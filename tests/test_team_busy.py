@@ -20,7 +20,8 @@ from databases import BACKENDS, fresh_database
 from helpers import PLUGIN, RadicaleServer, mkcalendar, put
 from inprocess import ThreadedServer
 from radicale_tracks.core.freebusy import Estimate, merge_busy
-from radicale_tracks.plugin.storage import Collection, Storage, open_storage
+from radicale_tracks.plugin.backends import open_storage
+from radicale_tracks.plugin.storage import Collection, Storage
 
 ANCHOR = this_monday()
 CALENDARS = {"/alice/calendar/": 1, "/alice/other/": 2, "/bob/calendar/": 3}

@@ -98,8 +98,28 @@ def verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def migrate(args: argparse.Namespace) -> int:
+    """Calendar data copied into the other backend (``plugin/item_store_moves.py``)."""
+    from radicale_tracks.commands.config import load_settings
+    from radicale_tracks.plugin.item_store_moves import backend, move_items
+
+    configuration, settings = load_settings(args.config)
+    source_store = "files" if args.to == "database" else "database"
+    source, target = backend(configuration, source_store), backend(configuration, args.to)
+    bar = None if args.quiet else ProgressBar(sys.stderr)
+    report = move_items(source, target, bar)
+    if bar:
+        bar.finish()
+    print("moved %d collections and %d objects from %s to %s; set [storage] item_store = "
+          "%s in the config and start the server%s" % (
+              report.collections, report.items, source_store, args.to, args.to,
+              "" if settings.item_store == args.to else
+              " (the config still says %s)" % settings.item_store))
+    return 0
+
+
 def _storage(config_path: str | None):  # type: ignore[no-untyped-def]
-    from radicale_tracks.plugin.storage import open_storage
+    from radicale_tracks.plugin.backends import open_storage
 
     return open_storage(config_path)[0]
 

@@ -79,8 +79,8 @@ def _slots(args: argparse.Namespace) -> int:
     from radicale_tracks.core.slot_request import SlotRequestError, slot_request
     from radicale_tracks.core.slots import SlotQueryError
     from radicale_tracks.plugin.availability import user_zone
+    from radicale_tracks.plugin.backends import open_storage
     from radicale_tracks.plugin.slot_search import search_slots
-    from radicale_tracks.plugin.storage import open_storage
 
     storage, _settings = open_storage(args.config)
     if not storage.scheduling_calendars.user_exists(args.requester):
@@ -114,7 +114,7 @@ def _availability_set(args: argparse.Namespace) -> int:
     from radicale_tracks.core.availability import AvailabilityError
     from radicale_tracks.core.working_hours import availability_calendar, parse_working_hours
     from radicale_tracks.plugin.availability import check_availability, set_availability, user_zone
-    from radicale_tracks.plugin.storage import open_storage
+    from radicale_tracks.plugin.backends import open_storage
 
     storage, _settings = open_storage(args.config)
     if not storage.scheduling_calendars.user_exists(args.user):
@@ -137,7 +137,7 @@ def _availability_set(args: argparse.Namespace) -> int:
 
 def _availability_show(args: argparse.Namespace) -> int:
     from radicale_tracks.plugin.availability import default_availability_text, stored_availability
-    from radicale_tracks.plugin.storage import open_storage
+    from radicale_tracks.plugin.backends import open_storage
 
     storage, _settings = open_storage(args.config)
     with storage.acquire_lock("r", args.user):
@@ -150,7 +150,7 @@ def _availability_show(args: argparse.Namespace) -> int:
 
 def _availability_clear(args: argparse.Namespace) -> int:
     from radicale_tracks.plugin.availability import set_availability
-    from radicale_tracks.plugin.storage import open_storage
+    from radicale_tracks.plugin.backends import open_storage
 
     storage, _settings = open_storage(args.config)
     with storage.acquire_lock("w", args.user):

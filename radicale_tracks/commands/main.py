@@ -138,6 +138,13 @@ def _parser() -> argparse.ArgumentParser:
                          help="processes parsing files (default: one per CPU)")
     reindex.set_defaults(handler=admin.reindex)
 
+    migrate = commands.add_parser(
+        "migrate", help="copy calendar data into the other item store (servers stopped)")
+    migrate.add_argument("--to", required=True, choices=("database", "files"),
+                         help="the item store to fill (it must be empty)")
+    migrate.add_argument("--quiet", action="store_true", help="no progress bar")
+    migrate.set_defaults(handler=admin.migrate)
+
     verify = commands.add_parser(
         "verify", help="compare index and files; exit 1 on any difference")
     verify.add_argument("--repair", action="store_true",

@@ -10,7 +10,6 @@ address at the domain without a room.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import Any
@@ -65,7 +64,7 @@ def add_commands(commands: Any) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from radicale_tracks.plugin.storage import open_storage
+    from radicale_tracks.plugin.backends import open_storage
 
     storage, settings = open_storage(args.config)
     fields = {"name": args.name, "kind": args.kind, "capacity": args.capacity,
@@ -102,13 +101,13 @@ def _user_clash(storage: Any, room: Room) -> str | None:
     answering invitations by itself."""
     from radicale_tracks.plugin.schedule_boxes import is_schedule_box
 
-    folder = os.path.join(storage.collection_root(), room.principal)
-    if not os.path.isdir(folder):
+    if not storage.exists("/%s/" % room.principal):
         return None
     with storage.database.connect() as connection:
         if any(r.principal == room.principal for r in stored_rooms(connection)):
             return None
-    for name in os.listdir(folder):
+    for calendar in storage.collections_in("/%s/" % room.principal):
+        name = calendar.path.rsplit("/", 1)[-1]
         if not name.startswith(".") and not is_schedule_box(name):
             return ("%s already has calendars of a user (/%s/); choose another address"
                     % (room.principal, room.principal))

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from icalendar import Calendar
 from sqlalchemy import Connection
@@ -92,6 +92,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("radicale.tracks.inbound")
 
 #: headers an MTA adds on the way: a retried delivery may differ in them only
+_T = TypeVar("_T")
+
 _TRACE_HEADERS = ("received", "return-path", "delivered-to", "x-original-to",
                   "x-delivered-to", "authentication-results", "arc-authentication-results",
                   "arc-seal", "arc-message-signature", "x-spam-status", "x-spam-score")
@@ -148,6 +150,11 @@ class InboundPorts(Protocol):
     book: AddressBook
 
     def write_lock(self) -> AbstractContextManager[None]: ...
+
+    def restartable(self, work: Callable[[], _T]) -> _T:
+        """``work`` (which takes the write lock) run again when the storage asks for
+        its locks in order (per-calendar locks); once otherwise."""
+        ...
 
     def begin(self) -> AbstractContextManager[Connection]: ...
 
@@ -277,7 +284,8 @@ class InboundProcessor:
     def _one(self, raw: bytes, reading: _Reading, digest: str, envelope_sender: str,
              recipient: str, releasing: InboundRow | None) -> Disposition:
         mail = reading.mail
-        try:
+
+        def locked() -> Disposition | tuple[_Result, int]:
             with self.ports.write_lock(), self.ports.begin() as connection:
                 target = self._target(connection, recipient)
                 if target is None:
@@ -302,8 +310,14 @@ class InboundProcessor:
                         result = _Result(result.status, Code.OK, result.reason +
                                          " (not bounced: automatic mail)", result.method,
                                          result.uid)
-                row_id = self._record(connection, raw, mail, digest, envelope_sender,
-                                      recipient, result, releasing)
+                return result, self._record(connection, raw, mail, digest,
+                                            envelope_sender, recipient, result, releasing)
+
+        try:
+            outcome = self.ports.restartable(locked)
+            if isinstance(outcome, Disposition):
+                return outcome
+            result, row_id = outcome
         except (OperationalError, DBAPIError, TimeoutError, OSError):
             logger.exception("Inbound mail to %s: temporary failure", recipient)
             return Disposition(recipient, Code.TEMPORARY, None, TEMPORARY_REASON)

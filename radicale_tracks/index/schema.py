@@ -40,6 +40,30 @@ collections = Table(
     # XOR of file_digest(href, mtime, size) over the indexed files: one scan of the
     # folder and one row tell whether any file changed since it was indexed
     Column("files_digest", BigInteger, nullable=False, default=0),
+    # item_store = database (the rows are the collection, ``index/item_store.py``):
+    # Radicale's properties as JSON (NULL in files mode, where .Radicale.props holds
+    # them), the revision every write bumps (the sync-collection change log counts in
+    # it), a random id that makes a deleted-then-recreated collection's old tokens
+    # invalid, the last revision whose deletions were purged, the last write's time
+    Column("props", Text, nullable=True),
+    Column("revision", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("sync_id", String(32), nullable=True),
+    Column("purged_revision", BigInteger, nullable=False, default=0, server_default="0"),
+    Column("modified_ns", BigInteger, nullable=True),
+)
+
+#: item_store = database: the sync-collection change log, one row per href ever stored
+#: in a collection — its last change's revision, and whether that change deleted it
+#: (sabre/dav's calendarchanges, kept to one row per href: a sync needs only the last).
+item_changes = Table(
+    "tracks_item_change", metadata,
+    Column("collection_id", Integer,
+           ForeignKey("tracks_collection.id", ondelete="CASCADE"), primary_key=True),
+    Column("href", String(1024), primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    Column("changed_ns", BigInteger, nullable=False),
+    Index("ix_tracks_item_change_revision", "collection_id", "revision"),
 )
 
 #: One row per stored object (``.ics``/``.vcf`` file).

@@ -21,7 +21,14 @@ from sqlalchemy import Connection, and_, delete, func, or_, select, union, union
 
 from radicale_tracks.db.session import Database
 from radicale_tracks.index.extract import IndexEntry
-from radicale_tracks.index.schema import LONG_OCCURRENCE, attendees, collections, items, occurrences
+from radicale_tracks.index.schema import (
+    LONG_OCCURRENCE,
+    attendees,
+    collections,
+    item_changes,
+    items,
+    occurrences,
+)
 
 logger = logging.getLogger("radicale.tracks.index")
 
@@ -140,11 +147,7 @@ class IndexStore:
         """
         with self.database.begin() as connection:
             collection_id = self._collection_id(connection, path, tag)
-            connection.execute(delete(occurrences).where(
-                occurrences.c.collection_id == collection_id))
-            connection.execute(delete(attendees).where(attendees.c.item_id.in_(
-                select(items.c.id).where(items.c.collection_id == collection_id))))
-            connection.execute(delete(items).where(items.c.collection_id == collection_id))
+            self.clear_collection(connection, collection_id)
             digest = 0
             for first in range(0, len(entries), _BULK_ROWS):
                 chunk = entries[first:first + _BULK_ROWS]
@@ -178,6 +181,15 @@ class IndexStore:
                                .where(collections.c.id == collection_id)
                                .values(dir_mtime_ns=dir_mtime_ns, files_digest=digest))
 
+    @staticmethod
+    def clear_collection(connection: Connection, collection_id: int) -> None:
+        """Every object's rows of one collection gone, the collection's row kept."""
+        connection.execute(delete(occurrences).where(
+            occurrences.c.collection_id == collection_id))
+        connection.execute(delete(attendees).where(attendees.c.item_id.in_(
+            select(items.c.id).where(items.c.collection_id == collection_id))))
+        connection.execute(delete(items).where(items.c.collection_id == collection_id))
+
     def delete_collection(self, path: str) -> None:
         """Forget a collection and every collection below it."""
         with self.database.begin() as connection:
@@ -191,6 +203,8 @@ class IndexStore:
             connection.execute(delete(occurrences).where(occurrences.c.item_id.in_(item_ids)))
             connection.execute(delete(attendees).where(attendees.c.item_id.in_(item_ids)))
             connection.execute(delete(items).where(items.c.collection_id.in_(ids)))
+            connection.execute(delete(item_changes).where(
+                item_changes.c.collection_id.in_(ids)))
             connection.execute(delete(collections).where(collections.c.id.in_(ids)))
 
     def move_entry(self, from_path: str, from_href: str, from_dir_mtime_ns: int | None,

@@ -13,23 +13,45 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
+from radicale import item as radicale_item
 from radicale.app.report import FreeBusyPeriod
 from radicale.storage import multifilesystem
 
 from radicale_tracks.core.freebusy import BusyPeriod, Estimate, merge_busy
-from radicale_tracks.index.store import FileState, IndexStore
+from radicale_tracks.index.store import CollectionState, FileState, IndexStore
 from radicale_tracks.plugin import radicale_internals as internals
 from radicale_tracks.plugin.busy_expansion import LIMIT_HIT, Unexpandable, object_busy
-from radicale_tracks.plugin.folder_index import FolderIndex, stat_files
 from radicale_tracks.settings import Settings
 
 logger = logging.getLogger("radicale.tracks.storage")
 
 #: a calendar's merged busy time, and what of it is estimated
 CachedBusy = tuple[list[BusyPeriod], list[Estimate]]
+
+
+class IndexedCalendar(Protocol):
+    """A calendar as busy time reads it, whichever backend holds it: the files backend
+    checks its folder and stats files, the database backend's rows are the truth."""
+
+    @property
+    def path(self) -> str: ...
+
+    def index_refreshed(self) -> dict[str, FileState] | None:
+        """The index brought in line where the backend needs it; the states it read
+        then, if any."""
+        ...
+
+    def index_refreshed_from(self, state: CollectionState | None
+                             ) -> dict[str, FileState] | None: ...
+
+    def sync_index(self) -> dict[str, FileState]: ...
+
+    def file_states(self, hrefs: Iterable[str]) -> dict[str, FileState]: ...
+
+    def item(self, href: str, verify_href: bool = False) -> radicale_item.Item | None: ...
 
 
 class BusyTimeCache:
@@ -96,14 +118,13 @@ class BusyTime:
     """Busy time of the storage's calendars, read from its index."""
 
     def __init__(self, storage: multifilesystem.Storage, index: IndexStore,
-                 settings: Settings, folder_index: FolderIndex) -> None:
+                 settings: Settings) -> None:
         self.storage = storage
         self.index = index
         self.settings = settings
-        self.folder_index = folder_index
         self.cache = BusyTimeCache()
 
-    def of_calendar(self, collection: multifilesystem.Collection,
+    def of_calendar(self, collection: IndexedCalendar,
                     start: datetime.datetime, end: datetime.datetime,
                     max_occurrence: int, exclude: frozenset[str] = frozenset(),
                     estimates: list[Estimate] | None = None) -> list[FreeBusyPeriod]:
@@ -117,16 +138,15 @@ class BusyTime:
         there. ``exclude``: hrefs left out (a meeting checked against a room's other
         bookings).
         """
-        scanned = self.folder_index.refresh(collection)
+        scanned = collection.index_refreshed()
         start_ts, end_ts = int(start.timestamp()), int(end.timestamp())
         busy = self.index.busy_time(collection.path, start_ts, end_ts)
-        files = scanned if scanned is not None else stat_files(
-            internals.collection_folder(collection),
+        files = scanned if scanned is not None else collection.file_states(
             list(busy.states) + busy.fallback_hrefs)
         if any(files.get(href) != state for href, state in busy.states.items()):
-            files = self.folder_index.sync(collection)
+            files = collection.sync_index()
             busy = self.index.busy_time(collection.path, start_ts, end_ts)
-        limit = internals.max_resource_size(internals.collection_storage(collection))
+        limit = internals.max_resource_size(self.storage)
         per_object: dict[str, list[BusyPeriod]] = {}
         for href, occurrence_start, occurrence_end, fbtype in busy.periods:
             if href in exclude:
@@ -147,7 +167,7 @@ class BusyTime:
             files, start, end, max_occurrence, estimates))
         return periods
 
-    def expanded(self, collection: multifilesystem.Collection, hrefs: list[str],
+    def expanded(self, collection: IndexedCalendar, hrefs: list[str],
                  files: Mapping[str, FileState], start: datetime.datetime,
                  end: datetime.datetime, max_occurrence: int,
                  estimates: list[Estimate] | None = None) -> list[FreeBusyPeriod]:
@@ -155,14 +175,14 @@ class BusyTime:
         window; files gone or above ``max_resource_size`` are skipped, as Radicale does.
         An object that cannot be expanded within the limits (``busy_expansion.py``)
         raises ValueError, or with ``estimates`` counts as busy where it spans."""
-        limit = internals.max_resource_size(internals.collection_storage(collection))
+        limit = internals.max_resource_size(self.storage)
         max_walk = self.settings.freebusy_max_expansion
         periods: list[FreeBusyPeriod] = []
         for href in hrefs:
             state = files.get(href)
             if state is None or state.size > limit:
                 continue
-            item = internals.read_item(collection, href)
+            item = collection.item(href)
             if item is None:
                 continue
             try:
@@ -179,7 +199,7 @@ class BusyTime:
                                         e.estimate.fbtype))
         return periods
 
-    def of_calendars(self, calendars: Sequence[multifilesystem.Collection], start: int,
+    def of_calendars(self, calendars: Sequence[IndexedCalendar], start: int,
                      end: int, max_occurrence: int,
                      estimates: dict[str, list[Estimate]] | None = None
                      ) -> dict[str, list[BusyPeriod]]:
@@ -200,7 +220,7 @@ class BusyTime:
         """
         states = self.index.collection_states(c.path for c in calendars)
         rescanned = [c.path for c in calendars
-                     if self.folder_index.refresh_from(c, states.get(c.path)) is not None]
+                     if c.index_refreshed_from(states.get(c.path)) is not None]
         if rescanned:   # a scan may have repaired the index: its fingerprint moved
             states.update(self.index.collection_states(rescanned))
         answer: dict[str, list[BusyPeriod]] = {}
@@ -238,9 +258,7 @@ class BusyTime:
             fallback = busy.fallback_hrefs if busy else []
             periods.extend((int(b.timestamp()), int(f.timestamp()), fbtype)
                            for b, f, fbtype in self.expanded(
-                               collection, fallback,
-                               stat_files(internals.collection_folder(collection),
-                                          fallback),
+                               collection, fallback, collection.file_states(fallback),
                                *window, max_occurrence, found_here))
             merged = merge_busy(periods)
             answer[collection.path] = merged

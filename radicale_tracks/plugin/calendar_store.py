@@ -36,9 +36,8 @@ class StoredCalendar(Protocol):
     @property
     def tag(self) -> str: ...
 
-    @property
-    def folder(self) -> str:
-        """The folder of its item files (an inbox is trimmed by file age)."""
+    def by_age(self) -> list[str]:
+        """The hrefs of its objects, oldest write first (an inbox is trimmed by age)."""
         ...
 
     def meta(self, key: str) -> str | None:
@@ -107,6 +106,6 @@ class CalendarStore(Protocol):
                           items: Iterable[radicale_item.Item] | None = None,
                           props: Mapping[str, str] | None = None) -> Any: ...
 
-    def collection_root(self) -> str:
-        """The folder of all collections (one folder per principal)."""
+    def principals(self) -> list[str]:
+        """Names of the top-level collections (one per principal)."""
         ...

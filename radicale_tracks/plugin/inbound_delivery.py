@@ -10,19 +10,23 @@ plugin (indexed in the delivery's transaction) exactly as in the server.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from sqlalchemy import Connection
 
 from radicale_tracks.core.mail_trust import TrustPolicy
 from radicale_tracks.inbound.processor import InboundLimits, InboundProcessor
+from radicale_tracks.plugin.calendar_locks import restarting
 
 if TYPE_CHECKING:
     from radicale_tracks.plugin.storage import Storage
     from radicale_tracks.scheduling.engine import Scheduler
     from radicale_tracks.tracks.assistant import Assistant
     from radicale_tracks.tracks.mailed import AssistantMail
+
+_T = TypeVar("_T")
 
 
 class StorageInboundPorts:
@@ -33,6 +37,11 @@ class StorageInboundPorts:
 
     def write_lock(self) -> AbstractContextManager[None]:
         return cast(AbstractContextManager[None], self.storage.acquire_lock("w", ""))
+
+    def restartable(self, work: Callable[[], _T]) -> _T:
+        if getattr(self.storage, "per_calendar_locks", False):
+            return restarting(lambda _request: work())
+        return work()
 
     def begin(self) -> AbstractContextManager[Connection]:
         return self.storage.database.begin()
@@ -71,7 +80,7 @@ def open_processor(config_path: str | None, start_sender: bool = False
                    ) -> tuple[Storage, InboundProcessor]:
     """The storage of a config file and a processor on it (for ``deliver``/``lmtp``;
     ``start_sender``: a long-running process sends its answers from a thread)."""
-    from radicale_tracks.plugin.storage import open_storage
+    from radicale_tracks.plugin.backends import open_storage
 
     storage, settings = open_storage(config_path, start_sender=start_sender)
     policy = TrustPolicy(allowed=settings.inbound_allowed_senders,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from radicale_tracks.index.extract import IndexEntry
 from radicale_tracks.index.store import FileState
+from radicale_tracks.plugin.database_storage import DatabaseStorage
 from radicale_tracks.plugin.storage import Collection, Storage, folder_mtime_ns
 
 #: progress(done, total, what)
@@ -49,6 +50,8 @@ def reindex(storage: Storage, progress: Progress | None = None, jobs: int = 1
     with ``jobs`` > 1 files are parsed in that many processes; the rows are written in
     bulk by this one.
     """
+    if isinstance(storage, DatabaseStorage):
+        return _reindex_rows(storage, progress)
     with storage.acquire_lock("w", "", request="REINDEX"):
         collections = list(storage.collections())
         scans = [(c, folder_mtime_ns(c.folder), c.scan_files()) for c in collections]
@@ -109,6 +112,8 @@ def _parsers(collections: dict[str, Collection], jobs: int) -> Iterator[Parser]:
 
 def verify(storage: Storage) -> list[Difference]:
     """Every disagreement between index and files; an empty list means they agree."""
+    if isinstance(storage, DatabaseStorage):
+        return _verify_rows(storage)
     differences: list[Difference] = []
     with storage.acquire_lock("r", "", request="VERIFY"):
         collections = list(storage.collections())
@@ -170,3 +175,53 @@ def _verify_collection(storage: Storage, collection: Collection) -> list[Differe
                 indexed[href].etag, item.etag)))
     return found
 
+
+
+# -- item_store = database: the rows are the truth; the index part of them is derived --
+
+
+def _reindex_rows(storage: DatabaseStorage, progress: Progress | None) -> ReindexReport:
+    """Occurrence and attendee rows worked out again from every object's stored text
+    (the expansion window moved, or the extraction changed). One collection at a time,
+    each under its own write lock: a live server goes on writing the others."""
+    paths = [c.path for c in storage.collections()]
+    total = sum(len(storage.items.hrefs(path)) for path in paths)
+    done = failed = 0
+    for path in paths:
+        with storage.acquire_lock("w", "", request="REINDEX", path="/%s/" % path):
+            collection = next(iter(storage.discover(path)), None)
+            if not isinstance(collection, Collection):
+                continue
+            hrefs = storage.items.hrefs(path)
+            good = []
+            for href in hrefs:
+                if collection.entry_from_file(href) is None:
+                    failed += 1
+                else:
+                    good.append(href)
+                done += 1
+                if progress:
+                    progress(done, total, path)
+            collection.reindex_files(good)
+    return ReindexReport(len(paths), done - failed, failed)
+
+
+def _verify_rows(storage: DatabaseStorage) -> list[Difference]:
+    """Every object that does not parse as Radicale would store it, or whose ETag is not
+    that of its text."""
+    from radicale import item as radicale_item
+
+    found: list[Difference] = []
+    for collection in storage.collections():
+        for item in collection.get_all():
+            href = item.href or ""
+            try:
+                etag = radicale_item.get_etag(item.serialize())
+                item.vobject_item  # noqa: B018  # parsing is the check
+            except Exception as e:
+                found.append(Difference(collection.path, href, "does not parse: %s" % e))
+                continue
+            if etag != item.etag:
+                found.append(Difference(collection.path, href,
+                                        "etag %s stored, %s of its text" % (item.etag, etag)))
+    return found

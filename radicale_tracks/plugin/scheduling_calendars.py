@@ -10,7 +10,6 @@ transaction, and never scheduled again (these are the server's writes, not a cli
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import secrets
 from urllib.parse import unquote, urlsplit
@@ -46,7 +45,7 @@ class StorageSchedulingCalendars:
         if not pathutils.is_safe_filesystem_path_component(user) or (
                 user == self.storage.settings.assistant_principal):
             return False
-        if os.path.isdir(os.path.join(self.storage.collection_root(), user)):
+        if self.storage.exists("/%s/" % user):
             return True
         return any(user == listed for listed, _ in self.storage.settings.addresses) or any(
             user == room.principal
@@ -165,10 +164,8 @@ class StorageSchedulingCalendars:
 
     def _trim(self, inbox: StoredCalendar) -> None:
         limit = self.storage.settings.inbox_max_items
-        folder = inbox.folder
-        names = [n for n in os.listdir(folder) if n.endswith(".ics")]
+        names = [n for n in inbox.by_age() if n.endswith(".ics")]
         if len(names) <= limit:
             return
-        names.sort(key=lambda n: os.stat(os.path.join(folder, n)).st_mtime_ns)
         for name in names[:len(names) - limit]:
             remove_message(inbox, name)

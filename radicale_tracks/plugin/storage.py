@@ -44,16 +44,15 @@ from radicale_tracks.core.freebusy import BusyPeriod, Estimate
 from radicale_tracks.db.engine import ensure_schema, shared_engine
 from radicale_tracks.db.journal import JournalFolder
 from radicale_tracks.db.session import Database, Recovery
-from radicale_tracks.errors import TracksError
 from radicale_tracks.index.extract import IndexEntry
-from radicale_tracks.index.store import FileState, IndexStore
+from radicale_tracks.index.store import CollectionState, FileState, IndexStore
 from radicale_tracks.outbox.sender import SenderThread
 from radicale_tracks.plugin import journaled_writes, write_hold
 from radicale_tracks.plugin import radicale_internals as internals
 from radicale_tracks.plugin.busy_time import BusyTime, BusyTimeCache
 from radicale_tracks.plugin.calendar_store import Upload
 from radicale_tracks.plugin.client_puts import client_item, client_items
-from radicale_tracks.plugin.folder_index import FolderIndex, folder_mtime_ns, scan_files
+from radicale_tracks.plugin.folder_index import FolderIndex, folder_mtime_ns, scan_files, stat_files
 from radicale_tracks.plugin.index_queries import filtered_items, has_uid
 from radicale_tracks.plugin.scheduling_writes import SchedulingWriter, refused_when_too_large
 from radicale_tracks.plugin.size_limits import check_object_size, put_size_limit
@@ -68,7 +67,7 @@ if TYPE_CHECKING:
 
 #: ``folder_mtime_ns`` is imported from here by ``maintenance.py``; ``BusyTimeCache``
 #: is named in docs/architecture.md as the storage's
-__all__ = ["BusyTimeCache", "Collection", "Storage", "folder_mtime_ns", "open_storage"]
+__all__ = ["BusyTimeCache", "Collection", "Storage", "folder_mtime_ns"]
 
 logger = logging.getLogger("radicale.tracks.storage")
 
@@ -181,6 +180,12 @@ class Collection(multifilesystem.Collection):
         """One property of the collection."""
         return self.get_meta(key)
 
+    def by_age(self) -> list[str]:
+        """The hrefs of its objects, oldest write first (an inbox trimmed to its limit)."""
+        folder = self.folder
+        states = scan_files(folder)
+        return sorted(states, key=lambda href: states[href].mtime_ns)
+
     def forget_history(self, href: str) -> None:
         """Drop an item's sync-token history (``schedule_boxes.remove_message``)."""
         with contextlib.suppress(FileNotFoundError):
@@ -209,6 +214,19 @@ class Collection(multifilesystem.Collection):
 
     def sync_index(self) -> dict[str, FileState]:
         return self.store.folder_index.sync(self)
+
+    def index_refreshed(self) -> dict[str, FileState] | None:
+        """The index checked against the folder (``FolderIndex.refresh``): the files
+        scanned when it scanned, else None (then ask :meth:`file_states`)."""
+        return self.store.folder_index.refresh(self)
+
+    def index_refreshed_from(self, state: CollectionState | None
+                             ) -> dict[str, FileState] | None:
+        return self.store.folder_index.refresh_from(self, state)
+
+    def file_states(self, hrefs: Iterable[str]) -> dict[str, FileState]:
+        """(mtime, size) of the named objects that exist: the ones a query will use."""
+        return stat_files(self.folder, hrefs)
 
     def reindex_files(self, hrefs: list[str]) -> None:
         self.store.folder_index.reindex_files(self, hrefs)
@@ -243,7 +261,7 @@ class Storage(multifilesystem.Storage):
             internals.storage_folder(self), internals.fsync_enabled(configuration)))
         self.index = IndexStore(self.database)
         self.folder_index = FolderIndex(self.index, self.settings)
-        self.busy_time = BusyTime(self, self.index, self.settings, self.folder_index)
+        self.busy_time = BusyTime(self, self.index, self.settings)
         logger.info("Tracks index at %s",
                     self.engine.url.render_as_string(hide_password=True))
         #: principals whose inbox and outbox exist (``schedule_boxes.ensure_boxes``)
@@ -286,6 +304,16 @@ class Storage(multifilesystem.Storage):
 
     def collection_root(self) -> str:
         return internals.collection_root(self)
+
+    def principals(self) -> list[str]:
+        """Names of the collections at the top (users who logged in, rooms, the
+        assistant): one folder each."""
+        root = internals.collection_root(self)
+        try:
+            return sorted(n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n))
+                          and pathutils.is_safe_filesystem_path_component(n))
+        except FileNotFoundError:
+            return []
 
     def user_calendars(self, user: str) -> list[Collection]:
         """The user's calendars as the scheduling port finds them, as this backend's
@@ -389,18 +417,3 @@ class Storage(multifilesystem.Storage):
         except Exception:
             logger.exception("Index not updated after moving %r to %r", item.href,
                              to_collection.path)
-
-
-def open_storage(config_path: str | None, start_sender: bool = False
-                 ) -> tuple[Storage, Settings]:
-    """The storage a config file names, for admin commands and mail delivery outside the
-    server (``start_sender``: a long-running command sends queued mail from a thread)."""
-    from radicale_tracks.settings import load_settings
-
-    configuration, settings = load_settings(config_path)
-    configured_rooms(settings)
-    storage_type = configuration.get("storage", "type")
-    if storage_type not in ("radicale_tracks.storage", "radicale_tracks.plugin.storage"):
-        raise TracksError("[storage] type is %r in the config; radicale-tracks needs "
-                          "'radicale_tracks.storage'" % storage_type)
-    return Storage(configuration, start_sender=start_sender), settings

@@ -58,6 +58,11 @@ class WriteRequest:
     user: str | None = None
     client_put: bool = False
     write_hold: object | None = field(default=None, repr=False)
+    #: per-calendar locks (``calendar_locks.py``): the units an earlier attempt of this
+    #: request learnt it needs, which attempt this is, and the hold's locks
+    lock_plan: frozenset[str] = frozenset()
+    attempt: int = 0
+    calendar_locks: object | None = field(default=None, repr=False)
 
     def take_checks(self) -> ClientChecks | None:
         """The application's checks, for the first write that asks (the client's)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -133,12 +132,7 @@ class Services:
         with storage.database.connect() as connection:
             rooms = RoomDirectory.load(connection, configured_rooms(storage.settings))
         room_principals = {r.principal for r in rooms.rooms}
-        root = storage.collection_root()
-        names: set[str] = set()
-        try:
-            names.update(n for n in os.listdir(root) if os.path.isdir(os.path.join(root, n)))
-        except FileNotFoundError:
-            pass
+        names: set[str] = set(storage.principals())
         names.update(u for u, _ in storage.settings.addresses)
         users = sorted(n for n in names if pathutils.is_safe_filesystem_path_component(n)
                        and not n.startswith(".") and n not in room_principals

@@ -27,11 +27,13 @@ through ``get_filtered``; docs/admin.md lists what it loses.
 
 from __future__ import annotations
 
+import io
 from http import client
 from typing import Any
 
 from radicale import types
 
+from radicale_tracks.plugin.calendar_locks import restarting
 from radicale_tracks.plugin.http.answers import (
     Intermediate,
     intermediate_json,
@@ -65,9 +67,24 @@ class Application(OptionsPart, PropfindPart, ReportPart, PutPart, GetPart, Delet
             return too_large
         if path.startswith(FEED_PREFIX) and self._tracks is not None:
             return track_feed(self._tracks, environ, path[len(FEED_PREFIX):])
+        if getattr(self._tracks, "per_calendar_locks", False):
+            return self._restartable(environ)
         with request_scope():   # what this request tells the storage ends with it
             answer: Intermediate = super()._handle_request(environ)
         return answer
+
+    def _restartable(self, environ: types.WSGIEnviron) -> Intermediate:
+        """Locks per calendar: a write that meets a calendar out of the global order
+        runs again with it locked first (``calendar_locks.restarting``), its body put
+        back each time (read once; ``max_content_length`` bounds it, checked above)."""
+        length = declared_length(environ)  # type: ignore[arg-type]  # WSGI dict
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+
+        def rewind() -> None:
+            environ["wsgi.input"] = io.BytesIO(body)  # type: ignore[index]  # WSGI dict
+
+        return restarting(lambda _request: super(Application, self)._handle_request(
+            environ), before_attempt=rewind)
 
 
 def body_too_large(configuration: Any, environ: types.WSGIEnviron, path: str

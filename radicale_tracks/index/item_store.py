@@ -1,0 +1,377 @@
+"""``item_store = database``: the index's rows are the collections, not a copy of them.
+
+In files mode the index is derived from ``.ics`` files. In database mode the same rows
+(``tracks_collection``, ``tracks_item`` with its occurrences and attendees) are the
+truth, plus what Radicale keeps beside its files: a collection's properties, and the
+sync-collection change log — a revision per collection bumped by every write (its row
+lock also orders writers of one collection), and per href the revision of its last
+change (``tracks_item_change``). Every write here joins the thread's transaction
+(``Database.begin``), so an item, its index rows, its change-log row and whatever the
+write caused (track rows, outbox rows) commit together or not at all.
+
+A sync token is ``http://radicale.org/ns/sync/`` and 64 hex digits, as Radicale's: the
+collection's ``sync_id`` (new whenever the collection is created, so a token of a
+deleted and recreated collection is refused) and the revision. Deletions are kept
+``max_sync_token_age`` seconds; a token older than the purged revision is refused (RFC
+6578 §3.2: the client starts over).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, delete, func, or_, select, update
+
+from radicale_tracks.db.session import Database
+from radicale_tracks.index.extract import IndexEntry
+from radicale_tracks.index.schema import collections, item_changes, items
+from radicale_tracks.index.store import FileState, IndexStore
+
+SYNC_PREFIX = "http://radicale.org/ns/sync/"
+
+
+class InvalidSyncToken(ValueError):
+    """A token this collection never gave, or one older than its kept history
+    (Radicale answers 403 ``valid-sync-token`` to a ValueError from ``sync``)."""
+
+
+@dataclass(frozen=True)
+class StoredCollection:
+    """One collection as the database holds it."""
+
+    id: int
+    path: str
+    tag: str
+    props: dict[str, str]
+    revision: int
+    sync_id: str
+    purged_revision: int
+    modified_ns: int
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """One object as the database holds it: what Radicale's ``Item`` is built from."""
+
+    href: str
+    uid: str
+    component: str
+    etag: str
+    text: str
+    range_start: int
+    range_end: int
+    modified_ns: int
+    size: int
+
+
+def sync_token(collection: StoredCollection) -> str:
+    return "%s%s%032x" % (SYNC_PREFIX, collection.sync_id, collection.revision)
+
+
+def token_revision(collection: StoredCollection, token: str) -> int:
+    """The revision a token of this collection names; InvalidSyncToken otherwise."""
+    name = token[len(SYNC_PREFIX):] if token.startswith(SYNC_PREFIX) else ""
+    if len(name) != 64 or name[:32] != collection.sync_id:
+        raise InvalidSyncToken("Token not found: %r" % token)
+    try:
+        revision = int(name[32:], 16)
+    except ValueError:
+        raise InvalidSyncToken("Malformed token: %r" % token) from None
+    if revision > collection.revision or revision < collection.purged_revision:
+        raise InvalidSyncToken("Token not found: %r" % token)
+    return revision
+
+
+def item_state(text: str, modified_ns: int) -> FileState:
+    """The (time, size) an item's row records: its write time and its UTF-8 size, which
+    ``max_resource_size`` is compared with, as a file's size is."""
+    return FileState(modified_ns, len(text.encode("utf-8")))
+
+
+class ItemStore:
+    """Collections and items of ``item_store = database``."""
+
+    def __init__(self, database: Database, index: IndexStore) -> None:
+        self.database = database
+        self.index = index
+
+    # -- collections ------------------------------------------------------------------
+
+    def collection(self, path: str) -> StoredCollection | None:
+        with self.database.begin() as connection:
+            row = connection.execute(_collection_query().where(
+                collections.c.path == path)).first()
+        return None if row is None else _stored_collection(row)
+
+    def children(self, path: str) -> list[StoredCollection]:
+        """The collections directly below ``path`` ("" is the root), by path."""
+        prefix = path + "/" if path else ""
+        depth = prefix.count("/")
+        with self.database.begin() as connection:
+            rows = connection.execute(_collection_query().where(
+                collections.c.path.startswith(prefix, autoescape=True),
+                collections.c.path != "").order_by(collections.c.path)).all()
+        return [_stored_collection(row) for row in rows
+                if row.path.count("/") == depth]
+
+    def paths_below(self, path: str) -> list[str]:
+        """``path`` and every collection below it (all of them for the root)."""
+        with self.database.begin() as connection:
+            query = select(collections.c.path).order_by(collections.c.path)
+            if path:
+                query = query.where(or_(
+                    collections.c.path == path,
+                    collections.c.path.startswith(path + "/", autoescape=True)))
+            return list(connection.execute(query).scalars())
+
+    def create(self, path: str, props: Mapping[str, str]) -> StoredCollection:
+        """A new collection (or the one at ``path`` emptied and given ``props``): a new
+        ``sync_id``, so tokens of what was there before are refused."""
+        now = time.time_ns()
+        with self.database.begin() as connection:
+            existing = connection.execute(select(collections.c.id).where(
+                collections.c.path == path)).scalar()
+            values = dict(tag=props.get("tag", ""), props=_props_text(props), revision=0,
+                          sync_id=secrets.token_hex(16), purged_revision=0,
+                          modified_ns=now, files_digest=0, dir_mtime_ns=None)
+            if existing is None:
+                connection.execute(collections.insert().values(path=path, **values))
+            else:
+                self.index.clear_collection(connection, existing)
+                connection.execute(delete(item_changes).where(
+                    item_changes.c.collection_id == existing))
+                connection.execute(update(collections).where(
+                    collections.c.id == existing).values(**values))
+        created = self.collection(path)
+        assert created is not None
+        return created
+
+    def set_props(self, path: str, props: Mapping[str, str]) -> None:
+        """Radicale's ``set_meta``: the properties replaced (a change, not a member's:
+        the revision moves, so the collection's token does too)."""
+        with self.database.begin() as connection:
+            connection.execute(update(collections).where(collections.c.path == path)
+                               .values(props=_props_text(props),
+                                       tag=props.get("tag", ""),
+                                       revision=collections.c.revision + 1,
+                                       modified_ns=time.time_ns()))
+
+    def delete_tree(self, path: str) -> None:
+        """The collection at ``path`` and everything below it, items and change logs."""
+        with self.database.begin():
+            self.index.delete_collection(path)
+
+    # -- items ------------------------------------------------------------------------
+
+    def items(self, path: str, hrefs: Iterable[str] | None = None) -> list[StoredItem]:
+        """The collection's objects (those named, when ``hrefs`` is given), by href."""
+        query = (select(items.c.href, items.c.uid, items.c.component, items.c.etag,
+                        items.c.text, items.c.range_start, items.c.range_end,
+                        items.c.file_mtime_ns, items.c.file_size)
+                 .join(collections, collections.c.id == items.c.collection_id)
+                 .where(collections.c.path == path).order_by(items.c.href))
+        wanted = None if hrefs is None else sorted(set(hrefs))
+        found: list[StoredItem] = []
+        with self.database.begin() as connection:
+            if wanted is None:
+                found.extend(StoredItem(*row) for row in connection.execute(query))
+            else:
+                for first in range(0, len(wanted), 500):
+                    found.extend(StoredItem(*row) for row in connection.execute(
+                        query.where(items.c.href.in_(wanted[first:first + 500]))))
+        return found
+
+    def hrefs(self, path: str) -> list[str]:
+        with self.database.begin() as connection:
+            return list(connection.execute(
+                select(items.c.href).join(collections,
+                                          collections.c.id == items.c.collection_id)
+                .where(collections.c.path == path).order_by(items.c.href)).scalars())
+
+    def etags(self, path: str) -> list[tuple[str, str]]:
+        """(href, etag) of every object, by href: the collection's ETag is made of them."""
+        with self.database.begin() as connection:
+            return [(row[0], row[1]) for row in connection.execute(
+                select(items.c.href, items.c.etag)
+                .join(collections, collections.c.id == items.c.collection_id)
+                .where(collections.c.path == path).order_by(items.c.href))]
+
+    def states(self, path: str, hrefs: Iterable[str] | None) -> dict[str, FileState]:
+        """(write time, size) of the named objects that exist (all when None)."""
+        query = (select(items.c.href, items.c.file_mtime_ns, items.c.file_size)
+                 .join(collections, collections.c.id == items.c.collection_id)
+                 .where(collections.c.path == path))
+        found: dict[str, FileState] = {}
+        with self.database.begin() as connection:
+            if hrefs is None:
+                rows = list(connection.execute(query))
+            else:
+                wanted = sorted(set(hrefs))
+                rows = [row for first in range(0, len(wanted), 500)
+                        for row in connection.execute(query.where(
+                            items.c.href.in_(wanted[first:first + 500])))]
+        for href, mtime_ns, size in rows:
+            found[href] = FileState(mtime_ns, size)
+        return found
+
+    def reindex(self, path: str, tag: str, entries: Sequence[tuple[str, IndexEntry]]
+                ) -> None:
+        """Objects' index rows worked out again from their unchanged text: no change a
+        client syncs, so neither the revision nor the change log moves."""
+        states = self.states(path, [href for href, _ in entries])
+        self.index.write_entries(path, tag, [(href, entry, states[href])
+                                             for href, entry in entries if href in states],
+                                 None)
+
+    def forget_change(self, path: str, href: str) -> None:
+        """An href's change-log row dropped (an inbox message a client deleted: sync
+        need not report it)."""
+        with self.database.begin() as connection:
+            connection.execute(delete(item_changes).where(
+                item_changes.c.href == href,
+                item_changes.c.collection_id == select(collections.c.id).where(
+                    collections.c.path == path).scalar_subquery()))
+
+    def store(self, path: str, tag: str, href: str, entry: IndexEntry) -> FileState:
+        """One object written: its rows replaced, the collection's revision bumped and
+        the href's change recorded, in the thread's transaction."""
+        with self.database.begin() as connection:
+            revision, now = self._bump(connection, path)
+            state = item_state(entry.text, now)
+            self.index.write_entries(path, tag, [(href, entry, state)], None)
+            self._changed(connection, path, [href], revision, now, deleted=False)
+        return state
+
+    def store_all(self, path: str, tag: str,
+                  entries: Sequence[tuple[str, IndexEntry]]) -> None:
+        """Many objects of one collection at once (a calendar uploaded whole, a
+        migration): bulk rows, one revision."""
+        with self.database.begin() as connection:
+            revision, now = self._bump(connection, path)
+            rows = [(href, entry, item_state(entry.text, now)) for href, entry in entries]
+            self.index.write_entries(path, tag, rows, None)
+            self._changed(connection, path, [href for href, _ in entries], revision, now,
+                          deleted=False)
+
+    def remove(self, path: str, href: str) -> None:
+        with self.database.begin() as connection:
+            revision, now = self._bump(connection, path)
+            self.index.write_entries(path, self._tag(connection, path), [], None,
+                                     removed=[href])
+            self._changed(connection, path, [href], revision, now, deleted=True)
+
+    def move(self, from_path: str, from_href: str, to_path: str, to_tag: str,
+             to_href: str) -> None:
+        """An object re-homed with its rows: a deletion in the source's change log, a
+        change in the target's (both in collection-path order: ``_bump`` locks rows)."""
+        with self.database.begin() as connection:
+            for path in sorted({from_path, to_path}):
+                self._bump(connection, path)
+            now = time.time_ns()
+            self.index.move_entry(from_path, from_href, None, to_path, to_tag, to_href, None)
+            self._changed(connection, from_path, [from_href],
+                          self._revision(connection, from_path), now, deleted=True)
+            self._changed(connection, to_path, [to_href],
+                          self._revision(connection, to_path), now, deleted=False)
+
+    # -- sync-collection --------------------------------------------------------------
+
+    def changes_since(self, collection: StoredCollection, revision: int) -> list[str]:
+        """Hrefs changed or deleted after ``revision`` up to the collection's, by href."""
+        with self.database.begin() as connection:
+            return list(connection.execute(
+                select(item_changes.c.href).where(
+                    item_changes.c.collection_id == collection.id,
+                    item_changes.c.revision > revision,
+                    item_changes.c.revision <= collection.revision)
+                .order_by(item_changes.c.href)).scalars())
+
+    def purge_deletions(self, path: str, older_than_ns: int) -> int:
+        """Forget deletions recorded before ``older_than_ns``; tokens from before the
+        newest forgotten one are refused from then on. Returns how many."""
+        with self.database.begin() as connection:
+            collection_id = connection.execute(select(collections.c.id).where(
+                collections.c.path == path)).scalar()
+            if collection_id is None:
+                return 0
+            old = and_(item_changes.c.collection_id == collection_id,
+                       item_changes.c.deleted.is_(True),
+                       item_changes.c.changed_ns < older_than_ns)
+            newest = connection.execute(select(func.max(item_changes.c.revision))
+                                        .where(old)).scalar()
+            if newest is None:
+                return 0
+            result = connection.execute(delete(item_changes).where(old))
+            connection.execute(update(collections).where(collections.c.id == collection_id)
+                               .values(purged_revision=func.max(
+                                   collections.c.purged_revision, newest)
+                                   if connection.dialect.name == "sqlite" else
+                                   func.greatest(collections.c.purged_revision, newest)))
+            return int(result.rowcount or 0)
+
+    # -- helpers ----------------------------------------------------------------------
+
+    @staticmethod
+    def _bump(connection: Connection, path: str) -> tuple[int, int]:
+        """The collection's revision + 1 (its row stays locked to the commit: writers of
+        one collection are ordered by it), and the write's time."""
+        now = time.time_ns()
+        connection.execute(update(collections).where(collections.c.path == path)
+                           .values(revision=collections.c.revision + 1, modified_ns=now))
+        revision = connection.execute(select(collections.c.revision).where(
+            collections.c.path == path)).scalar()
+        if revision is None:
+            raise LookupError("no collection %r" % path)
+        return int(revision), now
+
+    @staticmethod
+    def _revision(connection: Connection, path: str) -> int:
+        return int(connection.execute(select(collections.c.revision).where(
+            collections.c.path == path)).scalar() or 0)
+
+    @staticmethod
+    def _tag(connection: Connection, path: str) -> str:
+        return str(connection.execute(select(collections.c.tag).where(
+            collections.c.path == path)).scalar() or "")
+
+    @staticmethod
+    def _changed(connection: Connection, path: str, hrefs: Sequence[str], revision: int,
+                 now: int, deleted: bool) -> None:
+        collection_id = connection.execute(select(collections.c.id).where(
+            collections.c.path == path)).scalar()
+        if collection_id is None or not hrefs:
+            return
+        for first in range(0, len(hrefs), 500):
+            chunk = list(hrefs[first:first + 500])
+            connection.execute(delete(item_changes).where(
+                item_changes.c.collection_id == collection_id,
+                item_changes.c.href.in_(chunk)))
+            connection.execute(item_changes.insert(), [
+                {"collection_id": collection_id, "href": href, "revision": revision,
+                 "deleted": deleted, "changed_ns": now} for href in chunk])
+
+
+def _collection_query() -> Select[Any]:
+    return select(collections.c.id, collections.c.path, collections.c.tag,
+                  collections.c.props, collections.c.revision, collections.c.sync_id,
+                  collections.c.purged_revision, collections.c.modified_ns)
+
+
+def _stored_collection(row: Any) -> StoredCollection:
+    props = json.loads(row.props or "{}")
+    return StoredCollection(
+        id=int(row.id), path=str(row.path),
+        tag=str(row.tag or ""), props=props,
+        revision=int(row.revision or 0),
+        sync_id=str(row.sync_id or "0" * 32),
+        purged_revision=int(row.purged_revision or 0),
+        modified_ns=int(row.modified_ns or 0))
+
+
+def _props_text(props: Mapping[str, str]) -> str:
+    return json.dumps(dict(props), sort_keys=True)

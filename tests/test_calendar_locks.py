@@ -1,0 +1,228 @@
+"""Locks per calendar (``item_store = database`` on PostgreSQL): writes to different
+calendars do not wait for each other, one calendar's writers are ordered, and crossing
+writes — each holding the calendar the other needs — cannot deadlock: the one that would
+wait out of the global order restarts instead (``plugin/calendar_locks.py``).
+
+Structural only: threads meet at barriers and events, nothing is timed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from sqlalchemy import Engine, create_engine, text
+
+from databases import fresh_database
+from helpers import USERS
+from radicale_tracks.plugin.calendar_locks import (
+    CalendarLockHold,
+    LockOrderRestart,
+    lock_key,
+    lock_unit,
+    restarting,
+)
+
+pytestmark = pytest.mark.postgresql
+
+WAIT = 30.0   # a bound on every wait: a broken lock fails the test, never hangs it
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    with fresh_database("postgresql", tmp_path) as url:
+        created = create_engine(url)
+        yield created
+        created.dispose()
+
+
+def ordered_units() -> tuple[str, str]:
+    """Two calendars, the first with the lower key."""
+    a, b = "alice/work", "bob/work"
+    return (a, b) if lock_key(a) < lock_key(b) else (b, a)
+
+
+def test_a_unit_is_a_calendar_and_its_key_is_the_same_everywhere() -> None:
+    assert lock_unit("/alice/work/meeting.ics") == "alice/work"
+    assert lock_unit("/alice/work/") == lock_unit("alice/work") == "alice/work"
+    assert lock_unit("/alice/") == "alice"
+    assert lock_key("alice/work") == lock_key("alice/work") != lock_key("bob/work")
+    assert -2**63 <= lock_key("alice/work") < 2**63
+
+
+def test_writers_of_different_calendars_hold_their_locks_at_once(engine: Engine) -> None:
+    low, high = ordered_units()
+    first, second = CalendarLockHold(engine, False), CalendarLockHold(engine, False)
+    try:
+        first.take([high])
+        second.take([low])      # would block for ever if locks were per server
+        assert set(first.held.values()) == {high}
+        assert set(second.held.values()) == {low}
+    finally:
+        first.release()
+        second.release()
+
+
+def test_one_calendars_second_writer_waits_until_the_first_lets_go(engine: Engine) -> None:
+    unit = "alice/work"
+    first = CalendarLockHold(engine, False)
+    first.take([unit])
+    second_has_it = threading.Event()
+
+    def second() -> None:
+        hold = CalendarLockHold(engine, False)
+        hold.take([unit])
+        second_has_it.set()
+        hold.release()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    # while the first holds it, PostgreSQL says the key is taken (the second waits)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                  {"k": lock_key(unit)}).scalar() is False
+    assert not second_has_it.is_set()
+    first.release()
+    assert second_has_it.wait(WAIT)
+    thread.join(WAIT)
+
+
+def test_crossing_writers_restart_instead_of_deadlocking(engine: Engine) -> None:
+    """A holds the lower calendar and needs the higher one; B holds the higher and needs
+    the lower. A waits (in order); B only tries, fails, lets go and restarts — then A
+    goes on, and B's second attempt takes both in order. No PostgreSQL deadlock error,
+    both finish, B restarted exactly once."""
+    low, high = ordered_units()
+    both_hold = threading.Barrier(2, timeout=WAIT)
+    finished: list[str] = []
+    attempts: list[int] = []
+    errors: list[BaseException] = []
+
+    def writer_a() -> None:
+        hold = CalendarLockHold(engine, False)
+        try:
+            hold.take([low])
+            both_hold.wait()
+            hold.take([high])            # above everything held: waits for B
+            finished.append("A")
+        except BaseException as e:       # the test reports it
+            errors.append(e)
+        finally:
+            hold.release()
+
+    def writer_b() -> None:
+        def attempt(request: object) -> None:
+            attempts.append(1)
+            hold = CalendarLockHold(engine, False)
+            try:
+                hold.take([high] if len(attempts) == 1 else sorted([low, high],
+                                                                   key=lock_key))
+                if len(attempts) == 1:
+                    both_hold.wait()
+                hold.take([low])         # below what it holds: tried, never waited
+                finished.append("B")
+            finally:
+                hold.release()
+
+        try:
+            restarting(attempt)
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer_a), threading.Thread(target=writer_b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not errors, errors
+    assert sorted(finished) == ["A", "B"]
+    assert len(attempts) == 2
+
+
+def test_a_unit_below_a_free_one_is_taken_without_a_restart(engine: Engine) -> None:
+    low, high = ordered_units()
+    hold = CalendarLockHold(engine, False)
+    try:
+        hold.take([high])
+        hold.take([low])     # out of order but free: tried and taken
+        assert set(hold.held.values()) == {low, high}
+    finally:
+        hold.release()
+
+
+def test_a_taken_unit_below_raises_the_restart_with_what_to_lock(engine: Engine) -> None:
+    low, high = ordered_units()
+    other, hold = CalendarLockHold(engine, False), CalendarLockHold(engine, False)
+    try:
+        other.take([low])
+        hold.take([high])
+        with pytest.raises(LockOrderRestart) as restart:
+            hold.take([low])
+        assert restart.value.units == frozenset({low, high})
+    finally:
+        hold.release()
+        other.release()
+
+
+# -- through the server: crossing invitations under load ------------------------------
+
+
+def invitation(uid: str, organizer: str, attendee: str) -> str:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//locks//EN\r\n"
+            "BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20270101T000000Z\r\n"
+            "DTSTART:20270301T100000Z\r\nDTEND:20270301T110000Z\r\nSUMMARY:%s\r\n"
+            "ORGANIZER:mailto:%s@example.org\r\n"
+            "ATTENDEE;PARTSTAT=ACCEPTED:mailto:%s@example.org\r\n"
+            "ATTENDEE;RSVP=TRUE:mailto:%s@example.org\r\n"
+            "END:VEVENT\r\nEND:VCALENDAR\r\n" % (uid, uid, organizer, organizer, attendee))
+
+
+def test_crossing_invitations_under_load_all_land(make_server, tmp_path: Path) -> None:
+    """alice invites bob while bob invites alice, many times at once, through one
+    database-mode node: every PUT is answered 201, every invitation is in the other's
+    inbox and calendar — writes spanning two users' calendars in opposite orders."""
+    with fresh_database("postgresql", tmp_path) as url:
+        server = make_server("node", database_url=url, domain="example.org",
+                             item_store="database")
+        for user in ("alice", "bob"):
+            session = requests.Session()
+            session.auth = (user, USERS[user])
+            assert session.request("MKCALENDAR", server.url + "/%s/work/" % user,
+                                   timeout=WAIT).status_code == 201
+        rounds = 12
+        statuses: list[int] = []
+        start = threading.Barrier(2 * 4, timeout=WAIT)
+
+        def writer(organizer: str, attendee: str, worker: int) -> None:
+            session = requests.Session()
+            session.auth = (organizer, USERS[organizer])
+            start.wait()
+            for n in range(worker, rounds, 4):
+                uid = "%s-invites-%s-%d" % (organizer, attendee, n)
+                statuses.append(session.put(
+                    server.url + "/%s/work/%s.ics" % (organizer, uid),
+                    data=invitation(uid, organizer, attendee).encode(),
+                    headers={"Content-Type": "text/calendar"}, timeout=WAIT).status_code)
+
+        threads = [threading.Thread(target=writer, args=(o, a, w))
+                   for o, a in (("alice", "bob"), ("bob", "alice")) for w in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(2 * WAIT)
+        assert statuses == [201] * (2 * rounds)
+        engine = create_engine(url)
+        try:
+            with engine.connect() as connection:
+                for organizer, attendee in (("alice", "bob"), ("bob", "alice")):
+                    for where in ("%s/schedule-inbox" % attendee, "%s/work" % attendee):
+                        uids = set(connection.execute(text(
+                            "SELECT i.uid FROM tracks_item i JOIN tracks_collection c ON"
+                            " c.id = i.collection_id WHERE c.path = :p"), {"p": where}
+                        ).scalars())
+                        assert {"%s-invites-%s-%d" % (organizer, attendee, n)
+                                for n in range(rounds)} <= uids, where
+        finally:
+            engine.dispose()
