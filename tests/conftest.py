@@ -19,6 +19,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+
 from caldav_clients import principal  # noqa: E402
 from databases import BACKENDS, fresh_database  # noqa: E402
 from helpers import PLUGIN, RadicaleServer  # noqa: E402
@@ -112,3 +113,14 @@ def inbound(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                 server.stop()
     finally:
         sink.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``TRACKS_TEST_ITEM_STORE=database`` runs the suite on the database item store:
+    tests about the files backend itself (``files_only``) have nothing to test there."""
+    if os.environ.get("TRACKS_TEST_ITEM_STORE") != "database":
+        return
+    skip = pytest.mark.skip(reason="about the files item store (TRACKS_TEST_ITEM_STORE)")
+    for item in items:
+        if item.get_closest_marker("files_only"):
+            item.add_marker(skip)

@@ -27,6 +27,8 @@ from databases import fresh_database
 from helpers import PLUGIN, free_port, run_cli, write_config
 from inbound_mta import connect_lmtp, invitation, stamp
 
+pytestmark = pytest.mark.files_only   # the files item store itself
+
 RESOURCE_LIMIT = 3000
 MESSAGE_LIMIT = 20000
 ORGANIZER = "olivia@external.test"

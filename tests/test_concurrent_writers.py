@@ -33,6 +33,8 @@ from radicale import config as radicale_config
 from helpers import USERS, write_config
 from radicale_tracks.plugin.application import Application
 
+pytestmark = pytest.mark.files_only   # the files item store itself
+
 DOMAIN = "example.org"
 ROUNDS = 20
 #: one second for every message of a test: the writes happen "within one second"

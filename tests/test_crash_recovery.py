@@ -52,6 +52,8 @@ from radicale_tracks.tracks.schema import activities
 from radicale_tracks.tracks.schema import meetings as meeting
 from worlds import server_options
 
+pytestmark = pytest.mark.files_only   # the files item store itself
+
 DOMAIN = "example.org"
 START = datetime.datetime(2027, 5, 3, 9, tzinfo=datetime.UTC)
 #: more file changes than the invitation makes

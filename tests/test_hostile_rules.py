@@ -478,6 +478,7 @@ def test_availability_set_refuses_availability_above_its_size_limit(
     assert done.returncode == 1 and "availability_max_bytes" in done.stderr, done.stderr
 
 
+@pytest.mark.files_only   # lays out or breaks files behind the server
 def test_stored_availability_above_its_size_limit_is_not_parsed(
         app: InProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """One stored before the limit (or by hand) is not parsed (nor kept as a key of the
@@ -496,6 +497,7 @@ def test_stored_availability_above_its_size_limit_is_not_parsed(
     assert "availability_max_bytes" in caplog.text
 
 
+@pytest.mark.files_only   # lays out or breaks files behind the server
 def test_stored_hostile_availability_does_not_fail_a_slot_search(
         app: InProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # written behind the server's back, as before these checks existed

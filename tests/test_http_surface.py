@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from radicale import config as radicale_config
 
 from helpers import write_config
@@ -64,6 +65,7 @@ def test_on_radicales_own_storage_the_parts_answer_as_radicale(tmp_path: Path) -
     assert call_wsgi(app, "PROPFIND", "/alice/schedule-inbox/", "alice", Depth="0")[0] == 404
 
 
+@pytest.mark.files_only   # lays out or breaks files behind the server
 def test_an_inbox_delete_names_only_what_a_client_may_name(tmp_path: Path,
                                                            database_url: str) -> None:
     """A user deletes their inbox messages by the names Radicale lets a client use: a

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from icalendar import Calendar
 
-from helpers import free_port, put
+from helpers import free_port, put, stored_texts
 from inbound_mta import (
     AUTHSERV,
     Inbound,
@@ -185,8 +185,8 @@ def test_charsets_and_byte_order_marks(inbound: Inbound, name: str) -> None:
     else:
         assert done.returncode == 0, done.stderr
     track = inbound.track_of(uid_in(raw))
-    folder = inbound.server.folder / "collection-root" / "assistant" / track["slug"]
-    copy = Calendar.from_ical(next(folder.glob("*.ics")).read_bytes())  # no member here
+    copy = Calendar.from_ical(  # no member here
+        stored_texts(inbound.server, "assistant/%s" % track["slug"])[0])
     summary = str(copy.walk("VEVENT")[0]["SUMMARY"])
     assert summary == str(calendar_of(raw).walk("VEVENT")[0]["SUMMARY"])
 
@@ -393,9 +393,8 @@ def evolution_mail(uid: str, attendees: list[str], dtstamp: str, method: str = "
 
 def _track_copy(inbound: Inbound, slug: str) -> Calendar:
     """The one meeting of a track without members here, as stored."""
-    folder = inbound.server.folder / "collection-root" / "assistant" / slug
-    (path,) = folder.glob("*.ics")
-    return Calendar.from_ical(path.read_bytes())
+    (text,) = stored_texts(inbound.server, "assistant/%s" % slug)
+    return Calendar.from_ical(text)
 
 
 def test_same_sequence_update_and_cancel_reach_the_track(inbound: Inbound) -> None:

@@ -25,6 +25,8 @@ from helpers import (
     response_hrefs,
 )
 
+pytestmark = pytest.mark.files_only   # the files item store itself
+
 ANCHOR = this_monday()
 
 

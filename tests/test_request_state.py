@@ -29,6 +29,7 @@ def meeting(organizer: str, start: str = "20270301T100000Z") -> str:
         "END:VEVENT", "END:VCALENDAR", ""])
 
 
+@pytest.mark.files_only   # lays out or breaks files behind the server
 def test_an_early_refusal_leaves_no_merge_for_the_next_request(tmp_path: Path) -> None:
     call = InProcess(tmp_path, "sqlite:///%s" % (tmp_path / "tracks.sqlite3"))
     assert call("MKCOL", "/bob/", "bob")[0] in (201, 405)

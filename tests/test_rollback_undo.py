@@ -10,6 +10,8 @@ from sqlalchemy import create_engine, text
 
 from radicale_tracks.db.session import Database, on_rollback
 
+pytestmark = pytest.mark.files_only   # the files item store itself
+
 
 def test_undo_runs_on_rollback_only(tmp_path: Path) -> None:
     database = Database(create_engine("sqlite:///%s" % (tmp_path / "db.sqlite3")))

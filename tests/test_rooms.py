@@ -22,7 +22,7 @@ from icalendar import Calendar
 
 from caldav_clients import find, inbox_items, method_of, partstat, uid_for
 from databases import BACKENDS
-from helpers import USERS, RadicaleServer, put
+from helpers import USERS, RadicaleServer, put, stored_texts
 from inbound_mta import AUTHSERV, collection_objects, stamp
 from inprocess import ThreadedServer
 from mailserver import MailSink
@@ -100,11 +100,7 @@ def room_copies(server: RadicaleServer, room: str, uid: str) -> list[Calendar]:
 
 def _as_admin(server: RadicaleServer, room: str) -> list[Calendar]:
     """Rooms have no password: read their calendar files as an admin would."""
-    assert server.folder is not None
-    folder = server.folder / "collection-root" / room / "calendar"
-    if not folder.is_dir():
-        return []
-    return [Calendar.from_ical(path.read_text()) for path in sorted(folder.glob("*.ics"))]
+    return [Calendar.from_ical(text) for text in stored_texts(server, "%s/calendar" % room)]
 
 
 def room_partstats(calendar: Calendar, address: str) -> dict[str, str]:

@@ -150,6 +150,7 @@ def test_a_write_through_the_server_is_seen_at_once(team: Team) -> None:
     assert not busy_at(team, path, 11, 3)
 
 
+@pytest.mark.files_only   # lays out or breaks files behind the server
 def test_a_file_added_or_removed_behind_the_servers_back_is_seen(team: Team) -> None:
     path = "/bob/calendar/"
     assert not busy_at(team, path, 10, 4)

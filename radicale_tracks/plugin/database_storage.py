@@ -153,6 +153,10 @@ class DatabaseCollection(Collection):
         yield from self.store.items.hrefs(self.path)
 
     def _get(self, href: str, verify_href: bool = True) -> radicale_item.Item | None:
+        """Radicale's read of one item (radicale_internals.OVERRIDDEN_HOOKS)."""
+        return self._read(href, verify_href)
+
+    def _read(self, href: str, verify_href: bool) -> radicale_item.Item | None:
         if verify_href and not pathutils.is_safe_filesystem_path_component(href):
             return None
         found = self.store.items.items(self.path, [href])
@@ -172,7 +176,7 @@ class DatabaseCollection(Collection):
             yield self._item(row)
 
     def item(self, href: str, verify_href: bool = False) -> radicale_item.Item | None:
-        return self._get(href, verify_href=verify_href)
+        return self._read(href, verify_href)
 
     def stored_text(self, href: str) -> str | None:
         found = self.store.items.items(self.path, [href])
@@ -212,11 +216,11 @@ class DatabaseCollection(Collection):
         if not pathutils.is_safe_filesystem_path_component(href):
             raise pathutils.UnsafePathError(href)
         calendar_locks.need([self.path])
-        old = self._get(href, verify_href=False)
+        old = self._read(href, False)
         entry = self.store.folder_index.extract(item)
         self.store.items.store(self.path, self.tag, href, entry)
         self._clean_history()
-        uploaded = self._get(href, verify_href=False)
+        uploaded = self._read(href, False)
         assert uploaded is not None
         return uploaded, old
 
@@ -263,7 +267,7 @@ class DatabaseCollection(Collection):
         self.store.items.reindex(self.path, self.tag, entries)
 
     def entry_from_file(self, href: str) -> Any:
-        item = self._get(href, verify_href=False)
+        item = self._read(href, False)
         return None if item is None else self.store.folder_index.extract(item)
 
 
@@ -331,7 +335,8 @@ class DatabaseStorage(Storage):
             parent = "/".join(attributes)
             if not parent or self.items.collection(parent) is None:
                 return
-            found = DatabaseCollection(self, pathutils.unstrip_path(parent, True))._get(href)
+            found = DatabaseCollection(self, pathutils.unstrip_path(parent, True)).item(
+                href, verify_href=True)
             if found is not None and self._small_enough(found):
                 yield found
             return

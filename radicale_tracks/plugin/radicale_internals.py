@@ -12,6 +12,8 @@ Besides these wrappers, the package overrides four private hooks by name; they a
 listed in :data:`OVERRIDDEN_HOOKS` and checked by the same tests:
 ``multifilesystem.Collection._clean_history`` (``plugin/storage.py``: once per interval),
 ``multifilesystem.Storage._collection_class`` (our Collection),
+``multifilesystem.Collection._get`` and ``_list`` (``plugin/database_storage.py``: rows,
+so Radicale's code built on them reads the database),
 ``radicale.app.Application._handle_request`` and ``_xml_response``
 (``plugin/http/application.py``, ``plugin/http/properties.py``).
 """
@@ -33,6 +35,8 @@ from radicale.storage import multifilesystem
 #: (class, name) of the private hooks the package overrides in its subclasses
 OVERRIDDEN_HOOKS: tuple[tuple[type, str], ...] = (
     (multifilesystem.Collection, "_clean_history"),
+    (multifilesystem.Collection, "_get"),
+    (multifilesystem.Collection, "_list"),
     (multifilesystem.Storage, "_collection_class"),
 )
 
