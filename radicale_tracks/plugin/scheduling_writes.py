@@ -108,6 +108,13 @@ class SchedulingWriter:
             self.sender_thread = SenderThread(sender, settings.outbox_poll_interval)
             self.sender_thread.start()
 
+    def close(self, timeout: float = 10.0) -> bool:
+        """Stop the outbox sender (for ``Storage.close``): it ends after the mail it is
+        sending and gives back the rows it claimed but did not try. Returns whether it
+        ended within ``timeout`` seconds (or there was none); safe to call twice."""
+        thread = self.sender_thread
+        return thread is None or thread.stop(timeout)
+
     # -- the engines, built on first use ----------------------------------------------
 
     @property
