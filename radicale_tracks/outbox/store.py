@@ -352,3 +352,24 @@ class OutboxStore:
                     select(outbox.c.status, func.count()).group_by(outbox.c.status)):
                 found[status] = int(count)
         return found
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """How far the senders are behind, for ``/.tracks/health``: pending rows, the age
+    of the oldest, and how long the longest-due one has been due (0: nothing due)."""
+
+    pending: int
+    oldest_pending_age: int
+    lag: int
+
+
+def backlog(connection: Connection, now: int) -> Backlog:
+    """The outbox's :class:`Backlog` at ``now`` in one query over the due index."""
+    due = case((outbox.c.next_attempt_at <= now, outbox.c.next_attempt_at), else_=None)
+    count, oldest, first_due = connection.execute(
+        select(func.count(), func.min(outbox.c.created_at), func.min(due))
+        .where(outbox.c.status == Status.PENDING.value)).one()
+    return Backlog(pending=int(count),
+                   oldest_pending_age=max(0, now - int(oldest)) if oldest is not None else 0,
+                   lag=max(0, now - int(first_due)) if first_due is not None else 0)
