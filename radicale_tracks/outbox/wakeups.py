@@ -32,8 +32,10 @@ logger = logging.getLogger("radicale.tracks.outbox")
 
 #: Longest time a listener waits for a notification before it looks whether to stop.
 CHECK_INTERVAL = 0.5
-#: Seconds between attempts to connect again after the connection was lost.
+#: Seconds before the first attempt to connect again after the connection was lost;
+#: doubled after each failed attempt, at most :data:`MAX_RECONNECT_DELAY`.
 RECONNECT_DELAY = 2.0
+MAX_RECONNECT_DELAY = 60.0
 
 
 def listens(engine: Engine) -> bool:
@@ -81,12 +83,14 @@ class OutboxListener(threading.Thread):
     def run(self) -> None:
         import psycopg
 
+        delay = self.reconnect_delay
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(autocommit=True, connect_timeout=10,
                                      **self.arguments) as connection:
                     connection.execute("LISTEN %s" % CHANNEL)
                     self.connections += 1
+                    delay = self.reconnect_delay
                     self.listening.set()
                     logger.debug("outbox listener: listening on %s", CHANNEL)
                     if self.connections > 1:  # what was committed while it was away
@@ -95,11 +99,18 @@ class OutboxListener(threading.Thread):
                         for _notification in connection.notifies(timeout=CHECK_INTERVAL):
                             self.on_notify()
             except psycopg.Error as e:
-                self.listening.clear()
                 if self._stopping.is_set():
                     return
-                logger.warning("outbox listener: %s: %s; connecting again in %ss "
-                               "(senders poll meanwhile)", type(e).__name__,
-                               str(e).strip().splitlines()[0] if str(e).strip() else "",
-                               self.reconnect_delay)
-                self._stopping.wait(self.reconnect_delay)
+                # told once per outage, not every few seconds while it lasts
+                log = logger.warning if self.listening.is_set() or not self.connections \
+                    else logger.debug
+                self.listening.clear()
+                log("outbox listener: %s: %s; connecting again in %ss (senders poll "
+                    "meanwhile)", type(e).__name__, _first_line(e), delay)
+                self._stopping.wait(delay)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
