@@ -244,7 +244,8 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
     "base_url": _option(
         "", _base_url,
         "public URL of this server used in mails; empty means http(s)://<first [server] "
-        "host>"),
+        "host> (required with item_store = database on PostgreSQL: every node must "
+        "write the same address)"),
     "mail_transport": _option(
         "maildir", _mail_transport, "where outgoing mail goes: maildir or smtp"),
     "maildir": _option(
@@ -507,6 +508,12 @@ class Settings:
                 "authenticated by your MTA; believing unauthenticated senders as well "
                 "would undo that — remove one of the two)")
         maildir = get("maildir") or os.path.join(folder, DEFAULT_MAILDIR)
+        if not get("base_url") and get("item_store") == "database" and _is_postgresql(
+                database_url):
+            raise ConfigurationError(
+                "Invalid value for option 'base_url' in section 'storage': '' (item_store "
+                "= database on PostgreSQL: every node must put the same public address "
+                "in mails, not the address of its own [server] hosts)")
         base_url = get("base_url") or _default_base_url(typed)
         return cls(
             filesystem_folder=folder,
@@ -610,6 +617,12 @@ def _working_hours(text: str, zone: str) -> str:
         raise ConfigurationError("Invalid value for option 'default_working_hours' in "
                                  "section 'storage': %s" % e) from None
     return text.strip()
+
+
+def _is_postgresql(database_url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    return make_url(database_url).get_backend_name() == "postgresql"
 
 
 def _default_base_url(configuration: radicale_config.Configuration) -> str:

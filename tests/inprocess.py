@@ -207,7 +207,7 @@ class ThreadedServer(RadicaleServer):
             self.thread.join(10)
             self.thread = None
         if self.app is not None:
-            sender = getattr(self.app._storage, "sender_thread", None)
-            if sender is not None:
-                sender.stop(10)
+            close = getattr(self.app._storage, "close", None)
+            if close is not None:
+                close(10)     # its outbox sender, which the sharing storage shares
             self.app = None

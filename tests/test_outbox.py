@@ -601,9 +601,10 @@ class ObservedSender(Sender):
 
     runs: queue.Queue[SendReport | Exception]
 
-    def run_once(self, limit: int = 100) -> SendReport:
+    def run_once(self, limit: int = 100,
+                 stopping: Callable[[], bool] = lambda: False) -> SendReport:
         try:
-            report = super().run_once(limit)
+            report = super().run_once(limit, stopping)
         except Exception as e:
             self.runs.put(e)
             raise

@@ -11,11 +11,19 @@ EXIT_FAILED = 1
 
 
 def serve(args: argparse.Namespace) -> int:
-    """Run ``radicale`` itself (same options, logging, TLS) with our application class."""
+    """Run ``radicale`` itself (same options, logging, TLS) with our application class.
+
+    The settings are checked first, so that a node that must not start (a bad option,
+    ``item_store = database`` on PostgreSQL without ``base_url``) exits 2 naming the
+    option, as every other command does, before Radicale starts listening."""
     import radicale.__main__
     import radicale.server
 
+    from radicale_tracks.commands.config import load_settings
     from radicale_tracks.plugin.application import Application
+
+    if args.config:
+        load_settings(args.config)
 
     # radicale.server imports Application without re-exporting it (hence the ignore);
     # its serve() builds whatever this name holds.
@@ -33,8 +41,20 @@ def info(args: argparse.Namespace) -> int:
     _configuration, settings = load_settings(args.config)
     shown = settings.public_dict()
     shown["rooms"] = describe_rooms(configured_rooms(settings))
+    shown["item_store_means"] = _item_store_means(settings.item_store,
+                                                  shown["database_url"])
     print(json.dumps(shown, indent=2, sort_keys=True))
     return 0
+
+
+def _item_store_means(item_store: str, database_url: str) -> str:
+    """``item_store`` in a sentence for ``info``: where calendar data lives."""
+    if item_store == "database":
+        return ("database mode: calendar data lives in the database %s, not in "
+                "filesystem_folder; every node with this database_url serves the same "
+                "calendars" % database_url)
+    return ("files: calendar data lives in .ics files under filesystem_folder, the "
+            "database %s holds the index" % database_url)
 
 
 def db_upgrade(args: argparse.Namespace) -> int:

@@ -21,8 +21,8 @@ from types import FrameType
 
 from radicale_tracks.commands.config import load_settings
 from radicale_tracks.db.engine import create_database_engine, ensure_schema
-from radicale_tracks.outbox.sender import Sender, SendReport
-from radicale_tracks.outbox.store import OutboxRow, OutboxStore, Status
+from radicale_tracks.outbox.sender import Sender, SenderThread, SendReport
+from radicale_tracks.outbox.store import CHANNEL, OutboxRow, OutboxStore, Status
 from radicale_tracks.outbox.transports import transport_from_settings
 from radicale_tracks.settings import Settings
 
@@ -192,8 +192,20 @@ def send_due(sender: Sender, batch: int = 100) -> SendReport:
             return SendReport(sent, retried, failed)
 
 
-def run_until_signal(sender: Sender, poll_interval: float) -> None:
-    """Send every ``poll_interval`` seconds until SIGTERM or SIGINT (main thread only)."""
+#: Seconds a stopping worker waits for the mail it is sending (the SMTP transport's own
+#: timeout is 30 s per step); after that it exits anyway and the lease it leaves is
+#: taken over — at once by a sender on this machine, by others when it expires.
+STOP_GRACE = 45.0
+
+
+def run_until_signal(sender: Sender, poll_interval: float,
+                     grace: float = STOP_GRACE) -> bool:
+    """Send until SIGTERM or SIGINT (main thread only): a :class:`SenderThread` woken by
+    ``LISTEN`` on PostgreSQL and every ``poll_interval`` seconds.
+
+    On the signal the thread finishes the mail it is sending, gives back the rows it
+    claimed but did not try, and ends; the worker waits ``grace`` seconds at most for
+    that. Returns whether the thread ended within them."""
     stopping = threading.Event()
 
     def stop(_number: int, _frame: FrameType | None) -> None:
@@ -201,17 +213,22 @@ def run_until_signal(sender: Sender, poll_interval: float) -> None:
 
     previous = {number: signal.signal(number, stop)
                 for number in (signal.SIGTERM, signal.SIGINT)}
+    thread = SenderThread(sender, poll_interval)
     try:
-        while not stopping.is_set():
-            try:
-                report = send_due(sender)
-                if report.handled:
-                    logger.info("outbox worker: sent %d, retried %d, failed %d",
-                                report.sent, report.retried, report.failed)
-            except Exception:
-                logger.exception("outbox worker: run failed; next try in %ss",
-                                 poll_interval)
-            stopping.wait(poll_interval)
+        thread.start()
+        logger.info("outbox worker: sending%s, polling every %ss",
+                    " (woken by LISTEN %s)" % CHANNEL if thread.listener else "",
+                    poll_interval)
+        while not stopping.wait(1.0):
+            if not thread.is_alive():  # never: its loop catches every run's error
+                logger.error("outbox worker: the sender thread ended; exiting")
+                return False
+        logger.info("outbox worker: stopping")
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        ended = thread.stop(grace)
+    if not ended:
+        logger.warning("outbox worker: still sending after %ss; exiting (the lease of "
+                       "that mail is taken over)", grace)
+    return ended

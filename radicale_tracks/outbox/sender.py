@@ -6,8 +6,13 @@ same Message-ID. Temporary failures back off exponentially (``retry_base`` doubl
 attempt, at most an hour) until ``give_up_after`` seconds after the row was written;
 permanent failures stop at once. Rows stay in the table for ``outbox list`` and ``show``.
 
-:class:`SenderThread` runs the sender in a server process; ``radicale-tracks worker``
-runs it on its own (see :mod:`radicale_tracks.commands.outbox`).
+:class:`SenderThread` runs the sender in a server process and in ``radicale-tracks
+worker`` (see :mod:`radicale_tracks.commands.outbox`): it wakes at once when the process
+itself queued mail (:meth:`SenderThread.wake`), on PostgreSQL when any process committed
+mail (``LISTEN``, ``outbox/wakeups.py``), and every ``poll_interval`` seconds whatever
+happens. Its :meth:`SenderThread.stop` ends it between two mails and gives back the
+leases of the rows it had claimed but not sent yet, so that other senders take them at
+once.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from radicale_tracks.outbox import holders
+from radicale_tracks.outbox import holders, wakeups
 from radicale_tracks.outbox.store import OutboxRow, OutboxStore
 from radicale_tracks.outbox.transports import PermanentFailure, TemporaryFailure, Transport
 
@@ -27,6 +32,8 @@ logger = logging.getLogger("radicale.tracks.outbox")
 
 #: Longest wait between two attempts of one row, in seconds.
 MAX_BACKOFF = 3600
+#: Seconds a starting sender thread waits for its listener's first ``LISTEN``.
+LISTEN_WAIT = 10.0
 
 
 @dataclass(frozen=True)
@@ -72,11 +79,21 @@ class Sender:
     def now(self) -> int:
         return int(self.clock())
 
-    def run_once(self, limit: int = 100) -> SendReport:
-        """Send up to ``limit`` due rows once each. Database errors propagate."""
-        rows = self.store.claim_due(self.now(), self.lease_seconds, limit,
-                                    str(holders.current()), holders.is_gone)
-        outcomes = [self._deliver(row) for row in rows]
+    def run_once(self, limit: int = 100,
+                 stopping: Callable[[], bool] = lambda: False) -> SendReport:
+        """Send up to ``limit`` due rows once each. Database errors propagate.
+
+        ``stopping`` is asked before each row: once it says yes, the rows not yet tried
+        are given back (their leases released) for other senders to take at once."""
+        holder = str(holders.current())
+        rows = self.store.claim_due(self.now(), self.lease_seconds, limit, holder,
+                                    holders.is_gone)
+        outcomes = []
+        for number, row in enumerate(rows):
+            if stopping():
+                self.store.release([left.id for left in rows[number:]], holder)
+                break
+            outcomes.append(self._deliver(row))
         return SendReport(sent=outcomes.count(Outcome.SENT),
                           retried=outcomes.count(Outcome.RETRIED),
                           failed=outcomes.count(Outcome.FAILED))
@@ -119,41 +136,75 @@ class Sender:
 class SenderThread(threading.Thread):
     """Runs ``sender`` every ``poll_interval`` seconds, or at once after :meth:`wake`.
 
-    A daemon thread: a server that exits does not wait for it; whatever it had claimed
-    is taken over by the next sender on this machine at once (the lease names this
-    process), by others once the lease expires. A failing run (database down) is
-    logged and the loop goes on.
+    On PostgreSQL (``listen``, the default) an :class:`~radicale_tracks.outbox.wakeups.
+    OutboxListener` wakes it whenever any process commits mail. A daemon thread: a
+    server that exits does not wait for it; whatever it had claimed is taken over by the
+    next sender on this machine at once (the lease names this process), by others once
+    the lease expires. A failing run (database down) is logged and the loop goes on.
     """
 
-    def __init__(self, sender: Sender, poll_interval: float, batch: int = 100) -> None:
+    def __init__(self, sender: Sender, poll_interval: float, batch: int = 100,
+                 listen: bool = True) -> None:
         super().__init__(name="radicale-tracks-outbox", daemon=True)
         self.sender = sender
         self.poll_interval = poll_interval
         self.batch = batch
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
+        engine = sender.store.engine
+        self.listener: wakeups.OutboxListener | None = (
+            wakeups.OutboxListener(engine.url, self.wake)
+            if listen and wakeups.listens(engine) else None)
 
     def wake(self) -> None:
         """Run soon even if the poll interval has not passed (new mail was committed)."""
         self._wakeup.set()
 
-    def stop(self, timeout: float | None = None) -> None:
-        """Finish the current run, then end; waits up to ``timeout`` seconds for that."""
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def stop(self, timeout: float | None = 10.0) -> bool:
+        """End after the mail being sent now (the rows claimed but not tried yet are
+        given back); waits up to ``timeout`` seconds for that. Safe to call more than
+        once, from any thread, before or after :meth:`start`. Returns whether the
+        thread has ended (a transport still waiting for its server may take longer:
+        the SMTP timeout)."""
         self._stopping.set()
         self._wakeup.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self.listener is not None:
+            self.listener.stop(timeout)
         if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout)
+            self.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return not self.is_alive()
 
     def run(self) -> None:
-        while not self._stopping.is_set():
-            self._wakeup.clear()
-            if self._run_once() < self.batch:  # a full batch: more may be due
-                self._wakeup.wait(self.poll_interval)
+        if self.listener is not None and not self._stopping.is_set():
+            self.listener.start()
+            # mail committed before LISTEN notifies nobody: the first run comes after it
+            # (bounded: with the database down, polling goes on meanwhile)
+            deadline = time.monotonic() + LISTEN_WAIT
+            while (not self.listener.listening.wait(0.1) and not self._stopping.is_set()
+                   and self.listener.is_alive() and time.monotonic() < deadline):
+                pass
+        try:
+            while not self._stopping.is_set():
+                self._wakeup.clear()
+                if self._run_once() < self.batch:  # a full batch: more may be due
+                    self._wakeup.wait(self.poll_interval)
+        finally:
+            if self.listener is not None:
+                self.listener.stop(0)
 
     def _run_once(self) -> int:
         try:
-            return self.sender.run_once(self.batch).handled
+            report = self.sender.run_once(self.batch, self._stopping.is_set)
         except Exception:
             logger.exception("outbox sender: run failed; next try in %ss",
                              self.poll_interval)
             return 0
+        if report.handled:
+            logger.info("outbox sender: sent %d, retried %d, failed %d",
+                        report.sent, report.retried, report.failed)
+        return report.handled

@@ -4,12 +4,19 @@
 — together with the change that caused it. Everything else is :class:`OutboxStore`, one
 short transaction per operation.
 
-Claiming is a lease, portable between SQLite and PostgreSQL and safe with several
-senders: candidates are read first, then each is taken with a conditional ``UPDATE``
-that only one sender can win (rowcount 1). Each lease names its holder
-(``outbox/holders.py``): a sender that crashed leaves its lease behind, a sender on the
-same machine that sees the holder no longer runs takes the row over at once, any other
-after the lease expired. Times are POSIX seconds (UTC).
+Claiming is a lease, safe with several senders on several machines. On PostgreSQL the
+due rows are read with ``SELECT … FOR UPDATE SKIP LOCKED`` and leased in the same
+transaction: senders claiming at the same moment get disjoint rows and none waits for
+another's locks. SQLite has no SKIP LOCKED (and one writer at a time anyway): there the
+candidates are read first, then each is taken with a conditional ``UPDATE`` that only one
+sender can win (rowcount 1). Each lease names its holder (``outbox/holders.py``): a
+sender that crashed leaves its lease behind, a sender on the same machine that sees the
+holder no longer runs takes the row over at once, any other after the lease expired.
+Times are POSIX seconds (UTC).
+
+On PostgreSQL, queueing rows (and requeueing failed ones) also issues ``NOTIFY`` on
+:data:`CHANNEL` in the same transaction: PostgreSQL delivers it at the commit (never for
+a rollback), and every listening sender (``outbox/wakeups.py``) runs at once.
 """
 
 from __future__ import annotations
@@ -20,13 +27,28 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnElement
 
 from radicale_tracks.outbox.mail import OutgoingMail
 from radicale_tracks.outbox.schema import outbox
 
 logger = logging.getLogger("radicale.tracks.outbox")
+
+#: The PostgreSQL channel a transaction that queues mail notifies (at its commit).
+CHANNEL = "tracks_outbox"
 
 
 class Status(StrEnum):
@@ -87,13 +109,47 @@ def enqueue(connection: Connection, mails: Iterable[OutgoingMail], now: int) -> 
         key = result.inserted_primary_key
         assert key is not None
         ids.append(int(key[0]))
+    if ids:
+        notify_senders(connection)
     return ids
+
+
+def notify_senders(connection: Connection) -> None:
+    """Wake every listening sender when ``connection``'s transaction commits.
+
+    PostgreSQL holds a ``NOTIFY`` back until the commit and drops it on a rollback, and
+    folds identical notifications of one transaction into one: a write that queues many
+    mails wakes each sender once. SQLite has nothing of the kind; its senders poll."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
 
 
 def _free(now: int) -> ColumnElement[bool]:
     """Pending and not leased by a live sender."""
     return and_(outbox.c.status == Status.PENDING.value,
                 or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
+
+
+def _leased(now: int) -> ColumnElement[bool]:
+    """Due, pending and leased by a named holder whose lease still runs."""
+    return and_(outbox.c.status == Status.PENDING.value, outbox.c.lease_until >= now,
+                outbox.c.lease_holder.is_not(None), outbox.c.next_attempt_at <= now)
+
+
+def _gone_holders(connection: Connection, now: int, gone: Callable[[str | None], bool]
+                  ) -> list[str]:
+    """The holders of live leases on due rows that ``gone`` says no longer run, asked
+    once per holder (a few senders), not once per leased row."""
+    holders = connection.execute(
+        select(outbox.c.lease_holder).where(_leased(now)).distinct()).scalars().all()
+    return sorted(h for h in holders if h is not None and gone(h))
+
+
+def _rows(connection: Connection, ids: Sequence[int]) -> list[OutboxRow]:
+    found = connection.execute(
+        select(outbox).where(outbox.c.id.in_(list(ids)))
+        .order_by(outbox.c.next_attempt_at, outbox.c.id)).mappings().all()
+    return [OutboxRow.from_mapping(row) for row in found]
 
 
 class OutboxStore:
@@ -110,8 +166,11 @@ class OutboxStore:
 
         A row is due when pending, ``next_attempt_at <= now`` and not leased (or its lease
         expired, or ``gone`` says its holder no longer runs). Two callers never get the
-        same row while a lease runs: a takeover is a compare-and-set on the old lease.
+        same row while a lease runs: on PostgreSQL the rows are locked ``SKIP LOCKED``
+        while they are leased, elsewhere a takeover is a compare-and-set on the old lease.
         """
+        if self.engine.dialect.name == "postgresql":
+            return self._claim_skip_locked(now, lease_seconds, limit, holder, gone)
         with self.engine.connect() as connection:
             candidates: dict[int, tuple[str | None, int | None] | None] = {
                 row_id: None for row_id in connection.execute(
@@ -143,10 +202,58 @@ class OutboxStore:
         if not claimed:
             return []
         with self.engine.connect() as connection:
-            found = connection.execute(
-                select(outbox).where(outbox.c.id.in_(claimed))
-                .order_by(outbox.c.next_attempt_at, outbox.c.id)).mappings().all()
-        return [OutboxRow.from_mapping(row) for row in found]
+            return _rows(connection, claimed)
+
+    def _claim_skip_locked(self, now: int, lease_seconds: int, limit: int,
+                           holder: str | None, gone: Callable[[str | None], bool]
+                           ) -> list[OutboxRow]:
+        """:meth:`claim_due` on PostgreSQL: one transaction locks the due rows no other
+        sender has locked (``FOR UPDATE SKIP LOCKED``), leases them and reads them.
+
+        A row another sender leased and committed meanwhile is re-checked against the
+        condition once its lock is free (PostgreSQL re-reads a locked row's newest
+        version), so it is not taken twice; a row another sender is leasing right now
+        is skipped rather than waited for."""
+        lease = dict(lease_until=now + lease_seconds, lease_holder=holder)
+        with self.engine.begin() as connection:
+            free = list(connection.execute(
+                select(outbox.c.id)
+                .where(_free(now), outbox.c.next_attempt_at <= now)
+                .order_by(outbox.c.next_attempt_at, outbox.c.id)
+                .limit(limit).with_for_update(skip_locked=True)).scalars())
+            taken: list[int] = []
+            room = limit - len(free)
+            if room > 0:
+                gone_holders = _gone_holders(connection, now, gone)
+                if gone_holders:
+                    taken = list(connection.execute(
+                        select(outbox.c.id)
+                        .where(_leased(now), outbox.c.lease_holder.in_(gone_holders))
+                        .order_by(outbox.c.next_attempt_at, outbox.c.id)
+                        .limit(room).with_for_update(skip_locked=True)).scalars())
+            claimed = free + taken
+            if not claimed:
+                return []
+            connection.execute(update(outbox).where(outbox.c.id.in_(claimed)).values(**lease))
+            for row_id in taken:
+                logger.warning("outbox %d: lease taken over (its holder no longer runs)",
+                               row_id)
+            return _rows(connection, claimed)
+
+    def release(self, ids: Sequence[int], holder: str | None) -> int:
+        """Give back the leases ``holder`` still has on ``ids`` (a sender stopping before
+        it sent them): any sender may take them at once. Returns how many it gave back."""
+        if not ids:
+            return 0
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(outbox).where(outbox.c.id.in_(list(ids)),
+                                     outbox.c.status == Status.PENDING.value,
+                                     outbox.c.lease_holder == holder)
+                .values(lease_until=None, lease_holder=None))
+            if result.rowcount:
+                notify_senders(connection)
+        return int(result.rowcount)
 
     @staticmethod
     def _of_gone_holders(connection: Connection, now: int, room: int,
@@ -158,11 +265,8 @@ class OutboxStore:
         asked once per distinct holder (a few senders), not once per leased row, and
         only the rows of the gone ones are read, ``room`` at most — the live leases in
         front of them neither cost a row each nor hide them."""
-        leased = and_(outbox.c.status == Status.PENDING.value, outbox.c.lease_until >= now,
-                      outbox.c.lease_holder.is_not(None), outbox.c.next_attempt_at <= now)
-        holders = connection.execute(
-            select(outbox.c.lease_holder).where(leased).distinct()).scalars().all()
-        gone_holders = sorted(h for h in holders if gone(h))
+        leased = _leased(now)
+        gone_holders = _gone_holders(connection, now, gone)
         if not gone_holders:
             return {}
         return {row_id: (old_holder, old_until)
@@ -224,6 +328,8 @@ class OutboxStore:
             result = connection.execute(query.values(
                 status=Status.PENDING.value, attempts=0, next_attempt_at=now,
                 lease_until=None, lease_holder=None))
+            if result.rowcount:
+                notify_senders(connection)
         return int(result.rowcount)
 
     def purge(self, before: int, statuses: Sequence[str] = (Status.SENT.value,)) -> int:
@@ -246,3 +352,24 @@ class OutboxStore:
                     select(outbox.c.status, func.count()).group_by(outbox.c.status)):
                 found[status] = int(count)
         return found
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """How far the senders are behind, for ``/.tracks/health``: pending rows, the age
+    of the oldest, and how long the longest-due one has been due (0: nothing due)."""
+
+    pending: int
+    oldest_pending_age: int
+    lag: int
+
+
+def backlog(connection: Connection, now: int) -> Backlog:
+    """The outbox's :class:`Backlog` at ``now`` in one query over the due index."""
+    due = case((outbox.c.next_attempt_at <= now, outbox.c.next_attempt_at), else_=None)
+    count, oldest, first_due = connection.execute(
+        select(func.count(), func.min(outbox.c.created_at), func.min(due))
+        .where(outbox.c.status == Status.PENDING.value)).one()
+    return Backlog(pending=int(count),
+                   oldest_pending_age=max(0, now - int(oldest)) if oldest is not None else 0,
+                   lag=max(0, now - int(first_due)) if first_due is not None else 0)

@@ -27,6 +27,7 @@ import contextlib
 import datetime
 import logging
 import secrets
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,7 @@ from radicale_tracks.plugin.write_request import (
     active_request,
     current_request,
 )
+from radicale_tracks.settings import Settings
 
 if TYPE_CHECKING:
     from icalendar import Calendar
@@ -90,6 +92,30 @@ def _request() -> WriteRequest:
     return active_request() or WriteRequest()
 
 
+#: the one sender thread per database of this process (``_process_sender``)
+_senders: dict[str, SenderThread] = {}
+_senders_lock = threading.Lock()
+
+
+def _process_sender(store: CalendarStore, settings: Settings) -> SenderThread:
+    """The running sender of this database in this process, started if there is none.
+
+    Radicale's application makes a second storage for its sharing feature from the same
+    configuration; one sender per process and database is enough (and stopping it is
+    then one ``close``)."""
+    key = settings.database_url
+    with _senders_lock:
+        running = _senders.get(key)
+        if running is not None and running.is_alive() and not running.stopping:
+            return running
+        sender = Sender(OutboxStore(store.engine), transport_from_settings(settings),
+                        settings.outbox_retry_base, settings.outbox_give_up_after)
+        thread = SenderThread(sender, settings.outbox_poll_interval)
+        thread.start()
+        _senders[key] = thread
+        return thread
+
+
 class SchedulingWriter:
     """The storage's writer of scheduling objects, the engines, and the outbox sender."""
 
@@ -103,10 +129,14 @@ class SchedulingWriter:
         self._calendars: StorageSchedulingCalendars | None = None
         self.sender_thread: SenderThread | None = None
         if start_sender and settings.outbox_sender:
-            sender = Sender(OutboxStore(store.engine), transport_from_settings(settings),
-                            settings.outbox_retry_base, settings.outbox_give_up_after)
-            self.sender_thread = SenderThread(sender, settings.outbox_poll_interval)
-            self.sender_thread.start()
+            self.sender_thread = _process_sender(store, settings)
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Stop the outbox sender (for ``Storage.close``): it ends after the mail it is
+        sending and gives back the rows it claimed but did not try. Returns whether it
+        ended within ``timeout`` seconds (or there was none); safe to call twice."""
+        thread = self.sender_thread
+        return thread is None or thread.stop(timeout)
 
     # -- the engines, built on first use ----------------------------------------------
 

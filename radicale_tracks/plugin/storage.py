@@ -271,6 +271,12 @@ class Storage(multifilesystem.Storage):
         self.database.write_hold = self.current_write_hold
         self.scheduling = SchedulingWriter(self, start_sender)
 
+    def close(self, timeout: float = 10.0) -> bool:
+        """Stop what the storage runs beside requests: this process's outbox sender
+        (Radicale has no hook for it; ``serve`` ends with the process, tests and an
+        embedding application call this). Whether it ended within ``timeout``."""
+        return self.scheduling.close(timeout)
+
     # -- the lock and the request (write_hold.py) ----------------------------
 
     @contextlib.contextmanager

@@ -14,9 +14,12 @@ The services need the storage: ``radicale-tracks serve`` and the WSGI entry poin
 over (``attach``); under plain ``radicale`` the pages say so and Radicale's UI stays.
 
 Forms are protected against cross-site requests by a token tied to the user (an HMAC
-under a secret kept beside the collections) and by checking ``Origin`` when the browser
+under a secret kept in the database, ``tracks_setting``, so that every node of a shared
+database accepts the tokens of the others) and by checking ``Origin`` when the browser
 sends one; the JSON API only takes ``application/json`` bodies, which no cross-site form
-can send.
+can send. The secret used to be a file beside the collections (``.tracks-web-secret``):
+a node that finds one while the database has none adopts its value, so forms open in
+browsers during the upgrade still submit.
 """
 
 from __future__ import annotations
@@ -58,10 +61,15 @@ class Web(web.BaseWeb):
         self._folder = configuration.get("storage", "filesystem_folder")
 
     def attach(self, storage: Storage, rights: radicale_rights.BaseRights | None) -> None:
-        """Called by the application once its storage exists."""
+        """Called by the application once its storage exists: the form secret is read
+        (or made, or adopted from the old file) now, at the start."""
         from radicale_tracks.web.services import Services
 
         self.services = Services(storage, rights)
+        try:
+            self._load_secret()
+        except Exception:   # the database is down: tried again on the first form
+            logger.exception("Form secret not loaded yet")
 
     # -- Radicale's entry points --------------------------------------------------------
 
@@ -117,25 +125,31 @@ class Web(web.BaseWeb):
         return hmac.compare_digest(self.csrf_token(user), token or "")
 
     def _load_secret(self) -> bytes:
-        """A secret kept beside the collections: every server process shares it."""
+        """The secret every node of the database shares (``db/shared_values.py``)."""
         if self._secret is None:
-            path = os.path.join(self._folder, SECRET_FILE)
-            try:
-                with open(path, "rb") as f:
-                    self._secret = f.read()
-            except FileNotFoundError:
-                os.makedirs(self._folder, exist_ok=True)
-                secret = secrets.token_bytes(32)
-                try:
-                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                except FileExistsError:
-                    with open(path, "rb") as f:
-                        self._secret = f.read()
-                else:
-                    with os.fdopen(fd, "wb") as f:
-                        f.write(secret)
-                    self._secret = secret
+            from radicale_tracks.db.shared_values import WEB_FORM_SECRET, shared_value
+
+            if self.services is None:
+                raise RuntimeError("form tokens need the storage (attach)")
+            self._secret = bytes.fromhex(shared_value(
+                self.services.storage.engine, WEB_FORM_SECRET, self._first_secret))
         return self._secret
+
+    def _first_secret(self) -> str:
+        """The secret to propose when the database has none: the old file's value (its
+        tokens keep working), else a new random one."""
+        path = os.path.join(self._folder, SECRET_FILE)
+        try:
+            with open(path, "rb") as f:
+                old = f.read()
+        except FileNotFoundError:
+            old = b""
+        if old:
+            logger.info("Form secret adopted from %s into the database (this version "
+                        "no longer reads the file; remove it once no earlier version "
+                        "runs)", path)
+            return old.hex()
+        return secrets.token_bytes(32).hex()
 
 
 def _plain(status: int, text: str) -> types.WSGIResponse:

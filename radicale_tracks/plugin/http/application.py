@@ -13,6 +13,7 @@ or replace a REPORT, so the server runs this subclass (``radicale-tracks serve``
 - ``put.py`` — Schedule-Tag, If-Schedule-Tag-Match, the attendee limit, the body made
   storable, no ETag when the server changed what was stored;
 - ``get.py`` — Schedule-Tag on GET, the read-only track feeds;
+- ``health.py`` — ``/.tracks/health`` for load balancers;
 - ``delete.py`` — users delete their inbox messages; an object's delete checked;
 - ``post.py`` — free-busy POSTs to a user's outbox (``outbox_freebusy.py``), the slot
   API, the 308 from ``/.tracks/api/slots``;
@@ -42,6 +43,7 @@ from radicale_tracks.plugin.http.answers import (
 from radicale_tracks.plugin.http.base import logger
 from radicale_tracks.plugin.http.delete import DeletePart
 from radicale_tracks.plugin.http.get import FEED_PREFIX, GetPart, track_feed
+from radicale_tracks.plugin.http.health import HEALTH_PATH, health
 from radicale_tracks.plugin.http.move import MovePart
 from radicale_tracks.plugin.http.options import OptionsPart
 from radicale_tracks.plugin.http.post import API_PREFIX, WEB_API_PREFIX, PostPart
@@ -60,13 +62,16 @@ class Application(OptionsPart, PropfindPart, ReportPart, PutPart, GetPart, Delet
 
     def _handle_request(self, environ: types.WSGIEnviron) -> Intermediate:
         """What is answered before Radicale's routing: a body too large, on every path,
-        and the track feeds (no account: the token is the credential)."""
+        the track feeds (no account: the token is the credential) and the health check
+        of load balancers (no account, nothing about users)."""
         path = environ.get("PATH_INFO", "")
         too_large = body_too_large(self.configuration, environ, path)
         if too_large is not None:
             return too_large
         if path.startswith(FEED_PREFIX) and self._tracks is not None:
             return track_feed(self._tracks, environ, path[len(FEED_PREFIX):])
+        if path == HEALTH_PATH and self._tracks is not None:
+            return health(self._tracks, environ)
         if getattr(self._tracks, "per_calendar_locks", False):
             return self._restartable(environ)
         with request_scope():   # what this request tells the storage ends with it
