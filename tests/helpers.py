@@ -47,6 +47,8 @@ def write_config(path: Path, folder: Path, storage_type: str, port: int,
     if storage_type == PLUGIN and os.environ.get(ITEM_STORE_VARIABLE):
         # the suite again with calendar data in the database (make test runs both)
         options.setdefault("item_store", os.environ[ITEM_STORE_VARIABLE])
+        # a database node on PostgreSQL must be told its public address
+        options.setdefault("base_url", "http://127.0.0.1:%d" % port)
     for key, value in options.items():
         lines.append("%s = %s" % (key, value))
     if web_type:

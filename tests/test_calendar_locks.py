@@ -185,7 +185,7 @@ def test_crossing_invitations_under_load_all_land(make_server, tmp_path: Path) -
     inbox and calendar — writes spanning two users' calendars in opposite orders."""
     with fresh_database("postgresql", tmp_path) as url:
         server = make_server("node", database_url=url, domain="example.org",
-                             item_store="database")
+                             item_store="database", base_url="https://calendar.example.org")
         for user in ("alice", "bob"):
             session = requests.Session()
             session.auth = (user, USERS[user])

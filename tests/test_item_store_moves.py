@@ -82,7 +82,8 @@ def snapshot(server: RadicaleServer) -> dict[str, tuple[str, str]]:
 
 def test_files_to_database_and_back_keeps_everything(tmp_path: Path, database: str) -> None:
     files = RadicaleServer(tmp_path / "files", storage_options={
-        "database_url": database, "domain": "example.org"}).start()
+        "database_url": database, "domain": "example.org",
+        "base_url": "https://calendar.example.org"}).start()
     try:
         fill(files)
         before = snapshot(files)
@@ -96,6 +97,7 @@ def test_files_to_database_and_back_keeps_everything(tmp_path: Path, database: s
     on_database = RadicaleServer(tmp_path / "database", folder=tmp_path / "db-folder",
                                  storage_options={"database_url": database,
                                                   "domain": "example.org",
+                                                  "base_url": "https://calendar.example.org",
                                                   "item_store": "database"}).start()
     try:
         assert snapshot(on_database) == before
@@ -109,7 +111,9 @@ def test_files_to_database_and_back_keeps_everything(tmp_path: Path, database: s
     assert back.returncode == 0, back.stderr
     again = RadicaleServer(tmp_path / "again", folder=tmp_path / "db-folder",
                            storage_options={"database_url": database,
-                                            "domain": "example.org"}).start()
+                                            "domain": "example.org",
+                                            "base_url": "https://calendar.example.org"}
+                           ).start()
     try:
         assert snapshot(again) == before
     finally:
