@@ -19,6 +19,9 @@ CALENDAR = ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//moves//EN\r\n"
             "END:VEVENT\r\nEND:VCALENDAR\r\n")
 CARD = ("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:card-1\r\nFN:Dana Doe\r\n"
         "N:Doe;Dana;;;\r\nEND:VCARD\r\n")
+#: the modules' servers name their item store themselves
+pytestmark = pytest.mark.files_only
+
 MEMBERS = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getetag/>'
            '<D:displayname/><D:resourcetype/></D:prop></D:propfind>')
 
@@ -80,6 +83,11 @@ def snapshot(server: RadicaleServer) -> dict[str, tuple[str, str]]:
     return found
 
 
+def _listing(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")
+            if p.is_file() and not p.name.startswith(".Radicale.lock")}
+
+
 def test_files_to_database_and_back_keeps_everything(tmp_path: Path, database: str) -> None:
     files = RadicaleServer(tmp_path / "files", storage_options={
         "database_url": database, "domain": "example.org",
@@ -89,8 +97,11 @@ def test_files_to_database_and_back_keeps_everything(tmp_path: Path, database: s
         before = snapshot(files)
     finally:
         files.stop()
+    assert files.folder is not None
+    source_before = _listing(files.folder)
     moved = run_cli(files.config, "migrate", "--to", "database")
     assert moved.returncode == 0, moved.stderr
+    assert _listing(files.folder) == source_before     # nothing written into the source
     assert "moved" in moved.stdout and "objects" in moved.stdout
     assert "item_store = database" in moved.stdout
 

@@ -50,6 +50,7 @@ def overdue_mail(engine: Any, now: int) -> None:
 
 # -- /.tracks/health -------------------------------------------------------------
 
+@pytest.mark.files_only   # its configs name the item store themselves
 def test_health_answers_without_login_or_the_storage_lock(
         make_server: ServerFactory, database_url: str) -> None:
     server: Any = make_server("node", database_url=database_url, domain="example.org",
@@ -199,6 +200,7 @@ REFUSAL = ("Invalid value for option 'base_url' in section 'storage': '' (item_s
 
 
 @pytest.mark.parametrize("command", [["info"], ["serve"], ["worker", "--once"]])
+@pytest.mark.files_only   # its configs name the item store themselves
 def test_a_database_mode_node_on_postgresql_needs_base_url(
         tmp_path: Path, command: list[str]) -> None:
     config = _config(tmp_path, database_url=PG_URL, item_store="database")
@@ -209,6 +211,7 @@ def test_a_database_mode_node_on_postgresql_needs_base_url(
     assert REFUSAL in result.stderr
 
 
+@pytest.mark.files_only   # its configs name the item store themselves
 def test_info_says_where_calendar_data_lives(tmp_path: Path) -> None:
     config = _config(tmp_path / "db", database_url=PG_URL, item_store="database",
                      base_url="https://cal.example.org")

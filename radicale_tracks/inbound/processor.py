@@ -149,7 +149,11 @@ class InboundPorts(Protocol):
 
     book: AddressBook
 
-    def write_lock(self) -> AbstractContextManager[None]: ...
+    def write_lock(self, recipient: str) -> AbstractContextManager[None]:
+        """The storage's write lock for one recipient's delivery (with locks per
+        calendar, the recipient's own unit first: two deliveries of one mail to one
+        recipient, on two hosts at once, are ordered, and the second is a retry)."""
+        ...
 
     def restartable(self, work: Callable[[], _T]) -> _T:
         """``work`` (which takes the write lock) run again when the storage asks for
@@ -286,7 +290,7 @@ class InboundProcessor:
         mail = reading.mail
 
         def locked() -> Disposition | tuple[_Result, int]:
-            with self.ports.write_lock(), self.ports.begin() as connection:
+            with self.ports.write_lock(recipient), self.ports.begin() as connection:
                 target = self._target(connection, recipient)
                 if target is None:
                     return Disposition(recipient, Code.NO_USER, None,

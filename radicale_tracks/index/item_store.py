@@ -258,6 +258,17 @@ class ItemStore:
             self._changed(connection, path, [href for href, _ in entries], revision, now,
                           deleted=False)
 
+    def fill(self, path: str, tag: str, entries: Sequence[tuple[str, IndexEntry]]) -> None:
+        """An empty collection given many objects (``migrate``): the index's bulk
+        insert, every href in the change log at one revision."""
+        with self.database.begin() as connection:
+            revision, now = self._bump(connection, path)
+            self.index.replace_collection(
+                path, tag, [(href, entry, item_state(entry.text, now))
+                            for href, entry in entries], None)
+            self._changed(connection, path, [href for href, _ in entries], revision, now,
+                          deleted=False)
+
     def remove(self, path: str, href: str) -> None:
         with self.database.begin() as connection:
             revision, now = self._bump(connection, path)

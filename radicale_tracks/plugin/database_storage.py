@@ -371,6 +371,19 @@ class DatabaseStorage(Storage):
     def principals(self) -> list[str]:
         return [c.path for c in self.items.children("")]
 
+    def collection_paths(self) -> list[str]:
+        return self.items.paths_below("")
+
+    def fill(self, collection: Collection, members: list[tuple[str, radicale_item.Item]]
+             ) -> None:
+        """An empty collection given many objects at once (``migrate``): bulk rows, one
+        transaction, one revision."""
+        calendar_locks.need([collection.path])
+        for _href, item in members:
+            check_object_size(item, self.put_size_limit)
+        self.items.fill(collection.path, collection.tag or "",
+                        [(href, self.folder_index.extract(item)) for href, item in members])
+
     def create_collection(self, href: str,
                           items: Iterable[radicale_item.Item] | None = None,
                           props: Mapping[str, str] | None = None) -> Any:

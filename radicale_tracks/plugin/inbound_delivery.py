@@ -35,8 +35,9 @@ class StorageInboundPorts:
         self.book = storage.book
         self._assistant_mail: AssistantMail | None = None
 
-    def write_lock(self) -> AbstractContextManager[None]:
-        return cast(AbstractContextManager[None], self.storage.acquire_lock("w", ""))
+    def write_lock(self, recipient: str) -> AbstractContextManager[None]:
+        return cast(AbstractContextManager[None], self.storage.acquire_lock(
+            "w", "", path="/.inbound/%s/" % recipient, request="DELIVER"))
 
     def restartable(self, work: Callable[[], _T]) -> _T:
         if getattr(self.storage, "per_calendar_locks", False):

@@ -22,11 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from radicale import config as radicale_config
+from radicale import item as radicale_item
 
 from radicale_tracks.errors import TracksError
 from radicale_tracks.plugin import radicale_internals as internals
-from radicale_tracks.plugin.database_storage import DatabaseStorage
-from radicale_tracks.plugin.storage import Storage
+from radicale_tracks.plugin.database_storage import DatabaseCollection, DatabaseStorage
+from radicale_tracks.plugin.storage import Collection, Storage
 
 #: progress(done, total, what)
 Progress = Callable[[int, int, str], None]
@@ -50,43 +51,53 @@ def backend(configuration: radicale_config.Configuration, item_store: str) -> St
 
 def move_items(source: Storage, target: Storage, progress: Progress | None = None
                ) -> MoveReport:
-    """Every collection and object of ``source`` into the empty ``target``."""
+    """Every collection and object of ``source`` into the empty ``target``.
+
+    Objects are read as stored text (nothing parses them twice, and the files
+    backend's item cache is not written: the source stays as it was) and written per
+    collection — into the database in bulk, one transaction per collection."""
     if _has_data(target):
         raise TracksError("the target already holds calendar data (%s); move into an "
                           "empty one" % _describe(target))
     with target.acquire_lock("w", "", request="MIGRATE"):
-        paths = _collection_paths(source)
-        found = [c for c in (source.calendar("/%s/" % p) for p in paths) if c is not None]
-        total = sum(len(list(c.get_all())) for c in found if c.tag)
-        done = 0
+        found = [c for c in (source.calendar("/%s/" % p) for p in source.collection_paths())
+                 if c is not None]
+        sizes = {c.path: len(c.scan_files()) if c.tag else 0 for c in found}
+        total, done = sum(sizes.values()), 0
         for collection in found:
             props = dict(collection.get_meta())
             # read before the target is made: both backends keep their index in the
             # same tables, and making a files collection re-syncs its rows
-            members = list(collection.get_all()) if props else []
+            members = _members(collection) if props.get("tag") else []
             target.create_collection("/%s/" % collection.path, props=props or None)
-            if not props:
+            if not members:
                 continue
             moved = target.calendar("/%s/" % collection.path)
             assert moved is not None
-            for item in members:
-                assert item.href
-                moved.upload_indexed(item.href, item)
+            if isinstance(target, DatabaseStorage):
+                target.fill(moved, members)
+                done += len(members)
+                if progress:
+                    progress(done, total, collection.path)
+                continue
+            for href, item in members:
+                moved.upload_indexed(href, item)
                 done += 1
                 if progress:
                     progress(done, total, collection.path)
         return MoveReport(len(found), done)
 
 
-def _collection_paths(storage: Storage) -> list[str]:
-    """Every collection below the root, parents before children."""
-    found: list[str] = []
-    pending = [""]
-    while pending:
-        path = pending.pop(0)
-        children = [c.path for c in storage.collections_in("/%s/" % path if path else "/")]
-        found.extend(children)
-        pending.extend(children)
+def _members(collection: Collection) -> list[tuple[str, radicale_item.Item]]:
+    """(href, item) of every object, from its stored text, by href."""
+    if isinstance(collection, DatabaseCollection):
+        return [(item.href or "", item) for item in collection.get_all()]
+    found = []
+    for href in sorted(collection.scan_files()):
+        text = collection.stored_text(href)
+        if text is not None:
+            found.append((href, radicale_item.Item(collection_path=collection.path,
+                                                   href=href, text=text)))
     return found
 
 

@@ -311,6 +311,18 @@ class Storage(multifilesystem.Storage):
     def collection_root(self) -> str:
         return internals.collection_root(self)
 
+    def collection_paths(self) -> list[str]:
+        """Every collection below the root (a folder each), parents before children;
+        nothing read but the folders."""
+        root = internals.collection_root(self)
+        found: list[str] = []
+        for folder, dirs, _files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs
+                             if pathutils.is_safe_filesystem_path_component(d))
+            if folder != root:
+                found.append(os.path.relpath(folder, root).replace(os.sep, "/"))
+        return found
+
     def principals(self) -> list[str]:
         """Names of the collections at the top (users who logged in, rooms, the
         assistant): one folder each."""

@@ -80,16 +80,54 @@ class Application(OptionsPart, PropfindPart, ReportPart, PutPart, GetPart, Delet
 
     def _restartable(self, environ: types.WSGIEnviron) -> Intermediate:
         """Locks per calendar: a write that meets a calendar out of the global order
-        runs again with it locked first (``calendar_locks.restarting``), its body put
-        back each time (read once; ``max_content_length`` bounds it, checked above)."""
-        length = declared_length(environ)  # type: ignore[arg-type]  # WSGI dict
-        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        runs again with it locked first (``calendar_locks.restarting``). The body is
+        kept as it is read (``ReplayedBody``), so each attempt reads the same bytes and
+        a body nobody reads — refused before it was read — is still never read."""
+        body = ReplayedBody(environ["wsgi.input"])
 
         def rewind() -> None:
-            environ["wsgi.input"] = io.BytesIO(body)  # type: ignore[index]  # WSGI dict
+            # the PUT part puts back a body of its own: each attempt starts from ours
+            body.rewind()
+            environ["wsgi.input"] = body  # type: ignore[index]  # WSGI dict
 
         return restarting(lambda _request: super(Application, self)._handle_request(
             environ), before_attempt=rewind)
+
+
+class ReplayedBody(io.RawIOBase):
+    """A request body read once from the client and replayed to later attempts: what
+    the first attempt read is kept, a later attempt reads it again from the start."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self.stream = stream
+        self.kept = bytearray()
+        self.position = 0
+
+    def rewind(self) -> None:
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        wanted = None if size is None or size < 0 else size
+        found = bytes(self.kept[self.position:] if wanted is None
+                      else self.kept[self.position:self.position + wanted])
+        self.position += len(found)
+        if wanted is None or len(found) < wanted:
+            more = self.stream.read() if wanted is None else self.stream.read(
+                wanted - len(found))
+            if more:
+                self.kept.extend(more)
+                self.position += len(more)
+                found += more
+        return found
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
 
 
 def body_too_large(configuration: Any, environ: types.WSGIEnviron, path: str
