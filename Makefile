@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG := config/radicale.conf
 
-.PHONY: serve test lint bench bench-availability stress install clean
+.PHONY: serve test lint bench bench-availability bench-nodes stress install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench: $(STAMP)
 
 bench-availability: $(STAMP)
 	$(BIN)/python bench/availability.py $(BENCH_ARGS)
+
+# item_store = database: writes/s of one and two nodes, calendar locks, REPORTs
+# (docs/performance.md); needs PostgreSQL, by default postgres@127.0.0.1:5432
+bench-nodes: $(STAMP)
+	$(BIN)/python bench/nodes.py $(BENCH_ARGS)
 
 # hostile input, races and kill -9 against real servers (docs/performance.md); not in `test`
 stress: $(STAMP)

@@ -1,5 +1,6 @@
 """What the bench scripts share: the tests' harness on ``sys.path``, time stamps, the
-free-busy request of an outbox POST, and a process's memory from ``/proc``.
+free-busy request of an outbox POST, a process's memory from ``/proc``, the machine a
+run was measured on, and results put between a document's markers.
 
 The servers themselves are the tests' (``tests/helpers.RadicaleServer``), so a bench
 measures exactly what the end-to-end tests run.
@@ -8,6 +9,8 @@ measures exactly what the end-to-end tests run.
 from __future__ import annotations
 
 import datetime
+import os
+import platform
 import sys
 from pathlib import Path
 
@@ -49,3 +52,21 @@ def peak_kib(pid: int) -> int:
 def rss_kib(pid: int) -> int:
     """Resident memory of a running process now (``VmRSS``), 0 once it is gone."""
     return _status_kib(pid, "VmRSS")
+
+
+def environment() -> str:
+    """The machine and versions a run was measured on, for the line under its table."""
+    import radicale
+
+    return "Python %s, Radicale %s, %s, %d CPUs, %s" % (
+        platform.python_version(), radicale.VERSION, platform.machine(), os.cpu_count() or 0,
+        datetime.date.today().isoformat())
+
+
+def replace_between(document: Path, begin: str, end: str, text: str) -> None:
+    """``text`` in place of what stands between the ``begin`` and ``end`` markers (a
+    run's ``--write-doc``: the prose around the figures stays the author's)."""
+    doc = document.read_text()
+    head, rest = doc.split(begin, 1)
+    _old, tail = rest.split(end, 1)
+    document.write_text(head + begin + "\n" + text + "\n" + end + tail)

@@ -26,7 +26,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -34,7 +33,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import ROOT, outbox_request, peak_kib, stamp  # puts tests/ on the path
+from common import (  # puts tests/ on the path
+    ROOT,
+    environment,
+    outbox_request,
+    peak_kib,
+    replace_between,
+    stamp,
+)
 
 # isort: split
 from calendars import generate, this_monday, write_collection  # noqa: E402
@@ -247,21 +253,6 @@ def table(results: dict[int, dict[str, Measure]]) -> str:
     return "\n".join(lines)
 
 
-def environment() -> str:
-    import radicale
-
-    return "Python %s, Radicale %s, %s, %d CPUs, %s" % (
-        platform.python_version(), radicale.VERSION, platform.machine(), os.cpu_count() or 0,
-        datetime.date.today().isoformat())
-
-
-def write_doc(text: str) -> None:
-    doc = DOC.read_text()
-    head, rest = doc.split(BEGIN, 1)
-    _old, tail = rest.split(END, 1)
-    DOC.write_text(head + BEGIN + "\n" + text + "\n" + END + tail)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[0, 2000, 10000])
@@ -295,7 +286,7 @@ def main() -> None:
         args.json.write_text(json.dumps({size: {name: m.__dict__ for name, m in ms_.items()}
                                          for size, ms_ in results.items()}, indent=1))
     if args.write_doc:
-        write_doc(text)
+        replace_between(DOC, BEGIN, END, text)
 
 
 if __name__ == "__main__":

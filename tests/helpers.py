@@ -30,15 +30,18 @@ def free_port() -> int:
 
 def write_config(path: Path, folder: Path, storage_type: str, port: int,
                  storage_options: dict[str, str] | None = None,
-                 rights_type: str = "owner_only", web_type: str = "") -> Path:
-    users = path.parent / "users"
-    users.write_text("".join("%s:%s\n" % kv for kv in USERS.items()))
+                 rights_type: str = "owner_only", web_type: str = "",
+                 users: dict[str, str] | None = None) -> Path:
+    """A Radicale config at ``path`` and its htpasswd file beside it (``users``: name to
+    password, alice, bob and carol by default; a bench adds its own clients)."""
+    users_file = path.parent / "users"
+    users_file.write_text("".join("%s:%s\n" % kv for kv in (users or USERS).items()))
     # Radicale answers a refused login (401, 403) and a 5xx a second late by default, to
     # slow down password guessing: a test server answers at once (clients such as
     # ``caldav`` first ask without credentials, so every new client met it)
     lines = [
         "[server]", "hosts = 127.0.0.1:%d" % port, "delay_on_error = 0", "",
-        "[auth]", "type = htpasswd", "htpasswd_filename = %s" % users,
+        "[auth]", "type = htpasswd", "htpasswd_filename = %s" % users_file,
         "htpasswd_encryption = plain", "delay = 0", "",
         "[rights]", "type = %s" % rights_type, "",
         "[storage]", "type = %s" % storage_type, "filesystem_folder = %s" % folder,
@@ -76,6 +79,8 @@ class RadicaleServer:
     web_type: str = ""
     #: environment variables added for the process (the test-only crash points)
     env: dict[str, str] = field(default_factory=dict)
+    #: the htpasswd users (name to password): alice, bob and carol unless a bench adds more
+    users: dict[str, str] = field(default_factory=lambda: dict(USERS))
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -83,7 +88,7 @@ class RadicaleServer:
         self.port = free_port()
         self.config = write_config(self.workdir / "radicale.conf", self.folder,
                                    self.storage_type, self.port, self.storage_options,
-                                   self.rights_type, self.web_type)
+                                   self.rights_type, self.web_type, self.users)
         self.log = self.workdir / "server.log"
         if not self.launcher:
             self.launcher = "tracks" if self.storage_type == PLUGIN else "radicale"
@@ -126,7 +131,7 @@ class RadicaleServer:
 
     def session(self, user: str = "alice") -> requests.Session:
         session = requests.Session()
-        session.auth = (user, USERS[user])
+        session.auth = (user, self.users[user])
         return session
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
