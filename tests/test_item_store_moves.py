@@ -102,6 +102,11 @@ def test_files_to_database_and_back_keeps_everything(tmp_path: Path, database: s
     moved = run_cli(files.config, "migrate", "--to", "database")
     assert moved.returncode == 0, moved.stderr
     assert _listing(files.folder) == source_before     # nothing written into the source
+    # the database now serves item_store = database: a files node (or its reindex, which
+    # would overwrite the rows with the files' index) is refused, naming the way out
+    refused = run_cli(files.config, "reindex", "--quiet")
+    assert refused.returncode == 2
+    assert "item_store = database" in refused.stderr and "migrate --to files" in refused.stderr
     assert "moved" in moved.stdout and "objects" in moved.stdout
     assert "item_store = database" in moved.stdout
 

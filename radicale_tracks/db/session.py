@@ -108,6 +108,22 @@ class Database:
             raise
         self._settle(committed=True)
 
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One connection for a read hold's queries (joined by every :meth:`begin` on
+        this thread, committed at the end): a request's reads check out, ping and begin
+        once instead of once each — the database item store reads everything from here."""
+        if self.in_transaction:
+            yield
+            return
+        with self.engine.connect() as connection:
+            self._local.connection = connection
+            try:
+                yield
+            finally:
+                self._local.connection = None
+            connection.commit()
+
     # -- the write journal ------------------------------------------------------------
 
     @contextmanager

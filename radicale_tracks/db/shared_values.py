@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Column, Connection, Engine, String, Table, Text, insert, select
+from sqlalchemy import Column, Connection, Engine, String, Table, Text, delete, insert, select
 
 from radicale_tracks.db.metadata import metadata
 
@@ -24,6 +24,9 @@ shared_setting = Table(
 
 #: the HMAC key of the web pages' form tokens, as hex
 WEB_FORM_SECRET = "web_form_secret"
+#: where this database's calendar data lives (``item_store``): a node of the other
+#: mode refuses to start on it — its files index would overwrite the database's items
+ITEM_STORE = "item_store"
 
 
 def read_value(connection: Connection, name: str) -> str | None:
@@ -66,3 +69,10 @@ def shared_value(engine: Engine, name: str, candidate: Callable[[], str]) -> str
     if found is None:  # pragma: no cover - a row is never deleted
         raise RuntimeError("shared value %r vanished after it was stored" % name)
     return found
+
+
+def replace_value(engine: Engine, name: str, value: str) -> None:
+    """``name`` set to ``value`` whatever was stored (``migrate`` moves the item store)."""
+    with engine.begin() as connection:
+        connection.execute(delete(shared_setting).where(shared_setting.c.name == name))
+        connection.execute(insert(shared_setting).values({"name": name, "value": value}))

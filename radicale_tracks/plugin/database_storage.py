@@ -275,10 +275,11 @@ class DatabaseStorage(Storage):
     """``[storage] type = radicale_tracks.storage`` with ``item_store = database``."""
 
     _collection_class: ClassVar[type[Any]] = DatabaseCollection
+    ITEM_STORE: ClassVar[str] = "database"
 
     def __init__(self, configuration: radicale_config.Configuration,
-                 start_sender: bool = True) -> None:
-        super().__init__(configuration, start_sender)
+                 start_sender: bool = True, claim_item_store: bool = True) -> None:
+        super().__init__(configuration, start_sender, claim_item_store)
         self.items = ItemStore(self.database, self.index)
         #: PostgreSQL: a lock per calendar; SQLite: Radicale's one lock
         self.per_calendar_locks = self.engine.dialect.name == "postgresql"
@@ -293,7 +294,7 @@ class DatabaseStorage(Storage):
         """Reads take no lock (the database's snapshots); a write locks the calendars it
         names and meets (PostgreSQL), or takes Radicale's one lock (SQLite)."""
         if mode != "w":
-            with write_hold.holding(self.database, contextlib.nullcontext(), mode, user,
+            with write_hold.holding(self.database, self.database.reading(), mode, user,
                                     False):
                 yield
             return

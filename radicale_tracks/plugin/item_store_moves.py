@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from radicale import config as radicale_config
 from radicale import item as radicale_item
 
+from radicale_tracks.db.shared_values import ITEM_STORE, replace_value
 from radicale_tracks.errors import TracksError
 from radicale_tracks.plugin import radicale_internals as internals
 from radicale_tracks.plugin.database_storage import DatabaseCollection, DatabaseStorage
@@ -45,8 +46,8 @@ def backend(configuration: radicale_config.Configuration, item_store: str) -> St
     copied = configuration.copy()
     copied.update({"storage": {"item_store": item_store}}, "migrate", privileged=True)
     if item_store == "database":
-        return DatabaseStorage(copied, start_sender=False)
-    return Storage(copied, start_sender=False)
+        return DatabaseStorage(copied, start_sender=False, claim_item_store=False)
+    return Storage(copied, start_sender=False, claim_item_store=False)
 
 
 def move_items(source: Storage, target: Storage, progress: Progress | None = None
@@ -85,6 +86,7 @@ def move_items(source: Storage, target: Storage, progress: Progress | None = Non
                 done += 1
                 if progress:
                     progress(done, total, collection.path)
+        replace_value(target.engine, ITEM_STORE, target.ITEM_STORE)
         return MoveReport(len(found), done)
 
 

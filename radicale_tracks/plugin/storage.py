@@ -44,6 +44,8 @@ from radicale_tracks.core.freebusy import BusyPeriod, Estimate
 from radicale_tracks.db.engine import ensure_schema, shared_engine
 from radicale_tracks.db.journal import JournalFolder
 from radicale_tracks.db.session import Database, Recovery
+from radicale_tracks.db.shared_values import ITEM_STORE, shared_value
+from radicale_tracks.errors import ConfigurationError
 from radicale_tracks.index.extract import IndexEntry
 from radicale_tracks.index.store import CollectionState, FileState, IndexStore
 from radicale_tracks.outbox.sender import SenderThread
@@ -245,8 +247,11 @@ class Storage(multifilesystem.Storage):
     #: Radicale's hook for its collection class (radicale_internals.OVERRIDDEN_HOOKS)
     _collection_class: ClassVar[type[multifilesystem.Collection]] = Collection
 
+    #: the ``item_store`` this class is (``database_storage.py`` says "database")
+    ITEM_STORE: ClassVar[str] = "files"
+
     def __init__(self, configuration: radicale_config.Configuration,
-                 start_sender: bool = True) -> None:
+                 start_sender: bool = True, claim_item_store: bool = True) -> None:
         """Radicale makes the server's storage with the configuration alone: that one
         sends queued mail from a thread. Commands (``open_storage``) say whether they do;
         an argument, not a class setting, so one storage's choice never becomes the next
@@ -257,6 +262,8 @@ class Storage(multifilesystem.Storage):
         self.put_size_limit = put_size_limit(configuration)
         self.engine = shared_engine(self.settings.database_url)
         ensure_schema(self.engine)
+        if claim_item_store:
+            self._claim_item_store()
         self.database = Database(self.engine, JournalFolder(
             internals.storage_folder(self), internals.fsync_enabled(configuration)))
         self.index = IndexStore(self.database)
@@ -270,6 +277,19 @@ class Storage(multifilesystem.Storage):
         self.last_recovery = self.recover_writes()
         self.database.write_hold = self.current_write_hold
         self.scheduling = SchedulingWriter(self, start_sender)
+
+    def _claim_item_store(self) -> None:
+        """The database remembers which item store it serves; a node of the other one
+        refuses to start on it, naming the way out (its files index would overwrite a
+        database's items, or its items would hide the files). ``migrate`` moves it."""
+        serving = shared_value(self.engine, ITEM_STORE, lambda: self.ITEM_STORE)
+        if serving != self.ITEM_STORE:
+            raise ConfigurationError(
+                "Invalid value for option 'item_store' in section 'storage': %r (the "
+                "database %s holds the calendar data of item_store = %s; set that, or "
+                "move the data with 'radicale-tracks migrate --to %s')" % (
+                    self.ITEM_STORE, self.engine.url.render_as_string(hide_password=True),
+                    serving, self.ITEM_STORE))
 
     def close(self, timeout: float = 10.0) -> bool:
         """Stop what the storage runs beside requests: this process's outbox sender
