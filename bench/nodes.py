@@ -81,6 +81,7 @@ from helpers import (  # noqa: E402
 DOC = ROOT / "docs" / "performance.md"
 BEGIN, END = "<!-- nodes:begin -->", "<!-- nodes:end -->"
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+BASE_URL = "http://127.0.0.1"
 DOMAIN = "example.org"
 #: a bound on every HTTP request: a hung server fails the run, never hangs it
 REQUEST_TIMEOUT = 120.0
@@ -157,7 +158,8 @@ class Lab:
             server = RadicaleServer(self.workdir / name, storage_type=VANILLA, folder=folder,
                                     launcher="radicale", users=self.users)
         else:
-            options = {"domain": DOMAIN, "item_store": kind}
+            # a database node on PostgreSQL must be told its public address
+            options = {"domain": DOMAIN, "item_store": kind, "base_url": BASE_URL}
             if database_url:
                 options["database_url"] = database_url
             server = RadicaleServer(self.workdir / name, storage_type=PLUGIN, folder=folder,
@@ -536,7 +538,8 @@ def part_reports(lab: Lab, size: int, args: argparse.Namespace,
     made = [database_url]
     try:
         migrate_config = lab.config("migrate-%d" % size, folder, {
-            "database_url": database_url, "item_store": "files", "domain": DOMAIN})
+            "database_url": database_url, "item_store": "files", "domain": DOMAIN,
+            "base_url": BASE_URL})
         started = time.perf_counter()
         print("  %d events: %s" % (size, command(
             migrate_config, "migrate", "--to", "database", "--quiet").strip()), flush=True)

@@ -39,6 +39,11 @@ class IndexedCalendar(Protocol):
     @property
     def path(self) -> str: ...
 
+    #: the index rows are the stored objects (database item store): their states need
+    #: no comparison with anything
+    @property
+    def rows_are_truth(self) -> bool: ...
+
     def index_refreshed(self) -> dict[str, FileState] | None:
         """The index brought in line where the backend needs it; the states it read
         then, if any."""
@@ -141,8 +146,13 @@ class BusyTime:
         scanned = collection.index_refreshed()
         start_ts, end_ts = int(start.timestamp()), int(end.timestamp())
         busy = self.index.busy_time(collection.path, start_ts, end_ts)
-        files = scanned if scanned is not None else collection.file_states(
-            list(busy.states) + busy.fallback_hrefs)
+        if collection.rows_are_truth:
+            files = dict(busy.states)
+            if busy.fallback_hrefs:
+                files.update(collection.file_states(busy.fallback_hrefs))
+        else:
+            files = scanned if scanned is not None else collection.file_states(
+                list(busy.states) + busy.fallback_hrefs)
         if any(files.get(href) != state for href, state in busy.states.items()):
             files = collection.sync_index()
             busy = self.index.busy_time(collection.path, start_ts, end_ts)

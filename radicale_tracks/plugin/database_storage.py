@@ -64,6 +64,8 @@ def _http_date(ns: int) -> str:
 class DatabaseCollection(Collection):
     """A collection whose items, properties and history are rows."""
 
+    rows_are_truth: ClassVar[bool] = True
+
     def __init__(self, storage_: Any, path: str, filesystem_path: str | None = None) -> None:
         super().__init__(storage_, path, filesystem_path)
         self._stored: StoredCollection | None = None

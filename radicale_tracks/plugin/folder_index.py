@@ -219,6 +219,24 @@ class FolderIndex:
             collection.path, collection.tag or "", entries,
             known.dir_mtime_ns if known else None, removed=removed)
 
+    @staticmethod
+    def item_from_file(collection: multifilesystem.Collection, href: str
+                       ) -> radicale_item.Item:
+        """The object as Radicale serves it (parsed and sanitized as its ``_get`` does
+        on a cache miss: the same text, so the same ETag), without writing Radicale's
+        item cache. Raises what reading or checking it raises."""
+        with open(os.path.join(internals.collection_folder(collection), href), "rb") as f:
+            raw = f.read()
+        found = radicale_item.read_components(
+            raw.decode(internals.collection_encoding(collection)))
+        radicale_item.check_and_sanitize_items(
+            found, tag=collection.tag,
+            max_vevent_rrule_occurrence=internals.max_rrule_occurrences(
+                internals.collection_storage(collection)))
+        vobject_item, = found
+        return radicale_item.Item(collection=collection, href=href,
+                                  vobject_item=vobject_item)
+
     def entry_from_file(self, collection: multifilesystem.Collection,
                         href: str) -> IndexEntry | None:
         """The index entry of one file, parsed once and checked as Radicale checks it.
@@ -228,18 +246,7 @@ class FolderIndex:
         that the index must parse again — three quarters of a fresh ``reindex``.
         """
         try:
-            with open(os.path.join(internals.collection_folder(collection), href),
-                      "rb") as f:
-                raw = f.read()
-            found = radicale_item.read_components(
-                raw.decode(internals.collection_encoding(collection)))
-            radicale_item.check_and_sanitize_items(
-                found, tag=collection.tag,
-                max_vevent_rrule_occurrence=internals.max_rrule_occurrences(
-                    internals.collection_storage(collection)))
-            vobject_item, = found
-            return self.extract(radicale_item.Item(
-                collection=collection, href=href, vobject_item=vobject_item))
+            return self.extract(self.item_from_file(collection, href))
         except (FileNotFoundError, IsADirectoryError):
             return None
         except Exception as e:

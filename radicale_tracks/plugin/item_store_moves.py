@@ -28,6 +28,7 @@ from radicale_tracks.db.shared_values import ITEM_STORE, replace_value
 from radicale_tracks.errors import TracksError
 from radicale_tracks.plugin import radicale_internals as internals
 from radicale_tracks.plugin.database_storage import DatabaseCollection, DatabaseStorage
+from radicale_tracks.plugin.folder_index import FolderIndex
 from radicale_tracks.plugin.storage import Collection, Storage
 
 #: progress(done, total, what)
@@ -91,15 +92,19 @@ def move_items(source: Storage, target: Storage, progress: Progress | None = Non
 
 
 def _members(collection: Collection) -> list[tuple[str, radicale_item.Item]]:
-    """(href, item) of every object, from its stored text, by href."""
+    """(href, item) of every object as its backend serves it (the text, and so the
+    ETag, a client saw), by href; the files backend's item cache is not written."""
     if isinstance(collection, DatabaseCollection):
         return [(item.href or "", item) for item in collection.get_all()]
     found = []
     for href in sorted(collection.scan_files()):
-        text = collection.stored_text(href)
-        if text is not None:
-            found.append((href, radicale_item.Item(collection_path=collection.path,
-                                                   href=href, text=text)))
+        try:
+            found.append((href, FolderIndex.item_from_file(collection, href)))
+        except Exception as e:
+            # Radicale serves no such object either: it cannot be moved, and is named
+            raise TracksError("%s/%s cannot be read as Radicale reads it (%s); fix or "
+                              "remove it, then migrate again" % (collection.path, href, e)
+                              ) from e
     return found
 
 

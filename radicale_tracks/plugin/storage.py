@@ -78,6 +78,9 @@ class Collection(multifilesystem.Collection):
     """A Radicale collection whose writes and time-range queries go through the index,
     and whose client writes go through the storage's scheduling writer."""
 
+    #: files: the index is derived from the folder and checked against it
+    rows_are_truth: ClassVar[bool] = False
+
     #: last history clean-up per collection folder, see ``_clean_history``
     _history_cleaned_at: ClassVar[dict[str, float]] = {}
 
