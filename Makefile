@@ -25,9 +25,24 @@ serve: $(STAMP)
 	@echo
 	$(BIN)/radicale-tracks --config $(CONFIG) serve
 
+# The suite on the files item store (the default), then the modules that go through a
+# server again with every plugin server on the database item store (issue 19;
+# TRACKS_TEST_ITEM_STORE, tests marked files_only are about the files backend itself)
+DATABASE_MODE_TESTS := tests/test_equivalence.py tests/test_discovery.py \
+	tests/test_client_shapes.py tests/test_scheduling.py tests/test_assistant.py \
+	tests/test_rooms.py tests/test_inbound.py tests/test_inbound_trust.py \
+	tests/test_inbound_corpus.py tests/test_inbound_failures.py tests/test_web_api.py \
+	tests/test_customer_booking.py tests/test_team_busy.py tests/test_http_surface.py \
+	tests/test_request_state.py tests/test_size_limits.py tests/test_attendee_scale.py \
+	tests/test_attendee_addresses.py tests/test_caldav_periods.py \
+	tests/test_caldav_timezones.py tests/test_slots_api.py tests/test_availability.py \
+	tests/test_mail_words.py tests/test_instance_changes.py tests/test_hostile_rules.py \
+	tests/test_defined_timezones.py
+
 test: $(STAMP)
 	./scripts/install-browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	TRACKS_TEST_ITEM_STORE=database $(BIN)/python -m pytest $(PYTEST_ARGS) $(DATABASE_MODE_TESTS)
 
 # ruff (config in pyproject.toml) over the package, tests and benches; mypy --strict over
 # the whole package, as tests/test_layers.py and the pre-commit hooks run it
