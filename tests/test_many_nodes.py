@@ -385,3 +385,30 @@ def test_a_node_killed_mid_writes_loses_no_acknowledged_write(
     # the other node keeps serving, and writes
     assert put(on_a, cluster.a.url + "/carol/work/after.ics",
                event("after@x", "After", 18)).status_code == 201
+
+
+def test_a_principal_deleted_on_one_node_is_made_again_by_the_other(
+        cluster: Cluster) -> None:
+    """Node A remembers that carol's inbox exists (it delivered there); carol
+    deletes her whole principal through node B; node A's next delivery makes it again
+    rather than trusting what it remembered."""
+    alice = cluster.session(cluster.a, "alice")
+    first = "first-%s@example.org" % uuid.uuid4().hex[:8]
+    assert put(alice, cluster.a.url + "/alice/work/%s.ics" % first,
+               event(first, "First", 15, "alice@example.org",
+                     ("carol@example.org",))).status_code == 201
+    carol = cluster.session(cluster.b, "carol")
+    assert carol.delete(cluster.b.url + "/carol/", timeout=WAIT).status_code == 200
+    # she comes back (a login makes her principal again) with a calendar, no inbox yet
+    assert carol.request("MKCALENDAR", cluster.b.url + "/carol/work/",
+                         timeout=WAIT).status_code == 201
+    second = "second-%s@example.org" % uuid.uuid4().hex[:8]
+    assert put(alice, cluster.a.url + "/alice/work/%s.ics" % second,
+               event(second, "Second", 16, "alice@example.org",
+                     ("carol@example.org",))).status_code == 201
+    inbox = collection_objects(cluster.b, "carol", "/carol/schedule-inbox/")
+    assert [str(c.walk("VEVENT")[0]["UID"]) for c in inbox] == [second]
+    (_, mine), = [(h, t) for h, t in _objects(cluster.a, "alice", "/alice/work/")
+                  if second in t]
+    attendee = next(a for a in _attendees(mine) if "carol@example.org" in a.lower())
+    assert "SCHEDULE-STATUS=1.2" in attendee

@@ -156,6 +156,12 @@ class StorageSchedulingCalendars:
     def deliver(self, user: str, text: str) -> str:
         """An iTIP message into ``user``'s inbox; the oldest go beyond the limit."""
         ensure_boxes(self.storage, user)
+        found = self.storage.calendar(inbox_path(user))
+        if found is None:
+            # this process made it, someone deleted it since (another node, a client
+            # deleting the principal): what it remembers is no longer so
+            self.storage.boxes_ready.discard(user)
+            ensure_boxes(self.storage, user)
         inbox = self.collection(inbox_path(user))
         href = secrets.token_hex(16) + ".ics"
         inbox.upload_indexed(href, item_from_text(inbox.path, text))
