@@ -140,7 +140,12 @@ class DatabaseCollection(Collection):
         self.store.items.purge_deletions(self.path, time.time_ns() - max_age * 10**9)
 
     def forget_history(self, href: str) -> None:
-        self.store.items.forget_change(self.path, href)
+        """Nothing to forget: files mode drops a deleted inbox message's history because
+        Radicale's *initial* sync lists deleted members; here an initial sync lists only
+        the rows that exist, and the deletion must stay in the change log for clients
+        holding an older token (RFC 6578: a removed member is reported, 404) until
+        ``max_sync_token_age`` purges it."""
+        return None
 
     # -- items ------------------------------------------------------------------------
 
@@ -330,6 +335,11 @@ class DatabaseStorage(Storage):
         if not all(pathutils.is_safe_filesystem_path_component(a) for a in attributes):
             logger.warning("Unsafe path %r requested from storage", sane)
             return
+        if "/" in sane:
+            # in a write hold, whether it exists is read under its lock: a collection
+            # another writer is making is found once it is made, never made again
+            # (create_collection with props would replace it, its items with it)
+            calendar_locks.need([sane])
         stored = self.items.collection(sane) if sane else _ROOT
         if stored is None:
             if not attributes:
@@ -354,9 +364,11 @@ class DatabaseStorage(Storage):
             else:
                 with child_context_manager(sane, item.href):
                     yield item
+        fresh = not calendar_locks.locking()
         for child in self.items.children(sane):
             found_child = DatabaseCollection(self, pathutils.unstrip_path(child.path, True))
-            found_child._stored = child
+            if fresh:   # in a write hold its row is read again, under the lock just taken
+                found_child._stored = child
             yield found_child
 
     def _small_enough(self, item: radicale_item.Item) -> bool:
