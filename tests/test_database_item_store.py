@@ -4,10 +4,8 @@ process over HTTP, real SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 import requests
