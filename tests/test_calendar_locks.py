@@ -303,3 +303,41 @@ def test_a_calendar_another_writer_made_meanwhile_is_not_made_again(
         assert calendar is not None
         assert [item.href for item in calendar.get_all()] == ["kept.ics"]
         engine.dispose()
+
+
+def test_a_command_that_meets_a_held_calendar_out_of_order_waits_for_it(
+        make_server, tmp_path: Path) -> None:
+    """``rooms add`` makes the room's principal, then its inbox (a unit with a lower
+    key), outbox and calendar. A writer holds the inbox meanwhile (a delivery to it):
+    the command restarts with the inbox locked first and waits for it, as a request
+    does — the restart never escapes a command as a crash (with the principal made and
+    the rest missing)."""
+    import subprocess
+    import sys
+
+    with fresh_database("postgresql", tmp_path) as url:
+        server = make_server("node", database_url=url, domain="example.org",
+                             item_store="database", base_url="https://calendar.example.org")
+        room = next("room%d" % n for n in range(1000)
+                    if lock_key("room%d/schedule-inbox" % n) < lock_key("room%d" % n))
+        engine = create_engine(url)
+        other = CalendarLockHold(engine, False)
+        other.take(["%s/schedule-inbox" % room])
+        command = subprocess.Popen(
+            [sys.executable, "-m", "radicale_tracks.cli", "--config", str(server.config),
+             "rooms", "add", "%s@example.org" % room],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            key = lock_key("%s/schedule-inbox" % room)
+            for _ in range(6000):        # bounded: until it waits, or it ended
+                if waiting_for(engine, key) or command.poll() is not None:
+                    break
+                threading.Event().wait(0.01)
+        finally:
+            other.release()
+            out, err = command.communicate(timeout=300)
+        assert command.returncode == 0, err
+        assert "room %s@example.org" % room in out
+        assert server.storage.calendar("/%s/schedule-inbox/" % room) is not None
+        assert server.storage.calendar("/%s/calendar/" % room) is not None
+        engine.dispose()

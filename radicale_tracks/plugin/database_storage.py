@@ -26,7 +26,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from radicale import config as radicale_config
 from radicale import item as radicale_item
@@ -51,6 +51,8 @@ from radicale_tracks.plugin.size_limits import check_object_size
 from radicale_tracks.plugin.storage import Collection, Storage
 
 logger = logging.getLogger("radicale.tracks.storage")
+
+_T = TypeVar("_T")
 
 #: the root collection: always there, never a row
 _ROOT = StoredCollection(id=0, path="", tag="", props={}, revision=0, sync_id="0" * 32,
@@ -314,6 +316,14 @@ class DatabaseStorage(Storage):
         with write_hold.holding(self.database, lock, mode, user,
                                 kwargs.get("request") == "PUT"):
             yield
+
+    def restartable(self, work: Callable[[], _T]) -> _T:
+        """``work`` run again with the learnt calendars locked first whenever it meets
+        one out of order (``calendar_locks.restarting``), as the application runs a
+        request: a command's or a delivery's :class:`LockOrderRestart` never escapes."""
+        if not self.per_calendar_locks:
+            return work()
+        return calendar_locks.restarting(lambda _request: work())
 
     # -- no files, no journal ---------------------------------------------------------
 
