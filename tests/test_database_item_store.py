@@ -80,3 +80,35 @@ def test_a_deleted_inbox_message_is_reported_to_a_client_that_synced_before(
     assert changes == {message: 404}
     _fresh, initial = sync(bob, inbox)
     assert initial == {}
+
+
+ADDRESS_BOOK = ('<?xml version="1.0"?><D:mkcol xmlns:D="DAV:" '
+                'xmlns:C="urn:ietf:params:xml:ns:carddav"><D:set><D:prop><D:resourcetype>'
+                '<D:collection/><C:addressbook/></D:resourcetype></D:prop></D:set></D:mkcol>')
+VCARD = ("BEGIN:VCARD\r\nVERSION:3.0\r\nUID:card-1\r\nFN:Dana Doe\r\nN:Doe;Dana;;;\r\n"
+         "EMAIL:dana@example.net\r\nEND:VCARD\r\n")
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_a_contact_is_served_as_a_vcard(
+        make_server: ServerFactory, database_url: str, store: str) -> None:
+    """An address book's object is ``text/vcard`` on GET and in PROPFIND, as Radicale
+    serves it (CardDAV clients read the type)."""
+    server = node(make_server, database_url, store)
+    alice = session("alice")
+    assert alice.request("MKCOL", server.url + "/alice/book/", data=ADDRESS_BOOK,
+                         timeout=60).status_code == 201
+    assert alice.put(server.url + "/alice/book/dana.vcf", data=VCARD, timeout=60,
+                     headers={"Content-Type": "text/vcard"}).status_code == 201
+    got = alice.get(server.url + "/alice/book/dana.vcf", timeout=60)
+    assert got.status_code == 200
+    assert got.headers["Content-Type"].startswith("text/vcard")
+    listed = alice.request("PROPFIND", server.url + "/alice/book/", timeout=60,
+                           headers={"Depth": "1"}, data='<?xml version="1.0"?>'
+                           '<D:propfind xmlns:D="DAV:"><D:prop><D:getcontenttype/>'
+                           '</D:prop></D:propfind>')
+    assert listed.status_code == 207
+    types = {answer.findtext("{DAV:}href"): answer.findtext(
+        "{DAV:}propstat/{DAV:}prop/{DAV:}getcontenttype")
+        for answer in ET.fromstring(listed.text).iter("{DAV:}response")}
+    assert types["/alice/book/dana.vcf"].startswith("text/vcard")

@@ -152,10 +152,14 @@ class DatabaseCollection(Collection):
     # -- items ------------------------------------------------------------------------
 
     def _item(self, row: StoredItem) -> radicale_item.Item:
+        # Radicale's component name of a vCard is "" (it names a VCALENDAR's first
+        # component): the object's own name says which type it is served as
+        vcard = row.component == "VCARD" or (not row.component
+                                              and self.tag == "VADDRESSBOOK")
         return radicale_item.Item(
             collection=self, href=row.href, last_modified=_http_date(row.modified_ns),
             etag=row.etag, text=row.text, uid=row.uid,
-            name="VCARD" if row.component == "VCARD" else "VCALENDAR",
+            name="VCARD" if vcard else "VCALENDAR",
             component_name=row.component, time_range=(row.range_start, row.range_end))
 
     def _list(self) -> Iterator[str]:
