@@ -226,3 +226,118 @@ def test_crossing_invitations_under_load_all_land(make_server, tmp_path: Path) -
                                 for n in range(rounds)} <= uids, where
         finally:
             engine.dispose()
+
+
+# -- a collection made by the storage itself, while another writer makes it -----------
+
+
+def user_whose_calendar_is_locked_last() -> str:
+    """A user whose default calendar's key is above their boxes': a write hold that
+    meets the boxes first then waits for the calendar (no restart)."""
+    for n in range(1000):
+        user = "racer%d" % n
+        if lock_key("%s/calendar" % user) > max(
+                lock_key("%s/schedule-inbox" % user), lock_key("%s/schedule-outbox" % user)):
+            return user
+    raise AssertionError("no such user among a thousand")
+
+
+def waiting_for(engine: Engine, key: int) -> bool:
+    """Whether a session waits for the advisory lock ``key`` (PostgreSQL splits a
+    bigint key into classid, the high half, and objid, the low half)."""
+    unsigned = key & (2**64 - 1)
+    with engine.connect() as connection:
+        return bool(connection.execute(text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND classid = :high AND objid = :low AND objsubid = 1"),
+            {"high": unsigned >> 32, "low": unsigned & (2**32 - 1)}).scalar())
+
+
+def test_a_calendar_another_writer_made_meanwhile_is_not_made_again(
+        make_server, tmp_path: Path) -> None:
+    """The storage makes a user's default calendar when they have none. Another writer
+    (another node) makes it at the same moment and stores an event in it: the first
+    finds it there once it has its lock, and keeps it — never replaces it, event
+    included, with an empty one (the check whether it exists is made under its lock)."""
+    from radicale_tracks.plugin.schedule_boxes import ensure_boxes
+    from radicale_tracks.plugin.track_calendars import item_from_text
+
+    with fresh_database("postgresql", tmp_path) as url:
+        server = make_server("node", database_url=url, domain="example.org",
+                             item_store="database", base_url="https://calendar.example.org")
+        storage = server.storage
+        user = user_whose_calendar_is_locked_last()
+        path = "/%s/calendar/" % user
+        ensure_boxes(storage, user)
+        engine = create_engine(url)
+        other = CalendarLockHold(engine, False)   # the other writer, mid-write
+        other.take(["%s/calendar" % user])
+        errors: list[BaseException] = []
+
+        def storage_makes_it() -> None:
+            try:
+                with storage.acquire_lock("w", user):
+                    storage.scheduling_calendars.default_calendar(user)
+            except BaseException as e:   # the test reports it
+                errors.append(e)
+
+        thread = threading.Thread(target=storage_makes_it)
+        try:
+            thread.start()
+            key = lock_key("%s/calendar" % user)
+            for _ in range(3000):         # bounded: until the storage waits for it
+                if waiting_for(engine, key) or not thread.is_alive():
+                    break
+                threading.Event().wait(0.01)
+            # the other writer makes the calendar and stores an event, then lets go
+            storage.create_collection(path, props={"tag": "VCALENDAR"})
+            calendar = storage.calendar(path)
+            assert calendar is not None
+            calendar.upload_indexed("kept.ics", item_from_text(
+                calendar.path, invitation("kept", "alice", "bob")))
+        finally:
+            other.release()
+            thread.join(WAIT)
+        assert not errors, errors
+        calendar = storage.calendar(path)
+        assert calendar is not None
+        assert [item.href for item in calendar.get_all()] == ["kept.ics"]
+        engine.dispose()
+
+
+def test_a_command_that_meets_a_held_calendar_out_of_order_waits_for_it(
+        make_server, tmp_path: Path) -> None:
+    """``rooms add`` makes the room's principal, then its inbox (a unit with a lower
+    key), outbox and calendar. A writer holds the inbox meanwhile (a delivery to it):
+    the command restarts with the inbox locked first and waits for it, as a request
+    does — the restart never escapes a command as a crash (with the principal made and
+    the rest missing)."""
+    import subprocess
+    import sys
+
+    with fresh_database("postgresql", tmp_path) as url:
+        server = make_server("node", database_url=url, domain="example.org",
+                             item_store="database", base_url="https://calendar.example.org")
+        room = next("room%d" % n for n in range(1000)
+                    if lock_key("room%d/schedule-inbox" % n) < lock_key("room%d" % n))
+        engine = create_engine(url)
+        other = CalendarLockHold(engine, False)
+        other.take(["%s/schedule-inbox" % room])
+        command = subprocess.Popen(
+            [sys.executable, "-m", "radicale_tracks.cli", "--config", str(server.config),
+             "rooms", "add", "%s@example.org" % room],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            key = lock_key("%s/schedule-inbox" % room)
+            for _ in range(6000):        # bounded: until it waits, or it ended
+                if waiting_for(engine, key) or command.poll() is not None:
+                    break
+                threading.Event().wait(0.01)
+        finally:
+            other.release()
+            out, err = command.communicate(timeout=300)
+        assert command.returncode == 0, err
+        assert "room %s@example.org" % room in out
+        assert server.storage.calendar("/%s/schedule-inbox/" % room) is not None
+        assert server.storage.calendar("/%s/calendar/" % room) is not None
+        engine.dispose()

@@ -150,3 +150,28 @@ def test_a_target_with_data_is_refused_naming_it(tmp_path: Path) -> None:
     again = run_cli(server.config, "migrate", "--to", "database")
     assert again.returncode != 0
     assert "already holds calendar data" in again.stderr
+
+
+def test_a_migration_that_failed_can_be_run_again_once_fixed(tmp_path: Path,
+                                                             database: str) -> None:
+    """An object Radicale cannot read stops the move, naming it ("fix or remove it, then
+    migrate again"); once removed, the move runs again: the database is left as empty
+    as it was, never with half the collections that would refuse the next run."""
+    server = RadicaleServer(tmp_path / "files", storage_options={
+        "domain": "example.org", "database_url": database,
+        "base_url": "https://calendar.example.org"})
+    server.start()
+    try:
+        fill(server)
+    finally:
+        server.stop()
+    [work] = [p for p in (tmp_path / "files").rglob("work") if p.parent.name == "bob"]
+    broken = work / "broken.ics"
+    broken.write_text("BEGIN:VCALENDAR\r\nthis is no calendar\r\n")
+    failed = run_cli(server.config, "migrate", "--to", "database")
+    assert failed.returncode != 0
+    assert "bob/work/broken.ics" in failed.stderr
+    broken.unlink()
+    again = run_cli(server.config, "migrate", "--to", "database")
+    assert again.returncode == 0, again.stderr
+    assert "moved 5 collections and 11 objects" in again.stdout

@@ -127,8 +127,12 @@ def _availability_set(args: argparse.Namespace) -> int:
             text = availability_calendar(hours, "working-hours-%s" % args.user,
                                          datetime.datetime.now(datetime.UTC))
         check_availability(storage, text)
-        with storage.acquire_lock("w", args.user):
-            set_availability(storage, args.user, text, checked=True)
+
+        def stored() -> None:
+            with storage.acquire_lock("w", args.user):
+                set_availability(storage, args.user, text, checked=True)
+
+        storage.restartable(stored)
     except (AvailabilityError, OSError) as e:
         return _fail("availability set", str(e))
     print("working hours of %s set" % args.user)
@@ -153,7 +157,11 @@ def _availability_clear(args: argparse.Namespace) -> int:
     from radicale_tracks.plugin.backends import open_storage
 
     storage, _settings = open_storage(args.config)
-    with storage.acquire_lock("w", args.user):
-        set_availability(storage, args.user, None)
+
+    def cleared() -> None:
+        with storage.acquire_lock("w", args.user):
+            set_availability(storage, args.user, None)
+
+    storage.restartable(cleared)
     print("working hours of %s: the server's default again" % args.user)
     return 0

@@ -88,8 +88,12 @@ def _add(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     with storage.database.begin() as connection:
         store_room(connection, room, int(time.time()))
-    with storage.acquire_lock("w", room.principal):
-        calendar = storage.scheduling_calendars.default_calendar(room.principal)
+
+    def made() -> str:
+        with storage.acquire_lock("w", room.principal):
+            return storage.scheduling_calendars.default_calendar(room.principal)
+
+    calendar = storage.restartable(made)
     print("room %s (%s) added: calendar /%s/, policy %s%s" % (
         room.address, room.name, calendar, room.policy.describe(),
         ", pools " + ", ".join(room.pools) if room.pools else ""))

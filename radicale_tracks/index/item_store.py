@@ -228,15 +228,6 @@ class ItemStore:
                                              for href, entry in entries if href in states],
                                  None)
 
-    def forget_change(self, path: str, href: str) -> None:
-        """An href's change-log row dropped (an inbox message a client deleted: sync
-        need not report it)."""
-        with self.database.begin() as connection:
-            connection.execute(delete(item_changes).where(
-                item_changes.c.href == href,
-                item_changes.c.collection_id == select(collections.c.id).where(
-                    collections.c.path == path).scalar_subquery()))
-
     def store(self, path: str, tag: str, href: str, entry: IndexEntry) -> FileState:
         """One object written: its rows replaced, the collection's revision bumped and
         the href's change recorded, in the thread's transaction."""

@@ -145,6 +145,13 @@ def need(paths: Iterable[str]) -> None:
         hold.take(lock_unit(path) for path in paths if path.strip("/"))
 
 
+def locking() -> bool:
+    """Whether this thread is in a write hold that locks per calendar (a row read now
+    is read for a write only once its unit is locked: :func:`need` first)."""
+    request = active_request()
+    return request is not None and isinstance(request.calendar_locks, CalendarLockHold)
+
+
 def request_units(path: object, to_path: object) -> set[str]:
     """The units a write request names (Radicale's ``path`` and a MOVE's ``to_path``)."""
     return {lock_unit(p) for p in (path, to_path) if isinstance(p, str) and p.strip("/")}

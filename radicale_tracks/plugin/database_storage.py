@@ -26,7 +26,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from radicale import config as radicale_config
 from radicale import item as radicale_item
@@ -51,6 +51,8 @@ from radicale_tracks.plugin.size_limits import check_object_size
 from radicale_tracks.plugin.storage import Collection, Storage
 
 logger = logging.getLogger("radicale.tracks.storage")
+
+_T = TypeVar("_T")
 
 #: the root collection: always there, never a row
 _ROOT = StoredCollection(id=0, path="", tag="", props={}, revision=0, sync_id="0" * 32,
@@ -140,15 +142,24 @@ class DatabaseCollection(Collection):
         self.store.items.purge_deletions(self.path, time.time_ns() - max_age * 10**9)
 
     def forget_history(self, href: str) -> None:
-        self.store.items.forget_change(self.path, href)
+        """Nothing to forget: files mode drops a deleted inbox message's history because
+        Radicale's *initial* sync lists deleted members; here an initial sync lists only
+        the rows that exist, and the deletion must stay in the change log for clients
+        holding an older token (RFC 6578: a removed member is reported, 404) until
+        ``max_sync_token_age`` purges it."""
+        return None
 
     # -- items ------------------------------------------------------------------------
 
     def _item(self, row: StoredItem) -> radicale_item.Item:
+        # Radicale's component name of a vCard is "" (it names a VCALENDAR's first
+        # component): the object's own name says which type it is served as
+        vcard = row.component == "VCARD" or (not row.component
+                                              and self.tag == "VADDRESSBOOK")
         return radicale_item.Item(
             collection=self, href=row.href, last_modified=_http_date(row.modified_ns),
             etag=row.etag, text=row.text, uid=row.uid,
-            name="VCARD" if row.component == "VCARD" else "VCALENDAR",
+            name="VCARD" if vcard else "VCALENDAR",
             component_name=row.component, time_range=(row.range_start, row.range_end))
 
     def _list(self) -> Iterator[str]:
@@ -310,6 +321,14 @@ class DatabaseStorage(Storage):
                                 kwargs.get("request") == "PUT"):
             yield
 
+    def restartable(self, work: Callable[[], _T]) -> _T:
+        """``work`` run again with the learnt calendars locked first whenever it meets
+        one out of order (``calendar_locks.restarting``), as the application runs a
+        request: a command's or a delivery's :class:`LockOrderRestart` never escapes."""
+        if not self.per_calendar_locks:
+            return work()
+        return calendar_locks.restarting(lambda _request: work())
+
     # -- no files, no journal ---------------------------------------------------------
 
     def recover_writes(self) -> Recovery:
@@ -330,6 +349,11 @@ class DatabaseStorage(Storage):
         if not all(pathutils.is_safe_filesystem_path_component(a) for a in attributes):
             logger.warning("Unsafe path %r requested from storage", sane)
             return
+        if "/" in sane:
+            # in a write hold, whether it exists is read under its lock: a collection
+            # another writer is making is found once it is made, never made again
+            # (create_collection with props would replace it, its items with it)
+            calendar_locks.need([sane])
         stored = self.items.collection(sane) if sane else _ROOT
         if stored is None:
             if not attributes:
@@ -354,9 +378,11 @@ class DatabaseStorage(Storage):
             else:
                 with child_context_manager(sane, item.href):
                     yield item
+        fresh = not calendar_locks.locking()
         for child in self.items.children(sane):
             found_child = DatabaseCollection(self, pathutils.unstrip_path(child.path, True))
-            found_child._stored = child
+            if fresh:   # in a write hold its row is read again, under the lock just taken
+                found_child._stored = child
             yield found_child
 
     def _small_enough(self, item: radicale_item.Item) -> bool:

@@ -18,7 +18,6 @@ from sqlalchemy import Connection
 
 from radicale_tracks.core.mail_trust import TrustPolicy
 from radicale_tracks.inbound.processor import InboundLimits, InboundProcessor
-from radicale_tracks.plugin.calendar_locks import restarting
 
 if TYPE_CHECKING:
     from radicale_tracks.plugin.storage import Storage
@@ -40,9 +39,7 @@ class StorageInboundPorts:
             "w", "", path="/.inbound/%s/" % recipient, request="DELIVER"))
 
     def restartable(self, work: Callable[[], _T]) -> _T:
-        if getattr(self.storage, "per_calendar_locks", False):
-            return restarting(lambda _request: work())
-        return work()
+        return self.storage.restartable(work)
 
     def begin(self) -> AbstractContextManager[Connection]:
         return self.storage.database.begin()

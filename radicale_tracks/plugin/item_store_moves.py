@@ -62,33 +62,46 @@ def move_items(source: Storage, target: Storage, progress: Progress | None = Non
         raise TracksError("the target already holds calendar data (%s); move into an "
                           "empty one" % _describe(target))
     with target.acquire_lock("w", "", request="MIGRATE"):
-        found = [c for c in (source.calendar("/%s/" % p) for p in source.collection_paths())
-                 if c is not None]
-        sizes = {c.path: len(c.scan_files()) if c.tag else 0 for c in found}
-        total, done = sum(sizes.values()), 0
-        for collection in found:
-            props = dict(collection.get_meta())
-            # read before the target is made: both backends keep their index in the
-            # same tables, and making a files collection re-syncs its rows
-            members = _members(collection) if props.get("tag") else []
-            target.create_collection("/%s/" % collection.path, props=props or None)
-            if not members:
-                continue
-            moved = target.calendar("/%s/" % collection.path)
-            assert moved is not None
+        try:
+            return _move(source, target, progress)
+        except BaseException:
             if isinstance(target, DatabaseStorage):
-                target.fill(moved, members)
-                done += len(members)
-                if progress:
-                    progress(done, total, collection.path)
-                continue
-            for href, item in members:
-                moved.upload_indexed(href, item)
-                done += 1
-                if progress:
-                    progress(done, total, collection.path)
-        replace_value(target.engine, ITEM_STORE, target.ITEM_STORE)
-        return MoveReport(len(found), done)
+                # the database as empty as it was: "fix it, then migrate again" works
+                # (each collection is a transaction of its own; a half-filled target
+                # would refuse the next run)
+                for path in target.principals():
+                    target.items.delete_tree(path)
+            raise
+
+
+def _move(source: Storage, target: Storage, progress: Progress | None) -> MoveReport:
+    found = [c for c in (source.calendar("/%s/" % p) for p in source.collection_paths())
+             if c is not None]
+    sizes = {c.path: len(c.scan_files()) if c.tag else 0 for c in found}
+    total, done = sum(sizes.values()), 0
+    for collection in found:
+        props = dict(collection.get_meta())
+        # read before the target is made: both backends keep their index in the
+        # same tables, and making a files collection re-syncs its rows
+        members = _members(collection) if props.get("tag") else []
+        target.create_collection("/%s/" % collection.path, props=props or None)
+        if not members:
+            continue
+        moved = target.calendar("/%s/" % collection.path)
+        assert moved is not None
+        if isinstance(target, DatabaseStorage):
+            target.fill(moved, members)
+            done += len(members)
+            if progress:
+                progress(done, total, collection.path)
+            continue
+        for href, item in members:
+            moved.upload_indexed(href, item)
+            done += 1
+            if progress:
+                progress(done, total, collection.path)
+    replace_value(target.engine, ITEM_STORE, target.ITEM_STORE)
+    return MoveReport(len(found), done)
 
 
 def _members(collection: Collection) -> list[tuple[str, radicale_item.Item]]:

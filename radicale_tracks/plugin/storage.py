@@ -30,8 +30,8 @@ import logging
 import os
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from radicale import config as radicale_config
 from radicale import item as radicale_item
@@ -72,6 +72,8 @@ if TYPE_CHECKING:
 __all__ = ["BusyTimeCache", "Collection", "Storage", "folder_mtime_ns"]
 
 logger = logging.getLogger("radicale.tracks.storage")
+
+_T = TypeVar("_T")
 
 
 class Collection(multifilesystem.Collection):
@@ -315,6 +317,13 @@ class Storage(multifilesystem.Storage):
 
     #: this thread's hold of the write lock (None outside it)
     current_write_hold = staticmethod(write_hold.current_write_hold)
+
+    def restartable(self, work: Callable[[], _T]) -> _T:
+        """``work``, which takes the write lock, run once: one lock never asks for a
+        restart (``database_storage.py`` runs it again when its locks per calendar do).
+        Every writer outside the HTTP application (commands, mail delivery) goes
+        through here."""
+        return work()
 
     # -- collections, for the scheduling adapters (calendar_store.CalendarStore) ----
 
