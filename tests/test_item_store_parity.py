@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from radicale import config as radicale_config
 
-from databases import BACKENDS, fresh_database
 from helpers import PLUGIN, write_config
 from inprocess import call_wsgi
 from radicale_tracks.plugin.application import Application
@@ -35,12 +34,6 @@ MULTIGET = ('<?xml version="1.0"?><CR:addressbook-multiget xmlns:D="DAV:" '
             '<D:href>/alice/contacts/big.vcf</D:href></CR:addressbook-multiget>')
 CONTENT_TYPE = ('<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop>'
                 '<D:getcontenttype/></D:prop></D:propfind>')
-
-
-@pytest.fixture(params=BACKENDS)
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with fresh_database(request.param, tmp_path) as url:
-        yield url
 
 
 class Server:
@@ -75,8 +68,9 @@ class Server:
 
 
 @pytest.fixture(params=ITEM_STORES)
-def server(request: pytest.FixtureRequest, tmp_path: Path, database: str) -> Iterator[Server]:
-    made = Server(tmp_path, request.param, database)
+def server(request: pytest.FixtureRequest, tmp_path: Path, database_url: str
+           ) -> Iterator[Server]:
+    made = Server(tmp_path, request.param, database_url)
     yield made
     made.close()
 
