@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG := config/radicale.conf
 
-.PHONY: serve test lint bench bench-availability bench-nodes stress install clean
+.PHONY: serve test lint bench bench-availability bench-nodes stress outside-suites install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +64,12 @@ bench-nodes: $(STAMP)
 # hostile input, races and kill -9 against real servers (docs/performance.md); not in `test`
 stress: $(STAMP)
 	$(BIN)/python bench/stress.py $(STRESS_ARGS)
+
+# python-caldav's functional tests and Radicale's own tests against the plugin, files and
+# database item stores compared (CONTRIBUTING.md, "Upstream suites"); downloads into
+# var/outside-suites, so not in `test`. e.g. SUITES_ARGS="--suite caldav"
+outside-suites: $(STAMP)
+	$(BIN)/python scripts/outside-suites $(SUITES_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache test-artifacts radicale_tracks.egg-info

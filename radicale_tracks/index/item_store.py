@@ -162,9 +162,11 @@ class ItemStore:
                                        modified_ns=time.time_ns()))
 
     def delete_tree(self, path: str) -> None:
-        """The collection at ``path`` and everything below it, items and change logs."""
+        """The collection at ``path`` and everything below it, items and change logs;
+        for the root (``DELETE /``, never a row itself) every collection."""
         with self.database.begin():
-            self.index.delete_collection(path)
+            for top in [path] if path else [child.path for child in self.children("")]:
+                self.index.delete_collection(top)
 
     # -- items ------------------------------------------------------------------------
 

@@ -152,15 +152,25 @@ class DatabaseCollection(Collection):
     # -- items ------------------------------------------------------------------------
 
     def _item(self, row: StoredItem) -> radicale_item.Item:
-        # Radicale's component name of a vCard is "" (it names a VCALENDAR's first
-        # component): the object's own name says which type it is served as
-        vcard = row.component == "VCARD" or (not row.component
-                                              and self.tag == "VADDRESSBOOK")
+        # Radicale's ``name`` is the object's outer component (the Content-Type of GET
+        # and getcontenttype); a vCard's ``component`` is "" (find_tag), so read it
+        # from the stored text, which Radicale serialized
         return radicale_item.Item(
             collection=self, href=row.href, last_modified=_http_date(row.modified_ns),
             etag=row.etag, text=row.text, uid=row.uid,
-            name="VCARD" if vcard else "VCALENDAR",
+            name="VCARD" if row.text.lstrip()[:11].upper() == "BEGIN:VCARD"
+            else "VCALENDAR",
             component_name=row.component, time_range=(row.range_start, row.range_end))
+
+    def _too_big(self, row: StoredItem) -> bool:
+        """Over ``max_resource_size`` (lowered since it was stored): Radicale's
+        ``get_multi`` and ``get_all`` leave such a file out, with a warning."""
+        limit = internals.max_resource_size(self.store)
+        if row.size <= limit:
+            return False
+        logger.warning("Object skipped because its size exceeds max_resource_size "
+                       "%d > %d: %r in %r", row.size, limit, row.href, self.path)
+        return True
 
     def _list(self) -> Iterator[str]:
         yield from self.store.items.hrefs(self.path)
@@ -182,9 +192,17 @@ class DatabaseCollection(Collection):
         found = {row.href: row for row in self.store.items.items(self.path, safe)}
         for href in wanted:
             row = found.get(href)
+            if row is not None and self._too_big(row):
+                continue  # not even (href, None): Radicale's get_multi yields nothing
             yield href, self._item(row) if row is not None else None
 
     def get_all(self) -> Iterator[radicale_item.Item]:
+        for row in self.store.items.items(self.path):
+            if not self._too_big(row):
+                yield self._item(row)
+
+    def every_item(self) -> Iterator[radicale_item.Item]:
+        """Every object, whatever its size (a Depth 1 listing, ``verify``, ``migrate``)."""
         for row in self.store.items.items(self.path):
             yield self._item(row)
 
@@ -372,7 +390,8 @@ class DatabaseStorage(Storage):
         yield collection
         if depth == "0":
             return
-        for item in collection.get_all():
+        # Radicale's Depth 1 lists every file, over max_resource_size too
+        for item in collection.every_item():
             if child_context_manager is None:
                 yield item
             else:
@@ -475,7 +494,8 @@ class DatabaseStorage(Storage):
         """Every object's row parses as Radicale would store it."""
         ok = True
         for collection in self.collections():
-            for item in collection.get_all():
+            assert isinstance(collection, DatabaseCollection)
+            for item in collection.every_item():
                 try:
                     item.vobject_item  # noqa: B018  # parsing is the check
                 except Exception as e:

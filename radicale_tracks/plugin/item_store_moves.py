@@ -108,7 +108,7 @@ def _members(collection: Collection) -> list[tuple[str, radicale_item.Item]]:
     """(href, item) of every object as its backend serves it (the text, and so the
     ETag, a client saw), by href; the files backend's item cache is not written."""
     if isinstance(collection, DatabaseCollection):
-        return [(item.href or "", item) for item in collection.get_all()]
+        return [(item.href or "", item) for item in collection.every_item()]
     found = []
     for href in sorted(collection.scan_files()):
         try:
