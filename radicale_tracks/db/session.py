@@ -109,20 +109,23 @@ class Database:
         self._settle(committed=True)
 
     @contextmanager
-    def reading(self) -> Iterator[None]:
-        """One connection for a read hold's queries (joined by every :meth:`begin` on
-        this thread, committed at the end): a request's reads check out, ping and begin
-        once instead of once each — the database item store reads everything from here."""
-        if self.in_transaction:
-            yield
+    def reading(self) -> Iterator[Connection | None]:
+        """One connection for the reads of a lock hold (:meth:`connect` outside a
+        transaction), in autocommit: each statement sees what is committed at that
+        moment — a write committed by this thread on another connection too — and a
+        request checks out and pings once instead of once per read. Writes never use
+        it (:meth:`begin` opens its own transaction). Yields it (None when this thread
+        already has one, which is then used)."""
+        if getattr(self._local, "reader", None) is not None:
+            yield None
             return
-        with self.engine.connect() as connection:
-            self._local.connection = connection
+        with self.engine.connect() as opened:
+            connection = opened.execution_options(isolation_level="AUTOCOMMIT")
+            self._local.reader = connection
             try:
-                yield
+                yield connection
             finally:
-                self._local.connection = None
-            connection.commit()
+                self._local.reader = None
 
     # -- the write journal ------------------------------------------------------------
 
@@ -253,6 +256,8 @@ class Database:
         """A connection for reading: inside an open transaction, that one (it sees its
         own uncommitted writes)."""
         current: Connection | None = getattr(self._local, "connection", None)
+        if current is None:
+            current = getattr(self._local, "reader", None)
         if current is not None:
             yield current
             return

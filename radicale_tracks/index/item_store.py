@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Select, and_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from radicale_tracks.db.session import Database
 from radicale_tracks.index.extract import IndexEntry
@@ -103,7 +105,7 @@ class ItemStore:
     # -- collections ------------------------------------------------------------------
 
     def collection(self, path: str) -> StoredCollection | None:
-        with self.database.begin() as connection:
+        with self.database.connect() as connection:
             row = connection.execute(_collection_query().where(
                 collections.c.path == path)).first()
         return None if row is None else _stored_collection(row)
@@ -112,7 +114,7 @@ class ItemStore:
         """The collections directly below ``path`` ("" is the root), by path."""
         prefix = path + "/" if path else ""
         depth = prefix.count("/")
-        with self.database.begin() as connection:
+        with self.database.connect() as connection:
             rows = connection.execute(_collection_query().where(
                 collections.c.path.startswith(prefix, autoescape=True),
                 collections.c.path != "").order_by(collections.c.path)).all()
@@ -121,7 +123,7 @@ class ItemStore:
 
     def paths_below(self, path: str) -> list[str]:
         """``path`` and every collection below it (all of them for the root)."""
-        with self.database.begin() as connection:
+        with self.database.connect() as connection:
             query = select(collections.c.path).order_by(collections.c.path)
             if path:
                 query = query.where(or_(
@@ -179,7 +181,7 @@ class ItemStore:
                  .where(collections.c.path == path).order_by(items.c.href))
         wanted = None if hrefs is None else sorted(set(hrefs))
         found: list[StoredItem] = []
-        with self.database.begin() as connection:
+        with self.database.connect() as connection:
             if wanted is None:
                 found.extend(StoredItem(*row) for row in connection.execute(query))
             else:
@@ -189,7 +191,7 @@ class ItemStore:
         return found
 
     def hrefs(self, path: str) -> list[str]:
-        with self.database.begin() as connection:
+        with self.database.connect() as connection:
             return list(connection.execute(
                 select(items.c.href).join(collections,
                                           collections.c.id == items.c.collection_id)
@@ -197,7 +199,7 @@ class ItemStore:
 
     def etags(self, path: str) -> list[tuple[str, str]]:
         """(href, etag) of every object, by href: the collection's ETag is made of them."""
-        with self.database.begin() as connection:
+        with self.database.connect() as connection:
             return [(row[0], row[1]) for row in connection.execute(
                 select(items.c.href, items.c.etag)
                 .join(collections, collections.c.id == items.c.collection_id)
@@ -209,7 +211,7 @@ class ItemStore:
                  .join(collections, collections.c.id == items.c.collection_id)
                  .where(collections.c.path == path))
         found: dict[str, FileState] = {}
-        with self.database.begin() as connection:
+        with self.database.connect() as connection:
             if hrefs is None:
                 rows = list(connection.execute(query))
             else:
@@ -287,7 +289,7 @@ class ItemStore:
 
     def changes_since(self, collection: StoredCollection, revision: int) -> list[str]:
         """Hrefs changed or deleted after ``revision`` up to the collection's, by href."""
-        with self.database.begin() as connection:
+        with self.database.connect() as connection:
             return list(connection.execute(
                 select(item_changes.c.href).where(
                     item_changes.c.collection_id == collection.id,
@@ -325,10 +327,10 @@ class ItemStore:
         """The collection's revision + 1 (its row stays locked to the commit: writers of
         one collection are ordered by it), and the write's time."""
         now = time.time_ns()
-        connection.execute(update(collections).where(collections.c.path == path)
-                           .values(revision=collections.c.revision + 1, modified_ns=now))
-        revision = connection.execute(select(collections.c.revision).where(
-            collections.c.path == path)).scalar()
+        revision = connection.execute(
+            update(collections).where(collections.c.path == path)
+            .values(revision=collections.c.revision + 1, modified_ns=now)
+            .returning(collections.c.revision)).scalar()
         if revision is None:
             raise LookupError("no collection %r" % path)
         return int(revision), now
@@ -349,6 +351,16 @@ class ItemStore:
         collection_id = connection.execute(select(collections.c.id).where(
             collections.c.path == path)).scalar()
         if collection_id is None or not hrefs:
+            return
+        if len(hrefs) == 1:     # one write: one statement
+            values = {"collection_id": collection_id, "href": hrefs[0],
+                      "revision": revision, "deleted": deleted, "changed_ns": now}
+            dialect_insert = (postgresql_insert if connection.dialect.name == "postgresql"
+                              else sqlite_insert)
+            statement = dialect_insert(item_changes).values(values)
+            connection.execute(statement.on_conflict_do_update(
+                index_elements=[item_changes.c.collection_id, item_changes.c.href],
+                set_={"revision": revision, "deleted": deleted, "changed_ns": now}))
             return
         for first in range(0, len(hrefs), 500):
             chunk = list(hrefs[first:first + 500])

@@ -70,11 +70,14 @@ def lock_key(unit: str) -> int:
 class CalendarLockHold:
     """The calendar locks of one write hold, on a connection of its own."""
 
-    def __init__(self, engine: Engine, last_attempt: bool) -> None:
+    def __init__(self, engine: Engine, last_attempt: bool,
+                 connection: Connection | None = None) -> None:
         self.engine = engine
         self.last_attempt = last_attempt
         self.held: dict[int, str] = {}
-        self._connection: Connection | None = None
+        #: the hold's reading connection when given (autocommit; not closed here)
+        self._shared = connection
+        self._connection: Connection | None = connection
 
     def take(self, units: Iterable[str]) -> None:
         """Lock ``units`` (those not held yet) in key order; see the module docstring for
@@ -97,13 +100,14 @@ class CalendarLockHold:
         """Every lock let go; a connection that cannot say so is closed (PostgreSQL
         drops a closed session's locks)."""
         connection, self._connection = self._connection, None
-        self.held.clear()
-        if connection is None:
+        held, self.held = self.held, {}
+        if connection is None or (connection is self._shared and not held):
             return
         try:
             connection.execute(text("SELECT pg_advisory_unlock_all()"))
             connection.commit()
-            connection.close()
+            if connection is not self._shared:
+                connection.close()
         except SQLAlchemyError:
             logger.warning("Calendar locks not released cleanly; their connection is "
                            "closed instead", exc_info=True)
@@ -117,13 +121,17 @@ class CalendarLockHold:
 
 
 @contextmanager
-def calendar_lock_hold(engine: Engine, units: Iterable[str]) -> Iterator[None]:
+def calendar_lock_hold(engine: Engine, units: Iterable[str],
+                       connection: Connection | None = None) -> Iterator[None]:
     """A write hold's locks: the request's ``units`` and its plan locked at once, the
-    rest as the storage meets them (:func:`need`); all released at the end."""
+    rest as the storage meets them (:func:`need`); all released at the end. The
+    locks live on ``connection`` when given (the hold's reading one), else on one of
+    their own."""
     request = active_request()
     plan = request.lock_plan if request is not None else frozenset()
     attempt = request.attempt if request is not None else 0
-    hold = CalendarLockHold(engine, last_attempt=attempt >= MAX_ATTEMPTS - 1)
+    hold = CalendarLockHold(engine, last_attempt=attempt >= MAX_ATTEMPTS - 1,
+                            connection=connection)
     try:
         hold.take(set(units) | plan)
         if request is not None:

@@ -249,10 +249,13 @@ class DatabaseCollection(Collection):
         calendar_locks.need([self.path])
         old = self._read(href, False)
         entry = self.store.folder_index.extract(item)
-        self.store.items.store(self.path, self.tag, href, entry)
+        state = self.store.items.store(self.path, self.tag, href, entry)
         self._clean_history()
-        uploaded = self._read(href, False)
-        assert uploaded is not None
+        # what a read of the row gives, without reading it back
+        uploaded = self._item(StoredItem(
+            href=href, uid=entry.uid, component=entry.component, etag=entry.etag,
+            text=entry.text, range_start=entry.range_start, range_end=entry.range_end,
+            modified_ns=state.mtime_ns, size=state.size))
         return uploaded, old
 
     def delete_indexed(self, href: str | None) -> None:
@@ -324,20 +327,22 @@ class DatabaseStorage(Storage):
                      **kwargs: Any) -> Iterator[None]:
         """Reads take no lock (the database's snapshots); a write locks the calendars it
         names and meets (PostgreSQL), or takes Radicale's one lock (SQLite)."""
-        if mode != "w":
-            with write_hold.holding(self.database, self.database.reading(), mode, user,
-                                    False):
+        with self.database.reading() as reader:   # one connection for the hold's reads
+            if mode != "w":
+                with write_hold.holding(self.database, contextlib.nullcontext(), mode,
+                                        user, False):
+                    yield
+                return
+            if self.per_calendar_locks:
+                lock: contextlib.AbstractContextManager[None] = (
+                    calendar_locks.calendar_lock_hold(
+                        self.engine, calendar_locks.request_units(
+                            kwargs.get("path"), kwargs.get("to_path")), reader))
+            else:
+                lock = internals.exclusive_lock(self)
+            with write_hold.holding(self.database, lock, mode, user,
+                                    kwargs.get("request") == "PUT"):
                 yield
-            return
-        if self.per_calendar_locks:
-            lock: contextlib.AbstractContextManager[None] = calendar_locks.calendar_lock_hold(
-                self.engine, calendar_locks.request_units(kwargs.get("path"),
-                                                          kwargs.get("to_path")))
-        else:
-            lock = internals.exclusive_lock(self)
-        with write_hold.holding(self.database, lock, mode, user,
-                                kwargs.get("request") == "PUT"):
-            yield
 
     def restartable(self, work: Callable[[], _T]) -> _T:
         """``work`` run again with the learnt calendars locked first whenever it meets
