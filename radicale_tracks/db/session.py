@@ -111,21 +111,25 @@ class Database:
     @contextmanager
     def reading(self) -> Iterator[Connection | None]:
         """One connection for the reads of a lock hold (:meth:`connect` outside a
-        transaction), in autocommit: each statement sees what is committed at that
-        moment — a write committed by this thread on another connection too — and a
-        request checks out and pings once instead of once per read. Writes never use
-        it (:meth:`begin` opens its own transaction). Yields it (None when this thread
-        already has one, which is then used)."""
+        transaction) where each statement sees what is committed at that moment — a
+        write committed by this thread on another connection too: PostgreSQL's READ
+        COMMITTED (a transaction, which its streamed results need), SQLite in
+        autocommit (its transactions read one snapshot). A request checks out and pings
+        once instead of once per read. Writes never use it (:meth:`begin` opens its own
+        transaction). Yields it (None when this thread already has one)."""
         if getattr(self._local, "reader", None) is not None:
             yield None
             return
         with self.engine.connect() as opened:
-            connection = opened.execution_options(isolation_level="AUTOCOMMIT")
+            connection = (opened.execution_options(isolation_level="AUTOCOMMIT")
+                          if opened.dialect.name == "sqlite" else opened)
             self._local.reader = connection
             try:
                 yield connection
             finally:
                 self._local.reader = None
+            if connection.in_transaction():
+                connection.commit()
 
     # -- the write journal ------------------------------------------------------------
 
