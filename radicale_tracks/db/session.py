@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, event, insert, select
 
@@ -108,6 +109,21 @@ class Database:
             raise
         self._settle(committed=True)
 
+    def hold_cache(self) -> dict[Any, Any] | None:
+        """Rows read in this lock hold, for its later reads (the database item store's
+        collection and object rows: a PUT reads them several times). None inside a
+        transaction — it reads its own writes — and outside a hold; the item store
+        clears it with each write."""
+        if getattr(self._local, "connection", None) is not None:
+            return None
+        cache: dict[Any, Any] | None = getattr(self._local, "cache", None)
+        return cache
+
+    def forget_reads(self) -> None:
+        cache = getattr(self._local, "cache", None)
+        if cache:
+            cache.clear()
+
     @contextmanager
     def reading(self) -> Iterator[Connection | None]:
         """One connection for the reads of a lock hold (:meth:`connect` outside a
@@ -124,10 +140,12 @@ class Database:
             connection = (opened.execution_options(isolation_level="AUTOCOMMIT")
                           if opened.dialect.name == "sqlite" else opened)
             self._local.reader = connection
+            self._local.cache = {}
             try:
                 yield connection
             finally:
                 self._local.reader = None
+                self._local.cache = None
             if connection.in_transaction():
                 connection.commit()
 

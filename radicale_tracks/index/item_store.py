@@ -105,10 +105,17 @@ class ItemStore:
     # -- collections ------------------------------------------------------------------
 
     def collection(self, path: str) -> StoredCollection | None:
+        cache = self.database.hold_cache()
+        if cache is not None and ("collection", path) in cache:
+            found: StoredCollection | None = cache["collection", path]
+            return found
         with self.database.connect() as connection:
             row = connection.execute(_collection_query().where(
                 collections.c.path == path)).first()
-        return None if row is None else _stored_collection(row)
+        found = None if row is None else _stored_collection(row)
+        if cache is not None:
+            cache["collection", path] = found
+        return found
 
     def children(self, path: str) -> list[StoredCollection]:
         """The collections directly below ``path`` ("" is the root), by path."""
@@ -134,6 +141,7 @@ class ItemStore:
     def create(self, path: str, props: Mapping[str, str]) -> StoredCollection:
         """A new collection (or the one at ``path`` emptied and given ``props``): a new
         ``sync_id``, so tokens of what was there before are refused."""
+        self.database.forget_reads()
         now = time.time_ns()
         with self.database.begin() as connection:
             existing = connection.execute(select(collections.c.id).where(
@@ -156,6 +164,7 @@ class ItemStore:
     def set_props(self, path: str, props: Mapping[str, str]) -> None:
         """Radicale's ``set_meta``: the properties replaced (a change, not a member's:
         the revision moves, so the collection's token does too)."""
+        self.database.forget_reads()
         with self.database.begin() as connection:
             connection.execute(update(collections).where(collections.c.path == path)
                                .values(props=_props_text(props),
@@ -166,6 +175,7 @@ class ItemStore:
     def delete_tree(self, path: str) -> None:
         """The collection at ``path`` and everything below it, items and change logs;
         for the root (``DELETE /``, never a row itself) every collection."""
+        self.database.forget_reads()
         with self.database.begin():
             for top in [path] if path else [child.path for child in self.children("")]:
                 self.index.delete_collection(top)
@@ -180,6 +190,10 @@ class ItemStore:
                  .join(collections, collections.c.id == items.c.collection_id)
                  .where(collections.c.path == path).order_by(items.c.href))
         wanted = None if hrefs is None else sorted(set(hrefs))
+        cache = self.database.hold_cache() if wanted and len(wanted) == 1 else None
+        if cache is not None and wanted and ("item", path, wanted[0]) in cache:
+            cached: list[StoredItem] = cache["item", path, wanted[0]]
+            return list(cached)
         found: list[StoredItem] = []
         with self.database.connect() as connection:
             if wanted is None:
@@ -188,6 +202,8 @@ class ItemStore:
                 for first in range(0, len(wanted), 500):
                     found.extend(StoredItem(*row) for row in connection.execute(
                         query.where(items.c.href.in_(wanted[first:first + 500]))))
+        if cache is not None and wanted:
+            cache["item", path, wanted[0]] = list(found)
         return found
 
     def hrefs(self, path: str) -> list[str]:
@@ -227,6 +243,7 @@ class ItemStore:
                 ) -> None:
         """Objects' index rows worked out again from their unchanged text: no change a
         client syncs, so neither the revision nor the change log moves."""
+        self.database.forget_reads()
         states = self.states(path, [href for href, _ in entries])
         self.index.write_entries(path, tag, [(href, entry, states[href])
                                              for href, entry in entries if href in states],
@@ -235,6 +252,7 @@ class ItemStore:
     def store(self, path: str, tag: str, href: str, entry: IndexEntry) -> FileState:
         """One object written: its rows replaced, the collection's revision bumped and
         the href's change recorded, in the thread's transaction."""
+        self.database.forget_reads()
         with self.database.begin() as connection:
             revision, now = self._bump(connection, path)
             state = item_state(entry.text, now)
@@ -246,6 +264,7 @@ class ItemStore:
                   entries: Sequence[tuple[str, IndexEntry]]) -> None:
         """Many objects of one collection at once (a calendar uploaded whole, a
         migration): bulk rows, one revision."""
+        self.database.forget_reads()
         with self.database.begin() as connection:
             revision, now = self._bump(connection, path)
             rows = [(href, entry, item_state(entry.text, now)) for href, entry in entries]
@@ -256,6 +275,7 @@ class ItemStore:
     def fill(self, path: str, tag: str, entries: Sequence[tuple[str, IndexEntry]]) -> None:
         """An empty collection given many objects (``migrate``): the index's bulk
         insert, every href in the change log at one revision."""
+        self.database.forget_reads()
         with self.database.begin() as connection:
             revision, now = self._bump(connection, path)
             self.index.replace_collection(
@@ -265,6 +285,7 @@ class ItemStore:
                           deleted=False)
 
     def remove(self, path: str, href: str) -> None:
+        self.database.forget_reads()
         with self.database.begin() as connection:
             revision, now = self._bump(connection, path)
             self.index.write_entries(path, self._tag(connection, path), [], None,
@@ -275,6 +296,7 @@ class ItemStore:
              to_href: str) -> None:
         """An object re-homed with its rows: a deletion in the source's change log, a
         change in the target's (both in collection-path order: ``_bump`` locks rows)."""
+        self.database.forget_reads()
         with self.database.begin() as connection:
             for path in sorted({from_path, to_path}):
                 self._bump(connection, path)
@@ -300,6 +322,7 @@ class ItemStore:
     def purge_deletions(self, path: str, older_than_ns: int) -> int:
         """Forget deletions recorded before ``older_than_ns``; tokens from before the
         newest forgotten one are refused from then on. Returns how many."""
+        self.database.forget_reads()
         with self.database.begin() as connection:
             collection_id = connection.execute(select(collections.c.id).where(
                 collections.c.path == path)).scalar()
