@@ -254,10 +254,11 @@ class ItemStore:
         the href's change recorded, in the thread's transaction."""
         self.database.forget_reads()
         with self.database.begin() as connection:
-            revision, now = self._bump(connection, path)
+            collection_id, revision, now = self._bump_returning(connection, path, tag)
             state = item_state(entry.text, now)
-            self.index.write_entries(path, tag, [(href, entry, state)], None)
-            self._changed(connection, path, [href], revision, now, deleted=False)
+            self._drop(connection, collection_id, href)
+            self.index.insert_item(connection, collection_id, href, entry, state)
+            self._change(connection, collection_id, href, revision, now, deleted=False)
         return state
 
     def store_all(self, path: str, tag: str,
@@ -287,10 +288,9 @@ class ItemStore:
     def remove(self, path: str, href: str) -> None:
         self.database.forget_reads()
         with self.database.begin() as connection:
-            revision, now = self._bump(connection, path)
-            self.index.write_entries(path, self._tag(connection, path), [], None,
-                                     removed=[href])
-            self._changed(connection, path, [href], revision, now, deleted=True)
+            collection_id, revision, now = self._bump_returning(connection, path, None)
+            self._drop(connection, collection_id, href)
+            self._change(connection, collection_id, href, revision, now, deleted=True)
 
     def move(self, from_path: str, from_href: str, to_path: str, to_tag: str,
              to_href: str) -> None:
@@ -359,14 +359,48 @@ class ItemStore:
         return int(revision), now
 
     @staticmethod
+    def _bump_returning(connection: Connection, path: str, tag: str | None
+                        ) -> tuple[int, int, int]:
+        """One object's write, one statement for the collection: its revision + 1 (the
+        row stays locked to the commit), and its fingerprint set to that revision —
+        busy time keys its cache on the fingerprint, so every write moves it on every
+        node. Returns (collection id, revision, the write's time)."""
+        now = time.time_ns()
+        values: dict[str, Any] = {"revision": collections.c.revision + 1,
+                                  "modified_ns": now,
+                                  "files_digest": collections.c.revision + 1}
+        if tag is not None:
+            values["tag"] = tag
+        row = connection.execute(
+            update(collections).where(collections.c.path == path).values(**values)
+            .returning(collections.c.id, collections.c.revision)).first()
+        if row is None:
+            raise LookupError("no collection %r" % path)
+        return int(row[0]), int(row[1]), now
+
+    @staticmethod
+    def _drop(connection: Connection, collection_id: int, href: str) -> None:
+        """An object's row gone; its occurrences and attendees go with it (their
+        foreign keys cascade)."""
+        connection.execute(delete(items).where(items.c.collection_id == collection_id,
+                                               items.c.href == href))
+
+    @staticmethod
+    def _change(connection: Connection, collection_id: int, href: str, revision: int,
+                now: int, deleted: bool) -> None:
+        """One href's change-log row, inserted or updated in one statement."""
+        dialect_insert = (postgresql_insert if connection.dialect.name == "postgresql"
+                          else sqlite_insert)
+        connection.execute(dialect_insert(item_changes).values(
+            collection_id=collection_id, href=href, revision=revision, deleted=deleted,
+            changed_ns=now).on_conflict_do_update(
+            index_elements=[item_changes.c.collection_id, item_changes.c.href],
+            set_={"revision": revision, "deleted": deleted, "changed_ns": now}))
+
+    @staticmethod
     def _revision(connection: Connection, path: str) -> int:
         return int(connection.execute(select(collections.c.revision).where(
             collections.c.path == path)).scalar() or 0)
-
-    @staticmethod
-    def _tag(connection: Connection, path: str) -> str:
-        return str(connection.execute(select(collections.c.tag).where(
-            collections.c.path == path)).scalar() or "")
 
     @staticmethod
     def _changed(connection: Connection, path: str, hrefs: Sequence[str], revision: int,
@@ -376,14 +410,7 @@ class ItemStore:
         if collection_id is None or not hrefs:
             return
         if len(hrefs) == 1:     # one write: one statement
-            values = {"collection_id": collection_id, "href": hrefs[0],
-                      "revision": revision, "deleted": deleted, "changed_ns": now}
-            dialect_insert = (postgresql_insert if connection.dialect.name == "postgresql"
-                              else sqlite_insert)
-            statement = dialect_insert(item_changes).values(values)
-            connection.execute(statement.on_conflict_do_update(
-                index_elements=[item_changes.c.collection_id, item_changes.c.href],
-                set_={"revision": revision, "deleted": deleted, "changed_ns": now}))
+            ItemStore._change(connection, collection_id, hrefs[0], revision, now, deleted)
             return
         for first in range(0, len(hrefs), 500):
             chunk = list(hrefs[first:first + 500])

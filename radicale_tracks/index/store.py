@@ -129,7 +129,7 @@ class IndexStore:
                 digest ^= self._delete_item(connection, collection_id, href)
             for href, entry, state in entries:
                 digest ^= self._delete_item(connection, collection_id, href)
-                self._insert_item(connection, collection_id, href, entry, state)
+                self.insert_item(connection, collection_id, href, entry, state)
                 digest ^= file_digest(href, state)
             connection.execute(update(collections)
                                .where(collections.c.id == collection_id)
@@ -474,7 +474,7 @@ class IndexStore:
         return file_digest(href, FileState(row[1], row[2]))
 
     @staticmethod
-    def _insert_item(connection: Connection, collection_id: int, href: str,
+    def insert_item(connection: Connection, collection_id: int, href: str,
                      entry: IndexEntry, state: FileState) -> None:
         result = connection.execute(items.insert().values(
             **_item_row(collection_id, href, entry, state)))
