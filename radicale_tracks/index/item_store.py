@@ -254,7 +254,7 @@ class ItemStore:
         the href's change recorded, in the thread's transaction."""
         self.database.forget_reads()
         with self.database.begin() as connection:
-            collection_id, revision, now = self._bump_returning(connection, path, tag)
+            collection_id, revision, now = self._bump(connection, path, tag)
             state = item_state(entry.text, now)
             self._drop(connection, collection_id, href)
             self.index.insert_item(connection, collection_id, href, entry, state)
@@ -267,45 +267,44 @@ class ItemStore:
         migration): bulk rows, one revision."""
         self.database.forget_reads()
         with self.database.begin() as connection:
-            revision, now = self._bump(connection, path)
+            collection_id, revision, now = self._bump(connection, path, None)
             rows = [(href, entry, item_state(entry.text, now)) for href, entry in entries]
             self.index.write_entries(path, tag, rows, None)
-            self._changed(connection, path, [href for href, _ in entries], revision, now,
-                          deleted=False)
+            self._changed(connection, collection_id, [href for href, _ in entries],
+                          revision, now, deleted=False)
 
     def fill(self, path: str, tag: str, entries: Sequence[tuple[str, IndexEntry]]) -> None:
         """An empty collection given many objects (``migrate``): the index's bulk
         insert, every href in the change log at one revision."""
         self.database.forget_reads()
         with self.database.begin() as connection:
-            revision, now = self._bump(connection, path)
+            collection_id, revision, now = self._bump(connection, path, None)
             self.index.replace_collection(
                 path, tag, [(href, entry, item_state(entry.text, now))
                             for href, entry in entries], None)
-            self._changed(connection, path, [href for href, _ in entries], revision, now,
-                          deleted=False)
+            self._changed(connection, collection_id, [href for href, _ in entries],
+                          revision, now, deleted=False)
 
     def remove(self, path: str, href: str) -> None:
         self.database.forget_reads()
         with self.database.begin() as connection:
-            collection_id, revision, now = self._bump_returning(connection, path, None)
+            collection_id, revision, now = self._bump(connection, path, None)
             self._drop(connection, collection_id, href)
             self._change(connection, collection_id, href, revision, now, deleted=True)
 
     def move(self, from_path: str, from_href: str, to_path: str, to_tag: str,
              to_href: str) -> None:
         """An object re-homed with its rows: a deletion in the source's change log, a
-        change in the target's (both in collection-path order: ``_bump`` locks rows)."""
+        change in the target's (both bumped in collection-path order: ``_bump`` locks rows)."""
         self.database.forget_reads()
         with self.database.begin() as connection:
-            for path in sorted({from_path, to_path}):
-                self._bump(connection, path)
-            now = time.time_ns()
+            bumped = {path: self._bump(connection, path, None)
+                      for path in sorted({from_path, to_path})}
             self.index.move_entry(from_path, from_href, None, to_path, to_tag, to_href, None)
-            self._changed(connection, from_path, [from_href],
-                          self._revision(connection, from_path), now, deleted=True)
-            self._changed(connection, to_path, [to_href],
-                          self._revision(connection, to_path), now, deleted=False)
+            for path, href, deleted in ((from_path, from_href, True),
+                                        (to_path, to_href, False)):
+                collection_id, revision, now = bumped[path]
+                self._change(connection, collection_id, href, revision, now, deleted)
 
     # -- sync-collection --------------------------------------------------------------
 
@@ -346,20 +345,7 @@ class ItemStore:
     # -- helpers ----------------------------------------------------------------------
 
     @staticmethod
-    def _bump(connection: Connection, path: str) -> tuple[int, int]:
-        """The collection's revision + 1 (its row stays locked to the commit: writers of
-        one collection are ordered by it), and the write's time."""
-        now = time.time_ns()
-        revision = connection.execute(
-            update(collections).where(collections.c.path == path)
-            .values(revision=collections.c.revision + 1, modified_ns=now)
-            .returning(collections.c.revision)).scalar()
-        if revision is None:
-            raise LookupError("no collection %r" % path)
-        return int(revision), now
-
-    @staticmethod
-    def _bump_returning(connection: Connection, path: str, tag: str | None
+    def _bump(connection: Connection, path: str, tag: str | None
                         ) -> tuple[int, int, int]:
         """One object's write, one statement for the collection: its revision + 1 (the
         row stays locked to the commit), and its fingerprint set to that revision —
@@ -398,20 +384,9 @@ class ItemStore:
             set_={"revision": revision, "deleted": deleted, "changed_ns": now}))
 
     @staticmethod
-    def _revision(connection: Connection, path: str) -> int:
-        return int(connection.execute(select(collections.c.revision).where(
-            collections.c.path == path)).scalar() or 0)
-
-    @staticmethod
-    def _changed(connection: Connection, path: str, hrefs: Sequence[str], revision: int,
-                 now: int, deleted: bool) -> None:
-        collection_id = connection.execute(select(collections.c.id).where(
-            collections.c.path == path)).scalar()
-        if collection_id is None or not hrefs:
-            return
-        if len(hrefs) == 1:     # one write: one statement
-            ItemStore._change(connection, collection_id, hrefs[0], revision, now, deleted)
-            return
+    def _changed(connection: Connection, collection_id: int, hrefs: Sequence[str],
+                 revision: int, now: int, deleted: bool) -> None:
+        """Many hrefs' change-log rows (a calendar uploaded whole, a migration)."""
         for first in range(0, len(hrefs), 500):
             chunk = list(hrefs[first:first + 500])
             connection.execute(delete(item_changes).where(
