@@ -191,6 +191,35 @@ def _user_names(value: Any) -> tuple[str, ...]:
     return found
 
 
+_LEAD = re.compile(r"^(\d{1,4})\s*([mhd])$")
+
+
+def _lead_times(value: Any) -> tuple[int, ...]:
+    """``24h 1h`` → (86400, 3600): how long before a booked meeting reminders go."""
+    found: list[int] = []
+    for entry in re.split(r"[\s,]+", str(value).strip()):
+        if not entry:
+            continue
+        match = _LEAD.match(entry.lower())
+        if match is None:
+            raise ValueError("%r is not a lead time such as 24h, 90m or 2d" % entry)
+        seconds = int(match.group(1)) * {"m": 60, "h": 3600, "d": 86400}[match.group(2)]
+        if not 5 * 60 <= seconds <= 30 * 86400:
+            raise ValueError("%r: a reminder goes 5 minutes to 30 days before" % entry)
+        found.append(seconds)
+    if len(found) > 5:
+        raise ValueError("at most 5 reminder lead times")
+    return tuple(sorted(set(found), reverse=True))
+
+
+def _reminder_audience(value: Any) -> tuple[str, ...]:
+    found = tuple(e.strip().lower() for e in re.split(r"[\s,]+", str(value)) if e.strip())
+    for entry in found:
+        if entry not in ("customer", "team"):
+            raise ValueError("%r: reminders go to customer and/or team" % entry)
+    return found
+
+
 def _authserv_ids(value: Any) -> tuple[str, ...]:
     found = tuple(entry.strip().lower() for entry in re.split(r"[\s,]+", str(value))
                   if entry.strip())
@@ -387,6 +416,14 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "users who may book meetings for customers into other team members' calendars "
         "from the web pages (/.web), separated by commas, or * for every user; others "
         "book into their own calendar or where the rights let them write"),
+    "booking_reminders": _option(
+        "24h 1h", _lead_times,
+        "how long before a meeting booked for a customer reminders are mailed (e.g. "
+        "24h 1h; m, h or d; empty: none)"),
+    "booking_reminder_recipients": _option(
+        "customer team", _reminder_audience,
+        "who gets booking reminders: customer, team (the holder and team members), or "
+        "both"),
     "inbound_max_attachment_bytes": _option(
         "1048576", _positive_int,
         "largest attachment of a mail shared into a track (larger ones are named, not "
@@ -475,6 +512,8 @@ class Settings:
     inbound_max_calendar_bytes: int
     web_booking_agents: tuple[str, ...]
     rights_base: str
+    booking_reminders: tuple[int, ...] = (86400, 3600)
+    booking_reminder_recipients: tuple[str, ...] = ("customer", "team")
 
     @classmethod
     def from_configuration(cls, configuration: radicale_config.Configuration) -> Settings:
@@ -573,6 +612,8 @@ class Settings:
             inbound_max_shared_bytes=get("inbound_max_shared_bytes"),
             inbound_max_calendar_bytes=get("inbound_max_calendar_bytes"),
             web_booking_agents=get("web_booking_agents"),
+            booking_reminders=get("booking_reminders"),
+            booking_reminder_recipients=get("booking_reminder_recipients"),
             rights_base=typed.get("rights", "base").strip() or "owner_only",
         )
 

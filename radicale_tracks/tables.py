@@ -11,6 +11,7 @@ from sqlalchemy import MetaData
 
 def load_tables() -> MetaData:
     """The metadata with every table of the project registered."""
+    import radicale_tracks.bookings.schema  # noqa: F401
     import radicale_tracks.db.journal  # noqa: F401
     import radicale_tracks.db.shared_values  # noqa: F401
     import radicale_tracks.inbound.schema  # noqa: F401

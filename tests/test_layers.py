@@ -2,8 +2,8 @@
 services know no adapter; and no module imports itself back through others.
 
 The rings (docs/architecture.md): ``core/`` (pure, with ``errors.py``) ← services
-(``tracks/``, ``inbound/``, ``rooms/``, ``outbox/``, ``scheduling/``, ``index/``,
-``mail/``, ``db/``, ``migrations/``, ``tables.py``), which also use the shared
+(``tracks/``, ``inbound/``, ``rooms/``, ``bookings/``, ``outbox/``, ``scheduling/``,
+``index/``, ``mail/``, ``db/``, ``migrations/``, ``tables.py``), which also use the shared
 ``settings.py`` ← adapters (``plugin/``, ``web/``, ``commands/``, ``cli.py``,
 ``wsgi.py`` and the ``storage.py`` / ``rights.py`` modules Radicale loads by name).
 Every module must sit in one ring.
@@ -23,8 +23,8 @@ NAME = "radicale_tracks"
 #: ``errors.py`` is pure (it imports nothing) and the core raises its TracksError
 CORE = ("core", "errors")
 SHARED = ("settings",)
-SERVICES = ("tracks", "inbound", "rooms", "outbox", "scheduling", "index", "mail", "db",
-            "migrations", "tables")
+SERVICES = ("tracks", "inbound", "rooms", "bookings", "outbox", "scheduling", "index",
+            "mail", "db", "migrations", "tables")
 ADAPTERS = ("plugin", "web", "commands", "cli", "wsgi", "storage", "rights")
 FORBIDDEN_IN_CORE = ("radicale", "sqlalchemy", "alembic", "smtplib", "aiosmtpd", "jinja2",
                      "vobject")

@@ -26,6 +26,13 @@ CONTEXT = {
     "changes": ["Time: a \u2192 b"], "instance": "", "address": "assistant+k@example.org",
     "reason": "closed", "assistant_address": "assistant@example.org",
     "attendee_name": "Bob", "answer": "accepted",
+    # a booking's customer mails (bookings/words.py)
+    "what": "Caf\u00e9 \u2615", "when": "Monday 4 January 2027, 10:00\u201310:30 (UTC)",
+    "where": "Room 3", "join_url": "https://meet.example.org/x", "with_whom": ["Alice"],
+    "host": "Alice", "manage_url": "http://x/.web/booking/1.1.2.ab", "note": "See you",
+    "actor": "agent", "agent_name": "carol", "customer_name": "Dana",
+    "customer_address": "dana@example.net", "lead": "in 1 hour",
+    "team_when": "Monday 4 January 2027, 11:00\u201311:30 (Europe/Berlin)",
 }
 
 

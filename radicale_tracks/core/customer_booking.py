@@ -302,6 +302,15 @@ def _instant(value: Any, field: str) -> int:
     return int(moment.timestamp())
 
 
+def details_record(details: MeetingDetails) -> dict[str, Any]:
+    """The details as a booking keeps them (JSON): what a reschedule searches for."""
+    return {"subject": details.subject, "duration": details.duration // 60,
+            "members": list(details.members), "rooms": list(details.rooms),
+            "pools": list(details.pools), "description": details.description,
+            "conference": details.conference, "meeting_type": details.meeting_type,
+            "location": details.location}
+
+
 # -- the event ------------------------------------------------------------------------
 
 @dataclass(frozen=True)

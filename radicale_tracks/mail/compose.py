@@ -31,7 +31,9 @@ from radicale_tracks.outbox.mail import OutgoingMail
 TEMPLATE_KINDS = ("track_created", "meeting_ready", "member_added", "meeting_added",
                   "meeting_changed", "meeting_cancelled", "track_refused", "invitation",
                   "cancellation", "reply", "meeting_current", "counter_declined",
-                  "booking_confirmation", "change_followed")
+                  "booking_confirmation", "change_followed", "booking_invitation",
+                  "booking_changed", "booking_cancelled", "booking_reminder",
+                  "booking_reminder_team")
 
 
 class MailTemplates:

@@ -34,4 +34,6 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("sent_at", BigInteger, nullable=True),
     Index("ix_tracks_outbox_due", "status", "next_attempt_at"),
+    # reminders are rows due later: a cancelled or moved booking finds its own
+    Index("ix_tracks_outbox_kind_uid", "kind", "uid"),
 )

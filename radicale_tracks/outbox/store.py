@@ -92,8 +92,10 @@ class OutboxRow:
         return cls(**fields)
 
 
-def enqueue(connection: Connection, mails: Iterable[OutgoingMail], now: int) -> list[int]:
-    """Queue mails as pending rows, due now, in the transaction of ``connection``.
+def enqueue(connection: Connection, mails: Iterable[OutgoingMail], now: int,
+            due: int | None = None) -> list[int]:
+    """Queue mails as pending rows, due now (or at ``due``: a reminder), in the
+    transaction of ``connection``.
 
     Nothing is committed here: the caller's transaction decides, so a change that rolls
     back sends nothing. Returns the new row ids in order.
@@ -104,7 +106,8 @@ def enqueue(connection: Connection, mails: Iterable[OutgoingMail], now: int) -> 
             created_at=now, message_id=mail.message_id, envelope_from=mail.envelope_from,
             recipient=mail.recipient, kind=mail.kind, subject=mail.subject,
             track_id=mail.track_id, uid=mail.uid, message=mail.message,
-            status=Status.PENDING.value, attempts=0, next_attempt_at=now,
+            status=Status.PENDING.value, attempts=0,
+            next_attempt_at=now if due is None else due,
             lease_until=None, lease_holder=None, last_error=None, sent_at=None))
         key = result.inserted_primary_key
         assert key is not None
@@ -367,8 +370,10 @@ class Backlog:
 def backlog(connection: Connection, now: int) -> Backlog:
     """The outbox's :class:`Backlog` at ``now`` in one query over the due index."""
     due = case((outbox.c.next_attempt_at <= now, outbox.c.next_attempt_at), else_=None)
+    # a reminder waits for its time on purpose: only rows due count as unsent
+    created = case((outbox.c.next_attempt_at <= now, outbox.c.created_at), else_=None)
     count, oldest, first_due = connection.execute(
-        select(func.count(), func.min(outbox.c.created_at), func.min(due))
+        select(func.count(), func.min(created), func.min(due))
         .where(outbox.c.status == Status.PENDING.value)).one()
     return Backlog(pending=int(count),
                    oldest_pending_age=max(0, now - int(oldest)) if oldest is not None else 0,

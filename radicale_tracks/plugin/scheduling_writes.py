@@ -61,6 +61,7 @@ from radicale_tracks.settings import Settings
 if TYPE_CHECKING:
     from icalendar import Calendar
 
+    from radicale_tracks.bookings.follower import BookingFollower
     from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
     from radicale_tracks.scheduling.engine import ObjectWrite, Scheduler
     from radicale_tracks.tracks.assistant import Assistant
@@ -127,6 +128,7 @@ class SchedulingWriter:
         self._assistant: Assistant | None = None
         self._scheduler: Scheduler | None = None
         self._calendars: StorageSchedulingCalendars | None = None
+        self._bookings: BookingFollower | None = None
         self.sender_thread: SenderThread | None = None
         if start_sender and settings.outbox_sender:
             self.sender_thread = _process_sender(store, settings)
@@ -195,8 +197,33 @@ class SchedulingWriter:
                 lambda: self.assistant.templates, clock=_now,
                 tokens=lambda: secrets.token_hex(16),
                 rooms=RoomBooking(configured_rooms(settings), self.scheduling_calendars,
-                                  _now))
+                                  _now),
+                bookings=self.bookings)
         return self._scheduler
+
+    @property
+    def bookings(self) -> BookingFollower:
+        """Meetings booked for customers, followed through every write of their event."""
+        if self._bookings is None:
+            from radicale_tracks.bookings.follower import BookingConfig, BookingFollower
+
+            settings = self.store.settings
+            calendars = self.scheduling_calendars
+
+            def user_here(address: str) -> str | None:
+                user = self.book.user_of(address)
+                return user if user is not None and calendars.user_exists(user) else None
+
+            self._bookings = BookingFollower(
+                BookingConfig(base_url=settings.base_url, domain=settings.domain,
+                              from_email=settings.from_email,
+                              reminder_leads=settings.booking_reminders,
+                              reminder_recipients=settings.booking_reminder_recipients),
+                lambda: self.assistant.templates, clock=_now,
+                tokens=lambda: secrets.token_hex(16),
+                is_assistant_side=self.book.is_assistant_side, user_of=user_here,
+                occurrences=calendars.occurrences)
+        return self._bookings
 
     # -- a client's write ---------------------------------------------------------------
 
@@ -343,11 +370,21 @@ class SchedulingWriter:
         or scheduling failed): the caller then runs it in a transaction of its own."""
         current_request().joined = work
 
+    def join_next_write_first(self, work: JoinedWork) -> None:
+        """Like :meth:`join_next_write`, but ``work`` runs before the write is scheduled:
+        rows the scheduling reads (a new booking, who changes it) are there for it."""
+        current_request().joined_first = work
+
     def take_joined(self) -> JoinedWork | None:
         return current_request().take_joined()
 
     def _run_joined(self, connection: Any) -> None:
         work = _request().joined
+        if work is not None:
+            work(connection)
+
+    def _run_joined_first(self, connection: Any) -> None:
+        work = _request().joined_first
         if work is not None:
             work(connection)
 
@@ -426,6 +463,7 @@ class SchedulingWriter:
         for with_assistant in attempts:
             try:
                 with self.store.database.begin() as connection:
+                    self._run_joined_first(connection)
                     outcome = self.scheduler.handle_write(
                         connection, write, store, self.assistant if with_assistant else None)
                     self._run_joined(connection)
@@ -444,7 +482,7 @@ class SchedulingWriter:
                             outcome.role, ", ".join(
                                 ["%s %s" % (a, s) for a, s in outcome.statuses.items()] +
                                 outcome.deliveries))
-            _request().joined = None   # committed with the write
+            _request().forget_joined()   # committed with the write
             if self.sender_thread is not None:
                 self.sender_thread.wake()
             return True
@@ -462,6 +500,7 @@ class SchedulingWriter:
 
         try:
             with self.store.database.begin() as connection:
+                self._run_joined_first(connection)
                 self.assistant.handle_organizer_change(
                     connection, OrganizerChange(user=write.owner,
                                                 source_path="/" + write.path,
@@ -473,7 +512,7 @@ class SchedulingWriter:
             logger.exception("Assistant failed on %s", write.path)
             self._record_failure(write, e)
             return False
-        _request().joined = None
+        _request().forget_joined()
         if self.sender_thread is not None:
             self.sender_thread.wake()
         return True

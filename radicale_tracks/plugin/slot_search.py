@@ -11,6 +11,7 @@ Shared by the JSON API (``web/services.py``) and ``radicale-tracks slots``.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -44,8 +45,13 @@ class SlotSearch:
 
 
 def search_slots(storage: Storage, requester: str, request: SlotRequest,
-                 current_time: datetime.datetime, max_occurrence: int = 0) -> SlotSearch:
-    """Run ``request`` for ``requester``; call under the storage's read lock."""
+                 current_time: datetime.datetime, max_occurrence: int = 0,
+                 ignore: Collection[tuple[int, int]] = ()) -> SlotSearch:
+    """Run ``request`` for ``requester``; call under the storage's read lock.
+
+    ``ignore``: the spans of a meeting being moved — each person's and room's busy
+    period at exactly such a span is that meeting itself (one per span: a second event
+    at the very same time still counts), so it never conflicts with its own new time."""
     start = request.start - datetime.timedelta(seconds=request.buffer_before)
     end = request.end + datetime.timedelta(seconds=request.buffer_after)
     with storage.database.connect() as connection:
@@ -88,8 +94,14 @@ def search_slots(storage: Storage, requester: str, request: SlotRequest,
                        estimates=estimated)
 
     def busy_of(user: str) -> tuple[Busy, ...]:
-        return tuple(Busy(s, e, kind.upper() or "BUSY") for s, e, kind in busy[user]
-                     if kind.upper() != "FREE")
+        periods = [(s, e, kind.upper() or "BUSY") for s, e, kind in busy[user]
+                   if kind.upper() != "FREE"]
+        for span in ignore:
+            found = next((p for p in periods if (p[0], p[1]) == span
+                          and p[2] != "BUSY-UNAVAILABLE"), None)
+            if found is not None:
+                periods.remove(found)
+        return tuple(Busy(s, e, kind) for s, e, kind in periods)
 
     participants: list[Participant] = []
     if request.include_organizer:

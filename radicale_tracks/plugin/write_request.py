@@ -55,6 +55,8 @@ class WriteRequest:
     rewritten: bool = False
     schedule_tag: str | None = None
     joined: JoinedWork | None = None
+    #: joined work that runs before the write is scheduled (rows the write reads)
+    joined_first: JoinedWork | None = None
     user: str | None = None
     client_put: bool = False
     write_hold: object | None = field(default=None, repr=False)
@@ -76,8 +78,21 @@ class WriteRequest:
 
     def take_joined(self) -> JoinedWork | None:
         """Work no scheduling transaction took (the caller runs it on its own)."""
-        joined, self.joined = self.joined, None
-        return joined
+        first, joined = self.joined_first, self.joined
+        self.joined_first = self.joined = None
+        if first is None or joined is None:
+            return first or joined
+        after = joined
+
+        def both(connection: Any) -> None:
+            first(connection)
+            after(connection)
+
+        return both
+
+    def forget_joined(self) -> None:
+        """The joined work committed with a write."""
+        self.joined_first = self.joined = None
 
     def left_over(self) -> dict[str, Any]:
         """The facts still set (tests: what would leak into another request)."""

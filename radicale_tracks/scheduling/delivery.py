@@ -56,6 +56,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("radicale.tracks.scheduling")
 
+#: a booking's customer's mail for one message (None: not the customer's)
+CustomerMail = Callable[[ItipMessage, Calendar, Calendar | None], "OutgoingMail | None"]
+
 
 class InboxCalendars(ObjectsByUid, DefaultCalendar, CalendarObjects, InboxDelivery, Protocol):
     """What delivery needs of the users' calendars: the engine's port without the user
@@ -112,12 +115,14 @@ class Deliveries:
     def organizer_plan(self, connection: Connection, plan: OrganizerPlan,
                        room_answers: Mapping[str, RoomAnswer],
                        mailed_by_assistant: Collection[str], organizer_user: str,
-                       latest: Calendar, old: Calendar | None, assistant: Assistant | None
+                       latest: Calendar, old: Calendar | None, assistant: Assistant | None,
+                       customer_mail: CustomerMail | None = None
                        ) -> tuple[list[str], list[OutgoingMail]]:
         """Every delivery of an organizer's plan: rooms answer, other users here get
         inbox and copy, everyone else a mail — unless the assistant's mail carried the
-        invitation already. Answers the deliveries made ("user: outcome") and the mails
-        to queue."""
+        invitation already. ``customer_mail`` renders the mail of a booking's customer
+        (``bookings/``). Answers the deliveries made ("user: outcome") and the mails to
+        queue."""
         deliveries: list[str] = []
         mails: list[OutgoingMail] = []
         shared: dict[object, object] = {}  # what the mails of this write have in common
@@ -131,6 +136,9 @@ class Deliveries:
                 assert recipient.user is not None
                 result = self.to_attendee(connection, recipient.user, message, existing)
                 deliveries.append("%s: %s" % (recipient.user, result))
+            elif customer_mail is not None and (
+                    customer := customer_mail(message, latest, old)) is not None:
+                mails.append(customer)
             elif message.recipient not in mailed_by_assistant:
                 mails.append(self.mails.mail(message, latest, old, shared))
         return deliveries, mails

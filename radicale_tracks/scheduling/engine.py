@@ -69,7 +69,12 @@ from radicale_tracks.scheduling.plan import (
     organized_by,
     plan_deliveries,
 )
-from radicale_tracks.scheduling.ports import SchedulingCalendars, StoredObject
+from radicale_tracks.scheduling.ports import (
+    Booked,
+    BookedMeetings,
+    SchedulingCalendars,
+    StoredObject,
+)
 
 if TYPE_CHECKING:
     from radicale_tracks.mail.compose import MailTemplates
@@ -138,8 +143,10 @@ class Scheduler:
     def __init__(self, config: SchedulingConfig, book: AddressBook,
                  calendars: SchedulingCalendars, templates: Callable[[], MailTemplates],
                  clock: Callable[[], datetime.datetime], tokens: Callable[[], str],
-                 rooms: RoomBooking | None = None) -> None:
+                 rooms: RoomBooking | None = None, bookings: BookedMeetings | None = None
+                 ) -> None:
         self.config = config
+        self.bookings = bookings
         self.rooms = rooms
         self.book = book
         self.calendars = calendars
@@ -215,9 +222,11 @@ class Scheduler:
         messages = stages.messages_to_send(write.old, new, addresses, now, write.path)
         plan = plan_deliveries(messages, self.classify, self.calendars.find_object,
                                self.config.max_attendees)
-        meeting = stages.with_assistant(assistant, connection, write.owner,
-                                        "/%s" % write.path, write.old, new, plan,
-                                        addresses, now)
+        booking = self._booking(connection, new if new is not None else write.old)
+        meeting = stages.with_assistant(
+            assistant, connection, write.owner, "/%s" % write.path, write.old, new, plan,
+            addresses, now, mailed_elsewhere=frozenset(
+                {booking.customer_address} if booking is not None else ()))
         meeting = stages.with_rooms(self.rooms, connection, write.old, meeting, addresses,
                                     now)
         stored = stages.to_store(meeting, write.old, write.sent, self.book.is_assistant_side)
@@ -231,11 +240,34 @@ class Scheduler:
                 self.calendars.deliver(self.config.assistant_principal, message.ics)
         latest = new if new is not None else write.old
         assert latest is not None
+        customer_mail = None
+        if booking is not None and self.bookings is not None:
+            bookings, customer = self.bookings, booking
+
+            def customer_mail(message: ItipMessage, calendar: Calendar,
+                              old: Calendar | None) -> OutgoingMail | None:
+                if normalize_address(message.recipient) != customer.customer_address:
+                    return None
+                return bookings.customer_mail(connection, customer, message, calendar, old)
+
         outcome.deliveries, mails = self.deliveries.organizer_plan(
             connection, meeting.plan, meeting.room_answers, meeting.mailed_by_assistant,
-            write.owner, latest, write.old, assistant)
+            write.owner, latest, write.old, assistant, customer_mail)
         enqueue(connection, mails, now)
         outcome.mails = len(mails)
+        if booking is not None and self.bookings is not None:
+            kept = stored.calendar if stored.calendar is not None else meeting.base
+            self.bookings.follow(connection, booking, kept)
+
+    def _booking(self, connection: Connection, calendar: Calendar | None) -> Booked | None:
+        """The booking of the meeting, when it was booked for a customer."""
+        if self.bookings is None or calendar is None:
+            return None
+        from radicale_tracks.core.itip import master_of
+
+        master = master_of(calendar)
+        uid = str(master.get("UID", "")) if master is not None else ""
+        return self.bookings.booking_for(connection, uid) if uid else None
 
     # -- attendee -------------------------------------------------------------------
 

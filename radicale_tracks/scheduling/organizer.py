@@ -65,18 +65,21 @@ def messages_to_send(old: Calendar | None, new: Calendar | None, addresses: froz
 
 def with_assistant(assistant: Assistant | None, connection: Connection, owner: str,
                    source_path: str, old: Calendar | None, new: Calendar | None,
-                   plan: OrganizerPlan, addresses: frozenset[str], now: datetime.datetime
-                   ) -> OrganizerMeeting:
+                   plan: OrganizerPlan, addresses: frozenset[str], now: datetime.datetime,
+                   mailed_elsewhere: frozenset[str] = frozenset()) -> OrganizerMeeting:
     """The assistant's stage: it handles the change (tracks, copies, its mails) and
     may answer the organizer's object to store; then attendees get the meeting as
-    stored — the assistant's answer and the track's details included."""
+    stored — the assistant's answer and the track's details included.
+    ``mailed_elsewhere``: who hears about the meeting in a booking's own words (its
+    customer), never in the track's."""
     if assistant is None:
         return OrganizerMeeting(new, plan)
     from radicale_tracks.tracks.assistant import OrganizerChange
 
     captured: list[Calendar | None] = []
     mailed = assistant.handle_organizer_change(
-        connection, OrganizerChange(user=owner, source_path=source_path, old=old, new=new),
+        connection, OrganizerChange(user=owner, source_path=source_path, old=old, new=new,
+                                    mailed_elsewhere=mailed_elsewhere),
         captured.append, local_recipients=plan.local_recipients)
     if not captured or captured[0] is None:
         return OrganizerMeeting(new, plan, mailed)

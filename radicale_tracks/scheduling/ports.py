@@ -12,7 +12,14 @@ write's database transaction: what they store commits or rolls back with the wri
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+if TYPE_CHECKING:
+    from icalendar import Calendar
+    from sqlalchemy import Connection
+
+    from radicale_tracks.core.itip import ItipMessage
+    from radicale_tracks.outbox.mail import OutgoingMail
 
 
 class StoredObject(NamedTuple):
@@ -98,6 +105,32 @@ class TrackCalendars(Protocol):
     def user_exists(self, user: str) -> bool: ...
 
     def user_zone(self, user: str) -> str | None: ...
+
+
+class BookedMeetings(Protocol):
+    """Meetings booked for a customer (``bookings/``): their customer hears about every
+    change in a booking's own words, and the booking follows the meeting."""
+
+    def booking_for(self, connection: Connection, uid: str) -> Booked | None:
+        """The booking of the meeting ``uid``, None for any other meeting."""
+        ...
+
+    def customer_mail(self, connection: Connection, booking: Booked, message: ItipMessage,
+                      calendar: Calendar, old: Calendar | None) -> OutgoingMail:
+        """The mail to the booking's customer carrying ``message``."""
+        ...
+
+    def follow(self, connection: Connection, booking: Booked, stored: Calendar | None
+               ) -> None:
+        """The booking after the organizer's write (``stored`` None: deleted)."""
+        ...
+
+
+class Booked(Protocol):
+    """A booking as the engine sees it: whose mails are the booking's."""
+
+    @property
+    def customer_address(self) -> str: ...
 
 
 class WriteHold(Protocol):

@@ -28,7 +28,7 @@ import datetime
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from icalendar import Calendar
@@ -113,6 +113,8 @@ class OrganizerChange:
     new: Calendar | None
     external_organizer: str | None = None
     received: Calendar | None = None
+    #: who hears about the meeting in a booking's own words (its customer): no track mail
+    mailed_elsewhere: frozenset[str] = frozenset()
 
     def organizer_addresses(self, book: AddressBook) -> frozenset[str]:
         if self.external_organizer is not None:
@@ -342,7 +344,8 @@ class Assistant:
             organizer=organizer, organizer_name=arrival.organizer_name,
             new_members=new_members, creating=choice.creating,
             new_meeting=arrival.meeting is None, local_recipients=local_recipients,
-            resources=resources), self.people, now)]
+            resources=resources, mailed_elsewhere=change.mailed_elsewhere),
+            self.people, now)]
         kind = activity_kind(receipt.outcome, choice.creating)
         now_ts = int(now.timestamp())
         store.record_activity(connection, at=now_ts, kind=kind, track_id=track.id, uid=uid,
@@ -515,11 +518,10 @@ class Assistant:
         older copy of it); comparing versions that both carry the same details makes
         only the organizer's own edits count as changes.
         """
-        return OrganizerChange(
-            user=change.user, source_path=change.source_path,
+        return replace(
+            change,
             old=with_track_details(change.old, details) if change.old is not None else None,
-            new=with_track_details(change.new, details) if change.new is not None else None,
-            external_organizer=change.external_organizer, received=change.received)
+            new=with_track_details(change.new, details) if change.new is not None else None)
 
     def _attendee_of(self, track: Track, received: Sequence[ItipMessage]) -> str:
         track_address = self.book.track_address(track.token)

@@ -84,6 +84,8 @@ class TrackChange:
     local_recipients: frozenset[str] = frozenset()
     #: rooms and resources: their invitation is scheduling's, never a track's mail
     resources: frozenset[str] = frozenset()
+    #: a booking's customer: the booking's mails tell them, never a track's
+    mailed_elsewhere: frozenset[str] = frozenset()
 
 
 def decide_mails(change: TrackChange, people: People, now: datetime.datetime
@@ -141,7 +143,8 @@ def decide_mails(change: TrackChange, people: People, now: datetime.datetime
 
     per_recipient = {m.recipient: m for m in change.messages
                      if not people.is_assistant_side(m.recipient)
-                     and m.recipient not in change.resources}
+                     and m.recipient not in change.resources
+                     and m.recipient not in change.mailed_elsewhere}
     local_recipients = change.local_recipients
     if external:
         # the organizer's own calendar invites, updates and cancels its participants:

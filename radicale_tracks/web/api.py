@@ -20,36 +20,18 @@ from radicale_tracks.core.customer_booking import (
     read_details,
     zone_name,
 )
-from radicale_tracks.core.slot_report import report_json, utc_text
+from radicale_tracks.core.slot_report import utc_text
 from radicale_tracks.core.slots import SlotQueryError
-from radicale_tracks.web.services import NotAllowed, SlotList, SlotTaken
+from radicale_tracks.web.answers import error, json_response, slot_json
+from radicale_tracks.web.services import NotAllowed, SlotTaken
 
 if TYPE_CHECKING:
     from radicale_tracks.web.request import Request
 
 _TRACK = re.compile(r"^/\.web/api/tracks/([A-Za-z0-9_-]{1,64})(/feed/revoke)?$")
-MEETING_KINDS = ("booked", "created", "added", "updated", "cancelled",
+MEETING_KINDS = ("booked", "created", "added", "updated", "rescheduled", "cancelled",
                  "instance-cancelled", "reply", "refused", "failed", "shared",
                  "counter", "refresh", "stale", "ignored", "feed-revoked")
-
-
-def unauthorized() -> types.WSGIResponse:
-    status, headers, body, xml = json_response(
-        client.UNAUTHORIZED, {"error": "log in with your calendar account"})
-    return status, dict(headers, **{
-        "WWW-Authenticate": 'Basic realm="Radicale", charset="UTF-8"'}), body, xml
-
-
-def json_response(status: int, body: Any) -> types.WSGIResponse:
-    import json
-
-    data = json.dumps(body, indent=1, ensure_ascii=False).encode("utf-8")
-    return status, {"Content-Type": "application/json; charset=utf-8",
-                    "Cache-Control": "no-store"}, data, None
-
-
-def error(status: int, message: str, **extra: Any) -> types.WSGIResponse:
-    return json_response(status, dict(error=message, **extra))
 
 
 def handle(request: Request) -> types.WSGIResponse:
@@ -82,6 +64,11 @@ def handle(request: Request) -> types.WSGIResponse:
     try:
         if handler is not None:
             return handler(request, data)
+        from radicale_tracks.web import booking_api
+
+        answer = booking_api.handle(request, data)
+        if answer is not None:
+            return answer
         match = _TRACK.match(path)
         if match and request.method == "GET" and not match.group(2):
             return json_response(client.OK, track_json(request.services.track_page(
@@ -148,11 +135,6 @@ def slots(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
     found = services.slots(request.user, details, zone, day=first,
                            show_conflicts=bool(data.get("show_conflicts")))
     return json_response(client.OK, slot_json(found))
-
-
-def slot_json(found: SlotList) -> dict[str, Any]:
-    return dict(report_json(found.result, found.zone, found.names, found.estimates),
-                window={"start": found.start.isoformat(), "end": found.end.isoformat()})
 
 
 def bookings(request: Request, data: dict[str, Any]) -> types.WSGIResponse:

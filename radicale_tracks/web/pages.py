@@ -52,14 +52,15 @@ FIELD_STEP = {"customer.name": 1, "customer.email": 1, "customer": 1, "subject":
               "zone": 3, "start": 3, "slots": 3, "day": 3}
 KIND_GROUPS = {
     "created": ("booked", "created", "added"),
-    "changed": ("updated", "reply", "counter", "refresh", "shared", "feed-revoked"),
+    "changed": ("updated", "rescheduled", "reply", "counter", "refresh", "shared",
+                "feed-revoked"),
     "cancelled": ("cancelled", "instance-cancelled"),
     "problems": ("refused", "failed", "stale", "ignored", "member-removed"),
 }
 #: what each kind of activity line is called on the Meetings page
 KIND_WORDS = {
     "booked": "Booked", "created": "New track", "added": "Added to a track",
-    "updated": "Changed", "reply": "Answer", "counter": "Change proposed",
+    "updated": "Changed", "rescheduled": "Moved", "reply": "Answer", "counter": "Change proposed",
     "refresh": "Asked for the meeting", "shared": "Shared", "feed-revoked": "Link revoked",
     "cancelled": "Cancelled", "instance-cancelled": "One occurrence cancelled",
     "refused": "Refused", "failed": "Failed", "stale": "Older version ignored",
@@ -79,7 +80,24 @@ def _templates() -> Environment:
                               lstrip_blocks=True)
     environment.filters["local"] = _local
     environment.filters["kind_words"] = _kind_words
+    environment.filters["state_words"] = _state_words
+    environment.filters["actor_words"] = _actor_words
     return environment
+
+
+#: a booking's state, as Meetings shows it
+STATE_WORDS = {"confirmed": "Confirmed", "rescheduled": "Rescheduled",
+               "cancelled": "Cancelled", "awaiting-room": "Awaiting a room"}
+
+
+def _state_words(state: str) -> str:
+    return STATE_WORDS.get(state, state.capitalize())
+
+
+def _actor_words(actor: str, row: Any) -> str:
+    """Who changed a booking last: the customer, the agent, or the holder's calendar."""
+    return {"customer": "the customer", "agent": "the team (on the web)",
+            "organizer": "%s's calendar" % row.holder}.get(actor, actor)
 
 
 @lru_cache(maxsize=1)
@@ -97,6 +115,21 @@ def render(request: Request, name: str, status: int = client.OK,
         radicale_ui=request.url("index.html"), **context)
     return status, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
                     "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
+                    "Content-Security-Policy": (
+                        "default-src 'self'; style-src 'self'; script-src 'self'; "
+                        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
+                    }, body.encode("utf-8"), None
+
+
+def render_public(request: Request, name: str, status: int = client.OK,
+                  **context: Any) -> types.WSGIResponse:
+    """A page for someone without an account here (a customer's link): no navigation,
+    no login, not kept by the browser or shown to other sites."""
+    context.setdefault("csrf", "")
+    body = _templates().get_template(name).render(base=request.url(""), **context)
+    return status, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
+                    "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+                    "X-Robots-Tag": "noindex",
                     "Content-Security-Policy": (
                         "default-src 'self'; style-src 'self'; script-src 'self'; "
                         "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'")
@@ -121,17 +154,30 @@ def not_attached(request: Request) -> types.WSGIResponse:
         body.encode(), None
 
 
+def checked_form(request: Request) -> dict[str, list[str]] | types.WSGIResponse:
+    """A POST's form once its token and origin hold (else the refusal page); {} for
+    other methods."""
+    if request.method != "POST":
+        return {}
+    form = request.form()
+    if not request.same_origin() or not request.plugin.csrf_ok(
+            request.user, _one(form, "csrf")):
+        return render(request, "error.html", client.FORBIDDEN, title="Refused",
+                      message="This form is out of date or came from another site. "
+                              "Go back, reload the page and send it again.")
+    return form
+
+
+def not_here(request: Request, e: NotAllowed) -> types.WSGIResponse:
+    return render(request, "error.html", client.NOT_FOUND if "no such" in str(e)
+                  else client.FORBIDDEN, title="Not here", message=str(e))
+
+
 def handle(request: Request) -> types.WSGIResponse:
     path = request.path.rstrip("/")
-    if request.method == "POST":
-        form = request.form()
-        if not request.same_origin() or not request.plugin.csrf_ok(
-                request.user, _one(form, "csrf")):
-            return render(request, "error.html", client.FORBIDDEN, title="Refused",
-                          message="This form is out of date or came from another site. "
-                                  "Go back, reload the page and send it again.")
-    else:
-        form = {}
+    form = checked_form(request)
+    if not isinstance(form, dict):
+        return form
     try:
         if path in ("/.web", "/.web/meetings"):
             return meetings_page(request) if request.method == "GET" else _not_allowed(
@@ -153,8 +199,7 @@ def handle(request: Request) -> types.WSGIResponse:
         if path == "/.web/logout":
             return render(request, "logout.html", title="Logged out", nav="")
     except NotAllowed as e:
-        return render(request, "error.html", client.NOT_FOUND if "no such" in str(e)
-                      else client.FORBIDDEN, title="Not here", message=str(e))
+        return not_here(request, e)
     return render(request, "error.html", client.NOT_FOUND, title="Not found",
                   message="There is no page %s." % request.path)
 
@@ -185,10 +230,16 @@ def meetings_page(request: Request) -> types.WSGIResponse:
         older = "meetings?" + urlencode(
             {k: v for k, v in (("kind", group), ("q", text), ("track", track or ""),
                                ("before", rows[-1]["id"])) if v})
+    when = "past" if (query.get("when") or [""])[0] == "past" else "upcoming"
+    listed = services.meeting_list(request.user, upcoming=when == "upcoming", text=text,
+                                   track=track, limit=100)
     return render(request, "meetings.html", title="Meetings", nav="meetings", rows=rows,
                   group=group, groups=tuple(KIND_GROUPS), text=text, track=track or "",
                   tracks=services.my_tracks(request.user), older=older,
-                  zone=services.zone_of(request.user))
+                  zone=services.zone_of(request.user), meetings=listed, when=when,
+                  when_link="meetings?" + urlencode(
+                      {k: v for k, v in (("kind", group), ("q", text),
+                                         ("track", track or "")) if v}))
 
 
 # -- a track -------------------------------------------------------------------------------

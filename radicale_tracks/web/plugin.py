@@ -96,21 +96,36 @@ class Web(web.BaseWeb):
             return httputils.serve_resource("radicale_tracks.web", "static", base_prefix,
                                             path, path_prefix="/.web/static",
                                             index_file="")
-        from radicale_tracks.web import api, pages
+        from radicale_tracks.web import answers, api, pages
 
         request = Request(self, environ, base_prefix, path, user, set(groups), method)
         is_api = path.startswith("/.web/api/") or path == "/.web/api"
+        from radicale_tracks.web.booking_pages import (
+            customer_page,
+            is_customer_path,
+            is_team_path,
+            team_page,
+        )
+
+        if is_customer_path(path):   # no account: the signed link is the credential
+            try:
+                return customer_page(request)
+            except BodyTooLarge as e:
+                return _plain(client.REQUEST_ENTITY_TOO_LARGE, "The form is %d bytes; "
+                              "the limit is %d bytes.\n" % (e.length, MAX_API_BODY))
         if not user:
-            return (api.unauthorized() if is_api else pages.unauthorized(request))
+            return (answers.unauthorized() if is_api else pages.unauthorized(request))
         if self.services is None:
             return pages.not_attached(request)
         try:
             if is_api:
                 return api.handle(request)
+            if is_team_path(path):
+                return team_page(request)
             return pages.handle(request)
         except BodyTooLarge as e:
             if is_api:
-                return api.json_response(client.REQUEST_ENTITY_TOO_LARGE,
+                return answers.json_response(client.REQUEST_ENTITY_TOO_LARGE,
                                          too_large_json(e.length, MAX_API_BODY))
             return _plain(client.REQUEST_ENTITY_TOO_LARGE, "The form is %d bytes; the "
                           "limit is %d bytes.\n" % (e.length, MAX_API_BODY))

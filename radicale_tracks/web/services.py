@@ -14,13 +14,14 @@ from __future__ import annotations
 import datetime
 import logging
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from radicale import pathutils
 from radicale import storage as radicale_storage
 
+from radicale_tracks.bookings.store import add_booking, booking_by_uid
 from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.customer_booking import (
     Booking,
@@ -29,13 +30,13 @@ from radicale_tracks.core.customer_booking import (
     MeetingDetails,
     Person,
     booking_calendar,
-    customer_confirmation,
+    details_record,
 )
 from radicale_tracks.core.freebusy import Estimate
 from radicale_tracks.core.itip import attendees_of, master_of, partstat_of
 from radicale_tracks.core.slot_request import SlotRequest, SlotRequestError, slot_request
 from radicale_tracks.core.slots import SlotQueryError, SlotResult
-from radicale_tracks.core.summaries import meeting_facts
+from radicale_tracks.outbox.store import enqueue
 from radicale_tracks.plugin.availability import user_zone
 from radicale_tracks.plugin.slot_search import search_slots
 from radicale_tracks.plugin.track_calendars import item_from_text
@@ -184,17 +185,19 @@ class Services:
             return self._found(agent, request, request.zone, now)
 
     def _search(self, agent: str, details: MeetingDetails, zone: str,
-                extra: dict[str, Any], now: datetime.datetime) -> SlotList:
-        """The slot finder for the meeting; call under the storage's lock."""
+                extra: dict[str, Any], now: datetime.datetime,
+                ignore: Collection[tuple[int, int]] = ()) -> SlotList:
+        """The slot finder for the meeting; call under the storage's lock. ``ignore``:
+        the span of the meeting itself, when it is being moved."""
         return self._found(agent, self._slot_request(agent, details, zone, extra, now), zone,
-                           now)
+                           now, ignore)
 
-    def _found(self, agent: str, request: SlotRequest, zone: str, now: datetime.datetime
-               ) -> SlotList:
+    def _found(self, agent: str, request: SlotRequest, zone: str, now: datetime.datetime,
+               ignore: Collection[tuple[int, int]] = ()) -> SlotList:
         """Run ``request`` for ``agent``, shown in ``zone``; call under the storage's lock."""
         max_occurrence = int(self.storage.configuration.get("reporting",
                                                             "max_freebusy_occurrence"))
-        found = search_slots(self.storage, agent, request, now, max_occurrence)
+        found = search_slots(self.storage, agent, request, now, max_occurrence, ignore)
         logger.info("Slots for %s: %d candidates, %d returned", agent,
                     found.result.candidates, len(found.result.slots))
         return SlotList(found.result, zone, found.names, request.start, request.end,
@@ -245,6 +248,23 @@ class Services:
             confirmation = (booking.notifications.send_confirmation
                             and not booking.notifications.add_to_event)
             tracked: list[str | None] = []
+            booking_id: list[int] = []
+
+            def add_booking_row(connection: Any) -> None:
+                """The booking's row, before the event is scheduled: the write's mails
+                to the customer and its reminders are the booking's."""
+                booking_id[:] = [add_booking(
+                    connection, uid=uid, agent=agent, holder=holder,
+                    calendar_path=calendar_path, href=href,
+                    customer_name=booking.customer.name,
+                    customer_address=booking.customer.address,
+                    customer_zone=booking.notifications.customer_zone,
+                    agent_zone=booking.zone, subject=details.subject,
+                    details=details_record(details), start=booking.start, end=booking.end,
+                    customer_on_event=booking.notifications.add_to_event,
+                    customer_mailed=booking.notifications.send_confirmation,
+                    customer_sees_attendees=booking.notifications.customer_sees_attendees,
+                    now=int(now.timestamp()))]
 
             def record_booking(connection: Any) -> None:
                 """The confirmation and the activity line, in the event's transaction
@@ -255,8 +275,10 @@ class Services:
                     found = track_store.track_by_id(connection, meeting.track_id)
                     slug = found.slug if found else None
                 tracked[:] = [slug]
-                if confirmation:
-                    self._queue_confirmation(connection, booking, calendar, holder, uid, now)
+                row = booking_by_uid(connection, uid)
+                if confirmation and row is not None:
+                    enqueue(connection, [storage.scheduling.bookings.confirmation_mail(
+                        connection, row, calendar)], int(now.timestamp()))
                 track_store.record_activity(
                     connection, at=int(now.timestamp()), kind="booked",
                     track_id=meeting.track_id if meeting else None, uid=uid,
@@ -270,6 +292,7 @@ class Services:
                         "mailed" if booking.notifications.send_confirmation
                         else "not mailed"))
 
+            storage.scheduling.join_next_write_first(add_booking_row)
             storage.scheduling.join_next_write(record_booking)
             try:
                 collection.upload(href, item_from_text(collection.path, text))
@@ -302,8 +325,8 @@ class Services:
         path = self.storage.scheduling_calendars.existing_default(holder)
         return bool(path) and "w" in self.rights.authorization(agent, groups, "/%s/" % path)
 
-    def _recheck(self, agent: str, booking: Booking, now: datetime.datetime
-                 ) -> dict[str, str]:
+    def _recheck(self, agent: str, booking: Booking, now: datetime.datetime,
+                 ignore: Collection[tuple[int, int]] = ()) -> dict[str, str]:
         """The slot, checked again (under the write lock): the rooms it gets (address →
         name), or ``SlotTaken`` with fresh slots when someone's time was taken meanwhile."""
         details = booking.details
@@ -311,7 +334,7 @@ class Services:
         end = start + datetime.timedelta(seconds=details.duration)
         found = self._search(agent, details, booking.zone, {
             "start": start.isoformat(), "end": end.isoformat(), "grid": 5,
-            "show_conflicts": True, "max_results": 1}, now)
+            "show_conflicts": True, "max_results": 1}, now, ignore)
         slot = next((s for s in found.result.slots if s.start == booking.start), None)
         problems: list[str] = []
         if slot is None:
@@ -332,7 +355,7 @@ class Services:
             day = start.astimezone(_zone(booking.zone)).date()
             fresh = self._search(agent, details, booking.zone, {
                 "start": day.isoformat(),
-                "end": (day + datetime.timedelta(days=SLOT_DAYS)).isoformat()}, now)
+                "end": (day + datetime.timedelta(days=SLOT_DAYS)).isoformat()}, now, ignore)
             raise SlotTaken("This time is no longer free: %s. Pick another time." % (
                 "; ".join(problems)), fresh)
         assert slot is not None
@@ -346,28 +369,6 @@ class Services:
         if not track.track.is_open:
             raise BookingError("track", "the track %r is closed" % track.track.title)
         return track.track
-
-    def _queue_confirmation(self, connection: Any, booking: Booking, calendar: Any,
-                            holder: str, uid: str, now: datetime.datetime) -> None:
-        """The customer is not on the event: a confirmation without description and
-        attendees, with the event as PUBLISH so their calendar can keep it."""
-        from radicale_tracks.mail.compose import compose_mail, message_id_for
-        from radicale_tracks.outbox.store import enqueue
-
-        storage = self.storage
-        published = customer_confirmation(calendar)
-        facts = dict(meeting_facts(published), join_url=booking.details.conference)
-        mail = compose_mail(
-            storage.assistant.templates, "booking_confirmation", {
-                "meeting": facts, "recipient_name": booking.customer.name,
-                "organizer_name": holder, "signature": "the calendar server of %s" % (
-                    storage.settings.domain)},
-            sender=self.address_of(holder), sender_name=holder,
-            recipient=booking.customer.address, recipient_name=booking.customer.name,
-            message_id=message_id_for(secrets.token_hex(16), storage.settings.domain),
-            now=now, itip=published.to_ical().decode("utf-8"), method="PUBLISH",
-            envelope_from=storage.settings.from_email, uid=uid)
-        enqueue(connection, [mail], int(now.timestamp()))
 
     # -- meetings, tracks -------------------------------------------------------------
 
@@ -389,6 +390,61 @@ class Services:
                  "track": tracks[a.track_id].slug if a.track_id in tracks else None,
                  "track_title": tracks[a.track_id].title if a.track_id in tracks else None}
                 for a in rows]
+
+    def meeting_list(self, user: str, *, upcoming: bool, text: str = "",
+                     track: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Meetings with their times: the bookings the user made, holds or is on, and
+        the meetings of their tracks that were not booked here (soonest first for
+        upcoming, latest first for past)."""
+        from radicale_tracks.bookings.store import bookings_of
+
+        addresses = self.storage.book.addresses_of(user)
+        now = int(self.clock().timestamp())
+        needle = text.lower()
+        with self.storage.database.connect() as connection:
+            tracks = {t.id: t for t in track_store.tracks_of_user(connection, user, addresses)}
+            in_track: dict[str, track_store.Track] = {}
+            found: list[dict[str, Any]] = []
+            for track_id, track_row in tracks.items():
+                for meeting in track_store.track_meetings(connection, track_id):
+                    in_track.setdefault(meeting.uid, track_row)
+                    found.append({
+                        "uid": meeting.uid, "what": meeting.summary, "start": meeting.dtstart,
+                        "end": None, "customer": None, "booked_by": None,
+                        "organizer": meeting.organizer,
+                        "state": "cancelled" if meeting.status == "cancelled"
+                        else "confirmed", "booking": None, "changed_by": None})
+            booked = bookings_of(connection, [user], upcoming=None, now=now, limit=1000)
+            booked.extend(b for b in self._bookings_with(connection, user)
+                          if b.id not in {x.id for x in booked})
+        by_uid = {b.uid: b for b in booked}
+        rows = [r for r in found if r["uid"] not in by_uid]
+        for b in booked:
+            rows.append({"uid": b.uid, "what": b.subject, "start": b.start, "end": b.end,
+                         "customer": "%s <%s>" % (b.customer_name, b.customer_address),
+                         "booked_by": b.agent, "organizer": self.address_of(b.holder),
+                         "state": b.state, "booking": b.id, "changed_by": b.changed_by})
+        for row in rows:
+            holder_track = in_track.get(row["uid"])
+            row["track"] = holder_track.slug if holder_track else None
+            row["track_title"] = holder_track.title if holder_track else None
+        rows = [r for r in rows if r["start"] is not None
+                and ((r["end"] or r["start"]) >= now) == upcoming
+                and (track is None or r["track"] == track)
+                and (not needle or needle in " ".join(
+                    str(r[k] or "") for k in ("what", "customer", "booked_by")).lower())]
+        rows.sort(key=lambda r: r["start"], reverse=not upcoming)
+        return rows[:limit]
+
+    def _bookings_with(self, connection: Any, user: str) -> list[Any]:
+        """Bookings where ``user`` is one of the team members."""
+        from radicale_tracks.bookings.schema import bookings
+        from radicale_tracks.bookings.store import _row
+
+        like = '%%"%s"%%' % user.replace("%", "")  # "_" only widens: checked below
+        return [_row(r) for r in connection.execute(
+            bookings.select().where(bookings.c.details.like(like)).limit(1000))
+            if user in _row(r).details.get("members", [])]
 
     def my_tracks(self, user: str) -> list[dict[str, Any]]:
         addresses = self.storage.book.addresses_of(user)

@@ -1,0 +1,297 @@
+"""A booked meeting followed through every write of its event.
+
+The scheduling engine asks :meth:`BookingFollower.booking_for` on each organizer write;
+for a meeting booked for a customer it then
+
+* renders the customer's mail for the iTIP message they get (confirmation, change,
+  cancellation) in the booking's words (``words.py``) with their signed link, instead of
+  the generic invitation — the same ``.ics`` goes along;
+* after the write, updates the booking (time, state, who changed it) and plans its
+  reminders again (``reminders.py``).
+
+Whatever changed the event — the agent on the web, the customer on their link, the
+holder in a calendar program — goes this one way, in the write's own transaction: the
+booking, its mails and its reminders commit with the event or not at all. Who made the
+change and their message are set on the row by the web in that same transaction
+(``pending_actor``/``pending_note``) and cleared here once told.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from icalendar import Calendar
+from sqlalchemy import Connection
+
+from radicale_tracks.bookings import reminders as reminder_rows
+from radicale_tracks.bookings import store
+from radicale_tracks.bookings.links import link_secret, link_url, make_token
+from radicale_tracks.bookings.store import BookingRow
+from radicale_tracks.bookings.words import customer_context, first_span, span_words
+from radicale_tracks.core.addresses import normalize_address
+from radicale_tracks.core.itip import ItipMessage, Method, attendees_of, master_of, partstat_of
+
+if TYPE_CHECKING:
+    from radicale_tracks.mail.compose import MailTemplates
+    from radicale_tracks.outbox.mail import OutgoingMail
+
+logger = logging.getLogger("radicale.tracks.bookings")
+
+
+@dataclass(frozen=True)
+class BookingConfig:
+    base_url: str
+    domain: str
+    from_email: str
+    #: seconds before each occurrence (``booking_reminders``)
+    reminder_leads: tuple[int, ...] = (86400, 3600)
+    #: "customer" and/or "team" (``booking_reminder_recipients``)
+    reminder_recipients: tuple[str, ...] = ("customer", "team")
+
+
+class BookingFollower:
+    """The engine's ``BookedMeetings`` port; stateless between writes."""
+
+    def __init__(self, config: BookingConfig, templates: Callable[[], MailTemplates],
+                 clock: Callable[[], datetime.datetime], tokens: Callable[[], str],
+                 is_assistant_side: Callable[[str], bool],
+                 user_of: Callable[[str], str | None],
+                 occurrences: reminder_rows.Occurrences) -> None:
+        self.config = config
+        self.templates = templates
+        self.clock = clock
+        self.tokens = tokens
+        self.is_assistant_side = is_assistant_side
+        self.user_of = user_of
+        self.occurrences = occurrences
+
+    # -- the port ---------------------------------------------------------------------
+
+    def booking_for(self, connection: Connection, uid: str) -> BookingRow | None:
+        return store.booking_by_uid(connection, uid)
+
+    def customer_mail(self, connection: Connection, booking: Any, message: ItipMessage,
+                      calendar: Calendar, old: Calendar | None) -> OutgoingMail:
+        assert isinstance(booking, BookingRow)
+        sent = message.calendar()
+        shown = calendar if message.method is not Method.CANCEL else (old or sent)
+        context = self.context(connection, booking, shown)
+        if message.method is Method.CANCEL:
+            kind = "booking_cancelled"
+        elif message.changes and old is not None:
+            kind = "booking_changed"
+            context["changes"] = self._changes(booking, old, shown, message)
+        else:
+            kind = "booking_invitation"
+        return self._compose(kind, context, booking, shown, message.ics,
+                             message.method.value)
+
+    def follow(self, connection: Connection, booking: Any, stored: Calendar | None
+               ) -> None:
+        assert isinstance(booking, BookingRow)
+        now = int(self.clock().timestamp())
+        master = master_of(stored) if stored is not None else None
+        cancelled = master is None or str(master.get("STATUS", "")).upper() == "CANCELLED"
+        values: dict[str, Any] = {"pending_actor": None, "pending_note": None,
+                                  "updated_at": now}
+        actor = booking.pending_actor or "organizer"
+        reminder_rows.forget_reminders(connection, booking.uid)
+        if cancelled or stored is None or master is None:
+            if not booking.is_cancelled:
+                values.update(state="cancelled", changed_by=actor)
+                if stored is not None:
+                    self._publish_again(connection, booking, stored, "booking_cancelled")
+            store.update_booking(connection, booking.id, **values)
+            return
+        span = first_span(stored) or (booking.start, booking.end)
+        moved = span != (booking.start, booking.end)
+        if moved:
+            self._publish_again(connection, booking, stored, "booking_changed",
+                                old_span=(booking.start, booking.end))
+        state = booking.state if booking.state != "awaiting-room" else "confirmed"
+        if moved:
+            state = "rescheduled"
+            values["changed_by"] = actor
+        if _rooms_unanswered(stored, self.is_assistant_side):
+            state = "awaiting-room"
+        values.update(state=state, start=span[0], end=span[1],
+                      subject=str(master.get("SUMMARY", booking.subject))[:200])
+        values["reminders_until"] = self._plan(connection, booking, stored, now)
+        store.update_booking(connection, booking.id, **values)
+
+    def confirmation_mail(self, connection: Connection, booking: BookingRow,
+                          calendar: Calendar) -> OutgoingMail:
+        """The confirmation of a customer who is not on the event: the meeting as a
+        PUBLISH without description or attendees (``customer_confirmation``)."""
+        from radicale_tracks.core.customer_booking import customer_confirmation
+
+        published = customer_confirmation(calendar)
+        return self._compose("booking_confirmation", self.context(connection, booking,
+                                                                  calendar),
+                             booking, calendar, published.to_ical().decode("utf-8"),
+                             "PUBLISH")
+
+    def _publish_again(self, connection: Connection, booking: BookingRow,
+                       calendar: Calendar, kind: str,
+                       old_span: tuple[int, int] | None = None) -> None:
+        """A customer not on the event, who got a confirmation, hears of its move or
+        cancellation the same way: an updated PUBLISH (scheduling sends them nothing)."""
+        if booking.customer_on_event or not booking.customer_mailed:
+            return
+        from radicale_tracks.core.customer_booking import customer_confirmation
+        from radicale_tracks.outbox.store import enqueue
+
+        context = self.context(connection, booking, calendar)
+        if old_span is not None:
+            context["changes"] = ["It was %s." % span_words(
+                old_span[0], old_span[1], booking.customer_zone)]
+        published = customer_confirmation(calendar)
+        mail = self._compose(kind, context, booking, calendar,
+                             published.to_ical().decode("utf-8"), "PUBLISH")
+        enqueue(connection, [mail], int(self.clock().timestamp()))
+
+    # -- reminders ----------------------------------------------------------------------
+
+    def _plan(self, connection: Connection, booking: BookingRow, calendar: Calendar,
+              now: int) -> int:
+        """Queue the reminders ahead; answers up to when a series was planned (0: a
+        single meeting, all planned)."""
+        leads = self.config.reminder_leads
+        if not leads:
+            return 0
+        until = now + reminder_rows.HORIZON
+        spans, complete = self.occurrences(calendar.to_ical().decode("utf-8"), now, until,
+                                           reminder_rows.MAX_OCCURRENCES)
+        planned = reminder_rows.reminders_for(spans, self._reminded(booking, calendar),
+                                              leads, now)
+        mails = [(self._reminder_mail(connection, booking, calendar, r), r.due)
+                 for r in planned]
+        reminder_rows.queue_reminders(connection, mails, now)
+        master = master_of(calendar)
+        is_series = master is not None and ("RRULE" in master or "RDATE" in master)
+        return until if is_series or not complete else 0
+
+    def top_up(self, connection: Connection, booking: BookingRow, calendar: Calendar
+               ) -> None:
+        """A series' reminders planned again, further ahead (the senders' periodic pass)."""
+        now = int(self.clock().timestamp())
+        reminder_rows.forget_reminders(connection, booking.uid)
+        store.update_booking(connection, booking.id, reminders_until=self._plan(
+            connection, booking, calendar, now))
+
+    def _reminded(self, booking: BookingRow, calendar: Calendar) -> list[str]:
+        """Who gets reminders: the customer (when mailed at all) and the team here."""
+        audience = self.config.reminder_recipients
+        found: list[str] = []
+        if "customer" in audience and booking.customer_mailed:
+            found.append(booking.customer_address)
+        if "team" in audience:
+            master = master_of(calendar)
+            organizer = master.get("ORGANIZER") if master is not None else None
+            candidates = [normalize_address(str(organizer))] if organizer is not None else []
+            if master is not None:
+                candidates.extend(
+                    address for address, prop in attendees_of(master).items()
+                    if str(prop.params.get("CUTYPE", "INDIVIDUAL")).upper() == "INDIVIDUAL"
+                    and partstat_of(prop) != "DECLINED")
+            for address in candidates:
+                if (address != booking.customer_address and address not in found
+                        and not self.is_assistant_side(address)
+                        and self.user_of(address) is not None):
+                    found.append(address)
+        return found
+
+    def _reminder_mail(self, connection: Connection, booking: BookingRow,
+                       calendar: Calendar, reminder: reminder_rows.Reminder) -> OutgoingMail:
+        context = self.context(connection, booking, calendar)
+        context.update(
+            when=context["when"] if reminder.start == booking.start else _occurrence_when(
+                booking, reminder.start, reminder.end),
+            lead=reminder_rows.lead_words(reminder.lead))
+        if reminder.recipient == booking.customer_address:
+            return self._compose("booking_reminder", context, booking, calendar, None, None)
+        user = self.user_of(reminder.recipient) or reminder.recipient
+        context.update(recipient_name=user, customer_address=booking.customer_address,
+                       team_when=span_words(reminder.start, reminder.end,
+                                            booking.agent_zone) + " (%s)" % booking.agent_zone)
+        return self._compose("booking_reminder_team", context, booking, calendar, None,
+                             None, recipient=reminder.recipient, recipient_name=user)
+
+    # -- words and mails ------------------------------------------------------------------
+
+    def link(self, connection: Connection, booking: BookingRow, end: int | None = None
+             ) -> str:
+        """The customer's current link (signed for the booking's link version)."""
+        token = make_token(link_secret(connection), booking.id, booking.link_version,
+                           end if end is not None else booking.end)
+        return link_url(self.config.base_url, token)
+
+    def context(self, connection: Connection, booking: BookingRow, calendar: Calendar
+                ) -> dict[str, Any]:
+        span = first_span(calendar)
+        context = customer_context(
+            calendar, booking, link=self.link(connection, booking, span[1] if span else None),
+            is_assistant_side=self.is_assistant_side)
+        context.update(recipient_name=booking.customer_name, actor=booking.pending_actor
+                       or "organizer", note=booking.pending_note or "",
+                       agent_name=booking.agent, changes=[],
+                       signature="the calendar server of %s" % self.config.domain)
+        return context
+
+    def _changes(self, booking: BookingRow, old: Calendar, new: Calendar,
+                 message: ItipMessage) -> list[str]:
+        """What changed, in the customer's zone: a new time first."""
+        found: list[str] = []
+        before, after = first_span(old), first_span(new)
+        if before is not None and after is not None and before != after:
+            found.append("It was %s." % span_words(before[0], before[1],
+                                                   booking.customer_zone))
+        master = master_of(new)
+        if "SUMMARY" in message.changes and master is not None:
+            found.append("It is now called “%s”." % str(master.get("SUMMARY", "")))
+        if "LOCATION" in message.changes:
+            found.append("The place changed.")
+        return found
+
+    def _compose(self, kind: str, context: dict[str, Any], booking: BookingRow,
+                 calendar: Calendar, itip: str | None, method: str | None, *,
+                 recipient: str | None = None, recipient_name: str | None = None
+                 ) -> OutgoingMail:
+        from radicale_tracks.mail.compose import compose_mail, message_id_for
+
+        master = master_of(calendar)
+        organizer = master.get("ORGANIZER") if master is not None else None
+        sender = normalize_address(str(organizer)) if organizer is not None else (
+            "%s@%s" % (booking.holder, self.config.domain))
+        sender_name = str(organizer.params.get("CN") or booking.holder) if (
+            organizer is not None) else booking.holder
+        return compose_mail(
+            self.templates(), kind, context, sender=sender, sender_name=sender_name,
+            recipient=recipient or booking.customer_address,
+            recipient_name=recipient_name or booking.customer_name,
+            message_id=message_id_for(self.tokens(), self.config.domain),
+            now=self.clock(), itip=itip, method=method,
+            envelope_from=self.config.from_email,
+            uid=booking.uid)
+
+
+def _occurrence_when(booking: BookingRow, start: int, end: int) -> str:
+    from radicale_tracks.bookings.words import when_words
+
+    return when_words(start, end, booking.customer_zone, booking.agent_zone)
+
+
+def _rooms_unanswered(calendar: Calendar, is_assistant_side: Callable[[str], bool]
+                      ) -> bool:
+    """A room on the meeting has not accepted yet (it waits for an approver)."""
+    master = master_of(calendar)
+    if master is None:
+        return False
+    return any(str(prop.params.get("CUTYPE", "")).upper() == "ROOM"
+               and partstat_of(prop) in ("NEEDS-ACTION", "TENTATIVE")
+               and not is_assistant_side(address)
+               for address, prop in attendees_of(master).items())

@@ -1,0 +1,240 @@
+"""The pages of one booking: the team's (``/.web/bookings/<id>``, logged in) and the
+customer's (``/.web/booking/<link>``, no account: the signed link is the credential).
+
+Both show the meeting as it is now and offer the same two changes — another time from
+the slots the team offers, or a cancellation with an optional message — through
+``web/booking_changes.py``. The customer's page shows only what their mails show (never
+who else is busy, nor the other people unless the agent allowed it) and its forms carry
+a token tied to the booking, as the team's carry one tied to the user.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from http import client
+from typing import TYPE_CHECKING, Any
+
+from radicale import types
+
+from radicale_tracks.bookings.links import LinkRefused
+from radicale_tracks.core.customer_booking import BookingError, zone_name
+from radicale_tracks.core.slots import SlotQueryError
+from radicale_tracks.web.booking_changes import BookingChanges, BookingView
+from radicale_tracks.web.pages import (
+    _one,
+    _slot_days,
+    _slot_value,
+    checked_form,
+    not_here,
+    redirect,
+    render,
+    render_public,
+    zone_names,
+)
+from radicale_tracks.web.services import NotAllowed, SlotList, SlotTaken
+
+if TYPE_CHECKING:
+    from radicale_tracks.web.request import Request
+
+_TEAM = re.compile(r"^/\.web/bookings/(\d{1,12})(?:/(reschedule|cancel|revoke))?$")
+_CUSTOMER = re.compile(r"^/\.web/booking/([0-9a-f.]{1,120})$")
+
+
+def is_customer_path(path: str) -> bool:
+    return path.rstrip("/").startswith("/.web/booking/")
+
+
+# -- the team's page ----------------------------------------------------------------------
+
+def is_team_path(path: str) -> bool:
+    return path.rstrip("/").startswith("/.web/bookings/")
+
+
+def team_page(request: Request) -> types.WSGIResponse:
+    """``/.web/bookings/<id>[/action]``, logged in."""
+    match = _TEAM.match(request.path.rstrip("/"))
+    form = checked_form(request)
+    if not isinstance(form, dict):
+        return form
+    if match is None:
+        return render(request, "error.html", client.NOT_FOUND, title="Not found",
+                      message="There is no page %s." % request.path)
+    changes = BookingChanges(request.services)
+    try:
+        view = changes.for_user(request.user, int(match.group(1)))
+    except NotAllowed as e:
+        return not_here(request, e)
+    action = match.group(2)
+    base = "bookings/%d" % view.row.id
+    if request.method == "GET":
+        if action:
+            return redirect(request, base)
+        return _team(request, changes, view, notice=_notice(request))
+    by = request.user
+    try:
+        if action == "reschedule":
+            start, conflicts = _slot_value(_one(form, "slot"))
+            if not start:
+                return _team(request, changes, view, errors={"slot": "Choose a time."},
+                             form=form)
+            changes.reschedule(view, _instant(start), actor="agent", by=by,
+                               note=_one(form, "note"),
+                               accepted_conflicts=frozenset(conflicts))
+            return redirect(request, base + "?done=moved")
+        if action == "cancel":
+            changes.cancel(view, actor="agent", by=by, note=_one(form, "note"))
+            return redirect(request, base + "?done=cancelled")
+        if action == "revoke":
+            changes.revoke_link(view)
+            return redirect(request, base + "?done=revoked")
+    except BookingError as e:
+        return _team(request, changes, view, errors={_field(e.field): str(e)}, form=form)
+    except SlotTaken as e:
+        return _team(request, changes, view, errors={"slot": str(e)}, fresh=e.fresh,
+                     form=form)
+    return redirect(request, base)
+
+
+def _team(request: Request, changes: BookingChanges, view: BookingView, *,
+          errors: dict[str, str] | None = None, notice: str = "",
+          fresh: SlotList | None = None, form: dict[str, list[str]] | None = None
+          ) -> types.WSGIResponse:
+    form = form or {}
+    query = request.query
+    zone = view.row.agent_zone
+    show_conflicts = (query.get("show_conflicts") or [""])[0] == "on"
+    slots, errors = _slots(changes, view, zone, (query.get("day") or [""])[0],
+                           show_conflicts, fresh, dict(errors or {}))
+    return render(request, "booking.html", client.BAD_REQUEST if errors else client.OK,
+                  title=view.facts["what"], nav="meetings", view=view, row=view.row,
+                  facts=view.facts, zone=zone, slots=slots, errors=errors, notice=notice,
+                  note=_one(form, "note"), chosen=_one(form, "slot"),
+                  show_conflicts=show_conflicts, day=(query.get("day") or [""])[0])
+
+
+# -- the customer's page ------------------------------------------------------------------
+
+def customer_page(request: Request) -> types.WSGIResponse:
+    """``/.web/booking/<link>``: no login; the link decides."""
+    match = _CUSTOMER.match(request.path.rstrip("/"))
+    if match is None:
+        return _refused(request, "This link is not complete. Open the link from your most "
+                                 "recent e-mail about the meeting.")
+    services = request.plugin.services
+    if services is None:
+        return _refused(request, "This page is not available right now. Try again later.",
+                        client.SERVICE_UNAVAILABLE)
+    token = match.group(1)
+    changes = BookingChanges(services)
+    try:
+        view = changes.for_link(token)
+    except LinkRefused as e:
+        return _refused(request, str(e))
+    form: dict[str, list[str]] = {}
+    if request.method == "POST":
+        form = request.form()
+        if not request.same_origin() or not request.plugin.csrf_ok(
+                _form_owner(view), _one(form, "csrf")):
+            return _refused(request, "This form is out of date. Open the link from your "
+                                     "e-mail again.", client.FORBIDDEN)
+        action = _one(form, "action")
+        try:
+            if action == "reschedule":
+                start, _ = _slot_value(_one(form, "slot"))
+                if not start:
+                    return _customer(request, changes, view, token,
+                                     errors={"slot": "Choose a time."}, form=form)
+                view = changes.reschedule(view, _instant(start), actor="customer",
+                                          by=view.row.customer_address,
+                                          note=_one(form, "note"))
+                return _customer(request, changes, view, token, notice="moved")
+            if action == "cancel":
+                view = changes.cancel(view, actor="customer", by=view.row.customer_address,
+                                      note=_one(form, "note"))
+                return _customer(request, changes, view, token, notice="cancelled")
+        except BookingError as e:
+            return _customer(request, changes, view, token,
+                             errors={_field(e.field): str(e)}, form=form)
+        except SlotTaken:
+            return _customer(request, changes, view, token, form=form, errors={
+                "slot": "Someone took that time a moment ago. Please pick another one."})
+    return _customer(request, changes, view, token)
+
+
+def _customer(request: Request, changes: BookingChanges, view: BookingView, token: str, *,
+              errors: dict[str, str] | None = None, notice: str = "",
+              form: dict[str, list[str]] | None = None) -> types.WSGIResponse:
+    form = form or {}
+    query = request.query
+    zone = view.row.customer_zone
+    asked = (query.get("zone") or [""])[0]
+    errors = dict(errors or {})
+    if asked:
+        try:
+            zone = zone_name(asked, "zone")
+        except BookingError as e:
+            errors["zone"] = str(e)
+    slots, errors = _slots(changes, view, zone, (query.get("day") or [""])[0], False,
+                           None, errors)
+    return render_public(
+        request, "customer_booking.html", client.BAD_REQUEST if errors else client.OK,
+        title=view.facts["what"], view=view, row=view.row, facts=view.facts, zone=zone,
+        zones=zone_names(), slots=slots, errors=errors, notice=notice,
+        note=_one(form, "note"), chosen=_one(form, "slot"), token=token,
+        day=(query.get("day") or [""])[0],
+        csrf=request.plugin.csrf_token(_form_owner(view)))
+
+
+# -- shared ---------------------------------------------------------------------------------
+
+def _slots(changes: BookingChanges, view: BookingView, zone: str, day_text: str,
+           show_conflicts: bool, fresh: SlotList | None, errors: dict[str, str]
+           ) -> tuple[list[dict[str, Any]] | None, dict[str, str]]:
+    """The slots to pick from, by day (none when the booking can no longer change)."""
+    if not view.can_change:
+        return None, errors
+    found = fresh
+    if found is None:
+        try:
+            day = datetime.date.fromisoformat(day_text) if day_text else None
+            found = changes.slots(view, zone, day, show_conflicts)
+        except (BookingError, SlotQueryError, ValueError) as e:
+            errors.setdefault("slot", str(e))
+            return None, errors
+    return _slot_days(found), errors
+
+
+def _refused(request: Request, message: str, status: int = client.NOT_FOUND
+             ) -> types.WSGIResponse:
+    return render_public(request, "customer_refused.html", status,
+                         title="This link does not open", message=message)
+
+
+def _form_owner(view: BookingView) -> str:
+    """Whom the customer page's form token is tied to: the booking, at its link
+    version (a revoked link's open forms stop too)."""
+    return "booking-link:%d:%d" % (view.row.id, view.row.link_version)
+
+
+def _notice(request: Request) -> str:
+    done: str = (request.query.get("done") or [""])[0]
+    return done[:20]
+
+
+def _instant(text: str) -> int:
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BookingError("slot", "%r is not a time" % text) from None
+    if moment.tzinfo is None:
+        raise BookingError("slot", "%r has no UTC offset" % text)
+    return int(moment.timestamp())
+
+
+def _field(name: str) -> str:
+    fields = {"start": "slot", "slots": "slot"}
+    return fields.get(name, name)
+
+
+__all__ = ["team_page", "customer_page", "is_customer_path", "is_team_path"]

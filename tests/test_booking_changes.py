@@ -1,0 +1,364 @@
+"""A booked meeting after the booking: the customer's mails in plain words, the signed
+link, moves and cancellations by the agent and by the customer, and reminders.
+
+End to end on a real Radicale with the plugins (SQLite and PostgreSQL): the agent uses
+the JSON API, the customer the page their link opens (a plain form, no account), the
+calendars are read with the ``caldav`` client, and mail arrives at a real SMTP server.
+Reminders wait in the outbox for their time; a sender with a test clock sends them
+(nobody sleeps).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from sqlalchemy import create_engine, select
+from sqlalchemy.pool import NullPool
+
+from caldav_clients import attendee_params, stored_event
+from databases import BACKENDS
+from helpers import USERS, RadicaleServer
+from mailserver import MailSink, Received
+from radicale_tracks.bookings.links import LINK_SECRET, _signature, make_token
+from radicale_tracks.db.shared_values import read_value
+from radicale_tracks.outbox.schema import outbox
+from radicale_tracks.outbox.sender import Sender
+from radicale_tracks.outbox.store import OutboxStore
+from radicale_tracks.outbox.transports import SmtpTransport
+from web_booking import CUSTOMER, booking, slot
+from worlds import mail_world, web_server
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[tuple[RadicaleServer, MailSink, str]]:
+    folder = tmp_path_factory.mktemp("changes")
+    urls: list[str] = []
+
+    def make(workdir: Any, url: str, sink: MailSink) -> RadicaleServer:
+        urls.append(url)
+        return web_server(workdir, url, sink.port)
+
+    with mail_world(folder, request.param, make) as (server, sink):
+        yield server, sink, urls[0]
+
+
+@pytest.fixture
+def server(world: tuple[RadicaleServer, MailSink, str]) -> RadicaleServer:
+    return world[0]
+
+
+@pytest.fixture
+def sink(world: tuple[RadicaleServer, MailSink, str]) -> Iterator[MailSink]:
+    world[1].settle()
+    world[1].take()
+    yield world[1]
+
+
+def api(server: RadicaleServer, method: str, path: str, user: str = "alice",
+        **kwargs: Any) -> requests.Response:
+    return requests.request(method, server.url + "/.web/api/" + path,
+                            auth=(user, USERS[user]), timeout=30, **kwargs)
+
+
+def book(server: RadicaleServer, start: str, **changes: Any) -> dict[str, Any]:
+    answer = api(server, "POST", "bookings", json=booking(start, **changes))
+    assert answer.status_code == 201, answer.text
+    found = api(server, "GET", "meetings/upcoming").json()["meetings"]
+    row = next(m for m in found if m["uid"] == answer.json()["uid"])
+    return dict(answer.json(), id=row["booking"])
+
+
+def _instant(text: str) -> int:
+    return int(datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+
+
+def to_customer(mails: list[Received]) -> list[Received]:
+    return [m for m in mails if m.recipient == CUSTOMER["email"]]
+
+
+def link_in(mail: Received) -> str:
+    found = re.search(r"(http://\S+/\.web/booking/[0-9a-f.]+)", mail.text())
+    assert found, mail.text()
+    return found.group(1)
+
+
+def customer_page(server: RadicaleServer, link: str, **params: str) -> requests.Response:
+    path = link[link.index("/.web/"):]
+    return requests.get(server.url + path, params=params, timeout=30)
+
+
+def customer_post(server: RadicaleServer, link: str, **fields: str) -> requests.Response:
+    page = customer_page(server, link)
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token, page.text
+    path = link[link.index("/.web/"):]
+    return requests.post(server.url + path, data=dict(fields, csrf=token.group(1)),
+                         timeout=30)
+
+
+def offered(page: str) -> list[str]:
+    return re.findall(r'name="slot" value="([^"]+)"', page)
+
+
+# -- the customer's mail ------------------------------------------------------------------
+
+def test_the_customer_reads_a_confirmation_in_plain_words_with_a_link(
+        server: RadicaleServer, sink: MailSink) -> None:
+    booked = book(server, slot(2, 1, 10), notifications={
+        "customer_zone": "Europe/London"})
+    mails = to_customer(sink.settle())
+    assert [m.kind for m in mails] == ["booking_invitation"], [
+        (m.kind, m.recipient) for m in sink.received]
+    text = mails[0].text()
+    assert "your meeting with alice is booked" in text
+    # their zone first, the team's in brackets
+    assert re.search(r"When:  \w+day \d+ \w+ \d{4}, 09:00–09:30 \(Europe/London\) "
+                     r"\[10:00–10:30 Europe/Berlin\]", text), text
+    assert "Where: Atlas, 3rd floor" in text
+    assert "Join:  https://meet.example.org/onboarding" in text
+    assert "With:  alice, bob" in text
+    assert "Change or cancel here:" in text
+    for jargon in ("track", "feed", "assistant", "iTIP"):
+        assert jargon not in text.lower(), jargon
+    sent = mails[0].calendar()
+    assert sent is not None and str(sent["METHOD"]) == "REQUEST"
+    page = customer_page(server, link_in(mails[0]))
+    assert page.status_code == 200 and "Onboarding call" in page.text
+    assert page.headers["X-Robots-Tag"] == "noindex"
+    assert "bob" in page.text and "alice" in page.text
+    assert offered(page.text), "the customer is offered other times"
+    assert booked["id"]
+
+
+def test_a_customer_who_may_not_see_the_others_is_not_told_them(
+        server: RadicaleServer, sink: MailSink) -> None:
+    book(server, slot(2, 1, 11), notifications={"customer_sees_attendees": False})
+    mail = to_customer(sink.settle())[0]
+    assert "With:" not in mail.text() and "bob" not in mail.text()
+    page = customer_page(server, link_in(mail))
+    assert "bob" not in page.text
+
+
+# -- the link -----------------------------------------------------------------------------
+
+def test_a_forged_expired_or_revoked_link_gets_a_clear_page(
+        server: RadicaleServer, sink: MailSink, world: tuple[Any, Any, str]) -> None:
+    booked = book(server, slot(2, 1, 12))
+    link = link_in(to_customer(sink.settle())[0])
+    booking_id, version, expires, signature = link.rsplit("/", 1)[1].split(".")
+    forged = link.replace(signature, "0" * len(signature))
+    answer = customer_page(server, forged)
+    assert answer.status_code == 404 and "not valid" in answer.text
+    assert "Traceback" not in answer.text
+    other = link.replace("/%s." % booking_id, "/%d." % (int(booking_id) + 1000))
+    assert customer_page(server, other).status_code == 404
+    engine = create_engine(world[2], poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            secret = bytes.fromhex(str(read_value(connection, LINK_SECRET)))
+    finally:
+        engine.dispose()
+    old = "%s.%s.%d.%s" % (booking_id, version, 1000, _signature(
+        secret, int(booking_id), int(version), 1000))
+    expired = customer_page(server, link.rsplit("/", 1)[0] + "/" + old)
+    assert expired.status_code == 404 and "expired" in expired.text
+    assert make_token(secret, int(booking_id), int(version), int(expires) - 14 * 86400
+                      ) == link.rsplit("/", 1)[1]
+    revoked = api(server, "POST", "bookings/%d/link/revoke" % booked["id"], json={})
+    assert revoked.status_code == 200, revoked.text
+    answer = customer_page(server, link)
+    assert answer.status_code == 404 and "replaced by a newer one" in answer.text
+
+
+def test_only_the_team_sees_a_booking(server: RadicaleServer, sink: MailSink) -> None:
+    booked = book(server, slot(2, 1, 13))
+    assert api(server, "GET", "bookings/%d" % booked["id"], user="bob").status_code == 200
+    assert api(server, "GET", "bookings/%d" % booked["id"], user="carol"
+               ).status_code == 404
+    assert requests.get(server.url + "/.web/api/bookings/%d" % booked["id"],
+                        timeout=10).status_code == 401
+
+
+# -- the agent moves and cancels -----------------------------------------------------------
+
+def test_the_agent_moves_a_booking_and_everyone_follows(
+        server: RadicaleServer, sink: MailSink) -> None:
+    booked = book(server, slot(2, 2, 10))
+    sink.settle()
+    sink.take()
+    new_start = slot(2, 2, 14)
+    slots = api(server, "GET", "bookings/%d/slots" % booked["id"],
+                params={"day": new_start[:10]}).json()["slots"]
+    starts = {int(datetime.datetime.fromisoformat(s["start"]).timestamp()) for s in slots}
+    assert _instant(new_start) in starts
+    moved = api(server, "POST", "bookings/%d/reschedule" % booked["id"],
+                json={"start": new_start, "note": "Sorry, a clash came up."})
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["state"] == "rescheduled" and moved.json()["start"] == new_start
+    assert moved.json()["changed_by"] == "agent"
+    holder = stored_event(server, "alice", booked["uid"]).walk("VEVENT")[0]
+    assert holder["DTSTART"].dt.hour == 14 and int(holder["SEQUENCE"]) == 1
+    copy = stored_event(server, "bob", booked["uid"]).walk("VEVENT")[0]
+    assert copy["DTSTART"].dt.hour == 14
+    assert attendee_params(stored_event(server, "alice", booked["uid"]))[
+        "atlas@example.org"]["PARTSTAT"] == "ACCEPTED"  # the room answered again
+    mails = to_customer(sink.settle())
+    assert [m.kind for m in mails] == ["booking_changed"]
+    text = mails[0].text()
+    assert "alice changed your meeting with alice" in text
+    assert "It was " in text and "10:00–10:30" in text and "14:00–14:30" in text
+    assert "Sorry, a clash came up." in text
+    assert "Change or cancel here:" in text
+    # taking the time of someone else's meeting is refused with fresh slots
+    other = book(server, slot(2, 3, 9))
+    taken = api(server, "POST", "bookings/%d/reschedule" % other["id"],
+                json={"start": new_start})
+    assert taken.status_code == 409 and "slots" in taken.json()
+    listed = api(server, "GET", "meetings/upcoming").json()["meetings"]
+    row = next(m for m in listed if m["uid"] == booked["uid"])
+    assert row["state"] == "rescheduled" and row["start"] == new_start
+
+
+def test_the_agent_cancels_with_a_message(server: RadicaleServer, sink: MailSink) -> None:
+    booked = book(server, slot(2, 2, 11))
+    sink.settle()
+    sink.take()
+    answer = api(server, "POST", "bookings/%d/cancel" % booked["id"],
+                 json={"note": "We found the answer by mail."})
+    assert answer.status_code == 200 and answer.json()["state"] == "cancelled"
+    holder = stored_event(server, "alice", booked["uid"]).walk("VEVENT")[0]
+    assert str(holder["STATUS"]) == "CANCELLED"
+    copy = stored_event(server, "bob", booked["uid"]).walk("VEVENT")[0]
+    assert str(copy["STATUS"]) == "CANCELLED"
+    mails = to_customer(sink.settle())
+    assert [m.kind for m in mails] == ["booking_cancelled"]
+    assert "alice cancelled your meeting with alice" in mails[0].text()
+    assert "We found the answer by mail." in mails[0].text()
+    sent = mails[0].calendar()
+    assert sent is not None and str(sent["METHOD"]) == "CANCEL"
+    again = api(server, "POST", "bookings/%d/reschedule" % booked["id"],
+                json={"start": slot(2, 2, 15)})
+    assert again.status_code == 400 and again.json()["field"] == "start"
+
+
+# -- the customer moves and cancels ------------------------------------------------------------
+
+def test_the_customer_moves_and_then_cancels_from_the_link(
+        server: RadicaleServer, sink: MailSink) -> None:
+    booked = book(server, slot(2, 3, 10))
+    link = link_in(to_customer(sink.settle())[0])
+    sink.take()
+    page = customer_page(server, link, day=slot(2, 3, 15)[:10])
+    choice = next(v for v in offered(page.text) if v.startswith(slot(2, 3, 15)))
+    moved = customer_post(server, link, action="reschedule", slot=choice,
+                          note="Afternoon suits me better")
+    assert moved.status_code == 200, moved.text
+    assert "Done: your meeting is now" in moved.text and "15:00" in moved.text
+    holder = stored_event(server, "alice", booked["uid"]).walk("VEVENT")[0]
+    assert holder["DTSTART"].dt.hour == 15
+    mails = to_customer(sink.settle())
+    assert [m.kind for m in mails] == ["booking_changed"]
+    assert "has changed, as you asked" in mails[0].text()
+    row = next(m for m in api(server, "GET", "meetings/upcoming").json()["meetings"]
+               if m["uid"] == booked["uid"])
+    assert row["state"] == "rescheduled" and row["changed_by"] == "customer"
+    page = requests.get(server.url + "/.web/meetings", auth=("alice", USERS["alice"]),
+                        timeout=30)
+    assert "Rescheduled by the customer" in page.text
+    activity = api(server, "GET", "meetings", params={"kind": "rescheduled"}).json()
+    line = next(m for m in activity["meetings"] if m["uid"] == booked["uid"])
+    assert line["summary"].endswith("(by the customer)")
+    sink.take()
+    cancelled = customer_post(server, link, action="cancel", note="Solved it myself")
+    assert cancelled.status_code == 200 and "is cancelled" in cancelled.text
+    assert str(stored_event(server, "bob", booked["uid"]).walk("VEVENT")[0]["STATUS"]
+               ) == "CANCELLED"
+    mails = to_customer(sink.settle())
+    assert [m.kind for m in mails] == ["booking_cancelled"]
+    assert "is cancelled, as you asked" in mails[0].text()
+    again = customer_page(server, link)
+    assert "This meeting is cancelled." in again.text and 'name="slot"' not in again.text
+
+
+def test_a_customer_form_from_another_site_is_refused(server: RadicaleServer,
+                                                        sink: MailSink) -> None:
+    book(server, slot(2, 3, 12))
+    link = link_in(to_customer(sink.settle())[0])
+    path = link[link.index("/.web/"):]
+    answer = requests.post(server.url + path, data={"action": "cancel", "csrf": "x"},
+                           timeout=30)
+    assert answer.status_code == 403
+    answer = requests.post(server.url + path, data={"action": "cancel"},
+                           headers={"Origin": "http://evil.test"}, timeout=30)
+    assert answer.status_code == 403
+
+
+# -- reminders ------------------------------------------------------------------------------
+
+def _reminders(url: str, uid: str) -> list[Any]:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(select(
+                outbox.c.kind, outbox.c.recipient, outbox.c.next_attempt_at,
+                outbox.c.status).where(outbox.c.uid == uid,
+                                       outbox.c.kind.like("booking_reminder%"))))
+    finally:
+        engine.dispose()
+
+
+def _send_at(url: str, port: int, moment: int) -> int:
+    """One pass of a sender whose clock says ``moment``: how many it sent."""
+    from radicale_tracks.db.engine import shared_engine
+
+    store = OutboxStore(shared_engine(url))
+    sender = Sender(store, SmtpTransport("127.0.0.1", port, timeout=10), retry_base=1,
+                    give_up_after=86400, clock=lambda: float(moment))
+    return sender.run_once().sent
+
+
+def test_reminders_go_once_at_their_time_and_never_after_a_cancellation(
+        server: RadicaleServer, sink: MailSink, world: tuple[Any, Any, str]) -> None:
+    url = world[2]
+    booked = book(server, slot(1, 0, 10))   # the module's first meeting: its reminders
+    sink.settle()                            # are the first due
+    sink.take()
+    rows = _reminders(url, booked["uid"])
+    start = int(datetime.datetime.fromisoformat(
+        booked["start"].replace("Z", "+00:00")).timestamp())
+    assert sorted((r.kind, r.recipient, start - r.next_attempt_at) for r in rows) == [
+        ("booking_reminder", "olivia@customer.test", 3600),
+        ("booking_reminder", "olivia@customer.test", 86400),
+        ("booking_reminder_team", "alice@example.org", 3600),
+        ("booking_reminder_team", "alice@example.org", 86400),
+        ("booking_reminder_team", "bob@example.org", 3600),
+        ("booking_reminder_team", "bob@example.org", 86400)]
+    # a day before: the 24-hour reminders, once, wherever senders run
+    assert _send_at(url, sink.port, start - 86400) == 3
+    assert _send_at(url, sink.port, start - 86400 + 60) == 0
+    mails = [m for m in sink.settle() if m.kind.startswith("booking_reminder")]
+    customer = [m for m in mails if m.recipient == CUSTOMER["email"]]
+    assert len(customer) == 1 and "in 24 hours" in customer[0].text()
+    assert "Change or cancel here:" in customer[0].text()
+    team = [m for m in mails if m.recipient == "bob@example.org"]
+    assert len(team) == 1 and "Olivia Customer" in team[0].text()
+    # moved: the hour-before reminders follow the new time
+    new_start = slot(1, 0, 16)
+    assert api(server, "POST", "bookings/%d/reschedule" % booked["id"],
+               json={"start": new_start}).status_code == 200
+    moved_start = start + 6 * 3600
+    pending = [r for r in _reminders(url, booked["uid"]) if r.status == "pending"]
+    assert {moved_start - r.next_attempt_at for r in pending} == {3600, 86400}
+    # cancelled: nothing more goes
+    assert api(server, "POST", "bookings/%d/cancel" % booked["id"], json={}
+               ).status_code == 200
+    assert [r for r in _reminders(url, booked["uid"]) if r.status == "pending"] == []
+    sink.settle()
+    sink.take()
+    assert _send_at(url, sink.port, moved_start - 3600) == 0
