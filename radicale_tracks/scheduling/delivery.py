@@ -105,7 +105,12 @@ class Deliveries:
 
     def __init__(self, calendars: InboxCalendars, classify: Classify,
                  mails: SchedulingMails, clock: Callable[[], datetime.datetime],
-                 max_attendees: int) -> None:
+                 max_attendees: int,
+                 answered: Callable[[Connection, str, Calendar], None] | None = None
+                 ) -> None:
+        """``answered(connection, uid, copy)``: an answer was applied to an organizer's
+        copy here (a booking follows its rooms' answers)."""
+        self.answered = answered
         self.calendars = calendars
         self.classify = classify
         self.mails = mails
@@ -224,6 +229,8 @@ class Deliveries:
                   existing.etag, now)
         self.calendars.write_object(existing.collection_path, existing.href,
                                     text_of(applied.calendar))
+        if self.answered is not None:
+            self.answered(connection, message.uid, applied.calendar)
         replier = normalize_address(message.sender)
         answers = partstats_of(reply, replier)
         if assistant is not None:

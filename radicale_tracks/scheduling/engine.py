@@ -157,7 +157,8 @@ class Scheduler:
         self.mails = SchedulingMails(book, config.from_email, lambda: self.templates(),
                                      lambda: self.clock(), lambda: self.tokens())
         self.deliveries = Deliveries(calendars, self.classify, self.mails,
-                                     lambda: self.clock(), config.max_attendees)
+                                     lambda: self.clock(), config.max_attendees,
+                                     answered=self._answered)
 
     # -- who is who -----------------------------------------------------------------
 
@@ -258,6 +259,13 @@ class Scheduler:
         if booking is not None and self.bookings is not None:
             kept = stored.calendar if stored.calendar is not None else meeting.base
             self.bookings.follow(connection, booking, kept)
+
+    def _answered(self, connection: Connection, uid: str, copy: Calendar) -> None:
+        """An answer reached the organizer's copy: a booking's state follows (a room
+        that accepted later ends "awaiting a room")."""
+        booking = self.bookings.booking_for(connection, uid) if self.bookings else None
+        if booking is not None and self.bookings is not None:
+            self.bookings.follow(connection, booking, copy)
 
     def _booking(self, connection: Connection, calendar: Calendar | None) -> Booked | None:
         """The booking of the meeting, when it was booked for a customer."""
