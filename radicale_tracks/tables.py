@@ -13,6 +13,7 @@ def load_tables() -> MetaData:
     """The metadata with every table of the project registered."""
     import radicale_tracks.db.journal  # noqa: F401
     import radicale_tracks.db.shared_values  # noqa: F401
+    import radicale_tracks.db.user_settings  # noqa: F401
     import radicale_tracks.inbound.schema  # noqa: F401
     import radicale_tracks.index.schema  # noqa: F401
     import radicale_tracks.outbox.schema  # noqa: F401
