@@ -210,7 +210,9 @@ def book_page(request: Request, form: dict[str, list[str]]) -> types.WSGIRespons
     step = _step_number(_one(form, "step"))
     _remember_zone(request, form, step)
     agent_zone = services.zone_of(request.user)
-    action = _one(form, "action") or "next"
+    # the week and day buttons of step 3 carry no action: they only show other times
+    moved = bool(_one(form, "week") or _one(form, "show_day"))
+    action = _one(form, "action") or ("refresh" if moved else "next")
     if action == "back":
         return _step(request, max(1, step - 1), state)
     if step == 1:
