@@ -322,6 +322,9 @@ def test_the_pages_fit_a_phone(browser: Any, world: tuple[RadicaleServer, MailSi
         through_details(phone, server, "Phone check", pool=False)
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 390
+        # one day of the week grid at a time (tests/test_web_week_grid.py switches days)
+        assert phone.locator("table.week thead th:not(.time-col):visible").count() == 1
+        phone.locator("fieldset.slots").evaluate("element => element.scrollIntoView()")
         shot(phone, "12-phone-slots", full=False)
     finally:
         context.close()
