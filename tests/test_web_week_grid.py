@@ -22,7 +22,6 @@ import pytest
 import requests
 
 from helpers import USERS, RadicaleServer, put
-from mailserver import MailSink
 from test_web_browser import (
     ARTIFACTS,
     CHROMIUM,

@@ -39,14 +39,14 @@ def set_user_value(connection: Connection, user: str, name: str, value: str, at:
     if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement = pg_insert(user_setting).values(values)
-        connection.execute(statement.on_conflict_do_update(
+        pg = pg_insert(user_setting).values(values)
+        connection.execute(pg.on_conflict_do_update(
             index_elements=[user_setting.c.user, user_setting.c.name], set_=changes))
     elif connection.dialect.name == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = sqlite_insert(user_setting).values(values)
-        connection.execute(statement.on_conflict_do_update(
+        lite = sqlite_insert(user_setting).values(values)
+        connection.execute(lite.on_conflict_do_update(
             index_elements=[user_setting.c.user, user_setting.c.name], set_=changes))
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise RuntimeError("unsupported database %s" % connection.dialect.name)
