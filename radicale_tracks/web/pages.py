@@ -313,7 +313,7 @@ def _week(request: Request, state: dict[str, Any], errors: dict[str, str]
     """Step 3: the week grid of the slots, or why there is none."""
     services = request.services
     try:
-        zone = zone_name(state["zone"], "zone")
+        zone = state["zone"] = zone_name(state["zone"], "zone")   # a Windows name → IANA
     except BookingError as e:
         errors["zone"] = str(e)
         return {}
