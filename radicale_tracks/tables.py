@@ -14,6 +14,7 @@ def load_tables() -> MetaData:
     import radicale_tracks.bookings.schema  # noqa: F401
     import radicale_tracks.db.journal  # noqa: F401
     import radicale_tracks.db.shared_values  # noqa: F401
+    import radicale_tracks.db.user_settings  # noqa: F401
     import radicale_tracks.inbound.schema  # noqa: F401
     import radicale_tracks.index.schema  # noqa: F401
     import radicale_tracks.outbox.schema  # noqa: F401

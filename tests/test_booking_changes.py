@@ -254,7 +254,7 @@ def test_the_customer_moves_and_then_cancels_from_the_link(
     booked = book(server, slot(2, 3, 10))
     link = link_in(to_customer(sink.settle())[0])
     sink.take()
-    page = customer_page(server, link, day=slot(2, 3, 15)[:10])
+    page = customer_page(server, link, week=slot(2, 3, 15)[:10])
     choice = next(v for v in offered(page.text) if v.startswith(slot(2, 3, 15)))
     moved = customer_post(server, link, action="reschedule", slot=choice,
                           note="Afternoon suits me better")

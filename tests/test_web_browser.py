@@ -47,6 +47,11 @@ def monday(week: int) -> datetime.date:
     return MONDAY + datetime.timedelta(days=7 * week)
 
 
+def long_day(day: datetime.date) -> str:
+    """A day as the week grid's radios name it: "Monday 21 December"."""
+    return "%s %d %s" % (day.strftime("%A"), day.day, day.strftime("%B"))
+
+
 def utc_start(day: datetime.date, hour: int, minute: int = 0) -> str:
     local = datetime.datetime(day.year, day.month, day.day, hour, minute, tzinfo=BERLIN)
     return local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -79,7 +84,7 @@ def browser() -> Iterator[Any]:
 def page(browser: Any, world: tuple[RadicaleServer, MailSink]) -> Iterator[Any]:
     context = browser.new_context(
         http_credentials={"username": "alice", "password": USERS["alice"], "send": "always"},
-        viewport={"width": 1100, "height": 900}, locale="en-GB")
+        viewport={"width": 1100, "height": 900}, locale="en-GB", timezone_id="Europe/Berlin")
     opened = context.new_page()
     opened.set_default_timeout(20_000)
     try:
@@ -162,23 +167,23 @@ def test_an_agent_books_for_a_customer_step_by_step(
     shot(page, "02-details")
     page.get_by_role("button", name="Find a time").click()
 
-    # step 3: slots in the agent's zone; conflicts on demand, with times only
+    # step 3: the week grid in the agent's zone; conflicts on demand, with times only
     page.get_by_role("heading", name="Available times").wait_for()
-    assert page.get_by_label("Time zone").input_value() == "Europe/Berlin"
-    page.get_by_label("From").fill(day.isoformat())
+    assert page.get_by_label("Your time zone").input_value() == "Europe/Berlin"
+    page.get_by_label("Week of").fill(day.isoformat())
     page.get_by_role("button", name="Update").click()
-    page.get_by_role("heading", name=day.strftime("%A %d %B %Y")).wait_for()
+    page.get_by_role("radio", name="%s, 09:00–10:00, free" % long_day(day)).wait_for()
     conflicted = utc_start(day, 10)
     assert page.locator('input[name="slot"][value^="%s|"]' % conflicted).count() == 0
     shot(page, "03-slots")
     page.wait_for_load_state()   # the page's script attaches its handlers on load
     page.get_by_label("Show conflicts").check()          # applies itself (JavaScript)
-    row = page.locator("li.slot", has=page.locator(
-        'input[value^="%s|"]' % conflicted)).first
-    row.wait_for()
-    assert "Conflict: bob@example.org" in row.inner_text()
-    row.get_by_text("Who is busy").click()
-    assert "busy" in row.locator("details").inner_text()
+    cell = page.get_by_role("radio", name="%s, 10:00–11:00, conflict: bob busy 10:00–11:00"
+                            % long_day(day))
+    cell.wait_for()
+    assert "bob busy" in page.locator("label.cell", has=cell).inner_text()
+    assert "bob" in page.locator(".who-busy").inner_text()
+    assert "Mon %s 10:00–11:00" % day.strftime("%d %b") in page.locator(".who-busy").inner_text()
     assert "Dentist" not in page.content()
     shot(page, "03-slots-conflicts")
     chosen = utc_start(day, 14)
@@ -189,7 +194,11 @@ def test_an_agent_books_for_a_customer_step_by_step(
     assert page.get_by_label("Send confirmation email").is_checked()
     page.get_by_text("Advanced settings").click()
     assert page.get_by_label("Calendar that holds the event").input_value() == "alice"
-    assert "14:00" in page.locator(".summary").inner_text()
+    summary = page.locator(".summary").inner_text()
+    assert "14:00 – 15:00" in summary and "Europe/Berlin" in summary
+    assert "Olivia Customer" in summary and "alice@example.org" in summary
+    assert "bob@example.org" in summary
+    assert "Atlas" in summary and "from the pool 3rd-floor" in summary   # the pool's room
     shot(page, "04-confirm")
     page.get_by_role("button", name="Schedule").click()
 
@@ -246,7 +255,7 @@ def test_with_both_toggles_off_the_customer_gets_nothing(
         page: Any, world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
     server = world[0]
     through_details(page, server, "Internal prep", pool=False)
-    page.get_by_label("From").fill(monday(2).isoformat())
+    page.get_by_label("Week of").fill(monday(2).isoformat())
     page.get_by_role("button", name="Update").click()
     start = utc_start(monday(2), 9)
     page.locator('input[name="slot"][value^="%s|"]' % start).wait_for()
@@ -272,7 +281,7 @@ def test_a_slot_taken_while_confirming_is_refused_with_fresh_slots(
         page: Any, world: tuple[RadicaleServer, MailSink]) -> None:
     server = world[0]
     through_details(page, server, "Race", members=("alice", "bob"), pool=False)
-    page.get_by_label("From").fill(monday(3).isoformat())
+    page.get_by_label("Week of").fill(monday(3).isoformat())
     page.get_by_role("button", name="Update").click()
     start = utc_start(monday(3), 11)
     page.locator('input[name="slot"][value^="%s|"]' % start).wait_for()
@@ -313,6 +322,9 @@ def test_the_pages_fit_a_phone(browser: Any, world: tuple[RadicaleServer, MailSi
         through_details(phone, server, "Phone check", pool=False)
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 390
+        # one day of the week grid at a time (tests/test_web_week_grid.py switches days)
+        assert phone.locator("table.week thead th:not(.time-col):visible").count() == 1
+        phone.locator("fieldset.slots").evaluate("element => element.scrollIntoView()")
         shot(phone, "12-phone-slots", full=False)
     finally:
         context.close()

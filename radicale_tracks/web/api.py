@@ -52,6 +52,8 @@ def handle(request: Request) -> types.WSGIResponse:
         data = {}
     routes = {
         ("GET", "/.web/api/me"): me,
+        ("GET", "/.web/api/preferences"): preferences,
+        ("POST", "/.web/api/preferences"): set_preferences,
         ("GET", "/.web/api/directory"): directory,
         ("POST", "/.web/api/customer"): customer,
         ("POST", "/.web/api/slots"): slots,
@@ -93,6 +95,30 @@ def me(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
     return json_response(client.OK, {"user": request.user,
                                      "address": services.address_of(request.user),
                                      "zone": services.zone_of(request.user)})
+
+
+#: what ``/.web/api/preferences`` keeps per user
+PREFERENCE_FIELDS = ("zone",)
+
+
+def preferences(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
+    """What the user chose to keep: ``zone`` null when they never chose one (the pages
+    then offer the browser's zone, else the calendars' — ``/me`` answers the zone in use)."""
+    return json_response(client.OK, {"zone": request.services.remembered_zone(request.user)})
+
+
+def set_preferences(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
+    """``{"zone": "Asia/Tokyo"}`` keeps that zone (a Windows name is kept as its IANA
+    name); ``{"zone": null}`` forgets it. Fields left out stay as they are."""
+    unknown = sorted(set(data) - set(PREFERENCE_FIELDS))
+    if unknown:
+        raise BookingError(unknown[0], "unknown field(s) %s; known: %s" % (
+            ", ".join(unknown), ", ".join(PREFERENCE_FIELDS)))
+    services = request.services
+    if "zone" in data:
+        zone = data["zone"]
+        services.remember_zone(request.user, None if zone is None else zone_name(zone, "zone"))
+    return preferences(request, data)
 
 
 def directory(request: Request, data: dict[str, Any]) -> types.WSGIResponse:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime
 import re
 from http import client
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from radicale import types
 
@@ -23,7 +24,6 @@ from radicale_tracks.core.slots import SlotQueryError
 from radicale_tracks.web.booking_changes import BookingChanges, BookingView
 from radicale_tracks.web.pages import (
     _one,
-    _slot_days,
     _slot_value,
     checked_form,
     not_here,
@@ -33,6 +33,7 @@ from radicale_tracks.web.pages import (
     zone_names,
 )
 from radicale_tracks.web.services import NotAllowed, SlotList, SlotTaken
+from radicale_tracks.web.week_grid import WeekGrid, week_grid, week_start
 
 if TYPE_CHECKING:
     from radicale_tracks.web.request import Request
@@ -72,6 +73,8 @@ def team_page(request: Request) -> types.WSGIResponse:
             return redirect(request, base)
         return _team(request, changes, view, notice=_notice(request))
     by = request.user
+    if _one(form, "show_day"):      # a phone's day switch without a script
+        return _team(request, changes, view, form=form)
     try:
         if action == "reschedule":
             start, conflicts = _slot_value(_one(form, "slot"))
@@ -104,13 +107,14 @@ def _team(request: Request, changes: BookingChanges, view: BookingView, *,
     query = request.query
     zone = view.row.agent_zone
     show_conflicts = (query.get("show_conflicts") or [""])[0] == "on"
-    slots, errors = _slots(changes, view, zone, (query.get("day") or [""])[0],
-                           show_conflicts, fresh, dict(errors or {}))
+    errors = dict(errors or {})
+    grid = _grid(request, changes, view, zone, show_conflicts, fresh, errors, form)
     return render(request, "booking.html", client.BAD_REQUEST if errors else client.OK,
                   title=view.facts["what"], nav="meetings", view=view, row=view.row,
-                  facts=view.facts, zone=zone, slots=slots, errors=errors, notice=notice,
+                  facts=view.facts, zone=zone, grid=grid, errors=errors, notice=notice,
                   note=_one(form, "note"), chosen=_one(form, "slot"),
-                  show_conflicts=show_conflicts, day=(query.get("day") or [""])[0])
+                  show_conflicts=show_conflicts, query=_query(
+                      show_conflicts="on" if show_conflicts else ""))
 
 
 # -- the customer's page ------------------------------------------------------------------
@@ -139,6 +143,8 @@ def customer_page(request: Request) -> types.WSGIResponse:
             return _refused(request, "This form is out of date. Open the link from your "
                                      "e-mail again.", client.FORBIDDEN)
         action = _one(form, "action")
+        if _one(form, "show_day"):  # a phone's day switch without a script
+            return _customer(request, changes, view, token, form=form)
         try:
             if action == "reschedule":
                 start, _ = _slot_value(_one(form, "slot"))
@@ -175,34 +181,54 @@ def _customer(request: Request, changes: BookingChanges, view: BookingView, toke
             zone = zone_name(asked, "zone")
         except BookingError as e:
             errors["zone"] = str(e)
-    slots, errors = _slots(changes, view, zone, (query.get("day") or [""])[0], False,
-                           None, errors)
+    grid = _grid(request, changes, view, zone, False, None, errors, form)
     return render_public(
         request, "customer_booking.html", client.BAD_REQUEST if errors else client.OK,
         title=view.facts["what"], view=view, row=view.row, facts=view.facts, zone=zone,
-        zones=zone_names(), slots=slots, errors=errors, notice=notice,
+        zones=zone_names(), grid=grid, errors=errors, notice=notice,
         note=_one(form, "note"), chosen=_one(form, "slot"), token=token,
-        day=(query.get("day") or [""])[0],
+        show_conflicts=False, query=_query(zone=asked),
         csrf=request.plugin.csrf_token(_form_owner(view)))
 
 
 # -- shared ---------------------------------------------------------------------------------
 
-def _slots(changes: BookingChanges, view: BookingView, zone: str, day_text: str,
-           show_conflicts: bool, fresh: SlotList | None, errors: dict[str, str]
-           ) -> tuple[list[dict[str, Any]] | None, dict[str, str]]:
-    """The slots to pick from, by day (none when the booking can no longer change)."""
+def _grid(request: Request, changes: BookingChanges, view: BookingView, zone: str,
+          show_conflicts: bool, fresh: SlotList | None, errors: dict[str, str],
+          form: dict[str, list[str]]) -> WeekGrid | None:
+    """The week of slots to pick from (``?week=`` any day of it; this week by default),
+    or None when the booking can no longer change or the finder refused."""
     if not view.can_change:
-        return None, errors
+        return None
+    today = changes.now().astimezone(ZoneInfo(zone)).date()
+    asked = (request.query.get("week") or [""])[0]
+    try:
+        first = week_start(datetime.date.fromisoformat(asked) if asked else today)
+    except ValueError:
+        errors.setdefault("week", "%r is not a date such as 2026-11-23" % asked)
+        first = week_start(today)
     found = fresh
-    if found is None:
+    if found is None or found.start.date() != first:
         try:
-            day = datetime.date.fromisoformat(day_text) if day_text else None
-            found = changes.slots(view, zone, day, show_conflicts)
+            found = changes.slots(view, zone, first, show_conflicts)
         except (BookingError, SlotQueryError, ValueError) as e:
             errors.setdefault("slot", str(e))
-            return None, errors
-    return _slot_days(found), errors
+            return None
+    shown_text = _one(form, "show_day") or _one(form, "shown_day")
+    try:
+        shown = datetime.date.fromisoformat(shown_text) if shown_text else None
+    except ValueError:
+        shown = None
+    return week_grid(found, first, today, domain=changes.storage.settings.domain,
+                     shown=shown, chosen=_one(form, "slot"))
+
+
+def _query(**values: str) -> str:
+    """The page's query string beside ``week=`` (links to the weeks before and after)."""
+    from urllib.parse import urlencode
+
+    kept = urlencode({k: v for k, v in values.items() if v})
+    return kept + "&" if kept else ""
 
 
 def _refused(request: Request, message: str, status: int = client.NOT_FOUND

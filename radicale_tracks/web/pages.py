@@ -27,9 +27,9 @@ from radicale_tracks.core.customer_booking import (
     read_details,
     zone_name,
 )
-from radicale_tracks.core.slot_report import utc_text
 from radicale_tracks.core.slots import SlotQueryError
-from radicale_tracks.web.services import NotAllowed, SlotList, SlotTaken
+from radicale_tracks.web.services import NotAllowed, SlotTaken
+from radicale_tracks.web.week_grid import week_grid, week_start
 
 if TYPE_CHECKING:
     from radicale_tracks.web.request import Request
@@ -39,7 +39,7 @@ STEP_FIELDS: dict[int, tuple[str, ...]] = {
     1: ("customer_name", "customer_email"),
     2: ("subject", "duration", "members", "rooms", "pools", "description", "conference",
         "meeting_type", "location", "track"),
-    3: ("zone", "day", "show_conflicts", "slot"),
+    3: ("zone", "day", "show_conflicts", "slot", "shown_day"),
     4: ("add_to_event", "send_confirmation", "customer_zone", "holder",
         "customer_sees_attendees"),
 }
@@ -255,12 +255,15 @@ def track_page(request: Request, slug: str) -> types.WSGIResponse:
 
 def book_page(request: Request, form: dict[str, list[str]]) -> types.WSGIResponse:
     services = request.services
-    agent_zone = services.zone_of(request.user)
-    state = _state(form, agent_zone)
+    state = _state(form)
     if request.method == "GET":
         return _step(request, 1, state)
     step = _step_number(_one(form, "step"))
-    action = _one(form, "action") or "next"
+    _remember_zone(request, form, step)
+    agent_zone = services.zone_of(request.user)
+    # the week and day buttons of step 3 carry no action: they only show other times
+    moved = bool(_one(form, "week") or _one(form, "show_day"))
+    action = _one(form, "action") or ("refresh" if moved else "next")
     if action == "back":
         return _step(request, max(1, step - 1), state)
     if step == 1:
@@ -276,7 +279,15 @@ def book_page(request: Request, form: dict[str, list[str]]) -> types.WSGIRespons
             return _step(request, 2, state, errors={_field(e.field): str(e)})
         return _step(request, 3, state)
     if step == 3:
+        week = _one(form, "week")
+        if week:            # "Previous week" / "Next week"
+            state["day"], state["shown_day"] = week, ""
+        state["shown_day"] = _one(form, "show_day") or state["shown_day"]
         if action == "next":
+            try:
+                zone_name(state["zone"] or agent_zone, "zone")
+            except BookingError as e:
+                return _step(request, 3, state, errors={"zone": str(e)})
             if not state["slot"]:
                 return _step(request, 3, state, errors={"slot": "Choose a time."})
             return _step(request, 4, state)
@@ -289,8 +300,14 @@ def book_page(request: Request, form: dict[str, list[str]]) -> types.WSGIRespons
             return _step(request, FIELD_STEP.get(e.field, 4), state,
                          errors={_field(e.field): str(e)})
         except SlotTaken as e:
-            state["slot"] = ""
-            return _step(request, 3, state, errors={"slot": str(e)}, fresh=e.fresh)
+            # the week of the chosen time, asked again (the same fresh answer as
+            # ``e.fresh``, laid out as the grid's Monday-to-Sunday week)
+            chosen = _chosen(state)
+            if chosen is not None:
+                state["day"] = _local(chosen["start"], state["zone"] or agent_zone,
+                                      "%Y-%m-%d")
+            state["slot"] = state["shown_day"] = ""
+            return _step(request, 3, state, errors={"slot": str(e)})
         return render(request, "book_done.html", title="Booked", nav="book",
                       booked=booked, state=state, zone=state["zone"],
                       details=read_details(_details(state)))
@@ -298,41 +315,112 @@ def book_page(request: Request, form: dict[str, list[str]]) -> types.WSGIRespons
 
 
 def _step(request: Request, step: int, state: dict[str, Any],
-          errors: dict[str, str] | None = None, fresh: SlotList | None = None
-          ) -> types.WSGIResponse:
+          errors: dict[str, str] | None = None) -> types.WSGIResponse:
     services = request.services
+    if step >= 3:   # the zone is asked on step 3: until then it is the user's
+        state["zone"] = state["zone"] or services.zone_of(request.user)
+        state["customer_zone"] = state["customer_zone"] or state["zone"]
     context: dict[str, Any] = dict(
         title="Book for a customer", nav="book", step=step, state=state,
-        errors=errors or {}, hidden=_hidden(state, step), meeting_types=MEETING_TYPES,
-        zones=zone_names(), slots=None, reason=None, chosen=None)
+        errors=dict(errors or {}), hidden=_hidden(state, step),
+        meeting_types=MEETING_TYPES, zones=zone_names(), grid=None, reason=None,
+        chosen=None, ask_browser_zone=services.remembered_zone(request.user) is None)
     if step == 2:
         context["directory"] = services.directory()
         context["tracks"] = [t for t in services.my_tracks(request.user)
                              if t["status"] == "open"]
     if step == 3:
-        found = fresh
-        if found is None:
-            try:
-                day = datetime.date.fromisoformat(state["day"]) if state["day"] else None
-                found = services.slots(request.user, read_details(_details(state)),
-                                       zone_name(state["zone"], "zone"), day=day,
-                                       show_conflicts=state["show_conflicts"])
-            except (BookingError, SlotQueryError, ValueError) as e:
-                context["errors"] = dict(context["errors"], slot=str(e))
-        if found is not None:
-            context["slots"] = _slot_days(found)
-            context["reason"] = found.result.reason
+        context.update(_week(request, state, context["errors"]))
     if step == 4:
-        context["chosen"] = _chosen(state)
-        details = read_details(_details(state))
-        context["details"] = details
-        context["holder"] = state["holder"] or (
-            request.user if request.user in details.members else details.members[0])
-    status = client.BAD_REQUEST if errors else client.OK
+        context.update(_confirmation(request, state, context["errors"]))
+    status = client.BAD_REQUEST if context["errors"] else client.OK
     return render(request, "book.html", status, **context)
 
 
-def _state(form: dict[str, list[str]], agent_zone: str) -> dict[str, Any]:
+def _remember_zone(request: Request, form: dict[str, list[str]], step: int) -> None:
+    """Keep the agent's zone: the one picked on step 3 when it is not the zone the
+    page offered anyway, else — nothing kept yet — the browser's (the page's script
+    sends it; without the script nothing is sent and the calendars' zone stays)."""
+    services = request.services
+    picked = _one(form, "zone") if step == 3 else ""
+    if picked:
+        try:
+            zone = zone_name(picked, "zone")
+        except BookingError:
+            return      # shown next to the picker by step 3
+        if zone != services.zone_of(request.user):
+            services.remember_zone(request.user, zone)
+        return
+    browser = _one(form, "browser_zone")
+    if browser and services.remembered_zone(request.user) is None:
+        try:
+            services.remember_zone(request.user, zone_name(browser, "browser_zone"))
+        except BookingError:
+            pass        # a zone this server does not know: the calendars' zone stays
+
+
+def _week(request: Request, state: dict[str, Any], errors: dict[str, str]
+          ) -> dict[str, Any]:
+    """Step 3: the week grid of the slots, or why there is none."""
+    services = request.services
+    try:
+        zone = state["zone"] = zone_name(state["zone"], "zone")   # a Windows name → IANA
+    except BookingError as e:
+        errors["zone"] = str(e)
+        return {}
+    today = services.clock().astimezone(zoneinfo.ZoneInfo(zone)).date()
+    try:
+        asked = datetime.date.fromisoformat(state["day"]) if state["day"] else today
+    except ValueError:
+        errors["day"] = "%r is not a date such as 2026-11-23" % state["day"]
+        return {}
+    first = week_start(asked)
+    state["day"] = first.isoformat()
+    try:
+        found = services.slots(request.user, read_details(_details(state)), zone, day=first,
+                               show_conflicts=state["show_conflicts"])
+    except (BookingError, SlotQueryError) as e:
+        errors["slot"] = str(e)
+        return {}
+    try:
+        shown = datetime.date.fromisoformat(state["shown_day"]) if state["shown_day"] \
+            else None
+    except ValueError:
+        shown = None
+    grid = week_grid(found, first, today, domain=services.storage.settings.domain,
+                     shown=shown, chosen=state["slot"])
+    state["shown_day"] = grid.days[grid.shown].date.isoformat()
+    return {"grid": grid, "reason": found.result.reason}
+
+
+def _confirmation(request: Request, state: dict[str, Any], errors: dict[str, str]
+                  ) -> dict[str, Any]:
+    """Step 4: who and what is booked — every person, the room each pool would give
+    now (the booking chooses again under the write lock), the time in both zones."""
+    services = request.services
+    details = read_details(_details(state))
+    chosen = _chosen(state)
+    customer_zone = None
+    try:
+        customer_zone = zone_name(state["customer_zone"], "notifications.customer_zone")
+    except BookingError as e:
+        errors.setdefault("customer_zone", str(e))
+    rooms = None
+    if chosen is not None:
+        try:
+            rooms = services.slot_rooms(request.user, details, zone_name(state["zone"], "zone"),
+                                        chosen["start"])
+        except (BookingError, SlotQueryError) as e:
+            errors.setdefault("slot", str(e))
+    return {
+        "chosen": chosen, "details": details, "rooms": rooms,
+        "customer_zone": customer_zone if customer_zone != state["zone"] else None,
+        "team": [(m, services.address_of(m)) for m in details.members],
+        "holder": state["holder"] or (
+            request.user if request.user in details.members else details.members[0])}
+
+
+def _state(form: dict[str, list[str]]) -> dict[str, Any]:
     state: dict[str, Any] = {}
     for fields in STEP_FIELDS.values():
         for name in fields:
@@ -347,8 +435,6 @@ def _state(form: dict[str, list[str]], agent_zone: str) -> dict[str, Any]:
                 state[name] = _one(form, name)
     state["duration"] = state["duration"] or "30"
     state["meeting_type"] = state["meeting_type"] or "video"
-    state["zone"] = state["zone"] or agent_zone
-    state["customer_zone"] = state["customer_zone"] or state["zone"]
     return state
 
 
@@ -402,51 +488,6 @@ def _chosen(state: dict[str, Any]) -> dict[str, Any] | None:
     minutes = int(state["duration"] or 30) if str(state["duration"]).isdigit() else 30
     return {"start": int(moment.timestamp()), "end": int(moment.timestamp()) + minutes * 60,
             "conflicts": conflicts}
-
-
-def _slot_days(found: SlotList) -> list[dict[str, Any]]:
-    """Slots grouped by local day, each with its radio value and its conflicts."""
-    zone = zoneinfo.ZoneInfo(found.zone)
-    days: dict[str, dict[str, Any]] = {}
-    for slot in found.result.slots:
-        start = datetime.datetime.fromtimestamp(slot.start, zone)
-        end = datetime.datetime.fromtimestamp(slot.end, zone)
-        busy: list[dict[str, Any]] = []
-        for person in slot.participants:
-            if person.status in ("free", "unknown"):
-                continue
-            busy.append({"who": person.address, "status": person.status, "periods": [
-                _period(b.start, b.end, zone) for b in person.conflicts]})
-        rooms = []
-        for room in slot.rooms:
-            name = found.names.get(room.address or "", room.address or "")
-            rooms.append({"name": name or "no room of %s free" % room.pool,
-                          "pool": room.pool, "status": room.status})
-            if room.status != "free":
-                busy.append({"who": room.address or room.pool or "", "status": room.status,
-                             "periods": [_period(b.start, b.end, zone)
-                                         for b in room.conflicts]})
-        if not slot.fit and busy and all(b["status"] == "unavailable" for b in busy):
-            continue  # only outside someone's working hours: noise among conflicts
-        value = "%s|%s" % (utc_text(slot.start), ",".join(str(b["who"]) for b in busy if b["who"]))
-        day = days.setdefault(start.date().isoformat(), {
-            "label": start.strftime("%A %d %B %Y"), "slots": []})
-        day["slots"].append({"value": value, "label": "%s – %s" % (
-            start.strftime("%H:%M"), end.strftime("%H:%M")), "fit": slot.fit,
-            "busy": busy, "rooms": rooms, "confidence": int(slot.confidence)})
-    ordered = sorted(days.items())
-    for _, day in ordered:
-        day["slots"].sort(key=lambda s: s["value"])
-    return [day for _, day in ordered]
-
-
-def _period(start: int, end: int, zone: zoneinfo.ZoneInfo) -> str:
-    first = datetime.datetime.fromtimestamp(start, zone)
-    last = datetime.datetime.fromtimestamp(end, zone)
-    if first.date() == last.date():
-        return "%s %s–%s" % (first.strftime("%a %d %b"), first.strftime("%H:%M"),
-                             last.strftime("%H:%M"))
-    return "%s – %s" % (first.strftime("%a %d %b %H:%M"), last.strftime("%a %d %b %H:%M"))
 
 
 def _local(instant: int | None, zone: str, form: str = "%a %d %b %Y, %H:%M") -> str:

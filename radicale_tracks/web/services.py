@@ -37,6 +37,13 @@ from radicale_tracks.core.itip import attendees_of, master_of, partstat_of
 from radicale_tracks.core.slot_request import SlotRequest, SlotRequestError, slot_request
 from radicale_tracks.core.slots import SlotQueryError, SlotResult
 from radicale_tracks.outbox.store import enqueue
+from radicale_tracks.core.timezones import iana_zone
+from radicale_tracks.db.user_settings import (
+    WEB_ZONE,
+    forget_user_value,
+    set_user_value,
+    user_value,
+)
 from radicale_tracks.plugin.availability import user_zone
 from radicale_tracks.plugin.slot_search import search_slots
 from radicale_tracks.plugin.track_calendars import item_from_text
@@ -96,6 +103,17 @@ class SlotList:
 
 
 @dataclass(frozen=True)
+class RoomChoice:
+    """A room of a slot: asked for by name (``pool`` None) or the one a pool gave
+    (``address`` None when none of the pool is free)."""
+
+    pool: str | None
+    address: str | None
+    name: str
+    status: str
+
+
+@dataclass(frozen=True)
 class Booked:
     uid: str
     holder: str
@@ -124,8 +142,31 @@ class Services:
         return "%s@%s" % (user.lower(), self.storage.settings.domain)
 
     def zone_of(self, user: str) -> str:
+        """The zone the user's pages show times in: the one they chose (or their browser
+        told on the first visit), else their calendars' ``calendar-timezone``, else
+        ``default_time_zone``."""
+        remembered = self.remembered_zone(user)
+        if remembered is not None:
+            return remembered
         with self.storage.acquire_lock("r", user):
             return user_zone(self.storage, user)
+
+    def remembered_zone(self, user: str) -> str | None:
+        """The zone the user chose on the pages; None when they never did (or it is no
+        zone any more, after a tzdata update renamed it)."""
+        with self.storage.database.connect() as connection:
+            value = user_value(connection, user, WEB_ZONE)
+        return iana_zone(value) if value else None
+
+    def remember_zone(self, user: str, zone: str | None) -> None:
+        """Keep ``zone`` (an IANA name, checked by the caller) as the user's; None
+        forgets it, so the calendars' zone applies again."""
+        with self.storage.database.begin() as connection:
+            if zone is None:
+                forget_user_value(connection, user, WEB_ZONE)
+            else:
+                set_user_value(connection, user, WEB_ZONE, zone,
+                               int(self.clock().timestamp()))
 
     def directory(self) -> Directory:
         """People to book (users who logged in at least once, or are listed), rooms, pools."""
@@ -174,6 +215,25 @@ class Services:
                 "start": first.isoformat(),
                 "end": (first + datetime.timedelta(days=SLOT_DAYS)).isoformat(),
                 "show_conflicts": show_conflicts, "max_results": max_results}, now)
+
+    def slot_rooms(self, agent: str, details: MeetingDetails, zone: str, start: int
+                   ) -> tuple[RoomChoice, ...] | None:
+        """The rooms the slot finder gives the meeting at ``start`` now — the room each
+        pool would get — for the Confirm step to name; None when the time is no longer
+        offered. Nothing is held: the booking asks again under the write lock."""
+        now = self.clock()
+        begin = datetime.datetime.fromtimestamp(start, datetime.UTC)
+        end = begin + datetime.timedelta(seconds=details.duration)
+        with self.storage.acquire_lock("r", agent):
+            found = self._search(agent, details, zone, {
+                "start": begin.isoformat(), "end": end.isoformat(), "grid": 5,
+                "show_conflicts": True, "max_results": 1}, now)
+        slot = next((s for s in found.result.slots if s.start == start), None)
+        if slot is None:
+            return None
+        return tuple(RoomChoice(pool=room.pool, address=room.address, status=room.status,
+                                name=found.names.get(room.address or "") or room.address
+                                or "") for room in slot.rooms)
 
     def find(self, agent: str, question: Mapping[str, Any]) -> SlotList:
         """The agent's question as ``core/slot_request.py`` reads it (attendees by address,
@@ -609,5 +669,5 @@ def _value(component: Any, name: str) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-__all__ = ["Services", "Booked", "Directory", "SlotList", "SlotTaken", "NotAllowed",
-           "BookingError", "SlotQueryError"]
+__all__ = ["Services", "Booked", "Directory", "RoomChoice", "SlotList", "SlotTaken",
+           "NotAllowed", "BookingError", "SlotQueryError"]
