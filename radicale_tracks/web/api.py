@@ -22,6 +22,7 @@ from radicale_tracks.core.customer_booking import (
 )
 from radicale_tracks.core.slot_report import report_json, utc_text
 from radicale_tracks.core.slots import SlotQueryError
+from radicale_tracks.web import hours
 from radicale_tracks.web.services import NotAllowed, SlotList, SlotTaken
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def error(status: int, message: str, **extra: Any) -> types.WSGIResponse:
 
 def handle(request: Request) -> types.WSGIResponse:
     path = request.path.rstrip("/")
-    if request.method == "POST":
+    if request.method in ("POST", "PUT"):
         content_type = request.environ.get("CONTENT_TYPE", "").split(";")[0].strip()
         if content_type != "application/json":
             return error(client.UNSUPPORTED_MEDIA_TYPE, "send application/json")
@@ -76,6 +77,8 @@ def handle(request: Request) -> types.WSGIResponse:
         ("POST", "/.web/api/bookings"): bookings,
         ("GET", "/.web/api/meetings"): meetings,
         ("GET", "/.web/api/tracks"): tracks,
+        ("GET", "/.web/api/working-hours"): hours.get_json,
+        ("PUT", "/.web/api/working-hours"): hours.put_json,
     }
     handler = routes.get((request.method, path))
     match = None

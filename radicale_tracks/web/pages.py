@@ -150,6 +150,10 @@ def handle(request: Request) -> types.WSGIResponse:
                 return redirect(request, "tracks/%s?revoked=1" % slug)
             if not action and request.method == "GET":
                 return track_page(request, slug)
+        if path == "/.web/hours":
+            from radicale_tracks.web import hours
+
+            return hours.page(request, form)
         if path == "/.web/logout":
             return render(request, "logout.html", title="Logged out", nav="")
     except NotAllowed as e:
