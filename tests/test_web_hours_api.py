@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -223,10 +224,10 @@ def test_hours_set_by_a_calendar_app_show_in_the_api(server: RadicaleServer) -> 
      "days.thu", "at most 6"),
     ({"zone": "Mars/Olympus_Mons", "days": {"mon": [{"start": "09:00", "end": "17:00"}]}},
      "zone", "not a time zone"),
-    ({"days": {"mon": [{"start": "09:00", "end": "17:00"}]}}, "zone", "choose a time zone"),
+    ({"days": {"mon": [{"start": "09:00", "end": "17:00"}]}}, "zone", "Choose a time zone"),
     ({"zone": "Europe/Berlin", "days": {"funday": [{"start": "09:00", "end": "17:00"}]}},
-     "days.funday", "unknown day"),
-    ({"zone": "Europe/Berlin", "days": NO_DAYS}, "days", "no working time"),
+     "days.funday", "Unknown day"),
+    ({"zone": "Europe/Berlin", "days": NO_DAYS}, "days", "No working time"),
     ({"zone": "Europe/Berlin", "days": {"mon": "09:00-17:00"}}, "days.mon", "list of ranges"),
     ({"zone": "Europe/Berlin", "days": {"mon": [{"start": "09:00"}]}}, "days.mon.0",
      '"start": "09:00", "end": "17:00"'),
@@ -273,3 +274,21 @@ def test_the_page_form_needs_its_token(server: RadicaleServer) -> None:
                            timeout=10)
     assert answer.status_code == 403
     assert hours(server, "bob").json() == before
+
+
+def test_the_answer_and_the_examples_are_the_documented_ones(server: RadicaleServer) -> None:
+    """docs/web-api.yaml: the answer has the documented fields, and each documented
+    request example is taken as it is."""
+    import yaml
+
+    with (Path(__file__).resolve().parent.parent / "docs" / "web-api.yaml").open(
+            encoding="utf-8") as f:
+        document = yaml.safe_load(f)
+    schema = document["components"]["schemas"]["WorkingHours"]
+    operation = document["paths"]["/.web/api/working-hours"]["put"]
+    examples = operation["requestBody"]["content"]["application/json"]["examples"]
+    for name in ("split", "default"):
+        answer = hours(server, "bob", examples[name]["value"])
+        assert answer.status_code == 200, (name, answer.text)
+        assert set(answer.json()) == set(schema["properties"]) == set(schema["required"])
+    assert set(document["components"]["schemas"]["WeekDays"]["properties"]) == set(NO_DAYS)

@@ -82,16 +82,16 @@ class WeeklyHours:
 
     def __post_init__(self) -> None:
         if len(self.days) != 7:
-            raise HoursError("days", "a week has seven days, not %d" % len(self.days))
+            raise HoursError("days", "A week has seven days, not %d." % len(self.days))
         days = tuple(tuple(sorted(ranges)) for ranges in self.days)
         for index, ranges in enumerate(days):
             _check_day(index, ranges)
         if not any(days):
-            raise HoursError("days", "no working time in the week: give at least one "
-                                     "range, or go back to the server's default hours")
+            raise HoursError("days", "No working time in the week: give at least one "
+                                     "range, or go back to the server's default hours.")
         name = iana_zone(self.zone) if isinstance(self.zone, str) else None
         if name is None:
-            raise HoursError("zone", "%r is not a time zone (e.g. Europe/Berlin)"
+            raise HoursError("zone", "%r is not a time zone (such as Europe/Berlin)."
                              % (self.zone,))
         object.__setattr__(self, "days", days)
         object.__setattr__(self, "zone", name)
@@ -120,12 +120,12 @@ class WeeklyHours:
 def _check_day(index: int, ranges: Sequence[Range]) -> None:
     key = DAY_KEYS[index]
     if len(ranges) > MAX_RANGES_A_DAY:
-        raise HoursError("days.%s" % key, "%s has %d ranges; at most %d" % (
+        raise HoursError("days.%s" % key, "%s has %d ranges; at most %d." % (
             DAY_NAMES[index], len(ranges), MAX_RANGES_A_DAY))
     for number, (start, end) in enumerate(ranges):
         if start.tzinfo is not None or end.tzinfo is not None:
-            raise HoursError("days.%s.%d" % (key, number), "times are wall-clock times in "
-                             "the zone, without a tzinfo of their own")
+            raise HoursError("days.%s.%d" % (key, number), "Times are wall-clock times in "
+                             "the zone, without a tzinfo of their own.")
         if end <= start:
             raise HoursError("days.%s.%d.end" % (key, number), _not_after(start, end))
         if number and start < ranges[number - 1][1]:
@@ -134,12 +134,13 @@ def _check_day(index: int, ranges: Sequence[Range]) -> None:
 
 
 def _not_after(start: time, end: time) -> str:
-    return "the end %s is not after the start %s (a range cannot cross midnight)" % (
+    return "The end %s is not after the start %s: a range cannot cross midnight." % (
         end.strftime("%H:%M"), start.strftime("%H:%M"))
 
 
 def _overlap(index: int, earlier: Range, later: Range) -> str:
-    return "%s: %s overlaps %s" % (DAY_NAMES[index], _range_text(later), _range_text(earlier))
+    return "%s: %s overlaps %s." % (DAY_NAMES[index], _range_text(later),
+                                  _range_text(earlier))
 
 
 def _range_text(span: Range) -> str:
@@ -174,7 +175,7 @@ def read_week(days: Mapping[str, Sequence[tuple[str, str]]], zone: str) -> Weekl
     """
     unknown = sorted(set(days) - set(DAY_KEYS))
     if unknown:
-        raise HoursError("days.%s" % unknown[0], "unknown day %r; the days are %s" % (
+        raise HoursError("days.%s" % unknown[0], "Unknown day %r; the days are %s." % (
             unknown[0], ", ".join(DAY_KEYS)))
     week: list[tuple[Range, ...]] = []
     for index, key in enumerate(DAY_KEYS):
@@ -185,15 +186,15 @@ def read_week(days: Mapping[str, Sequence[tuple[str, str]]], zone: str) -> Weekl
             field = "days.%s.%d" % (key, number)
             for part, value in (("start", start), ("end", end)):
                 if not value.strip():
-                    raise HoursError("%s.%s" % (field, part), "the %s is missing: give both "
-                                     "times of a range (or neither, for no range)" % part)
+                    raise HoursError("%s.%s" % (field, part), "The %s is missing: give both "
+                                     "times of a range, or neither for no range." % part)
             begin = read_clock(start, field + ".start")
             finish = read_clock(end, field + ".end")
             if finish <= begin:
                 raise HoursError(field + ".end", _not_after(begin, finish))
             given.append((number, (begin, finish)))
         if len(given) > MAX_RANGES_A_DAY:
-            raise HoursError("days.%s" % key, "%s has %d ranges; at most %d" % (
+            raise HoursError("days.%s" % key, "%s has %d ranges; at most %d." % (
                 DAY_NAMES[index], len(given), MAX_RANGES_A_DAY))
         given.sort(key=lambda item: item[1])
         for (_, earlier), (number, later) in zip(given, given[1:], strict=False):
@@ -201,7 +202,7 @@ def read_week(days: Mapping[str, Sequence[tuple[str, str]]], zone: str) -> Weekl
                 raise HoursError("days.%s.%d" % (key, number), _overlap(index, earlier, later))
         week.append(tuple(span for _, span in given))
     if not isinstance(zone, str) or not zone.strip():
-        raise HoursError("zone", "choose a time zone (e.g. Europe/Berlin)")
+        raise HoursError("zone", "Choose a time zone (such as Europe/Berlin).")
     return WeeklyHours(tuple(week), zone.strip())
 
 
@@ -211,7 +212,7 @@ def read_clock(value: str, field: str) -> time:
     match = _CLOCK.match(value.strip()) if isinstance(value, str) else None
     hour, minute = (int(match.group(1)), int(match.group(2))) if match else (-1, -1)
     if not (0 <= hour <= 23 and 0 <= minute <= 59):
-        raise HoursError(field, "%r is not a time of day: write it as 09:30 (00:00 to 23:59)"
+        raise HoursError(field, "%r is not a time of day: write it as 09:30 (00:00 to 23:59)."
                          % (value,))
     return time(hour, minute)
 
