@@ -5,7 +5,8 @@ Alice sets a split week with the mouse and the keyboard and the command line sho
 hours bob's admin set with the command show on his page, and he goes back to the
 default; carol's range that ends before it starts is refused next to it; the page works
 without a script and fits a phone. ``TRACKS_DOC_SCREENSHOTS=1`` refreshes
-``docs/screenshots/13-working-hours.png`` and ``14-phone-working-hours.png``.
+``docs/screenshots/13-working-hours.png``, ``14-phone-working-hours.png`` and
+``15-working-hours-refused.png``.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def test_a_bad_range_is_refused_next_to_its_field(
         monday = page.locator('fieldset[data-day="mon"]')
         assert monday.get_attribute("aria-describedby") == "mon-error"
         assert times(page, "mon") == [("17:00", "09:00")]   # what she typed, kept
-        shot(page, "working-hours-refused")
+        shot(page, "15-working-hours-refused")
 
         # an overlap, then a zone that does not exist
         page.get_by_label("Monday, range 1, from").fill("09:00")
@@ -234,4 +235,7 @@ def test_the_hours_page_fits_a_phone(browser: Any, world: tuple[RadicaleServer, 
         page.get_by_role("button", name="Add a range to Tuesday").click()
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, "the page scrolls sideways with a new row (%dpx)" % width
+        page.evaluate("document.activeElement.blur(); window.scrollTo(0, "
+                      "document.getElementById('zone').getBoundingClientRect().top"
+                      " + window.scrollY - 40)")
         shot(page, "14-phone-working-hours", full=False)

@@ -197,9 +197,10 @@ def read_week(days: Mapping[str, Sequence[tuple[str, str]]], zone: str) -> Weekl
             raise HoursError("days.%s" % key, "%s has %d ranges; at most %d." % (
                 DAY_NAMES[index], len(given), MAX_RANGES_A_DAY))
         given.sort(key=lambda item: item[1])
-        for (_, earlier), (number, later) in zip(given, given[1:], strict=False):
-            if later[0] < earlier[1]:
-                raise HoursError("days.%s.%d" % (key, number), _overlap(index, earlier, later))
+        for first_row, second_row in zip(given, given[1:], strict=False):
+            if second_row[1][0] < first_row[1][1]:   # the one given last is at fault
+                (_, other), (number, fault) = sorted((first_row, second_row))
+                raise HoursError("days.%s.%d" % (key, number), _overlap(index, other, fault))
         week.append(tuple(span for _, span in given))
     if not isinstance(zone, str) or not zone.strip():
         raise HoursError("zone", "Choose a time zone (such as Europe/Berlin).")
