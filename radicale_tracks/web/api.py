@@ -77,8 +77,8 @@ def handle(request: Request) -> types.WSGIResponse:
         ("POST", "/.web/api/bookings"): bookings,
         ("GET", "/.web/api/meetings"): meetings,
         ("GET", "/.web/api/tracks"): tracks,
-        ("GET", "/.web/api/working-hours"): hours.get_json,
-        ("PUT", "/.web/api/working-hours"): hours.put_json,
+        ("GET", "/.web/api/working-hours"): working_hours,
+        ("PUT", "/.web/api/working-hours"): working_hours,
     }
     handler = routes.get((request.method, path))
     match = None
@@ -195,6 +195,11 @@ def tracks(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
     return json_response(client.OK, {"tracks": [
         dict(t, next=utc_text(t["next"]) if t["next"] else None,
              updated_at=utc_text(t["updated_at"])) for t in found]})
+
+
+def working_hours(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
+    """GET and PUT of the user's working hours (``web/hours.py``)."""
+    return json_response(*hours.api_answer(request, data))
 
 
 def track_json(page: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,8 @@ Both read and write the user's own RFC 7953 availability — the inbox's
 keep it — through the same functions as the command (``plugin/availability.py``), so
 whatever one sets the others show. A week is read with ``core/weekly_hours.read_week``,
 whose errors name the field at fault: the page shows them next to it, the API returns
-them as ``{"error", "field"}``.
+them as ``{"error", "field"}``. It decides and ``pages.py``/``api.py`` answer (a
+template and its context, a status and a JSON body), so it imports neither of them.
 
 The form is plain HTML: per weekday a fieldset of range rows (``mon-0-start``,
 ``mon-0-end`` …), blank rows ignored, at least :data:`ROWS` shown so that a split day
@@ -15,10 +16,9 @@ needs no script; ``web.js`` only adds and removes rows.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from http import client
 from typing import TYPE_CHECKING, Any
-
-from radicale import types
 
 from radicale_tracks.core.availability import AvailabilityError
 from radicale_tracks.core.weekly_hours import (
@@ -44,47 +44,50 @@ Rows = dict[str, list[tuple[str, str]]]
 
 # -- the page ---------------------------------------------------------------------------------
 
-def page(request: Request, form: dict[str, list[str]]) -> types.WSGIResponse:
+@dataclass(frozen=True)
+class PageOutcome:
+    """What ``pages.py`` answers: a redirect to ``redirect``, or ``hours.html`` with
+    ``context`` and ``status`` (this module renders nothing, so it imports no handler)."""
+
+    redirect: str = ""
+    status: int = client.OK
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def page(request: Request, form: dict[str, list[str]]) -> PageOutcome:
     """GET shows the hours; POST saves them (or, with ``action=default``, goes back to
     the server's default) and redirects, so a reload sends nothing twice."""
-    from radicale_tracks.web.pages import redirect
-
     services = request.services
     if request.method == "POST":
         if _one(form, "action") == "default":
             services.clear_working_hours(request.user)
-            return redirect(request, "hours?done=default")
+            return PageOutcome(redirect="hours?done=default")
         rows, zone = form_rows(form), _one(form, "zone")
         try:
             services.set_working_hours(request.user, read_week(rows, zone))
         except HoursError as e:
-            return _render(request, services.working_hours(request.user), rows, zone,
-                           {_error_key(e.field): str(e)}, invalid=_inputs(e.field))
+            return _shown(services.working_hours(request.user), rows, zone,
+                          {_error_key(e.field): str(e)}, invalid=_inputs(e.field))
         except AvailabilityError as e:   # the server's own limits (size, zones)
-            return _render(request, services.working_hours(request.user), rows, zone,
-                           {"days": str(e)})
-        return redirect(request, "hours?done=saved")
+            return _shown(services.working_hours(request.user), rows, zone, {"days": str(e)})
+        return PageOutcome(redirect="hours?done=saved")
     hours = services.working_hours(request.user)
     shown = hours.week or hours.default
-    return _render(request, hours, week_rows(shown), shown.zone, {},
-                   done=(request.query.get("done") or [""])[0])
+    return _shown(hours, week_rows(shown), shown.zone, {},
+                  done=(request.query.get("done") or [""])[0])
 
 
-def _render(request: Request, hours: OwnHours, rows: Rows, zone: str,
-            errors: dict[str, str], done: str = "", invalid: tuple[str, ...] = ()
-            ) -> types.WSGIResponse:
-    from radicale_tracks.web.pages import render, zone_names
-
+def _shown(hours: OwnHours, rows: Rows, zone: str, errors: dict[str, str], done: str = "",
+           invalid: tuple[str, ...] = ()) -> PageOutcome:
     days = []
     for index, key in enumerate(DAY_KEYS):
         given = rows.get(key, [])
         shown = max(ROWS, min(len(given) + 1, MAX_RANGES_A_DAY), len(given))
         days.append({"key": key, "name": DAY_NAMES[index],
                      "rows": given + [("", "")] * (shown - len(given))})
-    return render(request, "hours.html", client.BAD_REQUEST if errors else client.OK,
-                  title="Working hours", nav="hours", hours=hours, days=days, zone=zone,
-                  zones=zone_names(), errors=errors, done=done, invalid=invalid,
-                  max_rows=MAX_RANGES_A_DAY)
+    return PageOutcome(status=client.BAD_REQUEST if errors else client.OK, context=dict(
+        title="Working hours", nav="hours", hours=hours, days=days, zone=zone,
+        errors=errors, done=done, invalid=invalid, max_rows=MAX_RANGES_A_DAY))
 
 
 def form_rows(form: dict[str, list[str]]) -> Rows:
@@ -124,33 +127,27 @@ def _inputs(field: str) -> tuple[str, ...]:
 
 # -- the API -----------------------------------------------------------------------------------
 
-def get_json(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
-    from radicale_tracks.web.api import json_response
-
-    return json_response(client.OK, hours_json(request.services.working_hours(request.user)))
-
-
-def put_json(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
-    """``{"zone": …, "days": {"mon": [{"start": "09:00", "end": "12:00"}, …], …}}`` sets
-    the week; ``{"default": true}`` goes back to the server's default hours."""
-    from radicale_tracks.web.api import error, json_response
-
+def api_answer(request: Request, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """GET: the hours (:func:`hours_json`). PUT ``{"zone": …, "days": {"mon": [{"start":
+    "09:00", "end": "12:00"}, …], …}}`` sets the week; ``{"default": true}`` goes back to
+    the server's default hours. Status and JSON body; ``api.py`` sends them."""
     services = request.services
-    try:
-        if data.get("default") is True:
-            unknown = sorted(set(data) - {"default"})
-            if unknown:
-                raise HoursError(unknown[0], "nothing goes with default: true")
-            services.clear_working_hours(request.user)
-        else:
-            zone = data.get("zone")
-            services.set_working_hours(request.user, read_week(
-                json_rows(data), zone if isinstance(zone, str) else ""))
-    except HoursError as e:
-        return error(client.BAD_REQUEST, str(e), field=e.field)
-    except AvailabilityError as e:   # the server's own limits (size, zones)
-        return error(client.BAD_REQUEST, str(e), field="days")
-    return json_response(client.OK, hours_json(services.working_hours(request.user)))
+    if request.method == "PUT":
+        try:
+            if data.get("default") is True:
+                unknown = sorted(set(data) - {"default"})
+                if unknown:
+                    raise HoursError(unknown[0], "nothing goes with default: true")
+                services.clear_working_hours(request.user)
+            else:
+                zone = data.get("zone")
+                services.set_working_hours(request.user, read_week(
+                    json_rows(data), zone if isinstance(zone, str) else ""))
+        except HoursError as e:
+            return client.BAD_REQUEST, {"error": str(e), "field": e.field}
+        except AvailabilityError as e:   # the server's own limits (size, zones)
+            return client.BAD_REQUEST, {"error": str(e), "field": "days"}
+    return client.OK, hours_json(services.working_hours(request.user))
 
 
 def json_rows(data: dict[str, Any]) -> Rows:

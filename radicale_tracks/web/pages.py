@@ -29,6 +29,7 @@ from radicale_tracks.core.customer_booking import (
 )
 from radicale_tracks.core.slot_report import utc_text
 from radicale_tracks.core.slots import SlotQueryError
+from radicale_tracks.web import hours
 from radicale_tracks.web.services import NotAllowed, SlotList, SlotTaken
 
 if TYPE_CHECKING:
@@ -151,9 +152,11 @@ def handle(request: Request) -> types.WSGIResponse:
             if not action and request.method == "GET":
                 return track_page(request, slug)
         if path == "/.web/hours":
-            from radicale_tracks.web import hours
-
-            return hours.page(request, form)
+            outcome = hours.page(request, form)
+            if outcome.redirect:
+                return redirect(request, outcome.redirect)
+            return render(request, "hours.html", outcome.status, zones=zone_names(),
+                          **outcome.context)
         if path == "/.web/logout":
             return render(request, "logout.html", title="Logged out", nav="")
     except NotAllowed as e:
