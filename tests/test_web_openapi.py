@@ -34,6 +34,14 @@ TRACK_ROUTES = {("GET", "/.web/api/tracks/{id}"),
                 ("POST", "/.web/api/tracks/{id}/feed/revoke")}
 
 
+#: The routes ``web/booking_api.py`` matches with its regexes.
+BOOKING_ROUTES = {("GET", "/.web/api/meetings/upcoming"), ("GET", "/.web/api/meetings/past"),
+                  ("GET", "/.web/api/bookings/{id}"), ("GET", "/.web/api/bookings/{id}/slots"),
+                  ("POST", "/.web/api/bookings/{id}/reschedule"),
+                  ("POST", "/.web/api/bookings/{id}/cancel"),
+                  ("POST", "/.web/api/bookings/{id}/link/revoke")}
+
+
 #: Former paths answered by the application with a 308 to their new place under
 #: ``/.web/api/`` (``plugin/http/post.py`` ``_moved_api``), documented as deprecated.
 MOVED_ROUTES = {("POST", "/.tracks/api/slots"): "/.web/api/slots"}
@@ -123,7 +131,7 @@ def test_openapi_version(document: dict[str, Any]) -> None:
 
 def test_routes_match_the_code(document: dict[str, Any]) -> None:
     """A route served but undocumented, or documented but gone, fails here."""
-    expected = code_routes() | TRACK_ROUTES | set(MOVED_ROUTES)
+    expected = code_routes() | TRACK_ROUTES | BOOKING_ROUTES | set(MOVED_ROUTES)
     assert document_routes(document) == expected
 
 
@@ -164,6 +172,17 @@ def test_track_routes_match_the_regex() -> None:
     assert api._TRACK.match("/.web/api/tracks/abc_DEF-1")
     assert api._TRACK.match("/.web/api/tracks/abc/feed/revoke")
     assert not api._TRACK.match("/.web/api/tracks/abc/other")
+
+
+def test_booking_routes_match_the_regexes() -> None:
+    """The documented booking routes are the ones ``booking_api`` really accepts."""
+    from radicale_tracks.web import booking_api
+
+    for _method, path in BOOKING_ROUTES:
+        concrete = path.replace("{id}", "12")
+        assert booking_api._BOOKING.match(concrete) or booking_api._LIST.match(concrete), path
+    assert not booking_api._BOOKING.match("/.web/api/bookings/12/other")
+    assert not booking_api._BOOKING.match("/.web/api/bookings/abc")
 
 
 def test_every_ref_resolves(document: dict[str, Any]) -> None:

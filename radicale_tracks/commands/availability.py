@@ -57,7 +57,9 @@ def add_commands(commands: Any) -> None:
     set_ = sub.add_parser("set", help="set a user's working hours")
     set_.add_argument("user")
     group = set_.add_mutually_exclusive_group(required=True)
-    group.add_argument("--hours", help="e.g. 'Mon-Fri 09:00-17:00'")
+    group.add_argument("--hours", action="append",
+                       help="e.g. 'Mon-Fri 09:00-17:00'; repeat it for a split day "
+                            "('Mon-Fri 09:00-12:00' --hours 'Mon-Fri 13:00-17:00')")
     group.add_argument("--file", help="a VCALENDAR file with VAVAILABILITY components")
     set_.add_argument("--zone", help="time zone of --hours (default: the user's)")
     set_.set_defaults(handler=_availability_set)
@@ -112,8 +114,12 @@ def _slots(args: argparse.Namespace) -> int:
 
 def _availability_set(args: argparse.Namespace) -> int:
     from radicale_tracks.core.availability import AvailabilityError
-    from radicale_tracks.core.working_hours import availability_calendar, parse_working_hours
-    from radicale_tracks.plugin.availability import check_availability, set_availability, user_zone
+    from radicale_tracks.core.working_hours import parse_week
+    from radicale_tracks.plugin.availability import (
+        own_hours_calendar,
+        store_availability,
+        user_zone,
+    )
     from radicale_tracks.plugin.backends import open_storage
 
     storage, _settings = open_storage(args.config)
@@ -123,16 +129,9 @@ def _availability_set(args: argparse.Namespace) -> int:
         if args.file:
             text = Path(args.file).read_text(encoding="utf-8")
         else:
-            hours = parse_working_hours(args.hours, args.zone or user_zone(storage, args.user))
-            text = availability_calendar(hours, "working-hours-%s" % args.user,
-                                         datetime.datetime.now(datetime.UTC))
-        check_availability(storage, text)
-
-        def stored() -> None:
-            with storage.acquire_lock("w", args.user):
-                set_availability(storage, args.user, text, checked=True)
-
-        storage.restartable(stored)
+            week = parse_week(args.hours, args.zone or user_zone(storage, args.user))
+            text = own_hours_calendar(args.user, week, datetime.datetime.now(datetime.UTC))
+        storage.restartable(lambda: store_availability(storage, args.user, text))
     except (AvailabilityError, OSError) as e:
         return _fail("availability set", str(e))
     print("working hours of %s set" % args.user)
@@ -153,15 +152,10 @@ def _availability_show(args: argparse.Namespace) -> int:
 
 
 def _availability_clear(args: argparse.Namespace) -> int:
-    from radicale_tracks.plugin.availability import set_availability
+    from radicale_tracks.plugin.availability import store_availability
     from radicale_tracks.plugin.backends import open_storage
 
     storage, _settings = open_storage(args.config)
-
-    def cleared() -> None:
-        with storage.acquire_lock("w", args.user):
-            set_availability(storage, args.user, None)
-
-    storage.restartable(cleared)
+    storage.restartable(lambda: store_availability(storage, args.user, None))
     print("working hours of %s: the server's default again" % args.user)
     return 0

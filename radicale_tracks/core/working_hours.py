@@ -4,8 +4,10 @@ availability.
 What people type is one rule — the same hours on some days of the week, in one zone —
 so it is a value of its own (:class:`WorkingHours`), checked when built, and turned into
 the VCALENDAR a server stores for users who never set their own availability
-(:func:`availability_calendar`). Reading and expanding any client's VAVAILABILITY is
-``core/availability.py``'s.
+(:func:`availability_calendar`). Several such lines make a week with more than one range
+a day (:func:`parse_week`); a week is ``core/weekly_hours.py``'s, which writes both, so
+the command line and the Working hours page store the same shape. Reading and
+expanding any client's VAVAILABILITY is ``core/availability.py``'s.
 
 Pure: no I/O; the caller passes the DTSTAMP.
 """
@@ -13,27 +15,23 @@ Pure: no I/O; the caller passes the DTSTAMP.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
-
-from icalendar import Availability as ICalAvailability
-from icalendar import Available as ICalAvailable
-from icalendar import Calendar
+from datetime import datetime, time
 
 from radicale_tracks.core.availability import AvailabilityError
-from radicale_tracks.core.itip import first, serialize, utc
-from radicale_tracks.core.timezones import iana_zone, vtimezone
+from radicale_tracks.core.timezones import iana_zone
+from radicale_tracks.core.weekly_hours import (
+    PRODID,
+    REFERENCE_MONDAY,
+    WeeklyHours,
+    describe_days,
+    week_calendar,
+)
 
-PRODID = "-//radicale-tracks//availability//EN"
+__all__ = ["PRODID", "REFERENCE_MONDAY", "WorkingHours", "availability_calendar",
+           "parse_week", "parse_working_hours"]
 
-#: The Monday of the week generated AVAILABLE components start in: far enough back that
-#: any window a server is asked about is covered, and inside the years the generated
-#: VTIMEZONE describes (1970–2037).
-REFERENCE_MONDAY = date(2000, 1, 3)
-
-_ICAL_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-_DAY_LABELS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _DAY_NAMES = {name: index for index, names in enumerate(
     (("mo", "mon", "monday"), ("tu", "tue", "tues", "tuesday"),
      ("we", "wed", "wednesday"), ("th", "thu", "thur", "thurs", "thursday"),
@@ -85,17 +83,13 @@ class WorkingHours:
     def describe(self) -> str:
         """The hours in the notation :func:`parse_working_hours` reads ("Sun-Thu 08:00-16:00"),
         for people: runs of three or more days as ranges, wrapping past Sunday."""
-        starts = [day for day in sorted(self.days) if (day - 1) % 7 not in self.days] or [0]
-        labels = []
-        for day in starts:
-            length = 1
-            while length < 7 and (day + length) % 7 in self.days:
-                length += 1
-            last = (day + length - 1) % 7
-            labels.append(_DAY_LABELS[day] if length == 1 else "%s%s%s" % (
-                _DAY_LABELS[day], "-" if length > 2 else ",", _DAY_LABELS[last]))
-        return "%s %s-%s" % (",".join(labels), self.start.strftime("%H:%M"),
+        return "%s %s-%s" % (describe_days(self.days), self.start.strftime("%H:%M"),
                              self.end.strftime("%H:%M"))
+
+    def week(self) -> WeeklyHours:
+        """The same hours as a week (``core/weekly_hours.py``): this range on these days."""
+        return WeeklyHours(tuple(((self.start, self.end),) if day in self.days else ()
+                                 for day in range(7)), self.zone)
 
 
 def parse_working_hours(text: str, zone: str) -> WorkingHours:
@@ -121,6 +115,18 @@ def parse_working_hours(text: str, zone: str) -> WorkingHours:
                         _clock(match.group("end"), text), zone)
 
 
+def parse_week(texts: Sequence[str], zone: str) -> WeeklyHours:
+    """Several lines of :func:`parse_working_hours` as one week: "Mon-Fri 09:00-12:00"
+    and "Mon-Fri 13:00-17:00" give a split day. Ranges that overlap on a day are refused
+    (:class:`~radicale_tracks.core.weekly_hours.HoursError`)."""
+    days: list[list[tuple[time, time]]] = [[] for _ in range(7)]
+    for text in texts:
+        hours = parse_working_hours(text, zone)
+        for day in hours.days:
+            days[day].append((hours.start, hours.end))
+    return WeeklyHours(tuple(tuple(ranges) for ranges in days), zone)
+
+
 def _day(name: str, text: str) -> int:
     index = _DAY_NAMES.get(name.lower())
     if index is None:
@@ -137,34 +143,8 @@ def _clock(value: str, text: str) -> time:
 
 
 def availability_calendar(hours: WorkingHours, uid: str, stamp: datetime) -> str:
-    """The VCALENDAR (CRLF, folded) with one VAVAILABILITY saying ``hours``.
-
-    The VAVAILABILITY is unbounded (no DTSTART/DTEND) with the default BUSYTYPE
-    (BUSY-UNAVAILABLE); it holds one AVAILABLE, ``FREQ=WEEKLY;BYDAY=`` the working days,
-    as RFC 7953's own example does: the hours are the same every day, and one component
-    is what clients show as one rule. It starts on the first working day of the week of
-    :data:`REFERENCE_MONDAY` (so DTSTART is an instance of its own RRULE) and its
-    UID is ``uid`` + ``-hours``. A VTIMEZONE generated from zoneinfo comes along for
-    clients that do not know IANA names. ``stamp`` (the DTSTAMP) is the caller's clock.
-    """
-    zone = ZoneInfo(hours.zone)
-    days = sorted(hours.days)
-    first_day = REFERENCE_MONDAY + timedelta(days=days[0])
-    available = ICalAvailable()
-    available.add("UID", uid + "-hours")
-    available.add("DTSTAMP", utc(stamp))
-    available.add("SUMMARY", "Working hours " + hours.describe())
-    available.add("DTSTART", datetime.combine(first_day, hours.start, tzinfo=zone))
-    available.add("DTEND", datetime.combine(first_day, hours.end, tzinfo=zone))
-    available.add("RRULE", {"FREQ": "WEEKLY", "BYDAY": [_ICAL_DAYS[day] for day in days]})
-    block = ICalAvailability()
-    block.add("UID", uid)
-    block.add("DTSTAMP", utc(stamp))
-    block.add_component(available)
-    calendar = Calendar()
-    calendar.add("PRODID", PRODID)
-    calendar.add("VERSION", "2.0")
-    if first(available.get("DTSTART")).params.get("TZID"):  # UTC is written with "Z"
-        calendar.add_component(vtimezone(hours.zone))
-    calendar.add_component(block)
-    return serialize(calendar)
+    """The VCALENDAR (CRLF, folded) with one VAVAILABILITY saying ``hours``: the week's
+    (:func:`~radicale_tracks.core.weekly_hours.week_calendar`) — one AVAILABLE,
+    ``FREQ=WEEKLY;BYDAY=`` the working days, its UID ``uid`` + ``-hours``. ``stamp``
+    (the DTSTAMP) is the caller's clock."""
+    return week_calendar(hours.week(), uid, stamp)

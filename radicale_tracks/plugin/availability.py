@@ -7,8 +7,9 @@ BUSY-UNAVAILABLE. The free-busy-query REPORT on one calendar (RFC 4791 §7.10) s
 Radicale's per-collection answer and knows nothing of availability.
 
 Availability is the ``calendar-availability`` property of the user's inbox (RFC 7953
-§7.2.4, as Apple Calendar and sabre/dav store it), written over CalDAV or by
-``radicale-tracks availability set``; users without one get the configured default
+§7.2.4, as Apple Calendar and sabre/dav store it), written over CalDAV (PROPPATCH) or —
+through :func:`store_availability`, one writer for both — by ``radicale-tracks
+availability set`` and the Working hours page; users without one get the configured default
 working hours in their time zone (the ``calendar-timezone`` of their first calendar that
 has one, else ``default_time_zone``).
 """
@@ -19,6 +20,7 @@ import datetime
 import functools
 import logging
 from collections.abc import Container, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from radicale.storage import BaseCollection
@@ -30,6 +32,7 @@ from radicale_tracks.core.availability import (
     unavailable_periods,
 )
 from radicale_tracks.core.timezones import iana_zone
+from radicale_tracks.core.weekly_hours import WeeklyHours, week_calendar, week_of
 from radicale_tracks.core.working_hours import availability_calendar, parse_working_hours
 from radicale_tracks.core.zone_limits import ZoneLimits
 from radicale_tracks.plugin.schedule_boxes import ensure_boxes, inbox_path
@@ -167,6 +170,62 @@ def set_availability(storage: Storage, user: str, text: str | None, *,
     else:
         meta[AVAILABILITY_PROP] = text
     inbox.set_meta(meta)
+
+
+@dataclass(frozen=True)
+class OwnHours:
+    """A user's working hours as the Working hours page shows them.
+
+    ``text``: their own availability (None: they set none and ``default`` counts);
+    ``week``: what it says as a week, None when it says more than a week can (dated
+    blocks, exceptions — a calendar app's, or a file's) or cannot be read;
+    ``default``: the server's default hours in their zone.
+    """
+
+    text: str | None
+    week: WeeklyHours | None
+    default: WeeklyHours
+
+    @property
+    def source(self) -> str:
+        return "own" if self.text else "default"
+
+
+def own_hours(storage: Storage, user: str, now: datetime.datetime) -> OwnHours:
+    """The user's working hours (:class:`OwnHours`); call under the storage's lock."""
+    text = stored_availability(storage, user)
+    week = None
+    if text:
+        try:
+            week = week_of(_parsed(text, storage.settings.zone_limits()), now)
+        except AvailabilityError as e:
+            logger.info("Availability of %s not shown as a week: %s", user, e)
+    return OwnHours(text, week, default_week(storage, user))
+
+
+def own_hours_calendar(user: str, week: WeeklyHours, stamp: datetime.datetime) -> str:
+    """The availability a user's own working hours become, the command's and the page's
+    alike (the same UID, so either replaces the other's)."""
+    return week_calendar(week, "working-hours-%s" % user, stamp)
+
+
+def default_week(storage: Storage, user: str) -> WeeklyHours:
+    """The server's default hours (``default_working_hours``) in the user's zone: what
+    counts while they set none."""
+    return parse_working_hours(storage.settings.default_working_hours,
+                               user_zone(storage, user)).week()
+
+
+def store_availability(storage: Storage, user: str, text: str | None) -> None:
+    """Set (or with None remove, back to the default hours) the user's availability as
+    the command and the Working hours page do: checked before the lock — bounded work,
+    and nobody waits for a refusal —, stored under the write lock. Call outside any
+    lock; a command wraps it in ``storage.restartable``, an HTTP request is restartable
+    already (the PROPPATCH of the inbox does the same in ``http/proppatch.py``)."""
+    if text is not None:
+        check_availability(storage, text)
+    with storage.acquire_lock("w", user):
+        set_availability(storage, user, text, checked=True)
 
 
 def people_busy(storage: Storage, users: Iterable[str], start: datetime.datetime,

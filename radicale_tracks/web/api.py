@@ -22,6 +22,7 @@ from radicale_tracks.core.customer_booking import (
 )
 from radicale_tracks.core.slot_report import utc_text
 from radicale_tracks.core.slots import SlotQueryError
+from radicale_tracks.web import hours
 from radicale_tracks.web.answers import error, json_response, slot_json
 from radicale_tracks.web.services import NotAllowed, SlotTaken
 
@@ -36,7 +37,7 @@ MEETING_KINDS = ("booked", "created", "added", "updated", "rescheduled", "cancel
 
 def handle(request: Request) -> types.WSGIResponse:
     path = request.path.rstrip("/")
-    if request.method == "POST":
+    if request.method in ("POST", "PUT"):
         content_type = request.environ.get("CONTENT_TYPE", "").split(";")[0].strip()
         if content_type != "application/json":
             return error(client.UNSUPPORTED_MEDIA_TYPE, "send application/json")
@@ -60,6 +61,8 @@ def handle(request: Request) -> types.WSGIResponse:
         ("POST", "/.web/api/bookings"): bookings,
         ("GET", "/.web/api/meetings"): meetings,
         ("GET", "/.web/api/tracks"): tracks,
+        ("GET", "/.web/api/working-hours"): working_hours,
+        ("PUT", "/.web/api/working-hours"): working_hours,
     }
     handler = routes.get((request.method, path))
     match = None
@@ -200,6 +203,11 @@ def tracks(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
     return json_response(client.OK, {"tracks": [
         dict(t, next=utc_text(t["next"]) if t["next"] else None,
              updated_at=utc_text(t["updated_at"])) for t in found]})
+
+
+def working_hours(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
+    """GET and PUT of the user's working hours (``web/hours.py``)."""
+    return json_response(*hours.api_answer(request, data))
 
 
 def track_json(page: dict[str, Any]) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from radicale_tracks.core.customer_booking import (
     zone_name,
 )
 from radicale_tracks.core.slots import SlotQueryError
+from radicale_tracks.web import hours
 from radicale_tracks.web.services import NotAllowed, SlotTaken
 from radicale_tracks.web.week_grid import week_grid, week_start
 
@@ -196,6 +197,12 @@ def handle(request: Request) -> types.WSGIResponse:
                 return redirect(request, "tracks/%s?revoked=1" % slug)
             if not action and request.method == "GET":
                 return track_page(request, slug)
+        if path == "/.web/hours":
+            outcome = hours.page(request, form)
+            if outcome.redirect:
+                return redirect(request, outcome.redirect)
+            return render(request, "hours.html", outcome.status, zones=zone_names(),
+                          **outcome.context)
         if path == "/.web/logout":
             return render(request, "logout.html", title="Logged out", nav="")
     except NotAllowed as e:

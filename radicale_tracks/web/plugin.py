@@ -83,6 +83,13 @@ class Web(web.BaseWeb):
         return self._handle("POST", environ, base_prefix, path, user, user_groups,
                             request_info)
 
+    def put(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
+            user_groups: set[str], request_info: dict[str, Any]) -> types.WSGIResponse:
+        """The API's PUTs (``/.web/api/working-hours``): Radicale's web plugins know only
+        GET and POST, so the application's PUT hands these over (``http/put.py``)."""
+        return self._handle("PUT", environ, base_prefix, path, user, user_groups,
+                            request_info)
+
     def _handle(self, method: str, environ: types.WSGIEnviron, base_prefix: str, path: str,
                 user: str, groups: set[str], request_info: dict[str, Any]
                 ) -> types.WSGIResponse:

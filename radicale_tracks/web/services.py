@@ -36,15 +36,22 @@ from radicale_tracks.core.freebusy import Estimate
 from radicale_tracks.core.itip import attendees_of, master_of, partstat_of
 from radicale_tracks.core.slot_request import SlotRequest, SlotRequestError, slot_request
 from radicale_tracks.core.slots import SlotQueryError, SlotResult
-from radicale_tracks.outbox.store import enqueue
 from radicale_tracks.core.timezones import iana_zone
+from radicale_tracks.core.weekly_hours import WeeklyHours
 from radicale_tracks.db.user_settings import (
     WEB_ZONE,
     forget_user_value,
     set_user_value,
     user_value,
 )
-from radicale_tracks.plugin.availability import user_zone
+from radicale_tracks.outbox.store import enqueue
+from radicale_tracks.plugin.availability import (
+    OwnHours,
+    own_hours,
+    own_hours_calendar,
+    store_availability,
+    user_zone,
+)
 from radicale_tracks.plugin.slot_search import search_slots
 from radicale_tracks.plugin.track_calendars import item_from_text
 from radicale_tracks.rooms.directory import RoomDirectory, configured_rooms
@@ -429,6 +436,21 @@ class Services:
         if not track.track.is_open:
             raise BookingError("track", "the track %r is closed" % track.track.title)
         return track.track
+
+    # -- working hours ----------------------------------------------------------------
+
+    def working_hours(self, user: str) -> OwnHours:
+        """The user's own working hours, or the server's default they get."""
+        with self.storage.acquire_lock("r", user):
+            return own_hours(self.storage, user, self.clock())
+
+    def set_working_hours(self, user: str, week: WeeklyHours) -> None:
+        """Store ``week`` as the command line does (``availability set``)."""
+        store_availability(self.storage, user, own_hours_calendar(user, week, self.clock()))
+
+    def clear_working_hours(self, user: str) -> None:
+        """Back to the server's default hours, as ``availability clear``."""
+        store_availability(self.storage, user, None)
 
     # -- meetings, tracks -------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """PUT of a calendar object, read from the top down: what happens before Radicale's
-PUT, the storage's write under the lock (which schedules), and the answer.
+PUT, the storage's write under the lock (which schedules), and the answer. (A PUT to
+the pages' JSON API, ``/.web/api/…``, is no calendar object: it goes to the pages.)
 
 1. The schedule boxes take no PUT (the server writes them); a writer Radicale would
    refuse gets Radicale's 403 before anything reads the body (:meth:`PutPart._may_write`).
@@ -23,6 +24,7 @@ from typing import Any
 from radicale import httputils, types
 
 from radicale_tracks.errors import WriteRefused
+from radicale_tracks.plugin import radicale_internals as internals
 from radicale_tracks.plugin.client_puts import (
     UnboundedTimezones,
     UnknownTimezones,
@@ -31,6 +33,7 @@ from radicale_tracks.plugin.client_puts import (
 from radicale_tracks.plugin.http.answers import VALID_CALENDAR_DATA, precondition, refused_write
 from radicale_tracks.plugin.http.base import HttpBase, logger
 from radicale_tracks.plugin.http.client_checks import hand_client_checks
+from radicale_tracks.plugin.http.post import WEB_API_PREFIX
 from radicale_tracks.plugin.put_limits import attendee_limit_refusal
 from radicale_tracks.plugin.schedule_boxes import box_of
 from radicale_tracks.plugin.storage import Storage
@@ -43,6 +46,11 @@ class PutPart(HttpBase):
     def do_PUT(self, environ: types.WSGIEnviron, base_prefix: str, path: str, user: str,
                user_groups: set[str], request_info: dict[str, Any]) -> types.WSGIResponse:
         storage = self._tracks
+        if path.startswith(WEB_API_PREFIX + "/") and self._slot_web is not None and (
+                self._slot_web is internals.app_web(self)):   # the pages' own API
+            handed: types.WSGIResponse = self._slot_web.put(
+                environ, base_prefix, path, user, user_groups, request_info)
+            return handed
         if storage is None:
             return super().do_PUT(environ, base_prefix, path, user, user_groups,
                                   request_info)
