@@ -22,7 +22,7 @@ from sqlalchemy.pool import NullPool
 
 from caldav_clients import attendee_params, stored_event
 from databases import BACKENDS
-from helpers import USERS, RadicaleServer
+from helpers import USERS, RadicaleServer, put
 from mailserver import MailSink, Received
 from radicale_tracks.bookings.links import LINK_SECRET, _signature, make_token
 from radicale_tracks.db.shared_values import read_value
@@ -362,3 +362,52 @@ def test_reminders_go_once_at_their_time_and_never_after_a_cancellation(
     sink.settle()
     sink.take()
     assert _send_at(url, sink.port, moved_start - 3600) == 0
+
+
+def test_a_booked_series_gets_reminders_per_occurrence_planned_ahead(
+        server: RadicaleServer, sink: MailSink, world: tuple[Any, Any, str]) -> None:
+    """The holder makes the booked meeting weekly in their calendar program: reminders
+    for each occurrence within the horizon, none for an occurrence taken out, and the
+    senders' periodic pass plans the later ones as time moves on."""
+    from radicale_tracks.bookings.reminders import HORIZON
+    from radicale_tracks.plugin.booking_reminders import top_up_reminders
+
+    url = world[2]
+    booked = book(server, slot(1, 2, 9))
+    start = _instant(booked["start"])
+    calendar = stored_event(server, "alice", booked["uid"])
+    event = calendar.walk("VEVENT")[0]
+    event.add("RRULE", {"FREQ": "WEEKLY", "COUNT": 20})
+    event["SEQUENCE"] = 1
+    path = "%s%s%s" % (server.url, booked["calendar"], booked["href"])
+    session = requests.Session()
+    session.auth = ("alice", USERS["alice"])
+    assert put(session, path, calendar.to_ical().decode()).status_code in (201, 204)
+    now = int(datetime.datetime.now(datetime.UTC).timestamp())
+    weeks = [start + 7 * 86400 * n for n in range(20)]
+    ahead = [w for w in weeks if w - 3600 > now and w < now + HORIZON]
+    planned = {r.next_attempt_at + 3600 for r in _reminders(url, booked["uid"])
+               if r.recipient == CUSTOMER["email"] and r.status == "pending"
+               and (r.next_attempt_at + 3600) in weeks}
+    assert planned == set(ahead) and len(ahead) >= 2
+    # one occurrence taken out: its reminders go, the others stay
+    calendar = stored_event(server, "alice", booked["uid"])
+    event = calendar.walk("VEVENT")[0]
+    skipped = datetime.datetime.fromtimestamp(ahead[1], datetime.UTC)
+    event.add("EXDATE", skipped.astimezone(event["DTSTART"].dt.tzinfo))
+    event["SEQUENCE"] = 2
+    assert put(session, path, calendar.to_ical().decode()).status_code in (201, 204)
+    planned = {r.next_attempt_at + 3600 for r in _reminders(url, booked["uid"])
+               if r.recipient == CUSTOMER["email"] and r.status == "pending"
+               and (r.next_attempt_at + 3600) in weeks}
+    assert planned == set(ahead) - {ahead[1]}
+    # four weeks on, the periodic pass plans the occurrences then within the horizon
+    later = datetime.datetime.fromtimestamp(now + 28 * 86400, datetime.UTC)
+    assert top_up_reminders(server.storage, later) >= 1
+    planned = {r.next_attempt_at + 3600 for r in _reminders(url, booked["uid"])
+               if r.recipient == CUSTOMER["email"] and r.status == "pending"
+               and (r.next_attempt_at + 3600) in weeks}
+    expected = {w for w in weeks if w - 3600 > later.timestamp()
+                and w < later.timestamp() + HORIZON} - {ahead[1]}
+    assert planned == expected and max(planned) > max(ahead)
+    assert top_up_reminders(server.storage, later) == 0   # planned: nothing more to do

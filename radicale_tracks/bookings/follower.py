@@ -175,10 +175,11 @@ class BookingFollower:
         is_series = master is not None and ("RRULE" in master or "RDATE" in master)
         return until if is_series or not complete else 0
 
-    def top_up(self, connection: Connection, booking: BookingRow, calendar: Calendar
-               ) -> None:
-        """A series' reminders planned again, further ahead (the senders' periodic pass)."""
-        now = int(self.clock().timestamp())
+    def top_up(self, connection: Connection, booking: BookingRow, calendar: Calendar,
+               moment: datetime.datetime | None = None) -> None:
+        """A series' reminders planned again, further ahead (the senders' periodic pass,
+        ``plugin/booking_reminders.py``)."""
+        now = int((moment or self.clock()).timestamp())
         reminder_rows.forget_reminders(connection, booking.uid)
         store.update_booking(connection, booking.id, reminders_until=self._plan(
             connection, booking, calendar, now))

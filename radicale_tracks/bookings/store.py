@@ -130,11 +130,10 @@ def revoke_links(connection: Connection, booking_id: int, now: int) -> int:
 
 def series_to_top_up(connection: Connection, until: int, limit: int = 100
                      ) -> list[BookingRow]:
-    """Bookings whose reminders are planned only up to before ``until`` and that go on
-    (their last known end is later than what is planned)."""
+    """Series (``reminders_until`` set: a single meeting has 0) whose reminders are
+    planned only up to before ``until``, the most urgent first."""
     query = select(bookings).where(bookings.c.state != "cancelled",
                                    bookings.c.reminders_until > 0,
-                                   bookings.c.reminders_until < until,
-                                   bookings.c.end > bookings.c.reminders_until
+                                   bookings.c.reminders_until < until
                                    ).order_by(bookings.c.reminders_until).limit(limit)
     return [_row(r) for r in connection.execute(query)]

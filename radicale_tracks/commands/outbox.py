@@ -15,9 +15,10 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Any
 
 from radicale_tracks.commands.config import load_settings
 from radicale_tracks.db.engine import create_database_engine, ensure_schema
@@ -177,8 +178,25 @@ def worker_run(args: argparse.Namespace) -> int:
             print("sent %d, retried %d, failed %d" % (
                 report.sent, report.retried, report.failed))
             return EXIT_FAILED if report.failed else 0
-        run_until_signal(sender, settings.outbox_poll_interval)
+        run_until_signal(sender, settings.outbox_poll_interval,
+                         periodic=_reminders_planned_ahead(args.config))
     return 0
+
+
+def _reminders_planned_ahead(config_path: str | None) -> Callable[[], object]:
+    """The worker's hourly work beside sending: booked series' reminders planned further
+    ahead (``plugin/booking_reminders.py``), on a storage opened at the first pass."""
+    opened: list[Any] = []
+
+    def plan() -> object:
+        from radicale_tracks.plugin.backends import open_storage
+        from radicale_tracks.plugin.booking_reminders import top_up_reminders
+
+        if not opened:
+            opened.append(open_storage(config_path)[0])
+        return top_up_reminders(opened[0])
+
+    return plan
 
 
 def send_due(sender: Sender, batch: int = 100) -> SendReport:
@@ -199,7 +217,8 @@ STOP_GRACE = 45.0
 
 
 def run_until_signal(sender: Sender, poll_interval: float,
-                     grace: float = STOP_GRACE) -> bool:
+                     grace: float = STOP_GRACE,
+                     periodic: Callable[[], object] | None = None) -> bool:
     """Send until SIGTERM or SIGINT (main thread only): a :class:`SenderThread` woken by
     ``LISTEN`` on PostgreSQL and every ``poll_interval`` seconds.
 
@@ -213,7 +232,7 @@ def run_until_signal(sender: Sender, poll_interval: float,
 
     previous = {number: signal.signal(number, stop)
                 for number in (signal.SIGTERM, signal.SIGINT)}
-    thread = SenderThread(sender, poll_interval)
+    thread = SenderThread(sender, poll_interval, periodic=periodic)
     try:
         thread.start()
         logger.info("outbox worker: sending%s, polling every %ss",

@@ -144,9 +144,15 @@ class SenderThread(threading.Thread):
     """
 
     def __init__(self, sender: Sender, poll_interval: float, batch: int = 100,
-                 listen: bool = True) -> None:
+                 listen: bool = True, periodic: Callable[[], object] | None = None,
+                 periodic_every: float = 3600.0) -> None:
         super().__init__(name="radicale-tracks-outbox", daemon=True)
         self.sender = sender
+        #: work for the sender's hours (booked series' reminders planned further
+        #: ahead), run first a minute after the start and then every ``periodic_every``
+        self.periodic = periodic
+        self.periodic_every = periodic_every
+        self._next_periodic = time.monotonic() + min(60.0, periodic_every)
         self.poll_interval = poll_interval
         self.batch = batch
         self._wakeup = threading.Event()
@@ -191,11 +197,23 @@ class SenderThread(threading.Thread):
         try:
             while not self._stopping.is_set():
                 self._wakeup.clear()
-                if self._run_once() < self.batch:  # a full batch: more may be due
+                handled = self._run_once()
+                self._run_periodic()
+                if handled < self.batch:  # a full batch: more may be due
                     self._wakeup.wait(self.poll_interval)
         finally:
             if self.listener is not None:
                 self.listener.stop(0)
+
+    def _run_periodic(self) -> None:
+        if self.periodic is None or time.monotonic() < self._next_periodic:
+            return
+        self._next_periodic = time.monotonic() + self.periodic_every
+        try:
+            self.periodic()
+        except Exception:
+            logger.exception("outbox sender: periodic work failed; next try in %ss",
+                             self.periodic_every)
 
     def _run_once(self) -> int:
         try:

@@ -282,6 +282,11 @@ class Storage(multifilesystem.Storage):
         self.last_recovery = self.recover_writes()
         self.database.write_hold = self.current_write_hold
         self.scheduling = SchedulingWriter(self, start_sender)
+        sender = self.scheduling.sender_thread
+        if sender is not None and sender.periodic is None:
+            from radicale_tracks.plugin.booking_reminders import top_up_reminders
+
+            sender.periodic = lambda: top_up_reminders(self)
 
     def _claim_item_store(self) -> None:
         """The database remembers which item store it serves; a node of the other one
