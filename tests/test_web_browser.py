@@ -199,6 +199,11 @@ def test_an_agent_books_for_a_customer_step_by_step(
     assert "Olivia Customer" in summary and "alice@example.org" in summary
     assert "bob@example.org" in summary
     assert "Atlas" in summary and "from the pool 3rd-floor" in summary   # the pool's room
+    # the customer's mail, as they will read it, before anything is sent
+    preview = page.locator("pre.mail-preview").inner_text()
+    assert "your meeting with alice is booked" in preview
+    assert "14:00–15:00 (Europe/Berlin)" in preview and "Where: Atlas" in preview
+    assert "Change or cancel here:" in preview and "track" not in preview.lower()
     shot(page, "04-confirm")
     page.get_by_role("button", name="Schedule").click()
 

@@ -41,6 +41,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("radicale.tracks.bookings")
 
+#: where a preview shows the customer's link (made only once the booking exists)
+PREVIEW_LINK = "(their own link to change or cancel, made when you schedule)"
+
 
 @dataclass(frozen=True)
 class BookingConfig:
@@ -82,6 +85,7 @@ class BookingFollower:
         context = self.context(connection, booking, shown)
         if message.method is Method.CANCEL:
             kind = "booking_cancelled"
+            context["join_url"] = ""    # nothing to join any more
         elif message.changes and old is not None:
             kind = "booking_changed"
             context["changes"] = self._changes(booking, old, shown, message)
@@ -146,6 +150,8 @@ class BookingFollower:
         from radicale_tracks.outbox.store import enqueue
 
         context = self.context(connection, booking, calendar)
+        if kind == "booking_cancelled":
+            context["join_url"] = ""
         if old_span is not None:
             context["changes"] = ["It was %s." % span_words(
                 old_span[0], old_span[1], booking.customer_zone)]
@@ -231,12 +237,25 @@ class BookingFollower:
                            end if end is not None else booking.end)
         return link_url(self.config.base_url, token)
 
+    def preview(self, booking: BookingRow, calendar: Calendar) -> tuple[str, str]:
+        """(subject, plain text) of the mail the customer would get for a booking not
+        made yet (the Confirm step shows it): the same templates and words."""
+        kind = ("booking_invitation" if booking.customer_on_event
+                else "booking_confirmation")
+        context = self._context(booking, calendar, PREVIEW_LINK)
+        subject, text, _html = self.templates().render(kind, context)
+        return subject, text
+
     def context(self, connection: Connection, booking: BookingRow, calendar: Calendar
                 ) -> dict[str, Any]:
         span = first_span(calendar)
-        context = customer_context(
-            calendar, booking, link=self.link(connection, booking, span[1] if span else None),
-            is_assistant_side=self.is_assistant_side)
+        return self._context(booking, calendar, self.link(
+            connection, booking, span[1] if span else None))
+
+    def _context(self, booking: BookingRow, calendar: Calendar, link: str
+                 ) -> dict[str, Any]:
+        context = customer_context(calendar, booking, link=link,
+                                   is_assistant_side=self.is_assistant_side)
         context.update(recipient_name=booking.customer_name, actor=booking.pending_actor
                        or "organizer", note=booking.pending_note or "",
                        agent_name=booking.agent, changes=[],

@@ -419,8 +419,16 @@ def _confirmation(request: Request, state: dict[str, Any], errors: dict[str, str
                                         chosen["start"])
         except (BookingError, SlotQueryError) as e:
             errors.setdefault("slot", str(e))
+    preview = None
+    if chosen is not None and customer_zone is not None:
+        try:
+            preview = services.customer_preview(
+                request.user, read_booking(_booking(state), state["zone"]),
+                {room.address: room.name for room in rooms or () if room.address})
+        except BookingError:
+            preview = None   # the field at fault is named when scheduling
     return {
-        "chosen": chosen, "details": details, "rooms": rooms,
+        "chosen": chosen, "details": details, "rooms": rooms, "preview": preview,
         "customer_zone": customer_zone if customer_zone != state["zone"] else None,
         "team": [(m, services.address_of(m)) for m in details.members],
         "holder": state["holder"] or (

@@ -380,6 +380,39 @@ class Services:
                       track=slug, confirmation_sent=booking.notifications.send_confirmation,
                       customer_on_event=booking.notifications.add_to_event)
 
+    def customer_preview(self, agent: str, booking: Booking,
+                         rooms: Mapping[str, str]) -> tuple[str, str] | None:
+        """(subject, text) of the mail the customer would get if ``booking`` were made
+        now with ``rooms`` (address → name); None when no mail would go to them."""
+        from radicale_tracks.bookings.store import BookingRow
+
+        notes = booking.notifications
+        if not notes.send_confirmation:
+            return None
+        storage = self.storage
+        holder = booking.holder_for(agent)
+        details = booking.details
+        parties = EventParties(
+            organizer=Person(self.address_of(holder), holder),
+            sent_by=self.address_of(agent) if agent != holder else None,
+            members=tuple(Person(self.address_of(m), m) for m in details.members
+                          if m != holder),
+            rooms=tuple(Person(a, n) for a, n in rooms.items()),
+            assistant=storage.book.assistant)
+        now = self.clock()
+        calendar = booking_calendar(booking, parties, uid="preview", now=now)
+        row = BookingRow(
+            id=0, uid="preview", agent=agent, holder=holder, calendar_path="", href="",
+            customer_name=booking.customer.name, customer_address=booking.customer.address,
+            customer_zone=notes.customer_zone, agent_zone=booking.zone,
+            subject=details.subject, details=details_record(details), start=booking.start,
+            end=booking.end, state="confirmed", changed_by=None,
+            customer_on_event=notes.add_to_event, customer_mailed=True,
+            customer_sees_attendees=notes.customer_sees_attendees, link_version=1,
+            pending_actor=None, pending_note=None, reminders_until=0,
+            created_at=int(now.timestamp()), updated_at=int(now.timestamp()))
+        return storage.scheduling.bookings.preview(row, calendar)
+
     def may_hold(self, agent: str, groups: set[str], holder: str) -> bool:
         """Whether ``agent`` may put the event into ``holder``'s calendar."""
         if agent == holder:
