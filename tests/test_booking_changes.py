@@ -411,3 +411,33 @@ def test_a_booked_series_gets_reminders_per_occurrence_planned_ahead(
                 and w < later.timestamp() + HORIZON} - {ahead[1]}
     assert planned == expected and max(planned) > max(ahead)
     assert top_up_reminders(server.storage, later) == 0   # planned: nothing more to do
+
+
+def test_meetings_lists_past_meetings_with_their_times(server: RadicaleServer,
+                                                        sink: MailSink) -> None:
+    """A meeting of a track that ended yesterday is past; upcoming ones are not."""
+    yesterday = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1)
+    start = yesterday.replace(hour=9, minute=0, second=0, microsecond=0)
+    text = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n"
+        "UID:past-review@example.org\r\nDTSTAMP:%s\r\nDTSTART:%s\r\nDTEND:%s\r\n"
+        "SUMMARY:Past review\r\nORGANIZER:mailto:alice@example.org\r\n"
+        "ATTENDEE;PARTSTAT=ACCEPTED:mailto:alice@example.org\r\n"
+        "ATTENDEE;RSVP=TRUE:mailto:assistant@example.org\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n") % (
+        start.strftime("%Y%m%dT%H%M%SZ"), start.strftime("%Y%m%dT%H%M%SZ"),
+        (start + datetime.timedelta(hours=1)).strftime("%Y%m%dT%H%M%SZ"))
+    session = requests.Session()
+    session.auth = ("alice", USERS["alice"])
+    answer = put(session, server.url + "/alice/work/past-review.ics", text)
+    assert answer.status_code == 201, answer.text
+    past = api(server, "GET", "meetings/past").json()["meetings"]
+    row = next(m for m in past if m["uid"] == "past-review@example.org")
+    assert row["what"] == "Past review" and row["booking"] is None
+    assert _instant(row["start"]) == int(start.timestamp()) and row["track"]
+    upcoming = api(server, "GET", "meetings/upcoming").json()["meetings"]
+    assert all(m["uid"] != "past-review@example.org" for m in upcoming)
+    assert all(_instant(m["start"]) >= int(start.timestamp()) for m in upcoming)
+    found = api(server, "GET", "meetings/past", params={"q": "past rev"}).json()
+    assert [m["uid"] for m in found["meetings"]] == ["past-review@example.org"]
+    assert api(server, "POST", "meetings/past", json={}).status_code == 405

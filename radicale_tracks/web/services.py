@@ -600,9 +600,16 @@ class Services:
         now = int(self.clock().timestamp())
         settings = self.storage.settings
         rooms = self._room_answers(user, track.slug)
+        with self.storage.database.connect() as connection:
+            booked = {m.uid: booking_by_uid(connection, m.uid) for m in view.meetings}
         meetings: list[dict[str, Any]] = [{
             "uid": m.uid, "summary": m.summary, "start": m.dtstart, "status": m.status,
-            "organizer": m.organizer, "rooms": rooms.get(m.uid, [])} for m in view.meetings]
+            "organizer": m.organizer, "rooms": rooms.get(m.uid, []),
+            # the booking's page, for who may open it (the team of that booking)
+            "booking": found.id if (found := booked[m.uid]) is not None and (
+                user in (found.agent, found.holder)
+                or user in found.details.get("members", [])) else None}
+            for m in view.meetings]
         return {
             "id": track.slug, "title": track.title, "status": track.status,
             "organizer": track.organizer, "is_organizer": view.is_organizer,
