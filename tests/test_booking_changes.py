@@ -23,6 +23,7 @@ from sqlalchemy.pool import NullPool
 from caldav_clients import attendee_params, stored_event
 from databases import BACKENDS
 from helpers import USERS, RadicaleServer, put
+from inprocess import ThreadedServer
 from mailserver import MailSink, Received
 from radicale_tracks.bookings.links import LINK_SECRET, _signature, make_token
 from radicale_tracks.db.shared_values import read_value
@@ -31,7 +32,7 @@ from radicale_tracks.outbox.sender import Sender
 from radicale_tracks.outbox.store import OutboxStore
 from radicale_tracks.outbox.transports import SmtpTransport
 from web_booking import CUSTOMER, booking, slot
-from worlds import mail_world, web_server
+from worlds import mail_world, web_options
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -42,7 +43,12 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
     def make(workdir: Any, url: str, sink: MailSink) -> RadicaleServer:
         urls.append(url)
-        return web_server(workdir, url, sink.port)
+        options = web_options(url, sink.port)
+        # a room carol approves by hand, beside the pool
+        options["rooms"] += "\n    cedar@example.org: name=Cedar; policy=manual; delegates=carol"
+        return ThreadedServer(workdir, storage_options=options,
+                              rights_type="radicale_tracks.rights",
+                              web_type="radicale_tracks.web").start()
 
     with mail_world(folder, request.param, make) as (server, sink):
         yield server, sink, urls[0]
@@ -441,3 +447,26 @@ def test_meetings_lists_past_meetings_with_their_times(server: RadicaleServer,
     found = api(server, "GET", "meetings/past", params={"q": "past rev"}).json()
     assert [m["uid"] for m in found["meetings"]] == ["past-review@example.org"]
     assert api(server, "POST", "meetings/past", json={}).status_code == 405
+
+
+def test_a_booking_awaits_a_room_until_its_delegate_accepts(server: RadicaleServer,
+                                                             sink: MailSink) -> None:
+    booked = book(server, slot(2, 0, 15), details={"pools": [],
+                                                   "rooms": ["cedar@example.org"]})
+    assert booked["answers"]["cedar@example.org"] == "NEEDS-ACTION"
+    state = api(server, "GET", "bookings/%d" % booked["id"]).json()
+    assert state["state"] == "awaiting-room"
+    # carol manages the room: she accepts on its copy; the booking is confirmed
+    session = requests.Session()
+    session.auth = ("carol", USERS["carol"])
+    listing = session.request("PROPFIND", "%s/cedar/calendar/" % server.url,
+                              headers={"Depth": "1"})
+    assert listing.status_code == 207, listing.text
+    href = next(h for h in re.findall(r"<(?:\w+:)?href>([^<]+)</(?:\w+:)?href>",
+                                      listing.text)
+                if h.endswith(".ics") and booked["uid"] in session.get(server.url + h).text)
+    answer = put(session, server.url + href, session.get(server.url + href).text.replace(
+        "PARTSTAT=NEEDS-ACTION", "PARTSTAT=ACCEPTED"))
+    assert answer.status_code in (201, 204), answer.text
+    state = api(server, "GET", "bookings/%d" % booked["id"]).json()
+    assert state["state"] == "confirmed"
