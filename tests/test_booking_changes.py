@@ -77,7 +77,8 @@ def book(server: RadicaleServer, start: str, **changes: Any) -> dict[str, Any]:
     assert answer.status_code == 201, answer.text
     found = api(server, "GET", "meetings/upcoming").json()["meetings"]
     row = next(m for m in found if m["uid"] == answer.json()["uid"])
-    return dict(answer.json(), id=row["booking"])
+    assert answer.json()["id"] == row["booking"]
+    return dict(answer.json())
 
 
 def _instant(text: str) -> int:

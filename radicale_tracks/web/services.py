@@ -133,6 +133,8 @@ class Booked:
     track: str | None                # slug of the track the meeting went to
     confirmation_sent: bool
     customer_on_event: bool
+    #: the booking's id (its page ``/.web/bookings/<id>``, its API)
+    booking_id: int | None = None
 
 
 @dataclass
@@ -378,7 +380,8 @@ class Services:
         return Booked(uid=uid, holder=holder, calendar_path=calendar_path, href=href,
                       start=booking.start, end=booking.end, answers=answers, rooms=rooms,
                       track=slug, confirmation_sent=booking.notifications.send_confirmation,
-                      customer_on_event=booking.notifications.add_to_event)
+                      customer_on_event=booking.notifications.add_to_event,
+                      booking_id=booking_id[0] if booking_id else None)
 
     def customer_preview(self, agent: str, booking: Booking,
                          rooms: Mapping[str, str]) -> tuple[str, str] | None:
