@@ -174,7 +174,8 @@ def bookings(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
     except SlotTaken as e:
         return error(client.CONFLICT, str(e), slots=slot_json(e.fresh))
     return json_response(client.CREATED, {
-        "id": booked.booking_id, "uid": booked.uid, "holder": booked.holder, "calendar": "/%s/" % booked.calendar_path,
+        "id": booked.booking_id, "uid": booked.uid, "holder": booked.holder,
+        "calendar": "/%s/" % booked.calendar_path,
         "href": booked.href, "start": utc_text(booked.start), "end": utc_text(booked.end),
         "answers": booked.answers, "rooms": booked.rooms, "track": booked.track,
         "customer_on_event": booked.customer_on_event,
