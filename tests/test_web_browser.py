@@ -247,7 +247,7 @@ def test_an_agent_books_for_a_customer_step_by_step(
     page.get_by_label("Show").select_option("created")
     page.locator("ol.stream").wait_for()
     assert "Contract review" in page.locator("ol.stream").inner_text()
-    shot(page, "06-meetings")
+    shot(page, "06-meetings-created")   # 06-meetings: test_web_booking_changes.py
     page.get_by_role("link", name="My tracks").click()
     assert "Contract review" in page.locator("ul.cards").inner_text()
     shot(page, "08-my-tracks")

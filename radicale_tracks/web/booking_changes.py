@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from icalendar import Calendar
@@ -138,11 +138,14 @@ class BookingChanges:
         now = self.now()
         first = day or now.astimezone(_zone(zone)).date()
         with self.storage.acquire_lock("r", row.holder):
-            return self.services._search(row.holder, details, zone, {
+            found = self.services._search(row.holder, details, zone, {
                 "start": first.isoformat(),
                 "end": (first + datetime.timedelta(days=SLOT_DAYS)).isoformat(),
                 "show_conflicts": show_conflicts, "max_results": 200}, now,
                 ignore=[(row.start, row.end)])
+        # the meeting's own time is no other time to move to
+        others = tuple(s for s in found.result.slots if s.start != row.start)
+        return replace(found, result=replace(found.result, slots=others))
 
     # -- changes --------------------------------------------------------------------------
 
@@ -170,6 +173,9 @@ class BookingChanges:
                 current = booking_store.booking_by_id(connection, row.id)
             if current is None or current.is_cancelled:
                 raise BookingError("start", "this meeting was cancelled meanwhile")
+            if start == current.start:
+                raise BookingError("start", "the meeting is at that time already: "
+                                            "choose another time")
             rooms = self.services._recheck(row.holder, booking, now,
                                            ignore=[(current.start, current.end)])
             calendar = self._stored_event(current)

@@ -151,21 +151,20 @@ def customer_page(request: Request) -> types.WSGIResponse:
                 if not start:
                     return _customer(request, changes, view, token,
                                      errors={"slot": "Choose a time."}, form=form)
-                view = changes.reschedule(view, _instant(start), actor="customer",
-                                          by=view.row.customer_address,
-                                          note=_one(form, "note"))
-                return _customer(request, changes, view, token, notice="moved")
+                changes.reschedule(view, _instant(start), actor="customer",
+                                   by=view.row.customer_address, note=_one(form, "note"))
+                return redirect(request, "booking/%s?done=moved" % token)
             if action == "cancel":
-                view = changes.cancel(view, actor="customer", by=view.row.customer_address,
-                                      note=_one(form, "note"))
-                return _customer(request, changes, view, token, notice="cancelled")
+                changes.cancel(view, actor="customer", by=view.row.customer_address,
+                               note=_one(form, "note"))
+                return redirect(request, "booking/%s?done=cancelled" % token)
         except BookingError as e:
             return _customer(request, changes, view, token,
                              errors={_field(e.field): str(e)}, form=form)
         except SlotTaken:
             return _customer(request, changes, view, token, form=form, errors={
                 "slot": "Someone took that time a moment ago. Please pick another one."})
-    return _customer(request, changes, view, token)
+    return _customer(request, changes, view, token, notice=_notice(request))
 
 
 def _customer(request: Request, changes: BookingChanges, view: BookingView, token: str, *,
