@@ -230,6 +230,10 @@ def test_the_agent_moves_a_booking_and_everyone_follows(
     listed = api(server, "GET", "meetings/upcoming").json()["meetings"]
     row = next(m for m in listed if m["uid"] == booked["uid"])
     assert row["state"] == "rescheduled" and row["start"] == new_start
+    # the track follows: its copy is at the new time
+    track = api(server, "GET", "tracks/%s" % booked["track"]).json()
+    meeting = next(m for m in track["upcoming"] if m["uid"] == booked["uid"])
+    assert meeting["start"] == new_start and meeting["booking"] == booked["id"]
 
 
 def test_the_agent_cancels_with_a_message(server: RadicaleServer, sink: MailSink) -> None:
