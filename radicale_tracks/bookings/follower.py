@@ -74,8 +74,12 @@ class BookingFollower:
 
     # -- the port ---------------------------------------------------------------------
 
-    def booking_for(self, connection: Connection, uid: str) -> BookingRow | None:
-        return store.booking_by_uid(connection, uid)
+    def booking_for(self, connection: Connection, uid: str, owner: str
+                    ) -> BookingRow | None:
+        """Only the holder's event is the booking's: a UID is no secret (every copy
+        and every .ics carries it), so anyone else's object with it is their own."""
+        found = store.booking_by_uid(connection, uid)
+        return found if found is not None and found.holder == owner else None
 
     def customer_mail(self, connection: Connection, booking: Any, message: ItipMessage,
                       calendar: Calendar, old: Calendar | None) -> OutgoingMail:

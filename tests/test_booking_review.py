@@ -1,0 +1,107 @@
+"""A booked meeting against what a hostile or careless writer, or a failing write, does:
+another user's event with the booking's UID, a move that keeps the time, a write that
+was not scheduled, a pool's other room at the meeting's very time.
+
+End to end on a real Radicale with the plugins, as ``test_booking_changes.py``.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.pool import NullPool
+
+from caldav_clients import calendars, stored_event
+from databases import BACKENDS
+from helpers import RadicaleServer
+from mailserver import MailSink
+from radicale_tracks.bookings.schema import bookings
+from test_booking_changes import _reminders, book, to_customer
+from web_booking import CUSTOMER, slot
+from worlds import mail_world, web_server
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[tuple[RadicaleServer, MailSink, str]]:
+    folder = tmp_path_factory.mktemp("review")
+    urls: list[str] = []
+
+    def make(workdir: Any, url: str, sink: MailSink) -> RadicaleServer:
+        urls.append(url)
+        return web_server(workdir, url, sink.port)
+
+    with mail_world(folder, request.param, make) as (server, sink):
+        yield server, sink, urls[0]
+
+
+@pytest.fixture
+def server(world: tuple[RadicaleServer, MailSink, str]) -> RadicaleServer:
+    return world[0]
+
+
+@pytest.fixture
+def sink(world: tuple[RadicaleServer, MailSink, str]) -> Iterator[MailSink]:
+    world[1].settle()
+    world[1].take()
+    yield world[1]
+
+
+def _row(url: str, booking_id: int) -> Any:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(select(bookings).where(
+                bookings.c.id == booking_id)).one()
+    finally:
+        engine.dispose()
+
+
+def _utc(text: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _event(uid: str, organizer: str, start: datetime.datetime, attendees: list[str],
+           extra: tuple[str, ...] = ()) -> str:
+    stamp = "%Y%m%dT%H%M%SZ"
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//tests//EN", "BEGIN:VEVENT",
+             "UID:" + uid, "DTSTAMP:20270101T000000Z", "DTSTART:" + start.strftime(stamp),
+             "DTEND:" + (start + datetime.timedelta(minutes=30)).strftime(stamp),
+             "SUMMARY:Something else", "SEQUENCE:5",
+             "ORGANIZER;CN=%s:mailto:%s@example.org" % (organizer, organizer)]
+    lines += ["ATTENDEE;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:%s" % a for a in attendees]
+    lines += [*extra, "END:VEVENT", "END:VCALENDAR"]
+    return "\r\n".join(lines) + "\r\n"
+
+
+# -- another organizer's event with the booking's UID ---------------------------------------
+
+def test_another_users_event_with_the_bookings_uid_does_not_change_the_booking(
+        server: RadicaleServer, sink: MailSink, world: tuple[Any, Any, str]) -> None:
+    booked = book(server, slot(3, 0, 10))
+    sink.settle()
+    sink.take()
+    before = _row(world[2], booked["id"])
+    reminders = [r for r in _reminders(world[2], booked["uid"]) if r.status == "pending"]
+    assert reminders
+    # carol is not on the booking; she learnt its UID (an .ics forwarded to her) and
+    # writes her own meeting with it, the customer invited and then cancelled
+    carol = calendars(server, "carol")
+    carol.save_event(_event(booked["uid"], "carol", _utc(slot(3, 4, 16)),
+                            [CUSTOMER["email"]]))
+    carol.save_event(_event(booked["uid"], "carol", _utc(slot(3, 4, 16)),
+                            [CUSTOMER["email"]], ("STATUS:CANCELLED",)))
+    mails = to_customer(sink.settle())
+    assert not [m for m in mails if m.kind.startswith("booking_")], [
+        m.kind for m in mails]
+    after = _row(world[2], booked["id"])
+    assert (after.state, after.start, after.end, after.subject, after.changed_by) == (
+        before.state, before.start, before.end, before.subject, before.changed_by)
+    assert [r for r in _reminders(world[2], booked["uid"])
+            if r.status == "pending"] == reminders
+    holder = stored_event(server, "alice", booked["uid"]).walk("VEVENT")[0]
+    assert str(holder.get("STATUS", "CONFIRMED")) != "CANCELLED"
