@@ -20,7 +20,7 @@ from databases import BACKENDS
 from helpers import RadicaleServer
 from mailserver import MailSink
 from radicale_tracks.bookings.schema import bookings
-from test_booking_changes import _reminders, book, to_customer
+from test_booking_changes import _reminders, api, book, to_customer
 from web_booking import CUSTOMER, slot
 from worlds import mail_world, web_server
 
@@ -105,3 +105,36 @@ def test_another_users_event_with_the_bookings_uid_does_not_change_the_booking(
             if r.status == "pending"] == reminders
     holder = stored_event(server, "alice", booked["uid"]).walk("VEVENT")[0]
     assert str(holder.get("STATUS", "CONFIRMED")) != "CANCELLED"
+
+
+# -- a change whose scheduling failed --------------------------------------------------------
+
+def test_a_move_whose_scheduling_failed_leaves_no_who_and_why_for_the_next_write(
+        server: RadicaleServer, sink: MailSink, world: tuple[Any, Any, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    booked = book(server, slot(3, 1, 10))
+    sink.settle()
+    sink.take()
+    scheduler = server.storage.scheduling.scheduler
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("scheduling is down")
+
+    monkeypatch.setattr(scheduler, "handle_write", broken)
+    new_start = slot(3, 1, 14)
+    moved = api(server, "POST", "bookings/%d/reschedule" % booked["id"],
+                json={"start": new_start, "note": "Moved for the customer's sake"})
+    monkeypatch.undo()
+    assert moved.status_code == 200, moved.text
+    # the event was stored as sent: the booking says where it is, and nobody's
+    # message waits on the row for whatever writes the event next
+    holder = stored_event(server, "alice", booked["uid"]).walk("VEVENT")[0]
+    assert holder["DTSTART"].dt == _utc(new_start)
+    row = _row(world[2], booked["id"])
+    assert (row.pending_actor, row.pending_note) == (None, None)
+    # moved by the agent; its room was never asked again (nothing was scheduled)
+    assert (row.start, row.state, row.changed_by) == (
+        int(_utc(new_start).timestamp()), "awaiting-room", "agent")
+    pending = [r for r in _reminders(world[2], booked["uid"]) if r.status == "pending"]
+    assert {int(_utc(new_start).timestamp()) - r.next_attempt_at for r in pending} == {
+        3600, 86400}

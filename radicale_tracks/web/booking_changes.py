@@ -266,9 +266,15 @@ class BookingChanges:
                                                         calendar.to_ical().decode("utf-8")))
         finally:
             left = storage.scheduling.take_joined()
-        if left is not None:    # not scheduled: the row and the line on their own
+        if left is not None:
+            # not scheduled (scheduling failed: the event is stored as sent): the row
+            # follows the stored event on its own — which also clears who and why, or
+            # the next unrelated write of the event would tell the customer of them
             with storage.database.begin() as connection:
                 left(connection)
+                fresh = booking_store.booking_by_id(connection, row.id)
+                if fresh is not None:
+                    storage.scheduling.bookings.follow(connection, fresh, calendar)
         if storage.sender_thread is not None:
             storage.sender_thread.wake()
         logger.info("%s: %s", kind, summary)
