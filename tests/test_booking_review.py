@@ -138,3 +138,22 @@ def test_a_move_whose_scheduling_failed_leaves_no_who_and_why_for_the_next_write
     pending = [r for r in _reminders(world[2], booked["uid"]) if r.status == "pending"]
     assert {int(_utc(new_start).timestamp()) - r.next_attempt_at for r in pending} == {
         3600, 86400}
+
+
+# -- a move that keeps the time ----------------------------------------------------------------
+
+def test_a_move_to_the_meetings_own_time_changes_nothing(
+        server: RadicaleServer, sink: MailSink, world: tuple[Any, Any, str]) -> None:
+    booked = book(server, slot(3, 2, 10))
+    sink.settle()
+    sink.take()
+    sequence = int(stored_event(server, "alice", booked["uid"]).walk("VEVENT")[0].get(
+        "SEQUENCE", 0))
+    same = api(server, "POST", "bookings/%d/reschedule" % booked["id"],
+               json={"start": booked["start"]})
+    assert same.status_code == 400 and same.json()["field"] == "start", same.text
+    assert api(server, "GET", "bookings/%d" % booked["id"]).json()["state"] == "confirmed"
+    holder = stored_event(server, "alice", booked["uid"]).walk("VEVENT")[0]
+    assert int(holder.get("SEQUENCE", 0)) == sequence
+    # nobody is asked again or told of a change that is none
+    assert sink.settle() == []
