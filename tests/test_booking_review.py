@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 
-from caldav_clients import calendars, stored_event
+from caldav_clients import calendars, stored_event, uid_for
 from databases import BACKENDS
 from helpers import RadicaleServer
 from mailserver import MailSink
@@ -157,3 +157,41 @@ def test_a_move_to_the_meetings_own_time_changes_nothing(
     assert int(holder.get("SEQUENCE", 0)) == sequence
     # nobody is asked again or told of a change that is none
     assert sink.settle() == []
+
+
+# -- the meeting's own time, and only its own ---------------------------------------------------
+
+def test_a_meeting_moves_by_half_an_hour(server: RadicaleServer, sink: MailSink) -> None:
+    """The new time overlaps the old one: the meeting is never in its own way (the
+    exact check searches only the new hour, which cuts the old one short)."""
+    booked = book(server, slot(3, 4, 10), details={"duration": 60})
+    sink.settle()
+    later = _utc(slot(3, 4, 10, 30))
+    offered = api(server, "GET", "bookings/%d/slots" % booked["id"],
+                  params={"day": slot(3, 4, 10)[:10]}).json()["slots"]
+    assert later in {datetime.datetime.fromisoformat(s["start"]) for s in offered}
+    moved = api(server, "POST", "bookings/%d/reschedule" % booked["id"],
+                json={"start": slot(3, 4, 10, 30)})
+    assert moved.status_code == 200, moved.text
+    holder = stored_event(server, "alice", booked["uid"]).walk("VEVENT")[0]
+    assert holder["DTSTART"].dt == later
+
+
+def test_a_move_does_not_take_a_pool_room_booked_at_the_meetings_very_time(
+        server: RadicaleServer, sink: MailSink) -> None:
+    booked = book(server, slot(3, 3, 10))     # the pool gives Atlas
+    sink.settle()
+    room = "ATTENDEE;CUTYPE=ROOM;RSVP=TRUE;PARTSTAT=NEEDS-ACTION:mailto:%s@example.org"
+    carol = calendars(server, "carol")
+    # carol's meetings: Borealis at the booking's very time, Atlas right after it
+    carol.save_event(_event(uid_for("borealis"), "carol", _utc(slot(3, 3, 10)), [],
+                            (room % "borealis",)))
+    carol.save_event(_event(uid_for("atlas"), "carol", _utc(slot(3, 3, 10, 30)), [],
+                            (room % "atlas",)))
+    sink.settle()
+    # at 10:15 Atlas is taken from 10:30 and Borealis all along: no room of the pool
+    moved = api(server, "POST", "bookings/%d/reschedule" % booked["id"],
+                json={"start": slot(3, 3, 10, 15)})
+    assert moved.status_code == 409, moved.text
+    holder = stored_event(server, "alice", booked["uid"]).walk("VEVENT")[0]
+    assert holder["DTSTART"].dt == _utc(slot(3, 3, 10))
