@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from icalendar import Calendar
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import NullPool
 
-from caldav_clients import calendars, stored_event, uid_for
+from caldav_clients import calendars, find, stored_event, uid_for
 from databases import BACKENDS
 from helpers import RadicaleServer
 from mailserver import MailSink
@@ -195,3 +196,34 @@ def test_a_move_does_not_take_a_pool_room_booked_at_the_meetings_very_time(
     assert moved.status_code == 409, moved.text
     holder = stored_event(server, "alice", booked["uid"]).walk("VEVENT")[0]
     assert holder["DTSTART"].dt == _utc(slot(3, 3, 10))
+
+
+# -- the holder changes the meeting in a calendar program ------------------------------------
+
+def _customer_reminders(url: str, uid: str) -> list[Any]:
+    return [r for r in _reminders(url, uid) if r.status == "pending"
+            and r.recipient == CUSTOMER["email"]]
+
+
+def test_the_holder_takes_the_customer_off_the_meeting(
+        server: RadicaleServer, sink: MailSink, world: tuple[Any, Any, str]) -> None:
+    booked = book(server, slot(4, 0, 10))
+    sink.settle()
+    sink.take()
+    assert _customer_reminders(world[2], booked["uid"])
+    event = find(server, "alice", booked["uid"])
+    calendar = Calendar.from_ical(event.data)
+    master = calendar.walk("VEVENT")[0]
+    kept = [a for a in master.get("ATTENDEE")
+            if str(a).lower() != "mailto:" + CUSTOMER["email"]]
+    del master["ATTENDEE"]
+    for attendee in kept:
+        master.add("ATTENDEE", attendee)
+    event.data = calendar.to_ical().decode()
+    event.save()
+    mails = to_customer(sink.settle())
+    assert [m.kind for m in mails] == ["booking_cancelled"]
+    # told it is cancelled, they hear nothing more of it, and Meetings says so
+    assert _customer_reminders(world[2], booked["uid"]) == []
+    assert _row(world[2], booked["id"]).state == "cancelled"
+

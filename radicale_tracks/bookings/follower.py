@@ -104,6 +104,11 @@ class BookingFollower:
         now = int(self.clock().timestamp())
         master = master_of(stored) if stored is not None else None
         cancelled = master is None or str(master.get("STATUS", "")).upper() == "CANCELLED"
+        if master is not None and booking.customer_on_event and (
+                booking.customer_address not in attendees_of(master)):
+            # the holder took the customer off: they got a CANCEL, so the booking —
+            # the customer's meeting — is over (no reminders, no changes by link)
+            cancelled = True
         values: dict[str, Any] = {"pending_actor": None, "pending_note": None,
                                   "updated_at": now}
         actor = booking.pending_actor or "organizer"
