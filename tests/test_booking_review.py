@@ -227,3 +227,18 @@ def test_the_holder_takes_the_customer_off_the_meeting(
     assert _customer_reminders(world[2], booked["uid"]) == []
     assert _row(world[2], booked["id"]).state == "cancelled"
 
+
+def test_the_holder_deletes_a_meeting_whose_customer_got_a_confirmation(
+        server: RadicaleServer, sink: MailSink, world: tuple[Any, Any, str]) -> None:
+    booked = book(server, slot(4, 1, 10), notifications={"add_to_event": False})
+    mails = to_customer(sink.settle())
+    assert [m.kind for m in mails] == ["booking_confirmation"]
+    sink.take()
+    find(server, "alice", booked["uid"]).delete()
+    mails = to_customer(sink.settle())
+    assert [m.kind for m in mails] == ["booking_cancelled"], [m.kind for m in mails]
+    sent = mails[0].calendar()
+    assert sent is not None
+    assert str(sent.walk("VEVENT")[0].get("STATUS", "")) == "CANCELLED"
+    assert _row(world[2], booked["id"]).state == "cancelled"
+    assert _customer_reminders(world[2], booked["uid"]) == []

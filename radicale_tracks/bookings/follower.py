@@ -98,8 +98,8 @@ class BookingFollower:
         return self._compose(kind, context, booking, shown, message.ics,
                              message.method.value)
 
-    def follow(self, connection: Connection, booking: Any, stored: Calendar | None
-               ) -> None:
+    def follow(self, connection: Connection, booking: Any, stored: Calendar | None,
+               old: Calendar | None = None) -> None:
         assert isinstance(booking, BookingRow)
         now = int(self.clock().timestamp())
         master = master_of(stored) if stored is not None else None
@@ -118,6 +118,12 @@ class BookingFollower:
                 values.update(state="cancelled", changed_by=actor)
                 if stored is not None:
                     self._publish_again(connection, booking, stored, "booking_cancelled")
+                elif old is not None:   # deleted: the meeting as it was, cancelled
+                    from radicale_tracks.bookings.changes import cancelled_event
+
+                    self._publish_again(connection, booking, cancelled_event(
+                        Calendar.from_ical(old.to_ical()), self.clock()),
+                        "booking_cancelled")
             store.update_booking(connection, booking.id, **values)
             return
         span = first_span(stored) or (booking.start, booking.end)

@@ -122,9 +122,10 @@ class BookedMeetings(Protocol):
         """The mail to the booking's customer carrying ``message``."""
         ...
 
-    def follow(self, connection: Connection, booking: Booked, stored: Calendar | None
-               ) -> None:
-        """The booking after the organizer's write (``stored`` None: deleted)."""
+    def follow(self, connection: Connection, booking: Booked, stored: Calendar | None,
+               old: Calendar | None = None) -> None:
+        """The booking after the organizer's write (``stored`` None: deleted; ``old``:
+        the version before it)."""
         ...
 
 
