@@ -74,8 +74,12 @@ class BookingFollower:
 
     # -- the port ---------------------------------------------------------------------
 
-    def booking_for(self, connection: Connection, uid: str) -> BookingRow | None:
-        return store.booking_by_uid(connection, uid)
+    def booking_for(self, connection: Connection, uid: str, owner: str
+                    ) -> BookingRow | None:
+        """Only the holder's event is the booking's: a UID is no secret (every copy
+        and every .ics carries it), so anyone else's object with it is their own."""
+        found = store.booking_by_uid(connection, uid)
+        return found if found is not None and found.holder == owner else None
 
     def customer_mail(self, connection: Connection, booking: Any, message: ItipMessage,
                       calendar: Calendar, old: Calendar | None) -> OutgoingMail:
@@ -94,12 +98,17 @@ class BookingFollower:
         return self._compose(kind, context, booking, shown, message.ics,
                              message.method.value)
 
-    def follow(self, connection: Connection, booking: Any, stored: Calendar | None
-               ) -> None:
+    def follow(self, connection: Connection, booking: Any, stored: Calendar | None,
+               old: Calendar | None = None) -> None:
         assert isinstance(booking, BookingRow)
         now = int(self.clock().timestamp())
         master = master_of(stored) if stored is not None else None
         cancelled = master is None or str(master.get("STATUS", "")).upper() == "CANCELLED"
+        if master is not None and booking.customer_on_event and (
+                booking.customer_address not in attendees_of(master)):
+            # the holder took the customer off: they got a CANCEL, so the booking —
+            # the customer's meeting — is over (no reminders, no changes by link)
+            cancelled = True
         values: dict[str, Any] = {"pending_actor": None, "pending_note": None,
                                   "updated_at": now}
         actor = booking.pending_actor or "organizer"
@@ -109,6 +118,12 @@ class BookingFollower:
                 values.update(state="cancelled", changed_by=actor)
                 if stored is not None:
                     self._publish_again(connection, booking, stored, "booking_cancelled")
+                elif old is not None:   # deleted: the meeting as it was, cancelled
+                    from radicale_tracks.bookings.changes import cancelled_event
+
+                    self._publish_again(connection, booking, cancelled_event(
+                        Calendar.from_ical(old.to_ical()), self.clock()),
+                        "booking_cancelled")
             store.update_booking(connection, booking.id, **values)
             return
         span = first_span(stored) or (booking.start, booking.end)

@@ -36,6 +36,16 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class OwnTime:
+    """A meeting being moved: its spans (POSIX seconds) and who is on it (addresses of
+    its organizer, attendees who did not decline and rooms). Only their busy time at
+    such a span is that meeting; anyone else's at the same time is another meeting."""
+
+    spans: tuple[tuple[int, int], ...]
+    addresses: frozenset[str]
+
+
+@dataclass(frozen=True)
 class SlotSearch:
     result: SlotResult
     names: dict[str, str]     # room address → name
@@ -46,14 +56,20 @@ class SlotSearch:
 
 def search_slots(storage: Storage, requester: str, request: SlotRequest,
                  current_time: datetime.datetime, max_occurrence: int = 0,
-                 ignore: Collection[tuple[int, int]] = ()) -> SlotSearch:
+                 ignore: OwnTime | None = None) -> SlotSearch:
     """Run ``request`` for ``requester``; call under the storage's read lock.
 
-    ``ignore``: the spans of a meeting being moved — each person's and room's busy
-    period at exactly such a span is that meeting itself (one per span: a second event
-    at the very same time still counts), so it never conflicts with its own new time."""
+    ``ignore``: a meeting being moved — the busy period of each one on it at exactly
+    its span is that meeting itself (one per span: a second event at the very same
+    time still counts), so it never conflicts with its own new time. Busy time is read
+    over its spans too: read only over the window, a period overlapping the window's
+    edge would be cut short and no longer be the meeting's span."""
     start = request.start - datetime.timedelta(seconds=request.buffer_before)
     end = request.end + datetime.timedelta(seconds=request.buffer_after)
+    busy_start, busy_end = start, end
+    for span_start, span_end in ignore.spans if ignore is not None else ():
+        busy_start = min(busy_start, datetime.datetime.fromtimestamp(span_start, datetime.UTC))
+        busy_end = max(busy_end, datetime.datetime.fromtimestamp(span_end, datetime.UTC))
     with storage.database.connect() as connection:
         directory = RoomDirectory.load(connection, configured_rooms(storage.settings))
 
@@ -89,14 +105,16 @@ def search_slots(storage: Storage, requester: str, request: SlotRequest,
     rooms_asked = [r.principal for r in room_records] + [
         r.principal for _, members in pool_members for r in members]
     estimated: dict[str, list[Estimate]] = {}
-    busy = people_busy(storage, humans + rooms_asked, start, end, max_occurrence,
+    busy = people_busy(storage, humans + rooms_asked, busy_start, busy_end, max_occurrence,
                        working_hours=set(humans) if request.working_hours else (),
                        estimates=estimated)
 
-    def busy_of(user: str) -> tuple[Busy, ...]:
+    def busy_of(user: str, addresses: Collection[str]) -> tuple[Busy, ...]:
         periods = [(s, e, kind.upper() or "BUSY") for s, e, kind in busy[user]
                    if kind.upper() != "FREE"]
-        for span in ignore:
+        own = ignore.spans if ignore is not None and not ignore.addresses.isdisjoint(
+            addresses) else ()
+        for span in own:
             found = next((p for p in periods if (p[0], p[1]) == span
                           and p[2] != "BUSY-UNAVAILABLE"), None)
             if found is not None:
@@ -107,15 +125,16 @@ def search_slots(storage: Storage, requester: str, request: SlotRequest,
     if request.include_organizer:
         participants.append(Participant(
             address=min(organizer_addresses), required=True, is_organizer=True,
-            busy=busy_of(requester)))
+            busy=busy_of(requester, organizer_addresses)))
     participants.extend(
         Participant(address=address, required=required,
-                    busy=busy_of(user) if user else None)
+                    busy=busy_of(user, {address}) if user else None)
         for address, required, user in people)
 
     def room(record: RoomRecord) -> Room:
         return Room(address=record.address, name=record.name,
-                    busy=busy_of(record.principal), capacity=record.capacity,
+                    busy=busy_of(record.principal, {record.address}),
+                    capacity=record.capacity,
                     priority=record.priority)
 
     rooms = [room(record) for record in room_records]

@@ -106,10 +106,10 @@ class Deliveries:
     def __init__(self, calendars: InboxCalendars, classify: Classify,
                  mails: SchedulingMails, clock: Callable[[], datetime.datetime],
                  max_attendees: int,
-                 answered: Callable[[Connection, str, Calendar], None] | None = None
+                 answered: Callable[[Connection, str, str, Calendar], None] | None = None
                  ) -> None:
-        """``answered(connection, uid, copy)``: an answer was applied to an organizer's
-        copy here (a booking follows its rooms' answers)."""
+        """``answered(connection, organizer user, uid, copy)``: an answer was applied to
+        an organizer's copy here (a booking follows its rooms' answers)."""
         self.answered = answered
         self.calendars = calendars
         self.classify = classify
@@ -230,7 +230,7 @@ class Deliveries:
         self.calendars.write_object(existing.collection_path, existing.href,
                                     text_of(applied.calendar))
         if self.answered is not None:
-            self.answered(connection, message.uid, applied.calendar)
+            self.answered(connection, organizer_user, message.uid, applied.calendar)
         replier = normalize_address(message.sender)
         answers = partstats_of(reply, replier)
         if assistant is not None:

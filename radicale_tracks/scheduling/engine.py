@@ -223,7 +223,8 @@ class Scheduler:
         messages = stages.messages_to_send(write.old, new, addresses, now, write.path)
         plan = plan_deliveries(messages, self.classify, self.calendars.find_object,
                                self.config.max_attendees)
-        booking = self._booking(connection, new if new is not None else write.old)
+        booking = self._booking(connection, new if new is not None else write.old,
+                                write.owner)
         meeting = stages.with_assistant(
             assistant, connection, write.owner, "/%s" % write.path, write.old, new, plan,
             addresses, now, mailed_elsewhere=frozenset(
@@ -258,24 +259,28 @@ class Scheduler:
         outcome.mails = len(mails)
         if booking is not None and self.bookings is not None:
             kept = stored.calendar if stored.calendar is not None else meeting.base
-            self.bookings.follow(connection, booking, kept)
+            self.bookings.follow(connection, booking, kept, write.old)
 
-    def _answered(self, connection: Connection, uid: str, copy: Calendar) -> None:
-        """An answer reached the organizer's copy: a booking's state follows (a room
-        that accepted later ends "awaiting a room")."""
-        booking = self.bookings.booking_for(connection, uid) if self.bookings else None
+    def _answered(self, connection: Connection, organizer: str, uid: str, copy: Calendar
+                  ) -> None:
+        """An answer reached the copy of ``organizer`` (a user): a booking's state
+        follows (a room that accepted later ends "awaiting a room")."""
+        booking = (self.bookings.booking_for(connection, uid, organizer) if self.bookings
+                   else None)
         if booking is not None and self.bookings is not None:
             self.bookings.follow(connection, booking, copy)
 
-    def _booking(self, connection: Connection, calendar: Calendar | None) -> Booked | None:
-        """The booking of the meeting, when it was booked for a customer."""
+    def _booking(self, connection: Connection, calendar: Calendar | None, owner: str
+                 ) -> Booked | None:
+        """The booking of the meeting, when it was booked for a customer and ``owner``
+        (the writer's object) holds it."""
         if self.bookings is None or calendar is None:
             return None
         from radicale_tracks.core.itip import master_of
 
         master = master_of(calendar)
         uid = str(master.get("UID", "")) if master is not None else ""
-        return self.bookings.booking_for(connection, uid) if uid else None
+        return self.bookings.booking_for(connection, uid, owner) if uid else None
 
     # -- attendee -------------------------------------------------------------------
 

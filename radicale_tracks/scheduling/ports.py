@@ -111,8 +111,10 @@ class BookedMeetings(Protocol):
     """Meetings booked for a customer (``bookings/``): their customer hears about every
     change in a booking's own words, and the booking follows the meeting."""
 
-    def booking_for(self, connection: Connection, uid: str) -> Booked | None:
-        """The booking of the meeting ``uid``, None for any other meeting."""
+    def booking_for(self, connection: Connection, uid: str, owner: str) -> Booked | None:
+        """The booking of the meeting ``uid`` when ``owner`` (whose object was written
+        or answered) holds it; None for any other meeting — and for another user's
+        object that merely carries the booking's UID."""
         ...
 
     def customer_mail(self, connection: Connection, booking: Booked, message: ItipMessage,
@@ -120,9 +122,10 @@ class BookedMeetings(Protocol):
         """The mail to the booking's customer carrying ``message``."""
         ...
 
-    def follow(self, connection: Connection, booking: Booked, stored: Calendar | None
-               ) -> None:
-        """The booking after the organizer's write (``stored`` None: deleted)."""
+    def follow(self, connection: Connection, booking: Booked, stored: Calendar | None,
+               old: Calendar | None = None) -> None:
+        """The booking after the organizer's write (``stored`` None: deleted; ``old``:
+        the version before it)."""
         ...
 
 

@@ -24,6 +24,7 @@ from radicale_tracks.bookings.changes import ChangeRefused, cancelled_event, mov
 from radicale_tracks.bookings.links import LinkRefused, link_secret, read_token
 from radicale_tracks.bookings.store import BookingRow
 from radicale_tracks.bookings.words import customer_context, when_words
+from radicale_tracks.core.addresses import normalize_address
 from radicale_tracks.core.customer_booking import (
     Booking,
     BookingError,
@@ -31,6 +32,8 @@ from radicale_tracks.core.customer_booking import (
     Notifications,
     read_details,
 )
+from radicale_tracks.core.itip import attendees_of, master_of, partstat_of
+from radicale_tracks.plugin.slot_search import OwnTime
 from radicale_tracks.plugin.track_calendars import item_from_text
 from radicale_tracks.rooms.directory import RoomDirectory, configured_rooms
 from radicale_tracks.tracks import store as track_store
@@ -142,7 +145,7 @@ class BookingChanges:
                 "start": first.isoformat(),
                 "end": (first + datetime.timedelta(days=SLOT_DAYS)).isoformat(),
                 "show_conflicts": show_conflicts, "max_results": 200}, now,
-                ignore=[(row.start, row.end)])
+                ignore=_own_time(row, self._stored_event(row)))
         # the meeting's own time is no other time to move to
         others = tuple(s for s in found.result.slots if s.start != row.start)
         return replace(found, result=replace(found.result, slots=others))
@@ -176,9 +179,9 @@ class BookingChanges:
             if start == current.start:
                 raise BookingError("start", "the meeting is at that time already: "
                                             "choose another time")
-            rooms = self.services._recheck(row.holder, booking, now,
-                                           ignore=[(current.start, current.end)])
             calendar = self._stored_event(current)
+            rooms = self.services._recheck(row.holder, booking, now,
+                                           ignore=_own_time(current, calendar))
             if calendar is None:
                 raise BookingError("start", "the meeting is no longer in %s's calendar"
                                    % row.holder)
@@ -266,12 +269,32 @@ class BookingChanges:
                                                         calendar.to_ical().decode("utf-8")))
         finally:
             left = storage.scheduling.take_joined()
-        if left is not None:    # not scheduled: the row and the line on their own
+        if left is not None:
+            # not scheduled (scheduling failed: the event is stored as sent): the row
+            # follows the stored event on its own — which also clears who and why, or
+            # the next unrelated write of the event would tell the customer of them
             with storage.database.begin() as connection:
                 left(connection)
+                fresh = booking_store.booking_by_id(connection, row.id)
+                if fresh is not None:
+                    storage.scheduling.bookings.follow(connection, fresh, calendar)
         if storage.sender_thread is not None:
             storage.sender_thread.wake()
         logger.info("%s: %s", kind, summary)
+
+
+def _own_time(row: BookingRow, calendar: Calendar | None) -> OwnTime:
+    """The booking as the slot finder leaves it out of its own way: its span, for
+    those on it — its organizer, the attendees who did not decline, its rooms."""
+    master = master_of(calendar) if calendar is not None else None
+    on_it: set[str] = set()
+    if master is not None:
+        organizer = master.get("ORGANIZER")
+        if organizer is not None:
+            on_it.add(normalize_address(str(organizer)))
+        on_it.update(address for address, prop in attendees_of(master).items()
+                     if partstat_of(prop) != "DECLINED")
+    return OwnTime(((row.start, row.end),), frozenset(on_it))
 
 
 def _note(text: str) -> str:

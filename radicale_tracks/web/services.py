@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import logging
 import secrets
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +52,7 @@ from radicale_tracks.plugin.availability import (
     store_availability,
     user_zone,
 )
-from radicale_tracks.plugin.slot_search import search_slots
+from radicale_tracks.plugin.slot_search import OwnTime, search_slots
 from radicale_tracks.plugin.track_calendars import item_from_text
 from radicale_tracks.rooms.directory import RoomDirectory, configured_rooms
 from radicale_tracks.tracks import store as track_store
@@ -255,14 +255,14 @@ class Services:
 
     def _search(self, agent: str, details: MeetingDetails, zone: str,
                 extra: dict[str, Any], now: datetime.datetime,
-                ignore: Collection[tuple[int, int]] = ()) -> SlotList:
+                ignore: OwnTime | None = None) -> SlotList:
         """The slot finder for the meeting; call under the storage's lock. ``ignore``:
-        the span of the meeting itself, when it is being moved."""
+        the meeting itself, when it is being moved."""
         return self._found(agent, self._slot_request(agent, details, zone, extra, now), zone,
                            now, ignore)
 
     def _found(self, agent: str, request: SlotRequest, zone: str, now: datetime.datetime,
-               ignore: Collection[tuple[int, int]] = ()) -> SlotList:
+               ignore: OwnTime | None = None) -> SlotList:
         """Run ``request`` for ``agent``, shown in ``zone``; call under the storage's lock."""
         max_occurrence = int(self.storage.configuration.get("reporting",
                                                             "max_freebusy_occurrence"))
@@ -429,7 +429,7 @@ class Services:
         return bool(path) and "w" in self.rights.authorization(agent, groups, "/%s/" % path)
 
     def _recheck(self, agent: str, booking: Booking, now: datetime.datetime,
-                 ignore: Collection[tuple[int, int]] = ()) -> dict[str, str]:
+                 ignore: OwnTime | None = None) -> dict[str, str]:
         """The slot, checked again (under the write lock): the rooms it gets (address →
         name), or ``SlotTaken`` with fresh slots when someone's time was taken meanwhile."""
         details = booking.details
