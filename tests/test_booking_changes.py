@@ -155,7 +155,8 @@ def test_a_customer_who_may_not_see_the_others_is_not_told_them(
 # -- the link -----------------------------------------------------------------------------
 
 def test_a_forged_expired_or_revoked_link_gets_a_clear_page(
-        server: RadicaleServer, sink: MailSink, world: tuple[Any, Any, str]) -> None:
+        server: RadicaleServer, sink: MailSink, world: tuple[Any, Any, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     booked = book(server, slot(2, 1, 12))
     link = link_in(to_customer(sink.settle())[0])
     booking_id, version, expires, signature = link.rsplit("/", 1)[1].split(".")
@@ -171,10 +172,20 @@ def test_a_forged_expired_or_revoked_link_gets_a_clear_page(
             secret = bytes.fromhex(str(read_value(connection, LINK_SECRET)))
     finally:
         engine.dispose()
+    # signed for an earlier end (the meeting moved later since): still opens while
+    # the meeting as it is now is ahead
     old = "%s.%s.%d.%s" % (booking_id, version, 1000, _signature(
         secret, int(booking_id), int(version), 1000))
-    expired = customer_page(server, link.rsplit("/", 1)[0] + "/" + old)
+    earlier = customer_page(server, link.rsplit("/", 1)[0] + "/" + old)
+    assert earlier.status_code == 200 and "Onboarding call" in earlier.text
+    # two weeks after the meeting, no link opens it
+    services = server.app._web.services
+    later = _instant(booked["end"]) + 15 * 86400
+    monkeypatch.setattr(services, "clock", lambda: datetime.datetime.fromtimestamp(
+        later, datetime.UTC))
+    expired = customer_page(server, link)
     assert expired.status_code == 404 and "expired" in expired.text
+    monkeypatch.undo()
     assert make_token(secret, int(booking_id), int(version), int(expires) - 14 * 86400
                       ) == link.rsplit("/", 1)[1]
     revoked = api(server, "POST", "bookings/%d/link/revoke" % booked["id"], json={})
@@ -475,3 +486,25 @@ def test_a_booking_awaits_a_room_until_its_delegate_accepts(server: RadicaleServ
     assert answer.status_code in (201, 204), answer.text
     state = api(server, "GET", "bookings/%d" % booked["id"]).json()
     assert state["state"] == "confirmed"
+
+
+def test_a_change_the_team_must_make_is_explained_to_the_customer_in_their_words(
+        server: RadicaleServer, sink: MailSink) -> None:
+    """The holder made the meeting repeat in their calendar program: the customer cannot
+    move it from their page, and reads why without the team's wording."""
+    booked = book(server, slot(3, 1, 11))
+    link = link_in(to_customer(sink.settle())[0])
+    calendar = stored_event(server, "alice", booked["uid"])
+    event = calendar.walk("VEVENT")[0]
+    event.add("RRULE", {"FREQ": "WEEKLY", "COUNT": 3})
+    event["SEQUENCE"] = 1
+    session = requests.Session()
+    session.auth = ("alice", USERS["alice"])
+    assert put(session, "%s%s%s" % (server.url, booked["calendar"], booked["href"]),
+               calendar.to_ical().decode()).status_code in (201, 204)
+    page = customer_page(server, link, week=slot(3, 2, 9)[:10])
+    choice = next(v for v in offered(page.text) if v.startswith(slot(3, 2, 9)))
+    answer = customer_post(server, link, action="reschedule", slot=choice)
+    assert answer.status_code == 400
+    assert "This meeting cannot be changed here. Reply to the e-mail" in answer.text
+    assert "calendar program" not in answer.text and "Traceback" not in answer.text

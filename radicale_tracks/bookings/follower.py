@@ -209,8 +209,12 @@ class BookingFollower:
         """Who gets reminders: the customer (when mailed at all) and the team here."""
         audience = self.config.reminder_recipients
         found: list[str] = []
-        if "customer" in audience and booking.customer_mailed:
-            found.append(booking.customer_address)
+        master = master_of(calendar)
+        answers = {address: partstat_of(prop)
+                   for address, prop in attendees_of(master).items()} if master else {}
+        if ("customer" in audience and booking.customer_mailed
+                and answers.get(booking.customer_address) != "DECLINED"):
+            found.append(booking.customer_address)   # who said no is not reminded
         if "team" in audience:
             master = master_of(calendar)
             organizer = master.get("ORGANIZER") if master is not None else None

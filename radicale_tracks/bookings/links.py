@@ -2,10 +2,11 @@
 
 A link is ``<booking id>.<link version>.<expiry>.<signature>``: the signature is an
 HMAC-SHA256 under a secret every node of the database shares (``tracks_setting``), so
-a link cannot be made up or altered; it stops at its expiry (a few days after the
-meeting ends); and it stops when the booking's link version moves on (the agent revoked
-the links, or the link given out for an earlier time of the meeting was replaced). One
-booking has one valid link at a time; the mails about it always carry the current one.
+a link cannot be made up or altered; it stops when the booking's link version moves on
+(the team revoked the links: every mail after that carries a new one); and it stops
+:data:`VALID_AFTER_END` after the meeting — after the later of the end it was signed
+with and the meeting's end now, so a link from the first mail still opens a meeting
+that was moved later (``expired``). One booking has one valid link version at a time.
 """
 
 from __future__ import annotations
@@ -61,9 +62,10 @@ def make_token(secret: bytes, booking_id: int, version: int, meeting_end: int) -
                             _signature(secret, booking_id, version, expires))
 
 
-def read_token(secret: bytes, token: str, now: int) -> LinkClaim:
-    """What a token claims, once its signature and expiry hold; whether its version is
-    still the booking's is the caller's check (it needs the row)."""
+def read_token(secret: bytes, token: str) -> LinkClaim:
+    """What a token claims, once its signature holds; whether its version is still the
+    booking's and whether it expired are the caller's checks (they need the row:
+    :func:`expired`)."""
     parts = token.split(".")
     if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]) or len(token) > 120:
         raise LinkRefused("This link is not complete. Open the link from your most "
@@ -73,9 +75,13 @@ def read_token(secret: bytes, token: str, now: int) -> LinkClaim:
                                parts[3]):
         raise LinkRefused("This link is not valid. Open the link from your most recent "
                           "e-mail about the meeting.")
-    if expires < now:
-        raise LinkRefused("This link has expired: the meeting is over.")
     return LinkClaim(booking_id, version, expires)
+
+
+def expired(claim: LinkClaim, meeting_end: int, now: int) -> bool:
+    """Past the signed expiry and past :data:`VALID_AFTER_END` after the meeting's end
+    as it is now (a move to a later date keeps older links open)."""
+    return now > max(claim.expires, meeting_end + VALID_AFTER_END)
 
 
 def link_url(base_url: str, token: str) -> str:

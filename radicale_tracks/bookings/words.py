@@ -10,6 +10,7 @@ the agent let them see who else comes. Pure: the caller passes the calendar and 
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -45,19 +46,29 @@ def when_words(start: int, end: int, customer_zone: str, team_zone: str) -> str:
     return text + " [%s %s]" % (hours if same_day else team, team_zone)
 
 
+#: the links a customer is given to join: the web, telephone and SIP, nothing a
+#: browser would run (``javascript:``) or open elsewhere (``file:``)
+_JOINABLE = re.compile(r"^(https?://|tel:|sip:)[^\s<>\"]+$", re.IGNORECASE)
+
+
 def join_link(calendar: Calendar) -> str:
-    """How to join: the event's CONFERENCE, else a "Join:" line of its description."""
+    """How to join: the event's CONFERENCE, else a "Join:" line of its description —
+    the holder may have written either in any calendar program, so only a link of a
+    joinable kind is kept."""
     master = master_of(calendar)
     if master is None:
         return ""
+    found = ""
     conference = master.get("CONFERENCE")
     if conference is not None:
         first = conference[0] if isinstance(conference, list) else conference
-        return str(first)
-    for line in str(master.get("DESCRIPTION", "")).splitlines():
-        if line.startswith("Join: "):
-            return line[6:].strip()
-    return ""
+        found = str(first).strip()
+    else:
+        for line in str(master.get("DESCRIPTION", "")).splitlines():
+            if line.startswith("Join: "):
+                found = line[6:].strip()
+                break
+    return found if _JOINABLE.match(found) else ""
 
 
 def people_of(calendar: Calendar, booking: BookingRow, is_assistant_side: Any

@@ -21,7 +21,7 @@ from icalendar import Calendar
 
 from radicale_tracks.bookings import store as booking_store
 from radicale_tracks.bookings.changes import ChangeRefused, cancelled_event, moved_event
-from radicale_tracks.bookings.links import LinkRefused, link_secret, read_token
+from radicale_tracks.bookings.links import LinkRefused, expired, link_secret, read_token
 from radicale_tracks.bookings.store import BookingRow
 from radicale_tracks.bookings.words import customer_context, when_words
 from radicale_tracks.core.addresses import normalize_address
@@ -91,13 +91,15 @@ class BookingChanges:
         """The booking a customer's link opens (``LinkRefused`` with words for them)."""
         now = int(self.now().timestamp())
         with self.storage.database.begin() as connection:
-            claim = read_token(link_secret(connection), token, now)
+            claim = read_token(link_secret(connection), token)
             row = booking_store.booking_by_id(connection, claim.booking_id)
         if row is None:
             raise LinkRefused("This booking does not exist any more.")
         if claim.version != row.link_version:
             raise LinkRefused("This link was replaced by a newer one. Open the link "
                               "from your most recent e-mail about the meeting.")
+        if expired(claim, row.end, now):
+            raise LinkRefused("This link has expired: the meeting is over.")
         return self._view(row)
 
     def _is_team(self, user: str, row: BookingRow) -> bool:

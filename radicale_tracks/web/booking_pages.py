@@ -38,6 +38,12 @@ from radicale_tracks.web.week_grid import WeekGrid, week_grid, week_start
 if TYPE_CHECKING:
     from radicale_tracks.web.request import Request
 
+#: what a customer reads when their change cannot be made for a reason of the team's
+CANNOT_CHANGE = ("This meeting cannot be changed here. Reply to the e-mail about it and "
+                 "%s will help.")
+#: and when no times can be offered
+NO_TIMES = "No times can be offered right now. Reply to the e-mail about the meeting."
+
 _TEAM = re.compile(r"^/\.web/bookings/(\d{1,12})(?:/(reschedule|cancel|revoke))?$")
 _CUSTOMER = re.compile(r"^/\.web/booking/([0-9a-f.]{1,120})$")
 
@@ -159,8 +165,11 @@ def customer_page(request: Request) -> types.WSGIResponse:
                                note=_one(form, "note"))
                 return redirect(request, "booking/%s?done=cancelled" % token)
         except BookingError as e:
+            # the team's reasons ("repeats", "no longer in alice's calendar") are not
+            # the customer's to read: their own message's limits are
+            message = str(e) if e.field == "note" else CANNOT_CHANGE % view.facts["host"]
             return _customer(request, changes, view, token,
-                             errors={_field(e.field): str(e)}, form=form)
+                             errors={_field(e.field): message}, form=form)
         except SlotTaken:
             return _customer(request, changes, view, token, form=form, errors={
                 "slot": "Someone took that time a moment ago. Please pick another one."})
@@ -180,7 +189,7 @@ def _customer(request: Request, changes: BookingChanges, view: BookingView, toke
             zone = zone_name(asked, "zone")
         except BookingError as e:
             errors["zone"] = str(e)
-    grid = _grid(request, changes, view, zone, False, None, errors, form)
+    grid = _grid(request, changes, view, zone, False, None, errors, form, plain=True)
     return render_public(
         request, "customer_booking.html", client.BAD_REQUEST if errors else client.OK,
         title=view.facts["what"], view=view, row=view.row, facts=view.facts, zone=zone,
@@ -194,7 +203,7 @@ def _customer(request: Request, changes: BookingChanges, view: BookingView, toke
 
 def _grid(request: Request, changes: BookingChanges, view: BookingView, zone: str,
           show_conflicts: bool, fresh: SlotList | None, errors: dict[str, str],
-          form: dict[str, list[str]]) -> WeekGrid | None:
+          form: dict[str, list[str]], plain: bool = False) -> WeekGrid | None:
     """The week of slots to pick from (``?week=`` any day of it; this week by default),
     or None when the booking can no longer change or the finder refused."""
     if not view.can_change:
@@ -211,7 +220,7 @@ def _grid(request: Request, changes: BookingChanges, view: BookingView, zone: st
         try:
             found = changes.slots(view, zone, first, show_conflicts)
         except (BookingError, SlotQueryError, ValueError) as e:
-            errors.setdefault("slot", str(e))
+            errors.setdefault("slot", NO_TIMES if plain else str(e))
             return None
     shown_text = _one(form, "show_day") or _one(form, "shown_day")
     try:
