@@ -440,7 +440,9 @@ def test_a_booking_killed_after_its_commit_keeps_its_confirmation(
                 outbox.c.recipient == CUSTOMER["email"])).scalars().all()
             booked = connection.execute(select(activities.c.kind).where(
                 activities.c.uid == uid)).scalars().all()
-        assert kinds == ["booking_confirmation"] and "booked" in booked, (kinds, booked)
+        # the confirmation and the customer's reminders (24 h and 1 h before)
+        assert sorted(kinds) == ["booking_confirmation", "booking_reminder",
+                                 "booking_reminder"] and "booked" in booked, (kinds, booked)
         assert files_with(world.root / "bob" / "work", uid)
         assert server.cli("verify").returncode == 0
     finally:

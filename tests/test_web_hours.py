@@ -50,7 +50,9 @@ def open_hours(page: Any, server: RadicaleServer) -> None:
 
 
 def times(page: Any, day: str) -> list[tuple[str, str]]:
-    """The visible ranges of a day, as its inputs hold them."""
+    """The visible ranges of a day, as its inputs hold them (once the page's script has
+    hidden the blank rows: a page just submitted may still be parsing)."""
+    page.wait_for_load_state("load")
     found = []
     for row in page.locator('fieldset[data-day="%s"] [data-row]' % day).all():
         if row.is_visible():
