@@ -508,3 +508,24 @@ def test_a_change_the_team_must_make_is_explained_to_the_customer_in_their_words
     assert answer.status_code == 400
     assert "This meeting cannot be changed here. Reply to the e-mail" in answer.text
     assert "calendar program" not in answer.text and "Traceback" not in answer.text
+
+
+def test_a_booking_follows_its_event_to_another_calendar_of_the_holder(
+        server: RadicaleServer, sink: MailSink) -> None:
+    """The holder's calendar program writes the meeting into another of her calendars:
+    the booking's page and changes find it there."""
+    booked = book(server, slot(3, 3, 10))
+    session = requests.Session()
+    session.auth = ("alice", USERS["alice"])
+    assert session.request("MKCALENDAR", server.url + "/alice/clients/").status_code in (
+        201, 405)
+    calendar = stored_event(server, "alice", booked["uid"])
+    calendar.walk("VEVENT")[0]["SEQUENCE"] = 1
+    assert put(session, server.url + "/alice/clients/kept.ics",
+               calendar.to_ical().decode()).status_code == 201
+    found = api(server, "GET", "bookings/%d" % booked["id"]).json()
+    assert (found["calendar"], found["href"]) == ("/alice/clients/", "kept.ics")
+    moved = api(server, "POST", "bookings/%d/cancel" % booked["id"], json={})
+    assert moved.status_code == 200 and moved.json()["state"] == "cancelled"
+    text = session.get(server.url + "/alice/clients/kept.ics").text
+    assert "STATUS:CANCELLED" in text

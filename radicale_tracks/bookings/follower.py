@@ -99,9 +99,16 @@ class BookingFollower:
                              message.method.value)
 
     def follow(self, connection: Connection, booking: Any, stored: Calendar | None,
-               old: Calendar | None = None) -> None:
+               old: Calendar | None = None, where: tuple[str, str] | None = None
+               ) -> None:
         assert isinstance(booking, BookingRow)
         now = int(self.clock().timestamp())
+        if stored is not None and where is not None and where != (
+                booking.calendar_path, booking.href):
+            # the holder's calendar program keeps it elsewhere now (another calendar of
+            # theirs): the booking's pages and changes follow it there
+            store.update_booking(connection, booking.id, calendar_path=where[0],
+                                 href=where[1])
         master = master_of(stored) if stored is not None else None
         cancelled = master is None or str(master.get("STATUS", "")).upper() == "CANCELLED"
         if master is not None and booking.customer_on_event and (

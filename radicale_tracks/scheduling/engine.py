@@ -259,7 +259,8 @@ class Scheduler:
         outcome.mails = len(mails)
         if booking is not None and self.bookings is not None:
             kept = stored.calendar if stored.calendar is not None else meeting.base
-            self.bookings.follow(connection, booking, kept, write.old)
+            self.bookings.follow(connection, booking, kept, write.old,
+                                 where=(write.collection_path, write.href))
 
     def _answered(self, connection: Connection, organizer: str, uid: str, copy: Calendar
                   ) -> None:

@@ -123,9 +123,10 @@ class BookedMeetings(Protocol):
         ...
 
     def follow(self, connection: Connection, booking: Booked, stored: Calendar | None,
-               old: Calendar | None = None) -> None:
+               old: Calendar | None = None, where: tuple[str, str] | None = None
+               ) -> None:
         """The booking after the organizer's write (``stored`` None: deleted; ``old``:
-        the version before it)."""
+        the version before it; ``where``: the collection and href it is stored at)."""
         ...
 
 
