@@ -489,7 +489,7 @@ def test_a_booking_awaits_a_room_until_its_delegate_accepts(server: RadicaleServ
 
 
 def test_a_change_the_team_must_make_is_explained_to_the_customer_in_their_words(
-        server: RadicaleServer, sink: MailSink) -> None:
+        server: RadicaleServer, sink: MailSink, monkeypatch: pytest.MonkeyPatch) -> None:
     """The holder made the meeting repeat in their calendar program: the customer cannot
     move it from their page, and reads why without the team's wording."""
     booked = book(server, slot(3, 1, 11))
@@ -508,6 +508,18 @@ def test_a_change_the_team_must_make_is_explained_to_the_customer_in_their_words
     assert answer.status_code == 400
     assert "This meeting cannot be changed here. Reply to the e-mail" in answer.text
     assert "calendar program" not in answer.text and "Traceback" not in answer.text
+    # a series is over after its last occurrence (weeks 0, 1 and 2 here), and its link
+    # opens until two weeks after that one, not the first
+    def at(days: int) -> requests.Response:
+        moment = _instant(booked["end"]) + days * 86400
+        monkeypatch.setattr(server.app._web.services, "clock",
+                            lambda: datetime.datetime.fromtimestamp(moment, datetime.UTC))
+        return customer_page(server, link)
+
+    assert "is over" not in at(8).text                  # the third one is ahead
+    late = at(15 + 7)                                   # past the first's two weeks
+    assert late.status_code == 200 and "This meeting is over." in late.text
+    assert at(14 + 14 + 1).status_code == 404           # two weeks after the last
 
 
 def test_a_booking_follows_its_event_to_another_calendar_of_the_holder(

@@ -21,7 +21,13 @@ from icalendar import Calendar
 
 from radicale_tracks.bookings import store as booking_store
 from radicale_tracks.bookings.changes import ChangeRefused, cancelled_event, moved_event
-from radicale_tracks.bookings.links import LinkRefused, expired, link_secret, read_token
+from radicale_tracks.bookings.links import (
+    VALID_AFTER_END,
+    LinkRefused,
+    expired,
+    link_secret,
+    read_token,
+)
 from radicale_tracks.bookings.store import BookingRow
 from radicale_tracks.bookings.words import customer_context, when_words
 from radicale_tracks.core.addresses import normalize_address
@@ -46,6 +52,10 @@ logger = logging.getLogger("radicale.tracks.web")
 
 #: how long a note to the customer may be
 MAX_NOTE = 2000
+#: how far ahead a series' next occurrence is looked for (is it over?)
+SERIES_LOOKAHEAD = 5 * 366 * 86400
+#: most occurrences walked for it (the walk counts those before the window too)
+SERIES_WALK = 1000
 
 
 @dataclass(frozen=True)
@@ -98,15 +108,29 @@ class BookingChanges:
         if claim.version != row.link_version:
             raise LinkRefused("This link was replaced by a newer one. Open the link "
                               "from your most recent e-mail about the meeting.")
-        if expired(claim, row.end, now):
+        calendar = self._event(row)
+        if expired(claim, self._last_end(row, calendar, now - VALID_AFTER_END), now):
             raise LinkRefused("This link has expired: the meeting is over.")
-        return self._view(row)
+        return self._view(row, calendar)
 
     def _is_team(self, user: str, row: BookingRow) -> bool:
         return user in (row.agent, row.holder) or user in row.details.get("members", [])
 
-    def _view(self, row: BookingRow) -> BookingView:
-        calendar = self._event(row)
+    def _last_end(self, row: BookingRow, calendar: Calendar | None, since: int) -> int:
+        """When the meeting ends, for whether it is over: a single meeting's end; for a
+        series (the holder made it repeat) the end of an occurrence ending after
+        ``since``, when there is one (one looked for, bounded like every expansion)."""
+        master = master_of(calendar) if calendar is not None else None
+        if calendar is None or master is None or (
+                "RRULE" not in master and "RDATE" not in master):
+            return row.end
+        spans, _complete = self.storage.scheduling_calendars.occurrences(
+            calendar.to_ical().decode("utf-8"), since, since + SERIES_LOOKAHEAD,
+            SERIES_WALK)
+        return max([row.end, *(end for _start, end in spans[:1])])
+
+    def _view(self, row: BookingRow, calendar: Calendar | None = None) -> BookingView:
+        calendar = calendar if calendar is not None else self._event(row)
         now = int(self.now().timestamp())
         if calendar is None:
             facts = {"what": row.subject, "when": when_words(
@@ -121,7 +145,7 @@ class BookingChanges:
                                      is_assistant_side=self.storage.book.is_assistant_side)
             team, rooms = people_of(calendar, row, self.storage.book.is_assistant_side)
         return BookingView(row=row, facts=facts, team=team, rooms=rooms,
-                           is_past=row.end <= now)
+                           is_past=self._last_end(row, calendar, now) <= now)
 
     def _event(self, row: BookingRow) -> Calendar | None:
         with self.storage.acquire_lock("r", row.holder):
