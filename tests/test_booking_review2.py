@@ -1,0 +1,72 @@
+"""A second review of booked meetings: a series whose one occurrence was moved, the
+reminders' periodic pass against a concurrent write of the meeting, an occurrence the
+holder cancelled in their calendar program.
+
+The series' checks run on the web's own code with the index's expansion (no server);
+the pass's lock runs on a real Radicale in the database item store on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from icalendar import Calendar
+
+from radicale_tracks.bookings.store import BookingRow
+from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
+from radicale_tracks.web.booking_changes import BookingChanges
+
+DAY = 86400
+#: Monday 5 January 2026, 10:00 UTC: the series' first occurrence
+FIRST = int(datetime.datetime(2026, 1, 5, 10, tzinfo=datetime.UTC).timestamp())
+
+
+def _utc(moment: int) -> str:
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _series(*overrides: tuple[int, int, str]) -> Calendar:
+    """A weekly series of 52 from :data:`FIRST`; each override (occurrence, its new
+    start, its STATUS) as a calendar program writes one."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//review//EN",
+             "BEGIN:VEVENT", "UID:series@example.org", "DTSTAMP:20260101T000000Z",
+             "DTSTART:%s" % _utc(FIRST), "DTEND:%s" % _utc(FIRST + 3600),
+             "RRULE:FREQ=WEEKLY;COUNT=52", "SUMMARY:Weekly", "END:VEVENT"]
+    for occurrence, start, status in overrides:
+        lines += ["BEGIN:VEVENT", "UID:series@example.org", "DTSTAMP:20260101T000000Z",
+                  "RECURRENCE-ID:%s" % _utc(occurrence), "DTSTART:%s" % _utc(start),
+                  "DTEND:%s" % _utc(start + 3600), "STATUS:%s" % status, "SUMMARY:Weekly",
+                  "END:VEVENT"]
+    return Calendar.from_ical("\r\n".join(lines + ["END:VCALENDAR", ""]))
+
+
+def _row(**values: Any) -> BookingRow:
+    fields: dict[str, Any] = dict(
+        id=1, uid="series@example.org", agent="alice", holder="alice",
+        calendar_path="alice/work", href="series.ics", customer_name="Olivia",
+        customer_address="olivia@customer.test", customer_zone="UTC", agent_zone="UTC",
+        subject="Weekly", details={}, start=FIRST, end=FIRST + 3600, state="confirmed",
+        changed_by=None, customer_on_event=True, customer_mailed=True,
+        customer_sees_attendees=True, link_version=1, pending_actor=None,
+        pending_note=None, reminders_until=0, created_at=FIRST, updated_at=FIRST)
+    fields.update(values)
+    return BookingRow(**fields)
+
+
+def _changes() -> BookingChanges:
+    calendars = StorageSchedulingCalendars(SimpleNamespace())  # type: ignore[arg-type]
+    services = SimpleNamespace(storage=SimpleNamespace(scheduling_calendars=calendars))
+    return BookingChanges(services)  # type: ignore[arg-type]
+
+
+def test_a_series_with_a_moved_past_occurrence_is_not_over_while_it_goes_on() -> None:
+    """The holder moved the second occurrence by a day; months later the series still
+    goes on, so its page may not say it is over (nor its link expire)."""
+    second = FIRST + 7 * DAY
+    calendar = _series((second, second + DAY, "CONFIRMED"))
+    now = FIRST + 20 * 7 * DAY + DAY            # after the 21st of 52 occurrences
+    end = _changes()._last_end(_row(), calendar, now)
+    assert end > now
+    assert (end - 3600 - FIRST) % (7 * DAY) == 0   # an occurrence of the series itself
