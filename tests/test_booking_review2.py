@@ -9,14 +9,28 @@ the pass's lock runs on a real Radicale in the database item store on PostgreSQL
 from __future__ import annotations
 
 import datetime
+import threading
+from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+import requests
 from icalendar import Calendar
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+
+from caldav_clients import stored_event
+from helpers import USERS, RadicaleServer, put
+from inprocess import ThreadedServer
+from mailserver import MailSink
 
 from radicale_tracks.bookings.store import BookingRow
 from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
 from radicale_tracks.web.booking_changes import BookingChanges
+from test_booking_changes import book
+from web_booking import slot
+from worlds import mail_world, web_options
 
 DAY = 86400
 #: Monday 5 January 2026, 10:00 UTC: the series' first occurrence
@@ -70,3 +84,65 @@ def test_a_series_with_a_moved_past_occurrence_is_not_over_while_it_goes_on() ->
     end = _changes()._last_end(_row(), calendar, now)
     assert end > now
     assert (end - 3600 - FIRST) % (7 * DAY) == 0   # an occurrence of the series itself
+
+
+# -- the periodic pass and a write of the meeting on PostgreSQL -----------------------------
+
+@pytest.fixture(scope="module")
+def database_world(tmp_path_factory: pytest.TempPathFactory
+                   ) -> Iterator[tuple[RadicaleServer, MailSink, str]]:
+    """A database node on PostgreSQL: its writes lock per calendar."""
+    folder = tmp_path_factory.mktemp("review2")
+    urls: list[str] = []
+
+    def make(workdir: Any, url: str, sink: MailSink) -> RadicaleServer:
+        urls.append(url)
+        options = dict(web_options(url, sink.port), item_store="database",
+                       base_url="https://calendar.example.org")
+        return ThreadedServer(workdir, storage_options=options,
+                              rights_type="radicale_tracks.rights",
+                              web_type="radicale_tracks.web").start()
+
+    with mail_world(folder, "postgresql", make) as (server, sink):
+        yield server, sink, urls[0]
+
+
+@pytest.mark.postgresql
+def test_the_periodic_pass_waits_for_a_write_of_the_holders_calendar(
+        database_world: tuple[RadicaleServer, MailSink, str]) -> None:
+    """Another node writing the holder's calendar holds its lock: the pass plans that
+    series' reminders only after it (or both would plan them, twice)."""
+    from radicale_tracks.plugin.booking_reminders import top_up_reminders
+    from radicale_tracks.plugin.calendar_locks import lock_key, lock_unit
+
+    server, _sink, url = database_world
+    assert server.storage.per_calendar_locks
+    booked = book(server, slot(1, 2, 9))
+    calendar = stored_event(server, "alice", booked["uid"])
+    event = calendar.walk("VEVENT")[0]
+    event.add("RRULE", {"FREQ": "WEEKLY", "COUNT": 20})
+    event["SEQUENCE"] = 1
+    session = requests.Session()
+    session.auth = ("alice", USERS["alice"])
+    assert put(session, "%s%s%s" % (server.url, booked["calendar"], booked["href"]),
+               calendar.to_ical().decode()).status_code in (201, 204)
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=28)
+    engine = create_engine(url, poolclass=NullPool)
+    done: list[int] = []
+    try:
+        with engine.connect() as writer:
+            key = lock_key(lock_unit(booked["calendar"]))
+            writer.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            writer.commit()
+            passing = threading.Thread(
+                target=lambda: done.append(top_up_reminders(server.storage, later)))
+            passing.start()
+            passing.join(2)
+            waited = passing.is_alive()
+            writer.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            writer.commit()
+            passing.join(30)
+    finally:
+        engine.dispose()
+    assert waited, "the pass planned while another writer held the calendar"
+    assert done == [1]
