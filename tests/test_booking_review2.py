@@ -24,7 +24,6 @@ from caldav_clients import stored_event
 from helpers import USERS, RadicaleServer, put
 from inprocess import ThreadedServer
 from mailserver import MailSink
-
 from radicale_tracks.bookings.store import BookingRow
 from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
 from radicale_tracks.web.booking_changes import BookingChanges
@@ -146,3 +145,37 @@ def test_the_periodic_pass_waits_for_a_write_of_the_holders_calendar(
         engine.dispose()
     assert waited, "the pass planned while another writer held the calendar"
     assert done == [1]
+
+
+@pytest.mark.postgresql
+def test_an_occurrence_the_holder_cancelled_gets_no_reminders(
+        database_world: tuple[RadicaleServer, MailSink, str]) -> None:
+    """A calendar program cancels one occurrence with an override marked CANCELLED
+    (not an EXDATE): nobody is reminded of it, the other occurrences keep theirs."""
+    from test_booking_changes import _instant, _reminders
+
+    server, _sink, url = database_world
+    booked = book(server, slot(2, 1, 9))
+    start = _instant(booked["start"])
+    calendar = stored_event(server, "alice", booked["uid"])
+    event = calendar.walk("VEVENT")[0]
+    event.add("RRULE", {"FREQ": "WEEKLY", "COUNT": 4})
+    event["SEQUENCE"] = 1
+    cancelled = Calendar.from_ical(event.to_ical())
+    second = datetime.datetime.fromtimestamp(start + 7 * DAY, datetime.UTC).astimezone(
+        event["DTSTART"].dt.tzinfo)
+    for name in ("RRULE", "DTSTART", "DTEND", "STATUS", "RECURRENCE-ID"):
+        cancelled.pop(name, None)
+    cancelled.add("RECURRENCE-ID", second)
+    cancelled.add("DTSTART", second)
+    cancelled.add("DTEND", second + datetime.timedelta(hours=1))
+    cancelled.add("STATUS", "CANCELLED")
+    calendar.add_component(cancelled)
+    session = requests.Session()
+    session.auth = ("alice", USERS["alice"])
+    assert put(session, "%s%s%s" % (server.url, booked["calendar"], booked["href"]),
+               calendar.to_ical().decode()).status_code in (201, 204)
+    reminded = {r.next_attempt_at + 3600 for r in _reminders(url, booked["uid"])
+                if r.status == "pending" and r.recipient == "olivia@customer.test"}
+    assert start in reminded
+    assert start + 7 * DAY not in reminded
