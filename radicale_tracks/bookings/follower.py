@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from icalendar import Calendar
+from radicale.item import filter as radicale_filter
 from sqlalchemy import Connection
 
 from radicale_tracks.bookings import reminders as reminder_rows
@@ -194,6 +195,8 @@ class BookingFollower:
         until = now + reminder_rows.HORIZON
         spans, complete = self.occurrences(calendar.to_ical().decode("utf-8"), now, until,
                                            reminder_rows.MAX_OCCURRENCES)
+        called_off = _cancelled_starts(calendar)
+        spans = [span for span in spans if span[0] not in called_off]
         planned = reminder_rows.reminders_for(spans, self._reminded(booking, calendar),
                                               leads, now)
         mails = [(self._reminder_mail(connection, booking, calendar, r), r.due)
@@ -329,6 +332,21 @@ def _occurrence_when(booking: BookingRow, start: int, end: int) -> str:
     from radicale_tracks.bookings.words import when_words
 
     return when_words(start, end, booking.customer_zone, booking.agent_zone)
+
+
+def _cancelled_starts(calendar: Calendar) -> set[int]:
+    """When the occurrences the holder cancelled one by one start: a calendar program
+    may keep one as an override marked CANCELLED instead of an EXDATE, and the
+    expansion yields it like any other."""
+    found: set[int] = set()
+    for component in calendar.walk("VEVENT"):
+        if "RECURRENCE-ID" not in component or str(
+                component.get("STATUS", "")).upper() != "CANCELLED":
+            continue
+        start = component.get("DTSTART")
+        if start is not None:
+            found.add(int(radicale_filter.date_to_datetime(start.dt).timestamp()))
+    return found
 
 
 def _rooms_unanswered(calendar: Calendar, is_assistant_side: Callable[[str], bool]

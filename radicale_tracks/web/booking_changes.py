@@ -127,7 +127,10 @@ class BookingChanges:
         spans, _complete = self.storage.scheduling_calendars.occurrences(
             calendar.to_ical().decode("utf-8"), since, since + SERIES_LOOKAHEAD,
             SERIES_WALK)
-        return max([row.end, *(end for _start, end in spans[:1])])
+        # the expansion yields a moved occurrence (an override) first, wherever it is
+        # now, even long past: only those still ending after ``since`` answer
+        later = [end for _start, end in spans if end > since]
+        return max(row.end, min(later, default=row.end))
 
     def _view(self, row: BookingRow, calendar: Calendar | None = None) -> BookingView:
         calendar = calendar if calendar is not None else self._event(row)
