@@ -85,6 +85,18 @@ def test_a_series_with_a_moved_past_occurrence_is_not_over_while_it_goes_on() ->
     assert (end - 3600 - FIRST) % (7 * DAY) == 0   # an occurrence of the series itself
 
 
+def test_a_long_series_whose_walk_stops_at_its_cap_is_not_over() -> None:
+    """An hourly series begun long ago: the bounded walk ends before today, which says
+    nothing about the series being over — so it is not."""
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//review//EN", "BEGIN:VEVENT",
+             "UID:series@example.org", "DTSTAMP:20260101T000000Z",
+             "DTSTART:%s" % _utc(FIRST), "DTEND:%s" % _utc(FIRST + 1800),
+             "RRULE:FREQ=HOURLY", "SUMMARY:Hourly", "END:VEVENT", "END:VCALENDAR", ""]
+    calendar = Calendar.from_ical("\r\n".join(lines))
+    now = FIRST + 400 * DAY                     # ~9 600 occurrences later
+    assert _changes()._last_end(_row(), calendar, now) > now
+
+
 # -- the periodic pass and a write of the meeting on PostgreSQL -----------------------------
 
 @pytest.fixture(scope="module")

@@ -124,12 +124,16 @@ class BookingChanges:
         if calendar is None or master is None or (
                 "RRULE" not in master and "RDATE" not in master):
             return row.end
-        spans, _complete = self.storage.scheduling_calendars.occurrences(
+        spans, complete = self.storage.scheduling_calendars.occurrences(
             calendar.to_ical().decode("utf-8"), since, since + SERIES_LOOKAHEAD,
             SERIES_WALK)
         # the expansion yields a moved occurrence (an override) first, wherever it is
         # now, even long past: only those still ending after ``since`` answer
         later = [end for _start, end in spans if end > since]
+        if not later and not complete:
+            # the walk stopped at its cap before reaching ``since`` (a long series):
+            # not known to be over, so it is not
+            return since + SERIES_LOOKAHEAD
         return max(row.end, min(later, default=row.end))
 
     def _view(self, row: BookingRow, calendar: Calendar | None = None) -> BookingView:
