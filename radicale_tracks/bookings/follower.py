@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from icalendar import Calendar
-from radicale.item import filter as radicale_filter
 from sqlalchemy import Connection
 
 from radicale_tracks.bookings import reminders as reminder_rows
@@ -345,8 +344,18 @@ def _cancelled_starts(calendar: Calendar) -> set[int]:
             continue
         start = component.get("DTSTART")
         if start is not None:
-            found.add(int(radicale_filter.date_to_datetime(start.dt).timestamp()))
+            found.add(_instant(start.dt))
     return found
+
+
+def _instant(value: datetime.date) -> int:
+    """POSIX seconds of a DTSTART as the index reads one: a date at midnight UTC, a
+    floating time as UTC."""
+    if not isinstance(value, datetime.datetime):
+        value = datetime.datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return int(value.timestamp())
 
 
 def _rooms_unanswered(calendar: Calendar, is_assistant_side: Callable[[str], bool]
