@@ -75,7 +75,7 @@ def row(**changes: object) -> BookingRow:
         id=7, uid="u1", agent="carol", holder="alice", calendar_path="alice/work",
         href="u1.ics", customer_name="Olivia", customer_address="olivia@customer.test",
         customer_zone="Europe/London", agent_zone="Europe/Berlin", subject="Intro",
-        details={}, start=START, end=START + 1800, state="confirmed", changed_by=None,
+        details={"members": ["alice", "bob"], "duration": 30}, start=START, end=START + 1800, state="confirmed", changed_by=None,
         customer_on_event=True, customer_mailed=True, customer_sees_attendees=True,
         link_version=1, pending_actor=None, pending_note=None, reminders_until=0,
         created_at=0, updated_at=0)
@@ -119,6 +119,41 @@ def test_reminders_go_to_the_customer_and_the_team_but_not_to_who_declined() -> 
     declined = event(*[a.replace("NEEDS-ACTION:mailto:olivia", "DECLINED:mailto:olivia")
                        for a in ATTENDEES])
     assert "olivia@customer.test" not in follower()._reminded(row(), declined)
+    # someone the holder added in their calendar program is no team of the booking
+    assert follower(("team",))._reminded(row(details={"members": ["alice"]}), calendar) == [
+        "alice@example.org"]
+
+
+def test_reminders_one_write_plans_are_bounded() -> None:
+    """A weekly series with a big team: one write plans at most MAX_REMINDERS, the
+    earliest first, and says from when the rest waits for the top-up."""
+    from sqlalchemy import create_engine, func, select
+
+    from radicale_tracks.bookings.reminders import MAX_REMINDERS
+    from radicale_tracks.outbox.schema import outbox
+    from radicale_tracks.tables import load_tables
+
+    tokens = iter(range(10_000))
+    team = ["u%d" % n for n in range(40)]
+    weeks = [(START + 7 * 86400 * n, START + 7 * 86400 * n + 1800) for n in range(40)]
+    attendees = ["ATTENDEE;PARTSTAT=ACCEPTED:mailto:%s@example.org" % u for u in team]
+    calendar = event("RRULE:FREQ=WEEKLY", *attendees)
+    planner = BookingFollower(
+        BookingConfig(base_url="http://x", domain="example.org", from_email="a@example.org"),
+        MailTemplates, lambda: datetime.datetime.fromtimestamp(START - 86400 * 3,
+                                                                datetime.UTC),
+        lambda: "t%d" % next(tokens), lambda a: False,
+        lambda a: a.split("@")[0] if a.endswith("@example.org") else None,
+        lambda *_: (list(weeks), False))
+    engine = create_engine("sqlite://")
+    load_tables().create_all(engine)
+    with engine.begin() as connection:
+        until = planner._plan(connection, row(holder="u0", details={"members": team}),
+                              calendar, START - 86400 * 3)
+        planned = connection.execute(select(func.count()).select_from(outbox)).scalar_one()
+        latest = connection.execute(select(func.max(outbox.c.next_attempt_at))).scalar_one()
+    assert 0 < planned <= MAX_REMINDERS
+    assert until > latest and until in {start for start, _ in weeks}
 
 
 def test_a_link_is_signed_and_expires_after_the_meeting_as_it_is_now() -> None:

@@ -29,11 +29,19 @@ from sqlalchemy import Connection
 
 from radicale_tracks.bookings import reminders as reminder_rows
 from radicale_tracks.bookings import store
+from radicale_tracks.bookings.changes import cancelled_event
 from radicale_tracks.bookings.links import link_secret, link_url, make_token
 from radicale_tracks.bookings.store import BookingRow
-from radicale_tracks.bookings.words import customer_context, first_span, span_words
+from radicale_tracks.bookings.words import (
+    customer_context,
+    first_span,
+    span_words,
+    when_words,
+)
 from radicale_tracks.core.addresses import normalize_address
+from radicale_tracks.core.customer_booking import customer_confirmation
 from radicale_tracks.core.itip import ItipMessage, Method, attendees_of, master_of, partstat_of
+from radicale_tracks.outbox.store import enqueue
 
 if TYPE_CHECKING:
     from radicale_tracks.mail.compose import MailTemplates
@@ -126,8 +134,6 @@ class BookingFollower:
                 if stored is not None:
                     self._publish_again(connection, booking, stored, "booking_cancelled")
                 elif old is not None:   # deleted: the meeting as it was, cancelled
-                    from radicale_tracks.bookings.changes import cancelled_event
-
                     self._publish_again(connection, booking, cancelled_event(
                         Calendar.from_ical(old.to_ical()), self.clock()),
                         "booking_cancelled")
@@ -153,8 +159,6 @@ class BookingFollower:
                           calendar: Calendar) -> OutgoingMail:
         """The confirmation of a customer who is not on the event: the meeting as a
         PUBLISH without description or attendees (``customer_confirmation``)."""
-        from radicale_tracks.core.customer_booking import customer_confirmation
-
         published = customer_confirmation(calendar)
         return self._compose("booking_confirmation", self.context(connection, booking,
                                                                   calendar),
@@ -168,9 +172,6 @@ class BookingFollower:
         cancellation the same way: an updated PUBLISH (scheduling sends them nothing)."""
         if booking.customer_on_event or not booking.customer_mailed:
             return
-        from radicale_tracks.core.customer_booking import customer_confirmation
-        from radicale_tracks.outbox.store import enqueue
-
         context = self.context(connection, booking, calendar)
         if kind == "booking_cancelled":
             context["join_url"] = ""
@@ -186,21 +187,28 @@ class BookingFollower:
 
     def _plan(self, connection: Connection, booking: BookingRow, calendar: Calendar,
               now: int) -> int:
-        """Queue the reminders ahead; answers up to when a series was planned (0: a
-        single meeting, all planned)."""
+        """Queue the reminders ahead; answers up to when they were planned (0: a single
+        meeting, all planned). At most :data:`reminders.MAX_REMINDERS` per pass: the
+        later occurrences of a long series with a big team wait for the top-up."""
         leads = self.config.reminder_leads
-        if not leads:
+        recipients = self._reminded(booking, calendar)
+        if not leads or not recipients:
             return 0
         until = now + reminder_rows.HORIZON
         spans, complete = self.occurrences(calendar.to_ical().decode("utf-8"), now, until,
                                            reminder_rows.MAX_OCCURRENCES)
         called_off = _cancelled_starts(calendar)
-        spans = [span for span in spans if span[0] not in called_off]
-        planned = reminder_rows.reminders_for(spans, self._reminded(booking, calendar),
-                                              leads, now)
-        mails = [(self._reminder_mail(connection, booking, calendar, r), r.due)
-                 for r in planned]
-        reminder_rows.queue_reminders(connection, mails, now)
+        spans = sorted(span for span in spans if span[0] not in called_off)
+        fitting = max(1, reminder_rows.MAX_REMINDERS // (len(leads) * len(recipients)))
+        if len(spans) > fitting:
+            until, spans, complete = spans[fitting][0], spans[:fitting], False
+        planned = reminder_rows.reminders_for(spans, recipients, leads, now)
+        if planned:
+            # one context for all of them: the words and the link are the meeting's
+            base = self.context(connection, booking, calendar)
+            reminder_rows.queue_reminders(connection, [
+                (self._reminder_mail(base, booking, calendar, r), r.due) for r in planned],
+                now)
         master = master_of(calendar)
         is_series = master is not None and ("RRULE" in master or "RDATE" in master)
         return until if is_series or not complete else 0
@@ -215,38 +223,39 @@ class BookingFollower:
             connection, booking, calendar, now))
 
     def _reminded(self, booking: BookingRow, calendar: Calendar) -> list[str]:
-        """Who gets reminders: the customer (when mailed at all) and the team here."""
+        """Who gets reminders: the customer (when mailed at all) and the booking's team
+        — its holder and members, at the addresses the event names them by — but
+        whoever declined."""
         audience = self.config.reminder_recipients
-        found: list[str] = []
         master = master_of(calendar)
+        if master is None:
+            return []
         answers = {address: partstat_of(prop)
-                   for address, prop in attendees_of(master).items()} if master else {}
+                   for address, prop in attendees_of(master).items()}
+        found: list[str] = []
         if ("customer" in audience and booking.customer_mailed
                 and answers.get(booking.customer_address) != "DECLINED"):
-            found.append(booking.customer_address)   # who said no is not reminded
+            found.append(booking.customer_address)
         if "team" in audience:
-            master = master_of(calendar)
-            organizer = master.get("ORGANIZER") if master is not None else None
+            team = {booking.holder, *booking.details.get("members", [])}
+            organizer = master.get("ORGANIZER")
             candidates = [normalize_address(str(organizer))] if organizer is not None else []
-            if master is not None:
-                candidates.extend(
-                    address for address, prop in attendees_of(master).items()
-                    if str(prop.params.get("CUTYPE", "INDIVIDUAL")).upper() == "INDIVIDUAL"
-                    and partstat_of(prop) != "DECLINED")
-            for address in candidates:
-                if (address != booking.customer_address and address not in found
+            candidates.extend(address for address, answer in answers.items()
+                              if answer != "DECLINED")
+            for address in dict.fromkeys(candidates):
+                if (address != booking.customer_address
                         and not self.is_assistant_side(address)
-                        and self.user_of(address) is not None):
+                        and self.user_of(address) in team):
                     found.append(address)
         return found
 
-    def _reminder_mail(self, connection: Connection, booking: BookingRow,
+    def _reminder_mail(self, base: dict[str, Any], booking: BookingRow,
                        calendar: Calendar, reminder: reminder_rows.Reminder) -> OutgoingMail:
-        context = self.context(connection, booking, calendar)
-        context.update(
-            when=context["when"] if reminder.start == booking.start else _occurrence_when(
-                booking, reminder.start, reminder.end),
-            lead=reminder_rows.lead_words(reminder.lead))
+        """One reminder, from the meeting's ``base`` context."""
+        context = dict(base, lead=reminder_rows.lead_words(reminder.lead))
+        if reminder.start != booking.start:   # a later occurrence of a series
+            context["when"] = when_words(reminder.start, reminder.end,
+                                         booking.customer_zone, booking.agent_zone)
         if reminder.recipient == booking.customer_address:
             return self._compose("booking_reminder", context, booking, calendar, None, None)
         user = self.user_of(reminder.recipient) or reminder.recipient
@@ -325,12 +334,6 @@ class BookingFollower:
             now=self.clock(), itip=itip, method=method,
             envelope_from=self.config.from_email,
             uid=booking.uid)
-
-
-def _occurrence_when(booking: BookingRow, start: int, end: int) -> str:
-    from radicale_tracks.bookings.words import when_words
-
-    return when_words(start, end, booking.customer_zone, booking.agent_zone)
 
 
 def _cancelled_starts(calendar: Calendar) -> set[int]:

@@ -30,6 +30,8 @@ KINDS: Final = ("booking_reminder", "booking_reminder_team")
 HORIZON: Final = 35 * 86400
 #: most occurrences of one meeting with reminders planned at a time
 MAX_OCCURRENCES: Final = 40
+#: most reminders one write of a meeting plans (occurrences × lead times × people)
+MAX_REMINDERS: Final = 200
 
 #: (start, end) of the meeting's occurrences in [from, to), at most ``limit``, and
 #: whether that was all of them
