@@ -75,7 +75,8 @@ def row(**changes: object) -> BookingRow:
         id=7, uid="u1", agent="carol", holder="alice", calendar_path="alice/work",
         href="u1.ics", customer_name="Olivia", customer_address="olivia@customer.test",
         customer_zone="Europe/London", agent_zone="Europe/Berlin", subject="Intro",
-        details={"members": ["alice", "bob"], "duration": 30}, start=START, end=START + 1800, state="confirmed", changed_by=None,
+        details={"members": ["alice", "bob"], "duration": 30}, start=START,
+        end=START + 1800, state="confirmed", changed_by=None,
         customer_on_event=True, customer_mailed=True, customer_sees_attendees=True,
         link_version=1, pending_actor=None, pending_note=None, reminders_until=0,
         created_at=0, updated_at=0)
