@@ -40,10 +40,15 @@ from radicale_tracks.core.customer_booking import (
 )
 from radicale_tracks.core.itip import attendees_of, master_of, partstat_of
 from radicale_tracks.plugin.slot_search import OwnTime
-from radicale_tracks.plugin.track_calendars import item_from_text
 from radicale_tracks.rooms.directory import RoomDirectory, configured_rooms
 from radicale_tracks.tracks import store as track_store
-from radicale_tracks.web.services import SLOT_DAYS, NotAllowed, Services, SlotList
+from radicale_tracks.web.services import (
+    SLOT_DAYS,
+    NotAllowed,
+    Services,
+    SlotList,
+    scheduled_upload,
+)
 
 if TYPE_CHECKING:
     from radicale_tracks.plugin.storage import Storage
@@ -295,24 +300,8 @@ class BookingChanges:
                 detail=("message: %s" % note) if note else None)
 
         collection = storage.scheduling_calendars.collection(row.calendar_path)
-        storage.scheduling.join_next_write_first(before)
-        storage.scheduling.join_next_write(after)
-        try:
-            collection.upload(row.href, item_from_text(collection.path,
-                                                        calendar.to_ical().decode("utf-8")))
-        finally:
-            left = storage.scheduling.take_joined()
-        if left is not None:
-            # not scheduled (scheduling failed: the event is stored as sent): the row
-            # follows the stored event on its own — which also clears who and why, or
-            # the next unrelated write of the event would tell the customer of them
-            with storage.database.begin() as connection:
-                left(connection)
-                fresh = booking_store.booking_by_id(connection, row.id)
-                if fresh is not None:
-                    storage.scheduling.bookings.follow(connection, fresh, calendar)
-        if storage.sender_thread is not None:
-            storage.sender_thread.wake()
+        scheduled_upload(storage, collection, row.href, calendar, row.uid, first=before,
+                         after=after)
         logger.info("%s: %s", kind, summary)
 
 

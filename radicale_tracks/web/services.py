@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from radicale import rights as radicale_rights
 
     from radicale_tracks.plugin.storage import Storage
+    from radicale_tracks.plugin.write_request import JoinedWork
 
 logger = logging.getLogger("radicale.tracks.web")
 
@@ -303,14 +304,9 @@ class Services:
             calendar_path = storage.scheduling_calendars.default_calendar(holder)
             collection = storage.scheduling_calendars.collection(calendar_path)
             uid = "%s@%s" % (secrets.token_hex(12), storage.settings.domain)
-            parties = EventParties(
-                organizer=Person(self.address_of(holder), holder),
-                sent_by=self.address_of(agent) if agent != holder else None,
-                members=tuple(Person(self.address_of(m), m) for m in details.members
-                              if m != holder),
-                rooms=tuple(Person(a, n) for a, n in rooms.items()),
-                assistant=(storage.book.track_address(track.token) if track is not None
-                           else storage.book.assistant))
+            parties = self._parties(agent, holder, details, rooms, assistant=(
+                storage.book.track_address(track.token) if track is not None
+                else storage.book.assistant))
             calendar = booking_calendar(booking, parties, uid=uid, now=now)
             href = storage.scheduling_calendars.new_href(uid)
             text = calendar.to_ical().decode("utf-8")
@@ -361,20 +357,11 @@ class Services:
                         "mailed" if booking.notifications.send_confirmation
                         else "not mailed"))
 
-            storage.scheduling.join_next_write_first(add_booking_row)
-            storage.scheduling.join_next_write(record_booking)
-            try:
-                collection.upload(href, item_from_text(collection.path, text))
-            finally:
-                left = storage.scheduling.take_joined()
-            if left is not None:   # no scheduling transaction took it
-                with storage.database.begin() as connection:
-                    left(connection)
+            scheduled_upload(storage, collection, href, calendar, uid,
+                             first=add_booking_row, after=record_booking)
             stored = collection.item(href)
             answers = _answers(stored.serialize() if stored is not None else text)
             slug = tracked[0] if tracked else None
-        if storage.sender_thread is not None:
-            storage.sender_thread.wake()
         logger.info("%s booked %s in %s for %s", agent, uid, calendar_path,
                     booking.customer.address)
         return Booked(uid=uid, holder=holder, calendar_path=calendar_path, href=href,
@@ -382,6 +369,17 @@ class Services:
                       track=slug, confirmation_sent=booking.notifications.send_confirmation,
                       customer_on_event=booking.notifications.add_to_event,
                       booking_id=booking_id[0] if booking_id else None)
+
+    def _parties(self, agent: str, holder: str, details: MeetingDetails,
+                 rooms: Mapping[str, str], assistant: str) -> EventParties:
+        """Who is on the holder's event: the holder organizes (``SENT-BY`` the agent
+        when someone else booked), the other members and the rooms attend."""
+        return EventParties(
+            organizer=Person(self.address_of(holder), holder),
+            sent_by=self.address_of(agent) if agent != holder else None,
+            members=tuple(Person(self.address_of(m), m) for m in details.members
+                          if m != holder),
+            rooms=tuple(Person(a, n) for a, n in rooms.items()), assistant=assistant)
 
     def customer_preview(self, agent: str, booking: Booking,
                          rooms: Mapping[str, str]) -> tuple[str, str] | None:
@@ -395,13 +393,8 @@ class Services:
         storage = self.storage
         holder = booking.holder_for(agent)
         details = booking.details
-        parties = EventParties(
-            organizer=Person(self.address_of(holder), holder),
-            sent_by=self.address_of(agent) if agent != holder else None,
-            members=tuple(Person(self.address_of(m), m) for m in details.members
-                          if m != holder),
-            rooms=tuple(Person(a, n) for a, n in rooms.items()),
-            assistant=storage.book.assistant)
+        parties = self._parties(agent, holder, details, rooms,
+                                assistant=storage.book.assistant)
         now = self.clock()
         calendar = booking_calendar(booking, parties, uid="preview", now=now)
         row = BookingRow(
@@ -703,6 +696,34 @@ class TrackView:
     members: list[track_store.Member]
     meetings: list[track_store.Meeting]
     is_organizer: bool
+
+
+def scheduled_upload(storage: Storage, collection: Any, href: str, calendar: Any,
+                     uid: str, *, first: JoinedWork, after: JoinedWork) -> None:
+    """Store the holder's event as its organizer's write (``Collection.upload``, the
+    path of a CalDAV PUT), ``first`` run in that write's transaction before it is
+    scheduled and ``after`` once it is. When no scheduling transaction took them
+    (scheduling failed: the event is stored as sent), they run in one of their own and
+    the booking follows the stored event there — its reminders planned, who and why
+    cleared — as the scheduling write would have done. Call under the write lock."""
+    from icalendar import Calendar
+
+    storage.scheduling.join_next_write_first(first)
+    storage.scheduling.join_next_write(after)
+    text = calendar.to_ical().decode("utf-8")
+    try:
+        collection.upload(href, item_from_text(collection.path, text))
+    finally:
+        left = storage.scheduling.take_joined()
+    if left is not None:
+        with storage.database.begin() as connection:
+            left(connection)
+            row = booking_by_uid(connection, uid)
+            if row is not None:
+                storage.scheduling.bookings.follow(connection, row,
+                                                   Calendar.from_ical(text))
+    if storage.sender_thread is not None:
+        storage.sender_thread.wake()
 
 
 def _zone(name: str) -> datetime.tzinfo:
