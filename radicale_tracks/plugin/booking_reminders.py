@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import logging
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from icalendar import Calendar
 
@@ -37,7 +39,11 @@ class ReminderStore(Protocol):
 
     def calendar(self, path: str) -> StoredCalendar | None: ...
 
+    def restartable(self, work: Callable[[], _T]) -> _T: ...
+
 logger = logging.getLogger("radicale.tracks.bookings")
+
+_T = TypeVar("_T")
 
 #: bookings planned again per pass (the next pass takes the rest)
 PER_PASS = 100
@@ -51,20 +57,30 @@ def top_up_reminders(storage: ReminderStore, now: datetime.datetime | None = Non
         due = booking_store.series_to_top_up(connection, until, PER_PASS)
     done = 0
     for row in due:
-        with storage.acquire_lock("w", row.holder):
-            with storage.database.connect() as connection:
-                current = booking_store.booking_by_id(connection, row.id)
-            if current is None or current.reminders_until >= until or current.is_cancelled:
-                continue    # planned or cancelled meanwhile
-            collection = storage.calendar("/%s/" % current.calendar_path.strip("/"))
-            item = collection.item(current.href) if collection is not None else None
-            with storage.database.begin() as connection:
-                if item is None:   # the event is gone: nothing more to remind of
-                    booking_store.update_booking(connection, current.id, reminders_until=0)
-                    continue
-                storage.scheduling.bookings.top_up(
-                    connection, current, Calendar.from_ical(item.serialize()), moment)
+        if storage.restartable(functools.partial(_top_up, storage, row, until, moment)):
             done += 1
     if done:
         logger.info("Booking reminders planned further ahead for %d series", done)
     return done
+
+
+def _top_up(storage: ReminderStore, row: booking_store.BookingRow, until: int,
+            moment: datetime.datetime) -> bool:
+    """One series planned again: its calendar read first — which locks it (per
+    calendar on PostgreSQL) — then its row, so both are what the last write left."""
+    with storage.acquire_lock("w", row.holder):
+        collection = storage.calendar("/%s/" % row.calendar_path.strip("/"))
+        item = collection.item(row.href) if collection is not None else None
+        with storage.database.begin() as connection:
+            current = booking_store.booking_by_id(connection, row.id)
+            if (current is None or current.reminders_until >= until
+                    or current.is_cancelled
+                    or (current.calendar_path, current.href) != (row.calendar_path,
+                                                                 row.href)):
+                return False    # planned, cancelled or moved meanwhile: done there
+            if item is None:    # the event is gone: nothing more to remind of
+                booking_store.update_booking(connection, current.id, reminders_until=0)
+                return False
+            storage.scheduling.bookings.top_up(
+                connection, current, Calendar.from_ical(item.serialize()), moment)
+    return True
