@@ -106,6 +106,16 @@ def bookings_of(connection: Connection, users: Sequence[str], *, upcoming: bool 
     return [_row(r) for r in connection.execute(query.limit(limit))]
 
 
+def bookings_with_member(connection: Connection, user: str, limit: int = 100
+                         ) -> list[BookingRow]:
+    """Bookings whose team lists ``user`` (their details' members)."""
+    # the details are JSON text: a LIKE narrows ("_" only widens), the list decides
+    like = '%%"%s"%%' % user.replace("%", "")
+    found = [_row(r) for r in connection.execute(
+        select(bookings).where(bookings.c.details.like(like)).limit(limit))]
+    return [row for row in found if user in row.details.get("members", [])]
+
+
 def update_booking(connection: Connection, booking_id: int, **values: Any) -> None:
     if "details" in values:
         values["details"] = json.dumps(values["details"], sort_keys=True)
