@@ -29,6 +29,7 @@ from test_web_browser import (
     browser,  # noqa: F401  # the module-scoped browser fixture
     long_day,
     monday,
+    playwright_api,
     shot,
 )
 from web_booking import CUSTOMER, booking, slot
@@ -343,7 +344,8 @@ def test_the_customer_page_fits_a_phone(opened: Any, server: RadicaleServer,
     phone.wait_for_load_state()
     phone.locator(".day-switch button").nth(2).click()
     shown = phone.locator("table.week thead th:not(.time-col):visible")
-    assert shown.count() == 1 and "Wednesday" in shown.inner_text()
+    playwright_api.expect(shown).to_have_count(1)
+    playwright_api.expect(shown).to_contain_text("Wednesday", use_inner_text=True)
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     phone.locator("fieldset.slots").evaluate("element => element.scrollIntoView()")
     shot(phone, "19-phone-customer", full=False)

@@ -28,6 +28,7 @@ from test_web_browser import (
     browser,  # noqa: F401  # the module-scoped browser fixture
     long_day,
     monday,
+    playwright_api,
     through_details,
     utc_start,
 )
@@ -81,6 +82,7 @@ def to_week(page: Any, day: datetime.date) -> None:
     page.get_by_label("Week of").fill(day.isoformat())
     page.get_by_role("button", name="Update").click()
     page.locator("table.week").wait_for()
+    page.wait_for_load_state()  # layout and inner_text read before the stylesheet are wrong
 
 
 def focused_name(page: Any) -> str:
@@ -185,6 +187,7 @@ def test_conflicts_name_who_is_busy_and_when_never_what(opened: Any, server: Rad
     page.get_by_label("Show conflicts").check()
     cell = radio(page, day, "13:00–13:30", "conflict: bob busy 13:00–14:00, Atlas")
     cell.wait_for()
+    page.wait_for_load_state()
     assert page.locator("label.cell", has=cell).inner_text().split() == ["13:00", "bob",
                                                                        "busy"]
     assert "conflicts included" in page.locator("table.week caption").inner_text()
@@ -206,14 +209,20 @@ def test_a_phone_shows_one_day_at_a_time(opened: Any, server: RadicaleServer,
     to_week(page, monday(1))
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "the week scrolls sideways (%dpx)" % width
+    # what is visible is asked with retries: without script the day button loads a new
+    # page, and until its stylesheet applies every day of the week is laid out
     visible_days = page.locator("table.week thead th:not(.time-col):visible")
-    assert visible_days.count() == 1
-    assert visible_days.inner_text() == "Monday %d %s" % (monday(1).day,
-                                                          monday(1).strftime("%B %Y"))
+    expect = playwright_api.expect
+    expect(visible_days).to_have_count(1)
+    expect(visible_days).to_have_text("Monday %d %s" % (monday(1).day,
+                                                        monday(1).strftime("%B %Y")),
+                                      use_inner_text=True)
     wednesday = monday(1) + datetime.timedelta(days=2)
     page.get_by_role("button", name=re.compile("^%s" % wednesday.strftime("%A"))).click()
+    expect(visible_days).to_have_count(1)
+    expect(visible_days).to_contain_text(wednesday.strftime("%A"), use_inner_text=True)
     radio(page, wednesday, "10:00–10:30").wait_for(state="visible")
-    assert visible_days.count() == 1 and wednesday.strftime("%A") in visible_days.inner_text()
+    page.wait_for_load_state()
     assert page.get_by_role("alert").count() == 0          # showing a day asks nothing
     assert not radio(page, monday(1), "10:00–10:30").is_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
