@@ -203,6 +203,42 @@ def test_only_the_team_sees_a_booking(server: RadicaleServer, sink: MailSink) ->
                         timeout=10).status_code == 401
 
 
+def test_a_team_member_sees_but_only_the_holders_side_changes(
+        server: RadicaleServer, sink: MailSink) -> None:
+    """bob is on alice's meeting but may not write alice's calendar: he reads the
+    booking, and every change is refused before anything is written."""
+    booked = book(server, slot(2, 1, 15))
+    path = "bookings/%d" % booked["id"]
+    before = api(server, "GET", path).json()
+    assert before["may_change"] is True
+    seen = api(server, "GET", path, user="bob")
+    assert seen.status_code == 200 and seen.json()["may_change"] is False
+    assert seen.json()["can_change"] is True            # the meeting itself could change
+    for action, body in (("/reschedule", {"start": slot(2, 1, 16)}), ("/cancel", {}),
+                         ("/link/revoke", {})):
+        refused = api(server, "POST", path + action, user="bob", json=body)
+        assert refused.status_code == 403, (action, refused.text)
+        assert "alice" in refused.json()["error"]
+    assert api(server, "GET", path + "/slots", user="bob").status_code == 403
+    page = requests.get(server.url + "/.web/" + path, auth=("bob", USERS["bob"]),
+                        timeout=30)
+    assert page.status_code == 200 and "Move the meeting" not in page.text
+    assert "Cancel the meeting" not in page.text and "only alice" in page.text
+    token = re.search(r'name="csrf" value="([^"]+)"', requests.get(
+        server.url + "/.web/book", auth=("bob", USERS["bob"]), timeout=30).text)
+    posted = requests.post(server.url + "/.web/%s/cancel" % path,
+                           auth=("bob", USERS["bob"]), timeout=30,
+                           data={"csrf": token.group(1) if token else ""})
+    assert posted.status_code == 403, posted.text
+    assert "Traceback" not in posted.text
+    unchanged = api(server, "GET", path).json()
+    assert unchanged["state"] == before["state"] and unchanged["start"] == before["start"]
+    # booked into bob's calendar, bob holds it and changes it
+    held = book(server, slot(2, 4, 14), notifications={"holder": "bob"})
+    assert api(server, "GET", "bookings/%d" % held["id"], user="bob"
+               ).json()["may_change"] is True
+
+
 # -- the agent moves and cancels -----------------------------------------------------------
 
 def test_the_agent_moves_a_booking_and_everyone_follows(

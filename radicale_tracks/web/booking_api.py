@@ -17,7 +17,7 @@ from radicale import types
 from radicale_tracks.core.customer_booking import BookingError, zone_name
 from radicale_tracks.core.slot_report import utc_text
 from radicale_tracks.web.answers import error, json_response, slot_json
-from radicale_tracks.web.booking_changes import BookingChanges, BookingView
+from radicale_tracks.web.booking_changes import BookingChanges, BookingView, may_change
 from radicale_tracks.web.services import SlotTaken
 
 if TYPE_CHECKING:
@@ -47,11 +47,13 @@ def handle(request: Request, data: dict[str, Any]) -> types.WSGIResponse | None:
     if match is None:
         return None
     changes = BookingChanges(request.services)
-    view = changes.for_user(request.user, int(match.group(1)))
+    view = changes.for_user(request.user, request.groups, int(match.group(1)))
     action = match.group(2) or ""
     allowed = "GET" if action in ("", "/slots") else "POST"
     if request.method != allowed:
         return error(client.METHOD_NOT_ALLOWED, "method not allowed here")
+    if allowed == "POST" or action == "/slots":
+        may_change(view)
     if action == "":
         return json_response(client.OK, booking_json(view))
     if action == "/slots":
@@ -85,8 +87,8 @@ def handle(request: Request, data: dict[str, Any]) -> types.WSGIResponse | None:
         return json_response(client.OK, booking_json(changes.cancel(
             view, actor="agent", by=request.user, note=note)))
     changes.revoke_link(view)
-    return json_response(client.OK, booking_json(changes.for_user(request.user,
-                                                                  view.row.id)))
+    return json_response(client.OK, booking_json(changes.for_user(
+        request.user, request.groups, view.row.id)))
 
 
 def booking_json(view: BookingView) -> dict[str, Any]:
@@ -101,5 +103,5 @@ def booking_json(view: BookingView) -> dict[str, Any]:
                      "sees_attendees": row.customer_sees_attendees},
         "agent_zone": row.agent_zone, "team": view.team, "rooms": view.rooms,
         "where": view.facts.get("where", ""), "join_url": view.facts.get("join_url", ""),
-        "can_change": view.can_change,
+        "can_change": view.can_change, "may_change": view.may_change,
         "calendar": "/%s/" % row.calendar_path.strip("/"), "href": row.href}

@@ -72,6 +72,9 @@ class BookingView:
     team: list[str]
     rooms: list[str]
     is_past: bool
+    #: whether the one looking may move or cancel it (a team member on the meeting sees it
+    #: but changes the holder's calendar only with the holder's say: see ``for_user``)
+    may_change: bool = True
 
     @property
     def can_change(self) -> bool:
@@ -94,13 +97,17 @@ class BookingChanges:
 
     # -- who may see what ---------------------------------------------------------------
 
-    def for_user(self, user: str, booking_id: int) -> BookingView:
-        """The booking, for the agent who made it, its holder or a team member."""
+    def for_user(self, user: str, groups: set[str], booking_id: int) -> BookingView:
+        """The booking, for the agent who made it, its holder or a team member. Changing
+        it writes the holder's calendar, so a team member may only look unless they could
+        have booked into that calendar themselves (``Services.may_hold``: the holder,
+        ``web_booking_agents`` or write rights); the agent who booked it keeps the say."""
         with self.storage.database.connect() as connection:
             row = booking_store.booking_by_id(connection, booking_id)
         if row is None or not self._is_team(user, row):
             raise NotAllowed("no such booking")
-        return self._view(row)
+        may_change = user == row.agent or self.services.may_hold(user, groups, row.holder)
+        return replace(self._view(row), may_change=may_change)
 
     def for_link(self, token: str) -> BookingView:
         """The booking a customer's link opens (``LinkRefused`` with words for them)."""
@@ -197,6 +204,7 @@ class BookingChanges:
         ``SlotTaken`` with fresh slots when the time is taken). ``actor``: agent or
         customer; ``by``: who, for the activity line."""
         note = _note(note)
+        may_change(view)
         if not view.can_change:
             raise BookingError("start", "this meeting is cancelled or over: it cannot be "
                                         "moved")
@@ -239,6 +247,7 @@ class BookingChanges:
                ) -> BookingView:
         """Cancel the booking: CANCEL to everyone, the event kept marked cancelled."""
         note = _note(note)
+        may_change(view)
         if view.row.is_cancelled:
             return view
         if view.is_past:
@@ -261,6 +270,7 @@ class BookingChanges:
 
     def revoke_link(self, view: BookingView) -> None:
         """Every link the customer was given stops; their next mail has a new one."""
+        may_change(view)
         with self.storage.database.begin() as connection:
             booking_store.revoke_links(connection, view.row.id,
                                        int(self.now().timestamp()))
@@ -303,6 +313,13 @@ class BookingChanges:
         scheduled_upload(storage, collection, row.href, calendar, row.uid, first=before,
                          after=after)
         logger.info("%s: %s", kind, summary)
+
+
+def may_change(view: BookingView) -> None:
+    """Refuse (``NotAllowed``, answered 403) one who may only look at the booking."""
+    if not view.may_change:
+        raise NotAllowed("only %s, who booked it, or someone who may write to %s's "
+                         "calendar can change this meeting" % (view.row.agent, view.row.holder))
 
 
 def _own_time(row: BookingRow, calendar: Calendar | None) -> OwnTime:

@@ -21,7 +21,7 @@ from radicale import types
 from radicale_tracks.bookings.links import LinkRefused
 from radicale_tracks.core.customer_booking import BookingError, zone_name
 from radicale_tracks.core.slots import SlotQueryError
-from radicale_tracks.web.booking_changes import BookingChanges, BookingView
+from radicale_tracks.web.booking_changes import BookingChanges, BookingView, may_change
 from radicale_tracks.web.pages import (
     _one,
     _slot_value,
@@ -69,15 +69,16 @@ def team_page(request: Request) -> types.WSGIResponse:
                       message="There is no page %s." % request.path)
     changes = BookingChanges(request.services)
     try:
-        view = changes.for_user(request.user, int(match.group(1)))
+        view = changes.for_user(request.user, request.groups, int(match.group(1)))
+        action = match.group(2)
+        base = "bookings/%d" % view.row.id
+        if request.method == "GET":
+            if action:
+                return redirect(request, base)
+            return _team(request, changes, view, notice=_notice(request))
+        may_change(view)
     except NotAllowed as e:
         return not_here(request, e)
-    action = match.group(2)
-    base = "bookings/%d" % view.row.id
-    if request.method == "GET":
-        if action:
-            return redirect(request, base)
-        return _team(request, changes, view, notice=_notice(request))
     by = request.user
     if _one(form, "show_day"):      # a phone's day switch without a script
         return _team(request, changes, view, form=form)
@@ -205,8 +206,9 @@ def _grid(request: Request, changes: BookingChanges, view: BookingView, zone: st
           show_conflicts: bool, fresh: SlotList | None, errors: dict[str, str],
           form: dict[str, list[str]], plain: bool = False) -> WeekGrid | None:
     """The week of slots to pick from (``?week=`` any day of it; this week by default),
-    or None when the booking can no longer change or the finder refused."""
-    if not view.can_change:
+    or None when the booking can no longer change (or not by this user) or the finder
+    refused."""
+    if not (view.can_change and view.may_change):
         return None
     today = changes.now().astimezone(ZoneInfo(zone)).date()
     asked = (request.query.get("week") or [""])[0]
