@@ -22,7 +22,7 @@ from helpers import RadicaleServer
 from mailserver import MailSink
 from radicale_tracks.bookings.schema import bookings
 from test_booking_changes import _reminders, api, book, to_customer
-from web_booking import CUSTOMER, slot
+from web_booking import CUSTOMER, booking, slot
 from worlds import mail_world, web_server
 
 
@@ -139,6 +139,46 @@ def test_a_move_whose_scheduling_failed_leaves_no_who_and_why_for_the_next_write
     pending = [r for r in _reminders(world[2], booked["uid"]) if r.status == "pending"]
     assert {int(_utc(new_start).timestamp()) - r.next_attempt_at for r in pending} == {
         3600, 86400}
+
+
+def test_a_change_that_was_not_scheduled_says_so_to_whoever_made_it(
+        server: RadicaleServer, sink: MailSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scheduling fails: the booking, the move and the cancellation are stored, and the
+    agent reads that nobody was told — never "Everyone invited gets the new time"."""
+    import re
+
+    import requests
+
+    from helpers import USERS
+
+    scheduler = server.storage.scheduling.scheduler
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("scheduling is down")
+
+    monkeypatch.setattr(scheduler, "handle_write", broken)
+    answer = api(server, "POST", "bookings", json=booking(slot(4, 2, 10)))
+    assert answer.status_code == 201 and answer.json()["invitations_sent"] is False
+    booked = answer.json()
+    moved = api(server, "POST", "bookings/%d/reschedule" % booked["id"],
+                json={"start": slot(4, 2, 14)})
+    assert moved.status_code == 200 and moved.json()["invitations_sent"] is False
+    auth = ("alice", USERS["alice"])
+    page = requests.get(server.url + "/.web/bookings/%d" % booked["id"], auth=auth,
+                        timeout=30)
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token, page.text
+    cancelled = requests.post(server.url + "/.web/bookings/%d/cancel" % booked["id"],
+                              auth=auth, timeout=30, data={"csrf": token.group(1)})
+    monkeypatch.undo()
+    assert cancelled.status_code == 200, cancelled.text
+    assert "nobody on it was told: scheduling failed" in cancelled.text
+    assert "Everyone invited is told" not in cancelled.text
+    # scheduling works again: the next change is sent and says so
+    again = api(server, "POST", "bookings", json=booking(slot(4, 3, 10)))
+    assert again.status_code == 201 and again.json()["invitations_sent"] is True
+    done = api(server, "POST", "bookings/%d/cancel" % again.json()["id"], json={})
+    assert done.json()["invitations_sent"] is True
 
 
 # -- a move that keeps the time ----------------------------------------------------------------

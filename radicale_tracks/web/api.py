@@ -179,7 +179,8 @@ def bookings(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
         "href": booked.href, "start": utc_text(booked.start), "end": utc_text(booked.end),
         "answers": booked.answers, "rooms": booked.rooms, "track": booked.track,
         "customer_on_event": booked.customer_on_event,
-        "confirmation_sent": booked.confirmation_sent})
+        "confirmation_sent": booked.confirmation_sent,
+        "invitations_sent": booked.invitations_sent})
 
 
 def meetings(request: Request, data: dict[str, Any]) -> types.WSGIResponse:

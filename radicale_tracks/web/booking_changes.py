@@ -75,6 +75,9 @@ class BookingView:
     #: whether the one looking may move or cancel it (a team member on the meeting sees it
     #: but changes the holder's calendar only with the holder's say: see ``for_user``)
     may_change: bool = True
+    #: after a move or cancel: False when scheduling failed — the holder's event changed,
+    #: nobody on it was told by iTIP (the failure is on Meetings under Problems)
+    invitations_sent: bool = True
 
     @property
     def can_change(self) -> bool:
@@ -240,8 +243,8 @@ class BookingChanges:
                 by, current.subject, current.customer_name, when_words(
                     start, start + details.duration, current.agent_zone,
                     current.agent_zone))
-            self._write(current, moved, actor, note, "rescheduled", summary, by)
-        return self._fresh(row.id)
+            sent = self._write(current, moved, actor, note, "rescheduled", summary, by)
+        return replace(self._fresh(row.id), invitations_sent=sent)
 
     def cancel(self, view: BookingView, *, actor: str, by: str, note: str = ""
                ) -> BookingView:
@@ -264,9 +267,9 @@ class BookingChanges:
                                    % current.holder)
             summary = "%s cancelled %s with %s" % (by, current.subject,
                                                    current.customer_name)
-            self._write(current, cancelled_event(calendar, self.now()), actor, note,
-                        "cancelled", summary, by)
-        return self._fresh(view.row.id)
+            sent = self._write(current, cancelled_event(calendar, self.now()), actor, note,
+                               "cancelled", summary, by)
+        return replace(self._fresh(view.row.id), invitations_sent=sent)
 
     def revoke_link(self, view: BookingView) -> None:
         """Every link the customer was given stops; their next mail has a new one."""
@@ -292,9 +295,10 @@ class BookingChanges:
         return found
 
     def _write(self, row: BookingRow, calendar: Calendar, actor: str, note: str,
-               kind: str, summary: str, by: str) -> None:
+               kind: str, summary: str, by: str) -> bool:
         """Store the holder's event as its organizer's write, with who and why on the
-        booking for that write to read; the activity line in the same transaction."""
+        booking for that write to read; the activity line in the same transaction.
+        Returns whether it was scheduled (see ``scheduled_upload``)."""
         storage = self.storage
         now = int(self.now().timestamp())
 
@@ -310,9 +314,10 @@ class BookingChanges:
                 detail=("message: %s" % note) if note else None)
 
         collection = storage.scheduling_calendars.collection(row.calendar_path)
-        scheduled_upload(storage, collection, row.href, calendar, row.uid, first=before,
-                         after=after)
-        logger.info("%s: %s", kind, summary)
+        sent = scheduled_upload(storage, collection, row.href, calendar, row.uid,
+                                first=before, after=after)
+        logger.info("%s: %s%s", kind, summary, "" if sent else " (not scheduled)")
+        return sent
 
 
 def may_change(view: BookingView) -> None:

@@ -88,13 +88,13 @@ def team_page(request: Request) -> types.WSGIResponse:
             if not start:
                 return _team(request, changes, view, errors={"slot": "Choose a time."},
                              form=form)
-            changes.reschedule(view, _instant(start), actor="agent", by=by,
-                               note=_one(form, "note"),
-                               accepted_conflicts=frozenset(conflicts))
-            return redirect(request, base + "?done=moved")
+            done = changes.reschedule(view, _instant(start), actor="agent", by=by,
+                                      note=_one(form, "note"),
+                                      accepted_conflicts=frozenset(conflicts))
+            return redirect(request, base + "?done=moved" + _unsent(done))
         if action == "cancel":
-            changes.cancel(view, actor="agent", by=by, note=_one(form, "note"))
-            return redirect(request, base + "?done=cancelled")
+            done = changes.cancel(view, actor="agent", by=by, note=_one(form, "note"))
+            return redirect(request, base + "?done=cancelled" + _unsent(done))
         if action == "revoke":
             changes.revoke_link(view)
             return redirect(request, base + "?done=revoked")
@@ -158,13 +158,15 @@ def customer_page(request: Request) -> types.WSGIResponse:
                 if not start:
                     return _customer(request, changes, view, token,
                                      errors={"slot": "Choose a time."}, form=form)
-                changes.reschedule(view, _instant(start), actor="customer",
-                                   by=view.row.customer_address, note=_one(form, "note"))
-                return redirect(request, "booking/%s?done=moved" % token)
+                done = changes.reschedule(view, _instant(start), actor="customer",
+                                          by=view.row.customer_address,
+                                          note=_one(form, "note"))
+                return redirect(request, "booking/%s?done=moved%s" % (token, _unsent(done)))
             if action == "cancel":
-                changes.cancel(view, actor="customer", by=view.row.customer_address,
-                               note=_one(form, "note"))
-                return redirect(request, "booking/%s?done=cancelled" % token)
+                done = changes.cancel(view, actor="customer", by=view.row.customer_address,
+                                      note=_one(form, "note"))
+                return redirect(request, "booking/%s?done=cancelled%s" % (token,
+                                                                          _unsent(done)))
         except BookingError as e:
             # the team's reasons ("repeats", "no longer in alice's calendar") are not
             # the customer's to read: their own message's limits are
@@ -251,6 +253,11 @@ def _form_owner(view: BookingView) -> str:
     """Whom the customer page's form token is tied to: the booking, at its link
     version (a revoked link's open forms stop too)."""
     return "booking-link:%d:%d" % (view.row.id, view.row.link_version)
+
+
+def _unsent(done: BookingView) -> str:
+    """The notice's mark that the change was stored but nobody was told by iTIP."""
+    return "" if done.invitations_sent else "-unsent"
 
 
 def _notice(request: Request) -> str:

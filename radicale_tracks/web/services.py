@@ -122,6 +122,9 @@ class Booked:
     customer_on_event: bool
     #: the booking's id (its page ``/.web/bookings/<id>``, its API)
     booking_id: int | None = None
+    #: False when scheduling failed: the event is stored, but nobody was invited by
+    #: iTIP (the failure is on Meetings under Problems for the admin)
+    invitations_sent: bool = True
 
 
 @dataclass
@@ -340,8 +343,8 @@ class Services(TrackViews):
                         "mailed" if booking.notifications.send_confirmation
                         else "not mailed"))
 
-            scheduled_upload(storage, collection, href, calendar, uid,
-                             first=add_booking_row, after=record_booking)
+            invitations_sent = scheduled_upload(storage, collection, href, calendar, uid,
+                                                first=add_booking_row, after=record_booking)
             stored = collection.item(href)
             answers = _answers(stored.serialize() if stored is not None else text)
             slug = tracked[0] if tracked else None
@@ -351,7 +354,8 @@ class Services(TrackViews):
                       start=booking.start, end=booking.end, answers=answers, rooms=rooms,
                       track=slug, confirmation_sent=booking.notifications.send_confirmation,
                       customer_on_event=booking.notifications.add_to_event,
-                      booking_id=booking_id[0] if booking_id else None)
+                      booking_id=booking_id[0] if booking_id else None,
+                      invitations_sent=invitations_sent)
 
     def _parties(self, agent: str, holder: str, details: MeetingDetails,
                  rooms: Mapping[str, str], assistant: str) -> EventParties:
@@ -466,13 +470,14 @@ class Services(TrackViews):
 
 
 def scheduled_upload(storage: Storage, collection: Any, href: str, calendar: Any,
-                     uid: str, *, first: JoinedWork, after: JoinedWork) -> None:
+                     uid: str, *, first: JoinedWork, after: JoinedWork) -> bool:
     """Store the holder's event as its organizer's write (``Collection.upload``, the
     path of a CalDAV PUT), ``first`` run in that write's transaction before it is
     scheduled and ``after`` once it is. When no scheduling transaction took them
     (scheduling failed: the event is stored as sent), they run in one of their own and
     the booking follows the stored event there — its reminders planned, who and why
-    cleared — as the scheduling write would have done. Call under the write lock."""
+    cleared — as the scheduling write would have done. Call under the write lock.
+    Returns whether it was scheduled (everyone on it invited, told or cancelled)."""
     from icalendar import Calendar
 
     storage.scheduling.join_next_write_first(first)
@@ -491,6 +496,7 @@ def scheduled_upload(storage: Storage, collection: Any, href: str, calendar: Any
                                                    Calendar.from_ical(text))
     if storage.sender_thread is not None:
         storage.sender_thread.wake()
+    return left is None
 
 
 def _zone(name: str) -> datetime.tzinfo:
