@@ -577,3 +577,40 @@ def test_a_booking_follows_its_event_to_another_calendar_of_the_holder(
     assert moved.status_code == 200 and moved.json()["state"] == "cancelled"
     text = session.get(server.url + "/alice/clients/kept.ics").text
     assert "STATUS:CANCELLED" in text
+
+
+def test_a_booking_survives_a_move_by_copy_and_delete(server: RadicaleServer,
+                                                      sink: MailSink,
+                                                      world: tuple[Any, Any, str]) -> None:
+    """Thunderbird moves the booked meeting to another of the holder's calendars: the
+    copy, then the delete of the original. Nobody is told it was cancelled, the booking
+    keeps its state and reminders, and its page finds the copy."""
+    booked = book(server, slot(3, 4, 15))
+    sink.settle()
+    sink.take()
+    before = api(server, "GET", "bookings/%d" % booked["id"]).json()
+    reminders = sorted(r for r in _reminders(world[2], booked["uid"]) if r.status == "pending")
+    session = requests.Session()
+    session.auth = ("alice", USERS["alice"])
+    # a calendar of hers other than the one the booking went to (new bookings go to her
+    # first calendar by name, "clients" once a test above made it)
+    assert session.request("MKCALENDAR", server.url + "/alice/work-archive/"
+                           ).status_code in (201, 405, 409)
+    assert booked["calendar"] != "/alice/work-archive/"
+    original = server.url + booked["calendar"] + booked["href"]
+    answer = session.get(original)
+    copy = server.url + "/alice/work-archive/moved-%d.ics" % booked["id"]
+    copied = put(session, copy, answer.text, **{"If-None-Match": "*"})
+    assert copied.status_code == 201, copied.text
+    assert session.delete(original, headers={"If-Match": answer.headers["ETag"]}
+                          ).status_code in (200, 204)
+    assert sink.settle() == [], "a move between calendars was mailed"
+    after = api(server, "GET", "bookings/%d" % booked["id"]).json()
+    assert (after["calendar"], after["href"]) == ("/alice/work-archive/",
+                                                  "moved-%d.ics" % booked["id"])
+    assert (after["state"], after["start"], after["can_change"]) == (
+        before["state"], before["start"], True)
+    assert sorted(r for r in _reminders(world[2], booked["uid"])
+                  if r.status == "pending") == reminders
+    bob = stored_event(server, "bob", booked["uid"]).walk("VEVENT")[0]
+    assert str(bob.get("STATUS", "CONFIRMED")) != "CANCELLED"

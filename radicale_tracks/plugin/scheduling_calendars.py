@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import re
 import secrets
+from collections.abc import Iterator
 from urllib.parse import unquote, urlsplit
 
 from radicale import pathutils
@@ -72,14 +73,29 @@ class StorageSchedulingCalendars:
         return sorted(found, key=lambda c: c.path)
 
     def find_object(self, user: str, uid: str) -> StoredObject | None:
+        return next(self._objects_with_uid(user, uid), None)
+
+    def copy_elsewhere(self, user: str, uid: str, path: str, href: str
+                       ) -> StoredObject | None:
+        """The user's scheduling object ``uid`` anywhere but ``path``/``href``. Calendar
+        programs move an event to another calendar by writing the copy and deleting the
+        original (Thunderbird, apps on Android): the copy is the same meeting, not a new
+        one, and the delete no cancellation (RFC 6638 §3.2.4.1 lets a server refuse the
+        copy instead; this one follows the client)."""
+        for found in self._objects_with_uid(user, uid):
+            if (found.collection_path, found.href) != (path, href) and (
+                    "ORGANIZER" in found.text):
+                return found
+        return None
+
+    def _objects_with_uid(self, user: str, uid: str) -> Iterator[StoredObject]:
         calendars = {c.path: c for c in self.calendars_of(user)}
         for collection in calendars.values():
             collection.sync_index_if_folder_changed()
         for path, href in self.storage.index.find_uid(calendars, uid):
             item = calendars[path].item(href)
             if item is not None:
-                return StoredObject(path, href, item.serialize(), item.etag)
-        return None
+                yield StoredObject(path, href, item.serialize(), item.etag)
 
     def existing_default(self, user: str) -> str | None:
         """The first of the user's calendars (by name) that takes events."""

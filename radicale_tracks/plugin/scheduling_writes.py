@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from radicale_tracks.bookings.follower import BookingFollower
     from radicale_tracks.plugin.scheduling_calendars import StorageSchedulingCalendars
     from radicale_tracks.scheduling.engine import ObjectWrite, Scheduler
+    from radicale_tracks.scheduling.ports import StoredObject
     from radicale_tracks.tracks.assistant import Assistant
 
 logger = logging.getLogger("radicale.tracks.storage")
@@ -282,6 +283,13 @@ class SchedulingWriter:
         refuse_too_many_attendees(new_text,
                                   self.store.settings.max_attendees_per_instance)
         versions = parse_versions(old_text, new_text)
+        if old_text is None and versions is not None:
+            elsewhere = self._copy_elsewhere(owner, collection.path, href, versions[1])
+            if elsewhere is not None:
+                # the meeting written again into another of the owner's calendars (a
+                # move by copy and delete): a change of that copy, nothing sent when
+                # nothing changed, the booking following it here
+                versions = parse_versions(elsewhere.text, new_text) or versions
         if checks is not None and versions is not None and _MARKER in new_text and (
                 old_text is not None and _MARKER in old_text):
             self._refuse_attendee_change(owner, *versions)
@@ -320,19 +328,71 @@ class SchedulingWriter:
         old_text = collection.stored_text(href)
         if old_text is None or _MARKER not in old_text:
             return False
+        versions = parse_versions(old_text, None)
+        elsewhere = self._copy_elsewhere(owner, collection.path, href, versions[0]
+                                         ) if versions is not None else None
+        if elsewhere is not None:
+            self._moved_away(collection, href, owner, elsewhere)
+            return True
         deleted: list[bool] = []
 
         def store(_calendar: Calendar | None) -> None:
             collection.delete_indexed(href)
             deleted.append(True)
 
-        if not self.run_write(owner, collection.path, href,
-                              parse_versions(old_text, None),
+        if not self.run_write(owner, collection.path, href, versions,
                               radicale_item.get_etag(old_text), store):
             deleted.clear()
         if not deleted:
             collection.delete_indexed(href)
         return True
+
+    def _copy_elsewhere(self, owner: str, collection_path: str, href: str,
+                        calendar: Calendar | None) -> StoredObject | None:
+        """The owner's other copy of this object's meeting: same UID and the same
+        ORGANIZER, in another place (another organizer's meeting with that UID is no
+        copy: writing over it is refused or answered 3.8 as before)."""
+        from radicale_tracks.core.addresses import normalize_address
+        from radicale_tracks.core.itip import ItipError, master_of, parse_calendar
+
+        master = master_of(calendar) if calendar is not None else None
+        uid = str(master.get("UID", "")) if master is not None else ""
+        if master is None or not uid:
+            return None
+        found = self.scheduling_calendars.copy_elsewhere(owner, uid, collection_path, href)
+        if found is None:
+            return None
+        try:
+            other = master_of(parse_calendar(found.text))
+        except ItipError:
+            return None
+        if other is None or normalize_address(str(other.get("ORGANIZER", ""))) != (
+                normalize_address(str(master.get("ORGANIZER", "")))):
+            return None
+        return found
+
+    def _moved_away(self, collection: StoredCalendar, href: str, owner: str,
+                    kept: StoredObject) -> None:
+        """The owner deletes one of two copies of a meeting: the meeting goes on in the
+        other (a calendar program's move), so nobody is sent a CANCEL or a decline; the
+        deleted copy's Schedule-Tag goes, and a booking that named it follows the kept."""
+        from radicale_tracks.bookings.store import BookingRow
+        from radicale_tracks.core.itip import master_of, parse_calendar
+        from radicale_tracks.scheduling import tags
+
+        collection.delete_indexed(href)
+        calendar = parse_calendar(kept.text)
+        master = master_of(calendar)
+        with self.store.database.begin() as connection:
+            tags.forget(connection, tags.object_path(collection.path, href))
+            booking = self.bookings.booking_for(connection, str(master.get("UID", "")),
+                                                owner) if master is not None else None
+            if isinstance(booking, BookingRow) and (
+                    booking.calendar_path, booking.href) == (collection.path, href):
+                self.bookings.follow(connection, booking, calendar,
+                                     where=(kept.collection_path, kept.href))
+        logger.info("%s/%s deleted; its meeting goes on in %s/%s (not cancelled)",
+                    collection.path, href, kept.collection_path, kept.href)
 
     def _refuse_attendee_change(self, owner: str, stored: Calendar | None,
                                 written: Calendar | None) -> None:
