@@ -38,7 +38,8 @@ DATABASE_MODE_TESTS := tests/test_equivalence.py tests/test_discovery.py \
 	tests/test_caldav_timezones.py tests/test_slots_api.py tests/test_availability.py \
 	tests/test_mail_words.py tests/test_instance_changes.py tests/test_hostile_rules.py \
 	tests/test_defined_timezones.py tests/test_booking_changes.py \
-	tests/test_booking_review.py tests/test_calendar_moves.py
+	tests/test_booking_review.py tests/test_calendar_moves.py \
+	tests/test_default_calendar.py
 
 test: $(STAMP)
 	./scripts/install-browser

@@ -592,8 +592,7 @@ def test_a_booking_survives_a_move_by_copy_and_delete(server: RadicaleServer,
     reminders = sorted(r for r in _reminders(world[2], booked["uid"]) if r.status == "pending")
     session = requests.Session()
     session.auth = ("alice", USERS["alice"])
-    # a calendar of hers other than the one the booking went to (new bookings go to her
-    # first calendar by name, "clients" once a test above made it)
+    # a calendar of hers other than the one the booking went to (her default calendar)
     assert session.request("MKCALENDAR", server.url + "/alice/work-archive/"
                            ).status_code in (201, 405, 409)
     assert booked["calendar"] != "/alice/work-archive/"

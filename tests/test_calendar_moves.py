@@ -134,6 +134,5 @@ def test_a_copy_that_changes_the_meeting_is_sent_as_a_change(
                **{"If-None-Match": "*"}).status_code == 201
     (update,) = mail.wait_for(1)
     assert "Updated invitation" in str(update.message["Subject"])
-    # (bob's new invitations go to his first calendar by name: "moved" since the test
-    # before, so his copy is looked for in all of them)
+    # (bob's copy is looked for in all his calendars: the test before moved one)
     assert stored_event(server, "bob", uid).walk("VEVENT")[0]["DTSTART"].dt == later

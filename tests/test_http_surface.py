@@ -24,16 +24,18 @@ def proppatch(prop: str) -> str:
 
 
 def test_the_inbox_takes_nothing_but_calendar_availability(tmp_path: Path) -> None:
-    """RFC 7953 §7.2.4: the owner may set ``calendar-availability`` on the inbox and
-    nothing else of it — a plain 403 that says so (before the parts were split this
-    answer was malformed and Radicale turned it into a 500)."""
+    """RFC 7953 §7.2.4: the owner may set ``calendar-availability`` on the inbox (and
+    RFC 6638 §9.2's ``schedule-default-calendar-URL``) and nothing else of it — a plain
+    403 that says so (before the parts were split this answer was malformed and Radicale
+    turned it into a 500)."""
     app = InProcessServer(tmp_path, "sqlite:///%s" % (tmp_path / "tracks.sqlite3"))
     assert app("PROPFIND", "/alice/", "alice", Depth="0")[0] == 207   # makes the boxes
     status, headers, text = app("PROPPATCH", "/alice/schedule-inbox/", "alice",
                                 proppatch("<D:displayname>Mine</D:displayname>"),
                                 content_type="application/xml")
     assert status == 403, text
-    assert text == "only calendar-availability can be changed on the inbox\n"
+    assert text == ("only calendar-availability and schedule-default-calendar-URL can be "
+                    "changed on the inbox\n")
     assert headers["Content-Type"] == "text/plain; charset=utf-8"
     status, _, text = app("PROPPATCH", "/bob/schedule-inbox/", "alice",
                           proppatch("<D:displayname>Theirs</D:displayname>"),

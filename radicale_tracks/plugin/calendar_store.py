@@ -44,6 +44,10 @@ class StoredCalendar(Protocol):
         """One property of the collection (``C:calendar-timezone``, …)."""
         ...
 
+    def set_property(self, key: str, value: str | None) -> None:
+        """Set one property (None: remove it), the others kept. Under the write lock."""
+        ...
+
     def item(self, href: str) -> radicale_item.Item | None: ...
 
     def stored_text(self, href: str) -> str | None:

@@ -29,6 +29,8 @@ from radicale_tracks.rooms.directory import configured_rooms
 from radicale_tracks.scheduling.ports import StoredObject
 
 DEFAULT_CALENDAR = "calendar"
+#: the inbox's property remembering the user's default calendar (its path, "/alice/work/")
+DEFAULT_CALENDAR_PROPERTY = "C:schedule-default-calendar-URL"
 _SAFE_HREF = re.compile(r"^[A-Za-z0-9@._-]{1,120}$")
 
 
@@ -97,26 +99,51 @@ class StorageSchedulingCalendars:
             if item is not None:
                 yield StoredObject(path, href, item.serialize(), item.etag)
 
-    def existing_default(self, user: str) -> str | None:
-        """The first of the user's calendars (by name) that takes events."""
+    def event_calendars(self, user: str) -> list[str]:
+        """The paths of the user's calendars that take events, by name."""
+        found = []
         for collection in self.calendars_of(user):
             components = collection.meta("C:supported-calendar-component-set")
             if not components or "VEVENT" in str(components).split(","):
-                return collection.path
-        return None
+                found.append(collection.path)
+        return found
+
+    def existing_default(self, user: str) -> str | None:
+        """The user's default calendar (RFC 6638 §9.2): the one remembered on their
+        inbox — the first one new meetings went to, or the one their client chose —
+        while it takes events; else the first by name."""
+        paths = self.event_calendars(user)
+        remembered = self.remembered_default(user)
+        return remembered if remembered in paths else (paths[0] if paths else None)
+
+    def remembered_default(self, user: str) -> str | None:
+        inbox = self.storage.calendar(inbox_path(user))
+        value = inbox.meta(DEFAULT_CALENDAR_PROPERTY) if inbox is not None else None
+        return value.strip("/") if value else None
+
+    def remember_default(self, user: str, path: str | None) -> None:
+        """Keep ``path`` as the user's default calendar (None: forget it, the first by
+        name counts again). Under the write lock."""
+        ensure_boxes(self.storage, user)
+        inbox = self.storage.calendar(inbox_path(user))
+        if inbox is not None and self.remembered_default(user) != path:
+            inbox.set_property(DEFAULT_CALENDAR_PROPERTY,
+                               "/%s/" % path.strip("/") if path else None)
 
     def default_calendar(self, user: str) -> str:
-        """The user's default calendar; created when they have none that takes events."""
-        existing = self.existing_default(user)
-        if existing is not None:
-            return existing
-        ensure_boxes(self.storage, user)
-        path = "/%s/%s/" % (user, DEFAULT_CALENDAR)
-        if not self.storage.exists(path):
-            self.storage.create_collection(path, props={
-                "tag": "VCALENDAR", "D:displayname": "Calendar",
-                "C:supported-calendar-component-set": "VEVENT,VTODO"})
-        return path.strip("/")
+        """The user's default calendar, created when they have none that takes events,
+        and remembered: a calendar made later (an "Archive") never takes its place."""
+        path = self.existing_default(user)
+        if path is None:
+            ensure_boxes(self.storage, user)
+            made = "/%s/%s/" % (user, DEFAULT_CALENDAR)
+            if not self.storage.exists(made):
+                self.storage.create_collection(made, props={
+                    "tag": "VCALENDAR", "D:displayname": "Calendar",
+                    "C:supported-calendar-component-set": "VEVENT,VTODO"})
+            path = made.strip("/")
+        self.remember_default(user, path)
+        return path
 
     def collection(self, path: str) -> StoredCalendar:
         found = self.storage.calendar("/%s/" % path.strip("/"))

@@ -187,6 +187,16 @@ class Collection(multifilesystem.Collection):
         """One property of the collection."""
         return self.get_meta(key)
 
+    def set_property(self, key: str, value: str | None) -> None:
+        """One property set (None: removed), the others kept (``set_meta`` replaces
+        them all)."""
+        props = dict(self.get_meta())
+        if value is None:
+            props.pop(key, None)
+        else:
+            props[key] = value
+        self.set_meta(props)
+
     def by_age(self) -> list[str]:
         """The hrefs of its objects, oldest write first (an inbox trimmed to its limit)."""
         folder = self.folder

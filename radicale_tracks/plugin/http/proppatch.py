@@ -1,6 +1,7 @@
 """PROPPATCH: ``schedule-calendar-transp`` stored as the text Radicale keeps of a dead
-property (RFC 6638 §9.1); the inbox takes ``calendar-availability`` from its owner
-(RFC 7953 §7.2.4) and nothing else; the outbox takes nothing."""
+property (RFC 6638 §9.1); the inbox takes ``calendar-availability`` (RFC 7953 §7.2.4)
+and ``schedule-default-calendar-URL`` (RFC 6638 §9.2) from its owner and nothing else;
+the outbox takes nothing."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from radicale_tracks.plugin.schedule_boxes import INBOX, box_of
 from radicale_tracks.plugin.storage import Storage
 
 AVAILABILITY = xmlutils.make_clark("C:calendar-availability")
+DEFAULT_CALENDAR_URL = xmlutils.make_clark("C:schedule-default-calendar-URL")
+VALID_DEFAULT_CALENDAR = "C:valid-schedule-default-calendar-URL"
 CALENDAR_TRANSP = xmlutils.make_clark("C:schedule-calendar-transp")
 MULTISTATUS = xmlutils.make_clark("D:multistatus")
 
@@ -31,7 +34,7 @@ class ProppatchPart(HttpBase):
         box = box_of(path)
         if box is not None:
             if box[1] == INBOX and storage is not None and user == box[0]:
-                return self._inbox_proppatch(storage, environ, path, user)
+                return self._inbox_proppatch(storage, environ, base_prefix, path, user)
             return httputils.NOT_ALLOWED
         raw = self._body(environ)
         if not isinstance(raw, bytes):
@@ -42,9 +45,11 @@ class ProppatchPart(HttpBase):
         return super().do_PROPPATCH(environ, base_prefix, path, user, user_groups,
                                     request_info)
 
-    def _inbox_proppatch(self, storage: Storage, environ: types.WSGIEnviron, path: str,
-                         user: str) -> types.WSGIResponse:
-        """The owner sets or removes ``calendar-availability`` on the inbox."""
+    def _inbox_proppatch(self, storage: Storage, environ: types.WSGIEnviron,
+                         base_prefix: str, path: str, user: str) -> types.WSGIResponse:
+        """The owner sets or removes ``calendar-availability`` on the inbox, and chooses
+        the calendar new meetings go to (``schedule-default-calendar-URL``, RFC 6638
+        §9.2: one of their calendars that takes events; removed, the first by name)."""
         from radicale_tracks.core.availability import AvailabilityError
         from radicale_tracks.plugin.availability import check_availability, set_availability
 
@@ -55,16 +60,34 @@ class ProppatchPart(HttpBase):
         if root is None:
             return httputils.BAD_REQUEST
         changes = xmlutils.props_from_request(root)
-        wanted = xmlutils.make_human_tag(AVAILABILITY)
-        if set(changes) != {wanted}:
+        availability = xmlutils.make_human_tag(AVAILABILITY)
+        default = xmlutils.make_human_tag(DEFAULT_CALENDAR_URL)
+        if not changes or not set(changes) <= {availability, default}:
             return (client.FORBIDDEN, {"Content-Type": "text/plain"},
-                    "only calendar-availability can be changed on the inbox\n", None)
-        text = changes[wanted]
+                    "only calendar-availability and schedule-default-calendar-URL can be "
+                    "changed on the inbox\n", None)
+        calendars = storage.scheduling_calendars
+        chosen: str | None = None
+        if default in changes:
+            chosen = _calendar_named(root, base_prefix, user)
+            if changes[default] is not None and (   # set, not removed
+                    chosen is None or chosen not in calendars.event_calendars(user)):
+                return precondition(VALID_DEFAULT_CALENDAR, (
+                    "schedule-default-calendar-URL must name one of your calendars that "
+                    "takes events"))
+        text = changes.get(availability)
         try:
             if text:   # before the lock: bounded, but nobody waits for a refusal
                 check_availability(storage, text)
             with storage.acquire_lock("w", user):
-                set_availability(storage, user, text if text else None, checked=True)
+                if default in changes:
+                    if chosen is not None and chosen not in calendars.event_calendars(
+                            user):   # deleted meanwhile
+                        return precondition(VALID_DEFAULT_CALENDAR,
+                                            "that calendar is gone")
+                    calendars.remember_default(user, chosen)
+                if availability in changes:
+                    set_availability(storage, user, text if text else None, checked=True)
         except AvailabilityError as e:
             logger.info("calendar-availability of %r refused: %s", user, e)
             return precondition(VALID_CALENDAR_DATA, str(e))
@@ -72,7 +95,9 @@ class ProppatchPart(HttpBase):
         response = ET.SubElement(multistatus, xmlutils.make_clark("D:response"))
         ET.SubElement(response, xmlutils.make_clark("D:href")).text = path
         propstat = ET.SubElement(response, xmlutils.make_clark("D:propstat"))
-        ET.SubElement(ET.SubElement(propstat, xmlutils.make_clark("D:prop")), AVAILABILITY)
+        changed = ET.SubElement(propstat, xmlutils.make_clark("D:prop"))
+        for name in changes:
+            ET.SubElement(changed, xmlutils.make_clark(name))
         ET.SubElement(propstat, xmlutils.make_clark("D:status")).text = (
             xmlutils.make_response(client.OK))
         return (client.MULTI_STATUS, {"Content-Type": "text/xml; charset=utf-8"},
@@ -96,3 +121,21 @@ def calendar_transp_as_text(raw: bytes) -> bytes:
         prop.text = kind if kind in ("opaque", "transparent") else (prop.text or "")
     result: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return result
+
+
+def _calendar_named(root: ET.Element, base_prefix: str, user: str) -> str | None:
+    """The calendar path (``alice/work``) the request's schedule-default-calendar-URL
+    names with its ``D:href`` (a path or a URL), None when it names none of the user's."""
+    from urllib.parse import unquote, urlsplit
+
+    for found in root.iter(DEFAULT_CALENDAR_URL):
+        href = found.find(xmlutils.make_clark("D:href"))
+        text = (href.text or "").strip() if href is not None else ""
+        if not text:
+            return None
+        target = unquote(urlsplit(text).path)
+        if base_prefix and target.startswith(base_prefix.rstrip("/") + "/"):
+            target = target[len(base_prefix.rstrip("/")):]
+        parts = [part for part in target.split("/") if part]
+        return "/".join(parts) if len(parts) == 2 and parts[0] == user else None
+    return None
