@@ -18,9 +18,17 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 @contextlib.contextmanager
 def fresh_database(backend: str, folder: Path) -> Iterator[str]:
-    """A database URL for the plugin: a SQLite file, or a new PostgreSQL database."""
+    """A database URL for the plugin: a SQLite file, or a new PostgreSQL database. A
+    storage the test made in this process and never closed leaves its outbox sender
+    running: it is stopped first, so that it never polls a database that is gone."""
+    from radicale_tracks.plugin.scheduling_writes import stop_process_sender
+
     if backend == "sqlite":
-        yield "sqlite:///%s" % (folder / "tracks.sqlite3")
+        url = "sqlite:///%s" % (folder / "tracks.sqlite3")
+        try:
+            yield url
+        finally:
+            stop_process_sender(url)
         return
     admin_url = postgres_admin_url()
     if not admin_url:
@@ -32,9 +40,11 @@ def fresh_database(backend: str, folder: Path) -> Iterator[str]:
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text('CREATE DATABASE "%s"' % name))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        yield url
     finally:
+        stop_process_sender(url)
         with admin.connect() as connection:
             connection.execute(text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

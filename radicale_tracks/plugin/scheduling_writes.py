@@ -118,6 +118,14 @@ def _process_sender(store: CalendarStore, settings: Settings) -> SenderThread:
         return thread
 
 
+def stop_process_sender(database_url: str, timeout: float = 10.0) -> bool:
+    """Stop this process's sender of ``database_url`` if one runs (before the database
+    is dropped, or for a storage that was never closed); whether it ended in time."""
+    with _senders_lock:
+        thread = _senders.pop(database_url, None)
+    return thread is None or thread.stop(timeout)
+
+
 class SchedulingWriter:
     """The storage's writer of scheduling objects, the engines, and the outbox sender."""
 
