@@ -117,6 +117,26 @@ class ItemStore:
             cache["collection", path] = found
         return found
 
+    def collection_or_parent(self, path: str, parent: str
+                             ) -> tuple[StoredCollection | None, StoredCollection | None]:
+        """The collection at ``path`` and, when there is none, the one at ``parent`` (None
+        when ``path`` is one), in one query: an object's path (``alice/work/x.ics``) is
+        no collection, and its parent is looked up next."""
+        cache = self.database.hold_cache()
+        if cache is not None and ("collection", path) in cache:
+            found: StoredCollection | None = cache["collection", path]
+            if found is not None:
+                return found, None
+            if ("collection", parent) in cache:
+                return None, cache["collection", parent]
+        with self.database.connect() as connection:
+            rows = {row.path: _stored_collection(row) for row in connection.execute(
+                _collection_query().where(collections.c.path.in_([path, parent])))}
+        if cache is not None:
+            cache["collection", path] = rows.get(path)
+            cache["collection", parent] = rows.get(parent)
+        return rows.get(path), rows.get(parent) if path not in rows else None
+
     def children(self, path: str) -> list[StoredCollection]:
         """The collections directly below ``path`` ("" is the root), by path."""
         prefix = path + "/" if path else ""

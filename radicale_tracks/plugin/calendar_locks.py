@@ -93,8 +93,11 @@ class CalendarLockHold:
                 connection.commit()
                 raise LockOrderRestart(frozenset(self.held.values()) | {unit})
             self.held[key] = unit
-        if wanted:
-            self._connect().commit()   # session locks outlive it; no transaction idles
+        if wanted and self._connection is not self._shared:
+            # session locks outlive the transaction; a connection of the locks' own is
+            # not left in one (the hold's reading connection reads next, in the same
+            # READ COMMITTED transaction: a COMMIT and a BEGIN fewer per write)
+            self._connect().commit()
 
     def release(self) -> None:
         """Every lock let go; a connection that cannot say so is closed (PostgreSQL

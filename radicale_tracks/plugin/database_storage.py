@@ -377,13 +377,16 @@ class DatabaseStorage(Storage):
             # another writer is making is found once it is made, never made again
             # (create_collection with props would replace it, its items with it)
             calendar_locks.need([sane])
-        stored = self.items.collection(sane) if sane else _ROOT
+        parent = "/".join(attributes[:-1])
+        if parent:   # an object's path, or a calendar's: both rows at once
+            stored, parent_stored = self.items.collection_or_parent(sane, parent)
+        else:
+            stored, parent_stored = (self.items.collection(sane) if sane else _ROOT), None
         if stored is None:
             if not attributes:
                 return
             href = attributes.pop()
-            parent = "/".join(attributes)
-            if not parent or self.items.collection(parent) is None:
+            if parent_stored is None:
                 return
             found = DatabaseCollection(self, pathutils.unstrip_path(parent, True)).item(
                 href, verify_href=True)
