@@ -613,3 +613,39 @@ def test_a_booking_survives_a_move_by_copy_and_delete(server: RadicaleServer,
                   if r.status == "pending") == reminders
     bob = stored_event(server, "bob", booked["uid"]).walk("VEVENT")[0]
     assert str(bob.get("STATUS", "CONFIRMED")) != "CANCELLED"
+
+
+def test_the_right_to_change_a_booking_is_the_right_to_write_its_calendar(
+        server: RadicaleServer, sink: MailSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bob may write alice's default calendar, not the one her booked meeting is in now
+    (she moved it there): he may not move or cancel it — it is decided on the calendar
+    the change writes, not on the one a new booking would go to."""
+    from radicale_tracks.plugin.rights import Rights
+
+    booked = book(server, slot(3, 2, 11))
+    default = booked["calendar"].strip("/")
+    session = requests.Session()
+    session.auth = ("alice", USERS["alice"])
+    assert session.request("MKCALENDAR", server.url + "/alice/private-rights/"
+                           ).status_code in (201, 405, 409)
+    original = server.url + booked["calendar"] + booked["href"]
+    answer = session.get(original)
+    assert put(session, server.url + "/alice/private-rights/kept.ics", answer.text,
+               **{"If-None-Match": "*"}).status_code == 201
+    assert session.delete(original).status_code in (200, 204)
+    sink.settle()
+    plain = Rights.authorization
+
+    def authorization(self: Rights, user: str, groups: set[str], path: str) -> str:
+        if user == "bob" and path.strip("/") == default:
+            return "rw"
+        return plain(self, user, groups, path)
+
+    monkeypatch.setattr(Rights, "authorization", authorization)
+    path = "bookings/%d" % booked["id"]
+    assert api(server, "GET", path).json()["calendar"] == "/alice/private-rights/"
+    seen = api(server, "GET", path, user="bob")
+    assert seen.status_code == 200 and seen.json()["may_change"] is False
+    refused = api(server, "POST", path + "/cancel", user="bob", json={})
+    assert refused.status_code == 403, refused.text
+    assert api(server, "GET", path).json()["state"] != "cancelled"

@@ -136,3 +136,35 @@ def test_a_copy_that_changes_the_meeting_is_sent_as_a_change(
     assert "Updated invitation" in str(update.message["Subject"])
     # (bob's copy is looked for in all his calendars: the test before moved one)
     assert stored_event(server, "bob", uid).walk("VEVENT")[0]["DTSTART"].dt == later
+
+
+def test_deleting_the_copy_that_alone_invites_someone_cancels_it_for_them(
+        world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
+    """Two copies that no longer agree: dana was invited through the original only (the
+    copy in another calendar, written before, does not name her). Deleting the original
+    leaves the meeting as the copy has it — without dana — so she is told it is
+    cancelled for her; nothing else would ever tell her (deleting the copy later
+    cancels only for those it names)."""
+    server, _sink = world
+    uid = uid_for("diverged")
+    calendars(server, "alice").save_event(organized(uid, "Budget", START,
+                                                    ["bob@example.org"]))
+    original = find(server, "alice", uid)
+    client = session("alice")
+    text = client.get(str(original.url)).text
+    target = other_calendar(server, "alice") + "diverged-%s.ics" % uid.split("@")[0]
+    assert put(client, target, text, **{"If-None-Match": "*"}).status_code == 201
+    assert mail.settle() == []
+    # the original changes: dana is invited there (and only there)
+    assert put(client, str(original.url), organized(
+        uid, "Budget", START, ["bob@example.org", "dana@example.net"], sequence=1)
+               ).status_code == 204
+    (invitation,) = mail.wait_for(1)
+    assert invitation.recipient == "dana@example.net"
+    mail.take()
+    assert client.delete(str(original.url)).status_code in (200, 204)
+    sent = mail.settle()
+    assert [(m.kind, m.recipient) for m in sent] == [("cancellation", "dana@example.net")]
+    # bob, on both copies, keeps the meeting
+    assert str(component(find(server, "bob", uid)).get("STATUS", "CONFIRMED")) != (
+        "CANCELLED")

@@ -339,8 +339,8 @@ class SchedulingWriter:
         versions = parse_versions(old_text, None)
         elsewhere = self._copy_elsewhere(owner, collection.path, href, versions[0]
                                          ) if versions is not None else None
-        if elsewhere is not None:
-            self._moved_away(collection, href, owner, elsewhere)
+        if elsewhere is not None and versions is not None:
+            self._moved_away(collection, href, owner, elsewhere, versions[0])
             return True
         deleted: list[bool] = []
 
@@ -380,27 +380,61 @@ class SchedulingWriter:
         return found
 
     def _moved_away(self, collection: StoredCalendar, href: str, owner: str,
-                    kept: StoredObject) -> None:
+                    kept: StoredObject, deleted: Calendar | None) -> None:
         """The owner deletes one of two copies of a meeting: the meeting goes on in the
-        other (a calendar program's move), so nobody is sent a CANCEL or a decline; the
-        deleted copy's Schedule-Tag goes, and a booking that named it follows the kept."""
-        from radicale_tracks.bookings.store import BookingRow
-        from radicale_tracks.core.itip import master_of, parse_calendar
+        other (a calendar program's move), so nobody is sent a CANCEL or a decline for
+        it. The copies may disagree (one was changed after the other was written): the
+        meeting becomes the kept one, scheduled as a change of the deleted one — nothing
+        sent when they are the same (the move), else what differs, a CANCEL to whoever
+        only the deleted copy invited — with the kept copy's SEQUENCE raised to the
+        deleted one's when lower (nobody is sent a version older than theirs). The
+        deleted copy's Schedule-Tag goes, and a booking follows the kept copy."""
+        from radicale_tracks.core.itip import parse_calendar
+
+        kept_collection = self.scheduling_calendars.collection(kept.collection_path)
+        calendar = parse_calendar(kept.text)
+        raised = _raise_sequence(calendar, deleted)
+        done: list[bool] = []
+
+        def store(stored: Calendar | None) -> None:
+            chosen = stored if stored is not None else (calendar if raised else None)
+            if chosen is not None:
+                kept_collection.upload_indexed(kept.href, item_from_text(
+                    kept_collection.path, chosen.to_ical().decode("utf-8")))
+            self._forget_copy(collection, href)
+            done.append(True)
+
+        if not self.run_write(owner, kept.collection_path, kept.href, (deleted, calendar),
+                              kept.etag, store):
+            done.clear()
+        if not done:   # not scheduled: the copy goes, the booking follows the kept one
+            self._forget_copy(collection, href)
+            self._follow_kept(collection, href, owner, kept)
+        logger.info("%s/%s deleted; its meeting goes on in %s/%s (not cancelled)",
+                    collection.path, href, kept.collection_path, kept.href)
+
+    def _forget_copy(self, collection: StoredCalendar, href: str) -> None:
         from radicale_tracks.scheduling import tags
 
         collection.delete_indexed(href)
+        with self.store.database.begin() as connection:
+            tags.forget(connection, tags.object_path(collection.path, href))
+
+    def _follow_kept(self, collection: StoredCalendar, href: str, owner: str,
+                     kept: StoredObject) -> None:
+        """A booking that named the deleted copy follows the kept one."""
+        from radicale_tracks.bookings.store import BookingRow
+        from radicale_tracks.core.itip import master_of, parse_calendar
+
         calendar = parse_calendar(kept.text)
         master = master_of(calendar)
         with self.store.database.begin() as connection:
-            tags.forget(connection, tags.object_path(collection.path, href))
             booking = self.bookings.booking_for(connection, str(master.get("UID", "")),
                                                 owner) if master is not None else None
             if isinstance(booking, BookingRow) and (
                     booking.calendar_path, booking.href) == (collection.path, href):
                 self.bookings.follow(connection, booking, calendar,
                                      where=(kept.collection_path, kept.href))
-        logger.info("%s/%s deleted; its meeting goes on in %s/%s (not cancelled)",
-                    collection.path, href, kept.collection_path, kept.href)
 
     def _refuse_attendee_change(self, owner: str, stored: Calendar | None,
                                 written: Calendar | None) -> None:
@@ -616,6 +650,24 @@ def parse_versions(old_text: str | None, new_text: str | None
                 Calendar.from_ical(new_text) if new_text is not None else None)
     except Exception:
         return None
+
+
+def _raise_sequence(calendar: Calendar, than: Calendar | None) -> bool:
+    """Raise the SEQUENCE of ``calendar``'s components that are below ``than``'s
+    (its master's, or first instance's) to it; whether anything changed."""
+    from radicale_tracks.core.itip import main_components, sequence_of
+
+    found = main_components(than) if than is not None else {}
+    if not found:
+        return False
+    target = sequence_of(found.get(None) or next(iter(found.values())))
+    raised = False
+    for component in main_components(calendar).values():
+        if sequence_of(component) < target:
+            component.pop("SEQUENCE", None)
+            component.add("SEQUENCE", target)
+            raised = True
+    return raised
 
 
 def refuse_too_many_attendees(text: str, limit: int) -> None:

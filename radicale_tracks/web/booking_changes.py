@@ -102,14 +102,16 @@ class BookingChanges:
 
     def for_user(self, user: str, groups: set[str], booking_id: int) -> BookingView:
         """The booking, for the agent who made it, its holder or a team member. Changing
-        it writes the holder's calendar, so a team member may only look unless they could
-        have booked into that calendar themselves (``Services.may_hold``: the holder,
-        ``web_booking_agents`` or write rights); the agent who booked it keeps the say."""
+        it writes the holder's calendar, so a team member may only look unless they may
+        write the calendar it is in (``Services.may_write``: the holder,
+        ``web_booking_agents`` or write rights on that calendar); the agent who booked it
+        keeps the say."""
         with self.storage.database.connect() as connection:
             row = booking_store.booking_by_id(connection, booking_id)
         if row is None or not self._is_team(user, row):
             raise NotAllowed("no such booking")
-        may_change = user == row.agent or self.services.may_hold(user, groups, row.holder)
+        may_change = user == row.agent or self.services.may_write(
+            user, groups, row.holder, row.calendar_path)
         return replace(self._view(row), may_change=may_change)
 
     def for_link(self, token: str) -> BookingView:

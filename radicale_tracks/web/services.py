@@ -406,7 +406,20 @@ class Services(TrackViews):
         if self.rights is None:
             return False
         path = self.storage.scheduling_calendars.existing_default(holder)
-        return bool(path) and "w" in self.rights.authorization(agent, groups, "/%s/" % path)
+        return bool(path) and self.may_write(agent, groups, holder, path or "")
+
+    def may_write(self, agent: str, groups: set[str], holder: str, path: str) -> bool:
+        """Whether ``agent`` may change the event of ``holder`` in the calendar ``path``
+        (``alice/work``): the holder, ``web_booking_agents``, or write rights on that
+        calendar — the one the change writes, not the default a new booking goes to."""
+        if agent == holder:
+            return True
+        agents = self.storage.settings.web_booking_agents
+        if "*" in agents or agent in agents:
+            return True
+        if self.rights is None:
+            return False
+        return "w" in self.rights.authorization(agent, groups, "/%s/" % path.strip("/"))
 
     def _recheck(self, agent: str, booking: Booking, now: datetime.datetime,
                  ignore: OwnTime | None = None) -> dict[str, str]:
