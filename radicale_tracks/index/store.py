@@ -292,6 +292,19 @@ class IndexStore:
                 .where(collections.c.path.in_(wanted)).group_by(collections.c.path))
                 if row[1] is not None}
 
+    def find_uid_of_user(self, user: str, uid: str) -> list[tuple[str, str]]:
+        """(collection path, href) of the objects with ``uid`` in the user's calendars
+        (``<user>/<calendar>``; their schedule boxes too, for the caller to leave out),
+        by index alone: no collection is opened (in a write hold that would lock it)."""
+        with self.database.connect() as connection:
+            return [(row[0], row[1]) for row in connection.execute(
+                select(collections.c.path, items.c.href)
+                .join(collections, collections.c.id == items.c.collection_id)
+                .where(items.c.uid == uid,
+                       collections.c.path.startswith(user + "/", autoescape=True))
+                .order_by(collections.c.path, items.c.href))
+                if row[0].count("/") == 1]
+
     def find_uid(self, paths: Iterable[str], uid: str) -> list[tuple[str, str]]:
         """(collection path, href) of the objects with ``uid`` in any of ``paths``."""
         wanted = list(paths)

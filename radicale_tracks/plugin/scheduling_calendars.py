@@ -83,11 +83,18 @@ class StorageSchedulingCalendars:
         programs move an event to another calendar by writing the copy and deleting the
         original (Thunderbird, apps on Android): the copy is the same meeting, not a new
         one, and the delete no cancellation (RFC 6638 §3.2.4.1 lets a server refuse the
-        copy instead; this one follows the client)."""
-        for found in self._objects_with_uid(user, uid):
-            if (found.collection_path, found.href) != (path, href) and (
-                    "ORGANIZER" in found.text):
-                return found
+        copy instead; this one follows the client). Asked on every new scheduling
+        object, so the index is asked first and only a calendar holding the UID is
+        opened (and, in a write hold of the database store, locked)."""
+        for found_path, found_href in self.storage.index.find_uid_of_user(user, uid):
+            if (found_path, found_href) == (path, href) or is_schedule_box(
+                    found_path.partition("/")[2]):
+                continue
+            calendar = self.storage.calendar("/%s/" % found_path)
+            item = calendar.item(found_href) if calendar is not None and (
+                calendar.tag == "VCALENDAR") else None
+            if item is not None and "ORGANIZER" in item.serialize():
+                return StoredObject(found_path, found_href, item.serialize(), item.etag)
         return None
 
     def _objects_with_uid(self, user: str, uid: str) -> Iterator[StoredObject]:

@@ -397,25 +397,22 @@ class Services(TrackViews):
         return storage.scheduling.bookings.preview(row, calendar)
 
     def may_hold(self, agent: str, groups: set[str], holder: str) -> bool:
-        """Whether ``agent`` may put the event into ``holder``'s calendar."""
-        if agent == holder:
-            return True
-        agents = self.storage.settings.web_booking_agents
-        if "*" in agents or agent in agents:
-            return True
-        if self.rights is None:
-            return False
+        """Whether ``agent`` may put the event into ``holder``'s default calendar (when
+        the holder has none yet, the booking makes it: the holder or an agent only)."""
         path = self.storage.scheduling_calendars.existing_default(holder)
-        return bool(path) and self.may_write(agent, groups, holder, path or "")
+        if path is None:
+            return agent == holder or self._is_booking_agent(agent)
+        return self.may_write(agent, groups, holder, path)
+
+    def _is_booking_agent(self, agent: str) -> bool:
+        agents = self.storage.settings.web_booking_agents
+        return "*" in agents or agent in agents
 
     def may_write(self, agent: str, groups: set[str], holder: str, path: str) -> bool:
         """Whether ``agent`` may change the event of ``holder`` in the calendar ``path``
         (``alice/work``): the holder, ``web_booking_agents``, or write rights on that
         calendar — the one the change writes, not the default a new booking goes to."""
-        if agent == holder:
-            return True
-        agents = self.storage.settings.web_booking_agents
-        if "*" in agents or agent in agents:
+        if agent == holder or self._is_booking_agent(agent):
             return True
         if self.rights is None:
             return False
