@@ -158,11 +158,11 @@ def test_a_change_that_was_not_scheduled_says_so_to_whoever_made_it(
 
     monkeypatch.setattr(scheduler, "handle_write", broken)
     answer = api(server, "POST", "bookings", json=booking(slot(4, 2, 10)))
-    assert answer.status_code == 201 and answer.json()["invitations_sent"] is False
+    assert answer.status_code == 201 and answer.json()["scheduling_failed"] is True
     booked = answer.json()
     moved = api(server, "POST", "bookings/%d/reschedule" % booked["id"],
                 json={"start": slot(4, 2, 14)})
-    assert moved.status_code == 200 and moved.json()["invitations_sent"] is False
+    assert moved.status_code == 200 and moved.json()["scheduling_failed"] is True
     auth = ("alice", USERS["alice"])
     page = requests.get(server.url + "/.web/bookings/%d" % booked["id"], auth=auth,
                         timeout=30)
@@ -176,9 +176,9 @@ def test_a_change_that_was_not_scheduled_says_so_to_whoever_made_it(
     assert "Everyone invited is told" not in cancelled.text
     # scheduling works again: the next change is sent and says so
     again = api(server, "POST", "bookings", json=booking(slot(4, 3, 10)))
-    assert again.status_code == 201 and again.json()["invitations_sent"] is True
+    assert again.status_code == 201 and again.json()["scheduling_failed"] is False
     done = api(server, "POST", "bookings/%d/cancel" % again.json()["id"], json={})
-    assert done.json()["invitations_sent"] is True
+    assert done.json()["scheduling_failed"] is False
 
 
 # -- a move that keeps the time ----------------------------------------------------------------

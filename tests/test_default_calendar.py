@@ -97,12 +97,12 @@ def test_the_client_chooses_the_default_and_only_among_its_own_event_calendars(
         world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
     server, _sink = world
     first = where(server, "carol", invite(server, "carol", "before"))
-    mkcalendar(server, "carol", "projects")
+    mkcalendar(server, "carol", "zz-projects")
     mkcalendar(server, "carol", "tasks", components="VTODO")
-    chosen = choose(server, "carol", "/carol/projects/")
+    chosen = choose(server, "carol", "/carol/zz-projects/")
     assert chosen.status_code == 207, chosen.text
-    assert default_of(server, "carol") == "/carol/projects/"
-    assert where(server, "carol", invite(server, "carol", "after")) == "/carol/projects/"
+    assert default_of(server, "carol") == "/carol/zz-projects/"
+    assert where(server, "carol", invite(server, "carol", "after")) == "/carol/zz-projects/"
     # a full URL names it as well
     assert choose(server, "carol", server.url + first).status_code == 207
     assert default_of(server, "carol") == first
@@ -114,10 +114,23 @@ def test_the_client_chooses_the_default_and_only_among_its_own_event_calendars(
         assert "valid-schedule-default-calendar-URL" in answer.text
         assert default_of(server, "carol") == first
 
-    # removed: the first by name that takes events counts again
-    assert choose(server, "carol", None).status_code == 207
+    # set and then removed in one request: the last one counts (RFC 4918 §9.2)
+    both = session("carol").request(
+        "PROPPATCH", "%s/carol/schedule-inbox/" % server.url,
+        headers={"Content-Type": "application/xml"},
+        data='<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:C="%s"><D:set>'
+             '<D:prop><C:schedule-default-calendar-URL><D:href>/carol/zz-projects/</D:href>'
+             '</C:schedule-default-calendar-URL></D:prop></D:set><D:remove><D:prop>'
+             '<C:schedule-default-calendar-URL/></D:prop></D:remove></D:propertyupdate>'
+             % CALDAV)
+    assert both.status_code == 207, both.text
     names = sorted(str(c.url.path) for c in principal(server, "carol").calendars()
                    if not str(c.url.path).endswith("/tasks/"))
+    assert names[0] != "/carol/zz-projects/"
+    assert default_of(server, "carol") == names[0]      # removed, not set
+    # removed: the first by name that takes events counts again
+    assert choose(server, "carol", "/carol/zz-projects/").status_code == 207
+    assert choose(server, "carol", None).status_code == 207
     assert default_of(server, "carol") == names[0]
 
 

@@ -180,7 +180,7 @@ def bookings(request: Request, data: dict[str, Any]) -> types.WSGIResponse:
         "answers": booked.answers, "rooms": booked.rooms, "track": booked.track,
         "customer_on_event": booked.customer_on_event,
         "confirmation_sent": booked.confirmation_sent,
-        "invitations_sent": booked.invitations_sent})
+        "scheduling_failed": booked.scheduling_failed})
 
 
 def meetings(request: Request, data: dict[str, Any]) -> types.WSGIResponse:

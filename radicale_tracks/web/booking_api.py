@@ -104,5 +104,5 @@ def booking_json(view: BookingView) -> dict[str, Any]:
         "agent_zone": row.agent_zone, "team": view.team, "rooms": view.rooms,
         "where": view.facts.get("where", ""), "join_url": view.facts.get("join_url", ""),
         "can_change": view.can_change, "may_change": view.may_change,
-        "invitations_sent": view.invitations_sent,
+        "scheduling_failed": view.scheduling_failed,
         "calendar": "/%s/" % row.calendar_path.strip("/"), "href": row.href}

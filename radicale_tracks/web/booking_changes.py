@@ -75,9 +75,9 @@ class BookingView:
     #: whether the one looking may move or cancel it (a team member on the meeting sees it
     #: but changes the holder's calendar only with the holder's say: see ``for_user``)
     may_change: bool = True
-    #: after a move or cancel: False when scheduling failed — the holder's event changed,
+    #: after a move or cancel: True when scheduling failed — the holder's event changed,
     #: nobody on it was told by iTIP (the failure is on Meetings under Problems)
-    invitations_sent: bool = True
+    scheduling_failed: bool = False
 
     @property
     def can_change(self) -> bool:
@@ -246,7 +246,7 @@ class BookingChanges:
                     start, start + details.duration, current.agent_zone,
                     current.agent_zone))
             sent = self._write(current, moved, actor, note, "rescheduled", summary, by)
-        return replace(self._fresh(row.id), invitations_sent=sent)
+        return replace(self._fresh(row.id), scheduling_failed=not sent)
 
     def cancel(self, view: BookingView, *, actor: str, by: str, note: str = ""
                ) -> BookingView:
@@ -271,7 +271,7 @@ class BookingChanges:
                                                    current.customer_name)
             sent = self._write(current, cancelled_event(calendar, self.now()), actor, note,
                                "cancelled", summary, by)
-        return replace(self._fresh(view.row.id), invitations_sent=sent)
+        return replace(self._fresh(view.row.id), scheduling_failed=not sent)
 
     def revoke_link(self, view: BookingView) -> None:
         """Every link the customer was given stops; their next mail has a new one."""

@@ -257,7 +257,7 @@ def _form_owner(view: BookingView) -> str:
 
 def _unsent(done: BookingView) -> str:
     """The notice's mark that the change was stored but nobody was told by iTIP."""
-    return "" if done.invitations_sent else "-unsent"
+    return "-unsent" if done.scheduling_failed else ""
 
 
 def _notice(request: Request) -> str:

@@ -122,9 +122,9 @@ class Booked:
     customer_on_event: bool
     #: the booking's id (its page ``/.web/bookings/<id>``, its API)
     booking_id: int | None = None
-    #: False when scheduling failed: the event is stored, but nobody was invited by
+    #: True when scheduling failed: the event is stored, but nobody was invited by
     #: iTIP (the failure is on Meetings under Problems for the admin)
-    invitations_sent: bool = True
+    scheduling_failed: bool = False
 
 
 @dataclass
@@ -288,6 +288,10 @@ class Services(TrackViews):
             track = self._chosen_track(agent, booking.track)
             rooms = self._recheck(agent, booking, now)
             calendar_path = storage.scheduling_calendars.default_calendar(holder)
+            if not self.may_write(agent, groups, holder, calendar_path):
+                # the holder chose another default calendar since the check above
+                raise BookingError("notifications.holder", (
+                    "you may not add events to %s's calendar %s" % (holder, calendar_path)))
             collection = storage.scheduling_calendars.collection(calendar_path)
             uid = "%s@%s" % (secrets.token_hex(12), storage.settings.domain)
             parties = self._parties(agent, holder, details, rooms, assistant=(
@@ -343,8 +347,8 @@ class Services(TrackViews):
                         "mailed" if booking.notifications.send_confirmation
                         else "not mailed"))
 
-            invitations_sent = scheduled_upload(storage, collection, href, calendar, uid,
-                                                first=add_booking_row, after=record_booking)
+            scheduled = scheduled_upload(storage, collection, href, calendar, uid,
+                                         first=add_booking_row, after=record_booking)
             stored = collection.item(href)
             answers = _answers(stored.serialize() if stored is not None else text)
             slug = tracked[0] if tracked else None
@@ -355,7 +359,7 @@ class Services(TrackViews):
                       track=slug, confirmation_sent=booking.notifications.send_confirmation,
                       customer_on_event=booking.notifications.add_to_event,
                       booking_id=booking_id[0] if booking_id else None,
-                      invitations_sent=invitations_sent)
+                      scheduling_failed=not scheduled)
 
     def _parties(self, agent: str, holder: str, details: MeetingDetails,
                  rooms: Mapping[str, str], assistant: str) -> EventParties:
@@ -487,7 +491,8 @@ def scheduled_upload(storage: Storage, collection: Any, href: str, calendar: Any
     (scheduling failed: the event is stored as sent), they run in one of their own and
     the booking follows the stored event there — its reminders planned, who and why
     cleared — as the scheduling write would have done. Call under the write lock.
-    Returns whether it was scheduled (everyone on it invited, told or cancelled)."""
+    Returns whether it was scheduled (everyone on it invited, told or cancelled); True
+    too when ``[storage] scheduling = False`` (nothing was to be scheduled)."""
     from icalendar import Calendar
 
     storage.scheduling.join_next_write_first(first)
@@ -506,7 +511,7 @@ def scheduled_upload(storage: Storage, collection: Any, href: str, calendar: Any
                                                    Calendar.from_ical(text))
     if storage.sender_thread is not None:
         storage.sender_thread.wake()
-    return left is None
+    return left is None or not storage.settings.scheduling
 
 
 def _zone(name: str) -> datetime.tzinfo:

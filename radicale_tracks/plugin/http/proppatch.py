@@ -68,10 +68,9 @@ class ProppatchPart(HttpBase):
                     "changed on the inbox\n", None)
         calendars = storage.scheduling_calendars
         chosen: str | None = None
-        if default in changes:
+        if default in changes and changes[default] is not None:   # set (the last wins)
             chosen = _calendar_named(root, base_prefix, user)
-            if changes[default] is not None and (   # set, not removed
-                    chosen is None or chosen not in calendars.event_calendars(user)):
+            if chosen is None or chosen not in calendars.event_calendars(user):
                 return precondition(VALID_DEFAULT_CALENDAR, (
                     "schedule-default-calendar-URL must name one of your calendars that "
                     "takes events"))
@@ -128,7 +127,7 @@ def _calendar_named(root: ET.Element, base_prefix: str, user: str) -> str | None
     names with its ``D:href`` (a path or a URL), None when it names none of the user's."""
     from urllib.parse import unquote, urlsplit
 
-    for found in root.iter(DEFAULT_CALENDAR_URL):
+    for found in reversed(list(root.iter(DEFAULT_CALENDAR_URL))):   # the last one set
         href = found.find(xmlutils.make_clark("D:href"))
         text = (href.text or "").strip() if href is not None else ""
         if not text:
