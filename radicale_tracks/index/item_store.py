@@ -25,7 +25,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -110,8 +120,7 @@ class ItemStore:
             found: StoredCollection | None = cache["collection", path]
             return found
         with self.database.connect() as connection:
-            row = connection.execute(_collection_query().where(
-                collections.c.path == path)).first()
+            row = connection.execute(_statements().collection, {"path": path}).first()
         found = None if row is None else _stored_collection(row)
         if cache is not None:
             cache["collection", path] = found
@@ -131,7 +140,7 @@ class ItemStore:
                 return None, cache["collection", parent]
         with self.database.connect() as connection:
             rows = {row.path: _stored_collection(row) for row in connection.execute(
-                _collection_query().where(collections.c.path.in_([path, parent])))}
+                _statements().two_collections, {"path": path, "parent": parent})}
         if cache is not None:
             cache["collection", path] = rows.get(path)
             cache["collection", parent] = rows.get(parent)
@@ -218,6 +227,9 @@ class ItemStore:
         with self.database.connect() as connection:
             if wanted is None:
                 found.extend(StoredItem(*row) for row in connection.execute(query))
+            elif len(wanted) == 1:   # a PUT's, a GET's: the statement built once
+                found.extend(StoredItem(*row) for row in connection.execute(
+                    _statements().one_item, {"path": path, "href": wanted[0]}))
             else:
                 for first in range(0, len(wanted), 500):
                     found.extend(StoredItem(*row) for row in connection.execute(
@@ -372,14 +384,11 @@ class ItemStore:
         busy time keys its cache on the fingerprint, so every write moves it on every
         node. Returns (collection id, revision, the write's time)."""
         now = time.time_ns()
-        values: dict[str, Any] = {"revision": collections.c.revision + 1,
-                                  "modified_ns": now,
-                                  "files_digest": collections.c.revision + 1}
-        if tag is not None:
-            values["tag"] = tag
+        statements = _statements()
         row = connection.execute(
-            update(collections).where(collections.c.path == path).values(**values)
-            .returning(collections.c.id, collections.c.revision)).first()
+            statements.bump if tag is None else statements.bump_tag,
+            {"bumped_path": path, "now": now} if tag is None else
+            {"bumped_path": path, "now": now, "new_tag": tag}).first()
         if row is None:
             raise LookupError("no collection %r" % path)
         return int(row[0]), int(row[1]), now
@@ -388,20 +397,16 @@ class ItemStore:
     def _drop(connection: Connection, collection_id: int, href: str) -> None:
         """An object's row gone; its occurrences and attendees go with it (their
         foreign keys cascade)."""
-        connection.execute(delete(items).where(items.c.collection_id == collection_id,
-                                               items.c.href == href))
+        connection.execute(_statements().drop, {"collection": collection_id,
+                                                "item_href": href})
 
     @staticmethod
     def _change(connection: Connection, collection_id: int, href: str, revision: int,
                 now: int, deleted: bool) -> None:
         """One href's change-log row, inserted or updated in one statement."""
-        dialect_insert = (postgresql_insert if connection.dialect.name == "postgresql"
-                          else sqlite_insert)
-        connection.execute(dialect_insert(item_changes).values(
-            collection_id=collection_id, href=href, revision=revision, deleted=deleted,
-            changed_ns=now).on_conflict_do_update(
-            index_elements=[item_changes.c.collection_id, item_changes.c.href],
-            set_={"revision": revision, "deleted": deleted, "changed_ns": now}))
+        connection.execute(_change_upsert(connection.dialect.name), {
+            "collection_id": collection_id, "href": href, "revision": revision,
+            "deleted": deleted, "changed_ns": now})
 
     @staticmethod
     def _changed(connection: Connection, collection_id: int, hrefs: Sequence[str],
@@ -415,6 +420,62 @@ class ItemStore:
             connection.execute(item_changes.insert(), [
                 {"collection_id": collection_id, "href": href, "revision": revision,
                  "deleted": deleted, "changed_ns": now} for href in chunk])
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The statements of a PUT's path, built once with bound parameters: building a
+    statement anew costs more of a write's CPU than the database takes to run it."""
+
+    collection: Any
+    two_collections: Any
+    one_item: Any
+    bump: Any
+    bump_tag: Any
+    drop: Any
+
+
+_built: list[_Statements] = []
+
+
+def _statements() -> _Statements:
+    if not _built:
+        bumped = {"revision": collections.c.revision + 1,
+                  "modified_ns": bindparam("now"),
+                  "files_digest": collections.c.revision + 1}
+        bump = (update(collections).where(collections.c.path == bindparam("bumped_path"))
+                .returning(collections.c.id, collections.c.revision))
+        _built.append(_Statements(
+            collection=_collection_query().where(collections.c.path == bindparam("path")),
+            two_collections=_collection_query().where(collections.c.path.in_(
+                [bindparam("path"), bindparam("parent")])),
+            one_item=select(items.c.href, items.c.uid, items.c.component, items.c.etag,
+                            items.c.text, items.c.range_start, items.c.range_end,
+                            items.c.file_mtime_ns, items.c.file_size)
+            .join(collections, collections.c.id == items.c.collection_id)
+            .where(collections.c.path == bindparam("path"),
+                   items.c.href == bindparam("href")),
+            bump=bump.values(**bumped),
+            bump_tag=bump.values(tag=bindparam("new_tag"), **bumped),
+            drop=delete(items).where(items.c.collection_id == bindparam("collection"),
+                                     items.c.href == bindparam("item_href"))))
+    return _built[0]
+
+
+_upserts: dict[str, Any] = {}
+
+
+def _change_upsert(dialect: str) -> Any:
+    """The change log's upsert for ``dialect``, built once."""
+    if dialect not in _upserts:
+        dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        statement = dialect_insert(item_changes)
+        _upserts[dialect] = statement.on_conflict_do_update(
+            index_elements=[item_changes.c.collection_id, item_changes.c.href],
+            set_={"revision": statement.excluded.revision,
+                  "deleted": statement.excluded.deleted,
+                  "changed_ns": statement.excluded.changed_ns})
+    return _upserts[dialect]
 
 
 def _collection_query() -> Select[Any]:

@@ -17,7 +17,18 @@ from functools import reduce
 from operator import xor
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, delete, func, or_, select, union, union_all, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    or_,
+    select,
+    union,
+    union_all,
+    update,
+)
 
 from radicale_tracks.db.session import Database
 from radicale_tracks.index.extract import IndexEntry
@@ -266,11 +277,8 @@ class IndexStore:
 
     def has_uid(self, path: str, uid: str) -> bool:
         with self.database.connect() as connection:
-            return connection.execute(
-                select(items.c.id)
-                .join(collections, collections.c.id == items.c.collection_id)
-                .where(collections.c.path == path, items.c.uid == uid).limit(1)
-            ).first() is not None
+            return connection.execute(_HAS_UID, {"path": path, "uid": uid}
+                                      ).first() is not None
 
     def organizer_etags(self, path: str) -> dict[str, str]:
         """href → ETag of the objects of ``path`` that have an ORGANIZER."""
@@ -489,8 +497,8 @@ class IndexStore:
     @staticmethod
     def insert_item(connection: Connection, collection_id: int, href: str,
                      entry: IndexEntry, state: FileState) -> None:
-        result = connection.execute(items.insert().values(
-            **_item_row(collection_id, href, entry, state)))
+        result = connection.execute(items.insert(),   # one statement, built once
+                                    _item_row(collection_id, href, entry, state))
         primary_key: Sequence[int] = result.inserted_primary_key or ()
         item_id = int(primary_key[0])
         if entry.occurrences:
@@ -499,6 +507,11 @@ class IndexStore:
         if entry.attendees:
             connection.execute(attendees.insert(), _attendee_rows(item_id, entry))
 
+
+#: whether a collection holds an object with a UID (every new object's PUT asks)
+_HAS_UID = (select(items.c.id).join(collections, collections.c.id == items.c.collection_id)
+            .where(collections.c.path == bindparam("path"), items.c.uid == bindparam("uid"))
+            .limit(1))
 
 #: objects per multi-row insert of :meth:`IndexStore.replace_collection`
 _BULK_ROWS = 500
