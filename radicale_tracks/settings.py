@@ -156,6 +156,30 @@ def _user_types(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
+#: the longest display name taken (a CN, a mail's greeting)
+MAX_DISPLAY_NAME = 100
+
+
+def _display_names(value: Any) -> tuple[tuple[str, str], ...]:
+    """``user: Name Surname`` per line → ((user, name), …): how people are named to
+    others (a booking's mails, CN on the events the web writes, the principal's
+    displayname)."""
+    found: list[tuple[str, str]] = []
+    for number, line in enumerate(str(value).splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, name = line.partition(":")
+        name = " ".join(name.split())
+        if not sep or not name:
+            raise ValueError("line %d: expected 'user: Name Surname'" % number)
+        if len(name) > MAX_DISPLAY_NAME or any(ord(c) < 32 or c in '"\\' for c in name):
+            raise ValueError("line %d: a name of at most %d characters without quotes, "
+                             "backslashes or control characters" % (number, MAX_DISPLAY_NAME))
+        found.append((_user_name(user), name))
+    return tuple(found)
+
+
 def _folder(value: Any) -> str:
     text = str(value).strip()
     if text and not os.path.isdir(os.path.expanduser(text)):
@@ -369,6 +393,11 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
     "inbox_max_items": _option(
         "500", _positive_int,
         "scheduling messages kept per inbox; delivering more removes the oldest"),
+    "display_names": _option(
+        "", _display_names,
+        "how users are named to others, one 'user: Name Surname' per line (a booking's "
+        "mails, the events the web pages write, the principal's displayname); "
+        "everyone else by their user name"),
     "user_types": _option(
         "", _user_types,
         "calendar-user-type of principals that are not people, one 'user: ROOM' "
@@ -514,6 +543,11 @@ class Settings:
     rights_base: str
     booking_reminders: tuple[int, ...] = (86400, 3600)
     booking_reminder_recipients: tuple[str, ...] = ("customer", "team")
+    display_names: tuple[tuple[str, str], ...] = ()
+
+    def display_name(self, user: str) -> str:
+        """How ``user`` is named to others: ``display_names``, else the user name."""
+        return dict(self.display_names).get(user, user)
 
     @classmethod
     def from_configuration(cls, configuration: radicale_config.Configuration) -> Settings:
@@ -614,6 +648,7 @@ class Settings:
             web_booking_agents=get("web_booking_agents"),
             booking_reminders=get("booking_reminders"),
             booking_reminder_recipients=get("booking_reminder_recipients"),
+            display_names=get("display_names"),
             rights_base=typed.get("rights", "base").strip() or "owner_only",
         )
 
@@ -628,6 +663,7 @@ class Settings:
             shown["smtp_password"] = "***"
         shown["addresses"] = {user: list(found) for user, found in self.addresses}
         shown["user_types"] = dict(self.user_types)
+        shown["display_names"] = dict(self.display_names)
         return shown
 
     def zone_limits(self) -> ZoneLimits:

@@ -57,7 +57,9 @@ def test_info_shows_configured_values_and_hides_the_password(tmp_path: Path) -> 
     ("database_url", "not-a-url"), ("smtp_security", "ssl"), ("smtp_port", "70000"),
     ("addresses", "alice bob@example.org"), ("join_url_template", "https://x/{nope}"),
     ("mail_templates", "/no/such/folder"), ("assistant_principal", "a/b"),
-    ("outbox_retry_base", "0"), ("from_email", "nobody")])
+    ("outbox_retry_base", "0"), ("from_email", "nobody"),
+    ("display_names", "alice Alice Adams"), ("display_names", "alice:"),
+    ("display_names", 'alice: Alice "the boss" Adams'), ("display_names", "a/b: Someone")])
 def test_bad_value_is_refused_naming_option_and_value(tmp_path: Path, option: str,
                                                       value: str) -> None:
     result = run_cli(config_with(tmp_path, **{option: value}), "info")
@@ -145,3 +147,11 @@ def test_cli_without_command_prints_usage() -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "reindex" in result.stderr
+
+
+def test_display_names_are_read_and_shown(tmp_path: Path) -> None:
+    result = run_cli(config_with(tmp_path, display_names="\n    alice: Alice  Adams\n"
+                                                         "    bob: Bob Brown"), "info")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["display_names"] == {"alice": "Alice Adams",
+                                                          "bob": "Bob Brown"}

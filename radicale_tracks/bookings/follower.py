@@ -62,6 +62,8 @@ class BookingConfig:
     reminder_leads: tuple[int, ...] = (86400, 3600)
     #: "customer" and/or "team" (``booking_reminder_recipients``)
     reminder_recipients: tuple[str, ...] = ("customer", "team")
+    #: (user, name) of ``display_names``: the agent as the customer reads them
+    display_names: tuple[tuple[str, str], ...] = ()
 
 
 class BookingFollower:
@@ -295,7 +297,8 @@ class BookingFollower:
                                    is_assistant_side=self.is_assistant_side)
         context.update(recipient_name=booking.customer_name, actor=booking.pending_actor
                        or "organizer", note=booking.pending_note or "",
-                       agent_name=booking.agent, changes=[],
+                       agent_name=dict(self.config.display_names).get(
+                           booking.agent, booking.agent), changes=[],
                        signature="the calendar server of %s" % self.config.domain)
         return context
 

@@ -365,10 +365,11 @@ class Services(TrackViews):
                  rooms: Mapping[str, str], assistant: str) -> EventParties:
         """Who is on the holder's event: the holder organizes (``SENT-BY`` the agent
         when someone else booked), the other members and the rooms attend."""
+        name = self.storage.settings.display_name
         return EventParties(
-            organizer=Person(self.address_of(holder), holder),
+            organizer=Person(self.address_of(holder), name(holder)),
             sent_by=self.address_of(agent) if agent != holder else None,
-            members=tuple(Person(self.address_of(m), m) for m in details.members
+            members=tuple(Person(self.address_of(m), name(m)) for m in details.members
                           if m != holder),
             rooms=tuple(Person(a, n) for a, n in rooms.items()), assistant=assistant)
 

@@ -205,13 +205,13 @@ class ScheduleDefaultCalendarURL(Property):
 
 
 class PrincipalDisplayName(Property):
-    """The user name, where Radicale found no display name of the principal (a
-    fallback: see :func:`_merge`)."""
+    """The user's name of ``display_names`` (else the user name), where Radicale found
+    no display name of the principal (a fallback: see :func:`_merge`)."""
 
     tag = DISPLAYNAME
 
     def value(self, resource: Resource, source: SchedulingProperties) -> ET.Element | None:
-        return _text(DISPLAYNAME, resource.owner)
+        return _text(DISPLAYNAME, source.settings.display_name(resource.owner))
 
 
 class BoxResourceType(Property):
