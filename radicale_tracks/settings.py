@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -115,15 +115,21 @@ def _user_name(value: Any) -> str:
     return text
 
 
+def _user_lines(value: Any) -> Iterator[tuple[int, str, str, str]]:
+    """(line number, user, ":" or "" when missing, the rest) of each ``user: …`` line
+    of a per-user option, blank lines and ``#`` comments left out."""
+    for number, line in enumerate(str(value).splitlines(), 1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            user, sep, rest = line.partition(":")
+            yield number, user, sep, rest
+
+
 def _address_map(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """``user: address, address`` per line → ((user, (address, …)), …)."""
     found: list[tuple[str, tuple[str, ...]]] = []
     seen: dict[str, str] = {}
-    for number, line in enumerate(str(value).splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        user, sep, rest = line.partition(":")
+    for number, user, sep, rest in _user_lines(value):
         if not sep or not user.strip():
             raise ValueError("line %d: expected 'user: address, address'" % number)
         user = _user_name(user)
@@ -143,11 +149,7 @@ def _address_map(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
 def _user_types(value: Any) -> tuple[tuple[str, str], ...]:
     """``user: TYPE`` per line (RFC 6638 §2.4.2 calendar-user-type) → ((user, TYPE), …)."""
     found: list[tuple[str, str]] = []
-    for number, line in enumerate(str(value).splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        user, sep, kind = line.partition(":")
+    for number, user, sep, kind in _user_lines(value):
         kind = kind.strip().upper()
         if not sep or kind not in CALENDAR_USER_TYPES:
             raise ValueError("line %d: expected 'user: %s'" % (
@@ -165,11 +167,7 @@ def _display_names(value: Any) -> tuple[tuple[str, str], ...]:
     others (a booking's mails, CN on the events the web writes, the principal's
     displayname)."""
     found: list[tuple[str, str]] = []
-    for number, line in enumerate(str(value).splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        user, sep, name = line.partition(":")
+    for number, user, sep, name in _user_lines(value):
         name = " ".join(name.split())
         if not sep or not name:
             raise ValueError("line %d: expected 'user: Name Surname'" % number)

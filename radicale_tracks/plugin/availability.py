@@ -162,14 +162,9 @@ def set_availability(storage: Storage, user: str, text: str | None, *,
     if text is not None and not checked:
         check_availability(storage, text)
     ensure_boxes(storage, user)
-    inbox = next(iter(storage.discover(inbox_path(user))))
-    assert isinstance(inbox, BaseCollection)
-    meta = dict(inbox.get_meta())
-    if text is None:
-        meta.pop(AVAILABILITY_PROP, None)
-    else:
-        meta[AVAILABILITY_PROP] = text
-    inbox.set_meta(meta)
+    inbox = storage.calendar(inbox_path(user))
+    assert inbox is not None
+    inbox.set_property(AVAILABILITY_PROP, text)
 
 
 @dataclass(frozen=True)

@@ -408,9 +408,11 @@ class SchedulingWriter:
         if not self.run_write(owner, kept.collection_path, kept.href, (deleted, calendar),
                               kept.etag, store):
             done.clear()
-        if not done:   # not scheduled: the copy goes, the booking follows the kept one
-            self._forget_copy(collection, href)
-            self._follow_kept(collection, href, owner, kept)
+        if not done:   # not scheduled: the copy goes, the booking follows the kept one —
+            # in one transaction, so a crash between them leaves both or neither
+            with self.store.database.begin():
+                self._forget_copy(collection, href)
+                self._follow_kept(collection, href, owner, kept)
         logger.info("%s/%s deleted; its meeting goes on in %s/%s (not cancelled)",
                     collection.path, href, kept.collection_path, kept.href)
 

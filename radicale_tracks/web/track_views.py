@@ -195,47 +195,43 @@ class TrackViews:
             directory = RoomDirectory.load(connection, configured_rooms(storage.settings))
             known = dict.fromkeys(storage.scheduling.room_addresses(connection), "")
         known.update((room.address, room.name) for room in directory.rooms)
-        path = "/%s/%s/" % (storage.settings.assistant_principal, slug)
         found: dict[str, list[dict[str, str]]] = {}
+        for item in self._track_items(user, slug, "VEVENT"):
+            calendar = Calendar.from_ical(item.serialize())
+            master = master_of(calendar)
+            if master is None:
+                continue
+            rooms = resources_of(calendar, known)
+            found[str(master.get("UID", ""))] = sorted((
+                {"address": address, "name": str(prop.params.get("CN") or "")
+                 or known.get(address) or address, "answer": partstat_of(prop)}
+                for address, prop in attendees_of(master).items() if address in rooms),
+                key=lambda room: (room["name"].lower(), room["address"]))
+        return found
+
+    def _track_items(self, user: str, slug: str, component: str) -> list[Any]:
+        """The track calendar's objects of one kind (VEVENT, VJOURNAL), read under the
+        read lock; none when the calendar is gone."""
+        storage = self.storage
+        path = "/%s/%s/" % (storage.settings.assistant_principal, slug)
         with storage.acquire_lock("r", user):
             collection = next(iter(storage.discover(path)), None)
             if not isinstance(collection, radicale_storage.BaseCollection):
-                return found
-            for item in collection.get_all():
-                if item.component_name != "VEVENT":
-                    continue
-                calendar = Calendar.from_ical(item.serialize())
-                master = master_of(calendar)
-                if master is None:
-                    continue
-                rooms = resources_of(calendar, known)
-                found[str(master.get("UID", ""))] = sorted((
-                    {"address": address, "name": str(prop.params.get("CN") or "")
-                     or known.get(address) or address, "answer": partstat_of(prop)}
-                    for address, prop in attendees_of(master).items() if address in rooms),
-                    key=lambda room: (room["name"].lower(), room["address"]))
-        return found
+                return []
+            return [item for item in collection.get_all()
+                    if item.component_name == component]
 
     def _shared(self, user: str, slug: str) -> list[dict[str, Any]]:
         """The notes shared to the track (VJOURNAL items of its calendar)."""
-        storage = self.storage
-        path = "/%s/%s/" % (storage.settings.assistant_principal, slug)
         notes: list[dict[str, Any]] = []
-        with storage.acquire_lock("r", user):
-            collection = next(iter(storage.discover(path)), None)
-            if not isinstance(collection, radicale_storage.BaseCollection):
-                return notes
-            for item in collection.get_all():
-                if item.component_name != "VJOURNAL":
-                    continue
-                journal = item.vobject_item.vjournal
-                notes.append({
-                    "summary": _value(journal, "summary"),
-                    "description": _value(journal, "description")[:2000],
-                    "date": _value(journal, "dtstart") or _value(journal, "dtstamp"),
-                    "from": _value(journal, "organizer").removeprefix("mailto:")})
+        for item in self._track_items(user, slug, "VJOURNAL"):
+            journal = item.vobject_item.vjournal
+            notes.append({
+                "summary": _value(journal, "summary"),
+                "description": _value(journal, "description")[:2000],
+                "date": _value(journal, "dtstart") or _value(journal, "dtstamp"),
+                "from": _value(journal, "organizer").removeprefix("mailto:")})
         return sorted(notes, key=lambda n: n["date"], reverse=True)
-
 
 
 @dataclass(frozen=True)
