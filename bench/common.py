@@ -1,5 +1,5 @@
 """What the bench scripts share: the tests' harness on ``sys.path``, time stamps, the
-free-busy request of an outbox POST, a process's memory from ``/proc``, the machine a
+free-busy request of an outbox POST, a process's memory and CPU time from ``/proc``, the machine a
 run was measured on, and results put between a document's markers.
 
 The servers themselves are the tests' (``tests/helpers.RadicaleServer``), so a bench
@@ -52,6 +52,33 @@ def peak_kib(pid: int) -> int:
 def rss_kib(pid: int) -> int:
     """Resident memory of a running process now (``VmRSS``), 0 once it is gone."""
     return _status_kib(pid, "VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from ``/proc``; 0 once it is
+    gone or where there is no ``/proc``."""
+    try:
+        fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    # after the command's name: state is field 3, utime 14 and stime 15 (proc(5))
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time used so far by every process of this machine's PostgreSQL server (its
+    backends come and go; those that ended between two readings are not counted)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != "postgres":
+                continue
+        except OSError:
+            continue
+        total += cpu_seconds(int(entry.name))
+    return total
 
 
 def environment() -> str:

@@ -60,7 +60,14 @@ from typing import Any
 
 import requests
 
-from common import ROOT, environment, replace_between, stamp  # puts tests/ on the path
+from common import (  # puts tests/ on the path
+    ROOT,
+    cpu_seconds,
+    environment,
+    postgres_cpu_seconds,
+    replace_between,
+    stamp,
+)
 
 # isort: split
 from calendars import generate, this_monday, write_collection  # noqa: E402
@@ -248,9 +255,23 @@ class WriteSetup:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
+    #: CPU seconds over the measured bursts: the nodes, PostgreSQL, this process's clients
+    cpu: Counter[str] = field(default_factory=Counter)
+    #: writes per measured burst (beside ``rates``)
+    burst_writes: list[int] = field(default_factory=list)
 
     def node_of(self, client: int) -> RadicaleServer:
         return self.nodes[client % len(self.nodes)]
+
+    def cpu_now(self) -> Counter[str]:
+        """CPU seconds used so far by where a write's work is done. The clients are this
+        process's threads; between bursts it only waits, so its time is theirs."""
+        own = os.times()
+        return Counter({
+            "nodes": sum(cpu_seconds(node.process.pid) for node in self.nodes
+                         if node.process),
+            "postgres": postgres_cpu_seconds(),
+            "clients": own.user + own.system})
 
 
 class Writers:
@@ -305,6 +326,7 @@ class Writers:
                                     name="client-%d" % n) for n in range(len(self.clients))]
         for thread in threads:
             thread.start()
+        cpu_before = setup.cpu_now()
         barrier.wait(REQUEST_TIMEOUT)
         started = time.perf_counter()
         deadline = time.monotonic() + REQUEST_TIMEOUT * (writes + 1)
@@ -319,8 +341,12 @@ class Writers:
                     if status != 201:
                         setup.failures.append("warm-up %d %s" % (status, detail))
             return
+        cpu_after = setup.cpu_now()
+        cpu_after.subtract(cpu_before)
+        setup.cpu.update(cpu_after)
         done = sum(len(answers) for answers in results)
         setup.rates.append(done / (max(finished) - started))
+        setup.burst_writes.append(done)
         for answers in results:
             for elapsed, status, detail in answers:
                 setup.latencies.append(elapsed)
@@ -381,7 +407,27 @@ def writes_table(setups: list[WriteSetup], args: argparse.Namespace) -> str:
               "1 node database ÷ files: %.2f× (goal ≥ 1×). %d clients × %d PUTs per round; "
               "rounds: %d; warm-up PUTs per client: %d; writes/s is the median over rounds."
               % (two / one, one / files_rate, args.clients, args.writes, args.rounds,
-                 args.warmup)]
+                 args.warmup), "", cpu_table(setups)]
+    return "\n".join(lines)
+
+
+def cpu_table(setups: list[WriteSetup]) -> str:
+    """Where a write's CPU time goes. On a machine whose cores the nodes share with
+    PostgreSQL and the clients, a second node can only add what the others leave."""
+    lines = ["| setup | CPU per write: nodes (ms) | PostgreSQL (ms) | clients (ms) | "
+             "all (ms) | cores busy |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for setup in setups:
+        writes = sum(setup.statuses.values()) or 1
+        wall = sum(writes_in / rate for writes_in, rate in zip(
+            setup.burst_writes, setup.rates, strict=True)) or 1.0
+        per_write = {part: setup.cpu[part] * 1000 / writes
+                     for part in ("nodes", "postgres", "clients")}
+        lines.append("| %s | %.2f | %.2f | %.2f | %.2f | %.2f |" % (
+            setup.label, per_write["nodes"], per_write["postgres"], per_write["clients"],
+            sum(per_write.values()), sum(setup.cpu.values()) / wall))
+    lines += ["", "CPU time of the measured bursts from `/proc` (the nodes' processes, every "
+              "PostgreSQL process, this bench's client threads) over the writes; cores busy: "
+              "that CPU time over the bursts' wall time, of %d cores." % (os.cpu_count() or 0)]
     return "\n".join(lines)
 
 

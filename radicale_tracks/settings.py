@@ -262,6 +262,11 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
         "", _database_url,
         "SQLAlchemy URL of the index and scheduling database; empty means a SQLite file "
         "tracks.sqlite3 inside filesystem_folder"),
+    "database_pool_size": _option(
+        "0", _non_negative_int,
+        "database connections a server process keeps open; 0 means 2 × [server] "
+        "max_connections + 4 (a request holds up to two: its calendar locks' and its "
+        "data's); more requests at once open and close extra connections"),
     "item_store": _option(
         "files", _choice(("files", "database")),
         "where calendar data lives: files (Radicale's .ics files under "
@@ -485,6 +490,7 @@ class Settings:
 
     filesystem_folder: str
     database_url: str
+    database_pool_size: int
     item_store: str
     index_horizon_days: int
     index_past_days: int
@@ -589,6 +595,8 @@ class Settings:
         return cls(
             filesystem_folder=folder,
             database_url=database_url,
+            database_pool_size=get("database_pool_size") or 2 * typed.get(
+                "server", "max_connections") + 4,
             item_store=get("item_store"),
             index_horizon_days=get("index_horizon_days"),
             index_past_days=get("index_past_days"),

@@ -21,7 +21,15 @@ import requests
 from sqlalchemy import text
 
 from databases import fresh_database
-from helpers import PLUGIN, RadicaleServer, free_port, postgres_admin_url, run_cli, write_config
+from helpers import (
+    PLUGIN,
+    USERS,
+    RadicaleServer,
+    free_port,
+    postgres_admin_url,
+    run_cli,
+    write_config,
+)
 from inprocess import InProcessServer
 from radicale_tracks.db.engine import create_database_engine, ensure_schema
 from radicale_tracks.db.metadata import SCHEMA_REVISION
@@ -184,6 +192,64 @@ def test_a_new_database_gets_a_random_secret(tmp_path: Path, database_url: str) 
     assert stored is not None and len(bytes.fromhex(stored)) == 32
     assert node.app._web.csrf_token("bob") == _form_token(bytes.fromhex(stored), "bob")
     assert not (tmp_path / "collections" / ".tracks-web-secret").exists()
+
+
+# -- connections ----------------------------------------------------------------------
+
+def _event(uid: str) -> str:
+    return ("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\nBEGIN:VEVENT\r\n"
+            "UID:%s\r\nDTSTAMP:20270101T000000Z\r\nDTSTART:20270105T090000Z\r\n"
+            "DTEND:20270105T093000Z\r\nSUMMARY:%s\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+            % (uid, uid))
+
+
+@pytest.mark.postgresql
+def test_a_busy_node_keeps_its_connections_open(tmp_path: Path) -> None:
+    """As many writers as Radicale lets in at once (``max_connections``), each holding a
+    calendar lock and a data connection, are served by the pool without opening a
+    connection once it is warm. A pool smaller than that closes every connection handed
+    back beyond its size, and PostgreSQL forks a new backend for the next one: under load
+    that churn cost a second node most of what it added (docs/performance.md)."""
+    from sqlalchemy import event
+
+    writers = 6
+    with fresh_database("postgresql", tmp_path) as url:
+        node = InProcessServer(tmp_path, url, item_store="database",
+                               base_url="http://127.0.0.1", server={"max_connections": writers})
+        engine = node.storage.engine
+        assert engine.pool.size() == 2 * writers + 4   # database_pool_size = 0: derived
+        users = list(USERS)
+        for number in range(writers):
+            status, _, text = node("MKCALENDAR", "/%s/w%d/" % (users[number % 3], number),
+                                   users[number % 3])
+            assert status == 201, text
+        opened: list[object] = []
+        event.listen(engine, "connect", lambda *_: opened.append(1))
+
+        def burst(label: str) -> list[int]:
+            barrier = threading.Barrier(writers)
+            statuses: list[int] = []
+
+            def write(number: int) -> None:
+                user = users[number % 3]
+                barrier.wait(60)
+                for sequence in range(5):
+                    uid = "%s-%d-%d" % (label, number, sequence)
+                    statuses.append(node("PUT", "/%s/w%d/%s.ics" % (user, number, uid),
+                                         user, _event(uid))[0])
+
+            threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(120)
+                assert not thread.is_alive()
+            return statuses
+
+        assert burst("warm") == [201] * writers * 5
+        warmed = len(opened)
+        assert burst("busy") == [201] * writers * 5
+        assert len(opened) == warmed, "connections opened by a warm node"
 
 
 # -- settings of a database-mode node ---------------------------------------------

@@ -57,7 +57,7 @@ def test_info_shows_configured_values_and_hides_the_password(tmp_path: Path) -> 
     ("database_url", "not-a-url"), ("smtp_security", "ssl"), ("smtp_port", "70000"),
     ("addresses", "alice bob@example.org"), ("join_url_template", "https://x/{nope}"),
     ("mail_templates", "/no/such/folder"), ("assistant_principal", "a/b"),
-    ("outbox_retry_base", "0"), ("from_email", "nobody"),
+    ("outbox_retry_base", "0"), ("from_email", "nobody"), ("database_pool_size", "-1"),
     ("display_names", "alice Alice Adams"), ("display_names", "alice:"),
     ("display_names", 'alice: Alice "the boss" Adams'), ("display_names", "a/b: Someone")])
 def test_bad_value_is_refused_naming_option_and_value(tmp_path: Path, option: str,

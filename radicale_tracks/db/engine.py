@@ -24,10 +24,21 @@ logger = logging.getLogger("radicale.tracks.database")
 MIGRATIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
 
 
-def create_database_engine(url: str) -> Engine:
-    """An engine with the settings the index needs on each backend."""
+#: connections an engine keeps open when its owner does not say (SQLAlchemy's default):
+#: enough for a command or a worker, not for a server (``database_pool_size``)
+DEFAULT_POOL_SIZE = 5
+
+
+def create_database_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+    """An engine with the settings the index needs on each backend.
+
+    ``pool_size`` must cover the connections a process holds at once: a connection
+    handed back to a full pool is closed, and opening one costs PostgreSQL a new backend
+    (a fork, and caches and prepared statements built again), which under load cost a
+    second node most of what it added.
+    """
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"future": True}
+    kwargs: dict[str, Any] = {"future": True, "pool_size": pool_size}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
@@ -49,12 +60,13 @@ _shared: dict[str, Engine] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_engine(url: str) -> Engine:
-    """One engine per URL and process: the storage and rights plugins share its pool."""
+def shared_engine(url: str, pool_size: int = DEFAULT_POOL_SIZE) -> Engine:
+    """One engine per URL and process: the storage and rights plugins share its pool
+    (the first to ask sizes it; both ask with ``database_pool_size``)."""
     with _shared_lock:
         engine = _shared.get(url)
         if engine is None:
-            engine = _shared[url] = create_database_engine(url)
+            engine = _shared[url] = create_database_engine(url, pool_size)
         return engine
 
 

@@ -47,7 +47,8 @@ class Rights(rights.BaseRights):
             _with_rights_type(configuration, self.settings.rights_base))
         self.book = AddressBook.build(self.settings.domain, self.settings.assistant_address,
                                       self.settings.addresses)
-        self.database = Database(shared_engine(self.settings.database_url))
+        self.database = Database(shared_engine(self.settings.database_url,
+                                            self.settings.database_pool_size))
         self.principal = self.settings.assistant_principal
         self._rooms: RoomDirectory | None = None
         self._rooms_read_at = 0.0

@@ -275,7 +275,8 @@ class Storage(multifilesystem.Storage):
         configured_rooms(self.settings)  # a bad rooms line stops the start, naming it
         super().__init__(configuration)
         self.put_size_limit = put_size_limit(configuration)
-        self.engine = shared_engine(self.settings.database_url)
+        self.engine = shared_engine(self.settings.database_url,
+                                   self.settings.database_pool_size)
         ensure_schema(self.engine)
         if claim_item_store:
             self._claim_item_store()
