@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime
 
 import requests
+from icalendar import Calendar
 
 from caldav_clients import (
     calendars,
@@ -168,3 +169,35 @@ def test_deleting_the_copy_that_alone_invites_someone_cancels_it_for_them(
     # bob, on both copies, keeps the meeting
     assert str(component(find(server, "bob", uid)).get("STATUS", "CONFIRMED")) != (
         "CANCELLED")
+
+
+def test_an_attendee_s_copy_may_not_take_over_one_occurrence(
+        world: tuple[RadicaleServer, MailSink], mail: MailSink) -> None:
+    """A copy written into another calendar is held to what its owner may change in the
+    meeting, as a write over the copy they have is: an attendee's copy whose one
+    occurrence names another ORGANIZER is refused (RFC 6638 §3.2.2.1), nothing stored."""
+    server, _sink = world
+    uid = uid_for("override")
+    series = organized(uid, "Standup", START, ["bob@example.org"]).replace(
+        "END:VEVENT", "RRULE:FREQ=DAILY;COUNT=3\r\nEND:VEVENT", 1)
+    calendars(server, "alice").save_event(series)
+    client = session("bob")
+    stored = Calendar.from_ical(client.get(str(find(server, "bob", uid).url)).text)
+    master = stored.walk("VEVENT")[0]
+    override = Calendar.from_ical(master.to_ical())
+    second = master["DTSTART"].dt + datetime.timedelta(days=1)
+    for name in ("RRULE", "DTSTART", "DTEND", "ORGANIZER"):
+        del override[name]
+    override.add("RECURRENCE-ID", second)
+    override.add("DTSTART", second)
+    override.add("DTEND", second + datetime.timedelta(hours=1))
+    override.add("ORGANIZER", "mailto:bob@example.org")
+    stored.add_component(override)
+    target = other_calendar(server, "bob") + "taken-%s.ics" % uid.split("@")[0]
+
+    answer = put(client, target, stored.to_ical().decode(), **{"If-None-Match": "*"})
+    assert answer.status_code == 403, answer.text
+    assert "allowed-attendee-scheduling-object-change" in answer.text
+    assert "organized by alice@example.org" in answer.text
+    assert client.get(target).status_code == 404
+    assert mail.settle() == []

@@ -292,15 +292,18 @@ class SchedulingWriter:
         refuse_too_many_attendees(new_text,
                                   self.store.settings.max_attendees_per_instance)
         versions = parse_versions(old_text, new_text)
+        replaced = old_text if old_text is not None and _MARKER in old_text else None
         if old_text is None and versions is not None:
             elsewhere = self._copy_elsewhere(owner, collection.path, href, versions[1])
             if elsewhere is not None:
                 # the meeting written again into another of the owner's calendars (a
                 # move by copy and delete): a change of that copy, nothing sent when
-                # nothing changed, the booking following it here
+                # nothing changed, the booking following it here — and held to what
+                # the owner may change in it, as a write over that copy would be
                 versions = parse_versions(elsewhere.text, new_text) or versions
+                replaced = elsewhere.text
         if checks is not None and versions is not None and _MARKER in new_text and (
-                old_text is not None and _MARKER in old_text):
+                replaced is not None):
             self._refuse_attendee_change(owner, *versions)
         # what each store() of an attempt stored, and whether it rewrote the object: a
         # rolled-back attempt's entry goes with it, so only the committed one counts
