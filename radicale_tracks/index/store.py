@@ -334,10 +334,8 @@ class IndexStore:
         the object's text, so they are streamed, not collected: a whole-year query of a
         big calendar must not hold every text at once.
         """
+        collection_id = _collection_of(path)
         with self.database.connect() as connection:
-            collection_id = self._existing_collection_id(connection, path)
-            if collection_id is None:
-                return
             window = and_(occurrences.c.collection_id == collection_id,
                           occurrences.c.end > start)
             short = select(occurrences.c.item_id).where(
@@ -353,7 +351,7 @@ class IndexStore:
             exact_query = select(*columns).where(
                 items.c.id.in_(select(hits.c.item_id))).order_by(items.c.href)
             partial_query = select(*columns).where(
-                items.c.id.in_(_partly_covered([collection_id], start, end)),
+                items.c.id.in_(_partly_covered(collection_id, start, end)),
                 items.c.range_start < end, items.c.range_end > start)
             if component is not None:
                 exact_query = exact_query.where(items.c.component == component)
@@ -374,12 +372,10 @@ class IndexStore:
         the others (series beyond the horizon or the cap) are named for the caller to
         expand, exactly as Radicale would.
         """
+        collection_id = _collection_of(path)
         with self.database.connect() as connection:
-            collection_id = self._existing_collection_id(connection, path)
-            if collection_id is None:
-                return BusyTime([], [], {})
             covered = and_(items.c.covered_from <= start, items.c.covered_until >= end)
-            window = _window_occurrences([collection_id], start, end).subquery()
+            window = _window_occurrences(collection_id, start, end).subquery()
             rows = connection.execute(
                 select(items.c.href, window.c.start, window.c.end, window.c.fbtype,
                        items.c.file_mtime_ns, items.c.file_size)
@@ -392,7 +388,7 @@ class IndexStore:
                 states[href] = FileState(mtime_ns, size)
             fallback = [row[0] for row in connection.execute(
                 select(items.c.href).where(
-                    items.c.id.in_(_partly_covered([collection_id], start, end)),
+                    items.c.id.in_(_partly_covered(collection_id, start, end)),
                     items.c.component == "VEVENT",
                     items.c.range_start < end, items.c.range_end > start)
                 .order_by(items.c.href))]
@@ -539,18 +535,32 @@ def _attendee_rows(item_id: int, entry: IndexEntry) -> list[dict[str, Any]]:
              "role": a.role, "recurrence_id": a.recurrence_id} for a in entry.attendees]
 
 
-def _partly_covered(collection_ids: list[int], start: int, end: int) -> Any:
+def _collection_of(path: str) -> Any:
+    """The id of the collection at ``path``, as a scalar subquery: the database looks it
+    up inside the query that needs it (once, before the scans), instead of in a round
+    trip of its own; no collection there makes it NULL, and the query finds nothing."""
+    return select(collections.c.id).where(collections.c.path == path).scalar_subquery()
+
+
+def _in_collections(column: Any, collection_ids: list[int] | Any) -> Any:
+    """``column`` in a list of ids, or equal to one id's subquery (:func:`_collection_of`)."""
+    if isinstance(collection_ids, list):
+        return column.in_(collection_ids)
+    return column == collection_ids
+
+
+def _partly_covered(collection_ids: list[int] | Any, start: int, end: int) -> Any:
     """Ids of the objects whose indexed expansion does not cover [start, end).
 
     Two range scans of the coverage indexes: one condition with OR made the database
     read every object of the collections.
     """
-    in_collections = items.c.collection_id.in_(collection_ids)
+    in_collections = _in_collections(items.c.collection_id, collection_ids)
     return union(select(items.c.id).where(in_collections, items.c.covered_from > start),
                  select(items.c.id).where(in_collections, items.c.covered_until < end))
 
 
-def _window_occurrences(collection_ids: list[int], start: int, end: int) -> Any:
+def _window_occurrences(collection_ids: list[int] | Any, start: int, end: int) -> Any:
     """Busy-time occurrences (FBTYPE set) of the collections overlapping [start, end).
 
     Short and long occurrences are asked apart, so that each part is a range scan of
@@ -559,7 +569,8 @@ def _window_occurrences(collection_ids: list[int], start: int, end: int) -> Any:
     """
     columns = (occurrences.c.collection_id, occurrences.c.item_id, occurrences.c.start,
                occurrences.c.end, occurrences.c.fbtype)
-    common = (occurrences.c.collection_id.in_(collection_ids), occurrences.c.end > start,
+    common = (_in_collections(occurrences.c.collection_id, collection_ids),
+              occurrences.c.end > start,
               occurrences.c.start < end, occurrences.c.fbtype.is_not(None))
     short = select(*columns).where(*common, occurrences.c.long.is_(False),
                                    occurrences.c.start > start - LONG_OCCURRENCE)
