@@ -359,8 +359,11 @@ class IndexStore:
             # partial objects are few (series beyond the horizon): keep them, stream the rest
             partial = {row.href: _candidate(row, False)
                        for row in connection.execute(partial_query)}
-            for row in connection.execution_options(stream_results=True).execute(
-                    exact_query):
+            # streamed in batches of a fixed size, and only this statement (a
+            # connection's execution options would stay on the hold's reader): a growing
+            # buffer fetches 5, 25, 125 … rows, a round trip each on PostgreSQL
+            for row in connection.execute(exact_query.execution_options(
+                    yield_per=STREAM_BATCH)):
                 partial.pop(row.href, None)
                 yield _candidate(row, True)
             yield from partial.values()
@@ -511,6 +514,9 @@ _HAS_UID = (select(items.c.id).join(collections, collections.c.id == items.c.col
 
 #: objects per multi-row insert of :meth:`IndexStore.replace_collection`
 _BULK_ROWS = 500
+
+#: objects (with their text) fetched per round trip when a query's rows are streamed
+STREAM_BATCH = 200
 
 
 def _item_row(collection_id: int, href: str, entry: IndexEntry, state: FileState
