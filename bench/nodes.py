@@ -443,12 +443,22 @@ def writes_table(setups: list[WriteSetup], args: argparse.Namespace) -> str:
             percentile(setup.latencies, 0.95), answers, rate / files_rate))
     one = statistics.median(by_name["database"].rates)
     two = statistics.median(by_name["two-nodes"].rates)
-    lines += ["", "2 nodes ÷ 1 node (database): %.2f× writes/s (goal ≥ 1.5×); "
-              "1 node database ÷ files: %.2f× (goal ≥ 1×). %d clients × %d PUTs per round; "
-              "rounds: %d; warm-up PUTs per client: %d; writes/s is the median over rounds."
-              % (two / one, one / files_rate, args.clients, args.writes, args.rounds,
-                 args.warmup), "", cpu_table(setups)]
+    lines += ["", "2 nodes ÷ 1 node (database): %.2f× writes/s (goal ≥ 1.5×), %.2f× round "
+              "by round; 1 node database ÷ files: %.2f× (goal ≥ 1×), %.2f× round by round. "
+              "%d clients × %d PUTs per round; rounds: %d; warm-up PUTs per client: %d; "
+              "writes/s is the median over rounds; *round by round*: the median of each "
+              "round's ratio — the setups of one round ran within seconds of each other, so the "
+              "machine's drift between rounds cancels." % (
+                  two / one, paired_ratio(by_name["two-nodes"], by_name["database"]),
+                  one / files_rate, paired_ratio(by_name["database"], by_name["files"]),
+                  args.clients, args.writes, args.rounds, args.warmup),
+              "", cpu_table(setups)]
     return "\n".join(lines)
+
+
+def paired_ratio(setup: WriteSetup, against: WriteSetup) -> float:
+    """The median over rounds of ``setup``'s writes/s over ``against``'s in that round."""
+    return statistics.median(a / b for a, b in zip(setup.rates, against.rates, strict=True))
 
 
 def cpu_table(setups: list[WriteSetup]) -> str:
