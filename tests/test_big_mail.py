@@ -217,7 +217,7 @@ class LockProbe:
 
 def test_a_mail_is_parsed_once_for_all_recipients_and_never_under_the_lock(
         setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
-    from radicale_tracks.inbound import processor as processor_module
+    from radicale_tracks.inbound import reading as reading_module
     from radicale_tracks.plugin.inbound_delivery import open_processor
     from radicale_tracks.scheduling.engine import Scheduler
 
@@ -231,10 +231,10 @@ def test_a_mail_is_parsed_once_for_all_recipients_and_never_under_the_lock(
             return function(*args, **kwargs)
         return wrapper
 
-    monkeypatch.setattr(processor_module, "parse_mail",
-                        counted("parse_mail", processor_module.parse_mail))
-    monkeypatch.setattr(processor_module, "parse_calendar",
-                        counted("parse_calendar", processor_module.parse_calendar))
+    monkeypatch.setattr(reading_module, "parse_mail",
+                        counted("parse_mail", reading_module.parse_mail))
+    monkeypatch.setattr(reading_module, "parse_calendar",
+                        counted("parse_calendar", reading_module.parse_calendar))
     monkeypatch.setattr(Scheduler, "receive_request",
                         counted("store", Scheduler.receive_request))
     uid = "once-%s" % uuid.uuid4().hex

@@ -16,7 +16,8 @@ from radicale_tracks.core.leniency import (
     drop_redundant_duration,
 )
 from radicale_tracks.core.validation import validate
-from radicale_tracks.inbound.processor import Code, Disposition, message_digest
+from radicale_tracks.inbound.processor import Disposition
+from radicale_tracks.inbound.reading import Code, message_digest
 
 NOW = datetime.datetime(2027, 1, 1, 12, tzinfo=datetime.UTC)
 

@@ -169,7 +169,7 @@ def test_corpus_message_through_deliver(config: Path, path: Path,
 
 def digest_of(raw: bytes) -> str:
     from radicale_tracks.core.imip import MailError, parse_mail
-    from radicale_tracks.inbound.processor import message_digest
+    from radicale_tracks.inbound.reading import message_digest
 
     try:
         message_id = parse_mail(raw).message_id

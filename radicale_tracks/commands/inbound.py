@@ -88,7 +88,7 @@ def read_bounded(stream: BinaryIO, limit: int) -> bytes:
 
 def exit_code(results: list[Disposition]) -> int:
     """One status for the MTA: a temporary failure wins (it retries the whole mail)."""
-    from radicale_tracks.inbound.processor import Code
+    from radicale_tracks.inbound.reading import Code
 
     codes = [int(result.code) for result in results]
     if int(Code.TEMPORARY) in codes:
@@ -97,7 +97,7 @@ def exit_code(results: list[Disposition]) -> int:
 
 
 def deliver_command(args: argparse.Namespace) -> int:
-    from radicale_tracks.inbound.processor import Code
+    from radicale_tracks.inbound.reading import Code
 
     if not args.verbose:
         # the MTA puts stderr into its log and its bounces: one line per recipient
@@ -245,7 +245,7 @@ def quarantine_show(args: argparse.Namespace) -> int:
 
 
 def quarantine_release(args: argparse.Namespace) -> int:
-    from radicale_tracks.inbound.processor import Code
+    from radicale_tracks.inbound.reading import Code
 
     storage, processor = _processor(args.config)
     failed = False

@@ -19,7 +19,8 @@ from typing import Any
 
 from aiosmtpd.lmtp import LMTP
 
-from radicale_tracks.inbound.processor import Code, Disposition, InboundProcessor
+from radicale_tracks.inbound.processor import Disposition, InboundProcessor
+from radicale_tracks.inbound.reading import Code
 
 logger = logging.getLogger("radicale.tracks.inbound")
 

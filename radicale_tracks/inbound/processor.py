@@ -1,10 +1,10 @@
 """Inbound iMIP: one mail and its envelope recipients → what became of it, per recipient.
 
 The MTA hands us a raw RFC 5322 message (``deliver`` on stdin, or ``lmtp``) and the
-envelope. The message is read once, before Radicale's write lock is taken: MIME, the
-calendar part (refused unparsed above what a CalDAV PUT may store), its repairs, limits
-and RFC 5546 validation. Then for each recipient, under the lock, this module decides,
-in order:
+envelope. The message is read once, before Radicale's write lock is taken
+(``inbound/reading.py``: MIME, the calendar part — refused unparsed above what a CalDAV
+PUT may store —, its repairs, limits and RFC 5546 validation). Then for each recipient,
+under the lock, this module decides, in order:
 
 1. whose address it is: the assistant, a track address, a user here — else "unknown
    recipient" (67), and nothing is stored (the MTA returns the mail to its sender);
@@ -29,8 +29,6 @@ answered 0: bounces of bounces and of auto-replies help nobody.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import datetime
 import hashlib
 import logging
@@ -39,47 +37,44 @@ import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from icalendar import Calendar
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from radicale_tracks.core.addresses import AddressBook, normalize_address, read_address
+from radicale_tracks.core.addresses import AddressBook, normalize_address
 from radicale_tracks.core.answers import SharedFile, received_message
-from radicale_tracks.core.attendee_limit import most_attendees_per_instance
-from radicale_tracks.core.imip import InboundMail, MailError, parse_mail
+from radicale_tracks.core.imip import InboundMail
 from radicale_tracks.core.itip import (
-    ItipError,
     Method,
     all_attendees,
-    as_list,
     attendees_of,
     main_components,
     master_of,
     organizer_of,
     parameter,
-    parse_calendar,
     uid_of,
     unaddressable_attendees,
 )
 from radicale_tracks.core.leniency import (
-    check_value_types,
-    drop_local_attachments,
-    drop_or_refuse_broken,
-    drop_redundant_duration,
     drop_unaddressable_attendees,
-    repair_addresses,
-    repair_folding,
 )
 from radicale_tracks.core.mail_trust import TrustPolicy, judge_sender
-from radicale_tracks.core.periods import periods_as_dates
-from radicale_tracks.core.timezones import UnknownTimezones, define_timezones, normalize_timezones
-from radicale_tracks.core.validation import validate
-from radicale_tracks.core.zone_limits import UnboundedTimezones, ZoneLimits, bounded_zones_in_text
 from radicale_tracks.errors import ResourceTooLarge
 from radicale_tracks.inbound import store
+from radicale_tracks.inbound.reading import (
+    Code,
+    InboundLimits,
+    MailReader,
+    MailReading,
+    Refusal,
+    Result,
+    check_valid,
+    kept,
+    message_digest,
+    processed,
+)
 from radicale_tracks.inbound.store import InboundRow, Status
 from radicale_tracks.tracks import store as tracks_store
 from radicale_tracks.tracks.store import Track
@@ -91,14 +86,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("radicale.tracks.inbound")
 
-#: headers an MTA adds on the way: a retried delivery may differ in them only
 _T = TypeVar("_T")
-
-_TRACE_HEADERS = ("received", "return-path", "delivered-to", "x-original-to",
-                  "x-delivered-to", "authentication-results", "arc-authentication-results",
-                  "arc-seal", "arc-message-signature", "x-spam-status", "x-spam-score")
-
-DEFAULT_PRODID = "-//radicale-tracks//inbound (no PRODID)//EN"
 
 #: what a sender reads when the fault is ours: never the program's error text
 INTERNAL_ERROR_REASON = ("the server could not process this message; the administrator "
@@ -107,15 +95,6 @@ TEMPORARY_REASON = "temporary failure, try again later"
 
 #: what the quarantine keeps of a mail above inbound_max_message_bytes: its header
 _MAX_KEPT_HEADER = 64 * 1024
-
-
-class Code(IntEnum):
-    """sysexits(3) as MTAs read them."""
-
-    OK = 0
-    REFUSED = 65      # EX_DATAERR: bounced with the reason
-    NO_USER = 67      # EX_NOUSER
-    TEMPORARY = 75    # EX_TEMPFAIL: the MTA tries again later
 
 
 @dataclass(frozen=True)
@@ -129,19 +108,6 @@ class Disposition:
     row_id: int | None = None
 
 
-@dataclass(frozen=True)
-class InboundLimits:
-    max_message_bytes: int
-    max_components: int
-    max_attendees: int
-    max_instances: int
-    max_file_bytes: int
-    max_shared_bytes: int
-    #: what a CalDAV PUT may store (Radicale's max_resource_size, as its PUT caps it)
-    max_resource_size: int
-    #: the calendar part of a mail, in UTF-8 bytes (inbound_max_calendar_bytes)
-    max_calendar_bytes: int
-    zones: ZoneLimits = ZoneLimits()
 
 
 class InboundPorts(Protocol):
@@ -184,56 +150,14 @@ class _Target:
     track: Track | None = None
 
 
-@dataclass(frozen=True)
-class _Result:
-    status: Status
-    code: Code
-    reason: str
-    method: str | None = None
-    uid: str | None = None
 
 
-class _Refusal(Exception):
-    def __init__(self, reason: str, method: str | None = None, uid: str | None = None
-                 ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.method = method
-        self.uid = uid
 
 
-@dataclass(frozen=True)
-class _Reading:
-    """What one mail says for every recipient, read once before any lock is taken.
-
-    Exactly one outcome: ``failure`` (not mail, too large), ``error`` (a program error
-    while reading, reported per recipient), ``kept`` (nothing to act on), ``refusal``,
-    a ``calendar`` to act on, or none of these (no calendar data: a note for a track).
-    """
-
-    mail: InboundMail | None
-    failure: str | None = None
-    error: Exception | None = None
-    kept: _Result | None = None
-    refusal: _Refusal | None = None
-    calendar: Calendar | None = None
-    method: Method | None = None
-    uid: str = ""
-    validated: bool = False  # False: a REPLY validated once it has its ORGANIZER
-
-    def copy(self) -> _Reading:
-        """Another recipient's own calendar to change."""
-        if self.calendar is None:
-            return self
-        return dataclasses.replace(self, calendar=copy.deepcopy(self.calendar))
 
 
-def _processed(reason: str) -> _Result:
-    return _Result(Status.PROCESSED, Code.OK, reason)
 
 
-def _kept(reason: str) -> _Result:
-    return _Result(Status.KEPT, Code.OK, reason)
 
 
 class InboundProcessor:
@@ -243,6 +167,7 @@ class InboundProcessor:
         self.book = ports.book
         self.policy = policy
         self.limits = limits
+        self.reader = MailReader(limits)
         self.clock = clock
 
     # -- entry points ---------------------------------------------------------------
@@ -255,7 +180,7 @@ class InboundProcessor:
         part, its repairs, limits and RFC 5546 validation); each recipient's delivery
         then holds Radicale's write lock only for what depends on stored state."""
         sender = normalize_address(envelope_sender or "")
-        reading = self._read(raw)
+        reading = self.reader.read(raw)
         digest = message_digest(raw, reading.mail.message_id if reading.mail else None)
         results = []
         for number, recipient in enumerate(recipients):
@@ -278,18 +203,18 @@ class InboundProcessor:
         if row.raw is None:
             return Disposition(row.recipient, Code.REFUSED, row.status,
                                "message #%d has no raw bytes to release" % row.id, row.id)
-        result = self._one(row.raw, self._read(row.raw), row.digest,
+        result = self._one(row.raw, self.reader.read(row.raw), row.digest,
                            normalize_address(row.envelope_sender or ""), row.recipient, row)
         self.ports.wake_sender()
         return result
 
     # -- one recipient --------------------------------------------------------------
 
-    def _one(self, raw: bytes, reading: _Reading, digest: str, envelope_sender: str,
+    def _one(self, raw: bytes, reading: MailReading, digest: str, envelope_sender: str,
              recipient: str, releasing: InboundRow | None) -> Disposition:
         mail = reading.mail
 
-        def locked() -> Disposition | tuple[_Result, int]:
+        def locked() -> Disposition | tuple[Result, int]:
             with self.ports.write_lock(recipient), self.ports.begin() as connection:
                 target = self._target(connection, recipient)
                 if target is None:
@@ -304,14 +229,14 @@ class InboundProcessor:
                 if reading.error is not None:
                     raise reading.error
                 if reading.failure is not None or mail is None:
-                    result = _Result(Status.QUARANTINED, Code.REFUSED,
+                    result = Result(Status.QUARANTINED, Code.REFUSED,
                                      reading.failure or "not a readable mail message")
                 else:
                     result = self._decide(connection, reading, envelope_sender, target,
                                           trusted=releasing is not None)
                     if result.status is Status.QUARANTINED and (
                             not envelope_sender or (mail.auto_submitted or "no") != "no"):
-                        result = _Result(result.status, Code.OK, result.reason +
+                        result = Result(result.status, Code.OK, result.reason +
                                          " (not bounced: automatic mail)", result.method,
                                          result.uid)
                 return result, self._record(connection, raw, mail, digest,
@@ -330,7 +255,7 @@ class InboundProcessor:
             return self._keep_after_error(raw, mail, digest, envelope_sender, recipient, e,
                                           releasing)
         if releasing is not None and result.status is Status.PROCESSED:
-            result = _Result(Status.RELEASED, result.code, result.reason, result.method,
+            result = Result(Status.RELEASED, result.code, result.reason, result.method,
                              result.uid)
         level = logging.INFO if result.code is Code.OK else logging.WARNING
         logger.log(level, "Inbound mail to %s from %s: %s (%s)", recipient,
@@ -338,7 +263,7 @@ class InboundProcessor:
         return Disposition(recipient, result.code, result.status, result.reason, row_id)
 
     def _record(self, connection: Connection, raw: bytes, mail: InboundMail | None,
-                digest: str, envelope_sender: str, recipient: str, result: _Result,
+                digest: str, envelope_sender: str, recipient: str, result: Result,
                 releasing: InboundRow | None) -> int:
         keep = result.status in (Status.KEPT, Status.QUARANTINED)
         if releasing is not None:
@@ -377,7 +302,7 @@ class InboundProcessor:
         reason = str(error) if isinstance(error, ResourceTooLarge) else INTERNAL_ERROR_REASON
         try:
             with self.ports.begin() as connection:
-                result = _Result(Status.QUARANTINED, Code.REFUSED, reason, method, uid)
+                result = Result(Status.QUARANTINED, Code.REFUSED, reason, method, uid)
                 if releasing is None and store.previous(connection, digest,
                                                         recipient) is not None:
                     return Disposition(recipient, Code.REFUSED, None, reason)
@@ -408,90 +333,20 @@ class InboundProcessor:
             return _Target("user", recipient, user=user)
         return None
 
-    # -- reading (once per mail, no lock) ------------------------------------------
 
-    def _read(self, raw: bytes) -> _Reading:
-        """What the mail says, as far as that holds for every recipient: read once,
-        before any lock is taken, so a big mail costs its parsing once and nobody
-        waits for it. A program error here is kept and reported per recipient."""
-        limit = self.limits.max_message_bytes
-        if len(raw) > limit:
-            return _Reading(None, failure="the message is larger than %d bytes, the limit "
-                            "of this server (inbound_max_message_bytes)" % limit)
-        try:
-            mail = parse_mail(raw)
-        except MailError as e:
-            return _Reading(None, failure="not a readable mail message: %s" % e)
-        try:
-            return self._read_calendar(mail)
-        except _Refusal as refusal:
-            return _Reading(mail, refusal=refusal)
-        except Exception as e:
-            logger.exception("Inbound mail could not be read")
-            return _Reading(mail, error=e)
-
-    def _read_calendar(self, mail: InboundMail) -> _Reading:
-        if mail.is_delivery_report:
-            return _Reading(mail, kept=_kept("a delivery status notification (a mail "
-                                             "sent from here could not be delivered?)"))
-        part = mail.calendar()
-        if part is None:
-            return _Reading(mail)
-        if part.methods_disagree:
-            raise _Refusal("METHOD %s in the MIME type but %s in the calendar data "
-                           "(RFC 6047 §2.4)" % (part.mime_method, part.body_method))
-        if not part.method:
-            raise _Refusal("no METHOD in the MIME type or the calendar data: not an iTIP "
-                           "message (RFC 6047 §2.4)")
-        try:
-            method = Method(part.method)
-        except ValueError:
-            raise _Refusal("unknown METHOD %s (RFC 5546 §1.4)" % part.method) from None
-        self._check_calendar_size(part.text, method.value)
-        text, refolded = repair_folding(part.text)
-        if refolded:
-            logger.info("Inbound calendar data repaired: %s", "; ".join(refolded))
-        self._check_attendee_count(text, method.value)
-        try:   # on the text: parsing and every reader after it would expand the rules
-            text = bounded_zones_in_text(text, self.limits.zones) or text
-        except UnboundedTimezones as e:
-            raise _Refusal(str(e), method.value) from None
-        try:
-            calendar = parse_calendar(text)
-        except ItipError as e:
-            raise _Refusal(str(e), method.value) from None
-        del text
-        try:
-            drop_or_refuse_broken(calendar)
-        except ItipError as e:
-            raise _Refusal(str(e), method.value) from None
-        calendar = self._repaired(calendar, method)
-        kinds = {str(c.name).upper() for c in calendar.subcomponents} - {"VTIMEZONE"}
-        uid = next((uid_of(c) for c in calendar.subcomponents if c.name != "VTIMEZONE"), "")
-        if kinds & {"VFREEBUSY"}:
-            return _Reading(mail, kept=_Result(
-                Status.KEPT, Code.OK, "free-busy by mail is not answered here (users ask "
-                "through their CalDAV outbox)", method.value, uid))
-        self._check_limits(calendar, method.value, uid)
-        # a REPLY without ORGANIZER is validated once the recipient has lent it one
-        validated = not _lacks_organizer(calendar, method)
-        if validated:
-            _validated(calendar, method, uid)
-        return _Reading(mail, calendar=calendar, method=method, uid=uid,
-                        validated=validated)
 
     # -- deciding (per recipient, under the write lock) -----------------------------
 
-    def _decide(self, connection: Connection, reading: _Reading, envelope_sender: str,
-                target: _Target, trusted: bool) -> _Result:
+    def _decide(self, connection: Connection, reading: MailReading, envelope_sender: str,
+                target: _Target, trusted: bool) -> Result:
         try:
             return self._act(connection, reading, envelope_sender, target, trusted)
-        except _Refusal as refusal:
-            return _Result(Status.QUARANTINED, Code.REFUSED, refusal.reason, refusal.method,
+        except Refusal as refusal:
+            return Result(Status.QUARANTINED, Code.REFUSED, refusal.reason, refusal.method,
                            refusal.uid)
 
-    def _act(self, connection: Connection, reading: _Reading, envelope_sender: str,
-             target: _Target, trusted: bool) -> _Result:
+    def _act(self, connection: Connection, reading: MailReading, envelope_sender: str,
+             target: _Target, trusted: bool) -> Result:
         mail = reading.mail
         assert mail is not None
         if reading.kept is not None:
@@ -502,7 +357,7 @@ class InboundProcessor:
         if calendar is None or method is None:
             if target.kind == "track":
                 return self._share(connection, mail, envelope_sender, target, trusted)
-            raise _Refusal("no calendar data (text/calendar or an .ics attachment): "
+            raise Refusal("no calendar data (text/calendar or an .ics attachment): "
                            "nothing to schedule%s" % (
                                "; to share a note, write to a track's address"
                                if target.kind == "assistant" else ""))
@@ -513,61 +368,13 @@ class InboundProcessor:
                 if component.get("ORGANIZER") is None and organizer:
                     component.add("ORGANIZER", "mailto:" + organizer)
         if not reading.validated:
-            _validated(calendar, method, uid)
+            check_valid(calendar, method, uid)
         sender = self._trusted_sender(connection, mail, envelope_sender, calendar, method,
                                       target, trusted, uid)
         result = self._dispatch(connection, calendar, method, target, sender)
-        return _Result(result.status, result.code, result.reason, method.value, uid)
+        return Result(result.status, result.code, result.reason, method.value, uid)
 
-    def _repaired(self, calendar: Calendar, method: Method) -> Calendar:
-        """What real clients leave out, put back where it is unambiguous."""
-        try:
-            # every TZID placed: mapped to IANA, or given the VTIMEZONE it lacks — a zone
-            # nobody can place is refused, never read as UTC (as a CalDAV PUT is)
-            calendar = define_timezones(normalize_timezones(calendar))
-        except UnknownTimezones as refused:
-            first = next(iter(main_components(calendar).values()), None)
-            raise _Refusal(str(refused), method.value,
-                           uid_of(first) if first is not None else None) from None
-        calendar = periods_as_dates(calendar)
-        if "METHOD" not in calendar:
-            calendar.add("METHOD", method.value)
-        if "VERSION" not in calendar:
-            calendar.add("VERSION", "2.0")
-        if "PRODID" not in calendar:
-            calendar.add("PRODID", DEFAULT_PRODID)
-        for component in main_components(calendar).values():
-            drop_redundant_duration(component)
-            drop_local_attachments(component)
-        repaired = repair_addresses(calendar)
-        if repaired:
-            logger.info("Inbound addresses repaired: %s", "; ".join(repaired))
-        for component in main_components(calendar).values():
-            for prop in as_list(component.get("ORGANIZER")):
-                reading = read_address(str(prop))
-                if not reading.is_mail:
-                    # iMIP: the organizer is answered by mail, so an address it must be
-                    raise _Refusal("the ORGANIZER's address %r cannot be used: %s" % (
-                        str(prop), reading.problem or "it is not an e-mail address"),
-                        method.value, uid_of(component))
-        return calendar
 
-    def _check_calendar_size(self, text: str, method: str) -> None:
-        """Before parsing: never spend a parse, nor the write lock's time, on calendar
-        data this server would not store."""
-        limits = self.limits
-        if len(text) > limits.max_resource_size:
-            raise _Refusal("the calendar data is %d characters; this server stores "
-                           "calendar objects of at most %d (max_resource_size), as for "
-                           "a calendar app's upload" % (len(text),
-                                                        limits.max_resource_size), method)
-        if len(text) * 4 > limits.max_calendar_bytes:  # else it cannot be over the limit
-            size = len(text.encode("utf-8", "surrogatepass"))
-            if size > limits.max_calendar_bytes:
-                raise _Refusal("the calendar data is %d bytes; this server takes calendar "
-                               "data of at most %d bytes by mail "
-                               "(inbound_max_calendar_bytes)" % (
-                                   size, limits.max_calendar_bytes), method)
 
     def _organizer_for_reply(self, connection: Connection, calendar: Calendar,
                              target: _Target) -> str | None:
@@ -577,40 +384,7 @@ class InboundProcessor:
         meeting = tracks_store.meeting_by_uid(connection, uid_of(master)) if master else None
         return meeting.organizer if meeting is not None else None
 
-    def _check_attendee_count(self, text: str, method: str) -> None:
-        """The attendee limit, counted on the text before it is parsed: parsing,
-        repairing and scheduling all grow with the attendees."""
-        attendees = most_attendees_per_instance(text)
-        if attendees > self.limits.max_attendees:
-            raise _Refusal("%d attendees in one component; the limit is %d "
-                           "(inbound_max_attendees)" % (attendees, self.limits.max_attendees),
-                           method)
 
-    def _check_limits(self, calendar: Calendar, method: str, uid: str) -> None:
-        components = [c for c in calendar.subcomponents if c.name != "VTIMEZONE"]
-        limits = self.limits
-        if len(components) > limits.max_components:
-            raise _Refusal("%d components; the limit is %d (inbound_max_components)" % (
-                len(components), limits.max_components), method, uid)
-        instances = 0
-        for component in components:
-            attendees = len(as_list(component.get("ATTENDEE")))
-            if attendees > limits.max_attendees:
-                raise _Refusal("%d attendees in one component; the limit is %d "
-                               "(inbound_max_attendees)" % (attendees, limits.max_attendees),
-                               method, uid)
-            instances += 1
-            for name in ("RDATE", "EXDATE"):
-                for prop in as_list(component.get(name)):
-                    instances += len(getattr(prop, "dts", [])) or 1
-            for rule in as_list(component.get("RRULE")):
-                count = rule.get("COUNT") if hasattr(rule, "get") else None
-                if count:
-                    instances += int(as_list(count)[0])
-        if instances > limits.max_instances:
-            raise _Refusal("%d recurrence instances; the limit is %d "
-                           "(inbound_max_instances)" % (instances, limits.max_instances),
-                           method, uid)
 
     def _trusted_sender(self, connection: Connection, mail: InboundMail,
                         envelope_sender: str, calendar: Calendar, method: Method,
@@ -619,10 +393,10 @@ class InboundProcessor:
         expected = _expected_senders(calendar, method)
         unusable = unaddressable_attendees(calendar)
         if not expected and unusable and not _from_organizer(method):
-            raise _Refusal("the replying ATTENDEE's address cannot be used: %s" % (
+            raise Refusal("the replying ATTENDEE's address cannot be used: %s" % (
                 unusable[0].describe()), method.value, uid)
         if not expected:
-            raise _Refusal("no %s to check the sender against" % (
+            raise Refusal("no %s to check the sender against" % (
                 "ORGANIZER" if _from_organizer(method) else "ATTENDEE"), method.value, uid)
         if trusted:
             return expected[0]
@@ -641,7 +415,7 @@ class InboundProcessor:
                                authentication_results=mail.authentication_results,
                                role=role)
         if not verdict.trusted or verdict.matched is None:
-            raise _Refusal(verdict.reason, method, uid)
+            raise Refusal(verdict.reason, method, uid)
         return verdict.matched
 
     @staticmethod
@@ -653,15 +427,15 @@ class InboundProcessor:
     def _require_member(self, connection: Connection, track: Track, sender: str,
                         method: str | None, uid: str | None) -> None:
         if sender not in self._members(connection, track):
-            raise _Refusal("%s is not a member of this track: a track's address takes "
+            raise Refusal("%s is not a member of this track: a track's address takes "
                            "mail from its organizer and members only" % sender, method, uid)
         if not track.is_open:
-            raise _Refusal("this track is closed", method, uid)
+            raise Refusal("this track is closed", method, uid)
 
     # -- effects --------------------------------------------------------------------
 
     def _dispatch(self, connection: Connection, calendar: Calendar, method: Method,
-                  target: _Target, sender: str) -> _Result:
+                  target: _Target, sender: str) -> Result:
         if target.kind == "user":
             return self._to_user(connection, calendar, method, target, sender)
         from radicale_tracks.tracks.mailed import Answer
@@ -669,18 +443,18 @@ class InboundProcessor:
         answer = self.ports.assistant_mail.receive(connection, calendar, method,
                                                    target.address, sender)
         if answer.answer is Answer.REFUSED:
-            raise _Refusal(answer.reason)
+            raise Refusal(answer.reason)
         if answer.answer is Answer.KEPT:
-            return _kept(answer.reason)
-        return _processed(answer.reason)
+            return kept(answer.reason)
+        return processed(answer.reason)
 
     def _to_user(self, connection: Connection, calendar: Calendar, method: Method,
-                 target: _Target, sender: str) -> _Result:
+                 target: _Target, sender: str) -> Result:
         assert target.user is not None
         scheduler = self.ports.scheduler
         if method in (Method.REQUEST, Method.CANCEL):
             if target.address not in all_attendees(calendar):
-                raise _Refusal("%s is not an ATTENDEE of this %s" % (target.address,
+                raise Refusal("%s is not an ATTENDEE of this %s" % (target.address,
                                                                      method.value))
             for component in main_components(calendar).values():
                 # the user's copy carries no attendee nobody can be reached at
@@ -697,16 +471,16 @@ class InboundProcessor:
         else:
             scheduler.deliver_to_inbox(target.user, received_message(
                 calendar, target.address, sender))
-            return _processed("%s delivered to %s's inbox" % (method.value, target.user))
+            return processed("%s delivered to %s's inbox" % (method.value, target.user))
         if outcome.startswith("refused"):
-            raise _Refusal(outcome.partition(": ")[2] or outcome)
+            raise Refusal(outcome.partition(": ")[2] or outcome)
         if outcome == "ignored":
-            return _kept("nothing in %s's calendars to apply the %s to" % (
+            return kept("nothing in %s's calendars to apply the %s to" % (
                 target.user, method.value))
-        return _processed("%s for %s" % (outcome, target.user))
+        return processed("%s for %s" % (outcome, target.user))
 
     def _share(self, connection: Connection, mail: InboundMail, envelope_sender: str,
-               target: _Target, trusted: bool) -> _Result:
+               target: _Target, trusted: bool) -> Result:
         from radicale_tracks.tracks.mailed import Answer, SharedMail
 
         assert target.track is not None
@@ -717,9 +491,9 @@ class InboundProcessor:
                                     "track member (a track's address takes mail from its "
                                     "organizer and members only)")
             if not track.is_open:
-                raise _Refusal("this track is closed")
+                raise Refusal("this track is closed")
         if not sender:
-            raise _Refusal("no sender to credit the note to")
+            raise Refusal("no sender to credit the note to")
         files = tuple(SharedFile(a.filename, a.content_type, a.data)
                       for a in mail.attachments)
         answer = self.ports.assistant_mail.share(connection, track, SharedMail(
@@ -727,25 +501,14 @@ class InboundProcessor:
             subject=mail.subject, text=mail.text_body, sender=sender,
             sender_name=mail.from_name, files=files))
         if answer.answer is Answer.REFUSED:
-            raise _Refusal(answer.reason)
-        return _processed(answer.reason)
+            raise Refusal(answer.reason)
+        return processed(answer.reason)
 
 
 # -- helpers ----------------------------------------------------------------------------
 
-def _lacks_organizer(calendar: Calendar, method: Method) -> bool:
-    return method is Method.REPLY and any(
-        component.get("ORGANIZER") is None
-        for component in main_components(calendar).values())
 
 
-def _validated(calendar: Calendar, method: Method, uid: str) -> None:
-    """RFC 5546 §3 and value types, or the refusal naming the rule."""
-    try:
-        check_value_types(calendar)
-        validate(calendar)
-    except ItipError as e:
-        raise _Refusal(e.rule, method.value, uid) from None
 
 
 def _from_organizer(method: Method) -> bool:
@@ -774,28 +537,6 @@ def _expected_senders(calendar: Calendar, method: Method) -> list[str]:
     return [address for address in found if address]
 
 
-def message_digest(raw: bytes, message_id: str | None) -> str:
-    """Identity of a message across MTA retries: its Message-ID with its body (two
-    different messages that share a Message-ID stay two), else its bytes without the
-    trace headers MTAs add on the way."""
-    head, separator, body = raw.partition(b"\r\n\r\n")
-    if not separator:
-        head, separator, body = raw.partition(b"\n\n")
-    if message_id:
-        return hashlib.sha256(b"mid:" + message_id.strip().encode("utf-8", "replace") +
-                              b"\n" + body).hexdigest()
-    kept: list[bytes] = []
-    skipping = False
-    for line in re.split(rb"\r?\n", head):
-        if line[:1] in (b" ", b"\t"):
-            if not skipping:
-                kept.append(line)
-            continue
-        name = line.split(b":", 1)[0].strip().lower().decode("ascii", "replace")
-        skipping = name in _TRACE_HEADERS
-        if not skipping:
-            kept.append(line)
-    return hashlib.sha256(b"raw:" + b"\n".join(kept) + b"\n\n" + body).hexdigest()
 
 
 def _method_and_uid(mail: InboundMail | None) -> tuple[str | None, str | None]:
@@ -816,5 +557,4 @@ def _short(error: BaseException) -> str:
     return text[:300]
 
 
-__all__ = ["Code", "Disposition", "InboundLimits", "InboundPorts", "InboundProcessor",
-           "message_digest"]
+__all__ = ["Disposition", "InboundPorts", "InboundProcessor"]

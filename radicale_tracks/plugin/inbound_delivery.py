@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, TypeVar, cast
 from sqlalchemy import Connection
 
 from radicale_tracks.core.mail_trust import TrustPolicy
-from radicale_tracks.inbound.processor import InboundLimits, InboundProcessor
+from radicale_tracks.inbound.processor import InboundProcessor
+from radicale_tracks.inbound.reading import InboundLimits
 
 if TYPE_CHECKING:
     from radicale_tracks.plugin.storage import Storage
