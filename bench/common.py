@@ -54,20 +54,28 @@ def rss_kib(pid: int) -> int:
     return _status_kib(pid, "VmRSS")
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, children: bool = False) -> float:
     """CPU time (user + system) a process has used so far, from ``/proc``; 0 once it is
-    gone or where there is no ``/proc``."""
+    gone or where there is no ``/proc``. ``children``: with that of its children that
+    ended and were waited for."""
     try:
         fields = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return 0.0
-    # after the command's name: state is field 3, utime 14 and stime 15 (proc(5))
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    # after the command's name: state is field 3; utime, stime, cutime, cstime 14–17
+    used = int(fields[11]) + int(fields[12])
+    if children:
+        used += int(fields[13]) + int(fields[14])
+    return used / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu_seconds() -> float:
-    """CPU time used so far by every process of this machine's PostgreSQL server (its
-    backends come and go; those that ended between two readings are not counted)."""
+    """CPU time used so far by this machine's PostgreSQL server: every live process
+    (its backends, and the processes it runs in the background), plus what the backends
+    that already ended used — the server's main process waits for each, so its
+    children's time holds theirs. A backend that lives only between two readings is
+    counted too (a connection opened and closed per request). Nothing else may use that
+    server during a measurement."""
     total = 0.0
     for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
         if not entry.name.isdigit():
@@ -77,7 +85,7 @@ def postgres_cpu_seconds() -> float:
                 continue
         except OSError:
             continue
-        total += cpu_seconds(int(entry.name))
+        total += cpu_seconds(int(entry.name), children=True)
     return total
 
 

@@ -265,8 +265,9 @@ STORAGE_OPTIONS: dict[str, dict[str, Any]] = {
     "database_pool_size": _option(
         "0", _non_negative_int,
         "database connections a server process keeps open; 0 means 2 × [server] "
-        "max_connections + 4 (a request holds up to two: its calendar locks' and its "
-        "data's); more requests at once open and close extra connections"),
+        "max_connections + 4 (a write request holds two: its lock hold's reader, which "
+        "carries the calendar locks, and its write transaction); more in use at once "
+        "are opened and closed again"),
     "item_store": _option(
         "files", _choice(("files", "database")),
         "where calendar data lives: files (Radicale's .ics files under "
