@@ -18,6 +18,7 @@ deleted and recreated collection is refused) and the revision. Deletions are kep
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 import time
@@ -213,11 +214,6 @@ class ItemStore:
 
     def items(self, path: str, hrefs: Iterable[str] | None = None) -> list[StoredItem]:
         """The collection's objects (those named, when ``hrefs`` is given), by href."""
-        query = (select(items.c.href, items.c.uid, items.c.component, items.c.etag,
-                        items.c.text, items.c.range_start, items.c.range_end,
-                        items.c.file_mtime_ns, items.c.file_size)
-                 .join(collections, collections.c.id == items.c.collection_id)
-                 .where(collections.c.path == path).order_by(items.c.href))
         wanted = None if hrefs is None else sorted(set(hrefs))
         cache = self.database.hold_cache() if wanted and len(wanted) == 1 else None
         if cache is not None and wanted and ("item", path, wanted[0]) in cache:
@@ -225,17 +221,19 @@ class ItemStore:
             return list(cached)
         found: list[StoredItem] = []
         with self.database.connect() as connection:
-            if wanted is None:
-                found.extend(StoredItem(*row) for row in connection.execute(query))
-            elif len(wanted) == 1:   # a PUT's, a GET's: the statement built once
+            if wanted is not None and len(wanted) == 1:   # a PUT's, a GET's: built once
                 found.extend(StoredItem(*row) for row in connection.execute(
                     _statements().one_item, {"path": path, "href": wanted[0]}))
+                if cache is not None:
+                    cache["item", path, wanted[0]] = list(found)
+                return found
+            query = _items_query().where(collections.c.path == path).order_by(items.c.href)
+            if wanted is None:
+                found.extend(StoredItem(*row) for row in connection.execute(query))
             else:
                 for first in range(0, len(wanted), 500):
                     found.extend(StoredItem(*row) for row in connection.execute(
                         query.where(items.c.href.in_(wanted[first:first + 500]))))
-        if cache is not None and wanted:
-            cache["item", path, wanted[0]] = list(found)
         return found
 
     def hrefs(self, path: str) -> list[str]:
@@ -435,47 +433,44 @@ class _Statements:
     drop: Any
 
 
-_built: list[_Statements] = []
-
-
+@functools.cache
 def _statements() -> _Statements:
-    if not _built:
-        bumped = {"revision": collections.c.revision + 1,
-                  "modified_ns": bindparam("now"),
-                  "files_digest": collections.c.revision + 1}
-        bump = (update(collections).where(collections.c.path == bindparam("bumped_path"))
-                .returning(collections.c.id, collections.c.revision))
-        _built.append(_Statements(
-            collection=_collection_query().where(collections.c.path == bindparam("path")),
-            two_collections=_collection_query().where(collections.c.path.in_(
-                [bindparam("path"), bindparam("parent")])),
-            one_item=select(items.c.href, items.c.uid, items.c.component, items.c.etag,
-                            items.c.text, items.c.range_start, items.c.range_end,
-                            items.c.file_mtime_ns, items.c.file_size)
-            .join(collections, collections.c.id == items.c.collection_id)
-            .where(collections.c.path == bindparam("path"),
-                   items.c.href == bindparam("href")),
-            bump=bump.values(**bumped),
-            bump_tag=bump.values(tag=bindparam("new_tag"), **bumped),
-            drop=delete(items).where(items.c.collection_id == bindparam("collection"),
-                                     items.c.href == bindparam("item_href"))))
-    return _built[0]
+    """Built on first use (two threads at once may both build them: the same statements)."""
+    bumped = {"revision": collections.c.revision + 1,
+              "modified_ns": bindparam("now"),
+              "files_digest": collections.c.revision + 1}
+    bump = (update(collections).where(collections.c.path == bindparam("bumped_path"))
+            .returning(collections.c.id, collections.c.revision))
+    return _Statements(
+        collection=_collection_query().where(collections.c.path == bindparam("path")),
+        two_collections=_collection_query().where(collections.c.path.in_(
+            [bindparam("path"), bindparam("parent")])),
+        one_item=_items_query().where(collections.c.path == bindparam("path"),
+                                      items.c.href == bindparam("href")),
+        bump=bump.values(**bumped),
+        bump_tag=bump.values(tag=bindparam("new_tag"), **bumped),
+        drop=delete(items).where(items.c.collection_id == bindparam("collection"),
+                                 items.c.href == bindparam("item_href")))
 
 
-_upserts: dict[str, Any] = {}
-
-
+@functools.cache
 def _change_upsert(dialect: str) -> Any:
     """The change log's upsert for ``dialect``, built once."""
-    if dialect not in _upserts:
-        dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-        statement = dialect_insert(item_changes)
-        _upserts[dialect] = statement.on_conflict_do_update(
-            index_elements=[item_changes.c.collection_id, item_changes.c.href],
-            set_={"revision": statement.excluded.revision,
-                  "deleted": statement.excluded.deleted,
-                  "changed_ns": statement.excluded.changed_ns})
-    return _upserts[dialect]
+    dialect_insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = dialect_insert(item_changes)
+    return statement.on_conflict_do_update(
+        index_elements=[item_changes.c.collection_id, item_changes.c.href],
+        set_={"revision": statement.excluded.revision,
+              "deleted": statement.excluded.deleted,
+              "changed_ns": statement.excluded.changed_ns})
+
+
+def _items_query() -> Select[Any]:
+    """An object's stored columns, joined to its collection (for a ``path`` condition)."""
+    return (select(items.c.href, items.c.uid, items.c.component, items.c.etag,
+                   items.c.text, items.c.range_start, items.c.range_end,
+                   items.c.file_mtime_ns, items.c.file_size)
+            .join(collections, collections.c.id == items.c.collection_id))
 
 
 def _collection_query() -> Select[Any]:
